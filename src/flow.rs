@@ -1,0 +1,214 @@
+//! Flow identity: the canonical key of a TCP connection, which way a packet travels on it,
+//! the symmetric hash that sends both directions to one worker, and packet timestamps.
+
+use std::fmt;
+use std::net::IpAddr;
+
+/// Capture time of a packet in nanoseconds since the Unix epoch.
+///
+/// Nanoseconds so that nanosecond-precision captures keep their precision; microsecond files
+/// are scaled on read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// Builds a timestamp from seconds and a sub-second part in nanoseconds.
+    pub fn from_parts(secs: i64, nanos: i64) -> Self {
+        Timestamp(secs.saturating_mul(1_000_000_000).saturating_add(nanos))
+    }
+
+    /// Whole microseconds since the epoch (rounded down), the unit of every reported duration.
+    pub fn as_micros(self) -> i64 {
+        self.0.div_euclid(1_000)
+    }
+
+    /// Microseconds from `earlier` to `self`; negative when the capture's clock went backwards.
+    pub fn micros_since(self, earlier: Timestamp) -> i64 {
+        (self.0 - earlier.0).div_euclid(1_000)
+    }
+}
+
+/// One end of a TCP connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Endpoint {
+    /// IPv4 or IPv6 address.
+    pub ip: IpAddr,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.ip {
+            IpAddr::V4(ip) => write!(f, "{ip}:{}", self.port),
+            IpAddr::V6(ip) => write!(f, "[{ip}]:{}", self.port),
+        }
+    }
+}
+
+/// Which way a packet travels, relative to the canonical order of its [`FlowKey`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Direction {
+    /// From `FlowKey::lo` to `FlowKey::hi`.
+    LoToHi,
+    /// From `FlowKey::hi` to `FlowKey::lo`.
+    HiToLo,
+}
+
+impl Direction {
+    /// The other direction.
+    pub fn reverse(self) -> Self {
+        match self {
+            Direction::LoToHi => Direction::HiToLo,
+            Direction::HiToLo => Direction::LoToHi,
+        }
+    }
+
+    /// 0 or 1, for per-direction arrays.
+    pub fn index(self) -> usize {
+        match self {
+            Direction::LoToHi => 0,
+            Direction::HiToLo => 1,
+        }
+    }
+}
+
+/// A TCP connection's identity with its endpoints in canonical (sorted) order, so that both
+/// directions of a connection map to the same key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FlowKey {
+    /// The smaller endpoint.
+    pub lo: Endpoint,
+    /// The larger endpoint.
+    pub hi: Endpoint,
+}
+
+impl FlowKey {
+    /// The key of the connection a packet from `src` to `dst` belongs to, and the packet's
+    /// direction on it.
+    pub fn from_endpoints(src: Endpoint, dst: Endpoint) -> (FlowKey, Direction) {
+        if src <= dst {
+            (FlowKey { lo: src, hi: dst }, Direction::LoToHi)
+        } else {
+            (FlowKey { lo: dst, hi: src }, Direction::HiToLo)
+        }
+    }
+
+    /// The sender of packets travelling in `dir`.
+    pub fn source(&self, dir: Direction) -> Endpoint {
+        match dir {
+            Direction::LoToHi => self.lo,
+            Direction::HiToLo => self.hi,
+        }
+    }
+
+    /// The receiver of packets travelling in `dir`.
+    pub fn destination(&self, dir: Direction) -> Endpoint {
+        self.source(dir.reverse())
+    }
+
+    /// A hash of the key that does not depend on direction (the key is canonical), used to pick
+    /// the worker that owns the connection. FNV-1a: cheap, stable across runs and platforms,
+    /// so offline results never depend on a random hasher seed.
+    pub fn shard_hash(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for &b in bytes {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        for ep in [self.lo, self.hi] {
+            match ep.ip {
+                IpAddr::V4(ip) => eat(&ip.octets()),
+                IpAddr::V6(ip) => eat(&ip.octets()),
+            }
+            eat(&ep.port.to_be_bytes());
+        }
+        h
+    }
+
+    /// The worker (0..`workers`) that owns this connection.
+    pub fn shard(&self, workers: usize) -> usize {
+        (self.shard_hash() % workers.max(1) as u64) as usize
+    }
+}
+
+/// The TCP header flags tlsight looks at.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TcpFlags(pub u8);
+
+impl TcpFlags {
+    /// FIN: the sender has no more data.
+    pub const FIN: u8 = 0x01;
+    /// SYN: synchronise sequence numbers (connection opening).
+    pub const SYN: u8 = 0x02;
+    /// RST: abort the connection.
+    pub const RST: u8 = 0x04;
+    /// PSH: push buffered data.
+    pub const PSH: u8 = 0x08;
+    /// ACK: the acknowledgment field is valid.
+    pub const ACK: u8 = 0x10;
+
+    /// Whether every bit of `mask` is set.
+    pub fn has(self, mask: u8) -> bool {
+        self.0 & mask == mask
+    }
+    /// SYN set.
+    pub fn syn(self) -> bool {
+        self.has(Self::SYN)
+    }
+    /// ACK set.
+    pub fn ack(self) -> bool {
+        self.has(Self::ACK)
+    }
+    /// FIN set.
+    pub fn fin(self) -> bool {
+        self.has(Self::FIN)
+    }
+    /// RST set.
+    pub fn rst(self) -> bool {
+        self.has(Self::RST)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn ep(ip: IpAddr, port: u16) -> Endpoint {
+        Endpoint { ip, port }
+    }
+
+    #[test]
+    fn both_directions_share_key_and_shard() {
+        let a = ep(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 40000);
+        let b = ep(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 443);
+        let (k1, d1) = FlowKey::from_endpoints(a, b);
+        let (k2, d2) = FlowKey::from_endpoints(b, a);
+        assert_eq!(k1, k2);
+        assert_eq!(d1, d2.reverse());
+        assert_eq!(k1.shard(4), k2.shard(4));
+        assert_eq!(k1.source(d1), a);
+        assert_eq!(k1.destination(d1), b);
+    }
+
+    #[test]
+    fn shards_spread_over_workers() {
+        let server = ep(IpAddr::V6(Ipv6Addr::LOCALHOST), 443);
+        let mut seen = [0usize; 4];
+        for port in 1000..2000 {
+            let (k, _) = FlowKey::from_endpoints(ep(IpAddr::V6(Ipv6Addr::LOCALHOST), port), server);
+            seen[k.shard(4)] += 1;
+        }
+        assert!(seen.iter().all(|&n| n > 150), "uneven shards: {seen:?}");
+    }
+
+    #[test]
+    fn timestamps_convert_to_micros() {
+        let t = Timestamp::from_parts(1, 500_999);
+        assert_eq!(t.as_micros(), 1_000_500);
+        assert_eq!(t.micros_since(Timestamp::from_parts(1, 0)), 500);
+    }
+}

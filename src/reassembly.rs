@@ -1,0 +1,182 @@
+//! TCP reassembly: per-connection, per-direction byte streams in order, with explicit gaps.
+//! Knows TCP, never TLS: whatever consumes the streams implements [`StreamConsumer`].
+//!
+//! INTERFACE STUB — implementation pending (reassembly helper).
+
+use crate::flow::{Direction, FlowKey, TcpFlags, Timestamp};
+
+/// One TCP segment as the flow table sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Segment<'a> {
+    /// The connection.
+    pub key: FlowKey,
+    /// Which way it travels.
+    pub dir: Direction,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgment number.
+    pub ack: u32,
+    /// TCP flags.
+    pub flags: TcpFlags,
+    /// Payload bytes.
+    pub payload: &'a [u8],
+    /// Capture time.
+    pub ts: Timestamp,
+}
+
+/// Receives a connection's byte streams in order.
+pub trait StreamConsumer {
+    /// In-order bytes of direction `dir`; `ts` is the capture time of the segment that carried them.
+    fn on_data(&mut self, dir: Direction, bytes: &[u8], ts: Timestamp);
+    /// `len` bytes of direction `dir` are missing (capture loss or a cap): the next `on_data`
+    /// continues after them.
+    fn on_gap(&mut self, dir: Direction, len: u64, ts: Timestamp);
+}
+
+/// Caps and timeouts of the flow table.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Connections idle this long (capture time) are closed.
+    pub idle_timeout_ns: i64,
+    /// Out-of-order bytes buffered per direction before the oldest hole is declared a gap.
+    pub max_flow_buffer: usize,
+    /// Out-of-order bytes buffered by the whole table.
+    pub max_total_buffer: usize,
+    /// Connections tracked at once; beyond, the least recently active is evicted.
+    pub max_flows: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            idle_timeout_ns: 120 * 1_000_000_000,
+            max_flow_buffer: 1 << 20,
+            max_total_buffer: 256 << 20,
+            max_flows: 1_000_000,
+        }
+    }
+}
+
+/// TCP-level facts about a connection, collected while reassembling.
+#[derive(Clone, Debug, Default)]
+pub struct TcpMeta {
+    /// First packet of the connection (either direction).
+    pub first_ts: Timestamp,
+    /// Last packet of the connection.
+    pub last_ts: Timestamp,
+    /// Direction of the first SYN (without ACK) and when it was seen.
+    pub syn: Option<(Direction, Timestamp)>,
+    /// First SYN-ACK.
+    pub syn_ack: Option<Timestamp>,
+    /// First ACK of the three-way handshake (from the SYN sender, after the SYN-ACK).
+    pub handshake_ack: Option<Timestamp>,
+    /// Whether a SYN carried data (TCP Fast Open).
+    pub syn_data: bool,
+    /// When each direction sent its first FIN.
+    pub fin: [Option<Timestamp>; 2],
+    /// First RST: its direction and time.
+    pub rst: Option<(Direction, Timestamp)>,
+    /// Packets per direction.
+    pub packets: [u64; 2],
+    /// Payload bytes per direction (as seen on the wire, retransmissions included).
+    pub payload_bytes: [u64; 2],
+    /// Gaps reported per direction.
+    pub gaps: [u64; 2],
+    /// Bytes missing in those gaps.
+    pub gap_bytes: [u64; 2],
+    /// Segments that only repeated bytes already delivered or buffered.
+    pub retransmissions: u64,
+    /// Overlaps whose bytes differed from the first copy (the first copy wins).
+    pub conflicting_overlaps: u64,
+    /// Times a buffer cap forced a gap on this connection.
+    pub buffer_cap_hits: u64,
+}
+
+/// Why a connection left the flow table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Both directions sent FIN.
+    Fin,
+    /// A RST was seen.
+    Rst,
+    /// No packet for the idle timeout.
+    IdleTimeout,
+    /// Evicted because the table was full.
+    Evicted,
+    /// The capture ended with the connection open.
+    CaptureEnd,
+}
+
+/// A connection tracked by the flow table, with its consumer.
+#[derive(Debug)]
+pub struct Connection<S> {
+    /// The connection's key.
+    pub key: FlowKey,
+    /// TCP facts.
+    pub meta: TcpMeta,
+    /// The consumer of its streams.
+    pub consumer: S,
+}
+
+/// Counters of the whole table.
+#[derive(Clone, Debug, Default)]
+pub struct TableStats {
+    /// Connections created.
+    pub flows_created: u64,
+    /// Connections evicted because `max_flows` was reached.
+    pub flows_evicted: u64,
+    /// Gaps forced by `max_total_buffer`.
+    pub total_buffer_cap_hits: u64,
+    /// Gaps forced by `max_flow_buffer`.
+    pub flow_buffer_cap_hits: u64,
+    /// Most connections tracked at once.
+    pub peak_flows: u64,
+    /// Most out-of-order bytes buffered at once.
+    pub peak_buffered_bytes: u64,
+}
+
+/// All connections of one worker.
+#[derive(Debug)]
+pub struct FlowTable<S> {
+    _limits: Limits,
+    _p: std::marker::PhantomData<S>,
+}
+
+impl<S: StreamConsumer> FlowTable<S> {
+    /// An empty table.
+    pub fn new(limits: Limits) -> Self {
+        FlowTable {
+            _limits: limits,
+            _p: std::marker::PhantomData,
+        }
+    }
+
+    /// Feeds one segment; `new_consumer` makes the consumer of a connection seen for the first
+    /// time; connections that end (FIN/RST, eviction, idle) are handed to `closed`.
+    pub fn process(
+        &mut self,
+        seg: &Segment<'_>,
+        new_consumer: &mut impl FnMut(&FlowKey) -> S,
+        closed: &mut impl FnMut(Connection<S>, CloseReason),
+    ) {
+        let _ = (seg, new_consumer, closed);
+        todo!("reassembly helper")
+    }
+
+    /// Closes every connection idle since before `now - idle_timeout`.
+    pub fn expire_idle(&mut self, now: Timestamp, closed: &mut impl FnMut(Connection<S>, CloseReason)) {
+        let _ = (now, closed);
+        todo!("reassembly helper")
+    }
+
+    /// Closes every remaining connection (end of capture), flushing buffered data after gaps.
+    pub fn drain(&mut self, closed: &mut impl FnMut(Connection<S>, CloseReason)) {
+        let _ = closed;
+        todo!("reassembly helper")
+    }
+
+    /// Table-wide counters.
+    pub fn stats(&self) -> &TableStats {
+        todo!("reassembly helper")
+    }
+}
