@@ -6,6 +6,10 @@
 //!
 //! INTERFACE STUB — implementation pending (tls helper).
 
+pub mod cert;
+pub mod fingerprint;
+pub mod hello;
+
 use std::sync::Arc;
 
 use crate::flow::{Direction, Timestamp};
@@ -239,7 +243,10 @@ pub struct Transcript {
 /// State shared by all observers of one worker: the certificate cache, so that each distinct
 /// certificate is parsed once.
 #[derive(Debug, Default)]
-pub struct TlsContext {}
+pub struct TlsContext {
+    /// Parsed certificates by SHA-256.
+    pub certs: cert::CertCache,
+}
 
 /// Watches one connection's two byte streams.
 #[derive(Debug, Default)]
