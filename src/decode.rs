@@ -62,6 +62,13 @@ pub enum DecodeError {
     UnsupportedLinkType(i32),
 }
 
+impl DecodeError {
+    /// Short snake_case counter key.
+    pub fn kind(&self) -> &'static str {
+        todo!("decode helper")
+    }
+}
+
 /// Decodes frames; holds the IP defragmentation state.
 #[derive(Debug, Default)]
 pub struct Decoder {}

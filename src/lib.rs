@@ -4,7 +4,12 @@
 //! out, and aggregates are built from those records. One module per pipeline stage; each stage
 //! imports only earlier ones (see `DESIGN.md`).
 
-pub mod flow;
+pub mod aggregate;
+pub mod capture;
 pub mod decode;
+pub mod facts;
+pub mod flow;
+pub mod output;
+pub mod pipeline;
 pub mod reassembly;
 pub mod tls;

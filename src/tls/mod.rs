@@ -9,6 +9,7 @@
 pub mod cert;
 pub mod fingerprint;
 pub mod hello;
+pub mod names;
 
 use std::sync::Arc;
 
@@ -23,6 +24,8 @@ pub struct ClientHello {
     pub legacy_version: u16,
     /// Length of the legacy session id.
     pub session_id_len: u8,
+    /// The legacy session id (to tell whether the server echoed it).
+    pub session_id: Vec<u8>,
     /// Cipher suites in wire order, GREASE included (for an SSLv2 hello, the kinds whose first
     /// byte is zero, i.e. the TLS suites).
     pub cipher_suites: Vec<u16>,

@@ -1,0 +1,185 @@
+//! Packet sources: where frames come from. Offline files (pcap and pcapng, via libpcap) today;
+//! the live interface and in-memory sources for tests plug in behind the same trait.
+
+use std::path::{Path, PathBuf};
+
+use crate::decode::LinkType;
+use crate::flow::Timestamp;
+
+/// One captured frame, borrowed from the source until the next call.
+#[derive(Clone, Copy, Debug)]
+pub struct Frame<'a> {
+    /// Capture time.
+    pub ts: Timestamp,
+    /// The captured bytes (possibly cut by the snap length).
+    pub data: &'a [u8],
+    /// Length of the frame on the wire.
+    pub wire_len: u32,
+}
+
+/// Why a capture could not be read. The message names the file and, for read errors, the
+/// packet number (1-based) where reading stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// The file could not be opened as a capture.
+    #[error("cannot open capture {path}: {reason}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// libpcap's or the OS's reason.
+        reason: String,
+    },
+    /// Reading stopped before the end of the file (truncated or corrupt).
+    #[error("capture {path}: reading stopped at packet {packet}: {reason}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// 1-based number of the packet that could not be read.
+        packet: u64,
+        /// libpcap's reason.
+        reason: String,
+    },
+}
+
+/// Anything that yields frames of one link type.
+pub trait PacketSource {
+    /// Link type of every frame of this source.
+    fn link_type(&self) -> LinkType;
+    /// The next frame, `Ok(None)` at the end.
+    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError>;
+}
+
+/// A saved capture read through libpcap (pcap or pcapng; `-` is standard input). Timestamps are
+/// read at nanosecond precision whatever the file's, so no precision is lost.
+pub struct OfflineFile {
+    capture: pcap::Capture<pcap::Offline>,
+    path: PathBuf,
+    link: LinkType,
+    packets_read: u64,
+}
+
+impl OfflineFile {
+    /// Opens `path` (`-` for standard input).
+    pub fn open(path: &Path) -> Result<Self, CaptureError> {
+        let capture = pcap::Capture::from_file_with_precision(path, pcap::Precision::Nano)
+            .map_err(|e| CaptureError::Open {
+                path: path.to_path_buf(),
+                reason: open_reason(path, &e),
+            })?;
+        let link = LinkType(capture.get_datalink().0);
+        Ok(OfflineFile {
+            capture,
+            path: path.to_path_buf(),
+            link,
+            packets_read: 0,
+        })
+    }
+
+    /// Frames read so far.
+    pub fn packets_read(&self) -> u64 {
+        self.packets_read
+    }
+}
+
+/// A reason that says what the user can do: libpcap's "No such file" text is replaced by the
+/// OS's, and its "unknown file format" gets a hint.
+fn open_reason(path: &Path, err: &pcap::Error) -> String {
+    if path != Path::new("-")
+        && let Err(io) = std::fs::metadata(path)
+    {
+        return io.to_string();
+    }
+    let text = err.to_string();
+    if text.contains("unknown file format") {
+        format!("{text} (not a pcap or pcapng file)")
+    } else {
+        text
+    }
+}
+
+impl PacketSource for OfflineFile {
+    fn link_type(&self) -> LinkType {
+        self.link
+    }
+
+    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
+        match self.capture.next_packet() {
+            Ok(packet) => {
+                self.packets_read += 1;
+                let ts = Timestamp::from_parts(packet.header.ts.tv_sec, packet.header.ts.tv_usec);
+                Ok(Some(Frame {
+                    ts,
+                    data: packet.data,
+                    wire_len: packet.header.len,
+                }))
+            }
+            Err(pcap::Error::NoMorePackets) => Ok(None),
+            Err(e) => Err(CaptureError::Read {
+                path: self.path.clone(),
+                packet: self.packets_read + 1,
+                reason: e.to_string(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A classic pcap with one Ethernet frame of `len` bytes, microsecond timestamps.
+    fn one_frame_pcap(len: usize) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        v.extend_from_slice(&2u16.to_le_bytes());
+        v.extend_from_slice(&4u16.to_le_bytes());
+        v.extend_from_slice(&[0; 8]);
+        v.extend_from_slice(&65535u32.to_le_bytes());
+        v.extend_from_slice(&1u32.to_le_bytes());
+        v.extend_from_slice(&1_700_000_000u32.to_le_bytes());
+        v.extend_from_slice(&123_456u32.to_le_bytes());
+        v.extend_from_slice(&(len as u32).to_le_bytes());
+        v.extend_from_slice(&(len as u32).to_le_bytes());
+        v.extend(std::iter::repeat_n(0xab, len));
+        v
+    }
+
+    fn write_temp(bytes: &[u8]) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().expect("temp file");
+        f.write_all(bytes).expect("write temp file");
+        f
+    }
+
+    #[test]
+    fn reads_frames_at_nanosecond_precision() {
+        let f = write_temp(&one_frame_pcap(60));
+        let mut src = OfflineFile::open(f.path()).expect("open");
+        assert_eq!(src.link_type(), LinkType(1));
+        let frame = src.next_frame().expect("read").expect("one frame");
+        assert_eq!(frame.ts, Timestamp::from_parts(1_700_000_000, 123_456_000));
+        assert_eq!(frame.data.len(), 60);
+        assert!(src.next_frame().expect("eof").is_none());
+    }
+
+    #[test]
+    fn truncated_file_names_the_packet() {
+        let mut bytes = one_frame_pcap(60);
+        bytes.truncate(bytes.len() - 10);
+        let f = write_temp(&bytes);
+        let mut src = OfflineFile::open(f.path()).expect("open");
+        let err = src.next_frame().expect_err("truncated");
+        assert!(err.to_string().contains("packet 1"), "{err}");
+    }
+
+    #[test]
+    fn missing_and_non_capture_files_are_clear() {
+        let err = OfflineFile::open(Path::new("/nonexistent/x.pcap"))
+            .err()
+            .expect("missing");
+        assert!(err.to_string().contains("/nonexistent/x.pcap"), "{err}");
+        let f = write_temp(b"this is not a capture at all, just text\n");
+        let err = OfflineFile::open(f.path()).err().expect("not a capture");
+        assert!(err.to_string().contains("not a pcap"), "{err}");
+    }
+}

@@ -1,0 +1,166 @@
+//! Human-readable names for TLS codepoints (versions, cipher suites, alerts, groups), so that
+//! reports read like the RFCs while the wire-exact codes stay available beside them.
+
+use std::borrow::Cow;
+
+/// Name of a protocol version: `"TLSv1.2"`, drafts as `"TLSv1.3-draft23"`, experiments as
+/// `"TLSv1.3-exp1"` / `"TLSv1.3-fb23"`, otherwise `"0x1234"`.
+pub fn version_name(version: u16) -> Cow<'static, str> {
+    match version {
+        0x0002 => "SSLv2".into(),
+        0x0300 => "SSLv3".into(),
+        0x0301 => "TLSv1.0".into(),
+        0x0302 => "TLSv1.1".into(),
+        0x0303 => "TLSv1.2".into(),
+        0x0304 => "TLSv1.3".into(),
+        0x7f00..=0x7fff => format!("TLSv1.3-draft{}", version & 0xff).into(),
+        0x7e00..=0x7eff => format!("TLSv1.3-exp{}", version & 0xff).into(),
+        0xfb00..=0xfbff => format!("TLSv1.3-fb{}", version & 0xff).into(),
+        _ => hex_code(version).into(),
+    }
+}
+
+/// The version a draft or experiment stands for, so that censuses can rank versions: drafts and
+/// experiments of TLS 1.3 rank as 0x0304, GREASE and unknown values as `None`.
+pub fn version_rank(version: u16) -> Option<u16> {
+    match version {
+        0x0002 | 0x0300..=0x0304 => Some(version),
+        0x7e00..=0x7fff | 0xfb00..=0xfbff => Some(0x0304),
+        _ => None,
+    }
+}
+
+/// IANA name of a cipher suite, or `"0x1301"`-style hex when unknown.
+pub fn cipher_name(id: u16) -> Cow<'static, str> {
+    match tls_parser::TlsCipherSuite::from_id(id) {
+        Some(suite) => suite.name.into(),
+        None if is_grease(id) => "GREASE".into(),
+        None => hex_code(id).into(),
+    }
+}
+
+/// Whether a cipher suite uses RSA key transport (no forward secrecy), for the "what breaks if
+/// RSA key exchange is removed" question.
+pub fn cipher_is_rsa_kx(id: u16) -> bool {
+    tls_parser::TlsCipherSuite::from_id(id)
+        .is_some_and(|suite| suite.kx == tls_parser::TlsCipherKx::Rsa)
+}
+
+/// RFC snake_case name of an alert description, `"unknown_N"` otherwise.
+pub fn alert_name(description: u8) -> Cow<'static, str> {
+    let name = match description {
+        0 => "close_notify",
+        10 => "unexpected_message",
+        20 => "bad_record_mac",
+        21 => "decryption_failed",
+        22 => "record_overflow",
+        30 => "decompression_failure",
+        40 => "handshake_failure",
+        41 => "no_certificate",
+        42 => "bad_certificate",
+        43 => "unsupported_certificate",
+        44 => "certificate_revoked",
+        45 => "certificate_expired",
+        46 => "certificate_unknown",
+        47 => "illegal_parameter",
+        48 => "unknown_ca",
+        49 => "access_denied",
+        50 => "decode_error",
+        51 => "decrypt_error",
+        60 => "export_restriction",
+        70 => "protocol_version",
+        71 => "insufficient_security",
+        80 => "internal_error",
+        86 => "inappropriate_fallback",
+        90 => "user_canceled",
+        100 => "no_renegotiation",
+        109 => "missing_extension",
+        110 => "unsupported_extension",
+        111 => "certificate_unobtainable",
+        112 => "unrecognized_name",
+        113 => "bad_certificate_status_response",
+        114 => "bad_certificate_hash_value",
+        115 => "unknown_psk_identity",
+        116 => "certificate_required",
+        120 => "no_application_protocol",
+        121 => "ech_required",
+        other => return format!("unknown_{other}").into(),
+    };
+    name.into()
+}
+
+/// Name of a named group (supported_groups / key_share), post-quantum hybrids included.
+pub fn group_name(group: u16) -> Cow<'static, str> {
+    let name = match group {
+        1..=22 => return format!("sect/secp{group}").into(),
+        23 => "secp256r1",
+        24 => "secp384r1",
+        25 => "secp521r1",
+        26 => "brainpoolP256r1",
+        27 => "brainpoolP384r1",
+        28 => "brainpoolP512r1",
+        29 => "x25519",
+        30 => "x448",
+        256 => "ffdhe2048",
+        257 => "ffdhe3072",
+        258 => "ffdhe4096",
+        259 => "ffdhe6144",
+        260 => "ffdhe8192",
+        0x0200 => "MLKEM512",
+        0x0201 => "MLKEM768",
+        0x0202 => "MLKEM1024",
+        0x11eb => "SecP256r1MLKEM768",
+        0x11ec => "X25519MLKEM768",
+        0x11ed => "SecP384r1MLKEM1024",
+        0x6399 => "X25519Kyber768Draft00",
+        0x639a => "SecP256r1Kyber768Draft00",
+        g if is_grease(g) => "GREASE",
+        _ => return hex_code(group).into(),
+    };
+    name.into()
+}
+
+/// Whether a group is a post-quantum or hybrid key exchange.
+pub fn group_is_post_quantum(group: u16) -> bool {
+    matches!(group, 0x0200..=0x0202 | 0x11eb..=0x11ed | 0x6399 | 0x639a)
+}
+
+/// Whether a 16-bit codepoint is a GREASE value (RFC 8701: 0x?a?a with equal bytes).
+pub fn is_grease(value: u16) -> bool {
+    value & 0x0f0f == 0x0a0a && value >> 8 == value & 0xff
+}
+
+/// `0x1234`-style hex of a codepoint.
+pub fn hex_code(value: u16) -> String {
+    format!("0x{value:04x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_versions_drafts_and_unknowns() {
+        assert_eq!(version_name(0x0303), "TLSv1.2");
+        assert_eq!(version_name(0x7f17), "TLSv1.3-draft23");
+        assert_eq!(version_name(0x7e01), "TLSv1.3-exp1");
+        assert_eq!(version_name(0x1234), "0x1234");
+        assert_eq!(version_rank(0x7f1c), Some(0x0304));
+        assert_eq!(version_rank(0x0a0a), None);
+    }
+
+    #[test]
+    fn names_ciphers_alerts_groups() {
+        assert_eq!(cipher_name(0x1301), "TLS_AES_128_GCM_SHA256");
+        assert_eq!(cipher_name(0xc02f), "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
+        assert_eq!(cipher_name(0x9a9a), "GREASE");
+        assert!(cipher_is_rsa_kx(0x009c));
+        assert!(!cipher_is_rsa_kx(0xc02f));
+        assert_eq!(alert_name(48), "unknown_ca");
+        assert_eq!(alert_name(200), "unknown_200");
+        assert_eq!(group_name(0x11ec), "X25519MLKEM768");
+        assert!(group_is_post_quantum(0x11ec));
+        assert!(is_grease(0xdada));
+        assert!(!is_grease(0xda0a));
+    }
+}
