@@ -211,10 +211,14 @@ impl<S: StreamConsumer> FlowTable<S> {
         closed: &mut impl FnMut(Connection<S>, CloseReason),
     ) {
         let key = seg.key;
-        if self.flows.get(&key).is_some_and(|t| t.is_reused_by(seg)) {
-            self.close(key, CloseReason::PortReused, closed);
-        }
-        if !self.flows.contains_key(&key) {
+        let tracked = match self.flows.get(&key) {
+            Some(t) if t.is_reused_by(seg) => {
+                self.close(key, CloseReason::PortReused, closed);
+                false
+            }
+            found => found.is_some(),
+        };
+        if !tracked {
             let flags = seg.flags;
             if seg.payload.is_empty() && !flags.syn() && !flags.fin() && !flags.rst() {
                 return;
@@ -258,11 +262,19 @@ impl<S: StreamConsumer> FlowTable<S> {
         closed: &mut impl FnMut(Connection<S>, CloseReason),
     ) {
         let cutoff = Timestamp(now.0.saturating_sub(self.limits.idle_timeout_ns));
-        while let Some((last, key)) = self.least_recently_active() {
-            if last >= cutoff {
-                break;
+        // Entries are never later than their connection's activity: a head at or after the
+        // cutoff means nothing is due.
+        while self
+            .activity
+            .first()
+            .is_some_and(|&(queued, _)| queued < cutoff)
+        {
+            match self.least_recently_active() {
+                Some((last, key)) if last < cutoff => {
+                    self.close(key, CloseReason::IdleTimeout, closed);
+                }
+                _ => break,
             }
-            self.close(key, CloseReason::IdleTimeout, closed);
         }
     }
 
@@ -352,7 +364,7 @@ mod tests {
     /// What a consumer saw, in order.
     #[derive(Clone, Debug, PartialEq, Eq)]
     enum Event {
-        Data(Direction, Vec<u8>),
+        Data(Direction, Vec<u8>, Timestamp),
         Gap(Direction, u64),
     }
 
@@ -368,8 +380,10 @@ mod tests {
     struct Recorder(Rc<RefCell<Vec<Event>>>);
 
     impl StreamConsumer for Recorder {
-        fn on_data(&mut self, dir: Direction, bytes: &[u8], _ts: Timestamp) {
-            self.0.borrow_mut().push(Event::Data(dir, bytes.to_vec()));
+        fn on_data(&mut self, dir: Direction, bytes: &[u8], ts: Timestamp) {
+            self.0
+                .borrow_mut()
+                .push(Event::Data(dir, bytes.to_vec(), ts));
         }
         fn on_gap(&mut self, dir: Direction, len: u64, _ts: Timestamp) {
             self.0.borrow_mut().push(Event::Gap(dir, len));
@@ -461,9 +475,9 @@ mod tests {
             let mut runs: Vec<Run> = Vec::new();
             for event in self.log.borrow().iter() {
                 match (event, runs.last_mut()) {
-                    (Event::Data(d, _), _) | (Event::Gap(d, _), _) if *d != dir => {}
-                    (Event::Data(_, b), Some(Run::Data(prev))) => prev.extend_from_slice(b),
-                    (Event::Data(_, b), _) => runs.push(Run::Data(b.clone())),
+                    (Event::Data(d, _, _), _) | (Event::Gap(d, _), _) if *d != dir => {}
+                    (Event::Data(_, b, _), Some(Run::Data(prev))) => prev.extend_from_slice(b),
+                    (Event::Data(_, b, _), _) => runs.push(Run::Data(b.clone())),
                     (Event::Gap(_, n), Some(Run::Gap(prev))) => *prev += n,
                     (Event::Gap(_, n), _) => runs.push(Run::Gap(*n)),
                 }
@@ -549,6 +563,49 @@ mod tests {
         assert_eq!(meta.retransmissions, 1);
         assert_eq!(meta.conflicting_overlaps, 1);
         assert_eq!(h.closed[0].2, CloseReason::CaptureEnd);
+    }
+
+    #[test]
+    fn data_carries_the_time_of_the_segment_that_brought_it() {
+        let mut h = Harness::new(Limits::default());
+        handshake(&mut h);
+        let base = C_ISN + 1;
+        h.send(PORT, true, base + 2, S_ISN + 1, ACK, b"cd", 10);
+        h.send(PORT, true, base, S_ISN + 1, ACK, b"ab", 20);
+        let c = key_for(PORT).1;
+        assert_eq!(
+            *h.log.borrow(),
+            [
+                Event::Data(c, b"ab".to_vec(), Timestamp(20)),
+                Event::Data(c, b"cd".to_vec(), Timestamp(10))
+            ]
+        );
+    }
+
+    #[test]
+    fn acknowledged_bytes_never_seen_are_a_gap_at_close() {
+        let mut h = Harness::new(Limits::default());
+        handshake(&mut h);
+        h.send(PORT, true, C_ISN + 1, S_ISN + 1, ACK, b"abc", 4);
+        // The server acknowledges 5 more bytes than the capture has: they may still show up
+        // (capture reordering), so nothing is declared until the close.
+        h.send(PORT, false, S_ISN + 1, C_ISN + 9, ACK, b"", 5);
+        assert_eq!(h.runs(true), [data(b"abc")]);
+        h.drain();
+        assert_eq!(h.runs(true), [data(b"abc"), Run::Gap(5)]);
+    }
+
+    #[test]
+    fn sequence_numbers_wrap_inside_a_stream() {
+        let mut h = Harness::new(Limits::default());
+        let isn = u32::MAX - 2;
+        h.send(PORT, true, isn, 0, SYN, b"", 1);
+        // Offsets 0..2 sit before the wrap, 2.. after it; sent out of order.
+        h.send(PORT, true, 0, 0, ACK, b"cdef", 2);
+        h.send(PORT, true, u32::MAX - 1, 0, ACK, b"abc", 3);
+        h.drain();
+        assert_eq!(h.runs(true), [data(b"abcdef")]);
+        assert_eq!(h.closed[0].1.retransmissions, 0);
     }
 
     #[test]
@@ -666,7 +723,10 @@ mod tests {
         let dir = key_for(2).1;
         assert_eq!(
             *h.log.borrow(),
-            [Event::Gap(dir, 2), Event::Data(dir, b"abc".to_vec())]
+            [
+                Event::Gap(dir, 2),
+                Event::Data(dir, b"abc".to_vec(), Timestamp(4))
+            ]
         );
         h.drain();
         let by_port: Vec<_> = h
