@@ -7,12 +7,19 @@
 //! Choices worth knowing:
 //! - A direction whose SYN was not seen starts at the first segment carrying data or FIN;
 //!   bytes that show up later below that point count as retransmissions.
+//! - In-order bytes are handed to the consumer straight from the packet; only bytes that arrive
+//!   beyond a hole are copied, and the buffers count exactly those bytes.
 //! - Overlapping copies: the first copy wins. Bytes already delivered are not kept, so a
 //!   differing copy is only detected against bytes still buffered (`conflicting_overlaps`).
-//! - A hole becomes a gap when the peer acknowledges past its start (the bytes were received,
-//!   the capture missed them), when a buffer cap is hit, or at close. At close the tail up to the
-//!   FIN (or up to the peer's highest ACK) is reported as a gap too.
-//! - Gaps carry the time of the event that declared them.
+//! - Holes become gaps: up to what the peer acknowledged, once something (buffered data or the
+//!   FIN) is known to follow the hole (the peer received the bytes, the capture missed them);
+//!   the first hole when a buffer cap is hit; all of them at close, plus the tail up to the FIN
+//!   (or, without FIN, up to the peer's highest ACK).
+//! - Gaps carry the time of the event that declared them; data the time of its segment.
+//! - A pure ACK does not create a connection (after a close it would only leave a phantom);
+//!   a RST's payload is not stream data.
+//! - A SYN without ACK on a tracked key whose connection has both FINs, or whose sequence
+//!   number does not fit the connection, closes it ([`CloseReason::PortReused`]) and starts anew.
 
 mod assembler;
 mod half;
