@@ -293,6 +293,7 @@ pub fn close_name(c: CloseReason) -> &'static str {
         CloseReason::IdleTimeout => "idle_timeout",
         CloseReason::Evicted => "evicted",
         CloseReason::CaptureEnd => "capture_end",
+        CloseReason::PortReused => "port_reused",
     }
 }
 

@@ -1,7 +1,33 @@
 //! TCP reassembly: per-connection, per-direction byte streams in order, with explicit gaps.
 //! Knows TCP, never TLS: whatever consumes the streams implements [`StreamConsumer`].
 //!
-//! INTERFACE STUB — implementation pending (reassembly helper).
+//! Layout: [`SeqNum`] (wrapping sequence arithmetic, `seq`), the out-of-order buffer
+//! (`assembler`), one direction's delivery state (`half`) and the [`FlowTable`] (`table`).
+//!
+//! Choices worth knowing:
+//! - A direction whose SYN was not seen starts at the first segment carrying data or FIN;
+//!   bytes that show up later below that point count as retransmissions.
+//! - In-order bytes are handed to the consumer straight from the packet; only bytes that arrive
+//!   beyond a hole are copied, and the buffers count exactly those bytes.
+//! - Overlapping copies: the first copy wins. Bytes already delivered are not kept, so a
+//!   differing copy is only detected against bytes still buffered (`conflicting_overlaps`).
+//! - Holes become gaps: up to what the peer acknowledged, once something (buffered data or the
+//!   FIN) is known to follow the hole (the peer received the bytes, the capture missed them);
+//!   the first hole when a buffer cap is hit; all of them at close, plus the tail up to the FIN
+//!   (or, without FIN, up to the peer's highest ACK).
+//! - Gaps carry the time of the event that declared them; data the time of its segment.
+//! - A pure ACK does not create a connection (after a close it would only leave a phantom);
+//!   a RST's payload is not stream data.
+//! - A SYN without ACK on a tracked key whose connection has both FINs, or whose sequence
+//!   number does not fit the connection, closes it ([`CloseReason::PortReused`]) and starts anew.
+
+mod assembler;
+mod half;
+mod seq;
+mod table;
+
+pub use seq::SeqNum;
+pub use table::FlowTable;
 
 use crate::flow::{Direction, FlowKey, TcpFlags, Timestamp};
 
@@ -105,6 +131,9 @@ pub enum CloseReason {
     Evicted,
     /// The capture ended with the connection open.
     CaptureEnd,
+    /// A new SYN reused the connection's ports (the old connection had finished, or the SYN's
+    /// sequence number does not belong to it).
+    PortReused,
 }
 
 /// A connection tracked by the flow table, with its consumer.
@@ -133,54 +162,4 @@ pub struct TableStats {
     pub peak_flows: u64,
     /// Most out-of-order bytes buffered at once.
     pub peak_buffered_bytes: u64,
-}
-
-/// All connections of one worker.
-#[derive(Debug)]
-pub struct FlowTable<S> {
-    _limits: Limits,
-    _p: std::marker::PhantomData<S>,
-}
-
-impl<S: StreamConsumer> FlowTable<S> {
-    /// An empty table.
-    pub fn new(limits: Limits) -> Self {
-        FlowTable {
-            _limits: limits,
-            _p: std::marker::PhantomData,
-        }
-    }
-
-    /// Feeds one segment; `new_consumer` makes the consumer of a connection seen for the first
-    /// time; connections that end (FIN/RST, eviction, idle) are handed to `closed`.
-    pub fn process(
-        &mut self,
-        seg: &Segment<'_>,
-        new_consumer: &mut impl FnMut(&FlowKey) -> S,
-        closed: &mut impl FnMut(Connection<S>, CloseReason),
-    ) {
-        let _ = (seg, new_consumer, closed);
-        todo!("reassembly helper")
-    }
-
-    /// Closes every connection idle since before `now - idle_timeout`.
-    pub fn expire_idle(
-        &mut self,
-        now: Timestamp,
-        closed: &mut impl FnMut(Connection<S>, CloseReason),
-    ) {
-        let _ = (now, closed);
-        todo!("reassembly helper")
-    }
-
-    /// Closes every remaining connection (end of capture), flushing buffered data after gaps.
-    pub fn drain(&mut self, closed: &mut impl FnMut(Connection<S>, CloseReason)) {
-        let _ = closed;
-        todo!("reassembly helper")
-    }
-
-    /// Table-wide counters.
-    pub fn stats(&self) -> &TableStats {
-        todo!("reassembly helper")
-    }
 }
