@@ -196,7 +196,9 @@ fn bit_length(n: &[u8]) -> u32 {
 /// Uppercase hex of the serial's magnitude (leading zero bytes dropped, at least one byte).
 fn serial_hex(raw: &[u8]) -> String {
     let skip = raw.iter().take_while(|&&b| b == 0).count();
-    let magnitude = raw.get(skip.min(raw.len().saturating_sub(1))..).unwrap_or(raw);
+    let magnitude = raw
+        .get(skip.min(raw.len().saturating_sub(1))..)
+        .unwrap_or(raw);
     hex::encode_upper(magnitude)
 }
 
@@ -328,5 +330,184 @@ impl CertCache {
     /// Whether the cache holds none.
     pub fn is_empty(&self) -> bool {
         self.by_hash.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Certificates come from the public captures (expected values from
+    //! `expected/*.json` `server_certificate`, dates and sizes from `openssl x509`), plus one
+    //! EC certificate made with `openssl req` for the key facts no capture has.
+    use super::*;
+
+    /// The leaf DER of a TLS 1.2 Certificate message body.
+    fn leaf(body: &[u8]) -> &[u8] {
+        crate::tls::hello::parse_certificate_list(body, false).unwrap()[0]
+    }
+
+    const GOOGLE: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tls/cert_tls12_google.bin"
+    ));
+    const NETSCREEN: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tls/cert_netscreen.bin"
+    ));
+    const PRE_1970: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tls/cert_pre1970.bin"
+    ));
+    const GENERALIZED_TIME: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tls/cert_generalizedtime.bin"
+    ));
+    const EC_P384: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tls/ec_p384_selfsigned.der"
+    ));
+
+    #[test]
+    fn google_leaf() {
+        let c = parse_certificate(leaf(GOOGLE));
+        assert_eq!(c.parse_error, None);
+        assert_eq!(
+            c.sha256,
+            "ee623e2c2700fe20dd9fb1ac6ed5203ac7573490b531c8b8e9b6b48d3ddf5b8b"
+        );
+        assert_eq!(c.der_len, 1151);
+        assert_eq!(
+            c.subject,
+            "CN=*.google.de,O=Google Inc,L=Mountain View,ST=California,C=US"
+        );
+        assert_eq!(
+            c.issuer,
+            "CN=Google Internet Authority G2,O=Google Inc,C=US"
+        );
+        assert_eq!(c.subject_cn, ["*.google.de"]);
+        assert_eq!(c.san_dns, ["*.google.de", "google.de"]);
+        assert!(c.san_ip.is_empty());
+        assert_eq!(c.serial, "5F16E91E8E863F49");
+        assert_eq!((c.not_before, c.not_after), (1_397_045_265, 1_404_777_600));
+        assert_eq!((c.key_type.as_str(), c.key_bits), ("rsa", Some(2048)));
+        assert_eq!(c.key_curve, None);
+        assert_eq!(c.signature_algorithm, "sha1WithRSAEncryption");
+        assert!(!c.self_signed && !c.is_ca);
+    }
+
+    #[test]
+    fn escaped_names_and_email_attribute() {
+        let c = parse_certificate(leaf(NETSCREEN));
+        assert_eq!(
+            c.sha256,
+            "9b8a39a0ce1a16413bcbf6830ea8c9fdfcb2934eb2d406332c4073f0fc80661a"
+        );
+        assert_eq!(
+            c.subject,
+            "1.2.840.113549.1.9.1=aturner@netscreen.com,CN=sigdb.secteam.netscreen.com,\
+             OU=Security Team,O=NetScreen Technologies\\, Inc.,L=Sunnyvale,ST=California,C=US"
+        );
+        assert_eq!(
+            c.issuer,
+            "1.2.840.113549.1.9.1=fulfillment@onesecure.com,CN=jumper.sv-staging.onesecure.com,\
+             OU=Fulfillment,O=OneSecure\\, Inc.,L=Sunnyvale,ST=California,C=US"
+        );
+        assert_eq!(c.signature_algorithm, "md5WithRSAEncryption");
+        assert_eq!(c.key_bits, Some(1024));
+        assert_eq!(c.serial, "55");
+    }
+
+    #[test]
+    fn pre_1970_not_before() {
+        let c = parse_certificate(leaf(PRE_1970));
+        assert_eq!(
+            c.sha256,
+            "6ded6ad00f50d930239004cc46325300993d33af77a96d3c4e4716721d389c1d"
+        );
+        assert_eq!(c.subject, "CN=fkp.samsungcloudsolution.com,OU=vd");
+        assert_eq!(c.not_before, -86_400, "1969-12-31T00:00:00Z");
+        assert_eq!(c.not_after, 2_177_367_003, "2038-12-31T00:10:03Z");
+        assert_eq!(c.signature_algorithm, "sha256WithRSAEncryption");
+        assert!(c.is_ca);
+    }
+
+    #[test]
+    fn generalized_time_and_self_signed() {
+        let c = parse_certificate(leaf(GENERALIZED_TIME));
+        assert_eq!(
+            c.sha256,
+            "cd08183f5ed85d69936278bf8d3e9a850abe14921dbe45e6b28364512a19e0b8"
+        );
+        assert_eq!((c.not_before, c.not_after), (1_441_114_417, 1_756_733_617));
+        assert!(c.self_signed);
+        assert_eq!(c.serial, "03E8");
+        assert_eq!(c.key_bits, Some(1024));
+    }
+
+    #[test]
+    fn ec_key_and_ip_alt_names() {
+        let c = parse_certificate(EC_P384);
+        assert_eq!(c.parse_error, None);
+        assert_eq!(c.subject, "CN=example.com,O=Org,C=US");
+        assert_eq!(c.key_type, "ec");
+        assert_eq!(c.key_curve.as_deref(), Some("secp384r1"));
+        assert_eq!(c.key_bits, Some(384));
+        assert_eq!(c.signature_algorithm, "ecdsa-with-SHA384");
+        assert_eq!(c.san_dns, ["example.com"]);
+        assert_eq!(c.san_ip, ["192.0.2.1", "2001:db8::1"]);
+        assert!(c.self_signed && c.is_ca);
+    }
+
+    #[test]
+    fn unparsable_der_keeps_hash_and_length() {
+        let der = &leaf(GOOGLE)[..100];
+        let c = parse_certificate(der);
+        assert!(c.parse_error.is_some());
+        assert_eq!(c.der_len, 100);
+        assert_eq!(c.sha256, hex::encode(Sha256::digest(der)));
+        assert!(c.subject.is_empty() && c.key_type.is_empty());
+        let empty = parse_certificate(&[]);
+        assert!(empty.parse_error.is_some());
+    }
+
+    #[test]
+    fn helpers() {
+        assert_eq!(bit_length(&[0, 0, 0x01, 0xff]), 9);
+        assert_eq!(bit_length(&[0x80, 0]), 16);
+        assert_eq!(bit_length(&[0, 0]), 0);
+        assert_eq!(serial_hex(&[0, 0x80, 1]), "8001");
+        assert_eq!(serial_hex(&[0]), "00");
+        assert_eq!(serial_hex(&[]), "");
+        let mut s = String::new();
+        escape_value(" a,b+c\"d\\e<f>g;h ", &mut s);
+        assert_eq!(s, "\\ a\\,b\\+c\\\"d\\\\e\\<f\\>g\\;h\\ ");
+        let mut s = String::new();
+        escape_value("#x", &mut s);
+        assert_eq!(s, "\\#x");
+    }
+
+    #[test]
+    fn cache_parses_each_certificate_once() {
+        let mut cache = CertCache::default();
+        let a = cache.get_or_parse(leaf(GOOGLE));
+        let b = cache.get_or_parse(leaf(GOOGLE));
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!((cache.parsed, cache.hits, cache.len()), (1, 1, 1));
+        let c = cache.get_or_parse(EC_P384);
+        assert_eq!(c.key_type, "ec");
+        assert_eq!((cache.parsed, cache.len()), (2, 2));
+    }
+
+    #[test]
+    fn cache_is_bounded() {
+        let mut cache = CertCache::default();
+        for i in 0..=CERT_CACHE_CAPACITY as u32 {
+            cache.get_or_parse(&i.to_be_bytes());
+        }
+        assert_eq!(
+            cache.len(),
+            1,
+            "cleared when full, then the new entry inserted"
+        );
+        assert!(!cache.is_empty());
     }
 }

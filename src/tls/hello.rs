@@ -143,7 +143,7 @@ impl<'a> Reader<'a> {
 
     /// The rest as big-endian u16 values; an odd byte count is malformed.
     fn u16_list(self, what: &'static str) -> Result<Vec<u16>, HelloError> {
-        if self.buf.len() % 2 != 0 {
+        if !self.buf.len().is_multiple_of(2) {
             return Err(self.malformed(what));
         }
         Ok(self
@@ -302,7 +302,7 @@ pub fn parse_sslv2_client_hello(msg: &[u8]) -> Result<ClientHello, HelloError> {
     let cipher_spec_len = usize::from(r.u16()?);
     let session_id_len = usize::from(r.u16()?);
     let challenge_len = usize::from(r.u16()?);
-    if cipher_spec_len % 3 != 0 {
+    if !cipher_spec_len.is_multiple_of(3) {
         return Err(r.malformed("cipher_spec_length not a multiple of 3"));
     }
     let specs = r.take(cipher_spec_len)?;
@@ -317,7 +317,9 @@ pub fn parse_sslv2_client_hello(msg: &[u8]) -> Result<ClientHello, HelloError> {
     for spec in specs.chunks_exact(3) {
         match spec {
             [0, hi, lo] => hello.cipher_suites.push(u16::from_be_bytes([*hi, *lo])),
-            [a, b, c] => hello.sslv2_ciphers.push(u32::from_be_bytes([0, *a, *b, *c])),
+            [a, b, c] => hello
+                .sslv2_ciphers
+                .push(u32::from_be_bytes([0, *a, *b, *c])),
             _ => {}
         }
     }
@@ -503,7 +505,10 @@ mod tests {
     fn tls12_client_hello() {
         let h = parse_client_hello(CH_TLS12).unwrap();
         assert_eq!(h.cipher_suites.len(), 20);
-        assert_eq!(h.extensions, [0, 65281, 10, 11, 35, 13172, 16, 30032, 5, 13, 18]);
+        assert_eq!(
+            h.extensions,
+            [0, 65281, 10, 11, 35, 13172, 16, 30032, 5, 13, 18]
+        );
         assert_eq!(h.sni.as_deref(), Some("google.de"));
         assert_eq!(h.alpn, ["spdy/3", "spdy/3.1", "http/1.1"]);
         assert_eq!(h.groups, [23, 24, 25]);
@@ -516,7 +521,10 @@ mod tests {
     #[test]
     fn draft_client_hello_reads_draft_key_share() {
         let h = parse_client_hello(CH_DRAFT).unwrap();
-        assert_eq!(h.supported_versions, [0x0a0a, 0x7f0e, 0x0303, 0x0302, 0x0301]);
+        assert_eq!(
+            h.supported_versions,
+            [0x0a0a, 0x7f0e, 0x0303, 0x0302, 0x0301]
+        );
         assert_eq!(h.sni, None);
         assert!(h.key_share_groups.contains(&29));
         assert_eq!(h.ja3, "1bbe072c914653f5696401459ca0f9b8");
@@ -569,7 +577,10 @@ mod tests {
             pos += 4 + len;
         }
         let h = parse_client_hello(&body).unwrap();
-        assert_eq!(h.extensions, [0, 65281, 10, 11, 35, 13172, 16, 30032, 5, 13, 18]);
+        assert_eq!(
+            h.extensions,
+            [0, 65281, 10, 11, 35, 13172, 16, 30032, 5, 13, 18]
+        );
         assert_eq!(h.malformed_extensions, [16]);
         assert!(h.alpn.is_empty());
         assert_eq!(h.ja3, "a607f3a5c94c2ee592af1456f36c8367");
@@ -610,7 +621,10 @@ mod tests {
     fn tls13_server_hello() {
         let h = parse_server_hello(fixture!("sh_tls13.bin"), 2).unwrap();
         assert!(!h.hrr);
-        assert_eq!((h.legacy_version, h.version, h.cipher), (0x0303, 0x0304, 0x1301));
+        assert_eq!(
+            (h.legacy_version, h.version, h.cipher),
+            (0x0303, 0x0304, 0x1301)
+        );
         assert_eq!(h.extensions, [51, 43]);
         assert_eq!(h.session_id.len(), 32);
         assert_eq!(h.selected_group, Some(29));
@@ -652,32 +666,89 @@ mod tests {
         assert_eq!(h.ja3s, "b4f2541b0a0b815edb08e1c3ffe8aad8");
     }
 
+    /// Expected facts of one draft-era ServerHello fixture.
+    struct DraftCase {
+        body: &'static [u8],
+        legacy_version: u16,
+        version: u16,
+        cipher: u16,
+        extensions: &'static [u16],
+        hrr: bool,
+        /// tshark's ja3s; `None` where the peers give none (HelloRetryRequest).
+        ja3s: Option<&'static str>,
+    }
+
     #[test]
     fn draft_server_hellos() {
-        // (fixture, legacy_version, version, cipher, extensions, hrr, ja3s)
-        let cases: [(&[u8], u16, u16, u16, &[u16], bool, &str); 6] = [
-            (fixture!("sh_draft19.bin"), 0x7f13, 0x7f13, 0x1302, &[40], false,
-             "cd05e941742c0d4f628a68716ca021f9"),
-            (fixture!("sh_draft_chrome55.bin"), 0x7f0e, 0x7f0e, 0xcca9, &[40], false,
-             "9ce213de238ed8aea57e81e02c0e4882"),
-            (fixture!("sh_draft16_ff52.bin"), 0x7f10, 0x7f10, 0x1303, &[13, 40], false,
-             "ddc938d7dbdf21719feb5ed34c1d267d"),
-            (fixture!("sh_draft22_hrr.bin"), 0x0303, 0x7f16, 0x1301, &[43, 40], true, ""),
-            (fixture!("sh_draft22.bin"), 0x0303, 0x7f16, 0x1301, &[40, 43], false,
-             "d9f520f64c0731564298ee69133d59d2"),
-            (fixture!("sh_draft28.bin"), 0x0303, 0x7f1c, 0x1302, &[43, 51], false,
-             "15af977ce25de452b96affa2addb1036"),
+        let cases = [
+            DraftCase {
+                body: fixture!("sh_draft19.bin"),
+                legacy_version: 0x7f13,
+                version: 0x7f13,
+                cipher: 0x1302,
+                extensions: &[40],
+                hrr: false,
+                ja3s: Some("cd05e941742c0d4f628a68716ca021f9"),
+            },
+            DraftCase {
+                body: fixture!("sh_draft_chrome55.bin"),
+                legacy_version: 0x7f0e,
+                version: 0x7f0e,
+                cipher: 0xcca9,
+                extensions: &[40],
+                hrr: false,
+                ja3s: Some("9ce213de238ed8aea57e81e02c0e4882"),
+            },
+            DraftCase {
+                body: fixture!("sh_draft16_ff52.bin"),
+                legacy_version: 0x7f10,
+                version: 0x7f10,
+                cipher: 0x1303,
+                extensions: &[13, 40],
+                hrr: false,
+                ja3s: Some("ddc938d7dbdf21719feb5ed34c1d267d"),
+            },
+            DraftCase {
+                body: fixture!("sh_draft22_hrr.bin"),
+                legacy_version: 0x0303,
+                version: 0x7f16,
+                cipher: 0x1301,
+                extensions: &[43, 40],
+                hrr: true,
+                ja3s: None,
+            },
+            DraftCase {
+                body: fixture!("sh_draft22.bin"),
+                legacy_version: 0x0303,
+                version: 0x7f16,
+                cipher: 0x1301,
+                extensions: &[40, 43],
+                hrr: false,
+                ja3s: Some("d9f520f64c0731564298ee69133d59d2"),
+            },
+            DraftCase {
+                body: fixture!("sh_draft28.bin"),
+                legacy_version: 0x0303,
+                version: 0x7f1c,
+                cipher: 0x1302,
+                extensions: &[43, 51],
+                hrr: false,
+                ja3s: Some("15af977ce25de452b96affa2addb1036"),
+            },
         ];
-        for (body, legacy, version, cipher, exts, hrr, ja3s) in cases {
-            let h = parse_server_hello(body, 2).unwrap();
-            assert_eq!((h.legacy_version, h.version, h.cipher), (legacy, version, cipher));
-            assert_eq!(h.extensions, exts);
-            assert_eq!(h.hrr, hrr);
+        for case in cases {
+            let h = parse_server_hello(case.body, 2).unwrap();
+            assert_eq!(
+                (h.legacy_version, h.version, h.cipher),
+                (case.legacy_version, case.version, case.cipher)
+            );
+            assert_eq!(h.extensions, case.extensions);
+            assert_eq!(h.hrr, case.hrr);
             assert!(h.selected_group.is_some());
-            if !ja3s.is_empty() {
+            if let Some(ja3s) = case.ja3s {
                 assert_eq!(h.ja3s, ja3s);
             }
-            if legacy >= 0x7f00 {
+            if case.legacy_version >= 0x7f00 {
                 assert!(h.session_id.is_empty());
             }
         }
@@ -689,11 +760,19 @@ mod tests {
         let d18 = [0x7f, 0x12, 0x00, 0x06, 0x00, 0x28, 0x00, 0x02, 0x00, 0x1d];
         let h = parse_server_hello(&d18, 6).unwrap();
         assert!(h.hrr);
-        assert_eq!((h.version, h.cipher, h.selected_group), (0x7f12, 0, Some(0x1d)));
+        assert_eq!(
+            (h.version, h.cipher, h.selected_group),
+            (0x7f12, 0, Some(0x1d))
+        );
         // Draft 19+: version, cipher, extensions.
-        let d19 = [0x7f, 0x13, 0x13, 0x01, 0x00, 0x06, 0x00, 0x28, 0x00, 0x02, 0x00, 0x17];
+        let d19 = [
+            0x7f, 0x13, 0x13, 0x01, 0x00, 0x06, 0x00, 0x28, 0x00, 0x02, 0x00, 0x17,
+        ];
         let h = parse_server_hello(&d19, 6).unwrap();
-        assert_eq!((h.version, h.cipher, h.selected_group), (0x7f13, 0x1301, Some(0x17)));
+        assert_eq!(
+            (h.version, h.cipher, h.selected_group),
+            (0x7f13, 0x1301, Some(0x17))
+        );
     }
 
     /// Every strict prefix either fails or (cut exactly before an optional extensions
@@ -718,7 +797,9 @@ mod tests {
             let cut = client_extensions_offset(body);
             assert!(matches!(
                 parse_client_hello(&body[..cut + 1]),
-                Err(HelloError::Truncated { message: "ClientHello" })
+                Err(HelloError::Truncated {
+                    message: "ClientHello"
+                })
             ));
         }
         for body in [
@@ -757,7 +838,11 @@ mod tests {
             entries.extend_from_slice(&(der.len() as u32).to_be_bytes()[1..]);
             entries.extend_from_slice(der);
             // The leaf carries a 5-byte extension; the others none.
-            let exts: &[u8] = if i == 0 { &[0, 5, 0, 5, 0, 1, 0] } else { &[0, 0] };
+            let exts: &[u8] = if i == 0 {
+                &[0, 5, 0, 5, 0, 1, 0]
+            } else {
+                &[0, 0]
+            };
             entries.extend_from_slice(exts);
         }
         let mut body = vec![2, 0xaa, 0xbb];
@@ -768,7 +853,10 @@ mod tests {
         for cut in 0..body.len() {
             assert!(parse_certificate_list(&body[..cut], true).is_err());
         }
-        assert_eq!(parse_certificate_list(&[0, 0, 0, 0], true).unwrap().len(), 0);
+        assert_eq!(
+            parse_certificate_list(&[0, 0, 0, 0], true).unwrap().len(),
+            0
+        );
     }
 
     #[test]
