@@ -160,26 +160,42 @@ struct RawExtension<'a> {
     body: Reader<'a>,
 }
 
-/// Splits an extensions block into (type, body) pairs in wire order. Only the framing is
-/// checked here: bodies are decoded by the caller, one at a time, so one odd body cannot hide
-/// the other extensions.
-fn split_extensions<'a>(mut block: Reader<'a>) -> Result<Vec<RawExtension<'a>>, HelloError> {
-    let mut out = Vec::new();
-    while !block.is_empty() {
-        let typ = block.u16()?;
-        let body = block.vec16()?;
-        out.push(RawExtension { typ, body });
+/// The (type, body) pairs of an extensions block in wire order, without allocating. Only
+/// the framing is checked here: bodies are decoded by the caller one at a time, so one odd
+/// body cannot hide the other extensions. A broken framing ends the iteration with an error.
+struct Extensions<'a> {
+    block: Reader<'a>,
+}
+
+impl<'a> Iterator for Extensions<'a> {
+    type Item = Result<RawExtension<'a>, HelloError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.block.is_empty() {
+            return None;
+        }
+        let item = self.block.u16().and_then(|typ| {
+            Ok(RawExtension {
+                typ,
+                body: self.block.vec16()?,
+            })
+        });
+        if item.is_err() {
+            self.block.buf = &[];
+        }
+        Some(item)
     }
-    Ok(out)
 }
 
 /// The optional extensions block at the end of a hello: absent (old clients and servers send
 /// none) or a 2-byte length and the extensions. Bytes after the block are ignored.
-fn optional_extensions<'a>(r: &mut Reader<'a>) -> Result<Vec<RawExtension<'a>>, HelloError> {
-    if r.is_empty() {
-        return Ok(Vec::new());
-    }
-    split_extensions(r.vec16()?)
+fn optional_extensions<'a>(r: &mut Reader<'a>) -> Result<Extensions<'a>, HelloError> {
+    let block = if r.is_empty() {
+        Reader::new(&[], r.message)
+    } else {
+        r.vec16()?
+    };
+    Ok(Extensions { block })
 }
 
 /// The cipher suites of a hello: a 2-byte-length list of u16.
@@ -205,6 +221,7 @@ pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, HelloError> {
     hello.cipher_suites = cipher_list(&mut r)?;
     hello.compression = r.vec8()?.buf.to_vec();
     for e in optional_extensions(&mut r)? {
+        let e = e?;
         hello.extensions.push(e.typ);
         if decode_client_extension(&mut hello, e.typ, e.body).is_err() {
             hello.malformed_extensions.push(e.typ);
@@ -365,6 +382,7 @@ pub fn parse_server_hello(body: &[u8], handshake_type: u8) -> Result<ServerHello
     }
     let mut selected_version = None;
     for e in optional_extensions(&mut r)? {
+        let e = e?;
         hello.extensions.push(e.typ);
         match decode_server_extension(&mut hello, e.typ, e.body) {
             Ok(Some(v)) => selected_version = Some(v),
@@ -516,6 +534,36 @@ mod tests {
         assert!(h.supported_versions.is_empty());
         assert_eq!(h.ja3, "a607f3a5c94c2ee592af1456f36c8367");
         assert!(h.ja3_string.starts_with("771,"));
+    }
+
+    /// tls-parser agrees on the framing of well-formed hellos: same suites, same extension
+    /// types in the same order; except that it reports every GREASE extension as 0xfafa,
+    /// where the wire (and tshark) has the real value: one reason the types are walked here.
+    #[test]
+    fn agrees_with_tls_parser() {
+        use tls_parser::{TlsExtensionType, TlsMessage, TlsMessageHandshake};
+        for body in [CH_TLS13_GREASE, CH_TLS12, CH_DRAFT, CH_TLS10] {
+            let mut msg = vec![1, 0];
+            msg.extend_from_slice(&(body.len() as u16).to_be_bytes());
+            msg.extend_from_slice(body);
+            let Ok((_, TlsMessage::Handshake(TlsMessageHandshake::ClientHello(theirs)))) =
+                tls_parser::parse_tls_message_handshake(&msg)
+            else {
+                panic!("tls-parser rejected a real ClientHello");
+            };
+            let ours = parse_client_hello(body).unwrap();
+            let suites: Vec<u16> = theirs.ciphers.iter().map(|c| c.0).collect();
+            assert_eq!(ours.cipher_suites, suites);
+            let (_, exts) =
+                tls_parser::parse_tls_client_hello_extensions(theirs.ext.unwrap_or(&[])).unwrap();
+            let types: Vec<u16> = exts.iter().map(|e| TlsExtensionType::from(e).0).collect();
+            let normalised: Vec<u16> = ours
+                .extensions
+                .iter()
+                .map(|&t| if is_grease_value(t) { 0xfafa } else { t })
+                .collect();
+            assert_eq!(normalised, types);
+        }
     }
 
     #[test]
