@@ -61,6 +61,9 @@ pub struct ClientHello {
     pub renegotiation_info: bool,
     /// encrypted_client_hello (0xfe0d) present.
     pub ech: bool,
+    /// Extension types whose body did not decode (kept in `extensions` all the same), so
+    /// that odd clients are counted rather than dropped.
+    pub malformed_extensions: Vec<u16>,
     /// JA3 string (`version,ciphers,extensions,groups,point_formats`, GREASE removed).
     pub ja3_string: String,
     /// MD5 of the JA3 string, lowercase hex.
@@ -98,6 +101,8 @@ pub struct ServerHello {
     pub session_ticket: bool,
     /// renegotiation_info (0xff01) present.
     pub renegotiation_info: bool,
+    /// Extension types whose body did not decode (kept in `extensions` all the same).
+    pub malformed_extensions: Vec<u16>,
     /// JA3S string.
     pub ja3s_string: String,
     /// MD5 of the JA3S string, lowercase hex.
