@@ -10,17 +10,12 @@ use std::fmt::Write as _;
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
+use super::names::is_grease;
 use super::{ClientHello, ServerHello};
 
 /// Extension types left out of JA4's extension hash: they are already in the `a` part.
 const JA4_SNI: u16 = 0x0000;
 const JA4_ALPN: u16 = 0x0010;
-
-/// Whether `v` is a GREASE codepoint (RFC 8701: both bytes equal, low nibble 0xa).
-pub fn is_grease(v: u16) -> bool {
-    let [hi, lo] = v.to_be_bytes();
-    hi == lo && lo & 0x0f == 0x0a
-}
 
 /// Decimal values joined with `-`, GREASE removed: one JA3 field.
 fn ja3_field<T: Copy + Into<u16>>(values: &[T]) -> String {

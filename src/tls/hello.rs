@@ -217,7 +217,9 @@ pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, HelloError> {
         ..ClientHello::default()
     };
     r.take(32)?; // random
-    hello.session_id_len = r.vec8()?.buf.len() as u8;
+    let session_id = r.vec8()?.buf;
+    hello.session_id_len = session_id.len() as u8;
+    hello.session_id = session_id.to_vec();
     hello.cipher_suites = cipher_list(&mut r)?;
     hello.compression = r.vec8()?.buf.to_vec();
     for e in optional_extensions(&mut r)? {
@@ -516,7 +518,7 @@ mod tests {
     }
 
     fn is_grease_value(v: u16) -> bool {
-        super::super::fingerprint::is_grease(v)
+        super::super::names::is_grease(v)
     }
 
     #[test]
