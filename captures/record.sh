@@ -309,11 +309,19 @@ certs() {
 
 transport() {
     # Renegotiation: "R" on s_client's stdin starts a (secure, RFC 5746) renegotiation inside the TLS 1.2 session.
-    cap_start tls12-renegotiation "tcp port 20060"
-    srv 20060 "${S[@]}" 20060 "${RSA[@]}"
-    { sleep 0.3; printf 'R\n'; sleep 0.5; printf '%b' "$HELLO"; sleep 0.7; } |
-        timeout 10 "${C[@]}" 127.0.0.1:20060 "${CLI_OK[@]}" -tls1_2 >>"$T/$CAP_NAME.cli.log" 2>&1 || true
-    srv_stop; cap_stop
+    # OpenSSL 3.0 servers refuse client-initiated renegotiation unless -client_renegotiation is given:
+    # the first capture shows the refusal (encrypted no_renegotiation alert), the second a completed one.
+    local reneg port
+    for reneg in refused ok; do
+        port=$([[ $reneg == ok ]] && echo 20060 || echo 20064)
+        local extra=()
+        [[ $reneg == ok ]] && extra=(-client_renegotiation)
+        cap_start "tls12-renegotiation-$reneg" "tcp port $port"
+        srv "$port" "${S[@]}" "$port" "${RSA[@]}" "${extra[@]}"
+        { sleep 0.3; printf 'R\n'; sleep 0.5; printf '%b' "$HELLO"; sleep 0.7; } |
+            timeout 10 "${C[@]}" "127.0.0.1:$port" "${CLI_OK[@]}" -tls1_2 >>"$T/$CAP_NAME.cli.log" 2>&1 || true
+        srv_stop; cap_stop
+    done
 
     cap_start tls12-client-hello-split-3-segments "tcp port 20061"
     srv 20061 "${S[@]}" 20061 "${RSA[@]}"
