@@ -240,6 +240,28 @@ impl Decoder {
     }
 }
 
+/// Where the bytes handed to an IP header end, which decides what an IP length beyond them
+/// means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    /// At the end of the captured frame (or of an enclosing payload): the capture was cut.
+    Capture,
+    /// At a length field of a framing layer (PPPoE). Real access concentrators get it right
+    /// where senders pad the IP packet and overstate its length (Wireshark agrees), so the
+    /// packet is clipped to it.
+    Framed,
+}
+
+impl End {
+    /// The first `len` bytes of `data`, an IP packet whose header states that length.
+    fn take<'d>(self, data: &'d [u8], len: usize, layer: &'static str) -> Result<&'d [u8], DecodeError> {
+        match self {
+            End::Capture => take(data, len, layer),
+            End::Framed => Ok(data.get(..len).unwrap_or(data)),
+        }
+    }
+}
+
 /// `Ok(Decoded::NotTcp)`, the answer for everything tlsight does not analyse.
 const NOT_TCP: Result<Decoded<'static>, DecodeError> = Ok(Decoded::NotTcp);
 
@@ -302,8 +324,8 @@ impl<'a> Cx<'a, '_> {
                 self.ethertype(be16(h[0], h[1]), rest)
             }
             LinkType::RAW | LinkType::RAW_BSD | LinkType::RAW_OPENBSD => self.raw_ip(frame),
-            LinkType::IPV4 => self.ipv4(frame),
-            LinkType::IPV6 => self.ipv6(frame),
+            LinkType::IPV4 => self.ipv4(frame, End::Capture),
+            LinkType::IPV6 => self.ipv6(frame, End::Capture),
             LinkType::NULL => {
                 let (h, rest) = split::<4>(frame, layer::LOOPBACK)?;
                 // Host byte order of an unknown host: families are small, so the zero half
@@ -325,9 +347,9 @@ impl<'a> Cx<'a, '_> {
 
     fn family(&mut self, family: u32, data: &'a [u8]) -> Result<Decoded<'a>, DecodeError> {
         if family == AF_INET {
-            self.ipv4(data)
+            self.ipv4(data, End::Capture)
         } else if AF_INET6.contains(&family) {
-            self.ipv6(data)
+            self.ipv6(data, End::Capture)
         } else {
             NOT_TCP
         }
@@ -345,8 +367,8 @@ impl<'a> Cx<'a, '_> {
     fn raw_ip(&mut self, data: &'a [u8]) -> Result<Decoded<'a>, DecodeError> {
         let first = data.first().ok_or(DecodeError::Truncated { layer: layer::IP })?;
         match first >> 4 {
-            4 => self.ipv4(data),
-            6 => self.ipv6(data),
+            4 => self.ipv4(data, End::Capture),
+            6 => self.ipv6(data, End::Capture),
             _ => Err(malformed(layer::IP, "version is neither 4 nor 6")),
         }
     }
@@ -362,8 +384,8 @@ impl<'a> Cx<'a, '_> {
         let (mut ethertype, mut data) = (ethertype, data);
         loop {
             match ethertype {
-                ETHERTYPE_IPV4 => return self.ipv4(data),
-                ETHERTYPE_IPV6 => return self.ipv6(data),
+                ETHERTYPE_IPV4 => return self.ipv4(data, End::Capture),
+                ETHERTYPE_IPV6 => return self.ipv6(data, End::Capture),
                 // 802.1Q, 802.1ad, and the pre-standard QinQ types: a 4-byte tag each.
                 0x8100 | 0x88a8 | 0x9100 | 0x9200 | 0x9300 => {
                     let (h, rest) = split::<4>(data, layer::VLAN)?;
@@ -395,8 +417,8 @@ impl<'a> Cx<'a, '_> {
             _ => return Err(DecodeError::Truncated { layer: layer::PPPOE }),
         };
         match protocol {
-            0x0021 => self.ipv4(payload),
-            0x0057 => self.ipv6(payload),
+            0x0021 => self.ipv4(payload, End::Framed),
+            0x0057 => self.ipv6(payload, End::Framed),
             _ => NOT_TCP,
         }
     }
@@ -414,13 +436,13 @@ impl<'a> Cx<'a, '_> {
         }
         let first = data.first().ok_or(DecodeError::Truncated { layer: layer::MPLS })?;
         match first >> 4 {
-            4 => self.ipv4(data),
-            6 => self.ipv6(data),
+            4 => self.ipv4(data, End::Capture),
+            6 => self.ipv6(data, End::Capture),
             _ => NOT_TCP,
         }
     }
 
-    fn ipv4(&mut self, data: &'a [u8]) -> Result<Decoded<'a>, DecodeError> {
+    fn ipv4(&mut self, data: &'a [u8], end: End) -> Result<Decoded<'a>, DecodeError> {
         self.enter()?;
         let (h, _) = split::<20>(data, layer::IPV4)?;
         if h[0] >> 4 != 4 {
@@ -437,7 +459,7 @@ impl<'a> Cx<'a, '_> {
             total if total < header_len => {
                 return Err(malformed(layer::IPV4, "total length below header length"));
             }
-            total => take(data, total, layer::IPV4)?,
+            total => end.take(data, total, layer::IPV4)?,
         };
         let payload = skip(packet, header_len, layer::IPV4)?;
         let src = IpAddr::V4(Ipv4Addr::new(h[12], h[13], h[14], h[15]));
@@ -464,7 +486,7 @@ impl<'a> Cx<'a, '_> {
         self.ip_payload(proto, src, dst, payload)
     }
 
-    fn ipv6(&mut self, data: &'a [u8]) -> Result<Decoded<'a>, DecodeError> {
+    fn ipv6(&mut self, data: &'a [u8], end: End) -> Result<Decoded<'a>, DecodeError> {
         self.enter()?;
         let (h, rest) = split::<40>(data, layer::IPV6)?;
         if h[0] >> 4 != 6 {
@@ -473,7 +495,7 @@ impl<'a> Cx<'a, '_> {
         let payload = match usize::from(be16(h[4], h[5])) {
             // A jumbogram or a segmentation-offloaded packet: the captured length is all.
             0 => rest,
-            len => take(rest, len, layer::IPV6)?,
+            len => end.take(rest, len, layer::IPV6)?,
         };
         let mut src = [0u8; 16];
         src.copy_from_slice(&h[8..24]);
@@ -497,8 +519,8 @@ impl<'a> Cx<'a, '_> {
             match proto {
                 6 => return tcp(src, dst, data),
                 17 => return self.udp(data),
-                4 => return self.ipv4(data),
-                41 => return self.ipv6(data),
+                4 => return self.ipv4(data, End::Capture),
+                41 => return self.ipv6(data, End::Capture),
                 47 => return self.gre(data),
                 // Hop-by-hop, routing, destination options, mobility, HIP, shim6: the
                 // length counts 8-byte units beyond the first.
