@@ -12,8 +12,8 @@ mod tests;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use defrag::{Defrag, FragKey, Fragment, Insert};
 pub use defrag::{DecodeStats, DefragConfig};
+use defrag::{Defrag, FragKey, Fragment, Insert};
 
 use crate::flow::{Endpoint, TcpFlags, Timestamp};
 
@@ -254,7 +254,12 @@ enum End {
 
 impl End {
     /// The first `len` bytes of `data`, an IP packet whose header states that length.
-    fn take<'d>(self, data: &'d [u8], len: usize, layer: &'static str) -> Result<&'d [u8], DecodeError> {
+    fn take<'d>(
+        self,
+        data: &'d [u8],
+        len: usize,
+        layer: &'static str,
+    ) -> Result<&'d [u8], DecodeError> {
         match self {
             End::Capture => take(data, len, layer),
             End::Framed => Ok(data.get(..len).unwrap_or(data)),
@@ -365,7 +370,9 @@ impl<'a> Cx<'a, '_> {
     }
 
     fn raw_ip(&mut self, data: &'a [u8]) -> Result<Decoded<'a>, DecodeError> {
-        let first = data.first().ok_or(DecodeError::Truncated { layer: layer::IP })?;
+        let first = data
+            .first()
+            .ok_or(DecodeError::Truncated { layer: layer::IP })?;
         match first >> 4 {
             4 => self.ipv4(data, End::Capture),
             6 => self.ipv6(data, End::Capture),
@@ -414,7 +421,11 @@ impl<'a> Cx<'a, '_> {
         let (protocol, payload) = match ppp {
             [p, rest @ ..] if p & 1 == 1 => (u16::from(*p), rest),
             [hi, lo, rest @ ..] => (be16(*hi, *lo), rest),
-            _ => return Err(DecodeError::Truncated { layer: layer::PPPOE }),
+            _ => {
+                return Err(DecodeError::Truncated {
+                    layer: layer::PPPOE,
+                });
+            }
         };
         match protocol {
             0x0021 => self.ipv4(payload, End::Framed),
@@ -434,7 +445,9 @@ impl<'a> Cx<'a, '_> {
                 break;
             }
         }
-        let first = data.first().ok_or(DecodeError::Truncated { layer: layer::MPLS })?;
+        let first = data
+            .first()
+            .ok_or(DecodeError::Truncated { layer: layer::MPLS })?;
         match first >> 4 {
             4 => self.ipv4(data, End::Capture),
             6 => self.ipv6(data, End::Capture),
@@ -571,9 +584,13 @@ impl<'a> Cx<'a, '_> {
         match self.defrag.insert(key, frag, self.ts)? {
             Insert::Held => Ok(Decoded::FragmentHeld),
             Insert::Complete { next, datagram } => {
-                let (slot, rest) = std::mem::take(&mut self.slots)
-                    .split_first_mut()
-                    .ok_or(malformed(layer::FRAGMENT, "fragmented datagrams nested too deep"))?;
+                let (slot, rest) =
+                    std::mem::take(&mut self.slots)
+                        .split_first_mut()
+                        .ok_or(malformed(
+                            layer::FRAGMENT,
+                            "fragmented datagrams nested too deep",
+                        ))?;
                 self.slots = rest;
                 *slot = datagram;
                 self.ip_payload(next, key.src, key.dst, slot)

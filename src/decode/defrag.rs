@@ -199,7 +199,11 @@ impl Defrag {
 
     /// Makes room for one more datagram by evicting the oldest.
     fn evict_oldest(&mut self) {
-        let oldest = self.table.iter().min_by_key(|(_, p)| p.first_ts).map(|(k, _)| *k);
+        let oldest = self
+            .table
+            .iter()
+            .min_by_key(|(_, p)| p.first_ts)
+            .map(|(k, _)| *k);
         if let Some(k) = oldest {
             self.drop_entry(&k);
             self.stats.datagrams_evicted += 1;

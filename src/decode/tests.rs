@@ -100,7 +100,12 @@ fn eth_tagged(tags: &[u16], ethertype: u16, payload: &[u8]) -> Vec<u8> {
 
 fn pppoe(protocol: &[u8], payload: &[u8]) -> Vec<u8> {
     let len = u16::try_from(protocol.len() + payload.len()).unwrap();
-    cat(&[&[0x11, 0, 0x12, 0x34], &len.to_be_bytes(), protocol, payload])
+    cat(&[
+        &[0x11, 0, 0x12, 0x34],
+        &len.to_be_bytes(),
+        protocol,
+        payload,
+    ])
 }
 
 fn udp(dport: u16, payload: &[u8]) -> Vec<u8> {
@@ -152,7 +157,13 @@ fn assert_segment_ip(d: Result<Decoded<'_>, DecodeError>, src: IpAddr, dst: IpAd
     let Ok(Decoded::Tcp(s)) = d else {
         panic!("expected a TCP segment, got {d:?}");
     };
-    assert_eq!(s.src, Endpoint { ip: src, port: 40000 });
+    assert_eq!(
+        s.src,
+        Endpoint {
+            ip: src,
+            port: 40000
+        }
+    );
     assert_eq!(s.dst, Endpoint { ip: dst, port: 443 });
     assert_eq!(s.seq, 0x0102_0304);
     assert_eq!(s.ack, 0x0506_0708);
@@ -182,8 +193,16 @@ fn is_not_tcp(r: Result<Decoded<'_>, DecodeError>) -> bool {
 
 #[test]
 fn ethernet_ipv4_and_ipv6() {
-    assert_segment(decode!(LinkType::ETHERNET, &eth(0x0800, &ipv4(6, &tcp()))), IN4.0, IN4.1);
-    assert_segment6(decode!(LinkType::ETHERNET, &eth(0x86dd, &ipv6(6, &tcp()))), IN6.0, IN6.1);
+    assert_segment(
+        decode!(LinkType::ETHERNET, &eth(0x0800, &ipv4(6, &tcp()))),
+        IN4.0,
+        IN4.1,
+    );
+    assert_segment6(
+        decode!(LinkType::ETHERNET, &eth(0x86dd, &ipv6(6, &tcp()))),
+        IN6.0,
+        IN6.1,
+    );
 }
 
 #[test]
@@ -217,7 +236,11 @@ fn vlan_tags_of_any_depth() {
 fn pppoe_session_ipv4_and_ipv6() {
     let frame = eth(0x8864, &pppoe(&[0, 0x21], &ipv4(6, &tcp())));
     assert_segment(decode!(LinkType::ETHERNET, &frame), IN4.0, IN4.1);
-    let frame = eth_tagged(&[0x88a8, 0x8100], 0x8864, &pppoe(&[0, 0x57], &ipv6(6, &tcp())));
+    let frame = eth_tagged(
+        &[0x88a8, 0x8100],
+        0x8864,
+        &pppoe(&[0, 0x57], &ipv6(6, &tcp())),
+    );
     assert_segment6(decode!(LinkType::ETHERNET, &frame), IN6.0, IN6.1);
     // Protocol-field compression (one-byte 0x21).
     let frame = eth(0x8864, &pppoe(&[0x21], &ipv4(6, &tcp())));
@@ -250,9 +273,15 @@ fn mpls_label_stack() {
     let frame = eth(0x8847, &cat(&[&labels, &ipv6(6, &tcp())]));
     assert_segment6(decode!(LinkType::ETHERNET, &frame), IN6.0, IN6.1);
     // A pseudowire control word (first nibble 0) is not IP.
-    let frame = eth(0x8847, &cat(&[&labels, &[0; 4], &eth(0x0800, &ipv4(6, &tcp()))]));
+    let frame = eth(
+        0x8847,
+        &cat(&[&labels, &[0; 4], &eth(0x0800, &ipv4(6, &tcp()))]),
+    );
     assert!(is_not_tcp(decode!(LinkType::ETHERNET, &frame)));
-    assert_eq!(kind(decode!(LinkType::ETHERNET, &eth(0x8847, &labels[..4]))), "truncated_mpls");
+    assert_eq!(
+        kind(decode!(LinkType::ETHERNET, &eth(0x8847, &labels[..4]))),
+        "truncated_mpls"
+    );
 }
 
 #[test]
@@ -267,8 +296,14 @@ fn linux_cooked_captures() {
     let frame = cat(&[&sll2, &ipv6(6, &tcp())]);
     assert_segment6(decode!(LinkType::LINUX_SLL2, &frame), IN6.0, IN6.1);
 
-    assert_eq!(kind(decode!(LinkType::LINUX_SLL, &sll[..15])), "truncated_sll");
-    assert_eq!(kind(decode!(LinkType::LINUX_SLL2, &sll2[..19])), "truncated_sll2");
+    assert_eq!(
+        kind(decode!(LinkType::LINUX_SLL, &sll[..15])),
+        "truncated_sll"
+    );
+    assert_eq!(
+        kind(decode!(LinkType::LINUX_SLL2, &sll2[..19])),
+        "truncated_sll2"
+    );
 }
 
 #[test]
@@ -284,7 +319,10 @@ fn raw_ip_link_types() {
     assert_segment(decode!(LinkType::IPV4, &v4), IN4.0, IN4.1);
     assert_segment6(decode!(LinkType::IPV6, &v6), IN6.0, IN6.1);
     assert_eq!(kind(decode!(LinkType::IPV4, &v6)), "malformed_ipv4");
-    assert_eq!(kind(decode!(LinkType::IPV6, &cat(&[&v4, &[0; 20]]))), "malformed_ipv6");
+    assert_eq!(
+        kind(decode!(LinkType::IPV6, &cat(&[&v4, &[0; 20]]))),
+        "malformed_ipv6"
+    );
 }
 
 #[test]
@@ -302,8 +340,15 @@ fn loopback_families_in_either_byte_order() {
         let frame = cat(&[&af.to_be_bytes(), &v6]);
         assert_segment6(decode!(LinkType::LOOP, &frame), IN6.0, IN6.1);
     }
-    assert_segment(decode!(LinkType::LOOP, &cat(&[&[0, 0, 0, 2], &v4])), IN4.0, IN4.1);
-    assert!(is_not_tcp(decode!(LinkType::NULL, &cat(&[&[7, 0, 0, 0], &v4]))));
+    assert_segment(
+        decode!(LinkType::LOOP, &cat(&[&[0, 0, 0, 2], &v4])),
+        IN4.0,
+        IN4.1,
+    );
+    assert!(is_not_tcp(decode!(
+        LinkType::NULL,
+        &cat(&[&[7, 0, 0, 0], &v4])
+    )));
     assert_eq!(kind(decode!(LinkType::NULL, &[2, 0])), "truncated_loopback");
 }
 
@@ -341,18 +386,27 @@ fn ipv6_extension_headers() {
     let hop = [60, 0, 1, 4, 0, 0, 0, 0]; // -> destination options, 8 bytes
     let dst_opts = [43, 1, 1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]; // -> routing, 16 bytes
     let routing = [51, 0, 0, 0, 0, 0, 0, 0]; // -> AH, 8 bytes
-    let ah = [6, 4, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9]; // 24 bytes
+    let ah = [
+        6, 4, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9,
+    ]; // 24 bytes
     let chain = cat(&[&hop, &dst_opts, &routing, &ah, &tcp()]);
     assert_segment6(decode!(LinkType::RAW, &ipv6(0, &chain)), IN6.0, IN6.1);
     // AH in IPv4 too.
-    assert_segment(decode!(LinkType::RAW, &ipv4(51, &cat(&[&ah, &tcp()]))), IN4.0, IN4.1);
+    assert_segment(
+        decode!(LinkType::RAW, &ipv4(51, &cat(&[&ah, &tcp()]))),
+        IN4.0,
+        IN4.1,
+    );
     // An atomic fragment (offset 0, no more fragments) is a whole datagram.
     let atomic = [6, 0, 0, 0, 0, 0, 0, 9];
     let frame = ipv6(44, &cat(&[&atomic, &tcp()]));
     assert_segment6(decode!(LinkType::RAW, &frame), IN6.0, IN6.1);
     // ESP and no-next-header stop the walk.
     assert!(is_not_tcp(decode!(LinkType::RAW, &ipv6(50, &[0; 32]))));
-    assert!(is_not_tcp(decode!(LinkType::RAW, &ipv6(0, &cat(&[&[59, 0], &[0; 6]])))));
+    assert!(is_not_tcp(decode!(
+        LinkType::RAW,
+        &ipv6(0, &cat(&[&[59, 0], &[0; 6]]))
+    )));
     // An extension header longer than the packet.
     let frame = ipv6(60, &[6, 3, 0, 0, 0, 0, 0, 0]);
     assert_eq!(kind(decode!(LinkType::RAW, &frame)), "truncated_ip_ext");
@@ -360,23 +414,44 @@ fn ipv6_extension_headers() {
 
 #[test]
 fn not_tcp_packets() {
-    assert!(is_not_tcp(decode!(LinkType::ETHERNET, &eth(0x0806, &[0; 28]))));
-    assert!(is_not_tcp(decode!(LinkType::ETHERNET, &eth(0x0040, &[0; 64]))));
-    assert!(is_not_tcp(decode!(LinkType::RAW, &ipv4(17, &udp(53, &[0; 12])))));
+    assert!(is_not_tcp(decode!(
+        LinkType::ETHERNET,
+        &eth(0x0806, &[0; 28])
+    )));
+    assert!(is_not_tcp(decode!(
+        LinkType::ETHERNET,
+        &eth(0x0040, &[0; 64])
+    )));
+    assert!(is_not_tcp(decode!(
+        LinkType::RAW,
+        &ipv4(17, &udp(53, &[0; 12]))
+    )));
     assert!(is_not_tcp(decode!(LinkType::RAW, &ipv4(1, &[8, 0, 0, 0]))));
-    assert!(is_not_tcp(decode!(LinkType::RAW, &ipv6(58, &[128, 0, 0, 0]))));
+    assert!(is_not_tcp(decode!(
+        LinkType::RAW,
+        &ipv6(58, &[128, 0, 0, 0])
+    )));
     // VXLAN port without the valid-VNI flag, GRE version 1 (PPTP) and GRE with routing.
     let frame = ipv4(17, &udp(4789, &[0; 8]));
     assert!(is_not_tcp(decode!(LinkType::RAW, &frame)));
-    assert!(is_not_tcp(decode!(LinkType::RAW, &ipv4(47, &gre(0x0001, 0x880b, &[0; 16])))));
-    assert!(is_not_tcp(decode!(LinkType::RAW, &ipv4(47, &gre(0x4000, 0x0800, &[0; 16])))));
+    assert!(is_not_tcp(decode!(
+        LinkType::RAW,
+        &ipv4(47, &gre(0x0001, 0x880b, &[0; 16]))
+    )));
+    assert!(is_not_tcp(decode!(
+        LinkType::RAW,
+        &ipv4(47, &gre(0x4000, 0x0800, &[0; 16]))
+    )));
 }
 
 #[test]
 fn geneve_tunnels() {
     let inner = eth(0x0800, &ipv4(6, &tcp()));
     for options in [0, 8] {
-        let frame = eth(0x0800, &ipv4_from(OUT4, 17, &udp(6081, &geneve(0x6558, options, &inner))));
+        let frame = eth(
+            0x0800,
+            &ipv4_from(OUT4, 17, &udp(6081, &geneve(0x6558, options, &inner))),
+        );
         assert_segment(decode!(LinkType::ETHERNET, &frame), IN4.0, IN4.1);
     }
     let frame = ipv4_from(OUT4, 17, &udp(6081, &geneve(0x86dd, 4, &ipv6(6, &tcp()))));
@@ -432,29 +507,80 @@ fn nesting_depth_is_bounded() {
     for _ in 0..10 {
         frame = eth(0x0800, &ipv4_from(OUT4, 47, &gre(0, 0x6558, &frame)));
     }
-    assert_eq!(kind(decode!(LinkType::ETHERNET, &frame)), "malformed_tunnel");
+    assert_eq!(
+        kind(decode!(LinkType::ETHERNET, &frame)),
+        "malformed_tunnel"
+    );
 }
 
 #[test]
 fn truncation_is_reported_for_the_cut_layer() {
     let cases: Vec<(LinkType, Vec<u8>, &str)> = vec![
-        (LinkType::ETHERNET, eth(0x0800, &[])[..10].to_vec(), "truncated_ethernet"),
+        (
+            LinkType::ETHERNET,
+            eth(0x0800, &[])[..10].to_vec(),
+            "truncated_ethernet",
+        ),
         (LinkType::ETHERNET, eth(0x8100, &[0, 1]), "truncated_vlan"),
-        (LinkType::ETHERNET, eth(0x8864, &[0x11, 0, 0, 1]), "truncated_pppoe"),
-        (LinkType::ETHERNET, eth(0x8864, &pppoe(&[0], &[])), "truncated_pppoe"),
-        (LinkType::ETHERNET, eth(0x0800, &ipv4(6, &tcp())[..19]), "truncated_ipv4"),
-        (LinkType::ETHERNET, eth(0x86dd, &ipv6(6, &tcp())[..39]), "truncated_ipv6"),
+        (
+            LinkType::ETHERNET,
+            eth(0x8864, &[0x11, 0, 0, 1]),
+            "truncated_pppoe",
+        ),
+        (
+            LinkType::ETHERNET,
+            eth(0x8864, &pppoe(&[0], &[])),
+            "truncated_pppoe",
+        ),
+        (
+            LinkType::ETHERNET,
+            eth(0x0800, &ipv4(6, &tcp())[..19]),
+            "truncated_ipv4",
+        ),
+        (
+            LinkType::ETHERNET,
+            eth(0x86dd, &ipv6(6, &tcp())[..39]),
+            "truncated_ipv6",
+        ),
         // The IP header says more bytes than were captured (snap length).
-        (LinkType::RAW, ipv4(6, &tcp())[..50].to_vec(), "truncated_ipv4"),
-        (LinkType::RAW, ipv6(6, &tcp())[..70].to_vec(), "truncated_ipv6"),
+        (
+            LinkType::RAW,
+            ipv4(6, &tcp())[..50].to_vec(),
+            "truncated_ipv4",
+        ),
+        (
+            LinkType::RAW,
+            ipv6(6, &tcp())[..70].to_vec(),
+            "truncated_ipv6",
+        ),
         // Consistent IP, but the TCP header does not fit.
         (LinkType::RAW, ipv4(6, &tcp()[..19]), "truncated_tcp"),
-        (LinkType::RAW, ipv4(6, &tcp_with_options(8, &[])[..24]), "truncated_tcp"),
+        (
+            LinkType::RAW,
+            ipv4(6, &tcp_with_options(8, &[])[..24]),
+            "truncated_tcp",
+        ),
         (LinkType::RAW, ipv6(44, &[6, 0, 0, 8]), "truncated_ip_ext"),
-        (LinkType::RAW, ipv4(17, &udp(4789, &[])[..6]), "truncated_udp"),
-        (LinkType::RAW, ipv4(17, &udp(4789, &[8, 0, 0])), "truncated_vxlan"),
-        (LinkType::RAW, ipv4(17, &udp(6081, &[0, 0, 0x65, 0x58])), "truncated_geneve"),
-        (LinkType::RAW, ipv4(17, &udp(6081, &geneve(0x6558, 8, &[])[..12])), "truncated_geneve"),
+        (
+            LinkType::RAW,
+            ipv4(17, &udp(4789, &[])[..6]),
+            "truncated_udp",
+        ),
+        (
+            LinkType::RAW,
+            ipv4(17, &udp(4789, &[8, 0, 0])),
+            "truncated_vxlan",
+        ),
+        (
+            LinkType::RAW,
+            ipv4(17, &udp(6081, &[0, 0, 0x65, 0x58])),
+            "truncated_geneve",
+        ),
+        (
+            LinkType::RAW,
+            ipv4(17, &udp(6081, &geneve(0x6558, 8, &[])[..12])),
+            "truncated_geneve",
+        ),
         (LinkType::RAW, ipv4(47, &[0, 0]), "truncated_gre"),
     ];
     for (link, frame, want) in cases {
@@ -466,11 +592,33 @@ fn truncation_is_reported_for_the_cut_layer() {
 fn every_prefix_of_a_frame_is_an_error_not_a_panic() {
     let inner = eth(0x0800, &ipv4(6, &tcp()));
     let frames = [
-        (LinkType::ETHERNET, eth_tagged(&[0x88a8, 0x8100], 0x8864, &pppoe(&[0, 0x21], &ipv4(6, &tcp())))),
-        (LinkType::ETHERNET, eth(0x0800, &ipv4_from(OUT4, 17, &udp(6081, &geneve(0x6558, 8, &inner))))),
-        (LinkType::ETHERNET, eth(0x86dd, &ipv6_from(OUT6, 17, &udp(4789, &vxlan(&inner))))),
-        (LinkType::RAW, ipv6_from(OUT6, 47, &gre(0xb000, 0x6558, &inner))),
-        (LinkType::RAW, ipv6(0, &cat(&[&[6, 0, 1, 4, 0, 0, 0, 0], &tcp()]))),
+        (
+            LinkType::ETHERNET,
+            eth_tagged(
+                &[0x88a8, 0x8100],
+                0x8864,
+                &pppoe(&[0, 0x21], &ipv4(6, &tcp())),
+            ),
+        ),
+        (
+            LinkType::ETHERNET,
+            eth(
+                0x0800,
+                &ipv4_from(OUT4, 17, &udp(6081, &geneve(0x6558, 8, &inner))),
+            ),
+        ),
+        (
+            LinkType::ETHERNET,
+            eth(0x86dd, &ipv6_from(OUT6, 17, &udp(4789, &vxlan(&inner)))),
+        ),
+        (
+            LinkType::RAW,
+            ipv6_from(OUT6, 47, &gre(0xb000, 0x6558, &inner)),
+        ),
+        (
+            LinkType::RAW,
+            ipv6(0, &cat(&[&[6, 0, 1, 4, 0, 0, 0, 0], &tcp()])),
+        ),
         (LinkType::NULL, cat(&[&[2, 0, 0, 0], &ipv4(6, &tcp())])),
     ];
     for (link, frame) in frames {
@@ -511,13 +659,22 @@ fn malformed_headers() {
 fn error_kinds_are_closed() {
     let e = DecodeError::Truncated { layer: "made-up" };
     assert_eq!(e.kind(), "truncated_other");
-    let e = DecodeError::Malformed { layer: layer::GRE, what: "x" };
+    let e = DecodeError::Malformed {
+        layer: layer::GRE,
+        what: "x",
+    };
     assert_eq!(e.kind(), "malformed_gre");
 }
 
 /// Fragments of `datagram` (an IPv4 payload of protocol `proto`), 8-byte aligned pieces of at
 /// most `size` bytes, as raw IPv4 packets.
-fn ipv4_fragments(addrs: ([u8; 4], [u8; 4]), proto: u8, id: u16, datagram: &[u8], size: usize) -> Vec<Vec<u8>> {
+fn ipv4_fragments(
+    addrs: ([u8; 4], [u8; 4]),
+    proto: u8,
+    id: u16,
+    datagram: &[u8],
+    size: usize,
+) -> Vec<Vec<u8>> {
     let n = datagram.len().div_ceil(size);
     datagram
         .chunks(size)
@@ -553,7 +710,10 @@ fn big_segment() -> (Vec<u8>, Vec<u8>) {
 fn reassemble(d: &mut Decoder, link: LinkType, frames: &[Vec<u8>], order: &[usize]) -> Vec<u8> {
     let (last, init) = order.split_last().unwrap();
     for &i in init {
-        assert!(matches!(d.decode(link, &frames[i], ts(1)), Ok(Decoded::FragmentHeld)));
+        assert!(matches!(
+            d.decode(link, &frames[i], ts(1)),
+            Ok(Decoded::FragmentHeld)
+        ));
     }
     match d.decode(link, &frames[*last], ts(1)) {
         Ok(Decoded::Tcp(s)) => {
@@ -586,7 +746,10 @@ fn ipv6_fragments_use_the_first_fragments_next_header() {
     // A later fragment claiming another Next Header does not matter (RFC 8200).
     frames[2][40] = 17;
     let mut d = Decoder::new();
-    assert_eq!(reassemble(&mut d, LinkType::RAW, &frames, &[1, 2, 0]), payload);
+    assert_eq!(
+        reassemble(&mut d, LinkType::RAW, &frames, &[1, 2, 0]),
+        payload
+    );
 }
 
 #[test]
@@ -599,7 +762,10 @@ fn overlapping_fragments_keep_the_first_copy() {
     rogue[20..len].fill(0xff);
     frames.push(rogue);
     let mut d = Decoder::new();
-    assert_eq!(reassemble(&mut d, LinkType::RAW, &frames, &[1, 4, 0, 3, 2]), payload);
+    assert_eq!(
+        reassemble(&mut d, LinkType::RAW, &frames, &[1, 4, 0, 3, 2]),
+        payload
+    );
     assert_eq!(d.stats().overlapping_fragments, 1);
 }
 
@@ -608,8 +774,14 @@ fn expired_fragments_are_counted_not_reassembled() {
     let (segment, _) = big_segment();
     let frames = ipv4_fragments(IN4, 6, 9, &segment, 128);
     let mut d = Decoder::new();
-    assert!(matches!(d.decode(LinkType::RAW, &frames[0], ts(10)), Ok(Decoded::FragmentHeld)));
-    assert!(matches!(d.decode(LinkType::RAW, &frames[1], ts(41)), Ok(Decoded::FragmentHeld)));
+    assert!(matches!(
+        d.decode(LinkType::RAW, &frames[0], ts(10)),
+        Ok(Decoded::FragmentHeld)
+    ));
+    assert!(matches!(
+        d.decode(LinkType::RAW, &frames[1], ts(41)),
+        Ok(Decoded::FragmentHeld)
+    ));
     assert_eq!(d.stats().datagrams_expired, 1);
     assert_eq!(d.fragments_in_progress(), 1);
     d.expire(ts(i64::MAX / 2_000_000_000));
@@ -628,11 +800,20 @@ fn fragment_caps_are_enforced_and_counted() {
     let mut d = Decoder::with_config(cfg);
     let a = ipv4_fragments(IN4, 6, 1, &segment, 64);
     let b = ipv4_fragments(IN4, 6, 2, &segment[..100], 64);
-    assert!(matches!(d.decode(LinkType::RAW, &a[0], ts(1)), Ok(Decoded::FragmentHeld)));
-    assert!(matches!(d.decode(LinkType::RAW, &b[0], ts(1)), Ok(Decoded::FragmentHeld)));
+    assert!(matches!(
+        d.decode(LinkType::RAW, &a[0], ts(1)),
+        Ok(Decoded::FragmentHeld)
+    ));
+    assert!(matches!(
+        d.decode(LinkType::RAW, &b[0], ts(1)),
+        Ok(Decoded::FragmentHeld)
+    ));
     assert_eq!(d.stats().datagrams_evicted, 1);
     // Datagram 1 would exceed 150 bytes.
-    assert!(matches!(d.decode(LinkType::RAW, &a[3], ts(1)), Ok(Decoded::FragmentHeld)));
+    assert!(matches!(
+        d.decode(LinkType::RAW, &a[3], ts(1)),
+        Ok(Decoded::FragmentHeld)
+    ));
     assert_eq!(d.stats().datagrams_oversized, 1);
     // Datagram 2 fits and completes (a truncated TCP payload is still a segment).
     match d.decode(LinkType::RAW, &b[1], ts(1)) {
@@ -655,10 +836,19 @@ fn fragmented_tunnel_with_fragmented_inner_datagram() {
         .collect();
     assert_eq!(outer.len(), 4);
     let mut d = Decoder::new();
-    assert!(matches!(d.decode(LinkType::ETHERNET, &outer[0], ts(1)), Ok(Decoded::FragmentHeld)));
+    assert!(matches!(
+        d.decode(LinkType::ETHERNET, &outer[0], ts(1)),
+        Ok(Decoded::FragmentHeld)
+    ));
     // Completing outer datagram 1 yields inner fragment 1: held.
-    assert!(matches!(d.decode(LinkType::ETHERNET, &outer[1], ts(1)), Ok(Decoded::FragmentHeld)));
-    assert_eq!(reassemble(&mut d, LinkType::ETHERNET, &outer, &[3, 2]), payload);
+    assert!(matches!(
+        d.decode(LinkType::ETHERNET, &outer[1], ts(1)),
+        Ok(Decoded::FragmentHeld)
+    ));
+    assert_eq!(
+        reassemble(&mut d, LinkType::ETHERNET, &outer, &[3, 2]),
+        payload
+    );
     assert_eq!(d.stats().datagrams_reassembled, 3);
 }
 
@@ -709,7 +899,7 @@ fn pcap_frames(file: &[u8]) -> (LinkType, Vec<(Timestamp, &[u8])>) {
     let link = LinkType(word(&header[20..]) as i32 & 0x0fff_ffff);
     let mut frames = Vec::new();
     while rest.len() >= 16 {
-        let (secs, frac, caplen) = (word(&rest[..]), word(&rest[4..]), word(&rest[8..]) as usize);
+        let (secs, frac, caplen) = (word(rest), word(&rest[4..]), word(&rest[8..]) as usize);
         let frac = if nanos { frac } else { frac * 1000 };
         frames.push((
             Timestamp::from_parts(i64::from(secs), i64::from(frac)),
@@ -758,5 +948,40 @@ fn real_captures_decode_without_errors() {
     ] {
         let n = tcp_by_file.get(name).copied().unwrap_or(0);
         assert!(n > 0, "{name}: no TCP segment decoded");
+    }
+}
+
+/// Decode cost per frame; run with
+/// `cargo test --release --lib decode::tests::decode_speed -- --ignored --nocapture`.
+#[test]
+#[ignore = "timing, meaningful only in release builds"]
+fn decode_speed() {
+    let frames = [
+        (LinkType::ETHERNET, eth(0x0800, &ipv4(6, &tcp()))),
+        (
+            LinkType::ETHERNET,
+            eth_tagged(&[0x8100], 0x86dd, &ipv6(6, &tcp())),
+        ),
+        (
+            LinkType::ETHERNET,
+            eth(
+                0x0800,
+                &ipv4_from(OUT4, 17, &udp(4789, &vxlan(&eth(0x0800, &ipv4(6, &tcp()))))),
+            ),
+        ),
+    ];
+    let mut d = Decoder::new();
+    for (link, frame) in &frames {
+        let rounds = 2_000_000u32;
+        let start = std::time::Instant::now();
+        let mut bytes = 0usize;
+        for _ in 0..rounds {
+            if let Ok(Decoded::Tcp(s)) = d.decode(*link, std::hint::black_box(frame), ts(1)) {
+                bytes += s.payload.len();
+            }
+        }
+        let per = start.elapsed() / rounds;
+        assert_eq!(bytes, PAYLOAD.len() * rounds as usize);
+        eprintln!("{} bytes: {per:?} per frame", frame.len());
     }
 }
