@@ -985,3 +985,37 @@ fn decode_speed() {
         eprintln!("{} bytes: {per:?} per frame", frame.len());
     }
 }
+
+proptest::proptest! {
+    /// Corrupted frames of every shape decode to something or to an error, never a panic,
+    /// and the defragmenter stays within its caps.
+    #[test]
+    fn corrupted_frames_never_panic(
+        which in 0usize..6,
+        flips in proptest::collection::vec((0usize..200, proptest::num::u8::ANY), 1..8),
+        cut in 0usize..220,
+    ) {
+        let inner = eth(0x0800, &ipv4(6, &tcp()));
+        let frames = [
+            (LinkType::ETHERNET, eth_tagged(&[0x88a8, 0x8100], 0x8864, &pppoe(&[0, 0x21], &ipv4(6, &tcp())))),
+            (LinkType::ETHERNET, eth(0x0800, &ipv4_from(OUT4, 17, &udp(6081, &geneve(0x6558, 8, &inner))))),
+            (LinkType::RAW, ipv6_from(OUT6, 47, &gre(0xb000, 0x6558, &inner))),
+            (LinkType::RAW, ipv6(0, &cat(&[&[44, 0, 1, 4, 0, 0, 0, 0], &[6, 0, 0, 1, 0, 0, 0, 9], &tcp()]))),
+            (LinkType::LINUX_SLL2, cat(&[&[0x08, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0], &ipv4_full(IN4, 6, 3, 0x2000, 0, &tcp())])),
+            (LinkType::NULL, cat(&[&[30, 0, 0, 0], &ipv6_from(OUT6, 41, &ipv6(6, &tcp()))])),
+        ];
+        let (link, mut frame) = frames[which].clone();
+        for (at, byte) in flips {
+            let len = frame.len();
+            frame[at % len] = byte;
+        }
+        frame.truncate(cut.max(1));
+        let mut d = Decoder::with_config(DefragConfig { max_datagrams: 2, ..DefragConfig::default() });
+        for t in 0..3 {
+            if let Ok(Decoded::Tcp(s)) = d.decode(link, &frame, ts(t)) {
+                proptest::prop_assert!(s.payload.len() <= frame.len());
+            }
+        }
+        proptest::prop_assert!(d.fragments_in_progress() <= 2);
+    }
+}
