@@ -424,6 +424,11 @@ pub struct InputStats {
     pub not_tcp: u64,
     /// IP fragments held for reassembly.
     pub ip_fragments: u64,
+    /// IP datagrams rebuilt from fragments.
+    pub ip_datagrams_reassembled: u64,
+    /// Incomplete IP datagrams dropped (timeout, caps, inconsistent fragments): their
+    /// fragments were counted but not analysed.
+    pub ip_datagrams_dropped: u64,
     /// Frames that could not be decoded, by kind.
     pub decode_errors: BTreeMap<&'static str, u64>,
     /// TCP connections tracked (TLS or not).

@@ -278,6 +278,16 @@ fn read_inputs(
             let _ = senders[w].send(batch);
         }
     }
+    // Datagrams still incomplete at the end of the capture never will be.
+    decoder.expire(Timestamp(i64::MAX));
+    let d = decoder.stats();
+    stats.ip_datagrams_reassembled = d.datagrams_reassembled;
+    stats.ip_datagrams_dropped = d.datagrams_expired
+        + d.datagrams_evicted
+        + d.datagrams_oversized
+        + d.datagrams_too_fragmented
+        + d.total_bytes_cap_hits
+        + d.datagrams_inconsistent;
     stats.decode_errors = decode_errors;
     (inputs, stats)
 }
