@@ -4,7 +4,7 @@
 //! out, and aggregates are built from those records. One module per pipeline stage; each stage
 //! imports only earlier ones (see `DESIGN.md`).
 
-pub mod flow;
 pub mod decode;
+pub mod flow;
 pub mod reassembly;
 pub mod tls;

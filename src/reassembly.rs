@@ -164,7 +164,11 @@ impl<S: StreamConsumer> FlowTable<S> {
     }
 
     /// Closes every connection idle since before `now - idle_timeout`.
-    pub fn expire_idle(&mut self, now: Timestamp, closed: &mut impl FnMut(Connection<S>, CloseReason)) {
+    pub fn expire_idle(
+        &mut self,
+        now: Timestamp,
+        closed: &mut impl FnMut(Connection<S>, CloseReason),
+    ) {
         let _ = (now, closed);
         todo!("reassembly helper")
     }
