@@ -4,12 +4,17 @@
 //! Odd traffic is data, not failure: protocol oddities become [`Anomaly`] values in the
 //! transcript, never errors.
 //!
-//! INTERFACE STUB — implementation pending (tls helper).
+//! Layers: [`deframe`] (records, start-of-TLS detection, resynchronisation, handshake message
+//! joining) under [`observer`] (the per-connection state machine).
 
 pub mod cert;
+pub mod deframe;
 pub mod fingerprint;
 pub mod hello;
 pub mod names;
+pub mod observer;
+
+pub use observer::{MessageParsers, ObserverConfig, TlsObserver, WireParsers};
 
 use std::sync::Arc;
 
@@ -254,37 +259,4 @@ pub struct Transcript {
 pub struct TlsContext {
     /// Parsed certificates by SHA-256.
     pub certs: cert::CertCache,
-}
-
-/// Watches one connection's two byte streams.
-#[derive(Debug, Default)]
-pub struct TlsObserver {}
-
-impl TlsObserver {
-    /// A fresh observer.
-    pub fn new() -> Self {
-        TlsObserver {}
-    }
-
-    /// In-order bytes from one side.
-    pub fn on_data(&mut self, ctx: &mut TlsContext, dir: Direction, bytes: &[u8], ts: Timestamp) {
-        let _ = (ctx, dir, bytes, ts);
-        todo!("tls helper")
-    }
-
-    /// Bytes missing from one side; the observer resynchronises on the next plausible record.
-    pub fn on_gap(&mut self, dir: Direction, len: u64, ts: Timestamp) {
-        let _ = (dir, len, ts);
-        todo!("tls helper")
-    }
-
-    /// Whether a TLS ClientHello or ServerHello was seen.
-    pub fn is_tls(&self) -> bool {
-        todo!("tls helper")
-    }
-
-    /// The transcript.
-    pub fn finish(self) -> Transcript {
-        todo!("tls helper")
-    }
 }
