@@ -625,8 +625,8 @@ fn be16(bytes: &[u8], at: usize) -> usize {
 }
 
 /// A TLS handshake record whose first message is `msg_type` (ClientHello or ServerHello):
-/// record header, handshake header with a length that fits a 16-bit record... and a legacy
-/// version 3.x at the start of the body.
+/// record header, handshake header with a length that fits a 16-bit record, and a legacy
+/// version 3.x (or a TLS 1.3 draft version) at the start of the body.
 fn hello_record(bytes: &[u8], msg_type: u8) -> Detect {
     const V: Pat = Pat::Range(0, 4);
     let pat = [
@@ -639,13 +639,16 @@ fn hello_record(bytes: &[u8], msg_type: u8) -> Detect {
         Pat::Is(0),
         Pat::Any,
         Pat::Any,
-        Pat::Is(3),
-        V,
+        Pat::Any,
+        Pat::Any,
     ];
     signature(bytes, &pat, |h| {
         let record_len = be16(h, 3);
+        // TLS 1.3 draft ServerHellos (before draft 22) carry the draft version here.
+        let version = be16(h, 9);
+        let known = (0x0300..=0x0304).contains(&version) || matches!(version >> 8, 0x7e | 0x7f | 0xfb);
         // The hello's body is at least 38 bytes (version, random, session id length).
-        (42..=usize::from(MAX_RECORD_LEN)).contains(&record_len) && be16(h, 7) >= 38
+        known && (42..=usize::from(MAX_RECORD_LEN)).contains(&record_len) && be16(h, 7) >= 38
     })
 }
 
