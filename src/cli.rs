@@ -43,7 +43,7 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "DAYS", default_value_t = 30)]
     pub cert_warn_days: i64,
     /// Close connections idle for this many seconds of capture time.
-    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub idle_timeout: u64,
     /// Most connections tracked at once (the least recently active is evicted beyond).
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]

@@ -75,7 +75,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            idle_timeout_ns: 120 * 1_000_000_000,
+            idle_timeout_ns: 300 * 1_000_000_000,
             max_flow_buffer: 1 << 20,
             max_total_buffer: 256 << 20,
             max_flows: 1_000_000,
