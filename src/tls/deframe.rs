@@ -649,18 +649,19 @@ fn hello_record(bytes: &[u8], msg_type: u8) -> Detect {
     })
 }
 
-/// A cleartext alert record: how a server may answer a ClientHello it will not take.
+/// A cleartext alert record (one or a few 2-byte alerts, the first warning or fatal): how a
+/// server may answer a ClientHello it will not take.
 fn alert_record(bytes: &[u8]) -> Detect {
     let pat = [
         Pat::Is(CONTENT_ALERT),
         Pat::Is(3),
         Pat::Range(0, 4),
         Pat::Is(0),
-        Pat::Is(2),
+        Pat::Range(2, 16),
         Pat::Range(1, 2),
         Pat::Any,
     ];
-    signature(bytes, &pat, |_| true)
+    signature(bytes, &pat, |h| be16(h, 3).is_multiple_of(2))
 }
 
 /// An SSLv2 CLIENT-HELLO with a 2-byte header whose lengths add up.
