@@ -393,6 +393,7 @@ impl Core {
                 P::client_hello(body).map(|ch| TlsEvent::ClientHello(Box::new(ch)))
             }
             msg::SERVER_HELLO | msg::HELLO_RETRY_REQUEST => {
+                self.hello_seen = true;
                 P::server_hello(body, msg_type).map(|sh| {
                     self.server_hello_seen(dir, &sh);
                     TlsEvent::ServerHello(Box::new(sh))
@@ -1312,5 +1313,42 @@ mod tests {
             obs.on_data(&mut ctx, C, c, Timestamp(2));
         }
         assert_eq!(obs.finish().records[0], 7);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_input_never_panics(
+            chunks in proptest::collection::vec(
+                (proptest::bool::ANY, proptest::option::of(1u64..100_000), proptest::collection::vec(proptest::num::u8::ANY, 0..300)),
+                0..40,
+            ),
+        ) {
+            let mut obs = TlsObserver::<Fake>::with_parsers(ObserverConfig::default());
+            let mut ctx = TlsContext::default();
+            // Start both sides as TLS so that the bytes reach the record layer.
+            obs.on_data(&mut ctx, C, &client_hello(), Timestamp(0));
+            obs.on_data(&mut ctx, S, &record(22, &server_hello(0x0303, false)), Timestamp(0));
+            for (n, (server, gap, bytes)) in chunks.iter().enumerate() {
+                let dir = if *server { S } else { C };
+                if let Some(len) = gap {
+                    obs.on_gap(dir, *len, Timestamp(n as i64));
+                }
+                obs.on_data(&mut ctx, dir, bytes, Timestamp(n as i64));
+            }
+            let t = obs.finish();
+            proptest::prop_assert!(t.events.len() <= MAX_EVENTS);
+            proptest::prop_assert!(t.anomalies.len() <= MAX_ANOMALIES);
+        }
+
+        #[test]
+        fn random_splits_give_the_same_events(cuts in proptest::collection::vec(0usize..700, 0..12)) {
+            let steps = tls13_handshake(53);
+            let (whole, _) = observe(&steps);
+            let mut sorted = cuts.clone();
+            sorted.sort_unstable();
+            let (t, _) = observe_with(ObserverConfig::default(), &steps, |_| sorted.clone());
+            proptest::prop_assert_eq!(events(&t), events(&whole));
+            proptest::prop_assert_eq!(t.records, whole.records);
+        }
     }
 }
