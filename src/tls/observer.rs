@@ -2,7 +2,7 @@
 //! writes down what it sees as a [`Transcript`].
 //!
 //! Each direction has a [`Deframer`] (records) and a [`Joiner`] (handshake messages); the
-//! shared [`Core`] knows which side is client and server, the negotiated version and what each
+//! shared connection state knows which side is client and server, the negotiated version and what each
 //! side has encrypted so far, which decides how each record is read:
 //!
 //! * TLS ≤ 1.2: after a side's ChangeCipherSpec its handshake records are encrypted (the first
@@ -45,19 +45,29 @@ pub const MAX_ANOMALIES: usize = 256;
 /// was due, with nothing after it, is an alert.
 pub const INFERRED_ALERT_LEN: RangeInclusive<u16> = 19..=24;
 
-/// Handshake message types the observer names.
+/// Handshake message types the observer names (RFC 8446 §4, RFC 6066 §8).
 mod msg {
+    /// ClientHello.
     pub const CLIENT_HELLO: u8 = 1;
+    /// ServerHello (and TLS 1.3 HelloRetryRequest).
     pub const SERVER_HELLO: u8 = 2;
+    /// NewSessionTicket.
     pub const NEW_SESSION_TICKET: u8 = 4;
     /// HelloRetryRequest as its own message type (TLS 1.3 drafts before 22).
     pub const HELLO_RETRY_REQUEST: u8 = 6;
+    /// Certificate.
     pub const CERTIFICATE: u8 = 11;
+    /// ServerKeyExchange.
     pub const SERVER_KEY_EXCHANGE: u8 = 12;
+    /// CertificateRequest.
     pub const CERTIFICATE_REQUEST: u8 = 13;
+    /// ServerHelloDone.
     pub const SERVER_HELLO_DONE: u8 = 14;
+    /// CertificateVerify.
     pub const CERTIFICATE_VERIFY: u8 = 15;
+    /// ClientKeyExchange.
     pub const CLIENT_KEY_EXCHANGE: u8 = 16;
+    /// CertificateStatus.
     pub const CERTIFICATE_STATUS: u8 = 22;
 }
 
