@@ -531,8 +531,37 @@ impl Deframer {
         }
     }
 
+    /// Skips, without looking closer, the preamble bytes that cannot start a record (anything
+    /// but an alert or handshake content type, or an SSLv2 header's first byte at the very
+    /// start), so that long plaintext is scanned at memchr-like speed. Returns `false` when the
+    /// preamble limit was reached.
+    fn skip_to_candidate(&mut self, input: &mut &[u8]) -> bool {
+        let at_start = self.preamble == 0;
+        let skip = input
+            .iter()
+            .enumerate()
+            .position(|(i, &b)| {
+                b == CONTENT_HANDSHAKE
+                    || b == CONTENT_ALERT
+                    || (i == 0 && at_start && b & 0x80 != 0)
+            })
+            .unwrap_or(input.len());
+        let room = self.max_preamble.saturating_sub(self.preamble);
+        if skip as u64 >= room && skip > 0 {
+            self.preamble = self.max_preamble;
+            self.state = State::Off;
+            return false;
+        }
+        self.preamble += skip as u64;
+        *input = input.get(skip..).unwrap_or_default();
+        true
+    }
+
     /// Consumes one byte while looking for the start of TLS.
     fn detect_byte(&mut self, input: &mut &[u8], ts: Timestamp, sink: &mut impl RecordSink) {
+        if self.window_len == 0 && !self.skip_to_candidate(input) {
+            return;
+        }
         let Some((&b, rest)) = input.split_first() else {
             return;
         };
@@ -652,18 +681,19 @@ fn hello_record(bytes: &[u8], msg_type: u8) -> Detect {
     })
 }
 
-/// A cleartext alert record: how a server may answer a ClientHello it will not take.
+/// A cleartext alert record (one or a few 2-byte alerts, the first warning or fatal): how a
+/// server may answer a ClientHello it will not take.
 fn alert_record(bytes: &[u8]) -> Detect {
     let pat = [
         Pat::Is(CONTENT_ALERT),
         Pat::Is(3),
         Pat::Range(0, 4),
         Pat::Is(0),
-        Pat::Is(2),
+        Pat::Range(2, 16),
         Pat::Range(1, 2),
         Pat::Any,
     ];
-    signature(bytes, &pat, |_| true)
+    signature(bytes, &pat, |h| be16(h, 3).is_multiple_of(2))
 }
 
 /// An SSLv2 CLIENT-HELLO with a 2-byte header whose lengths add up.
@@ -1030,6 +1060,21 @@ mod tests {
                 seen.as_slice(),
                 [Seen::Record(CONTENT_HANDSHAKE, 44, Some(_), false)]
             ));
+        }
+    }
+
+    #[test]
+    fn near_misses_in_the_preamble_are_skipped() {
+        // Content-type bytes and almost-records in the plaintext, then the real ClientHello.
+        let mut s = b"\x16\x16\x03\x01\x00\x10\x02 text \x15\x03\x03\x00\x02\x02".to_vec();
+        let mut almost = hello_record_bytes(1, 40);
+        almost[9] = 2; // legacy version 2.x: not a ClientHello
+        s.extend(&almost[..12]);
+        let pre = s.len() as u64;
+        s.extend(hello_record_bytes(1, 40));
+        for i in 0..=s.len() {
+            let (seen, skipped) = run(&[&s[..i], &s[i..]]);
+            assert_eq!((seen.len(), skipped), (1, pre), "split {i}");
         }
     }
 

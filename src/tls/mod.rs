@@ -221,7 +221,8 @@ pub enum TlsEvent {
 /// An event with the time and side it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TimedEvent {
-    /// Capture time of the packet that completed the message.
+    /// Capture time of the packet that completed the record holding the message (or the record
+    /// itself), as tshark attributes it.
     pub ts: Timestamp,
     /// Direction of the sender.
     pub from: Direction,
