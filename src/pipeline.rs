@@ -62,6 +62,7 @@ struct SegmentDesc {
     ack: u32,
     flags: TcpFlags,
     ts: Timestamp,
+    clock: Timestamp,
     start: usize,
     len: usize,
 }
@@ -201,6 +202,26 @@ fn worker_config(cfg: &Config, workers: usize) -> Config {
     c
 }
 
+/// Capture time made monotonic: advances by every forward step of the timestamps, never goes
+/// back. Computed from the packet sequence alone, so it is the same whatever the sharding.
+#[derive(Default)]
+struct CaptureClock {
+    last_ts: Option<Timestamp>,
+    now: Timestamp,
+}
+
+impl CaptureClock {
+    /// The clock after a packet stamped `ts`.
+    fn tick(&mut self, ts: Timestamp) -> Timestamp {
+        self.now = match self.last_ts {
+            None => ts,
+            Some(last) => Timestamp(self.now.0.saturating_add((ts.0 - last.0).max(0))),
+        };
+        self.last_ts = Some(ts);
+        self.now
+    }
+}
+
 /// The capture thread: reads every input, decodes, and deals segments out to the workers.
 fn read_inputs(
     paths: &[PathBuf],
@@ -213,6 +234,7 @@ fn read_inputs(
     let mut decoder = Decoder::new();
     let mut batches: Vec<Batch> = (0..workers).map(|_| Batch::default()).collect();
     let mut decode_errors: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut clock = CaptureClock::default();
 
     for path in paths {
         let mut file = InputFile {
@@ -240,6 +262,7 @@ fn read_inputs(
             };
             stats.packets += 1;
             stats.bytes += frame.data.len() as u64;
+            let now = clock.tick(frame.ts);
             match decoder.decode(link, frame.data, frame.ts) {
                 Ok(Decoded::Tcp(seg)) => {
                     stats.tcp_segments += 1;
@@ -255,6 +278,7 @@ fn read_inputs(
                         ack: seg.ack,
                         flags: seg.flags,
                         ts: frame.ts,
+                        clock: now,
                         start,
                         len: seg.payload.len(),
                     });
@@ -315,9 +339,10 @@ fn run_worker(rx: Receiver<Batch>, recycle: Sender<Batch>, cfg: Config) -> Worke
                 flags: d.flags,
                 payload: &batch.payload[d.start..d.start + d.len],
                 ts: d.ts,
+                clock: d.clock,
             };
             table.process(&seg, &mut new_consumer, &mut closed);
-            now = now.max(d.ts);
+            now = now.max(d.clock);
         }
         table.expire_idle(now, &mut closed);
         batch.segments.clear();

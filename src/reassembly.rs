@@ -48,6 +48,11 @@ pub struct Segment<'a> {
     pub payload: &'a [u8],
     /// Capture time.
     pub ts: Timestamp,
+    /// The capture clock: capture time made monotonic over the whole capture (it advances by
+    /// every forward step of the timestamps and never goes back). Idle timeouts run on it, so
+    /// they are decided the same way whatever the worker count, even when timestamps step back
+    /// (several files, a clock adjusted mid-capture).
+    pub clock: Timestamp,
 }
 
 /// Receives a connection's byte streams in order.

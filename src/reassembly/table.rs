@@ -17,12 +17,14 @@ struct Tracked<S> {
     consumer: S,
     /// Half-streams indexed by [`Direction::index`].
     halves: [HalfStream; 2],
-    /// The timestamp of this connection's entry in the activity queue (at most `meta.last_ts`).
-    queued_ts: Timestamp,
+    /// Capture clock of the last packet (see [`Segment::clock`]).
+    last_clock: Timestamp,
+    /// The clock of this connection's entry in the activity queue (at most `last_clock`).
+    queued_clock: Timestamp,
 }
 
 impl<S: StreamConsumer> Tracked<S> {
-    fn new(consumer: S, ts: Timestamp) -> Self {
+    fn new(consumer: S, ts: Timestamp, clock: Timestamp) -> Self {
         Tracked {
             meta: TcpMeta {
                 first_ts: ts,
@@ -31,7 +33,8 @@ impl<S: StreamConsumer> Tracked<S> {
             },
             consumer,
             halves: Default::default(),
-            queued_ts: ts,
+            last_clock: clock,
+            queued_clock: clock,
         }
     }
 
@@ -59,14 +62,14 @@ impl<S: StreamConsumer> Tracked<S> {
             meta,
             consumer,
             halves,
+            last_clock,
             ..
         } = self;
         let (dir, i, flags) = (seg.dir, seg.dir.index(), seg.flags);
         meta.packets[i] += 1;
         meta.payload_bytes[i] += seg.payload.len() as u64;
-        // Capture clocks can step back; `last_ts` only moves forward so the activity queue
-        // stays ordered.
         meta.last_ts = meta.last_ts.max(seg.ts);
+        *last_clock = (*last_clock).max(seg.clock);
         if flags.rst() {
             // Payload on a RST is a diagnostic, not stream data.
             meta.rst.get_or_insert((dir, seg.ts));
@@ -211,11 +214,11 @@ impl<S: StreamConsumer> FlowTable<S> {
         closed: &mut impl FnMut(Connection<S>, CloseReason),
     ) {
         let key = seg.key;
-        let cutoff = Timestamp(seg.ts.0.saturating_sub(self.limits.idle_timeout_ns));
+        let cutoff = Timestamp(seg.clock.0.saturating_sub(self.limits.idle_timeout_ns));
         let tracked = match self.flows.get(&key) {
             // Idle past the timeout: closed exactly as `expire_idle` would have, so the result
             // does not depend on how often (or on which worker) the sweep ran.
-            Some(t) if t.meta.last_ts < cutoff => {
+            Some(t) if t.last_clock < cutoff => {
                 self.close(key, CloseReason::IdleTimeout, closed);
                 false
             }
@@ -232,8 +235,8 @@ impl<S: StreamConsumer> FlowTable<S> {
             }
             self.make_room(closed);
             self.flows
-                .insert(key, Tracked::new(new_consumer(&key), seg.ts));
-            self.activity.insert((seg.ts, key));
+                .insert(key, Tracked::new(new_consumer(&key), seg.ts, seg.clock));
+            self.activity.insert((seg.clock, key));
             self.stats.flows_created += 1;
             self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
         }
@@ -259,7 +262,8 @@ impl<S: StreamConsumer> FlowTable<S> {
         }
     }
 
-    /// Closes every connection idle since before `now - idle_timeout`.
+    /// Closes every connection idle since before `now - idle_timeout`; `now` is a capture
+    /// clock value (see [`Segment::clock`]).
     ///
     /// Cost is proportional to the connections that are due (plus queue entries made stale by
     /// activity since the last call), not to the table size, so it can be called every batch.
@@ -323,11 +327,11 @@ impl<S: StreamConsumer> FlowTable<S> {
     fn least_recently_active(&mut self) -> Option<(Timestamp, FlowKey)> {
         while let Some(&(queued, key)) = self.activity.first() {
             match self.flows.get_mut(&key) {
-                Some(tracked) if tracked.meta.last_ts == queued => return Some((queued, key)),
+                Some(tracked) if tracked.last_clock == queued => return Some((queued, key)),
                 Some(tracked) => {
                     self.activity.remove(&(queued, key));
-                    tracked.queued_ts = tracked.meta.last_ts;
-                    self.activity.insert((tracked.queued_ts, key));
+                    tracked.queued_clock = tracked.last_clock;
+                    self.activity.insert((tracked.queued_clock, key));
                 }
                 None => {
                     self.activity.remove(&(queued, key));
@@ -345,7 +349,7 @@ impl<S: StreamConsumer> FlowTable<S> {
         closed: &mut impl FnMut(Connection<S>, CloseReason),
     ) {
         if let Some(tracked) = self.flows.remove(&key) {
-            self.activity.remove(&(tracked.queued_ts, key));
+            self.activity.remove(&(tracked.queued_clock, key));
             self.buffered -= tracked.buffered();
             tracked.close(key, reason, closed);
         }
@@ -450,6 +454,7 @@ mod tests {
                 flags: TcpFlags(flags),
                 payload,
                 ts: Timestamp(ts),
+                clock: Timestamp(ts),
             };
             let log = &self.log;
             let closed = &mut self.closed;
