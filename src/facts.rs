@@ -212,6 +212,8 @@ pub struct ConnectionFacts {
     pub first_ts: Timestamp,
     /// Last packet of the connection.
     pub last_ts: Timestamp,
+    /// When the first ClientHello was complete.
+    pub client_hello_ts: Option<Timestamp>,
     /// The ClientHello sender (else the SYN sender).
     pub client: Endpoint,
     /// The other end.
@@ -332,6 +334,7 @@ pub fn build(
     let mut f = ConnectionFacts {
         first_ts: tcp.first_ts,
         last_ts: tcp.last_ts,
+        client_hello_ts: None,
         client: key.source(client_dir),
         server: key.destination(client_dir),
         version: None,
@@ -459,6 +462,7 @@ pub fn build(
             last_message = Some(m);
         }
     }
+    f.client_hello_ts = client_hello_ts;
     for a in &transcript.anomalies {
         *f.anomalies.entry(a.kind).or_default() += 1;
     }
@@ -651,7 +655,11 @@ fn diagnose(f: &ConnectionFacts, sides: &[SideState; 2]) -> (Outcome, Option<Fai
                 false,
             );
         }
-        if f.tcp.fin[server_dir.index()].is_some() {
+        // The server closing first is its answer; closing after the client gave up is not.
+        let client_fin = f.tcp.fin[f.client_dir.index()];
+        if let Some(server_fin) = f.tcp.fin[server_dir.index()]
+            && client_fin.is_none_or(|c| server_fin < c)
+        {
             return failed(
                 FailureCause::ServerClosed,
                 "The server closed the connection without answering the ClientHello.".to_string(),
@@ -665,7 +673,13 @@ fn diagnose(f: &ConnectionFacts, sides: &[SideState; 2]) -> (Outcome, Option<Fai
             Outcome::NoResponse,
             Some(Failure {
                 cause: FailureCause::NoResponse,
-                explanation: "The server never answered the ClientHello.".to_string(),
+                explanation: match client_fin {
+                    Some(fin) => format!(
+                        "The server never answered the ClientHello; the client gave up after {} ms.",
+                        client_hello_wait_ms(f, fin)
+                    ),
+                    None => "The server never answered the ClientHello.".to_string(),
+                },
                 inferred: false,
             }),
         );
@@ -696,6 +710,11 @@ fn diagnose(f: &ConnectionFacts, sides: &[SideState; 2]) -> (Outcome, Option<Fai
         );
     }
     (Outcome::Incomplete, None)
+}
+
+/// Milliseconds from the ClientHello (else the first packet) to `until`.
+fn client_hello_wait_ms(f: &ConnectionFacts, until: Timestamp) -> i64 {
+    until.micros_since(f.client_hello_ts.unwrap_or(f.first_ts)) / 1000
 }
 
 /// Cause and explanation of a failure ended by alert `a`.

@@ -103,7 +103,11 @@ fn compare(capture: &str, conn_id: &str, exp: &Value, ours: &Value) -> (usize, V
         check("sni", ech["sni"].clone(), och["sni"].clone());
         check("client_alpn", ech["alpn"].clone(), och["alpn"].clone());
         check("ja3", ech["ja3"].clone(), och["ja3"].clone());
-        check("extensions", ech["extensions"].clone(), och["extensions"].clone());
+        check(
+            "extensions",
+            ech["extensions"].clone(),
+            och["extensions"].clone(),
+        );
     } else if exp["sslv2"].is_object() {
         check(
             "sslv2_client_hello",
@@ -119,7 +123,11 @@ fn compare(capture: &str, conn_id: &str, exp: &Value, ours: &Value) -> (usize, V
             hex_to_u64(&esh["negotiated_version"]).into(),
             osh["version"].clone(),
         );
-        check("cipher", hex_to_u64(&esh["cipher"]).into(), osh["cipher"].clone());
+        check(
+            "cipher",
+            hex_to_u64(&esh["cipher"]).into(),
+            osh["cipher"].clone(),
+        );
         check("server_alpn", esh["alpn"].clone(), osh["alpn"].clone());
     }
     let ea = expected_alerts(exp);
@@ -146,14 +154,16 @@ struct KnownDifference {
 #[test]
 fn facts_agree_with_peers_on_real_captures() {
     let real = common::shared_dir().join("captures/real");
-    let known: Vec<KnownDifference> = serde_json::from_str(include_str!(
-        "conformance_known_differences.json"
-    ))
-    .expect("known differences file is valid JSON");
+    let known: Vec<KnownDifference> =
+        serde_json::from_str(include_str!("conformance_known_differences.json"))
+            .expect("known differences file is valid JSON");
     let known_keys: BTreeSet<(String, String, String)> = known
         .iter()
         .map(|k| {
-            assert!(!k.reason.trim().is_empty(), "a known difference needs a reason");
+            assert!(
+                !k.reason.trim().is_empty(),
+                "a known difference needs a reason"
+            );
             (k.capture.clone(), k.connection.clone(), k.fact.clone())
         })
         .collect();
@@ -169,7 +179,11 @@ fn facts_agree_with_peers_on_real_captures() {
     let mut unexplained = Vec::new();
     let mut missing = Vec::new();
     for path in &captures {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("?").to_string();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("?")
+            .to_string();
         let exp_path = real.join("expected").join(format!("{name}.json"));
         let exp: Value = serde_json::from_slice(
             &std::fs::read(&exp_path).unwrap_or_else(|e| panic!("{}: {e}", exp_path.display())),

@@ -26,13 +26,24 @@ fn one_and_four_workers_give_identical_bytes() {
     assert!(one.record_count() > 100, "corpus should yield many records");
     let (a, b) = (common::ndjson(&one), common::ndjson(&four));
     if a != b {
-        let (la, lb): (Vec<_>, Vec<_>) = (a.split(|&c| c == b'\n').collect(), b.split(|&c| c == b'\n').collect());
-        let first = la.iter().zip(&lb).position(|(x, y)| x != y).unwrap_or(la.len().min(lb.len()));
+        let (la, lb): (Vec<_>, Vec<_>) = (
+            a.split(|&c| c == b'\n').collect(),
+            b.split(|&c| c == b'\n').collect(),
+        );
+        let first = la
+            .iter()
+            .zip(&lb)
+            .position(|(x, y)| x != y)
+            .unwrap_or(la.len().min(lb.len()));
         panic!(
             "NDJSON differs at line {}:\n 1 worker: {}\n 4 workers: {}",
             first + 1,
-            la.get(first).map(|l| String::from_utf8_lossy(l)).unwrap_or_default(),
-            lb.get(first).map(|l| String::from_utf8_lossy(l)).unwrap_or_default()
+            la.get(first)
+                .map(|l| String::from_utf8_lossy(l))
+                .unwrap_or_default(),
+            lb.get(first)
+                .map(|l| String::from_utf8_lossy(l))
+                .unwrap_or_default()
         );
     }
     assert_eq!(

@@ -19,10 +19,7 @@ fn scenario_captures() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(captures_dir())
         .expect("captures/ exists")
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension()
-                .is_some_and(|x| x == "pcap" || x == "pcapng")
-        })
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap" || x == "pcapng"))
         .collect();
     v.sort();
     v
@@ -67,10 +64,18 @@ fn outputs_match_goldens() {
     assert!(captures.len() >= 40, "scenario captures are missing");
     let mut failures = Vec::new();
     for path in &captures {
-        let name = path.file_name().and_then(|n| n.to_str()).expect("file name");
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("file name");
         let analysis = common::analyze(std::slice::from_ref(path), 2);
         let ndjson = String::from_utf8(common::ndjson(&analysis)).expect("UTF-8 NDJSON");
-        check(&expected_dir.join(format!("{name}.ndjson")), &ndjson, bless, &mut failures);
+        check(
+            &expected_dir.join(format!("{name}.ndjson")),
+            &ndjson,
+            bless,
+            &mut failures,
+        );
         check(
             &expected_dir.join(format!("{name}.report.json")),
             &portable_report(&analysis),

@@ -9,14 +9,20 @@ use serde_json::Value;
 
 /// The connection records tlsight reports for `captures/<name>`.
 fn records(name: &str) -> Vec<Value> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("captures")
+        .join(name);
     common::records(&common::analyze(&[path], 2))
 }
 
 /// The only connection of a single-connection capture.
 fn only(name: &str) -> Value {
     let mut r = records(name);
-    assert_eq!(r.len(), 1, "{name}: expected one TLS connection, got {r:#?}");
+    assert_eq!(
+        r.len(),
+        1,
+        "{name}: expected one TLS connection, got {r:#?}"
+    );
     r.remove(0)
 }
 
@@ -25,7 +31,10 @@ fn established(r: &Value, version: &str, cipher: u64) {
     assert_eq!(r["version"], version, "{r:#}");
     assert_eq!(r["server_hello"]["cipher"], cipher, "{r:#}");
     assert!(r["failure"].is_null());
-    assert!(r["timing_us"]["client_hello_to_done"].as_i64().is_some(), "{r:#}");
+    assert!(
+        r["timing_us"]["client_hello_to_done"].as_i64().is_some(),
+        "{r:#}"
+    );
 }
 
 fn failed(r: &Value, cause: &str) {
@@ -58,7 +67,10 @@ fn protocol_versions_and_key_exchanges_are_named() {
     established(&only("tls11-ecdhe-rsa.pcap"), "TLSv1.1", 0xc014);
     let rsa = only("tls12-rsa-kx-aes128gcm.pcap");
     established(&rsa, "TLSv1.2", 0x009c);
-    assert!(rsa["server_key_exchange_group"].is_null(), "static RSA has no ServerKeyExchange");
+    assert!(
+        rsa["server_key_exchange_group"].is_null(),
+        "static RSA has no ServerKeyExchange"
+    );
     let ecdhe = only("tls12-ecdhe-rsa.pcap");
     established(&ecdhe, "TLSv1.2", 0xc02f);
     assert_eq!(ecdhe["resumption"]["tickets_issued"], 1);
@@ -86,17 +98,29 @@ fn hello_retry_request_is_recorded_with_the_retried_hello() {
     established(&r, "TLSv1.3", 0x1302);
     assert_eq!(r["hello_retry_request"]["hrr"], true);
     assert_eq!(r["hello_retry_request"]["group"], 29, "HRR asks for x25519");
-    assert_eq!(r["retry_client_hello"]["key_share_groups"], serde_json::json!([29]));
+    assert_eq!(
+        r["retry_client_hello"]["key_share_groups"],
+        serde_json::json!([29])
+    );
 }
 
 #[test]
 fn mutual_tls_shows_the_client_chain() {
     let r = only("tls12-mutual-auth.pcap");
-    established(&r, "TLSv1.2", r["server_hello"]["cipher"].as_u64().unwrap_or(0));
+    established(
+        &r,
+        "TLSv1.2",
+        r["server_hello"]["cipher"].as_u64().unwrap_or(0),
+    );
     assert_eq!(r["certificate_requested"], true);
     let client = r["client_certificates"].as_array().expect("client chain");
     assert_eq!(client.len(), 2, "client.test + intermediate");
-    assert!(client[0]["subject"].as_str().unwrap_or("").contains("client.test"));
+    assert!(
+        client[0]["subject"]
+            .as_str()
+            .unwrap_or("")
+            .contains("client.test")
+    );
     assert_eq!(only("tls13-mutual-auth.pcap")["outcome"], "established");
 }
 
@@ -109,7 +133,10 @@ fn resumption_is_detected_per_mechanism() {
     ] {
         let r = records(name);
         assert_eq!(r.len(), 2, "{name}");
-        assert_eq!(r[0]["outcome"], "established", "{name}: first connection is full");
+        assert_eq!(
+            r[0]["outcome"], "established",
+            "{name}: first connection is full"
+        );
         assert_eq!(r[1]["outcome"], "resumed", "{name}: {:#}", r[1]);
         assert_eq!(r[1]["resumption"]["accepted"], mechanism, "{name}");
     }
@@ -120,9 +147,21 @@ fn resumption_is_detected_per_mechanism() {
 
 #[test]
 fn a_second_stack_is_understood() {
-    established(&only("gnutls-client-openssl-server-tls13.pcap"), "TLSv1.3", 0x1302);
-    established(&only("gnutls-client-openssl-server-tls12.pcap"), "TLSv1.2", 0xc030);
-    established(&only("openssl-client-gnutls-server-tls13.pcap"), "TLSv1.3", 0x1302);
+    established(
+        &only("gnutls-client-openssl-server-tls13.pcap"),
+        "TLSv1.3",
+        0x1302,
+    );
+    established(
+        &only("gnutls-client-openssl-server-tls12.pcap"),
+        "TLSv1.2",
+        0xc030,
+    );
+    established(
+        &only("openssl-client-gnutls-server-tls13.pcap"),
+        "TLSv1.3",
+        0x1302,
+    );
     let r = only("openssl-client-gnutls-server-tls12.pcap");
     established(&r, "TLSv1.2", 0xc030);
     assert_eq!(r["client_certificate_empty"], true);
@@ -175,10 +214,16 @@ fn certificate_findings_are_judged_at_capture_time() {
     ] {
         let r = only(name);
         let findings = leaf_findings(&r);
-        assert!(findings.contains(&finding.to_string()), "{name}: {findings:?}");
+        assert!(
+            findings.contains(&finding.to_string()),
+            "{name}: {findings:?}"
+        );
     }
     let clean = only("tls12-ecdhe-rsa.pcap");
-    assert!(leaf_findings(&clean).is_empty(), "a good chain has no findings");
+    assert!(
+        leaf_findings(&clean).is_empty(),
+        "a good chain has no findings"
+    );
 }
 
 #[test]
@@ -194,7 +239,10 @@ fn transport_and_framing_variants_are_followed() {
     let r = only("smtp-starttls.pcap");
     assert_eq!(r["outcome"], "established", "STARTTLS upgrade found: {r:#}");
     assert_eq!(r["server"]["port"], 20063);
-    assert_eq!(only("tls13-nonstandard-port-40443.pcap")["server"]["port"], 40443);
+    assert_eq!(
+        only("tls13-nonstandard-port-40443.pcap")["server"]["port"],
+        40443
+    );
     assert_eq!(only("tls12-netns-mtu576.pcap")["outcome"], "established");
     assert_eq!(only("tls12-vlan-100.pcap")["outcome"], "established");
 }
@@ -217,10 +265,14 @@ fn capture_defects_are_survived_and_reported() {
     assert_eq!(r.len(), 1, "{r:#?}");
     assert!(r[0]["server_hello"].is_object());
     // A truncated file still yields the connection read before the cut, and the input error.
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/defect-truncated-mid-packet.pcap");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/defect-truncated-mid-packet.pcap");
     let analysis = common::analyze(&[path], 2);
     assert!(analysis.input_failed());
     let error = analysis.report.inputs[0].error.clone().unwrap_or_default();
-    assert!(error.contains("defect-truncated-mid-packet.pcap") && error.contains("packet"), "{error}");
+    assert!(
+        error.contains("defect-truncated-mid-packet.pcap") && error.contains("packet"),
+        "{error}"
+    );
     assert!(analysis.record_count() >= 1);
 }

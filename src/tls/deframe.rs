@@ -675,7 +675,8 @@ fn hello_record(bytes: &[u8], msg_type: u8) -> Detect {
         let record_len = be16(h, 3);
         // TLS 1.3 draft ServerHellos (before draft 22) carry the draft version here.
         let version = be16(h, 9);
-        let known = (0x0300..=0x0304).contains(&version) || matches!(version >> 8, 0x7e | 0x7f | 0xfb);
+        let known =
+            (0x0300..=0x0304).contains(&version) || matches!(version >> 8, 0x7e | 0x7f | 0xfb);
         // The hello's body is at least 38 bytes (version, random, session id length).
         known && (42..=usize::from(MAX_RECORD_LEN)).contains(&record_len) && be16(h, 7) >= 38
     })
