@@ -131,9 +131,9 @@ impl Merge for Timings {
     }
 }
 
-/// Per-server view: counts, causes and latencies.
+/// Counts, causes and latencies of a group of connections (all of them, or one server's).
 #[derive(Clone, Debug, Default)]
-pub struct ServerStats {
+pub struct Breakdown {
     /// Connections.
     pub connections: u64,
     /// Connections by outcome.
@@ -144,7 +144,18 @@ pub struct ServerStats {
     pub timings: Timings,
 }
 
-impl Merge for ServerStats {
+impl Breakdown {
+    fn add(&mut self, f: &ConnectionFacts) {
+        self.connections += 1;
+        *self.outcomes.entry(f.outcome).or_default() += 1;
+        if let Some(failure) = &f.failure {
+            *self.failure_causes.entry(failure.cause).or_default() += 1;
+        }
+        self.timings.add(f);
+    }
+}
+
+impl Merge for Breakdown {
     fn merge_in(&mut self, other: Self) {
         self.connections += other.connections;
         self.outcomes.merge_in(other.outcomes);
@@ -162,12 +173,8 @@ pub const OTHER_SERVERS: &str = "(other servers)";
 /// Everything aggregated over a capture (or a live window).
 #[derive(Clone, Debug, Default)]
 pub struct Aggregates {
-    /// TLS connections.
-    pub connections: u64,
-    /// Connections by outcome.
-    pub outcomes: BTreeMap<Outcome, u64>,
-    /// Failures by cause.
-    pub failure_causes: BTreeMap<FailureCause, u64>,
+    /// All TLS connections.
+    pub all: Breakdown,
     /// Negotiated versions.
     pub versions: BTreeMap<u16, u64>,
     /// Highest version offered by the client.
@@ -176,10 +183,8 @@ pub struct Aggregates {
     pub ciphers: BTreeMap<u16, u64>,
     /// Alerts by (sender, description name).
     pub alerts: BTreeMap<(&'static str, String), u64>,
-    /// Latencies of all connections.
-    pub timings: Timings,
     /// Per server (SNI, else ip:port).
-    pub servers: BTreeMap<String, ServerStats>,
+    pub servers: BTreeMap<String, Breakdown>,
     /// Resumption accepted, by mechanism name.
     pub resumed: BTreeMap<&'static str, u64>,
     /// Anomalies over all connections.
@@ -189,11 +194,7 @@ pub struct Aggregates {
 impl Aggregates {
     /// Adds one connection.
     pub fn add(&mut self, f: &ConnectionFacts) {
-        self.connections += 1;
-        *self.outcomes.entry(f.outcome).or_default() += 1;
-        if let Some(failure) = &f.failure {
-            *self.failure_causes.entry(failure.cause).or_default() += 1;
-        }
+        self.all.add(f);
         if let Some(v) = f.version {
             *self.versions.entry(v).or_default() += 1;
         }
@@ -216,44 +217,31 @@ impl Aggregates {
         for (k, n) in &f.anomalies {
             *self.anomalies.entry(k).or_default() += n;
         }
-        self.timings.add(f);
+        self.server_entry(f.server_label()).add(f);
+    }
 
-        let label = f.server_label();
-        let server = if self.servers.len() < MAX_SERVERS || self.servers.contains_key(&label) {
-            self.servers.entry(label).or_default()
+    /// The per-server entry of `label`, or the pooled one once [`MAX_SERVERS`] are tracked.
+    fn server_entry(&mut self, label: String) -> &mut Breakdown {
+        let label = if self.servers.len() < MAX_SERVERS || self.servers.contains_key(&label) {
+            label
         } else {
-            self.servers.entry(OTHER_SERVERS.to_string()).or_default()
+            OTHER_SERVERS.to_string()
         };
-        server.connections += 1;
-        *server.outcomes.entry(f.outcome).or_default() += 1;
-        if let Some(failure) = &f.failure {
-            *server.failure_causes.entry(failure.cause).or_default() += 1;
-        }
-        server.timings.add(f);
+        self.servers.entry(label).or_default()
     }
 }
 
 impl Merge for Aggregates {
     fn merge_in(&mut self, other: Self) {
-        self.connections += other.connections;
-        self.outcomes.merge_in(other.outcomes);
-        self.failure_causes.merge_in(other.failure_causes);
+        self.all.merge_in(other.all);
         self.versions.merge_in(other.versions);
         self.offered_versions.merge_in(other.offered_versions);
         self.ciphers.merge_in(other.ciphers);
         self.alerts.merge_in(other.alerts);
-        self.timings.merge_in(other.timings);
         self.resumed.merge_in(other.resumed);
         self.anomalies.merge_in(other.anomalies);
         for (label, stats) in other.servers {
-            if self.servers.len() < MAX_SERVERS || self.servers.contains_key(&label) {
-                self.servers.entry(label).or_default().merge_in(stats);
-            } else {
-                self.servers
-                    .entry(OTHER_SERVERS.to_string())
-                    .or_default()
-                    .merge_in(stats);
-            }
+            self.server_entry(label).merge_in(stats);
         }
     }
 }

@@ -991,12 +991,7 @@ mod tests {
     }
 
     fn alert(level: u8, description: u8) -> TlsEvent {
-        TlsEvent::Alert(Alert {
-            level: Some(level),
-            description: Some(description),
-            encrypted: false,
-            inferred: false,
-        })
+        TlsEvent::Alert(Alert::cleartext(level, description))
     }
 
     fn run(events: Vec<TimedEvent>, tcp: TcpMeta, close: CloseReason) -> ConnectionFacts {
@@ -1115,16 +1110,7 @@ mod tests {
             vec![
                 ev(1, C, hello()),
                 ev(2, S, server_hello(0x0304)),
-                ev(
-                    3,
-                    C,
-                    TlsEvent::Alert(Alert {
-                        level: None,
-                        description: None,
-                        encrypted: true,
-                        inferred: true,
-                    }),
-                ),
+                ev(3, C, TlsEvent::Alert(Alert::INFERRED)),
             ],
             TcpMeta::default(),
             CloseReason::Fin,

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::aggregate::{Aggregates, Latency, Percentiles, ServerStats, Timings};
+use crate::aggregate::{Aggregates, Breakdown, Latency, Percentiles, Timings};
 use crate::facts::{AlertFact, ChainCert, ConnectionFacts};
 use crate::flow::{Endpoint, Timestamp};
 use crate::reassembly::CloseReason;
@@ -577,7 +577,7 @@ fn named<K: Copy + Ord>(
 }
 
 /// Servers by connection count (descending), then name.
-fn servers_sorted(agg: &Aggregates) -> Vec<(&String, &ServerStats)> {
+fn servers_sorted(agg: &Aggregates) -> Vec<(&String, &Breakdown)> {
     let mut v: Vec<_> = agg.servers.iter().collect();
     v.sort_by(|a, b| b.1.connections.cmp(&a.1.connections).then(a.0.cmp(b.0)));
     v
@@ -593,9 +593,9 @@ pub fn write_report(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         inputs: &report.inputs,
         summary: SummaryOut {
             input: &report.input,
-            tls_connections: agg.connections,
-            outcomes: named(&agg.outcomes, |o| o.name()),
-            failure_causes: named(&agg.failure_causes, |c| c.name()),
+            tls_connections: agg.all.connections,
+            outcomes: named(&agg.all.outcomes, |o| o.name()),
+            failure_causes: named(&agg.all.failure_causes, |c| c.name()),
         },
         versions_negotiated: census(&agg.versions, |v| version_name(v).into_owned()),
         versions_offered_highest: census(&agg.offered_versions, |v| version_name(v).into_owned()),
@@ -610,7 +610,7 @@ pub fn write_report(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             })
             .collect(),
         resumed: &agg.resumed,
-        latency_us: TimingsOut::from(&agg.timings),
+        latency_us: TimingsOut::from(&agg.all.timings),
         servers: servers_sorted(agg)
             .into_iter()
             .map(|(label, s)| ServerOut {
@@ -640,7 +640,7 @@ pub fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let _ = writeln!(
         s,
         "tlsight: {} packets, {} bytes, {} TCP connections, {} with TLS",
-        inp.packets, inp.bytes, inp.tcp_connections, agg.connections
+        inp.packets, inp.bytes, inp.tcp_connections, agg.all.connections
     );
     for f in &report.inputs {
         if let Some(e) = &f.error {
@@ -657,12 +657,12 @@ pub fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         let _ = writeln!(s, "  undecodable frames: {errors} ({})", list.join(", "));
     }
     let _ = writeln!(s, "\nOutcomes");
-    for (o, n) in &agg.outcomes {
+    for (o, n) in &agg.all.outcomes {
         let _ = writeln!(s, "  {:<28} {n:>10}", o.name());
     }
-    if !agg.failure_causes.is_empty() {
+    if !agg.all.failure_causes.is_empty() {
         let _ = writeln!(s, "\nFailure causes");
-        for (c, n) in &agg.failure_causes {
+        for (c, n) in &agg.all.failure_causes {
             let _ = writeln!(s, "  {:<28} {n:>10}", c.name());
         }
     }
@@ -693,16 +693,16 @@ pub fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             ms(p.max)
         );
     };
-    row(&mut s, "TCP handshake", &agg.timings.tcp_handshake);
+    row(&mut s, "TCP handshake", &agg.all.timings.tcp_handshake);
     row(
         &mut s,
         "ClientHello→ServerHello",
-        &agg.timings.client_hello_to_server_hello,
+        &agg.all.timings.client_hello_to_server_hello,
     );
     row(
         &mut s,
         "ClientHello→done",
-        &agg.timings.client_hello_to_done,
+        &agg.all.timings.client_hello_to_done,
     );
     let servers = servers_sorted(agg);
     if !servers.is_empty() {

@@ -169,6 +169,34 @@ pub struct Alert {
     pub inferred: bool,
 }
 
+impl Alert {
+    /// An alert read in the clear.
+    pub const fn cleartext(level: u8, description: u8) -> Self {
+        Alert {
+            level: Some(level),
+            description: Some(description),
+            encrypted: false,
+            inferred: false,
+        }
+    }
+
+    /// An alert record sent under encryption: its content is unknown.
+    pub const ENCRYPTED: Alert = Alert {
+        level: None,
+        description: None,
+        encrypted: true,
+        inferred: false,
+    };
+
+    /// An encrypted alert inferred from the traffic's shape (TLS 1.3).
+    pub const INFERRED: Alert = Alert {
+        level: None,
+        description: None,
+        encrypted: true,
+        inferred: true,
+    };
+}
+
 /// Something the observer saw on one side of a connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TlsEvent {

@@ -308,12 +308,7 @@ impl Core {
                     self.on_cleartext_alerts(dir, bytes, ts);
                 }
                 _ => {
-                    let alert = Alert {
-                        level: None,
-                        description: None,
-                        encrypted: true,
-                        inferred: false,
-                    };
+                    let alert = Alert::ENCRYPTED;
                     self.push(dir, ts, TlsEvent::Alert(alert));
                 }
             },
@@ -353,12 +348,7 @@ impl Core {
         }
         for pair in bytes.chunks_exact(2) {
             if let &[level, description] = pair {
-                let alert = Alert {
-                    level: Some(level),
-                    description: Some(description),
-                    encrypted: false,
-                    inferred: false,
-                };
+                let alert = Alert::cleartext(level, description);
                 self.push(dir, ts, TlsEvent::Alert(alert));
             }
         }
@@ -507,12 +497,7 @@ impl Core {
             && self.t.records[client.index()] == first.record
             && let Some(ev) = self.t.events.get_mut(first.event)
         {
-            ev.event = TlsEvent::Alert(Alert {
-                level: None,
-                description: None,
-                encrypted: true,
-                inferred: true,
-            });
+            ev.event = TlsEvent::Alert(Alert::INFERRED);
         }
     }
 }
@@ -858,20 +843,10 @@ mod tests {
         })
     }
 
-    const ENCRYPTED_ALERT: TlsEvent = TlsEvent::Alert(Alert {
-        level: None,
-        description: None,
-        encrypted: true,
-        inferred: false,
-    });
+    const ENCRYPTED_ALERT: TlsEvent = TlsEvent::Alert(Alert::ENCRYPTED);
 
     fn alert(level: u8, description: u8) -> TlsEvent {
-        TlsEvent::Alert(Alert {
-            level: Some(level),
-            description: Some(description),
-            encrypted: false,
-            inferred: false,
-        })
+        TlsEvent::Alert(Alert::cleartext(level, description))
     }
 
     #[test]
@@ -1003,15 +978,7 @@ mod tests {
         let (t, _) = observe(&tls13_handshake(19));
         assert_eq!(
             t.events.last().map(|e| (e.from, e.event.clone())),
-            Some((
-                C,
-                TlsEvent::Alert(Alert {
-                    level: None,
-                    description: None,
-                    encrypted: true,
-                    inferred: true,
-                })
-            ))
+            Some((C, TlsEvent::Alert(Alert::INFERRED)))
         );
         // Followed by more client records, it was a Finished after all.
         let mut steps = tls13_handshake(19);
