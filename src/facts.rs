@@ -131,8 +131,8 @@ pub struct AlertFact {
     pub alert: Alert,
     /// When.
     pub ts: Timestamp,
-    /// The last handshake message seen before it (either side), e.g. `"client_hello"`.
-    pub after: Option<&'static str>,
+    /// The last handshake message seen before it (either side) and its sender.
+    pub after: Option<(Side, &'static str)>,
 }
 
 /// A certificate of a chain with the findings judged for this connection (capture time, SNI).
@@ -368,7 +368,7 @@ pub fn build(
     let mut server_hello_ts = None;
     let mut server_cert_chain: Vec<Arc<Certificate>> = Vec::new();
     let mut client_cert_chain: Vec<Arc<Certificate>> = Vec::new();
-    let mut last_message: Option<&'static str> = None;
+    let mut last_message: Option<(Side, &'static str)> = None;
 
     for ev in transcript.events {
         let side = side_of(ev.from);
@@ -459,7 +459,7 @@ pub fn build(
         };
         if let Some(m) = message {
             f.messages.push((side, m));
-            last_message = Some(m);
+            last_message = Some((side, m));
         }
     }
     f.client_hello_ts = client_hello_ts;
@@ -614,11 +614,10 @@ fn diagnose(f: &ConnectionFacts, sides: &[SideState; 2]) -> (Outcome, Option<Fai
         return failed(cause, explanation, a.alert.inferred);
     }
 
-    let after = f
-        .messages
-        .last()
-        .map(|(side, m)| format!("the {} {}", side.name(), m.replace('_', " ")))
-        .unwrap_or_else(|| "the start".to_string());
+    let after = f.messages.last().map_or_else(
+        || "the start".to_string(),
+        |&(side, m)| message_phrase(side, m),
+    );
     if let Some((dir, _)) = f.tcp.rst {
         return if dir == server_dir {
             failed(
@@ -712,6 +711,22 @@ fn diagnose(f: &ConnectionFacts, sides: &[SideState; 2]) -> (Outcome, Option<Fai
     (Outcome::Incomplete, None)
 }
 
+/// `the client's ClientHello`: a handshake message named as the RFCs do, with its sender.
+fn message_phrase(side: Side, message: &str) -> String {
+    let wire_name: String = message
+        .split('_')
+        .flat_map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase())
+                .into_iter()
+                .chain(chars)
+        })
+        .collect();
+    format!("the {}'s {wire_name}", side.name())
+}
+
 /// Milliseconds from the ClientHello (else the first packet) to `until`.
 fn client_hello_wait_ms(f: &ConnectionFacts, until: Timestamp) -> i64 {
     until.micros_since(f.client_hello_ts.unwrap_or(f.first_ts)) / 1000
@@ -747,7 +762,7 @@ fn alert_cause(f: &ConnectionFacts, a: &AlertFact) -> (FailureCause, String) {
     };
     let stage = a
         .after
-        .map(|m| format!(" after the {}", m.replace('_', " ")))
+        .map(|(side, m)| format!(" after {}", message_phrase(side, m)))
         .unwrap_or_default();
     let base = format!("The {who} sent a {level} {name} alert{stage}");
     if f.hello_retry_request.is_some() && f.server_hello.is_none() {
@@ -1049,7 +1064,7 @@ mod tests {
             failure.explanation
         );
         assert_eq!(f.alerts[0].from, Side::Server);
-        assert_eq!(f.alerts[0].after, Some("client_hello"));
+        assert_eq!(f.alerts[0].after, Some((Side::Client, "client_hello")));
     }
 
     #[test]
@@ -1098,7 +1113,7 @@ mod tests {
         assert!(
             failure
                 .explanation
-                .contains("after the client client hello"),
+                .contains("after the client's ClientHello"),
             "{}",
             failure.explanation
         );

@@ -236,7 +236,7 @@ struct AlertOut {
     description: Option<String>,
     encrypted: bool,
     inferred: bool,
-    after: Option<&'static str>,
+    after: Option<String>,
 }
 
 impl From<&AlertFact> for AlertOut {
@@ -251,7 +251,7 @@ impl From<&AlertFact> for AlertOut {
             description: a.alert.description.map(|d| alert_name(d).into_owned()),
             encrypted: a.alert.encrypted,
             inferred: a.alert.inferred,
-            after: a.after,
+            after: a.after.map(|(side, m)| format!("{}:{m}", side.name())),
         }
     }
 }
