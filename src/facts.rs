@@ -592,6 +592,11 @@ fn diagnose(f: &ConnectionFacts, sides: &[SideState; 2]) -> (Outcome, Option<Fai
             }),
         )
     };
+    // Picked up after the ClientHello: the start of the handshake was not captured, so what
+    // follows cannot be judged.
+    if f.client_hello.is_none() && f.server_hello.is_some() {
+        return (Outcome::Incomplete, None);
+    }
     let server_spoke = f.server_hello.is_some()
         || f.hello_retry_request.is_some()
         || f.alerts.iter().any(|a| a.from == Side::Server)

@@ -264,6 +264,10 @@ fn capture_defects_are_survived_and_reported() {
     let r = records("defect-starts-after-client-hello.pcap");
     assert_eq!(r.len(), 1, "{r:#?}");
     assert!(r[0]["server_hello"].is_object());
+    assert_eq!(
+        r[0]["outcome"], "incomplete",
+        "the handshake's start was not captured"
+    );
     // A truncated file still yields the connection read before the cut, and the input error.
     let path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/defect-truncated-mid-packet.pcap");
