@@ -60,6 +60,14 @@ pub struct AnalyzeArgs {
 }
 
 impl AnalyzeArgs {
+    /// How many of the machine-readable outputs go to standard output (`-`).
+    pub fn stdout_outputs(&self) -> usize {
+        [&self.ndjson, &self.json]
+            .iter()
+            .filter(|p| p.as_ref().is_some_and(|p| p.as_os_str() == "-"))
+            .count()
+    }
+
     /// The pipeline configuration these arguments ask for.
     pub fn config(&self) -> Result<Config, String> {
         let workers = match self.workers {
@@ -73,11 +81,7 @@ impl AnalyzeArgs {
         if self.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
             return Err("standard input (-) can be given once only".into());
         }
-        let stdout_outputs = [&self.ndjson, &self.json]
-            .iter()
-            .filter(|p| p.as_ref().is_some_and(|p| p.as_os_str() == "-"))
-            .count();
-        if stdout_outputs > 1 {
+        if self.stdout_outputs() > 1 {
             return Err("only one of --ndjson and --json can write to standard output".into());
         }
         Ok(Config {

@@ -81,9 +81,7 @@ fn analyze(args: &AnalyzeArgs, cfg: &pipeline::Config) -> anyhow::Result<ExitCod
 
 /// The summary goes to standard output unless a machine-readable output already does.
 fn write_summary(args: &AnalyzeArgs, analysis: &Analysis) -> anyhow::Result<()> {
-    let to_stdout =
-        |p: &Option<std::path::PathBuf>| p.as_ref().is_some_and(|p| p.as_os_str() == "-");
-    if to_stdout(&args.ndjson) || to_stdout(&args.json) {
+    if args.stdout_outputs() > 0 {
         output::write_summary(&analysis.report, &mut io::stderr().lock())?;
     } else {
         output::write_summary(&analysis.report, &mut io::stdout().lock())?;

@@ -181,7 +181,13 @@ pub fn analyze_files(paths: &[PathBuf], cfg: &Config) -> Analysis {
         }
     }
     let mut perm: Vec<usize> = (0..order.len()).collect();
-    perm.sort_by(|&a, &b| keys[a].cmp(&keys[b]).then_with(|| order[a].cmp(&order[b])));
+    // Ties (same first packet time and endpoints: a port reused within one timestamp) are
+    // broken by the record's bytes, which do not depend on which worker wrote it.
+    let line = |i: usize| {
+        let (w, start, len) = order[i];
+        &outputs[w].records[start..start + len]
+    };
+    perm.sort_by(|&a, &b| keys[a].cmp(&keys[b]).then_with(|| line(a).cmp(line(b))));
     let order = perm.into_iter().map(|i| order[i]).collect();
     Analysis {
         report: Report {

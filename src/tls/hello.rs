@@ -509,16 +509,12 @@ mod tests {
         assert_eq!(h.session_ticket_len, Some(0));
         assert_eq!(h.psk_modes, [1]);
         assert_eq!(h.key_share_groups.len(), 2);
-        assert!(is_grease_value(h.key_share_groups[0]));
+        assert!(crate::tls::names::is_grease(h.key_share_groups[0]));
         assert!(h.renegotiation_info);
         assert!(!h.ech && !h.early_data && h.psk_identities.is_none());
         assert!(h.malformed_extensions.is_empty());
         assert_eq!(h.ja3, "cd08e31494f9531f560d64c695473da9");
         assert_eq!(h.ja4, "t13d1516h2_8daaf6152771_e5627efa2ab1");
-    }
-
-    fn is_grease_value(v: u16) -> bool {
-        super::super::names::is_grease(v)
     }
 
     #[test]
@@ -562,7 +558,13 @@ mod tests {
             let normalised: Vec<u16> = ours
                 .extensions
                 .iter()
-                .map(|&t| if is_grease_value(t) { 0xfafa } else { t })
+                .map(|&t| {
+                    if crate::tls::names::is_grease(t) {
+                        0xfafa
+                    } else {
+                        t
+                    }
+                })
                 .collect();
             assert_eq!(normalised, types);
         }

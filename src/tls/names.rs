@@ -1,4 +1,4 @@
-//! Human-readable names for TLS codepoints (versions, cipher suites, alerts, groups), so that
+//! Human-readable names for TLS codepoints (versions, cipher suites, alerts), so that
 //! reports read like the RFCs while the wire-exact codes stay available beside them.
 
 use std::borrow::Cow;
@@ -37,13 +37,6 @@ pub fn cipher_name(id: u16) -> Cow<'static, str> {
         None if is_grease(id) => "GREASE".into(),
         None => hex_code(id).into(),
     }
-}
-
-/// Whether a cipher suite uses RSA key transport (no forward secrecy), for the "what breaks if
-/// RSA key exchange is removed" question.
-pub fn cipher_is_rsa_kx(id: u16) -> bool {
-    tls_parser::TlsCipherSuite::from_id(id)
-        .is_some_and(|suite| suite.kx == tls_parser::TlsCipherKx::Rsa)
 }
 
 /// RFC snake_case name of an alert description, `"unknown_N"` otherwise.
@@ -89,42 +82,6 @@ pub fn alert_name(description: u8) -> Cow<'static, str> {
     name.into()
 }
 
-/// Name of a named group (supported_groups / key_share), post-quantum hybrids included.
-pub fn group_name(group: u16) -> Cow<'static, str> {
-    let name = match group {
-        1..=22 => return format!("sect/secp{group}").into(),
-        23 => "secp256r1",
-        24 => "secp384r1",
-        25 => "secp521r1",
-        26 => "brainpoolP256r1",
-        27 => "brainpoolP384r1",
-        28 => "brainpoolP512r1",
-        29 => "x25519",
-        30 => "x448",
-        256 => "ffdhe2048",
-        257 => "ffdhe3072",
-        258 => "ffdhe4096",
-        259 => "ffdhe6144",
-        260 => "ffdhe8192",
-        0x0200 => "MLKEM512",
-        0x0201 => "MLKEM768",
-        0x0202 => "MLKEM1024",
-        0x11eb => "SecP256r1MLKEM768",
-        0x11ec => "X25519MLKEM768",
-        0x11ed => "SecP384r1MLKEM1024",
-        0x6399 => "X25519Kyber768Draft00",
-        0x639a => "SecP256r1Kyber768Draft00",
-        g if is_grease(g) => "GREASE",
-        _ => return hex_code(group).into(),
-    };
-    name.into()
-}
-
-/// Whether a group is a post-quantum or hybrid key exchange.
-pub fn group_is_post_quantum(group: u16) -> bool {
-    matches!(group, 0x0200..=0x0202 | 0x11eb..=0x11ed | 0x6399 | 0x639a)
-}
-
 /// Whether a 16-bit codepoint is a GREASE value (RFC 8701: 0x?a?a with equal bytes).
 pub fn is_grease(value: u16) -> bool {
     value & 0x0f0f == 0x0a0a && value >> 8 == value & 0xff
@@ -150,16 +107,12 @@ mod tests {
     }
 
     #[test]
-    fn names_ciphers_alerts_groups() {
+    fn names_ciphers_and_alerts() {
         assert_eq!(cipher_name(0x1301), "TLS_AES_128_GCM_SHA256");
         assert_eq!(cipher_name(0xc02f), "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
         assert_eq!(cipher_name(0x9a9a), "GREASE");
-        assert!(cipher_is_rsa_kx(0x009c));
-        assert!(!cipher_is_rsa_kx(0xc02f));
         assert_eq!(alert_name(48), "unknown_ca");
         assert_eq!(alert_name(200), "unknown_200");
-        assert_eq!(group_name(0x11ec), "X25519MLKEM768");
-        assert!(group_is_post_quantum(0x11ec));
         assert!(is_grease(0xdada));
         assert!(!is_grease(0xda0a));
     }
