@@ -1,5 +1,5 @@
 //! X.509 certificate facts (via `x509-parser`) and a per-worker cache so that each distinct
-//! certificate (by SHA-256 of its DER) is parsed once, however many connections carry it.
+//! certificate (by its DER bytes) is parsed once, however many connections carry it.
 //!
 //! Conventions, chosen to match what other tools print so that values compare exactly:
 //! - subject and issuer are RFC 4514 strings: most-specific RDN first (the reverse of DER
@@ -9,10 +9,10 @@
 //! - the serial number is uppercase hex without leading zero bytes (as OpenSSL and Zeek);
 //! - curve names are OpenSSL's short names (`prime256v1`, `secp384r1`, ...).
 
-use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
 use sha2::{Digest as _, Sha256};
 use x509_parser::der_parser::asn1_rs::Tag;
 use x509_parser::extensions::GeneralName;
@@ -89,18 +89,8 @@ fn lookup<'t, T>(table: &'t [(&str, T)], oid: &Oid<'_>) -> Option<&'t T> {
 /// Parses one DER certificate. Never fails: a DER that does not parse yields a `Certificate`
 /// with its hash, length and `parse_error` set.
 pub fn parse_certificate(der: &[u8]) -> Certificate {
-    parse_hashed(der, &sha256(der))
-}
-
-/// SHA-256 of `der`.
-fn sha256(der: &[u8]) -> [u8; 32] {
-    Sha256::digest(der).into()
-}
-
-/// [`parse_certificate`] with the hash already computed.
-fn parse_hashed(der: &[u8], hash: &[u8; 32]) -> Certificate {
     let mut cert = Certificate {
-        sha256: hex::encode(hash),
+        sha256: hex::encode(Sha256::digest(der)),
         der_len: der.len(),
         ..Certificate::default()
     };
@@ -289,8 +279,16 @@ fn escape_value(value: &str, out: &mut String) {
 
 /// Most certificates a [`CertCache`] holds before it is emptied.
 pub const CERT_CACHE_CAPACITY: usize = 4096;
+/// Most DER bytes a [`CertCache`] holds before it is emptied: the keys are the certificates
+/// themselves, and a handshake message may carry a certificate of up to 256 KiB.
+pub const CERT_CACHE_DER_BYTES: usize = 8 << 20;
 
-/// Parsed certificates by SHA-256, bounded in size.
+/// Parsed certificates by their DER bytes, bounded in count and bytes.
+///
+/// Keyed by the DER itself (a fast hash, then an exact comparison) rather than by its SHA-256:
+/// a repeat then costs one pass of a cheap hash and a `memcmp`, and the SHA-256 (for the
+/// `sha256` field) is only computed on a miss. The exact comparison keeps the cache safe
+/// against crafted hash collisions.
 ///
 /// When full, the cache is cleared before the next insertion: certificates on a network are
 /// heavily repeated (a few CA and server certificates carry most connections), so the popular
@@ -298,7 +296,8 @@ pub const CERT_CACHE_CAPACITY: usize = 4096;
 /// recency tracking. Entries handed out stay valid (`Arc`).
 #[derive(Debug, Default)]
 pub struct CertCache {
-    by_hash: HashMap<[u8; 32], Arc<Certificate>>,
+    by_der: FxHashMap<Box<[u8]>, Arc<Certificate>>,
+    der_bytes: usize,
     /// Parses done (cache misses), for statistics.
     pub parsed: u64,
     /// Lookups served from the cache.
@@ -308,28 +307,33 @@ pub struct CertCache {
 impl CertCache {
     /// The facts of `der`, parsed now or taken from the cache.
     pub fn get_or_parse(&mut self, der: &[u8]) -> Arc<Certificate> {
-        let key = sha256(der);
-        if let Some(cert) = self.by_hash.get(&key) {
+        if let Some(cert) = self.by_der.get(der) {
             self.hits += 1;
             return Arc::clone(cert);
         }
-        if self.by_hash.len() >= CERT_CACHE_CAPACITY {
-            self.by_hash.clear();
+        if self.by_der.len() >= CERT_CACHE_CAPACITY
+            || self.der_bytes + der.len() > CERT_CACHE_DER_BYTES
+        {
+            self.by_der.clear();
+            self.der_bytes = 0;
         }
         self.parsed += 1;
-        let cert = Arc::new(parse_hashed(der, &key));
-        self.by_hash.insert(key, Arc::clone(&cert));
+        let cert = Arc::new(parse_certificate(der));
+        if der.len() <= CERT_CACHE_DER_BYTES {
+            self.der_bytes += der.len();
+            self.by_der.insert(der.into(), Arc::clone(&cert));
+        }
         cert
     }
 
     /// Number of certificates held.
     pub fn len(&self) -> usize {
-        self.by_hash.len()
+        self.by_der.len()
     }
 
     /// Whether the cache holds none.
     pub fn is_empty(&self) -> bool {
-        self.by_hash.is_empty()
+        self.by_der.is_empty()
     }
 }
 
@@ -509,5 +513,22 @@ mod tests {
             "cleared when full, then the new entry inserted"
         );
         assert!(!cache.is_empty());
+    }
+
+    #[test]
+    fn cache_is_bounded_in_bytes() {
+        let mut cache = CertCache::default();
+        let big = vec![0x30u8; CERT_CACHE_DER_BYTES / 2 + 1];
+        let a = cache.get_or_parse(&big);
+        assert!(a.parse_error.is_some());
+        assert_eq!(cache.len(), 1);
+        let mut other = big.clone();
+        other[1] = 0x31;
+        cache.get_or_parse(&other);
+        assert_eq!(cache.len(), 1, "cleared before the second half-size entry");
+        assert!(cache.der_bytes <= CERT_CACHE_DER_BYTES);
+        let a2 = cache.get_or_parse(&big);
+        assert_eq!(a2.sha256, a.sha256, "same facts after a re-parse");
+        assert_eq!((cache.parsed, cache.hits), (3, 0));
     }
 }

@@ -5,8 +5,6 @@
 //! clients randomise them per connection, and keeping them would split one client into many
 //! fingerprints.
 
-use std::fmt::Write as _;
-
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
@@ -17,46 +15,91 @@ use super::{ClientHello, ServerHello};
 const JA4_SNI: u16 = 0x0000;
 const JA4_ALPN: u16 = 0x0010;
 
-/// Decimal values joined with `-`, GREASE removed: one JA3 field.
-fn ja3_field<T: Copy + Into<u16>>(values: &[T]) -> String {
-    let mut out = String::new();
+/// Lowercase hex digits, for hand-rolled formatting: fingerprints are computed for every hello,
+/// and `core::fmt` was a fifth of the per-connection instructions (see the README's
+/// performance section).
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `v` in decimal.
+fn push_dec(out: &mut String, v: u16) {
+    let mut digits = [0u8; 5];
+    let mut i = digits.len();
+    let mut n = v;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
+}
+
+/// Appends `v` as four lowercase hex digits.
+fn push_hex4(out: &mut String, v: u16) {
+    for shift in [12, 8, 4, 0] {
+        out.push(char::from(HEX[usize::from((v >> shift) & 0xf)]));
+    }
+}
+
+/// Appends the lowercase hex of `bytes`.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    for &b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+}
+
+/// Appends decimal values joined with `-`, GREASE removed: one JA3 field.
+fn push_ja3_field<T: Copy + Into<u16>>(out: &mut String, values: &[T]) {
+    let mut first = true;
     for v in values.iter().map(|&v| v.into()).filter(|&v| !is_grease(v)) {
-        if !out.is_empty() {
+        if !first {
             out.push('-');
         }
-        // Writing to a String cannot fail.
-        let _ = write!(out, "{v}");
+        first = false;
+        push_dec(out, v);
     }
-    out
 }
 
 /// The JA3 string and its MD5.
 fn with_md5(s: String) -> (String, String) {
-    let digest = hex::encode(Md5::digest(s.as_bytes()));
+    let mut digest = String::with_capacity(32);
+    push_hex(&mut digest, &Md5::digest(s.as_bytes()));
     (s, digest)
 }
 
 /// JA3 string and its MD5 (lowercase hex) for a parsed ClientHello.
 pub fn ja3(hello: &ClientHello) -> (String, String) {
-    with_md5(format!(
-        "{},{},{},{},{}",
-        hello.legacy_version,
-        ja3_field(&hello.cipher_suites),
-        ja3_field(&hello.extensions),
-        ja3_field(&hello.groups),
-        ja3_field(&hello.ec_point_formats),
-    ))
+    let mut s = String::with_capacity(
+        8 + 6 * (hello.cipher_suites.len() + hello.extensions.len() + hello.groups.len())
+            + 4 * hello.ec_point_formats.len(),
+    );
+    push_dec(&mut s, hello.legacy_version);
+    s.push(',');
+    push_ja3_field(&mut s, &hello.cipher_suites);
+    s.push(',');
+    push_ja3_field(&mut s, &hello.extensions);
+    s.push(',');
+    push_ja3_field(&mut s, &hello.groups);
+    s.push(',');
+    push_ja3_field(&mut s, &hello.ec_point_formats);
+    with_md5(s)
 }
 
 /// JA3S string and its MD5 for a parsed ServerHello (the version is the `legacy_version`
 /// field, as the specification reads it from the message).
 pub fn ja3s(hello: &ServerHello) -> (String, String) {
-    with_md5(format!(
-        "{},{},{}",
-        hello.legacy_version,
-        hello.cipher,
-        ja3_field(&hello.extensions),
-    ))
+    let mut s = String::with_capacity(16 + 6 * hello.extensions.len());
+    push_dec(&mut s, hello.legacy_version);
+    s.push(',');
+    push_dec(&mut s, hello.cipher);
+    s.push(',');
+    push_ja3_field(&mut s, &hello.extensions);
+    with_md5(s)
 }
 
 /// JA4's two-character version code.
@@ -75,50 +118,49 @@ fn ja4_version(v: u16) -> &'static str {
     }
 }
 
-/// A count as JA4's two digits, capped at 99.
-fn ja4_count(n: usize) -> String {
-    format!("{:02}", n.min(99))
+/// Appends a count as JA4's two digits, capped at 99.
+fn push_ja4_count(out: &mut String, n: usize) {
+    let n = n.min(99) as u8;
+    out.push(char::from(b'0' + n / 10));
+    out.push(char::from(b'0' + n % 10));
 }
 
 /// JA4's two ALPN characters: first and last character of the first protocol, `00` when
 /// there is none; when either end is not ASCII alphanumeric, the first and last characters
-/// of the protocol's hex form instead.
-fn ja4_alpn(alpn: Option<&str>) -> String {
-    let Some(proto) = alpn.filter(|p| !p.is_empty()) else {
-        return "00".to_owned();
-    };
-    let bytes = proto.as_bytes();
+/// of the protocol's hex form instead (the high nibble of the first byte, the low nibble of
+/// the last).
+fn ja4_alpn(alpn: Option<&str>) -> [char; 2] {
+    let bytes = alpn.unwrap_or_default().as_bytes();
     match (bytes.first(), bytes.last()) {
         (Some(&f), Some(&l)) if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric() => {
-            format!("{}{}", char::from(f), char::from(l))
+            [char::from(f), char::from(l)]
         }
-        _ => {
-            let hex = hex::encode(bytes);
-            let mut chars = hex.chars();
-            let first = chars.next().unwrap_or('0');
-            let last = chars.next_back().unwrap_or(first);
-            format!("{first}{last}")
-        }
+        (Some(&f), Some(&l)) => [
+            char::from(HEX[usize::from(f >> 4)]),
+            char::from(HEX[usize::from(l & 0xf)]),
+        ],
+        _ => ['0', '0'],
     }
 }
 
-/// Comma-joined 4-digit lowercase hex values.
-fn hex_list(values: &[u16]) -> String {
-    let mut out = String::with_capacity(values.len() * 5);
-    for (i, v) in values.iter().enumerate() {
+/// Comma-joined 4-digit lowercase hex values, appended.
+fn push_hex_list(out: &mut String, values: &[u16]) {
+    for (i, &v) in values.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        let _ = write!(out, "{v:04x}");
+        push_hex4(out, v);
     }
-    out
 }
 
-/// First 12 hex characters of the SHA-256 of `s`.
-fn sha256_12(s: &str) -> String {
-    let mut hex = hex::encode(Sha256::digest(s.as_bytes()));
-    hex.truncate(12);
-    hex
+/// Appends the first 12 hex characters of the SHA-256 of `s`, or twelve zeros when `s` is
+/// empty (an empty list hashes to `000000000000`, as the reference implementation does).
+fn push_sha256_12(out: &mut String, s: &str) {
+    if s.is_empty() {
+        out.push_str("000000000000");
+    } else {
+        push_hex(out, &Sha256::digest(s.as_bytes())[..6]);
+    }
 }
 
 /// Values without GREASE.
@@ -141,57 +183,50 @@ pub fn ja4(hello: &ClientHello) -> String {
         'i'
     };
     let mut ciphers = no_grease(&hello.cipher_suites);
-    let extensions = no_grease(&hello.extensions);
-    let a = format!(
-        "t{}{}{}{}{}",
-        ja4_version(version),
-        sni,
-        ja4_count(ciphers.len()),
-        ja4_count(extensions.len()),
-        ja4_alpn(hello.alpn.first().map(String::as_str)),
-    );
+    let mut extensions = no_grease(&hello.extensions);
+    let mut out = String::with_capacity(36);
+    out.push('t');
+    out.push_str(ja4_version(version));
+    out.push(sni);
+    push_ja4_count(&mut out, ciphers.len());
+    push_ja4_count(&mut out, extensions.len());
+    out.extend(ja4_alpn(hello.alpn.first().map(String::as_str)));
+    out.push('_');
     ciphers.sort_unstable();
-    let b = if ciphers.is_empty() {
-        "000000000000".to_owned()
-    } else {
-        sha256_12(&hex_list(&ciphers))
-    };
-    let mut hashed_exts: Vec<u16> = extensions
-        .into_iter()
-        .filter(|&e| e != JA4_SNI && e != JA4_ALPN)
-        .collect();
-    hashed_exts.sort_unstable();
-    let c = if hashed_exts.is_empty() {
-        "000000000000".to_owned()
-    } else {
-        let mut input = hex_list(&hashed_exts);
-        let sig_algs = no_grease(&hello.sig_algs);
-        if !sig_algs.is_empty() {
-            input.push('_');
-            input.push_str(&hex_list(&sig_algs));
-        }
-        sha256_12(&input)
-    };
-    format!("{a}_{b}_{c}")
+    let mut input =
+        String::with_capacity(5 * (ciphers.len() + extensions.len() + hello.sig_algs.len()));
+    push_hex_list(&mut input, &ciphers);
+    push_sha256_12(&mut out, &input);
+    out.push('_');
+    extensions.retain(|&e| e != JA4_SNI && e != JA4_ALPN);
+    extensions.sort_unstable();
+    input.clear();
+    push_hex_list(&mut input, &extensions);
+    let sig_algs = no_grease(&hello.sig_algs);
+    if !extensions.is_empty() && !sig_algs.is_empty() {
+        input.push('_');
+        push_hex_list(&mut input, &sig_algs);
+    }
+    push_sha256_12(&mut out, &input);
+    out
 }
 
 /// JA4S (TCP) of a parsed ServerHello: `t`, negotiated version, extension count, ALPN
 /// characters, then the cipher and a hash of the extensions in wire order.
 pub fn ja4s(hello: &ServerHello) -> String {
     let extensions = no_grease(&hello.extensions);
-    let hash = if extensions.is_empty() {
-        "000000000000".to_owned()
-    } else {
-        sha256_12(&hex_list(&extensions))
-    };
-    format!(
-        "t{}{}{}_{:04x}_{}",
-        ja4_version(hello.version),
-        ja4_count(extensions.len()),
-        ja4_alpn(hello.alpn.as_deref()),
-        hello.cipher,
-        hash,
-    )
+    let mut out = String::with_capacity(25);
+    out.push('t');
+    out.push_str(ja4_version(hello.version));
+    push_ja4_count(&mut out, extensions.len());
+    out.extend(ja4_alpn(hello.alpn.as_deref()));
+    out.push('_');
+    push_hex4(&mut out, hello.cipher);
+    out.push('_');
+    let mut input = String::with_capacity(5 * extensions.len());
+    push_hex_list(&mut input, &extensions);
+    push_sha256_12(&mut out, &input);
+    out
 }
 
 #[cfg(test)]
@@ -199,6 +234,38 @@ mod tests {
     //! Reference values are the worked examples of the FoxIO JA4 specification and the
     //! Salesforce JA3 definition; end-to-end values on real hellos are tested in `hello`.
     use super::*;
+
+    fn sha256_12(s: &str) -> String {
+        let mut out = String::new();
+        push_sha256_12(&mut out, s);
+        out
+    }
+
+    fn hex_list(values: &[u16]) -> String {
+        let mut out = String::new();
+        push_hex_list(&mut out, values);
+        out
+    }
+
+    fn alpn(p: Option<&str>) -> String {
+        ja4_alpn(p).iter().collect()
+    }
+
+    #[test]
+    fn decimal_and_hex_formatting_match_core_fmt() {
+        for v in [0u16, 7, 10, 99, 100, 771, 4865, 9999, 10000, 65535] {
+            let mut s = String::new();
+            push_dec(&mut s, v);
+            assert_eq!(s, v.to_string());
+            s.clear();
+            push_hex4(&mut s, v);
+            assert_eq!(s, format!("{v:04x}"));
+        }
+        let mut s = String::new();
+        push_ja4_count(&mut s, 7);
+        push_ja4_count(&mut s, 250);
+        assert_eq!(s, "0799");
+    }
 
     #[test]
     fn grease_values() {
@@ -273,14 +340,14 @@ mod tests {
 
     #[test]
     fn ja4_alpn_rules() {
-        assert_eq!(ja4_alpn(None), "00");
-        assert_eq!(ja4_alpn(Some("")), "00");
-        assert_eq!(ja4_alpn(Some("http/1.1")), "h1");
-        assert_eq!(ja4_alpn(Some("h2")), "h2");
-        assert_eq!(ja4_alpn(Some("x")), "xx");
+        assert_eq!(alpn(None), "00");
+        assert_eq!(alpn(Some("")), "00");
+        assert_eq!(alpn(Some("http/1.1")), "h1");
+        assert_eq!(alpn(Some("h2")), "h2");
+        assert_eq!(alpn(Some("x")), "xx");
         // Either end not alphanumeric: high nibble of the first byte, low of the last.
-        assert_eq!(ja4_alpn(Some("h2/")), "6f", "hex of 'h2/' is 68322f");
-        assert_eq!(ja4_alpn(Some("\u{1}x")), "08");
+        assert_eq!(alpn(Some("h2/")), "6f", "hex of 'h2/' is 68322f");
+        assert_eq!(alpn(Some("\u{1}x")), "08");
     }
 
     #[test]
