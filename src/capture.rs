@@ -1,5 +1,8 @@
-//! Packet sources: where frames come from. Offline files (pcap and pcapng, via libpcap) today;
-//! the live interface and in-memory sources for tests plug in behind the same trait.
+//! Packet sources: where frames come from. Offline files (classic pcap memory-mapped, pcapng
+//! and everything else via libpcap) today; the live interface and in-memory sources for tests
+//! plug in behind the same trait.
+
+mod mmap;
 
 use std::path::{Path, PathBuf};
 
@@ -49,18 +52,39 @@ pub trait PacketSource {
     fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError>;
 }
 
-/// A saved capture read through libpcap (pcap or pcapng; `-` is standard input). Timestamps are
-/// read at nanosecond precision whatever the file's, so no precision is lost.
+/// A saved capture (pcap or pcapng; `-` is standard input). Regular classic-pcap files are
+/// memory-mapped and read without copying ([`mmap`]); everything else goes through libpcap.
+/// Timestamps are read at nanosecond precision whatever the file's, so no precision is lost.
 pub struct OfflineFile {
-    capture: pcap::Capture<pcap::Offline>,
+    reader: Reader,
     path: PathBuf,
     link: LinkType,
     packets_read: u64,
 }
 
+/// Which reader serves an [`OfflineFile`].
+enum Reader {
+    Mapped(mmap::MappedPcap),
+    Libpcap(pcap::Capture<pcap::Offline>),
+}
+
 impl OfflineFile {
     /// Opens `path` (`-` for standard input).
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
+        if let Ok(Some(mapped)) = mmap::MappedPcap::open(path) {
+            return Ok(OfflineFile {
+                link: mapped.link_type(),
+                reader: Reader::Mapped(mapped),
+                path: path.to_path_buf(),
+                packets_read: 0,
+            });
+        }
+        Self::open_with_libpcap(path)
+    }
+
+    /// Opens `path` through libpcap whatever its format (the fallback, and the reference the
+    /// memory-mapped reader is tested against).
+    pub fn open_with_libpcap(path: &Path) -> Result<Self, CaptureError> {
         let capture = pcap::Capture::from_file_with_precision(path, pcap::Precision::Nano)
             .map_err(|e| CaptureError::Open {
                 path: path.to_path_buf(),
@@ -68,7 +92,7 @@ impl OfflineFile {
             })?;
         let link = LinkType(capture.get_datalink().0);
         Ok(OfflineFile {
-            capture,
+            reader: Reader::Libpcap(capture),
             path: path.to_path_buf(),
             link,
             packets_read: 0,
@@ -103,23 +127,29 @@ impl PacketSource for OfflineFile {
     }
 
     fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
-        match self.capture.next_packet() {
-            Ok(packet) => {
-                self.packets_read += 1;
-                let ts = Timestamp::from_parts(packet.header.ts.tv_sec, packet.header.ts.tv_usec);
-                Ok(Some(Frame {
-                    ts,
-                    data: packet.data,
-                    wire_len: packet.header.len,
-                }))
-            }
-            Err(pcap::Error::NoMorePackets) => Ok(None),
-            Err(e) => Err(CaptureError::Read {
-                path: self.path.clone(),
-                packet: self.packets_read + 1,
-                reason: e.to_string(),
-            }),
+        let packet = self.packets_read + 1;
+        let frame = match &mut self.reader {
+            Reader::Mapped(m) => m.next_frame(packet)?,
+            Reader::Libpcap(capture) => match capture.next_packet() {
+                Ok(p) => Some(Frame {
+                    ts: Timestamp::from_parts(p.header.ts.tv_sec, p.header.ts.tv_usec),
+                    data: p.data,
+                    wire_len: p.header.len,
+                }),
+                Err(pcap::Error::NoMorePackets) => None,
+                Err(e) => {
+                    return Err(CaptureError::Read {
+                        path: self.path.clone(),
+                        packet,
+                        reason: e.to_string(),
+                    });
+                }
+            },
+        };
+        if frame.is_some() {
+            self.packets_read = packet;
         }
+        Ok(frame)
     }
 }
 
