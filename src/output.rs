@@ -2,6 +2,7 @@
 //! serialization structs here are kept apart from the internal types so that the output
 //! contract (field names in `DESIGN.md` and the README) only changes on purpose.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -20,26 +21,60 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// Formats a capture timestamp as RFC 3339 UTC with microseconds.
 pub fn rfc3339_micros(ts: Timestamp) -> String {
-    let micros = ts.as_micros();
-    let secs = micros.div_euclid(1_000_000);
-    let frac = micros.rem_euclid(1_000_000);
-    let mut s = rfc3339_secs(secs);
-    s.pop(); // the trailing 'Z'
-    let _ = write!(s, ".{frac:06}Z");
-    s
+    Rfc3339::micros(ts).to_string()
 }
 
 /// Formats seconds since the epoch as RFC 3339 UTC (`1970-01-01T00:00:00Z`).
 pub fn rfc3339_secs(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    Rfc3339::secs(secs).to_string()
+}
+
+/// An RFC 3339 UTC time that formats itself (`Display`, and as a JSON string), so that records
+/// carry their times without a `String` each.
+#[derive(Clone, Copy)]
+struct Rfc3339 {
+    secs: i64,
+    /// Microseconds within the second, when they are to be written.
+    micros: Option<i64>,
+}
+
+impl Rfc3339 {
+    fn micros(ts: Timestamp) -> Self {
+        let micros = ts.as_micros();
+        Rfc3339 {
+            secs: micros.div_euclid(1_000_000),
+            micros: Some(micros.rem_euclid(1_000_000)),
+        }
+    }
+
+    fn secs(secs: i64) -> Self {
+        Rfc3339 { secs, micros: None }
+    }
+}
+
+impl std::fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let days = self.secs.div_euclid(86_400);
+        let rem = self.secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+            rem / 3600,
+            (rem % 3600) / 60,
+            rem % 60
+        )?;
+        if let Some(frac) = self.micros {
+            write!(f, ".{frac:06}")?;
+        }
+        f.write_str("Z")
+    }
+}
+
+impl Serialize for Rfc3339 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
@@ -58,14 +93,15 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 #[derive(Serialize)]
 struct EndpointOut {
-    ip: String,
+    /// Serialized through `Display` into serde's stack buffer: no allocation per record.
+    ip: std::net::IpAddr,
     port: u16,
 }
 
 impl From<Endpoint> for EndpointOut {
     fn from(e: Endpoint) -> Self {
         EndpointOut {
-            ip: e.ip.to_string(),
+            ip: e.ip,
             port: e.port,
         }
     }
@@ -193,8 +229,8 @@ struct CertOut<'a> {
     serial: &'a str,
     san_dns: &'a [String],
     san_ip: &'a [String],
-    not_before: String,
-    not_after: String,
+    not_before: Rfc3339,
+    not_after: Rfc3339,
     key_type: &'a str,
     key_bits: Option<u32>,
     key_curve: Option<&'a str>,
@@ -215,8 +251,8 @@ impl<'a> From<&'a ChainCert> for CertOut<'a> {
             serial: &cert.serial,
             san_dns: &cert.san_dns,
             san_ip: &cert.san_ip,
-            not_before: rfc3339_secs(cert.not_before),
-            not_after: rfc3339_secs(cert.not_after),
+            not_before: Rfc3339::secs(cert.not_before),
+            not_after: Rfc3339::secs(cert.not_after),
             key_type: &cert.key_type,
             key_bits: cert.key_bits,
             key_curve: cert.key_curve.as_deref(),
@@ -233,10 +269,10 @@ impl<'a> From<&'a ChainCert> for CertOut<'a> {
 struct AlertOut {
     from: &'static str,
     level: Option<&'static str>,
-    description: Option<String>,
+    description: Option<Cow<'static, str>>,
     encrypted: bool,
     inferred: bool,
-    after: Option<String>,
+    after: Option<SidedName>,
 }
 
 impl From<&AlertFact> for AlertOut {
@@ -248,11 +284,29 @@ impl From<&AlertFact> for AlertOut {
                 2 => "fatal",
                 _ => "unknown",
             }),
-            description: a.alert.description.map(|d| alert_name(d).into_owned()),
+            description: a.alert.description.map(alert_name),
             encrypted: a.alert.encrypted,
             inferred: a.alert.inferred,
-            after: a.after.map(|(side, m)| format!("{}:{m}", side.name())),
+            after: a.after.map(|(side, m)| SidedName(side.name(), m)),
         }
+    }
+}
+
+/// `"client:finished"`: a handshake message or alert with its sender, written straight into
+/// the output instead of through a `String` per message.
+struct SidedName(&'static str, &'static str);
+
+impl std::fmt::Display for SidedName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)?;
+        f.write_str(":")?;
+        f.write_str(self.1)
+    }
+}
+
+impl Serialize for SidedName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -301,11 +355,11 @@ pub fn close_name(c: CloseReason) -> &'static str {
 struct ConnectionOut<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
-    ts: String,
+    ts: Rfc3339,
     client: EndpointOut,
     server: EndpointOut,
-    version: Option<String>,
-    cipher: Option<String>,
+    version: Option<Cow<'static, str>>,
+    cipher: Option<Cow<'static, str>>,
     sni: Option<&'a str>,
     alpn: Option<&'a str>,
     outcome: &'static str,
@@ -322,7 +376,7 @@ struct ConnectionOut<'a> {
     client_certificates: Vec<CertOut<'a>>,
     client_certificate_empty: bool,
     alerts: Vec<AlertOut>,
-    messages: Vec<String>,
+    messages: Vec<SidedName>,
     resumption: ResumptionOut,
     renegotiations: u32,
     anomalies: &'a BTreeMap<&'static str, u64>,
@@ -340,11 +394,11 @@ pub fn write_connection(f: &ConnectionFacts, out: &mut Vec<u8>) {
     let ch = f.client_hello.as_deref();
     let record = ConnectionOut {
         kind: "connection",
-        ts: rfc3339_micros(f.first_ts),
+        ts: Rfc3339::micros(f.first_ts),
         client: f.client.into(),
         server: f.server.into(),
-        version: f.version.map(|v| version_name(v).into_owned()),
-        cipher: f.cipher.map(|v| cipher_name(v).into_owned()),
+        version: f.version.map(version_name),
+        cipher: f.cipher.map(cipher_name),
         sni: f.sni.as_deref(),
         alpn: f.alpn.as_deref(),
         outcome: f.outcome.name(),
@@ -376,7 +430,7 @@ pub fn write_connection(f: &ConnectionFacts, out: &mut Vec<u8>) {
         messages: f
             .messages
             .iter()
-            .map(|(side, m)| format!("{}:{m}", side.name()))
+            .map(|&(side, m)| SidedName(side.name(), m))
             .collect(),
         resumption: ResumptionOut {
             offered: f.resumption.offered.iter().map(|m| m.name()).collect(),
