@@ -221,10 +221,13 @@ mod tests {
         }
     }
 
+    /// The classic pcaps of `captures/`, and of `../shared/captures/real` when it is there.
     fn captures() -> Vec<PathBuf> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
-        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-            .expect("captures/")
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut v: Vec<PathBuf> = [root.join("captures"), root.join("../shared/captures/real")]
+            .iter()
+            .filter_map(|dir| std::fs::read_dir(dir).ok())
+            .flatten()
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
             .collect();
