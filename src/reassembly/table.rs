@@ -180,7 +180,10 @@ impl<S: StreamConsumer> Tracked<S> {
 #[derive(Debug)]
 pub struct FlowTable<S> {
     limits: Limits,
-    flows: FxHashMap<FlowKey, Tracked<S>>,
+    /// Boxed: a connection's state is nearly 1 KiB (TLS observer included), and inline entries
+    /// made every probe of the map a cache miss and every insert or resize a large move; the
+    /// box costs one allocation per connection, none per packet.
+    flows: FxHashMap<FlowKey, Box<Tracked<S>>>,
     /// One `(queued_ts, key)` entry per tracked connection, ordered by time. Updated lazily:
     /// packets only move `meta.last_ts`; an entry found stale when popped is re-queued at the
     /// connection's real last activity. The per-packet cost is nil, and expiry and eviction
@@ -237,8 +240,10 @@ impl<S: StreamConsumer> FlowTable<S> {
                 return;
             }
             self.make_room(seg.clock, closed);
-            self.flows
-                .insert(key, Tracked::new(new_consumer(&key), seg.ts, seg.clock));
+            self.flows.insert(
+                key,
+                Box::new(Tracked::new(new_consumer(&key), seg.ts, seg.clock)),
+            );
             self.activity.insert((seg.clock, key));
             self.stats.flows_created += 1;
             self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
@@ -297,12 +302,12 @@ impl<S: StreamConsumer> FlowTable<S> {
     /// Connections are handed over by first packet time, then key, so output does not depend
     /// on hash order.
     pub fn drain(&mut self, closed: &mut impl FnMut(Connection<S>, CloseReason)) {
-        let mut all: Vec<(FlowKey, Tracked<S>)> = self.flows.drain().collect();
+        let mut all: Vec<(FlowKey, Box<Tracked<S>>)> = self.flows.drain().collect();
         all.sort_unstable_by_key(|(key, t)| (t.meta.first_ts, *key));
         self.activity.clear();
         self.buffered = 0;
         for (key, tracked) in all {
-            tracked.close(key, CloseReason::CaptureEnd, Timestamp::MAX, closed);
+            (*tracked).close(key, CloseReason::CaptureEnd, Timestamp::MAX, closed);
         }
     }
 
@@ -362,7 +367,7 @@ impl<S: StreamConsumer> FlowTable<S> {
         if let Some(tracked) = self.flows.remove(&key) {
             self.activity.remove(&(tracked.queued_clock, key));
             self.buffered -= tracked.buffered();
-            tracked.close(key, reason, closed_at, closed);
+            (*tracked).close(key, reason, closed_at, closed);
         }
     }
 }
