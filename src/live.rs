@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use crate::aggregate::{Aggregates, Breakdown, Merge};
+use crate::capture::live::KernelStats;
 use crate::facts::{ConnectionFacts, Outcome};
 use crate::flow::Timestamp;
 
@@ -189,14 +190,14 @@ pub struct AlertEvent {
     pub server: String,
     /// The client, for version alerts.
     pub client: Option<IpAddr>,
-    /// The measured value (p95 in µs, failure rate, negotiated version), when there is one.
+    /// The measured value (p95 in µs, failure rate), when there is one.
     pub value: Option<f64>,
     /// The threshold it was compared with.
     pub threshold: Option<f64>,
-    /// The certificate's SHA-256, for certificate alerts.
-    pub sha256: Option<String>,
-    /// The certificate, for certificate alerts.
-    pub cert: Option<CertSighting>,
+    /// The negotiated version, for version alerts.
+    pub version: Option<u16>,
+    /// The certificate (SHA-256 and what was seen), for certificate alerts.
+    pub cert: Option<(String, CertSighting)>,
 }
 
 impl AlertEvent {
@@ -208,7 +209,7 @@ impl AlertEvent {
             client: None,
             value: None,
             threshold: None,
-            sha256: None,
+            version: None,
             cert: None,
         }
     }
@@ -263,11 +264,11 @@ impl Streak {
     }
 }
 
-/// One "once" alert's memory: whether it is active, and (for certificates) who served it.
+/// One "once" alert's memory: whether it is active, and what it was about.
 #[derive(Clone, Debug)]
-struct Once {
+struct Once<T> {
     active: bool,
-    server: String,
+    about: T,
 }
 
 /// Alert state across windows, kept by the main thread.
@@ -276,8 +277,8 @@ pub struct Watch {
     cfg: AlertConfig,
     slo: BTreeMap<String, Streak>,
     failing: BTreeMap<String, Streak>,
-    certs: BTreeMap<String, Once>,
-    pairs: BTreeMap<(IpAddr, String), Once>,
+    certs: BTreeMap<String, Once<CertSighting>>,
+    pairs: BTreeMap<(IpAddr, String), Once<u16>>,
     seen_certs: BTreeSet<String>,
     /// Alerts not raised because [`MAX_TRACKED`] certificates or pairs were already tracked.
     pub suppressed: u64,
@@ -398,19 +399,19 @@ impl Watch {
                 sha.clone(),
                 Once {
                     active: true,
-                    server: c.server.clone(),
+                    about: c.clone(),
                 },
             );
             let mut a = AlertEvent::new(AlertKind::CertExpiring, true, &c.server);
-            a.sha256 = Some(sha.clone());
-            a.cert = Some(c.clone());
+            a.cert = Some((sha.clone(), c.clone()));
             news.alerts.push(a);
         }
         for (sha, once) in self.certs.iter_mut() {
-            if once.active && s.renewed.contains(&once.server) && !s.certs.contains_key(sha) {
+            let server = &once.about.server;
+            if once.active && s.renewed.contains(server) && !s.certs.contains_key(sha) {
                 once.active = false;
-                let mut a = AlertEvent::new(AlertKind::CertExpiring, false, &once.server);
-                a.sha256 = Some(sha.clone());
+                let mut a = AlertEvent::new(AlertKind::CertExpiring, false, server);
+                a.cert = Some((sha.clone(), once.about.clone()));
                 news.alerts.push(a);
             }
         }
@@ -430,20 +431,20 @@ impl Watch {
                 key,
                 Once {
                     active: true,
-                    server: server.clone(),
+                    about: v,
                 },
             );
             let mut a = AlertEvent::new(AlertKind::DeprecatedVersion, true, server);
             a.client = Some(*client);
-            a.value = Some(f64::from(v));
+            a.version = Some(v);
             news.alerts.push(a);
         }
-        for ((client, _), once) in self.pairs.iter_mut() {
-            let key = (*client, once.server.clone());
-            if once.active && s.modern.contains(&key) && !s.deprecated.contains_key(&key) {
+        for (key, once) in self.pairs.iter_mut() {
+            if once.active && s.modern.contains(key) && !s.deprecated.contains_key(key) {
                 once.active = false;
-                let mut a = AlertEvent::new(AlertKind::DeprecatedVersion, false, &once.server);
-                a.client = Some(*client);
+                let mut a = AlertEvent::new(AlertKind::DeprecatedVersion, false, &key.1);
+                a.client = Some(key.0);
+                a.version = Some(once.about);
                 news.alerts.push(a);
             }
         }
@@ -478,6 +479,53 @@ fn step_servers(
         }
         !streak.idle()
     });
+}
+
+/// Frames lost before analysis, counted since the capture started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Drops {
+    /// libpcap's counters (`ps_drop`: kernel buffer full; `ps_ifdrop`: interface).
+    pub kernel: KernelStats,
+    /// TCP segments tlsight dropped because a worker's queue was full.
+    pub channel_segments: u64,
+}
+
+impl Drops {
+    /// What was lost since `earlier`.
+    pub fn since(&self, earlier: &Drops) -> Drops {
+        Drops {
+            kernel: KernelStats {
+                received: self.kernel.received.saturating_sub(earlier.kernel.received),
+                dropped: self.kernel.dropped.saturating_sub(earlier.kernel.dropped),
+                if_dropped: self
+                    .kernel
+                    .if_dropped
+                    .saturating_sub(earlier.kernel.if_dropped),
+            },
+            channel_segments: self
+                .channel_segments
+                .saturating_sub(earlier.channel_segments),
+        }
+    }
+}
+
+/// A closed live window: what every worker aggregated in it, merged, and what was lost.
+#[derive(Clone, Debug)]
+pub struct ClosedWindow {
+    /// When the window started (wall clock).
+    pub start: Timestamp,
+    /// When it ended.
+    pub end: Timestamp,
+    /// Frames read in the window.
+    pub packets: u64,
+    /// Connections that ended in the window.
+    pub aggregates: Aggregates,
+    /// Certificates and version pairs seen in the window.
+    pub sightings: Sightings,
+    /// Lost in this window.
+    pub drops: Drops,
+    /// Lost since the capture started.
+    pub drops_total: Drops,
 }
 
 /// Wall-clock window boundaries: the first window starts when capture starts and each lasts
@@ -651,7 +699,10 @@ mod tests {
             .insert("bb".into(), cert("c.example", vec!["self_signed"]));
         let news = w.on_window(&agg, &s);
         assert_eq!(kinds(&news), vec![(AlertKind::CertExpiring, true)]);
-        assert_eq!(news.alerts[0].sha256.as_deref(), Some("aa"));
+        assert_eq!(
+            news.alerts[0].cert.as_ref().map(|c| c.0.as_str()),
+            Some("aa")
+        );
         assert_eq!(news.new_certs.len(), 2, "both findings are new");
         // Seen again: no new alert, no new finding.
         let news = w.on_window(&agg, &s);
@@ -661,6 +712,11 @@ mod tests {
         renewed.renewed.insert("c.example".into());
         let news = w.on_window(&agg, &renewed);
         assert_eq!(kinds(&news), vec![(AlertKind::CertExpiring, false)]);
+        assert_eq!(
+            news.alerts[0].cert.as_ref().map(|c| c.1.subject.as_str()),
+            Some("CN=x"),
+            "a cleared alert still names the certificate"
+        );
         // Once per certificate: the old one seen again does not alert again.
         assert!(w.on_window(&agg, &s).alerts.is_empty());
     }
@@ -677,7 +733,7 @@ mod tests {
         let news = w.on_window(&agg, &s);
         assert_eq!(news.alerts.len(), 2);
         assert_eq!(news.alerts[0].client, Some(c1));
-        assert_eq!(news.alerts[0].value, Some(f64::from(0x0301u16)));
+        assert_eq!(news.alerts[0].version, Some(0x0301));
         assert!(w.on_window(&agg, &s).alerts.is_empty());
         let mut upgraded = Sightings::default();
         upgraded.modern.insert((c1, "old.example".into()));

@@ -1,8 +1,11 @@
-//! A live interface read through libpcap: promiscuous by default, immediate delivery with a short
-//! read timeout (so a quiet link still returns control to the reader, which flushes partial
-//! batches, closes windows and notices a stop request), a settable kernel buffer, and a BPF
-//! filter compiled by libpcap. Errors say what the user can do: an unknown interface lists the
+//! A live interface read through libpcap: promiscuous by default, immediate delivery, a
+//! settable kernel buffer, and a BPF filter compiled by libpcap. The handle is non-blocking and
+//! waits for frames with `poll(2)` and a short timeout, so a quiet link still returns control
+//! to the reader (which flushes partial batches, closes windows and notices a stop request):
+//! libpcap's own read timeout is not honoured in immediate mode on Linux. Errors say what the user can do: an unknown interface lists the
 //! available ones, a permission error names the capabilities and how to grant them.
+
+use std::os::fd::{AsRawFd, RawFd};
 
 use crate::capture::{CaptureError, Frame};
 use crate::decode::LinkType;
@@ -68,6 +71,9 @@ impl Widened {
 /// An open live interface.
 pub struct LiveInterface {
     capture: pcap::Capture<pcap::Active>,
+    /// The capture's descriptor, waited on with `poll(2)`.
+    fd: RawFd,
+    timeout_ms: i32,
     interface: String,
     link: LinkType,
     received: Widened,
@@ -99,6 +105,7 @@ impl LiveInterface {
             .snaplen(opts.snaplen)
             .precision(pcap::Precision::Nano)
             .open()
+            .and_then(pcap::Capture::setnonblock)
             .map_err(open_err)?;
         let mut capture = capture;
         if let Some(filter) = &opts.filter {
@@ -111,7 +118,9 @@ impl LiveInterface {
         }
         let link = LinkType(capture.get_datalink().0);
         Ok(LiveInterface {
+            fd: capture.as_raw_fd(),
             capture,
+            timeout_ms: opts.timeout_ms,
             interface: name.to_string(),
             link,
             received: Widened::default(),
@@ -130,8 +139,8 @@ impl LiveInterface {
         &self.interface
     }
 
-    /// The next frame, or `Ok(None)` when the read timeout passed without one (the reader
-    /// uses that moment to flush, tick its clock and check for a stop request).
+    /// The next frame, or `Ok(None)` after waiting up to the timeout for one (the reader uses
+    /// that moment to flush, tick its clock and check for a stop request).
     pub fn poll(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
         match self.capture.next_packet() {
             Ok(packet) => {
@@ -143,7 +152,18 @@ impl LiveInterface {
                     wire_len: packet.header.len,
                 }))
             }
-            Err(pcap::Error::TimeoutExpired) => Ok(None),
+            Err(pcap::Error::TimeoutExpired) => {
+                // Nothing buffered: wait until the descriptor is readable or the timeout
+                // passes; the next call reads what arrived.
+                let mut pfd = libc::pollfd {
+                    fd: self.fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd; an error (EINTR from a signal) just returns early.
+                unsafe { libc::poll(&mut pfd, 1, self.timeout_ms) };
+                Ok(None)
+            }
             Err(e) => Err(CaptureError::Live {
                 name: self.interface.clone(),
                 reason: e.to_string(),
