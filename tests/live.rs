@@ -66,7 +66,8 @@ fn wait_listening(port: u16) {
 }
 
 /// A self-signed certificate valid for 10 days (so tlsight flags it as expiring soon) and
-/// openssl s_server serving it on a fresh port.
+/// openssl s_server serving it on a fresh port; TLS 1.0 is allowed (security level 0) so that
+/// a client can negotiate a deprecated version.
 fn start_server(dir: &Path) -> (Guard, u16) {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let made = Command::new("openssl")
@@ -82,6 +83,7 @@ fn start_server(dir: &Path) -> (Guard, u16) {
     let port = free_port();
     let server = Command::new("openssl")
         .args(["s_server", "-quiet", "-www", "-accept", &port.to_string()])
+        .args(["-cipher", "DEFAULT:@SECLEVEL=0"])
         .arg("-cert")
         .arg(&cert)
         .arg("-key")
@@ -218,15 +220,58 @@ fn of_type<'a>(records: &'a [Value], kind: &str) -> Vec<&'a Value> {
     records.iter().filter(|r| r["type"] == kind).collect()
 }
 
-/// GETs `http://addr/metrics` and returns the body.
-fn scrape(addr: &str) -> String {
-    let mut s = TcpStream::connect(addr).expect("connect to metrics");
-    write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n").expect("send");
+/// GETs `http://addr/path` (HTTP/1.0: no chunked answers) and returns the body of a 200.
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
     let mut r = String::new();
-    s.read_to_string(&mut r).expect("read");
-    let (head, body) = r.split_once("\r\n\r\n").expect("HTTP response");
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.to_string()
+    s.read_to_string(&mut r).ok()?;
+    let (head, body) = r.split_once("\r\n\r\n")?;
+    head.contains(" 200 ").then(|| body.to_string())
+}
+
+/// A real Prometheus server scraping `target` every second, when prometheus is installed.
+fn start_prometheus(dir: &Path, target: &str) -> Option<(Guard, String)> {
+    let config = dir.join("prometheus.yml");
+    let yml = format!(
+        "global: {{scrape_interval: 1s, scrape_timeout: 1s}}\nscrape_configs:\n  - job_name: \
+         tlsight\n    static_configs: [{{targets: ['{target}']}}]\n"
+    );
+    std::fs::write(&config, yml).expect("write prometheus.yml");
+    let web = format!("127.0.0.1:{}", free_port());
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address={web}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    match child {
+        Ok(c) => Some((Guard(c), web)),
+        Err(_) => {
+            eprintln!("prometheus not installed: no real scrape");
+            None
+        }
+    }
+}
+
+/// Asks Prometheus for `query` until it has a sample (at most 15 s); returns its value.
+fn prometheus_value(web: &str, query: &str) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let body = http_get(web, &format!("/api/v1/query?query={query}"));
+        let value = body
+            .and_then(|b| serde_json::from_str::<Value>(&b).ok())
+            .and_then(|v| v["data"]["result"][0]["value"][1].as_str()?.parse().ok());
+        if let Some(v) = value {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "prometheus has no {query}");
+        thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// `promtool check metrics` on the text, when promtool is installed (CI installs it).
@@ -268,6 +313,7 @@ fn live_reports_every_handshake_windows_alerts_and_metrics() {
     let ndjson = dir.path().join("live.ndjson");
     let report = dir.path().join("report.json");
     let metrics = format!("127.0.0.1:{}", free_port());
+    let prometheus = start_prometheus(dir.path(), &metrics);
     let tl = start_tlsight(
         port,
         &ndjson,
@@ -287,7 +333,7 @@ fn live_reports_every_handshake_windows_alerts_and_metrics() {
         ],
     );
 
-    let (mut ok, mut no_cipher, mut rejected) = (0, 0, 0);
+    let (mut ok, mut no_cipher, mut rejected, mut tls10) = (0, 0, 0, 0);
     // Phase 1: every handshake waits 400 ms for the ServerHello, above the 200 ms SLO.
     let slow_until = Instant::now() + Duration::from_millis(3500);
     while Instant::now() < slow_until {
@@ -310,9 +356,19 @@ fn live_reports_every_handshake_windows_alerts_and_metrics() {
             assert!(!handshake(port, &strict), "self-signed should be rejected");
             rejected += 1;
         }
+        if tls10 < 1 {
+            let old = ["-tls1", "-cipher", "DEFAULT:@SECLEVEL=0"];
+            assert!(handshake(port, &old), "TLS 1.0 handshake");
+            tls10 += 1;
+            ok += 1;
+        }
     }
     thread::sleep(Duration::from_millis(300));
-    let text = scrape(&metrics);
+    let text = http_get(&metrics, "/metrics").expect("metrics served");
+    if let Some((_prometheus, web)) = &prometheus {
+        assert_eq!(prometheus_value(web, "up{job=\"tlsight\"}"), 1.0);
+        assert!(prometheus_value(web, "tlsight_windows_total") >= 1.0);
+    }
     interrupt(tl);
 
     let records = read_records(&ndjson);
@@ -358,6 +414,15 @@ fn live_reports_every_handshake_windows_alerts_and_metrics() {
     };
     assert_eq!(states("slo_p95"), ["started", "cleared"], "{alerts:?}");
     assert_eq!(states("cert_expiring"), ["started"], "{alerts:?}");
+    assert_eq!(
+        states("deprecated_version"),
+        ["started", "cleared"],
+        "{alerts:?}"
+    );
+    assert_eq!(
+        conns.iter().filter(|c| c["version"] == "TLSv1.0").count(),
+        tls10
+    );
     let started = alerts
         .iter()
         .find(|a| a["alert"] == "slo_p95")
