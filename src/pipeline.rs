@@ -4,6 +4,12 @@
 //! aggregates. Connection records stream back to the calling thread as connections close and
 //! are written in close order (see [`RecordKey`]), so memory does not grow with the capture and
 //! offline output does not depend on the number of workers.
+//!
+//! Live ([`run_live`]) is the same pipeline fed by an interface, with three differences: the
+//! reader drops (and counts) batches for workers that are behind instead of waiting, flushes
+//! partial batches every few tens of milliseconds so a quiet link still makes progress, and
+//! marks window ends in the batches, on which every worker hands its window's aggregates over
+//! to the calling thread, which merges them into one [`ClosedWindow`].
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -353,6 +359,7 @@ fn read_live(
 ) -> (InputFile, InputStats, Drops) {
     let mut reader = Reader::new(senders, recycle);
     reader.dealer.lossy = true;
+    reader.clock.wall = true;
     let link = source.link_type();
     let mut file = InputFile {
         path: source.interface().to_string(),
@@ -613,6 +620,11 @@ fn worker_config(cfg: &Config, workers: usize) -> Config {
 struct CaptureClock {
     last_ts: Option<Timestamp>,
     now: Timestamp,
+    /// Live: timestamps (the kernel's, and the reader's own readings when the link is quiet)
+    /// are all wall-clock time, so the clock is their running maximum. Adding forward steps
+    /// instead would drift ahead of the wall clock whenever a frame stamped before a reading
+    /// is read after it.
+    wall: bool,
 }
 
 impl CaptureClock {
@@ -620,6 +632,7 @@ impl CaptureClock {
     fn tick(&mut self, ts: Timestamp) -> Timestamp {
         self.now = match self.last_ts {
             None => ts,
+            Some(_) if self.wall => self.now.max(ts),
             Some(last) => Timestamp(self.now.0.saturating_add((ts.0 - last.0).max(0))),
         };
         self.last_ts = Some(ts);
@@ -988,10 +1001,109 @@ mod tests {
     }
 
     #[test]
+    fn lossy_dealer_drops_and_counts_instead_of_waiting() {
+        let (tx, rx) = bounded::<Batch>(1);
+        let (_recycle_tx, recycle_rx) = unbounded::<Batch>();
+        let mut dealer = Dealer::new(vec![tx], recycle_rx);
+        dealer.lossy = true;
+        let (key, dir) = FlowKey::from_endpoints(record(0, 0, 1).0.2, record(0, 0, 2).0.2);
+        let desc = SegmentDesc {
+            key,
+            dir,
+            seq: 0,
+            ack: 0,
+            flags: TcpFlags(0),
+            ts: Timestamp(0),
+            clock: Timestamp(0),
+            start: 0,
+            len: 3,
+        };
+        // Three full batches into a channel of one, nobody reading: one goes through, two are
+        // dropped and counted, and the reader never blocks.
+        for _ in 0..3 * BATCH_SEGMENTS {
+            dealer.push(desc, b"abc", Timestamp(1));
+        }
+        assert_eq!(dealer.dropped_segments, 2 * BATCH_SEGMENTS as u64);
+        let got = rx.try_recv().expect("the first batch");
+        assert_eq!(got.segments.len(), BATCH_SEGMENTS);
+        assert_eq!(got.payload.len(), 3 * BATCH_SEGMENTS);
+        // Room again: the next batch goes through, stamped with the window.
+        dealer.window = 4;
+        dealer.push(desc, b"abc", Timestamp(2));
+        dealer.send_all(Timestamp(2));
+        let got = rx.try_recv().expect("the next batch");
+        assert_eq!((got.segments.len(), got.window), (1, 4));
+    }
+
+    #[test]
+    fn windows_are_handed_on_in_order_once_every_part_is_in() {
+        let mut windows = WindowAssembler::new(2);
+        let seen = RefCell::new(Vec::new());
+        let mut on_window = |w: ClosedWindow, _: &mut dyn Write| {
+            seen.borrow_mut().push((
+                w.start.0,
+                w.aggregates.all.connections,
+                w.drops.channel_segments,
+            ));
+            Ok(())
+        };
+        let part = |window, connections| WindowPart {
+            window,
+            aggregates: Aggregates {
+                all: crate::aggregate::Breakdown {
+                    connections,
+                    ..Default::default()
+                },
+                ..Aggregates::default()
+            },
+            sightings: Sightings::default(),
+        };
+        let reader = |window: u64, dropped| ReaderWindow {
+            window,
+            start: Timestamp(window as i64),
+            end: Timestamp(window as i64 + 1),
+            packets: 0,
+            drops: Drops {
+                channel_segments: dropped,
+                ..Drops::default()
+            },
+        };
+        let out = &mut io::sink();
+        windows.add_part(part(0, 1));
+        windows.add_reader(reader(0, 5));
+        windows.add_part(part(1, 10));
+        windows.add_reader(reader(1, 7));
+        windows.add_part(part(1, 20));
+        windows.emit_ready(out, &mut on_window).expect("emit");
+        assert!(
+            seen.borrow().is_empty(),
+            "window 0 lacks a worker, window 1 must wait"
+        );
+        windows.add_part(part(0, 2));
+        windows.emit_ready(out, &mut on_window).expect("emit");
+        // Drops per window are differences of the running totals.
+        assert_eq!(*seen.borrow(), [(0, 3, 5), (1, 30, 2)]);
+        assert_eq!(windows.total.all.connections, 33);
+    }
+
+    #[test]
     fn capture_clock_never_goes_back() {
         let mut clock = CaptureClock::default();
         assert_eq!(clock.tick(Timestamp(100)), Timestamp(100));
         assert_eq!(clock.tick(Timestamp(50)), Timestamp(100));
         assert_eq!(clock.tick(Timestamp(80)), Timestamp(130));
+    }
+
+    #[test]
+    fn live_clock_follows_the_wall_clock_without_drift() {
+        let mut clock = CaptureClock {
+            wall: true,
+            ..CaptureClock::default()
+        };
+        assert_eq!(clock.tick(Timestamp(100)), Timestamp(100));
+        // A frame stamped before the last reading, read after it.
+        assert_eq!(clock.tick(Timestamp(95)), Timestamp(100));
+        assert_eq!(clock.tick(Timestamp(96)), Timestamp(100));
+        assert_eq!(clock.tick(Timestamp(200)), Timestamp(200));
     }
 }
