@@ -519,3 +519,30 @@ fn bad_live_arguments_are_usage_errors() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
     }
 }
+
+#[test]
+fn missing_permission_names_the_capabilities() {
+    require_live!();
+    // Run as nobody, without capabilities.
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_tlsight"))
+        .args(["live", "-i", "lo"])
+        .output();
+    let Ok(out) = out else {
+        eprintln!("skipping: setpriv not installed");
+        return;
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("setpriv:") {
+        eprintln!("skipping: nobody cannot run the test binary here: {err}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("no permission to capture on lo"), "{err}");
+    assert!(err.contains("CAP_NET_RAW"), "{err}");
+    assert!(
+        err.contains("setcap cap_net_raw,cap_net_admin=eip"),
+        "{err}"
+    );
+}
