@@ -1,7 +1,8 @@
 //! `tlsight live` on the loopback interface, end to end: openssl s_server behind a delaying
 //! proxy (so handshakes are slow, then fast), openssl s_client driving known numbers of good
-//! and failing handshakes, SIGINT to stop. Needs root (CI runs as root) and openssl; skipped
-//! with a printed reason otherwise. Only loopback traffic; every child is killed on drop.
+//! and failing handshakes, SIGINT (or SIGTERM) to stop. Needs root (CI runs as root) and
+//! openssl; skipped with a printed reason otherwise. Only loopback traffic; every child is
+//! killed on drop.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -192,18 +193,21 @@ fn start_tlsight(port: u16, ndjson: &Path, args: &[&str]) -> Guard {
     Guard(child)
 }
 
-/// Sends SIGINT and waits (at most 20 s) for a clean exit.
-fn interrupt(mut guard: Guard) {
+/// Sends `signal` (SIGINT or SIGTERM) and waits (at most 20 s) for a clean exit.
+fn stop(mut guard: Guard, signal: libc::c_int) {
     let pid = guard.0.id() as libc::pid_t;
     // SAFETY: signalling our own child.
-    unsafe { libc::kill(pid, libc::SIGINT) };
+    unsafe { libc::kill(pid, signal) };
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(Some(status)) = guard.0.try_wait() {
             assert!(status.success(), "tlsight exit status {status}");
             return;
         }
-        assert!(Instant::now() < deadline, "tlsight did not stop on SIGINT");
+        assert!(
+            Instant::now() < deadline,
+            "tlsight did not stop on {signal}"
+        );
         thread::sleep(Duration::from_millis(20));
     }
 }
@@ -369,7 +373,7 @@ fn live_reports_every_handshake_windows_alerts_and_metrics() {
         assert_eq!(prometheus_value(web, "up{job=\"tlsight\"}"), 1.0);
         assert!(prometheus_value(web, "tlsight_windows_total") >= 1.0);
     }
-    interrupt(tl);
+    stop(tl, libc::SIGINT);
 
     let records = read_records(&ndjson);
     let conns = of_type(&records, "connection");
@@ -493,7 +497,7 @@ fn idle_connections_are_reported_while_running_after_dropping_root() {
     assert_eq!(record["tcp"]["close"], "idle_timeout", "{record}");
     assert_eq!(record["outcome"], "established", "{record}");
     drop(client.0.stdin.take());
-    interrupt(tl);
+    stop(tl, libc::SIGTERM);
 }
 
 #[test]
