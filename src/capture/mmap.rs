@@ -51,8 +51,8 @@ pub(super) struct MappedPcap {
 
 impl MappedPcap {
     /// Maps `path` if it is a regular file holding a classic pcap (either byte order,
-    /// microsecond or nanosecond timestamps, version 2.x); `Ok(None)` if it is anything else,
-    /// which libpcap should read instead.
+    /// microsecond or nanosecond timestamps, version 2.x) of a link type tlsight decodes;
+    /// `Ok(None)` if it is anything else, which libpcap should read instead.
     pub(super) fn open(path: &Path) -> Result<Option<Self>, CaptureError> {
         if path == Path::new("-") {
             return Ok(None);
@@ -98,6 +98,11 @@ impl MappedPcap {
         } else {
             linktype as i32
         });
+        // Link types tlsight does not decode may allow larger records than MAX_SNAPLEN
+        // (libpcap's limit depends on the link type): leave them to libpcap.
+        if !link.is_supported() {
+            return Ok(None);
+        }
         // Only a hint: the reader is correct whatever the kernel does with it.
         let _ = map.advise(Advice::Sequential);
         Ok(Some(MappedPcap {
@@ -309,7 +314,7 @@ mod tests {
     }
 
     #[test]
-    fn pcapng_and_unknown_magic_go_to_libpcap() {
+    fn pcapng_stdin_and_undecoded_link_types_go_to_libpcap() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
         let ng = std::fs::read_dir(&path)
             .expect("captures/")
@@ -318,6 +323,11 @@ mod tests {
             .expect("a pcapng capture");
         assert!(MappedPcap::open(&ng).expect("open").is_none());
         assert!(MappedPcap::open(Path::new("-")).expect("stdin").is_none());
+        let mut usb = big_endian_nanos();
+        usb[20..24].copy_from_slice(&249u32.to_be_bytes()); // LINKTYPE_USBPCAP
+        let mut f = tempfile::NamedTempFile::new().expect("temp");
+        f.write_all(&usb).expect("write");
+        assert!(MappedPcap::open(f.path()).expect("open").is_none());
     }
 
     #[test]
