@@ -2,6 +2,7 @@
 //! serialization structs here are kept apart from the internal types so that the output
 //! contract (field names in `DESIGN.md` and the README) only changes on purpose.
 
+mod json;
 pub mod live;
 
 use std::borrow::Cow;
@@ -54,8 +55,49 @@ impl Rfc3339 {
     }
 }
 
+impl Rfc3339 {
+    /// The time formatted by hand on the stack (no `core::fmt` per field); `None` for years
+    /// outside 0..=9999, which `Display` writes the general way.
+    fn on_stack(&self) -> Option<StackStr<32>> {
+        let days = self.secs.div_euclid(86_400);
+        let rem = self.secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        let y = u64::try_from(y).ok().filter(|&y| y <= 9999)?;
+        let mut b = StackStr::new();
+        b.push_digits(y, 4);
+        b.push(b"-");
+        b.push_digits(m.into(), 2);
+        b.push(b"-");
+        b.push_digits(d.into(), 2);
+        b.push(b"T");
+        // `rem` is within 0..86_400, so each part has two digits.
+        let rem = rem.unsigned_abs();
+        b.push_digits(rem / 3600, 2);
+        b.push(b":");
+        b.push_digits((rem % 3600) / 60, 2);
+        b.push(b":");
+        b.push_digits(rem % 60, 2);
+        if let Some(frac) = self.micros {
+            b.push(b".");
+            b.push_digits(frac.unsigned_abs(), 6);
+        }
+        b.push(b"Z");
+        Some(b)
+    }
+}
+
 impl std::fmt::Display for Rfc3339 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.on_stack().as_ref().and_then(StackStr::as_str) {
+            Some(s) => f.write_str(s),
+            None => self.write_general(f),
+        }
+    }
+}
+
+impl Rfc3339 {
+    /// Any year, through `core::fmt`.
+    fn write_general(&self, f: &mut impl std::fmt::Write) -> std::fmt::Result {
         let days = self.secs.div_euclid(86_400);
         let rem = self.secs.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
@@ -75,7 +117,63 @@ impl std::fmt::Display for Rfc3339 {
 
 impl Serialize for Rfc3339 {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        match self.on_stack().as_ref().and_then(StackStr::as_str) {
+            Some(text) => s.serialize_str(text),
+            None => s.collect_str(self),
+        }
+    }
+}
+
+/// A short string assembled on the stack, so that record values made of pieces (times,
+/// `"client:finished"`) are serialized as one `&str` instead of through `core::fmt`.
+struct StackStr<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+    /// Set when a piece did not fit: the caller formats the general way.
+    overflow: bool,
+}
+
+impl<const N: usize> StackStr<N> {
+    fn new() -> Self {
+        StackStr {
+            buf: [0; N],
+            len: 0,
+            overflow: false,
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        match self.buf.get_mut(self.len..self.len + bytes.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                self.len += bytes.len();
+            }
+            None => self.overflow = true,
+        }
+    }
+
+    /// Appends `v` as exactly `width` decimal digits (zero-padded; higher digits dropped).
+    fn push_digits(&mut self, mut v: u64, width: usize) {
+        let mut digits = [b'0'; 20];
+        let Some(field) = digits.get_mut(..width) else {
+            self.overflow = true;
+            return;
+        };
+        for d in field.iter_mut().rev() {
+            *d = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        self.push(field);
+    }
+
+    /// The text, unless a piece overflowed.
+    fn as_str(&self) -> Option<&str> {
+        if self.overflow {
+            return None;
+        }
+        self.buf
+            .get(..self.len)
+            .and_then(|b| std::str::from_utf8(b).ok())
     }
 }
 
@@ -308,7 +406,14 @@ impl std::fmt::Display for SidedName {
 
 impl Serialize for SidedName {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        let mut b = StackStr::<64>::new();
+        b.push(self.0.as_bytes());
+        b.push(b":");
+        b.push(self.1.as_bytes());
+        match b.as_str() {
+            Some(text) => s.serialize_str(text),
+            None => s.collect_str(self),
+        }
     }
 }
 
@@ -462,8 +567,7 @@ pub fn write_connection(f: &ConnectionFacts, out: &mut Vec<u8>) {
             close: close_name(f.close),
         },
     };
-    // Serializing plain structs of strings and numbers into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, &record);
+    json::append(out, &record);
     out.push(b'\n');
 }
 
@@ -813,5 +917,54 @@ mod tests {
             rfc3339_micros(Timestamp::from_parts(1_700_000_000, 123_456_789)),
             "2023-11-14T22:13:20.123456Z"
         );
+    }
+
+    #[test]
+    fn rfc3339_by_hand_matches_core_fmt_and_leaves_odd_years_to_it() {
+        let general = |t: Rfc3339| {
+            let mut s = String::new();
+            t.write_general(&mut s).unwrap();
+            s
+        };
+        // Every ~11.6 days from year 0 to 9999, and every second around the epoch.
+        let first = -62_167_219_200i64;
+        let last = 253_402_300_799i64;
+        let sweep = (first..=last).step_by(1_000_003).chain(-100_000..100_000);
+        for secs in sweep.chain([first, last]) {
+            for t in [
+                Rfc3339::secs(secs),
+                Rfc3339::micros(Timestamp(secs * 1_000_000 + 7)),
+            ] {
+                let fast = t.on_stack();
+                assert_eq!(
+                    fast.as_ref().and_then(StackStr::as_str),
+                    Some(general(t).as_str())
+                );
+            }
+        }
+        for secs in [
+            first - 1,
+            last + 1,
+            i64::MIN / 1_000_000,
+            i64::MAX / 1_000_000,
+        ] {
+            assert!(Rfc3339::secs(secs).on_stack().is_none());
+        }
+        assert_eq!(rfc3339_secs(last + 1), "10000-01-01T00:00:00Z");
+        assert_eq!(rfc3339_secs(first - 1), "-001-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn stack_strings_refuse_what_does_not_fit() {
+        let mut b = StackStr::<4>::new();
+        b.push(b"abc");
+        assert_eq!(b.as_str(), Some("abc"));
+        b.push(b"de");
+        assert_eq!(b.as_str(), None);
+        let mut b = StackStr::<8>::new();
+        b.push_digits(42, 5);
+        assert_eq!(b.as_str(), Some("00042"));
+        b.push_digits(1, 21);
+        assert_eq!(b.as_str(), None);
     }
 }

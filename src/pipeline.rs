@@ -940,7 +940,7 @@ fn finish_connection(
         out.sightings.add(&f);
     }
     cfg.want_records.then(|| {
-        let mut line = Vec::with_capacity(2048);
+        let mut line = Vec::with_capacity(4096);
         output::write_connection(&f, &mut line);
         let (first_ts, client, server) = f.sort_key();
         ((conn.closed_at, first_ts, client, server), line)
