@@ -236,10 +236,7 @@ pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, HelloError> {
 
 /// Fills the fingerprint fields once everything else is known.
 fn finish_client_hello(hello: &mut ClientHello) {
-    let (ja3_string, ja3) = fingerprint::ja3(hello);
-    hello.ja3_string = ja3_string;
-    hello.ja3 = ja3;
-    hello.ja4 = fingerprint::ja4(hello);
+    fingerprint::fill_client(hello);
 }
 
 /// Decodes one ClientHello extension body into `hello`; unknown types are only listed.
@@ -393,10 +390,7 @@ pub fn parse_server_hello(body: &[u8], handshake_type: u8) -> Result<ServerHello
         }
     }
     hello.version = selected_version.unwrap_or(legacy_version);
-    let (ja3s_string, ja3s) = fingerprint::ja3s(&hello);
-    hello.ja3s_string = ja3s_string;
-    hello.ja3s = ja3s;
-    hello.ja4s = fingerprint::ja4s(&hello);
+    fingerprint::fill_server(&mut hello);
     Ok(hello)
 }
 
