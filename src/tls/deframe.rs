@@ -562,6 +562,18 @@ impl Deframer {
         if self.window_len == 0 && !self.skip_to_candidate(input) {
             return;
         }
+        if self.window_len == 0
+            && let Some(head) = input.get(..DETECT_WINDOW)
+            && let Detect::Yes(framing) =
+                detect(head, self.preamble == 0, sink.peer_sent_client_hello())
+        {
+            // The whole window is at hand and TLS starts here: the verdict is the one the byte
+            // at a time path below reaches (a signature's verdict is fixed once its bytes are
+            // in, and no two signatures accept the same bytes), without a call per byte.
+            self.framing = framing;
+            self.state = State::Header;
+            return;
+        }
         let Some((&b, rest)) = input.split_first() else {
             return;
         };
@@ -1167,6 +1179,26 @@ mod tests {
         let mut late = b"hi".to_vec();
         late.extend(&s);
         assert!(run(&[&late]).0.is_empty());
+    }
+
+    #[test]
+    fn detection_on_a_whole_window_agrees_with_byte_at_a_time() {
+        let mut after_preamble = b"220 mail ESMTP\r\n\x16\x03 STARTTLS\r\n".to_vec();
+        after_preamble.extend(stream());
+        let mut near_miss = hello_record_bytes(1, 40);
+        near_miss[9] = 0x09; // not a known version: no TLS here, TLS a few bytes on
+        near_miss.extend(stream());
+        for s in [
+            stream(),
+            sslv2_client_hello_bytes(),
+            after_preamble,
+            near_miss,
+        ] {
+            let whole = run(&[&s]);
+            let bytes: Vec<&[u8]> = s.chunks(1).collect();
+            assert_eq!(run(&bytes), whole, "{s:?}");
+            assert!(!whole.0.is_empty(), "{s:?}");
+        }
     }
 
     #[test]
