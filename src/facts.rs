@@ -742,18 +742,22 @@ fn alert_cause(f: &ConnectionFacts, a: &AlertFact) -> (FailureCause, String) {
     let who = a.from.name();
     let Some(desc) = a.alert.description else {
         if a.alert.inferred {
-            return (
-                FailureCause::ClientRejectedCertificate,
-                format!(
-                    "The {who} sent an alert-sized encrypted record where its Finished was due and \
-                     closed: most likely it rejected the {} certificate (TLS 1.3 hides both).",
-                    if a.from == Side::Client {
-                        "server"
-                    } else {
-                        "client"
-                    }
+            return match a.from {
+                Side::Client => (
+                    FailureCause::ClientRejectedCertificate,
+                    "The client sent an alert-sized encrypted record where its Finished was due \
+                     and closed: most likely it rejected the server certificate (TLS 1.3 hides \
+                     both)."
+                        .to_string(),
                 ),
-            );
+                Side::Server => (
+                    FailureCause::ServerRejectedClientCertificate,
+                    "The server answered the client's Finished with one alert-sized encrypted \
+                     record and closed: most likely it required a client certificate and did not \
+                     get one it accepts (TLS 1.3 hides both)."
+                        .to_string(),
+                ),
+            };
         }
         return (
             FailureCause::Unknown,
@@ -1139,6 +1143,30 @@ mod tests {
         let failure = f.failure.expect("failure");
         assert_eq!(failure.cause, FailureCause::ClientRejectedCertificate);
         assert!(failure.inferred);
+    }
+
+    #[test]
+    fn tls13_inferred_server_alert_after_client_finished_is_client_certificate_rejection() {
+        let f = run(
+            vec![
+                ev(1, C, hello()),
+                ev(2, S, server_hello(0x0304)),
+                ev(2, S, TlsEvent::EncryptedHandshake),
+                ev(3, C, TlsEvent::EncryptedHandshake),
+                ev(4, S, TlsEvent::Alert(Alert::INFERRED)),
+            ],
+            TcpMeta::default(),
+            CloseReason::Fin,
+        );
+        assert_eq!(f.outcome, Outcome::Failed);
+        let failure = f.failure.expect("failure");
+        assert_eq!(failure.cause, FailureCause::ServerRejectedClientCertificate);
+        assert!(failure.inferred);
+        assert!(
+            failure.explanation.contains("client's Finished"),
+            "{}",
+            failure.explanation
+        );
     }
 
     fn cert(san: &[&str], cn: &str) -> Certificate {

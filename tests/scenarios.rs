@@ -193,6 +193,21 @@ fn failures_name_their_cause_and_sender() {
     failed(&r, "server_rejected_client_certificate");
     has_alert(&r, "server", "fatal", "handshake_failure");
     assert_eq!(r["client_certificate_empty"], true);
+    // TLS 1.3 hides the server's alert: one alert-sized record after the client's Finished,
+    // then the server closes.
+    let r = only("fail-client-cert-missing-tls13.pcap");
+    failed(&r, "server_rejected_client_certificate");
+    assert_eq!(r["failure"]["inferred"], true, "{r:#}");
+    let alert = &r["alerts"][0];
+    assert_eq!(
+        (&alert["from"], &alert["inferred"], &alert["after"]),
+        (
+            &serde_json::json!("server"),
+            &serde_json::json!(true),
+            &serde_json::json!("client:finished")
+        ),
+        "{r:#}"
+    );
     let r = only("fail-reset-after-client-hello.pcap");
     failed(&r, "server_reset");
     assert_eq!(r["tcp"]["rst_from"], "server");

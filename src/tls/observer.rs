@@ -168,6 +168,8 @@ struct Side {
     app_data: bool,
     /// TLS 1.3 client: its first protected record.
     first_protected: Option<FirstProtected>,
+    /// TLS 1.3: length of its latest protected record.
+    last_protected_len: u16,
 }
 
 /// Connection state shared by both directions, and the transcript being written.
@@ -188,6 +190,11 @@ struct Core {
     hello_seen: bool,
     /// [`MAX_EVENTS`] was reached.
     events_capped: bool,
+    /// TLS 1.3: the server sent a record after the client's Finished.
+    server_replied: bool,
+    /// TLS 1.3: the server's first record after the client's Finished, unless the client's
+    /// record before it was alert-sized (a close_notify exchange the client began).
+    server_reply: Option<FirstProtected>,
 }
 
 impl Core {
@@ -333,7 +340,9 @@ impl Core {
             CONTENT_APPLICATION_DATA if self.tls13 && self.server_protected => {
                 self.on_protected(dir, header.len, ts);
             }
-            CONTENT_APPLICATION_DATA => self.on_application_data(dir, ts),
+            CONTENT_APPLICATION_DATA => {
+                self.on_application_data(dir, ts);
+            }
             CONTENT_HEARTBEAT => {
                 self.push(dir, ts, TlsEvent::Heartbeat { len: header.len });
             }
@@ -354,9 +363,12 @@ impl Core {
         }
     }
 
-    fn on_application_data(&mut self, dir: Direction, ts: Timestamp) {
-        if !std::mem::replace(&mut self.side(dir).app_data, true) {
-            self.push(dir, ts, TlsEvent::ApplicationData);
+    /// Reports the side's first application-data record; returns its event index then.
+    fn on_application_data(&mut self, dir: Direction, ts: Timestamp) -> Option<usize> {
+        if std::mem::replace(&mut self.side(dir).app_data, true) {
+            None
+        } else {
+            self.push(dir, ts, TlsEvent::ApplicationData)
         }
     }
 
@@ -365,17 +377,25 @@ impl Core {
     /// client has sent its Finished.
     fn on_protected(&mut self, dir: Direction, len: u16, ts: Timestamp) {
         let is_server = self.is_server(dir);
-        let client_done = self.sides[dir.reverse().index()].protected > 0;
+        let peer = self.sides[dir.reverse().index()];
+        let client_done = peer.protected > 0;
         let record = self.t.records[dir.index()];
         let side = self.side(dir);
         side.protected = side.protected.saturating_add(1);
+        side.last_protected_len = len;
         if side.protected == 1 {
             let event = self.push(dir, ts, TlsEvent::EncryptedHandshake);
             if let (false, Some(event)) = (is_server, event) {
                 self.side(dir).first_protected = Some(FirstProtected { event, len, record });
             }
         } else if !is_server || client_done {
-            self.on_application_data(dir, ts);
+            let event = self.on_application_data(dir, ts);
+            if is_server && !std::mem::replace(&mut self.server_replied, true) {
+                let client_closing = INFERRED_ALERT_LEN.contains(&peer.last_protected_len);
+                if let (false, Some(event)) = (client_closing, event) {
+                    self.server_reply = Some(FirstProtected { event, len, record });
+                }
+            }
         }
     }
 
@@ -482,22 +502,29 @@ impl Core {
         }
     }
 
-    /// End of the connection: a TLS 1.3 client whose only protected record was alert-sized
-    /// sent an alert, not a Finished.
-    fn infer_client_alert(&mut self) {
+    /// End of the connection, TLS 1.3: a client whose only protected record was alert-sized
+    /// sent an alert, not a Finished; a server whose only record after the client's Finished
+    /// was alert-sized (and last) rejected the client's flight, typically its certificate.
+    fn infer_alerts(&mut self) {
         let Some(server) = self.server else {
             return;
         };
-        let client = server.reverse();
-        let Some(first) = self.sides[client.index()].first_protected else {
+        if !self.tls13 {
             return;
-        };
-        if self.tls13
-            && INFERRED_ALERT_LEN.contains(&first.len)
-            && self.t.records[client.index()] == first.record
-            && let Some(ev) = self.t.events.get_mut(first.event)
-        {
-            ev.event = TlsEvent::Alert(Alert::INFERRED);
+        }
+        let client = server.reverse();
+        let candidates = [
+            (client, self.sides[client.index()].first_protected),
+            (server, self.server_reply),
+        ];
+        for (dir, candidate) in candidates {
+            if let Some(c) = candidate
+                && INFERRED_ALERT_LEN.contains(&c.len)
+                && self.t.records[dir.index()] == c.record
+                && let Some(ev) = self.t.events.get_mut(c.event)
+            {
+                ev.event = TlsEvent::Alert(Alert::INFERRED);
+            }
         }
     }
 }
@@ -652,7 +679,7 @@ impl<P: MessageParsers> TlsObserver<P> {
                 self.deframers[i].finish(&mut sink);
             }
         }
-        self.core.infer_client_alert();
+        self.core.infer_alerts();
         for (count, deframer) in self.core.t.preamble_bytes.iter_mut().zip(&self.deframers) {
             *count = deframer.preamble_bytes();
         }
@@ -988,6 +1015,40 @@ mod tests {
         // A Finished-sized last record is not an alert.
         let (t, _) = observe(&tls13_handshake(53));
         assert_eq!(events(&t).last(), Some(&(C, TlsEvent::EncryptedHandshake)));
+    }
+
+    #[test]
+    fn tls13_alert_sized_last_server_reply_to_client_finished_is_an_inferred_alert() {
+        // The server answers the client's Finished with one alert-sized record and stops.
+        let mut steps = tls13_handshake(53);
+        steps.push((S, record(23, &[0; 19])));
+        let (t, _) = observe(&steps);
+        assert_eq!(
+            t.events.last().map(|e| (e.from, e.event.clone())),
+            Some((S, TlsEvent::Alert(Alert::INFERRED)))
+        );
+        // A ticket-sized first reply followed by a close_notify is a normal session.
+        let mut steps = tls13_handshake(53);
+        steps.push((S, record(23, &[0; 200])));
+        steps.push((S, record(23, &[0; 19])));
+        let (t, _) = observe(&steps);
+        assert_eq!(events(&t).last(), Some(&(S, TlsEvent::ApplicationData)));
+        // The client closed first (its close_notify), the server only answered it.
+        let mut steps = tls13_handshake(53);
+        steps.push((C, record(23, &[0; 19])));
+        steps.push((S, record(23, &[0; 19])));
+        let (t, _) = observe(&steps);
+        assert!(
+            !t.events
+                .iter()
+                .any(|e| e.event == TlsEvent::Alert(Alert::INFERRED))
+        );
+        // More server records after it: not an alert.
+        let mut steps = tls13_handshake(53);
+        steps.push((S, record(23, &[0; 19])));
+        steps.push((S, record(23, &[0; 300])));
+        let (t, _) = observe(&steps);
+        assert_eq!(events(&t).last(), Some(&(S, TlsEvent::ApplicationData)));
     }
 
     #[test]
