@@ -439,6 +439,16 @@ pub fn build(
                 st.finished.get_or_insert(ev.ts);
                 Some("finished")
             }
+            // An alert-sized server record after the client had already closed is the
+            // server's close_notify answering it, not a rejection.
+            TlsEvent::Alert(alert)
+                if alert.inferred
+                    && side == Side::Server
+                    && f.tcp.fin[client_dir.index()].is_some_and(|fin| fin <= ev.ts) =>
+            {
+                st.app_data.get_or_insert(ev.ts);
+                None
+            }
             TlsEvent::Alert(alert) => {
                 f.alerts.push(AlertFact {
                     from: side,
