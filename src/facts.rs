@@ -1179,6 +1179,25 @@ mod tests {
         );
     }
 
+    #[test]
+    fn tls13_server_record_after_the_client_closed_is_its_close_notify() {
+        let mut tcp = TcpMeta::default();
+        tcp.fin[C.index()] = Some(ts(3));
+        let f = run(
+            vec![
+                ev(1, C, hello()),
+                ev(2, S, server_hello(0x0304)),
+                ev(2, S, TlsEvent::EncryptedHandshake),
+                ev(3, C, TlsEvent::EncryptedHandshake),
+                ev(4, S, TlsEvent::Alert(Alert::INFERRED)),
+            ],
+            tcp,
+            CloseReason::Fin,
+        );
+        assert_eq!(f.outcome, Outcome::Established);
+        assert!(f.alerts.is_empty());
+    }
+
     fn cert(san: &[&str], cn: &str) -> Certificate {
         Certificate {
             san_dns: san.iter().map(|s| s.to_string()).collect(),
