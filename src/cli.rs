@@ -42,6 +42,10 @@ pub struct AnalyzeArgs {
     /// Certificates expiring within this many days of capture time are flagged.
     #[arg(long, value_name = "DAYS", default_value_t = 30)]
     pub cert_warn_days: i64,
+    /// Flag servers whose 95th-percentile ClientHello → handshake-done time is above this many
+    /// milliseconds (in the report and the summary).
+    #[arg(long, value_name = "MS")]
+    pub slo_p95_ms: Option<f64>,
     /// Close connections idle for this many seconds of capture time.
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub idle_timeout: u64,
@@ -80,6 +84,12 @@ impl AnalyzeArgs {
         }
         if self.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
             return Err("standard input (-) can be given once only".into());
+        }
+        if self
+            .slo_p95_ms
+            .is_some_and(|ms| !ms.is_finite() || ms < 0.0)
+        {
+            return Err("--slo-p95-ms must be a non-negative number of milliseconds".into());
         }
         if self.stdout_outputs() > 1 {
             return Err("only one of --ndjson and --json can write to standard output".into());

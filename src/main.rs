@@ -48,7 +48,8 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn analyze(args: &AnalyzeArgs, cfg: &pipeline::Config) -> anyhow::Result<ExitCode> {
-    let analysis = pipeline::analyze_files(&args.files, cfg);
+    let mut analysis = pipeline::analyze_files(&args.files, cfg);
+    analysis.report.slo_p95_ms = args.slo_p95_ms;
     for f in &analysis.report.inputs {
         if let Some(e) = &f.error {
             eprintln!("tlsight: {e}");

@@ -194,6 +194,7 @@ pub fn analyze_files(paths: &[PathBuf], cfg: &Config) -> Analysis {
             inputs,
             input,
             aggregates,
+            ..Report::default()
         },
         workers: outputs,
         order,

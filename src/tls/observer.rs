@@ -195,6 +195,11 @@ struct Core {
     /// TLS 1.3: the server's first record after the client's Finished, unless the client's
     /// record before it was alert-sized (a close_notify exchange the client began).
     server_reply: Option<FirstProtected>,
+    /// The client sent application data before any ServerHello (TLS 1.3 0-RTT).
+    early_data_sent: bool,
+    /// TLS ≤ 1.2: a renegotiation is under way (an encrypted handshake record followed both
+    /// Finished); it ends when both sides have sent their ChangeCipherSpec and Finished.
+    renegotiation: Option<[bool; 2]>,
 }
 
 impl Core {
@@ -299,6 +304,9 @@ impl Core {
             CONTENT_CHANGE_CIPHER_SPEC => {
                 self.push(dir, ts, TlsEvent::ChangeCipherSpec);
                 let tls13 = self.tls13;
+                if let Some(ccs_seen) = &mut self.renegotiation {
+                    ccs_seen[dir.index()] = true;
+                }
                 let side = self.side(dir);
                 side.ccs = true;
                 if !tls13 {
@@ -324,6 +332,16 @@ impl Core {
                     self.on_protected(dir, header.len, ts);
                 } else if std::mem::take(&mut self.side(dir).finished_due) {
                     self.push(dir, ts, TlsEvent::EncryptedHandshake);
+                    if self.renegotiation == Some([true, true])
+                        && self.sides.iter().all(|s| !s.finished_due)
+                    {
+                        self.renegotiation = None;
+                    }
+                } else if self.renegotiation.is_none()
+                    && self.sides.iter().all(|s| s.ccs && !s.finished_due)
+                {
+                    self.renegotiation = Some([false, false]);
+                    self.push(dir, ts, TlsEvent::Renegotiation);
                 }
             }
             CONTENT_HANDSHAKE => match body {
@@ -341,6 +359,9 @@ impl Core {
                 self.on_protected(dir, header.len, ts);
             }
             CONTENT_APPLICATION_DATA => {
+                if self.server.is_none() && self.sides[dir.index()].client_hello {
+                    self.early_data_sent = true;
+                }
                 self.on_application_data(dir, ts);
             }
             CONTENT_HEARTBEAT => {
@@ -513,6 +534,13 @@ impl Core {
             return;
         }
         let client = server.reverse();
+        // EndOfEarlyData (4 bytes + content type + 16-byte tag, padding aside) is the client's
+        // first protected record only when the server accepted its 0-RTT data.
+        if let Some(first) = self.sides[client.index()].first_protected {
+            self.t.early_data_accepted = self.early_data_sent
+                && INFERRED_ALERT_LEN.contains(&first.len)
+                && self.t.records[client.index()] > first.record;
+        }
         let candidates = [
             (client, self.sides[client.index()].first_protected),
             (server, self.server_reply),
@@ -1084,6 +1112,55 @@ mod tests {
                 (S, TlsEvent::EncryptedHandshake),
             ]
         );
+    }
+
+    fn renegotiations(t: &Transcript) -> Vec<Direction> {
+        t.events
+            .iter()
+            .filter(|e| e.event == TlsEvent::Renegotiation)
+            .map(|e| e.from)
+            .collect()
+    }
+
+    #[test]
+    fn encrypted_handshake_after_both_finished_is_a_renegotiation() {
+        // Client-initiated, completed (both CCS + Finished), then a second one by the server.
+        let mut steps = tls12_handshake();
+        steps.push((C, record(22, &[0; 242])));
+        steps.push((S, record(22, &[0; 113])));
+        steps.push((S, record(22, &[0; 1805])));
+        let mut finish = record(22, &[0; 61]);
+        finish.extend(record(20, &[0; 25]));
+        finish.extend(record(22, &[0; 40]));
+        steps.push((C, finish.clone()));
+        steps.push((S, finish));
+        steps.push((S, record(22, &[0; 28])));
+        let (t, _) = observe(&steps);
+        assert_eq!(renegotiations(&t), vec![C, S]);
+        // Refused: the records that follow the first attempt do not count again.
+        let mut steps = tls12_handshake();
+        steps.push((C, record(22, &[0; 242])));
+        steps.push((S, record(21, &[0; 26])));
+        steps.push((C, record(22, &[0; 242])));
+        let (t, _) = observe(&steps);
+        assert_eq!(renegotiations(&t), vec![C]);
+    }
+
+    #[test]
+    fn end_of_early_data_sized_first_client_record_means_0rtt_accepted() {
+        let early = |client_first: usize| {
+            let mut steps = tls13_handshake(client_first);
+            // 0-RTT data right after the ClientHello, then the Finished after EndOfEarlyData.
+            steps.insert(1, (C, record(23, &[0; 49])));
+            steps.push((C, record(23, &[0; 53])));
+            observe(&steps).0
+        };
+        assert!(early(21).early_data_accepted);
+        assert!(
+            !early(53).early_data_accepted,
+            "rejected: no EndOfEarlyData"
+        );
+        assert!(!observe(&tls13_handshake(21)).0.early_data_accepted);
     }
 
     #[test]
