@@ -474,9 +474,15 @@ pub struct CertEntry {
 
 impl Merge for CertEntry {
     fn merge_in(&mut self, other: Self) {
+        if self.connections == 0 {
+            // A fresh entry: it takes the certificate it is merged with.
+            self.cert = other.cert;
+            self.chain_position = other.chain_position;
+        } else {
+            self.chain_position = self.chain_position.min(other.chain_position);
+        }
         self.connections += other.connections;
         self.client_certificate |= other.client_certificate;
-        self.chain_position = self.chain_position.min(other.chain_position);
         self.findings.extend(other.findings);
         self.connection_findings.merge_in(other.connection_findings);
         self.servers.merge_in(other.servers);
