@@ -772,6 +772,99 @@ mod tests {
     }
 
     #[test]
+    fn capped_maps_keep_the_smallest_names_whatever_the_order() {
+        let names = ["d", "a", "e", "c", "b", "a", "e", "d"];
+        let mut one: BoundedCounts<3> = Capped::default();
+        for n in names {
+            one.add(n, 1);
+        }
+        // The same names split over two "workers" in another order, then merged.
+        let (mut left, mut right): (BoundedCounts<3>, BoundedCounts<3>) = Default::default();
+        for n in names.iter().rev().step_by(2) {
+            left.add(n, 1);
+        }
+        for n in names.iter().rev().skip(1).step_by(2) {
+            right.add(n, 1);
+        }
+        left.merge_in(right);
+        for counts in [&one, &left] {
+            assert_eq!(
+                counts.ranked(),
+                vec![("a", 2), ("b", 1), ("c", 1), (OTHER, 4)]
+            );
+        }
+    }
+
+    #[test]
+    fn resumption_counts_attempts_and_hits_per_mechanism() {
+        let mut st = ResumptionStats::default();
+        let mut f = empty_facts();
+        f.resumption.offered = vec![Mechanism::SessionId, Mechanism::Ticket];
+        f.resumption.accepted = Some(Mechanism::Ticket);
+        f.resumption.tickets_issued = 1;
+        st.add(&f);
+        f.resumption.offered = vec![Mechanism::Psk];
+        f.resumption.accepted = None;
+        f.resumption.tickets_issued = 0;
+        f.resumption.early_data_offered = true;
+        st.add(&f);
+        f.resumption.offered.clear();
+        st.add(&f);
+        assert_eq!(st.offered, [1, 1, 1]);
+        assert_eq!(st.accepted, [0, 1, 0]);
+        assert_eq!((st.attempts, st.hits, st.tickets_issued), (2, 1, 1));
+        assert_eq!(st.early_data_offered, 2);
+        assert_eq!(st.hit_rate(), Some(0.5));
+        assert_eq!(ResumptionStats::default().hit_rate(), None);
+    }
+
+    /// Facts of a connection with no TLS events, to fill in by hand.
+    fn empty_facts() -> ConnectionFacts {
+        use crate::flow::{Endpoint, FlowKey};
+        let ep = |port| Endpoint {
+            ip: std::net::IpAddr::from([10, 0, 0, 1]),
+            port,
+        };
+        let key = FlowKey::from_endpoints(ep(50000), ep(443)).0;
+        crate::facts::build(
+            &key,
+            crate::reassembly::TcpMeta::default(),
+            crate::reassembly::CloseReason::Fin,
+            crate::tls::Transcript::default(),
+            &crate::facts::FactsConfig::default(),
+        )
+    }
+
+    fn profile(versions: &[u16], ciphers: &[u16]) -> ClientProfile {
+        ClientProfile {
+            versions: versions.iter().copied().collect(),
+            ciphers: ciphers.iter().copied().collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn policy_changes_break_the_clients_that_depend_on_what_they_remove() {
+        use PolicyChange::*;
+        // TLS 1.0-only client with forward-secret suites.
+        assert_eq!(
+            profile(&[0x0301], &[0xc014]).breaks(),
+            vec![MinimumTls12, Tls13Only]
+        );
+        // TLS 1.2 client with static RSA only (plus the renegotiation SCSV).
+        assert_eq!(
+            profile(&[0x0303], &[0x009c, 0x00ff]).breaks(),
+            vec![NoRsaKeyExchange, Tls13Only]
+        );
+        // TLS 1.3 client (draft versions rank as 1.3) breaks on nothing.
+        assert_eq!(
+            profile(&[0x7f17, 0x0303], &[0x1301, 0x009c]).breaks(),
+            vec![]
+        );
+        assert_eq!(profile(&[0x0304, 0x0303], &[0x1301]).breaks(), vec![]);
+    }
+
+    #[test]
     fn maps_merge_by_key() {
         let mut a: BTreeMap<&str, u64> = BTreeMap::from([("x", 1), ("y", 2)]);
         a.merge_in(BTreeMap::from([("y", 3), ("z", 4)]));

@@ -1426,6 +1426,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn slo_flags_servers_whose_p95_is_above_it() {
+        let mut report = Report::default();
+        let mut slow = Breakdown::default();
+        for ms in 1..=100 {
+            slow.timings.client_hello_to_done.record(ms * 1000);
+        }
+        let mut fast = Breakdown::default();
+        fast.timings.client_hello_to_done.record(500);
+        *report.aggregates.servers.entry("slow.test") = slow;
+        *report.aggregates.servers.entry("fast.test") = fast;
+        report.aggregates.servers.entry("silent.test");
+        assert_eq!(
+            report.above_slo(&report.aggregates.servers.other),
+            None,
+            "no SLO"
+        );
+        report.slo_p95_ms = Some(50.0);
+        let verdict = |name: &str| report.above_slo(&report.aggregates.servers.entries[name]);
+        assert_eq!(verdict("slow.test"), Some(true));
+        assert_eq!(verdict("fast.test"), Some(false));
+        assert_eq!(verdict("silent.test"), None, "nothing to judge");
+        let above = report.servers_above_slo();
+        assert_eq!(above.len(), 1);
+        assert_eq!(above[0].0, "slow.test");
+        let mut text = Vec::new();
+        write_summary(&report, &mut text).expect("write to a Vec");
+        let text = String::from_utf8(text).expect("UTF-8");
+        assert!(
+            text.contains("Servers above the p95 SLO of 50 ms: 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn formats_rfc3339() {
         assert_eq!(rfc3339_secs(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339_secs(951_782_400), "2000-02-29T00:00:00Z");
