@@ -836,7 +836,7 @@ impl Report {
     pub fn above_slo(&self, b: &Breakdown) -> Option<bool> {
         let slo = self.slo_p95_ms?;
         let p = b.timings.client_hello_to_done.percentiles();
-        (p.count > 0).then(|| p.p95 as f64 > slo * 1000.0)
+        (p.count > 0).then_some(p.p95 as f64 > slo * 1000.0)
     }
 
     /// Servers above the SLO, by p95 (descending), then name.
