@@ -541,3 +541,45 @@ fn renegotiations_are_counted_with_initiator_and_secure_support() {
     assert_eq!(r["renegotiation"]["secure_supported"], 2);
     assert!(only("tls13-aes128gcm.pcap")["renegotiation"]["secure"].is_null());
 }
+
+#[test]
+fn groups_alpn_and_ech_are_censused_with_post_quantum_hybrids_named() {
+    let pq = only("tls13-pq-hybrid-ech-grease.pcap");
+    assert_eq!(pq["group"], "X25519MLKEM768", "{pq:#}");
+    assert_eq!(pq["client_hello"]["ech"], true);
+    let alpn = only("tls12-alpn-h2.pcap");
+    assert_eq!(alpn["alpn"], "h2");
+    let r = report(
+        &["tls13-pq-hybrid-ech-grease.pcap", "tls12-alpn-h2.pcap"],
+        None,
+    );
+    let hybrid = find(&r["groups_negotiated"], "name", "X25519MLKEM768");
+    assert_eq!(
+        (&hybrid["code"], &hybrid["post_quantum"]),
+        (&0x11ec.into(), &true.into())
+    );
+    assert_eq!(
+        find(&r["groups_offered"], "name", "X25519MLKEM768")["count"],
+        1
+    );
+    assert!(
+        r["groups_offered"]
+            .as_array()
+            .is_some_and(|g| g.iter().all(|g| g["name"] != "GREASE")),
+        "GREASE is left out: {:#}",
+        r["groups_offered"]
+    );
+    assert_eq!(
+        r["post_quantum"],
+        serde_json::json!({"offered": 1, "negotiated": 1})
+    );
+    assert_eq!(find(&r["alpn_offered"], "name", "h2")["count"], 2);
+    assert_eq!(find(&r["alpn_negotiated"], "name", "h2")["count"], 1);
+    assert_eq!(
+        r["ech"],
+        serde_json::json!({"offered": 1, "confirmed": 0, "unconfirmed": 1})
+    );
+    let chrome_like = find(&r["clients"], "ja4", "t13d0714h2_04ca88ad2b9b_de124e8f7d01");
+    assert_eq!(chrome_like["post_quantum"], true);
+    assert_eq!(chrome_like["breaks_if"], serde_json::json!([]));
+}
