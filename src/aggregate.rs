@@ -463,13 +463,22 @@ pub struct CertEntry {
     pub client_certificate: bool,
     /// Position in the chain when first seen: 0 = leaf.
     pub chain_position: usize,
-    /// Findings about the certificate itself, on any connection (e.g. `expired`).
-    pub findings: BTreeSet<&'static str>,
+    /// Findings about the certificate itself, on any connection (e.g. `expired`), sorted.
+    pub findings: Vec<&'static str>,
     /// Findings that depend on the connection ([`CONNECTION_FINDINGS`]), with the number of
     /// connections that had each.
     pub connection_findings: BTreeMap<&'static str, u64>,
     /// Servers of the connections that presented it.
     pub servers: BoundedCounts<16>,
+}
+
+impl CertEntry {
+    /// Adds a finding about the certificate itself, keeping the list sorted and unique.
+    fn add_finding(&mut self, finding: &'static str) {
+        if let Err(at) = self.findings.binary_search(&finding) {
+            self.findings.insert(at, finding);
+        }
+    }
 }
 
 impl Merge for CertEntry {
@@ -483,7 +492,9 @@ impl Merge for CertEntry {
         }
         self.connections += other.connections;
         self.client_certificate |= other.client_certificate;
-        self.findings.extend(other.findings);
+        for finding in other.findings {
+            self.add_finding(finding);
+        }
         self.connection_findings.merge_in(other.connection_findings);
         self.servers.merge_in(other.servers);
     }
@@ -669,7 +680,7 @@ impl Aggregates {
                     if CONNECTION_FINDINGS.contains(&finding) {
                         *entry.connection_findings.entry(finding).or_default() += 1;
                     } else {
-                        entry.findings.insert(finding);
+                        entry.add_finding(finding);
                     }
                 }
                 entry.servers.add(label, 1);

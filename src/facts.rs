@@ -1243,9 +1243,10 @@ mod tests {
         assert!(failure.inferred);
     }
 
-    #[test]
-    fn tls13_inferred_server_alert_after_client_finished_is_client_certificate_rejection() {
-        let f = run(
+    /// A TLS 1.3 handshake whose server answers the client's Finished with an alert-sized
+    /// record (inferred alert) at 4 ms.
+    fn tls13_server_reply_to_finished(tcp: TcpMeta) -> ConnectionFacts {
+        run(
             vec![
                 ev(1, C, hello()),
                 ev(2, S, server_hello(0x0304)),
@@ -1253,9 +1254,14 @@ mod tests {
                 ev(3, C, TlsEvent::EncryptedHandshake),
                 ev(4, S, TlsEvent::Alert(Alert::INFERRED)),
             ],
-            TcpMeta::default(),
+            tcp,
             CloseReason::Fin,
-        );
+        )
+    }
+
+    #[test]
+    fn tls13_inferred_server_alert_after_client_finished_is_client_certificate_rejection() {
+        let f = tls13_server_reply_to_finished(TcpMeta::default());
         assert_eq!(f.outcome, Outcome::Failed);
         let failure = f.failure.expect("failure");
         assert_eq!(failure.cause, FailureCause::ServerRejectedClientCertificate);
@@ -1271,17 +1277,7 @@ mod tests {
     fn tls13_server_record_after_the_client_closed_is_its_close_notify() {
         let mut tcp = TcpMeta::default();
         tcp.fin[C.index()] = Some(ts(3));
-        let f = run(
-            vec![
-                ev(1, C, hello()),
-                ev(2, S, server_hello(0x0304)),
-                ev(2, S, TlsEvent::EncryptedHandshake),
-                ev(3, C, TlsEvent::EncryptedHandshake),
-                ev(4, S, TlsEvent::Alert(Alert::INFERRED)),
-            ],
-            tcp,
-            CloseReason::Fin,
-        );
+        let f = tls13_server_reply_to_finished(tcp);
         assert_eq!(f.outcome, Outcome::Established);
         assert!(f.alerts.is_empty());
     }

@@ -16,7 +16,7 @@ use crate::facts::{AlertFact, ChainCert, ConnectionFacts, Mechanism, Renegotiati
 use crate::flow::{Endpoint, Timestamp};
 use crate::reassembly::CloseReason;
 use crate::tls::names::{alert_name, cipher_name, group_is_post_quantum, group_name, version_name};
-use crate::tls::{ClientHello, ServerHello};
+use crate::tls::{Certificate, ClientHello, ServerHello};
 
 /// Version of the output contract; bumped when a field is renamed or removed.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -210,7 +210,12 @@ struct CertOut<'a> {
 
 impl<'a> From<&'a ChainCert> for CertOut<'a> {
     fn from(c: &'a ChainCert) -> Self {
-        let cert = &c.cert;
+        CertOut::new(&c.cert, &c.findings)
+    }
+}
+
+impl<'a> CertOut<'a> {
+    fn new(cert: &'a Certificate, findings: &'a [&'static str]) -> Self {
         CertOut {
             sha256: &cert.sha256,
             subject: &cert.subject,
@@ -227,7 +232,7 @@ impl<'a> From<&'a ChainCert> for CertOut<'a> {
             self_signed: cert.self_signed,
             is_ca: cert.is_ca,
             parse_error: cert.parse_error.as_deref(),
-            findings: &c.findings,
+            findings,
         }
     }
 }
@@ -693,51 +698,22 @@ struct BreakOut<'a> {
 
 #[derive(Serialize)]
 struct InventoryCertOut<'a> {
-    sha256: &'a str,
-    subject: &'a str,
-    issuer: &'a str,
-    serial: &'a str,
-    san_dns: &'a [String],
-    san_ip: &'a [String],
-    not_before: String,
-    not_after: String,
-    key_type: &'a str,
-    key_bits: Option<u32>,
-    key_curve: Option<&'a str>,
-    signature_algorithm: &'a str,
-    self_signed: bool,
-    is_ca: bool,
+    certificate: CertOut<'a>,
     leaf: bool,
     client_certificate: bool,
     connections: u64,
     servers: Vec<NameCountOut<'a>>,
-    findings: Vec<&'static str>,
     connection_findings: &'a BTreeMap<&'static str, u64>,
 }
 
 impl<'a> From<&'a CertEntry> for InventoryCertOut<'a> {
     fn from(e: &'a CertEntry) -> Self {
-        let cert = &e.cert;
         InventoryCertOut {
-            sha256: &cert.sha256,
-            subject: &cert.subject,
-            issuer: &cert.issuer,
-            serial: &cert.serial,
-            san_dns: &cert.san_dns,
-            san_ip: &cert.san_ip,
-            not_before: rfc3339_secs(cert.not_before),
-            not_after: rfc3339_secs(cert.not_after),
-            key_type: &cert.key_type,
-            key_bits: cert.key_bits,
-            key_curve: cert.key_curve.as_deref(),
-            signature_algorithm: &cert.signature_algorithm,
-            self_signed: cert.self_signed,
-            is_ca: cert.is_ca,
+            certificate: CertOut::new(&e.cert, &e.findings),
             leaf: e.chain_position == 0,
             client_certificate: e.client_certificate,
             connections: e.connections,
             servers: name_counts(&e.servers.ranked()),
-            findings: e.findings.iter().copied().collect(),
             connection_findings: &e.connection_findings,
         }
     }

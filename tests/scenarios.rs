@@ -491,7 +491,7 @@ fn each_certificate_is_listed_once_with_its_findings() {
     let expired: Vec<_> = certs
         .iter()
         .filter(|c| {
-            c["findings"]
+            c["certificate"]["findings"]
                 .as_array()
                 .is_some_and(|f| f.contains(&"expired".into()))
         })
@@ -505,7 +505,7 @@ fn each_certificate_is_listed_once_with_its_findings() {
     assert_eq!(expired[0]["leaf"], true);
     let intermediate = certs
         .iter()
-        .find(|c| c["is_ca"] == true)
+        .find(|c| c["certificate"]["is_ca"] == true)
         .expect("the intermediate CA");
     assert_eq!(intermediate["connections"], 3, "shared by three chains");
     // An incomplete chain is a fact of the connection, not of the certificate.
@@ -513,7 +513,7 @@ fn each_certificate_is_listed_once_with_its_findings() {
         .iter()
         .find(|c| c["connection_findings"]["chain_incomplete"] == 1)
         .expect("leaf sent without its intermediate");
-    assert_eq!(incomplete["findings"], serde_json::json!([]));
+    assert_eq!(incomplete["certificate"]["findings"], serde_json::json!([]));
     assert_eq!(incomplete["connections"], 2, "{incomplete:#}");
 }
 
