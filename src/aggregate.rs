@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use hdrhistogram::Histogram;
 
-use crate::facts::{CONNECTION_FINDINGS, ConnectionFacts, FailureCause, Mechanism, Outcome};
+use crate::facts::{
+    CONNECTION_FINDINGS, ChainCert, ConnectionFacts, FailureCause, Mechanism, Outcome,
+};
 use crate::tls::names::{
     cipher_is_rsa_kx, cipher_is_tls13, group_is_post_quantum, is_grease, version_rank,
 };
@@ -259,6 +261,14 @@ pub struct Capped<V, const N: usize> {
 }
 
 impl<V: Default + Merge, const N: usize> Capped<V, N> {
+    /// Runs `f` on the aggregate of `name`: one map lookup when `name` is held already.
+    pub fn update(&mut self, name: &str, f: impl FnOnce(&mut V)) {
+        match self.entries.get_mut(name) {
+            Some(v) => f(v),
+            None => f(self.entry(name)),
+        }
+    }
+
     /// The aggregate of `name` (inserted if missing), or `other` when `name` is not among
     /// the `N` smallest names seen.
     pub fn entry(&mut self, name: &str) -> &mut V {
@@ -287,7 +297,7 @@ impl<V: Default + Merge, const N: usize> Capped<V, N> {
 impl<V: Default + Merge, const N: usize> Merge for Capped<V, N> {
     fn merge_in(&mut self, other: Self) {
         for (name, v) in other.entries {
-            self.entry(&name).merge_in(v);
+            self.update(&name, |mine| mine.merge_in(v));
         }
         self.other.merge_in(other.other);
     }
@@ -302,7 +312,7 @@ pub type BoundedCounts<const N: usize> = Capped<u64, N>;
 impl<const N: usize> Capped<u64, N> {
     /// Adds `n` to `name`.
     pub fn add(&mut self, name: &str, n: u64) {
-        *self.entry(name) += n;
+        self.update(name, |count| *count += n);
     }
 
     /// Names by count (descending), then name; the pooled rest last as [`OTHER`].
@@ -473,6 +483,26 @@ pub struct CertEntry {
 }
 
 impl CertEntry {
+    /// Adds one sighting: `c` at `position` of a chain (client chain when `client`) on a
+    /// connection to `server`.
+    fn add(&mut self, c: &ChainCert, position: usize, client: bool, server: &str) {
+        if self.connections == 0 {
+            self.cert = Arc::clone(&c.cert);
+            self.chain_position = position;
+        }
+        self.connections += 1;
+        self.client_certificate |= client;
+        self.chain_position = self.chain_position.min(position);
+        for &finding in &c.findings {
+            if CONNECTION_FINDINGS.contains(&finding) {
+                *self.connection_findings.entry(finding).or_default() += 1;
+            } else {
+                self.add_finding(finding);
+            }
+        }
+        self.servers.add(server, 1);
+    }
+
     /// Adds a finding about the certificate itself, keeping the list sorted and unique.
     fn add_finding(&mut self, finding: &'static str) {
         if let Err(at) = self.findings.binary_search(&finding) {
@@ -640,7 +670,7 @@ impl Aggregates {
             self.add_client_hello(f, ch, &label);
         }
         self.add_certificates(f, &label);
-        self.servers.entry(&label).add(f);
+        self.servers.update(&label, |b| b.add(f));
     }
 
     fn add_client_hello(&mut self, f: &ConnectionFacts, ch: &ClientHello, label: &str) {
@@ -661,29 +691,16 @@ impl Aggregates {
                 .is_some_and(|hrr| hrr.extensions.contains(&EXT_ECH));
             self.ech.confirmed += u64::from(confirmed);
         }
-        self.clients.entry(&ch.ja4).add(f, ch, label);
+        self.clients.update(&ch.ja4, |p| p.add(f, ch, label));
     }
 
     fn add_certificates(&mut self, f: &ConnectionFacts, label: &str) {
         let chains = [(&f.certificates, false), (&f.client_certificates, true)];
         for (chain, client) in chains {
             for (position, c) in chain.iter().enumerate() {
-                let entry = self.certificates.entry(&c.cert.sha256);
-                if entry.connections == 0 {
-                    entry.cert = Arc::clone(&c.cert);
-                    entry.chain_position = position;
-                }
-                entry.connections += 1;
-                entry.client_certificate |= client;
-                entry.chain_position = entry.chain_position.min(position);
-                for &finding in &c.findings {
-                    if CONNECTION_FINDINGS.contains(&finding) {
-                        *entry.connection_findings.entry(finding).or_default() += 1;
-                    } else {
-                        entry.add_finding(finding);
-                    }
-                }
-                entry.servers.add(label, 1);
+                self.certificates.update(&c.cert.sha256, |entry| {
+                    entry.add(c, position, client, label)
+                });
             }
         }
     }

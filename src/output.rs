@@ -2,6 +2,7 @@
 //! serialization structs here are kept apart from the internal types so that the output
 //! contract (field names in `DESIGN.md` and the README) only changes on purpose.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -336,7 +337,7 @@ struct ConnectionOut<'a> {
     cipher: Option<String>,
     sni: Option<&'a str>,
     alpn: Option<&'a str>,
-    group: Option<String>,
+    group: Option<Cow<'static, str>>,
     outcome: &'static str,
     failure: Option<FailureOut<'a>>,
     timing_us: TimingOut,
@@ -377,7 +378,7 @@ pub fn write_connection(f: &ConnectionFacts, out: &mut Vec<u8>) {
         cipher: f.cipher.map(|v| cipher_name(v).into_owned()),
         sni: f.sni.as_deref(),
         alpn: f.alpn.as_deref(),
-        group: f.negotiated_group().map(|g| group_name(g).into_owned()),
+        group: f.negotiated_group().map(group_name),
         outcome: f.outcome.name(),
         failure: f.failure.as_ref().map(|x| FailureOut {
             cause: x.cause.name(),
