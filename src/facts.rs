@@ -886,9 +886,18 @@ fn alert_cause(f: &ConnectionFacts, a: &AlertFact) -> (FailureCause, String) {
             let highest = f
                 .highest_offered_version()
                 .map_or_else(|| "nothing".into(), version_name);
+            let demand = match (a.from, f.version) {
+                (Side::Client, Some(chosen)) => format!(
+                    "the server chose {}, which the client refuses",
+                    version_name(chosen)
+                ),
+                _ => "the server accepts none of the client's versions".to_string(),
+            };
             (
                 FailureCause::VersionMismatch,
-                format!("{base}: no common protocol version (client offered up to {highest})."),
+                format!(
+                    "{base}: no common protocol version ({demand}; client offered up to {highest})."
+                ),
             )
         }
         (_, 112) => (

@@ -193,6 +193,12 @@ fn failures_name_their_cause_and_sender() {
     let r = only("fail-protocol-version.pcap");
     failed(&r, "version_mismatch");
     has_alert(&r, "server", "fatal", "protocol_version");
+    let why = r["failure"]["explanation"].as_str().unwrap_or("");
+    assert!(
+        why.contains("the server accepts none of the client's versions")
+            && why.contains("client offered up to TLSv1.2"),
+        "offered vs demanded: {why}"
+    );
     for name in ["fail-unknown-ca-tls12.pcap", "fail-unknown-ca-tls13.pcap"] {
         let r = only(name);
         failed(&r, "client_rejected_certificate");
