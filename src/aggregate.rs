@@ -81,6 +81,17 @@ impl Latency {
         }
     }
 
+    /// Samples at or below `micros` (to the histogram's precision), for cumulative buckets
+    /// such as Prometheus histograms.
+    pub fn count_at_most(&self, micros: u64) -> u64 {
+        self.hist.count_between(0, micros)
+    }
+
+    /// Sum of the samples in microseconds (to the histogram's precision).
+    pub fn sum(&self) -> f64 {
+        self.hist.mean() * self.hist.len() as f64
+    }
+
     /// The distribution's percentiles.
     pub fn percentiles(&self) -> Percentiles {
         let h = &self.hist;
@@ -269,6 +280,16 @@ impl<V: Default + Merge, const N: usize> Capped<V, N> {
         }
     }
 
+    /// Sets the aggregate of `name` (merged into `other` when `name` is not held), as
+    /// `BTreeMap::insert` does for maps without a cap.
+    pub fn insert(&mut self, name: String, v: V) {
+        if self.entries.len() < N || self.entries.contains_key(&name) {
+            self.entries.insert(name, v);
+        } else {
+            self.entry(&name).merge_in(v);
+        }
+    }
+
     /// The aggregate of `name` (inserted if missing), or `other` when `name` is not among
     /// the `N` smallest names seen.
     pub fn entry(&mut self, name: &str) -> &mut V {
@@ -291,6 +312,23 @@ impl<V: Default + Merge, const N: usize> Capped<V, N> {
         self.entries
             .get_mut(name)
             .unwrap_or_else(|| unreachable!("entry present or inserted above"))
+    }
+}
+
+impl<V, const N: usize> Capped<V, N> {
+    /// The aggregate held under `name`, if it is held by name.
+    pub fn get(&self, name: &str) -> Option<&V> {
+        self.entries.get(name)
+    }
+}
+
+/// Iterates the entries held by name (not the pooled `other`), in name order.
+impl<'a, V, const N: usize> IntoIterator for &'a Capped<V, N> {
+    type Item = (&'a String, &'a V);
+    type IntoIter = std::collections::btree_map::Iter<'a, String, V>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter()
     }
 }
 
@@ -789,6 +827,18 @@ mod tests {
         assert!((49_000..=51_000).contains(&p.p50), "{p:?}");
         assert!((98_000..=100_000).contains(&p.p99), "{p:?}");
         assert!((99_000..=101_000).contains(&p.max), "{p:?}");
+    }
+
+    #[test]
+    fn cumulative_counts_and_sum() {
+        let mut a = Latency::default();
+        for us in [100, 200, 300, 5000] {
+            a.record(us);
+        }
+        assert_eq!(a.count_at_most(99), 0);
+        assert_eq!(a.count_at_most(300), 3);
+        assert_eq!(a.count_at_most(1_000_000), 4);
+        assert!((a.sum() - 5600.0).abs() < 60.0, "{}", a.sum());
     }
 
     #[test]

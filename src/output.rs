@@ -2,6 +2,8 @@
 //! serialization structs here are kept apart from the internal types so that the output
 //! contract (field names in `DESIGN.md` and the README) only changes on purpose.
 
+pub mod live;
+
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -949,6 +951,31 @@ fn servers_sorted(agg: &Aggregates) -> Vec<(&str, &Breakdown)> {
     v
 }
 
+/// The per-server entries of live windows (which judge SLOs with their own alerts).
+fn servers_out(agg: &Aggregates) -> Vec<ServerOut<'_>> {
+    server_entries(agg, |_| None)
+}
+
+/// The per-server entries, most connections first, with an SLO verdict from `above_slo`.
+fn server_entries(
+    agg: &Aggregates,
+    above_slo: impl Fn(&Breakdown) -> Option<bool>,
+) -> Vec<ServerOut<'_>> {
+    servers_sorted(agg)
+        .into_iter()
+        .map(|(label, s)| ServerOut {
+            server: label,
+            connections: s.connections,
+            outcomes: named(&s.outcomes, |o| o.name()),
+            failure_causes: named(&s.failure_causes, |c| c.name()),
+            failure_causes_ranked: ranked_causes(s),
+            latency_us: TimingsOut::from(&s.timings),
+            above_slo: above_slo(s),
+            resumption: ResumptionStatsOut::from(&s.resumption),
+        })
+        .collect()
+}
+
 /// Writes the whole report as one JSON document.
 pub fn write_report(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let agg = &report.aggregates;
@@ -977,19 +1004,7 @@ pub fn write_report(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             .collect(),
         resumed: &agg.resumed,
         latency_us: TimingsOut::from(&agg.all.timings),
-        servers: servers_sorted(agg)
-            .into_iter()
-            .map(|(label, s)| ServerOut {
-                server: label,
-                connections: s.connections,
-                outcomes: named(&s.outcomes, |o| o.name()),
-                failure_causes: named(&s.failure_causes, |c| c.name()),
-                failure_causes_ranked: ranked_causes(s),
-                latency_us: TimingsOut::from(&s.timings),
-                above_slo: report.above_slo(s),
-                resumption: ResumptionStatsOut::from(&s.resumption),
-            })
-            .collect(),
+        servers: server_entries(agg, |b| report.above_slo(b)),
         anomalies: &agg.anomalies,
         failure_causes_ranked: ranked_causes(&agg.all),
         failure_causes_by_server: causes_by_server(agg),
