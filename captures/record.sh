@@ -392,6 +392,17 @@ netns_captures() {
     fi
 }
 
+# Who speaks what: ALPN (real stacks, TLS 1.2 so it is visible), and a post-quantum hybrid with
+# GREASE ECH (scripted peers: real hello wire format, random stand-ins for the encrypted records,
+# since the OpenSSL 3.0 here knows neither X25519MLKEM768 nor ECH).
+census() {
+    simple tls12-alpn-h2 20070 "${RSA[*]} -alpn h2,http/1.1" "${CLI_OK[*]} -tls1_2 -alpn h2,http/1.1"
+    cap_start tls13-pq-hybrid-ech-grease "tcp port 20071"
+    srv 20071 python3 "$HELPERS" pq-server 20071
+    timeout 10 python3 "$HELPERS" pq-client 20071 server.test >>"$T/$CAP_NAME.cli.log" 2>&1 || true
+    srv_stop; cap_stop
+}
+
 defects() {
     python3 "$OUT/defects.py" all "$OUT"
     editcap -F pcapng "$OUT/tls13-aes128gcm.pcap" "$OUT/tls13-aes128gcm.pcapng"
@@ -406,7 +417,7 @@ main() {
     mkfifo "$T/stdin.fifo"
     exec 9<>"$T/stdin.fifo"
     local groups=("$@")
-    [[ ${#groups[@]} -gt 0 ]] || groups=(versions resumption interop failures certs transport netns_captures defects)
+    [[ ${#groups[@]} -gt 0 ]] || groups=(versions resumption interop failures certs transport netns_captures census defects)
     for g in "${groups[@]}"; do "$g"; done
     log "done: $(ls "$OUT"/*.pcap* | wc -l) capture files, $(du -sh "$OUT" | cut -f1) total"
 }

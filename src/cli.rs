@@ -34,6 +34,10 @@ pub struct AnalyzeArgs {
     /// Capture files (pcap or pcapng); `-` reads standard input.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// Flag servers whose 95th-percentile ClientHello → handshake-done time is above this many
+    /// milliseconds (in the report and the summary).
+    #[arg(long, value_name = "MS")]
+    pub slo_p95_ms: Option<f64>,
     /// Outputs and analysis knobs shared with `live`.
     #[command(flatten)]
     pub common: CommonArgs,
@@ -118,6 +122,12 @@ impl AnalyzeArgs {
     pub fn config(&self) -> Result<Config, String> {
         if self.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
             return Err("standard input (-) can be given once only".into());
+        }
+        if self
+            .slo_p95_ms
+            .is_some_and(|ms| !ms.is_finite() || ms < 0.0)
+        {
+            return Err("--slo-p95-ms must be a non-negative number of milliseconds".into());
         }
         self.common.config()
     }

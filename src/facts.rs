@@ -44,6 +44,11 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Whether a session was established (fully or by resumption).
+    pub fn is_success(self) -> bool {
+        matches!(self, Outcome::Established | Outcome::Resumed)
+    }
+
     /// snake_case name used in every output.
     pub fn name(self) -> &'static str {
         match self {
@@ -169,6 +174,14 @@ pub enum Mechanism {
 }
 
 impl Mechanism {
+    /// Every mechanism, in [`Mechanism::index`] order.
+    pub const ALL: [Mechanism; 3] = [Mechanism::SessionId, Mechanism::Ticket, Mechanism::Psk];
+
+    /// Position in [`Mechanism::ALL`], for per-mechanism counter arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// snake_case name.
     pub fn name(self) -> &'static str {
         match self {
@@ -188,8 +201,25 @@ pub struct Resumption {
     pub accepted: Option<Mechanism>,
     /// The client offered 0-RTT early data.
     pub early_data_offered: bool,
+    /// The server accepted it (inferred: the client sent EndOfEarlyData).
+    pub early_data_accepted: bool,
     /// NewSessionTicket messages seen (cleartext, TLS ≤ 1.2).
     pub tickets_issued: u32,
+}
+
+/// TLS ≤ 1.2 renegotiations of a connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Renegotiation {
+    /// Started by the client (a ClientHello after the first handshake, cleartext or
+    /// encrypted).
+    pub client_initiated: u32,
+    /// Started by the server (an encrypted HelloRequest after the first handshake).
+    pub server_initiated: u32,
+    /// Renegotiations that got as far as both ChangeCipherSpecs.
+    pub completed: u32,
+    /// Secure renegotiation (RFC 5746): the client offered renegotiation_info or its SCSV and
+    /// the server answered with renegotiation_info; `None` for TLS 1.3 or no ServerHello.
+    pub secure: Option<bool>,
 }
 
 /// Knobs of the fact builder.
@@ -258,8 +288,10 @@ pub struct ConnectionFacts {
     pub messages: Vec<(Side, &'static str)>,
     /// Resumption offered/accepted.
     pub resumption: Resumption,
-    /// TLS ≤ 1.2 renegotiations seen in cleartext.
+    /// TLS ≤ 1.2 renegotiations (cleartext or encrypted).
     pub renegotiations: u32,
+    /// Who started them, how many completed, secure renegotiation support.
+    pub renegotiation: Renegotiation,
     /// Protocol oddities by name (TLS and TCP).
     pub anomalies: BTreeMap<&'static str, u64>,
     /// TCP facts.
@@ -282,6 +314,15 @@ impl ConnectionFacts {
             Some(sni) => sni.clone(),
             None => self.server.to_string(),
         }
+    }
+
+    /// The key-exchange group used: the TLS 1.3 key share, else the ECDHE curve of a TLS ≤ 1.2
+    /// ServerKeyExchange.
+    pub fn negotiated_group(&self) -> Option<u16> {
+        self.server_hello
+            .as_deref()
+            .and_then(|sh| sh.selected_group)
+            .or(self.server_key_exchange_curve)
     }
 
     /// Highest version the client offered (supported_versions, else legacy version), ranking
@@ -358,6 +399,7 @@ pub fn build(
         messages: Vec::new(),
         resumption: Resumption::default(),
         renegotiations: 0,
+        renegotiation: Renegotiation::default(),
         anomalies: BTreeMap::new(),
         tcp,
         close,
@@ -369,6 +411,8 @@ pub fn build(
     let mut server_cert_chain: Vec<Arc<Certificate>> = Vec::new();
     let mut client_cert_chain: Vec<Arc<Certificate>> = Vec::new();
     let mut last_message: Option<(Side, &'static str)> = None;
+    // ChangeCipherSpec seen per side since the current renegotiation began.
+    let mut renegotiation_ccs: Option<[bool; 2]> = None;
 
     for ev in transcript.events {
         let side = side_of(ev.from);
@@ -382,6 +426,8 @@ pub fn build(
                     f.retry_client_hello = Some(ch);
                 } else if f.server_hello.is_some() {
                     f.renegotiations += 1;
+                    f.renegotiation.client_initiated += 1;
+                    renegotiation_ccs = Some([false, false]);
                 } else {
                     *f.anomalies.entry("duplicate_client_hello").or_default() += 1;
                 }
@@ -433,11 +479,42 @@ pub fn build(
             TlsEvent::OtherHandshake(_) => Some("other_handshake"),
             TlsEvent::ChangeCipherSpec => {
                 st.ccs.get_or_insert(ev.ts);
+                if let Some(seen) = &mut renegotiation_ccs {
+                    seen[side as usize] = true;
+                    if seen == &[true, true] {
+                        f.renegotiation.completed += 1;
+                        renegotiation_ccs = None;
+                    }
+                }
                 Some("change_cipher_spec")
+            }
+            TlsEvent::Renegotiation => {
+                f.renegotiations += 1;
+                renegotiation_ccs = Some([false, false]);
+                Some(match side {
+                    Side::Client => {
+                        f.renegotiation.client_initiated += 1;
+                        "client_hello"
+                    }
+                    Side::Server => {
+                        f.renegotiation.server_initiated += 1;
+                        "hello_request"
+                    }
+                })
             }
             TlsEvent::EncryptedHandshake => {
                 st.finished.get_or_insert(ev.ts);
                 Some("finished")
+            }
+            // An alert-sized server record after the client had already closed is the
+            // server's close_notify answering it, not a rejection.
+            TlsEvent::Alert(alert)
+                if alert.inferred
+                    && side == Side::Server
+                    && f.tcp.fin[client_dir.index()].is_some_and(|fin| fin <= ev.ts) =>
+            {
+                st.app_data.get_or_insert(ev.ts);
+                None
             }
             TlsEvent::Alert(alert) => {
                 f.alerts.push(AlertFact {
@@ -469,7 +546,15 @@ pub fn build(
 
     if let Some(ch) = &f.client_hello {
         f.sni = ch.sni.clone();
-        if ch.session_id_len > 0 {
+        // A TLS 1.3 client fills the legacy session id with random bytes (middlebox
+        // compatibility); it is a resumption offer only where TLS ≤ 1.2 was negotiated.
+        let offers_tls13 = f.highest_offered_version().and_then(version_rank) == Some(0x0304);
+        let negotiated_tls12_or_lower = f
+            .server_hello
+            .as_deref()
+            .and_then(|sh| version_rank(sh.version))
+            .is_some_and(|v| v < 0x0304);
+        if ch.session_id_len > 0 && (!offers_tls13 || negotiated_tls12_or_lower) {
             f.resumption.offered.push(Mechanism::SessionId);
         }
         if ch.session_ticket_len.is_some_and(|len| len > 0) {
@@ -480,10 +565,16 @@ pub fn build(
         }
         f.resumption.early_data_offered = ch.early_data;
     }
+    f.resumption.early_data_accepted = transcript.early_data_accepted;
     if let Some(sh) = &f.server_hello {
         f.version = Some(sh.version);
         f.cipher = Some(sh.cipher);
         f.alpn = sh.alpn.clone();
+        if let Some(ch) = f.client_hello.as_deref()
+            && !is_tls13(&f)
+        {
+            f.renegotiation.secure = Some(sh.renegotiation_info && ch.renegotiation_info);
+        }
     }
 
     // Timing.
@@ -545,7 +636,9 @@ fn handshake_done(
         return None;
     }
     if is_tls13(f) {
-        return client.app_data.filter(|&t| t >= sh_ts).or(client.finished);
+        // The client's first protected record is its final flight (Finished, with its
+        // certificate first under mutual TLS); application data may follow much later.
+        return client.finished.or(client.app_data.filter(|&t| t >= sh_ts));
     }
     match (client.finished, server.finished) {
         (Some(c), Some(s)) => Some(c.max(s)),
@@ -742,18 +835,22 @@ fn alert_cause(f: &ConnectionFacts, a: &AlertFact) -> (FailureCause, String) {
     let who = a.from.name();
     let Some(desc) = a.alert.description else {
         if a.alert.inferred {
-            return (
-                FailureCause::ClientRejectedCertificate,
-                format!(
-                    "The {who} sent an alert-sized encrypted record where its Finished was due and \
-                     closed: most likely it rejected the {} certificate (TLS 1.3 hides both).",
-                    if a.from == Side::Client {
-                        "server"
-                    } else {
-                        "client"
-                    }
+            return match a.from {
+                Side::Client => (
+                    FailureCause::ClientRejectedCertificate,
+                    "The client sent an alert-sized encrypted record where its Finished was due \
+                     and closed: most likely it rejected the server certificate (TLS 1.3 hides \
+                     both)."
+                        .to_string(),
                 ),
-            );
+                Side::Server => (
+                    FailureCause::ServerRejectedClientCertificate,
+                    "The server answered the client's Finished with one alert-sized encrypted \
+                     record and closed: most likely it required a client certificate and did not \
+                     get one it accepts (TLS 1.3 hides both)."
+                        .to_string(),
+                ),
+            };
         }
         return (
             FailureCause::Unknown,
@@ -789,9 +886,18 @@ fn alert_cause(f: &ConnectionFacts, a: &AlertFact) -> (FailureCause, String) {
             let highest = f
                 .highest_offered_version()
                 .map_or_else(|| "nothing".into(), version_name);
+            let demand = match (a.from, f.version) {
+                (Side::Client, Some(chosen)) => format!(
+                    "the server chose {}, which the client refuses",
+                    version_name(chosen)
+                ),
+                _ => "the server accepts none of the client's versions".to_string(),
+            };
             (
                 FailureCause::VersionMismatch,
-                format!("{base}: no common protocol version (client offered up to {highest})."),
+                format!(
+                    "{base}: no common protocol version ({demand}; client offered up to {highest})."
+                ),
             )
         }
         (_, 112) => (
@@ -851,6 +957,11 @@ fn alert_cause(f: &ConnectionFacts, a: &AlertFact) -> (FailureCause, String) {
         _ => (FailureCause::Unknown, format!("{base}.")),
     }
 }
+
+/// Certificate findings that depend on the connection (the name asked for, the chain sent
+/// with it) rather than on the certificate itself.
+pub const CONNECTION_FINDINGS: [&str; 3] =
+    ["sni_mismatch", "chain_incomplete", "chain_out_of_order"];
 
 const DAY_SECS: i64 = 86_400;
 
@@ -1139,6 +1250,45 @@ mod tests {
         let failure = f.failure.expect("failure");
         assert_eq!(failure.cause, FailureCause::ClientRejectedCertificate);
         assert!(failure.inferred);
+    }
+
+    /// A TLS 1.3 handshake whose server answers the client's Finished with an alert-sized
+    /// record (inferred alert) at 4 ms.
+    fn tls13_server_reply_to_finished(tcp: TcpMeta) -> ConnectionFacts {
+        run(
+            vec![
+                ev(1, C, hello()),
+                ev(2, S, server_hello(0x0304)),
+                ev(2, S, TlsEvent::EncryptedHandshake),
+                ev(3, C, TlsEvent::EncryptedHandshake),
+                ev(4, S, TlsEvent::Alert(Alert::INFERRED)),
+            ],
+            tcp,
+            CloseReason::Fin,
+        )
+    }
+
+    #[test]
+    fn tls13_inferred_server_alert_after_client_finished_is_client_certificate_rejection() {
+        let f = tls13_server_reply_to_finished(TcpMeta::default());
+        assert_eq!(f.outcome, Outcome::Failed);
+        let failure = f.failure.expect("failure");
+        assert_eq!(failure.cause, FailureCause::ServerRejectedClientCertificate);
+        assert!(failure.inferred);
+        assert!(
+            failure.explanation.contains("client's Finished"),
+            "{}",
+            failure.explanation
+        );
+    }
+
+    #[test]
+    fn tls13_server_record_after_the_client_closed_is_its_close_notify() {
+        let mut tcp = TcpMeta::default();
+        tcp.fin[C.index()] = Some(ts(3));
+        let f = tls13_server_reply_to_finished(tcp);
+        assert_eq!(f.outcome, Outcome::Established);
+        assert!(f.alerts.is_empty());
     }
 
     fn cert(san: &[&str], cn: &str) -> Certificate {

@@ -63,11 +63,12 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn analyze(args: &AnalyzeArgs, cfg: &pipeline::Config) -> anyhow::Result<ExitCode> {
     // Records are written while the analysis runs, so their output is opened first.
     let mut ndjson = args.common.ndjson.as_deref().map(open_output).transpose()?;
-    let analysis = match ndjson.as_mut() {
+    let mut analysis = match ndjson.as_mut() {
         Some(out) => pipeline::analyze_files(&args.files, cfg, out),
         None => pipeline::analyze_files(&args.files, cfg, &mut io::sink()),
     }
     .context("writing the NDJSON log")?;
+    analysis.report.slo_p95_ms = args.slo_p95_ms;
     if let Some(mut out) = ndjson {
         out.flush().context("writing the NDJSON log")?;
     }

@@ -6,18 +6,21 @@ mod json;
 pub mod live;
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::aggregate::{Aggregates, Breakdown, Latency, Percentiles, Timings};
-use crate::facts::{AlertFact, ChainCert, ConnectionFacts};
+use crate::aggregate::{
+    Aggregates, Breakdown, CertEntry, ClientProfile, Latency, OTHER_SERVERS, Percentiles,
+    ResumptionStats, Timings,
+};
+use crate::facts::{AlertFact, ChainCert, ConnectionFacts, Mechanism, Renegotiation};
 use crate::flow::{Endpoint, Timestamp};
 use crate::reassembly::CloseReason;
-use crate::tls::names::{alert_name, cipher_name, version_name};
-use crate::tls::{ClientHello, ServerHello};
+use crate::tls::names::{alert_name, cipher_name, group_is_post_quantum, group_name, version_name};
+use crate::tls::{Certificate, ClientHello, ServerHello};
 
 /// Version of the output contract; bumped when a field is renamed or removed.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -343,7 +346,12 @@ struct CertOut<'a> {
 
 impl<'a> From<&'a ChainCert> for CertOut<'a> {
     fn from(c: &'a ChainCert) -> Self {
-        let cert = &c.cert;
+        CertOut::new(&c.cert, &c.findings)
+    }
+}
+
+impl<'a> CertOut<'a> {
+    fn new(cert: &'a Certificate, findings: &'a [&'static str]) -> Self {
         CertOut {
             sha256: &cert.sha256,
             subject: &cert.subject,
@@ -360,7 +368,7 @@ impl<'a> From<&'a ChainCert> for CertOut<'a> {
             self_signed: cert.self_signed,
             is_ca: cert.is_ca,
             parse_error: cert.parse_error.as_deref(),
-            findings: &c.findings,
+            findings,
         }
     }
 }
@@ -422,7 +430,27 @@ struct ResumptionOut {
     offered: Vec<&'static str>,
     accepted: Option<&'static str>,
     early_data_offered: bool,
+    early_data_accepted: bool,
     tickets_issued: u32,
+}
+
+#[derive(Serialize)]
+struct RenegotiationOut {
+    client_initiated: u32,
+    server_initiated: u32,
+    completed: u32,
+    secure: Option<bool>,
+}
+
+impl From<&Renegotiation> for RenegotiationOut {
+    fn from(r: &Renegotiation) -> Self {
+        RenegotiationOut {
+            client_initiated: r.client_initiated,
+            server_initiated: r.server_initiated,
+            completed: r.completed,
+            secure: r.secure,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -469,6 +497,7 @@ struct ConnectionOut<'a> {
     cipher: Option<Cow<'static, str>>,
     sni: Option<&'a str>,
     alpn: Option<&'a str>,
+    group: Option<Cow<'static, str>>,
     outcome: &'static str,
     failure: Option<FailureOut<'a>>,
     timing_us: TimingOut,
@@ -486,6 +515,7 @@ struct ConnectionOut<'a> {
     messages: Vec<SidedName>,
     resumption: ResumptionOut,
     renegotiations: u32,
+    renegotiation: RenegotiationOut,
     anomalies: &'a BTreeMap<&'static str, u64>,
     tcp: TcpOut,
 }
@@ -508,6 +538,7 @@ pub fn write_connection(f: &ConnectionFacts, out: &mut Vec<u8>) {
         cipher: f.cipher.map(cipher_name),
         sni: f.sni.as_deref(),
         alpn: f.alpn.as_deref(),
+        group: f.negotiated_group().map(group_name),
         outcome: f.outcome.name(),
         failure: f.failure.as_ref().map(|x| FailureOut {
             cause: x.cause.name(),
@@ -543,9 +574,11 @@ pub fn write_connection(f: &ConnectionFacts, out: &mut Vec<u8>) {
             offered: f.resumption.offered.iter().map(|m| m.name()).collect(),
             accepted: f.resumption.accepted.map(|m| m.name()),
             early_data_offered: f.resumption.early_data_offered,
+            early_data_accepted: f.resumption.early_data_accepted,
             tickets_issued: f.resumption.tickets_issued,
         },
         renegotiations: f.renegotiations,
+        renegotiation: RenegotiationOut::from(&f.renegotiation),
         anomalies: &f.anomalies,
         tcp: TcpOut {
             syn_seen: f.tcp.syn.is_some(),
@@ -661,7 +694,199 @@ struct ServerOut<'a> {
     connections: u64,
     outcomes: BTreeMap<&'static str, u64>,
     failure_causes: BTreeMap<&'static str, u64>,
+    failure_causes_ranked: Vec<CauseCountOut>,
     latency_us: TimingsOut,
+    above_slo: Option<bool>,
+    resumption: ResumptionStatsOut,
+}
+
+#[derive(Serialize)]
+struct CauseCountOut {
+    cause: &'static str,
+    count: u64,
+}
+
+#[derive(Serialize)]
+struct ServerCauseOut<'a> {
+    server: &'a str,
+    cause: &'static str,
+    count: u64,
+}
+
+#[derive(Serialize)]
+struct MechanismOut {
+    mechanism: &'static str,
+    offered: u64,
+    accepted: u64,
+}
+
+#[derive(Serialize)]
+struct ResumptionStatsOut {
+    attempts: u64,
+    hits: u64,
+    hit_rate: Option<f64>,
+    by_mechanism: Vec<MechanismOut>,
+    tickets_issued: u64,
+    early_data_offered: u64,
+    early_data_accepted: u64,
+}
+
+impl From<&ResumptionStats> for ResumptionStatsOut {
+    fn from(r: &ResumptionStats) -> Self {
+        ResumptionStatsOut {
+            attempts: r.attempts,
+            hits: r.hits,
+            hit_rate: r.hit_rate().map(round4),
+            by_mechanism: Mechanism::ALL
+                .iter()
+                .map(|&m| MechanismOut {
+                    mechanism: m.name(),
+                    offered: r.offered[m.index()],
+                    accepted: r.accepted[m.index()],
+                })
+                .collect(),
+            tickets_issued: r.tickets_issued,
+            early_data_offered: r.early_data_offered,
+            early_data_accepted: r.early_data_accepted,
+        }
+    }
+}
+
+/// Rounds a ratio to four decimals so that reports stay stable and readable.
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+#[derive(Serialize)]
+struct VersionLatencyOut {
+    version: Option<String>,
+    code: Option<u16>,
+    latency_us: TimingsOut,
+}
+
+#[derive(Serialize)]
+struct OutcomeLatencyOut {
+    outcome: &'static str,
+    latency_us: TimingsOut,
+}
+
+#[derive(Serialize)]
+struct SloServerOut<'a> {
+    server: &'a str,
+    connections: u64,
+    p95_us: u64,
+}
+
+#[derive(Serialize)]
+struct GroupCountOut {
+    name: String,
+    code: u16,
+    post_quantum: bool,
+    count: u64,
+}
+
+#[derive(Serialize)]
+struct NameCountOut<'a> {
+    name: &'a str,
+    count: u64,
+}
+
+#[derive(Serialize)]
+struct EchOut {
+    offered: u64,
+    confirmed: u64,
+    unconfirmed: u64,
+}
+
+#[derive(Serialize)]
+struct ClientOut<'a> {
+    ja4: &'a str,
+    ja3: Vec<NameCountOut<'a>>,
+    connections: u64,
+    unsuccessful: u64,
+    highest_version: Option<String>,
+    versions: Vec<String>,
+    cipher_suites: &'a BTreeSet<u16>,
+    groups: Vec<String>,
+    post_quantum: bool,
+    alpn: Vec<NameCountOut<'a>>,
+    servers: Vec<NameCountOut<'a>>,
+    breaks_if: Vec<&'static str>,
+}
+
+impl<'a> ClientOut<'a> {
+    fn new(ja4: &'a str, p: &'a ClientProfile) -> Self {
+        ClientOut {
+            ja4,
+            ja3: name_counts(&p.ja3.ranked()),
+            connections: p.connections,
+            unsuccessful: p.unsuccessful,
+            highest_version: p.highest_version().map(|v| version_name(v).into_owned()),
+            versions: p
+                .versions
+                .iter()
+                .rev()
+                .map(|&v| version_name(v).into_owned())
+                .collect(),
+            cipher_suites: &p.ciphers,
+            groups: p
+                .groups
+                .iter()
+                .map(|&g| group_name(g).into_owned())
+                .collect(),
+            post_quantum: p.groups.iter().any(|&g| group_is_post_quantum(g)),
+            alpn: name_counts(&p.alpn.ranked()),
+            servers: name_counts(&p.servers.ranked()),
+            breaks_if: p.breaks().iter().map(|c| c.name()).collect(),
+        }
+    }
+}
+
+fn name_counts<'a>(v: &[(&'a str, u64)]) -> Vec<NameCountOut<'a>> {
+    v.iter()
+        .map(|&(name, count)| NameCountOut { name, count })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct BreakOut<'a> {
+    change: &'static str,
+    clients: usize,
+    connections: u64,
+    fingerprints: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+struct InventoryCertOut<'a> {
+    certificate: CertOut<'a>,
+    leaf: bool,
+    client_certificate: bool,
+    connections: u64,
+    servers: Vec<NameCountOut<'a>>,
+    connection_findings: &'a BTreeMap<&'static str, u64>,
+}
+
+impl<'a> From<&'a CertEntry> for InventoryCertOut<'a> {
+    fn from(e: &'a CertEntry) -> Self {
+        InventoryCertOut {
+            certificate: CertOut::new(&e.cert, &e.findings),
+            leaf: e.chain_position == 0,
+            client_certificate: e.client_certificate,
+            connections: e.connections,
+            servers: name_counts(&e.servers.ranked()),
+            connection_findings: &e.connection_findings,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct RenegotiationStatsOut {
+    connections: u64,
+    client_initiated: u64,
+    server_initiated: u64,
+    completed: u64,
+    secure_supported: u64,
+    secure_unsupported: u64,
 }
 
 #[derive(Serialize)]
@@ -694,6 +919,30 @@ struct ReportOut<'a> {
     latency_us: TimingsOut,
     servers: Vec<ServerOut<'a>>,
     anomalies: &'a BTreeMap<&'static str, u64>,
+    failure_causes_ranked: Vec<CauseCountOut>,
+    failure_causes_by_server: Vec<ServerCauseOut<'a>>,
+    latency_by_version_us: Vec<VersionLatencyOut>,
+    latency_by_outcome_us: Vec<OutcomeLatencyOut>,
+    slo_p95_ms: Option<f64>,
+    servers_above_slo: Vec<SloServerOut<'a>>,
+    resumption: ResumptionStatsOut,
+    groups_negotiated: Vec<GroupCountOut>,
+    groups_offered: Vec<GroupCountOut>,
+    post_quantum: PostQuantumOut,
+    alpn_offered: Vec<NameCountOut<'a>>,
+    alpn_negotiated: Vec<NameCountOut<'a>>,
+    ech: EchOut,
+    clients: Vec<ClientOut<'a>>,
+    what_breaks: Vec<BreakOut<'a>>,
+    certificates: Vec<InventoryCertOut<'a>>,
+    certificates_not_listed: u64,
+    renegotiation: RenegotiationStatsOut,
+}
+
+#[derive(Serialize)]
+struct PostQuantumOut {
+    offered: u64,
+    negotiated: u64,
 }
 
 #[derive(Serialize)]
@@ -713,6 +962,112 @@ pub struct Report {
     pub input: InputStats,
     /// Aggregates over all connections.
     pub aggregates: Aggregates,
+    /// `--slo-p95-ms`: servers whose p95 ClientHello → done time is above it are flagged.
+    pub slo_p95_ms: Option<f64>,
+}
+
+impl Report {
+    /// Whether a server's p95 handshake time is above the SLO (`None` without an SLO or
+    /// without a completed handshake to judge by).
+    pub fn above_slo(&self, b: &Breakdown) -> Option<bool> {
+        let slo = self.slo_p95_ms?;
+        let p = b.timings.client_hello_to_done.percentiles();
+        (p.count > 0).then_some(p.p95 as f64 > slo * 1000.0)
+    }
+
+    /// Servers above the SLO, by p95 (descending), then name.
+    fn servers_above_slo(&self) -> Vec<(&str, &Breakdown, u64)> {
+        let mut v: Vec<_> = server_list(&self.aggregates)
+            .filter(|(_, b)| self.above_slo(b) == Some(true))
+            .map(|(label, b)| {
+                let p95 = b.timings.client_hello_to_done.percentiles().p95;
+                (label, b, p95)
+            })
+            .collect();
+        v.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)));
+        v
+    }
+}
+
+/// Failure causes per server, most frequent first (then server, then cause).
+fn causes_by_server(agg: &Aggregates) -> Vec<ServerCauseOut<'_>> {
+    let mut v: Vec<_> = server_list(agg)
+        .flat_map(|(label, b)| {
+            b.failure_causes.iter().map(|(c, &count)| ServerCauseOut {
+                server: label,
+                cause: c.name(),
+                count,
+            })
+        })
+        .collect();
+    v.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then(a.server.cmp(b.server))
+            .then(a.cause.cmp(b.cause))
+    });
+    v
+}
+
+fn ranked_causes(b: &Breakdown) -> Vec<CauseCountOut> {
+    b.ranked_causes()
+        .into_iter()
+        .map(|(c, count)| CauseCountOut {
+            cause: c.name(),
+            count,
+        })
+        .collect()
+}
+
+fn group_census(map: &BTreeMap<u16, u64>) -> Vec<GroupCountOut> {
+    let mut v: Vec<_> = map
+        .iter()
+        .map(|(&code, &count)| GroupCountOut {
+            name: group_name(code).into_owned(),
+            code,
+            post_quantum: group_is_post_quantum(code),
+            count,
+        })
+        .collect();
+    v.sort_by(|a, b| b.count.cmp(&a.count).then(a.code.cmp(&b.code)));
+    v
+}
+
+/// Client profiles by connections (descending), then fingerprint.
+fn clients_sorted(agg: &Aggregates) -> Vec<(&str, &ClientProfile)> {
+    let mut v: Vec<_> = agg
+        .clients
+        .entries
+        .iter()
+        .map(|(k, p)| (k.as_str(), p))
+        .collect();
+    v.sort_by(|a, b| b.1.connections.cmp(&a.1.connections).then(a.0.cmp(b.0)));
+    v
+}
+
+/// Inventory: certificates with findings first, then by connections, then hash.
+fn certificates_sorted(agg: &Aggregates) -> Vec<&CertEntry> {
+    let mut v: Vec<_> = agg.certificates.entries.values().collect();
+    let findings = |e: &CertEntry| e.findings.len() + e.connection_findings.len();
+    v.sort_by(|a, b| {
+        findings(b)
+            .cmp(&findings(a))
+            .then(b.connections.cmp(&a.connections))
+            .then(a.cert.sha256.cmp(&b.cert.sha256))
+    });
+    v
+}
+
+fn what_breaks(agg: &Aggregates) -> Vec<BreakOut<'_>> {
+    agg.what_breaks()
+        .into_iter()
+        .map(|(change, clients)| BreakOut {
+            change: change.name(),
+            clients: clients.len(),
+            connections: clients.iter().map(|(_, p)| p.connections).sum(),
+            fingerprints: clients.iter().map(|&(ja4, _)| ja4).collect(),
+        })
+        .collect()
 }
 
 /// Counts sorted by count (descending), then code, for stable, readable censuses.
@@ -736,15 +1091,33 @@ fn named<K: Copy + Ord>(
     map.iter().map(|(&k, &n)| (name(k), n)).collect()
 }
 
+/// Every server entry, the pooled ones as [`OTHER_SERVERS`], in name order.
+fn server_list(agg: &Aggregates) -> impl Iterator<Item = (&str, &Breakdown)> {
+    let other = &agg.servers.other;
+    agg.servers
+        .entries
+        .iter()
+        .map(|(label, b)| (label.as_str(), b))
+        .chain((other.connections > 0).then_some((OTHER_SERVERS, other)))
+}
+
 /// Servers by connection count (descending), then name.
-fn servers_sorted(agg: &Aggregates) -> Vec<(&String, &Breakdown)> {
-    let mut v: Vec<_> = agg.servers.iter().collect();
+fn servers_sorted(agg: &Aggregates) -> Vec<(&str, &Breakdown)> {
+    let mut v: Vec<_> = server_list(agg).collect();
     v.sort_by(|a, b| b.1.connections.cmp(&a.1.connections).then(a.0.cmp(b.0)));
     v
 }
 
-/// The per-server entries of the report (and of live windows).
+/// The per-server entries of live windows (which judge SLOs with their own alerts).
 fn servers_out(agg: &Aggregates) -> Vec<ServerOut<'_>> {
+    server_entries(agg, |_| None)
+}
+
+/// The per-server entries, most connections first, with an SLO verdict from `above_slo`.
+fn server_entries(
+    agg: &Aggregates,
+    above_slo: impl Fn(&Breakdown) -> Option<bool>,
+) -> Vec<ServerOut<'_>> {
     servers_sorted(agg)
         .into_iter()
         .map(|(label, s)| ServerOut {
@@ -752,7 +1125,10 @@ fn servers_out(agg: &Aggregates) -> Vec<ServerOut<'_>> {
             connections: s.connections,
             outcomes: named(&s.outcomes, |o| o.name()),
             failure_causes: named(&s.failure_causes, |c| c.name()),
+            failure_causes_ranked: ranked_causes(s),
             latency_us: TimingsOut::from(&s.timings),
+            above_slo: above_slo(s),
+            resumption: ResumptionStatsOut::from(&s.resumption),
         })
         .collect()
 }
@@ -785,8 +1161,74 @@ pub fn write_report(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             .collect(),
         resumed: &agg.resumed,
         latency_us: TimingsOut::from(&agg.all.timings),
-        servers: servers_out(agg),
+        servers: server_entries(agg, |b| report.above_slo(b)),
         anomalies: &agg.anomalies,
+        failure_causes_ranked: ranked_causes(&agg.all),
+        failure_causes_by_server: causes_by_server(agg),
+        latency_by_version_us: agg
+            .by_version
+            .iter()
+            .map(|(&v, t)| VersionLatencyOut {
+                version: v.map(|v| version_name(v).into_owned()),
+                code: v,
+                latency_us: TimingsOut::from(t),
+            })
+            .collect(),
+        latency_by_outcome_us: agg
+            .by_outcome
+            .iter()
+            .map(|(o, t)| OutcomeLatencyOut {
+                outcome: o.name(),
+                latency_us: TimingsOut::from(t),
+            })
+            .collect(),
+        slo_p95_ms: report.slo_p95_ms,
+        servers_above_slo: report
+            .servers_above_slo()
+            .into_iter()
+            .map(|(server, b, p95_us)| SloServerOut {
+                server,
+                connections: b.connections,
+                p95_us,
+            })
+            .collect(),
+        resumption: ResumptionStatsOut::from(&agg.all.resumption),
+        groups_negotiated: group_census(&agg.groups_negotiated),
+        groups_offered: group_census(&agg.groups_offered),
+        post_quantum: PostQuantumOut {
+            offered: agg.post_quantum_offered,
+            negotiated: agg
+                .groups_negotiated
+                .iter()
+                .filter(|(g, _)| group_is_post_quantum(**g))
+                .map(|(_, n)| n)
+                .sum(),
+        },
+        alpn_offered: name_counts(&agg.alpn_offered.ranked()),
+        alpn_negotiated: name_counts(&agg.alpn_negotiated.ranked()),
+        ech: EchOut {
+            offered: agg.ech.offered,
+            confirmed: agg.ech.confirmed,
+            unconfirmed: agg.ech.offered - agg.ech.confirmed,
+        },
+        clients: clients_sorted(agg)
+            .into_iter()
+            .map(|(ja4, p)| ClientOut::new(ja4, p))
+            .collect(),
+        what_breaks: what_breaks(agg),
+        certificates: certificates_sorted(agg)
+            .into_iter()
+            .map(InventoryCertOut::from)
+            .collect(),
+        certificates_not_listed: agg.certificates.other.connections,
+        renegotiation: RenegotiationStatsOut {
+            connections: agg.renegotiation.connections,
+            client_initiated: agg.renegotiation.client_initiated,
+            server_initiated: agg.renegotiation.server_initiated,
+            completed: agg.renegotiation.completed,
+            secure_supported: agg.renegotiation.secure_supported,
+            secure_unsupported: agg.renegotiation.secure_unsupported,
+        },
     };
     serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::other)?;
     out.write_all(b"\n")
@@ -823,12 +1265,12 @@ pub fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     }
     let _ = writeln!(s, "\nOutcomes");
     for (o, n) in &agg.all.outcomes {
-        let _ = writeln!(s, "  {:<28} {n:>10}", o.name());
+        let _ = writeln!(s, "  {:<36} {n:>10}", o.name());
     }
     if !agg.all.failure_causes.is_empty() {
         let _ = writeln!(s, "\nFailure causes");
         for (c, n) in &agg.all.failure_causes {
-            let _ = writeln!(s, "  {:<28} {n:>10}", c.name());
+            let _ = writeln!(s, "  {:<36} {n:>10}", c.name());
         }
     }
     let _ = writeln!(s, "\nNegotiated versions");
@@ -848,6 +1290,9 @@ pub fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     );
     let row = |s: &mut String, label: &str, l: &Latency| {
         let p = l.percentiles();
+        if p.count == 0 {
+            return;
+        }
         let _ = writeln!(
             s,
             "  {label:<24} {:>7} {:>10} {:>10} {:>10} {:>10}",
@@ -869,44 +1314,299 @@ pub fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         "ClientHello→done",
         &agg.all.timings.client_hello_to_done,
     );
-    let servers = servers_sorted(agg);
-    if !servers.is_empty() {
-        let _ = writeln!(s, "\nServers (top 10 by connections; ClientHello→done ms)");
+    let done_row = |s: &mut String, label: &str, t: &Timings| {
+        row(s, label, &t.client_hello_to_done);
+    };
+    if agg.by_version.len() > 1 || agg.by_outcome.len() > 1 {
         let _ = writeln!(
             s,
-            "  {:<40} {:>7} {:>7} {:>9} {:>9}",
-            "server", "conns", "failed", "p50", "p95"
+            "\nClientHello→done (ms)       count        p50        p95        p99        max"
         );
-        for (label, st) in servers.iter().take(10) {
-            let p = st.timings.client_hello_to_done.percentiles();
-            let failed: u64 = st
-                .outcomes
-                .iter()
-                .filter(|(o, _)| {
-                    !matches!(
-                        o,
-                        crate::facts::Outcome::Established | crate::facts::Outcome::Resumed
-                    )
-                })
-                .map(|(_, n)| n)
-                .sum();
+        for (v, t) in &agg.by_version {
+            let name = v.map_or_else(|| "no version".into(), version_name);
+            done_row(&mut s, &format!("version {name}"), t);
+        }
+        for (o, t) in &agg.by_outcome {
+            done_row(&mut s, &format!("outcome {}", o.name()), t);
+        }
+    }
+    write_servers(report, &mut s);
+    write_resumption(agg, &mut s);
+    write_census(agg, &mut s);
+    write_clients(agg, &mut s);
+    write_certificates(agg, &mut s);
+    let r = &agg.renegotiation;
+    if r.connections > 0 || r.secure_unsupported > 0 {
+        let _ = writeln!(
+            s,
+            "\nRenegotiation: {} connections renegotiated ({} by clients, {} by servers, {} completed); \
+             secure renegotiation supported on {}, missing on {} TLS ≤ 1.2 connections",
+            r.connections,
+            r.client_initiated,
+            r.server_initiated,
+            r.completed,
+            r.secure_supported,
+            r.secure_unsupported
+        );
+    }
+    out.write_all(s.as_bytes())
+}
+
+/// Servers table, the SLO verdicts and failure causes per server.
+fn write_servers(report: &Report, s: &mut String) {
+    let agg = &report.aggregates;
+    let servers = servers_sorted(agg);
+    if servers.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\nServers (top 10 by connections; ClientHello→done ms)");
+    let _ = writeln!(
+        s,
+        "  {:<40} {:>7} {:>7} {:>9} {:>9} {:>8} {:>4}",
+        "server", "conns", "failed", "p50", "p95", "resumed", "SLO"
+    );
+    for (label, st) in servers.iter().take(10) {
+        let p = st.timings.client_hello_to_done.percentiles();
+        let slo = match report.above_slo(st) {
+            Some(true) => "over",
+            Some(false) => "ok",
+            None => "",
+        };
+        let _ = writeln!(
+            s,
+            "  {:<40} {:>7} {:>7} {:>9} {:>9} {:>8} {:>4}",
+            label,
+            st.connections,
+            st.unsuccessful(),
+            ms(p.p50),
+            ms(p.p95),
+            percent(st.resumption.hit_rate()),
+            slo
+        );
+    }
+    if let Some(slo) = report.slo_p95_ms {
+        let above = report.servers_above_slo();
+        let _ = writeln!(
+            s,
+            "\nServers above the p95 SLO of {slo} ms: {}",
+            above.len()
+        );
+        for (label, b, p95) in above.iter().take(20) {
             let _ = writeln!(
                 s,
-                "  {:<40} {:>7} {:>7} {:>9} {:>9}",
-                label,
-                st.connections,
-                failed,
-                ms(p.p50),
-                ms(p.p95)
+                "  {label:<40} p95 {:>9} ms over {} connections",
+                ms(*p95),
+                b.connections
             );
         }
     }
-    out.write_all(s.as_bytes())
+    let causes = causes_by_server(agg);
+    if !causes.is_empty() {
+        let _ = writeln!(s, "\nFailure causes by server (most frequent first)");
+        for c in causes.iter().take(15) {
+            let _ = writeln!(s, "  {:<40} {:<34} {:>7}", c.server, c.cause, c.count);
+        }
+    }
+}
+
+/// A ratio as a percentage, or `-` when undefined.
+fn percent(r: Option<f64>) -> String {
+    r.map_or_else(|| "-".to_string(), |r| format!("{:.0}%", r * 100.0))
+}
+
+fn write_resumption(agg: &Aggregates, s: &mut String) {
+    let r = &agg.all.resumption;
+    if r.attempts == 0 && r.tickets_issued == 0 && r.early_data_offered == 0 {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\nResumption: {} attempts, {} hits ({}); {} tickets issued; 0-RTT offered {}, accepted {}",
+        r.attempts,
+        r.hits,
+        percent(r.hit_rate()),
+        r.tickets_issued,
+        r.early_data_offered,
+        r.early_data_accepted
+    );
+    let _ = writeln!(
+        s,
+        "  {:<28} {:>10} {:>10}",
+        "mechanism", "offered", "accepted"
+    );
+    for m in Mechanism::ALL {
+        let _ = writeln!(
+            s,
+            "  {:<28} {:>10} {:>10}",
+            m.name(),
+            r.offered[m.index()],
+            r.accepted[m.index()]
+        );
+    }
+}
+
+fn write_census(agg: &Aggregates, s: &mut String) {
+    if !agg.groups_negotiated.is_empty() {
+        let _ = writeln!(s, "\nKey exchange groups (negotiated)");
+        for g in group_census(&agg.groups_negotiated) {
+            let pq = if g.post_quantum {
+                " (post-quantum)"
+            } else {
+                ""
+            };
+            let _ = writeln!(s, "  {:<48} {:>10}", format!("{}{pq}", g.name), g.count);
+        }
+    }
+    if agg.post_quantum_offered > 0 {
+        let _ = writeln!(
+            s,
+            "  post-quantum groups offered on {} connections",
+            agg.post_quantum_offered
+        );
+    }
+    let alpn = agg.alpn_negotiated.ranked();
+    if !alpn.is_empty() || !agg.alpn_offered.entries.is_empty() {
+        let _ = writeln!(s, "\nALPN (negotiated / offered)");
+        let offered = agg.alpn_offered.ranked();
+        let mut names: Vec<&str> = alpn.iter().chain(&offered).map(|(n, _)| *n).collect();
+        names.sort_unstable();
+        names.dedup();
+        for name in names.iter().take(10) {
+            let count =
+                |v: &[(&str, u64)]| v.iter().find(|(n, _)| n == name).map_or(0, |&(_, c)| c);
+            let _ = writeln!(
+                s,
+                "  {name:<28} {:>10} {:>10}",
+                count(&alpn),
+                count(&offered)
+            );
+        }
+    }
+    if agg.ech.offered > 0 {
+        let _ = writeln!(
+            s,
+            "\nECH: offered on {} connections ({} confirmed real by the server, {} GREASE or unconfirmed)",
+            agg.ech.offered,
+            agg.ech.confirmed,
+            agg.ech.offered - agg.ech.confirmed
+        );
+    }
+}
+
+fn write_clients(agg: &Aggregates, s: &mut String) {
+    let clients = clients_sorted(agg);
+    if clients.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\nClients (top 10 JA4 fingerprints)");
+    let _ = writeln!(
+        s,
+        "  {:<38} {:>7} {:>7} {:>9}  breaks if",
+        "ja4", "conns", "failed", "highest"
+    );
+    for (ja4, p) in clients.iter().take(10) {
+        let breaks: Vec<&str> = p.breaks().iter().map(|c| c.name()).collect();
+        let _ = writeln!(
+            s,
+            "  {ja4:<38} {:>7} {:>7} {:>9}  {}",
+            p.connections,
+            p.unsuccessful,
+            p.highest_version().map_or_else(|| "-".into(), version_name),
+            if breaks.is_empty() {
+                "-".to_string()
+            } else {
+                breaks.join(", ")
+            }
+        );
+    }
+    let _ = writeln!(s, "\nWhat breaks");
+    let _ = writeln!(
+        s,
+        "  {:<28} {:>10} {:>12}",
+        "change", "clients", "connections"
+    );
+    for b in what_breaks(agg) {
+        let _ = writeln!(
+            s,
+            "  {:<28} {:>10} {:>12}",
+            b.change, b.clients, b.connections
+        );
+    }
+}
+
+fn write_certificates(agg: &Aggregates, s: &mut String) {
+    let certs = certificates_sorted(agg);
+    if certs.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\nCertificates ({} distinct; top 10, findings first)",
+        certs.len()
+    );
+    for e in certs.iter().take(10) {
+        let findings: Vec<String> = e
+            .findings
+            .iter()
+            .map(|f| f.to_string())
+            .chain(
+                e.connection_findings
+                    .iter()
+                    .map(|(f, n)| format!("{f} (on {n})")),
+            )
+            .collect();
+        let _ = writeln!(
+            s,
+            "  {:<12} {:<44} {:>5} conns  {}",
+            e.cert.sha256.get(..12).unwrap_or(&e.cert.sha256),
+            e.cert.subject.get(..44).unwrap_or(&e.cert.subject),
+            e.connections,
+            if findings.is_empty() {
+                "-".to_string()
+            } else {
+                findings.join(", ")
+            }
+        );
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slo_flags_servers_whose_p95_is_above_it() {
+        let mut report = Report::default();
+        let mut slow = Breakdown::default();
+        for ms in 1..=100 {
+            slow.timings.client_hello_to_done.record(ms * 1000);
+        }
+        let mut fast = Breakdown::default();
+        fast.timings.client_hello_to_done.record(500);
+        *report.aggregates.servers.entry("slow.test") = slow;
+        *report.aggregates.servers.entry("fast.test") = fast;
+        report.aggregates.servers.entry("silent.test");
+        assert_eq!(
+            report.above_slo(&report.aggregates.servers.other),
+            None,
+            "no SLO"
+        );
+        report.slo_p95_ms = Some(50.0);
+        let verdict = |name: &str| report.above_slo(&report.aggregates.servers.entries[name]);
+        assert_eq!(verdict("slow.test"), Some(true));
+        assert_eq!(verdict("fast.test"), Some(false));
+        assert_eq!(verdict("silent.test"), None, "nothing to judge");
+        let above = report.servers_above_slo();
+        assert_eq!(above.len(), 1);
+        assert_eq!(above[0].0, "slow.test");
+        let mut text = Vec::new();
+        write_summary(&report, &mut text).expect("write to a Vec");
+        let text = String::from_utf8(text).expect("UTF-8");
+        assert!(
+            text.contains("Servers above the p95 SLO of 50 ms: 1"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn formats_rfc3339() {

@@ -204,6 +204,7 @@ pub fn analyze_files(
             inputs,
             input,
             aggregates,
+            ..Report::default()
         },
         records_written: written?,
     })
@@ -332,6 +333,7 @@ pub fn run_live(
                 inputs: vec![file],
                 input,
                 aggregates: assembler.total,
+                ..Report::default()
             },
             records_written: written?,
         },

@@ -235,6 +235,10 @@ pub enum TlsEvent {
     ChangeCipherSpec,
     /// First encrypted handshake record after ChangeCipherSpec (the Finished, in TLS ≤ 1.2).
     EncryptedHandshake,
+    /// TLS ≤ 1.2: an encrypted handshake record after both Finished, the start of a
+    /// renegotiation by its sender (a ClientHello from the client, a HelloRequest from the
+    /// server).
+    Renegotiation,
     /// An alert.
     Alert(Alert),
     /// First application-data record of this side.
@@ -280,6 +284,10 @@ pub struct Transcript {
     pub records: [u64; 2],
     /// Bytes of a plaintext preamble (e.g. STARTTLS dialogue) skipped before TLS began.
     pub preamble_bytes: [u64; 2],
+    /// TLS 1.3: the client sent 0-RTT data and its first protected record after the
+    /// ServerHello was EndOfEarlyData-sized with more records after it, i.e. the server
+    /// accepted the early data (inferred from sizes; the acceptance itself is encrypted).
+    pub early_data_accepted: bool,
 }
 
 /// State shared by all observers of one worker: the certificate cache, so that each distinct

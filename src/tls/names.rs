@@ -39,6 +39,61 @@ pub fn cipher_name(id: u16) -> Cow<'static, str> {
     }
 }
 
+/// Whether a cipher suite uses static RSA key exchange (no forward secrecy), the kind a
+/// "remove RSA key exchange" policy switches off.
+pub fn cipher_is_rsa_kx(id: u16) -> bool {
+    tls_parser::TlsCipherSuite::from_id(id)
+        .is_some_and(|suite| suite.kx == tls_parser::TlsCipherKx::Rsa)
+}
+
+/// Whether a cipher suite is a TLS 1.3 one (usable only with TLS 1.3).
+pub fn cipher_is_tls13(id: u16) -> bool {
+    tls_parser::TlsCipherSuite::from_id(id)
+        .is_some_and(|suite| suite.kx == tls_parser::TlsCipherKx::Tls13)
+}
+
+/// IANA name of a supported group (key exchange), post-quantum hybrids included, `"GREASE"`
+/// for GREASE values, otherwise `"0x11ec"`-style hex.
+pub fn group_name(id: u16) -> Cow<'static, str> {
+    let name = match id {
+        19 => "secp192r1",
+        21 => "secp224r1",
+        22 => "secp256k1",
+        23 => "secp256r1",
+        24 => "secp384r1",
+        25 => "secp521r1",
+        26 => "brainpoolP256r1",
+        27 => "brainpoolP384r1",
+        28 => "brainpoolP512r1",
+        29 => "x25519",
+        30 => "x448",
+        31 => "brainpoolP256r1tls13",
+        32 => "brainpoolP384r1tls13",
+        33 => "brainpoolP512r1tls13",
+        256 => "ffdhe2048",
+        257 => "ffdhe3072",
+        258 => "ffdhe4096",
+        259 => "ffdhe6144",
+        260 => "ffdhe8192",
+        0x0200 => "MLKEM512",
+        0x0201 => "MLKEM768",
+        0x0202 => "MLKEM1024",
+        0x11eb => "SecP256r1MLKEM768",
+        0x11ec => "X25519MLKEM768",
+        0x11ed => "SecP384r1MLKEM1024",
+        0x6399 => "X25519Kyber768Draft00",
+        0x639a => "SecP256r1Kyber768Draft00",
+        _ if is_grease(id) => "GREASE",
+        _ => return hex_code(id).into(),
+    };
+    name.into()
+}
+
+/// Whether a group is post-quantum (ML-KEM, or a hybrid with ML-KEM or its Kyber draft).
+pub fn group_is_post_quantum(id: u16) -> bool {
+    matches!(id, 0x0200..=0x0202 | 0x11eb..=0x11ed | 0x6399 | 0x639a)
+}
+
 /// RFC snake_case name of an alert description, `"unknown_N"` otherwise.
 pub fn alert_name(description: u8) -> Cow<'static, str> {
     let name = match description {
@@ -115,5 +170,28 @@ mod tests {
         assert_eq!(alert_name(200), "unknown_200");
         assert!(is_grease(0xdada));
         assert!(!is_grease(0xda0a));
+    }
+
+    #[test]
+    fn names_groups_and_flags_post_quantum_hybrids() {
+        assert_eq!(group_name(29), "x25519");
+        assert_eq!(group_name(0x11ec), "X25519MLKEM768");
+        assert_eq!(group_name(0x11eb), "SecP256r1MLKEM768");
+        assert_eq!(group_name(0x6399), "X25519Kyber768Draft00");
+        assert_eq!(group_name(0x2a2a), "GREASE");
+        assert_eq!(group_name(0x4321), "0x4321");
+        assert!(group_is_post_quantum(0x11ec));
+        assert!(group_is_post_quantum(0x6399));
+        assert!(!group_is_post_quantum(29));
+    }
+
+    #[test]
+    fn classifies_cipher_key_exchange() {
+        assert!(cipher_is_rsa_kx(0x009c), "TLS_RSA_WITH_AES_128_GCM_SHA256");
+        assert!(!cipher_is_rsa_kx(0xc02f), "ECDHE_RSA is forward secret");
+        assert!(!cipher_is_rsa_kx(0x1301));
+        assert!(cipher_is_tls13(0x1301));
+        assert!(!cipher_is_tls13(0xc02f));
+        assert!(!cipher_is_rsa_kx(0x0a0a), "GREASE");
     }
 }

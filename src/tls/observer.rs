@@ -168,6 +168,8 @@ struct Side {
     app_data: bool,
     /// TLS 1.3 client: its first protected record.
     first_protected: Option<FirstProtected>,
+    /// TLS 1.3: length of its latest protected record.
+    last_protected_len: u16,
 }
 
 /// Connection state shared by both directions, and the transcript being written.
@@ -188,6 +190,16 @@ struct Core {
     hello_seen: bool,
     /// [`MAX_EVENTS`] was reached.
     events_capped: bool,
+    /// TLS 1.3: the server sent a record after the client's Finished.
+    server_replied: bool,
+    /// TLS 1.3: the server's first record after the client's Finished, unless the client's
+    /// record before it was alert-sized (a close_notify exchange the client began).
+    server_reply: Option<FirstProtected>,
+    /// The client sent application data before any ServerHello (TLS 1.3 0-RTT).
+    early_data_sent: bool,
+    /// TLS ≤ 1.2: a renegotiation is under way (an encrypted handshake record followed both
+    /// Finished); it ends when both sides have sent their ChangeCipherSpec and Finished.
+    renegotiation: Option<[bool; 2]>,
 }
 
 impl Core {
@@ -292,6 +304,9 @@ impl Core {
             CONTENT_CHANGE_CIPHER_SPEC => {
                 self.push(dir, ts, TlsEvent::ChangeCipherSpec);
                 let tls13 = self.tls13;
+                if let Some(ccs_seen) = &mut self.renegotiation {
+                    ccs_seen[dir.index()] = true;
+                }
                 let side = self.side(dir);
                 side.ccs = true;
                 if !tls13 {
@@ -317,6 +332,16 @@ impl Core {
                     self.on_protected(dir, header.len, ts);
                 } else if std::mem::take(&mut self.side(dir).finished_due) {
                     self.push(dir, ts, TlsEvent::EncryptedHandshake);
+                    if self.renegotiation == Some([true, true])
+                        && self.sides.iter().all(|s| !s.finished_due)
+                    {
+                        self.renegotiation = None;
+                    }
+                } else if self.renegotiation.is_none()
+                    && self.sides.iter().all(|s| s.ccs && !s.finished_due)
+                {
+                    self.renegotiation = Some([false, false]);
+                    self.push(dir, ts, TlsEvent::Renegotiation);
                 }
             }
             CONTENT_HANDSHAKE => match body {
@@ -333,7 +358,12 @@ impl Core {
             CONTENT_APPLICATION_DATA if self.tls13 && self.server_protected => {
                 self.on_protected(dir, header.len, ts);
             }
-            CONTENT_APPLICATION_DATA => self.on_application_data(dir, ts),
+            CONTENT_APPLICATION_DATA => {
+                if self.server.is_none() && self.sides[dir.index()].client_hello {
+                    self.early_data_sent = true;
+                }
+                self.on_application_data(dir, ts);
+            }
             CONTENT_HEARTBEAT => {
                 self.push(dir, ts, TlsEvent::Heartbeat { len: header.len });
             }
@@ -354,9 +384,12 @@ impl Core {
         }
     }
 
-    fn on_application_data(&mut self, dir: Direction, ts: Timestamp) {
-        if !std::mem::replace(&mut self.side(dir).app_data, true) {
-            self.push(dir, ts, TlsEvent::ApplicationData);
+    /// Reports the side's first application-data record; returns its event index then.
+    fn on_application_data(&mut self, dir: Direction, ts: Timestamp) -> Option<usize> {
+        if std::mem::replace(&mut self.side(dir).app_data, true) {
+            None
+        } else {
+            self.push(dir, ts, TlsEvent::ApplicationData)
         }
     }
 
@@ -365,17 +398,25 @@ impl Core {
     /// client has sent its Finished.
     fn on_protected(&mut self, dir: Direction, len: u16, ts: Timestamp) {
         let is_server = self.is_server(dir);
-        let client_done = self.sides[dir.reverse().index()].protected > 0;
+        let peer = self.sides[dir.reverse().index()];
+        let client_done = peer.protected > 0;
         let record = self.t.records[dir.index()];
         let side = self.side(dir);
         side.protected = side.protected.saturating_add(1);
+        side.last_protected_len = len;
         if side.protected == 1 {
             let event = self.push(dir, ts, TlsEvent::EncryptedHandshake);
             if let (false, Some(event)) = (is_server, event) {
                 self.side(dir).first_protected = Some(FirstProtected { event, len, record });
             }
         } else if !is_server || client_done {
-            self.on_application_data(dir, ts);
+            let event = self.on_application_data(dir, ts);
+            if is_server && !std::mem::replace(&mut self.server_replied, true) {
+                let client_closing = INFERRED_ALERT_LEN.contains(&peer.last_protected_len);
+                if let (false, Some(event)) = (client_closing, event) {
+                    self.server_reply = Some(FirstProtected { event, len, record });
+                }
+            }
         }
     }
 
@@ -482,22 +523,36 @@ impl Core {
         }
     }
 
-    /// End of the connection: a TLS 1.3 client whose only protected record was alert-sized
-    /// sent an alert, not a Finished.
-    fn infer_client_alert(&mut self) {
+    /// End of the connection, TLS 1.3: a client whose only protected record was alert-sized
+    /// sent an alert, not a Finished; a server whose only record after the client's Finished
+    /// was alert-sized (and last) rejected the client's flight, typically its certificate.
+    fn infer_alerts(&mut self) {
         let Some(server) = self.server else {
             return;
         };
-        let client = server.reverse();
-        let Some(first) = self.sides[client.index()].first_protected else {
+        if !self.tls13 {
             return;
-        };
-        if self.tls13
-            && INFERRED_ALERT_LEN.contains(&first.len)
-            && self.t.records[client.index()] == first.record
-            && let Some(ev) = self.t.events.get_mut(first.event)
-        {
-            ev.event = TlsEvent::Alert(Alert::INFERRED);
+        }
+        let client = server.reverse();
+        // EndOfEarlyData (4 bytes + content type + 16-byte tag, padding aside) is the client's
+        // first protected record only when the server accepted its 0-RTT data.
+        if let Some(first) = self.sides[client.index()].first_protected {
+            self.t.early_data_accepted = self.early_data_sent
+                && INFERRED_ALERT_LEN.contains(&first.len)
+                && self.t.records[client.index()] > first.record;
+        }
+        let candidates = [
+            (client, self.sides[client.index()].first_protected),
+            (server, self.server_reply),
+        ];
+        for (dir, candidate) in candidates {
+            if let Some(c) = candidate
+                && INFERRED_ALERT_LEN.contains(&c.len)
+                && self.t.records[dir.index()] == c.record
+                && let Some(ev) = self.t.events.get_mut(c.event)
+            {
+                ev.event = TlsEvent::Alert(Alert::INFERRED);
+            }
         }
     }
 }
@@ -652,7 +707,7 @@ impl<P: MessageParsers> TlsObserver<P> {
                 self.deframers[i].finish(&mut sink);
             }
         }
-        self.core.infer_client_alert();
+        self.core.infer_alerts();
         for (count, deframer) in self.core.t.preamble_bytes.iter_mut().zip(&self.deframers) {
             *count = deframer.preamble_bytes();
         }
@@ -991,6 +1046,40 @@ mod tests {
     }
 
     #[test]
+    fn tls13_alert_sized_last_server_reply_to_client_finished_is_an_inferred_alert() {
+        // The server answers the client's Finished with one alert-sized record and stops.
+        let mut steps = tls13_handshake(53);
+        steps.push((S, record(23, &[0; 19])));
+        let (t, _) = observe(&steps);
+        assert_eq!(
+            t.events.last().map(|e| (e.from, e.event.clone())),
+            Some((S, TlsEvent::Alert(Alert::INFERRED)))
+        );
+        // A ticket-sized first reply followed by a close_notify is a normal session.
+        let mut steps = tls13_handshake(53);
+        steps.push((S, record(23, &[0; 200])));
+        steps.push((S, record(23, &[0; 19])));
+        let (t, _) = observe(&steps);
+        assert_eq!(events(&t).last(), Some(&(S, TlsEvent::ApplicationData)));
+        // The client closed first (its close_notify), the server only answered it.
+        let mut steps = tls13_handshake(53);
+        steps.push((C, record(23, &[0; 19])));
+        steps.push((S, record(23, &[0; 19])));
+        let (t, _) = observe(&steps);
+        assert!(
+            !t.events
+                .iter()
+                .any(|e| e.event == TlsEvent::Alert(Alert::INFERRED))
+        );
+        // More server records after it: not an alert.
+        let mut steps = tls13_handshake(53);
+        steps.push((S, record(23, &[0; 19])));
+        steps.push((S, record(23, &[0; 300])));
+        let (t, _) = observe(&steps);
+        assert_eq!(events(&t).last(), Some(&(S, TlsEvent::ApplicationData)));
+    }
+
+    #[test]
     fn tls13_type21_records_after_the_handshake_are_encrypted_alerts() {
         let mut steps = tls13_handshake(53);
         steps.push((S, record(21, &[0; 19])));
@@ -1023,6 +1112,55 @@ mod tests {
                 (S, TlsEvent::EncryptedHandshake),
             ]
         );
+    }
+
+    fn renegotiations(t: &Transcript) -> Vec<Direction> {
+        t.events
+            .iter()
+            .filter(|e| e.event == TlsEvent::Renegotiation)
+            .map(|e| e.from)
+            .collect()
+    }
+
+    #[test]
+    fn encrypted_handshake_after_both_finished_is_a_renegotiation() {
+        // Client-initiated, completed (both CCS + Finished), then a second one by the server.
+        let mut steps = tls12_handshake();
+        steps.push((C, record(22, &[0; 242])));
+        steps.push((S, record(22, &[0; 113])));
+        steps.push((S, record(22, &[0; 1805])));
+        let mut finish = record(22, &[0; 61]);
+        finish.extend(record(20, &[0; 25]));
+        finish.extend(record(22, &[0; 40]));
+        steps.push((C, finish.clone()));
+        steps.push((S, finish));
+        steps.push((S, record(22, &[0; 28])));
+        let (t, _) = observe(&steps);
+        assert_eq!(renegotiations(&t), vec![C, S]);
+        // Refused: the records that follow the first attempt do not count again.
+        let mut steps = tls12_handshake();
+        steps.push((C, record(22, &[0; 242])));
+        steps.push((S, record(21, &[0; 26])));
+        steps.push((C, record(22, &[0; 242])));
+        let (t, _) = observe(&steps);
+        assert_eq!(renegotiations(&t), vec![C]);
+    }
+
+    #[test]
+    fn end_of_early_data_sized_first_client_record_means_0rtt_accepted() {
+        let early = |client_first: usize| {
+            let mut steps = tls13_handshake(client_first);
+            // 0-RTT data right after the ClientHello, then the Finished after EndOfEarlyData.
+            steps.insert(1, (C, record(23, &[0; 49])));
+            steps.push((C, record(23, &[0; 53])));
+            observe(&steps).0
+        };
+        assert!(early(21).early_data_accepted);
+        assert!(
+            !early(53).early_data_accepted,
+            "rejected: no EndOfEarlyData"
+        );
+        assert!(!observe(&tls13_handshake(21)).0.early_data_accepted);
     }
 
     #[test]
