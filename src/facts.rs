@@ -396,7 +396,8 @@ pub fn build(
         client_certificates: Vec::new(),
         client_certificate_empty: false,
         alerts: Vec::new(),
-        messages: Vec::new(),
+        // Nearly every event is a handshake message: one allocation instead of a few.
+        messages: Vec::with_capacity(transcript.events.len()),
         resumption: Resumption::default(),
         renegotiations: 0,
         renegotiation: Renegotiation::default(),

@@ -222,7 +222,10 @@ pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, HelloError> {
     hello.session_id = session_id.to_vec();
     hello.cipher_suites = cipher_list(&mut r)?;
     hello.compression = r.vec8()?.buf.to_vec();
-    for e in optional_extensions(&mut r)? {
+    let extensions = optional_extensions(&mut r)?;
+    // One allocation: an extension takes at least 4 bytes of the block.
+    hello.extensions = Vec::with_capacity(extensions.block.buf.len() / 4);
+    for e in extensions {
         let e = e?;
         hello.extensions.push(e.typ);
         if decode_client_extension(&mut hello, e.typ, e.body).is_err() {

@@ -71,6 +71,10 @@ mod msg {
     pub const CERTIFICATE_STATUS: u8 = 22;
 }
 
+/// Events room is made for at a connection's first event (a full TLS 1.2 handshake with
+/// alerts and a ticket is about fourteen).
+const EVENTS_RESERVED: usize = 16;
+
 /// The message-body parsers the observer uses. A trait (implemented by [`WireParsers`]) so the
 /// record and state logic can be tested with stand-ins.
 pub trait MessageParsers {
@@ -221,6 +225,10 @@ impl Core {
                 self.anomaly(from, "too_many_events");
             }
             return None;
+        }
+        if self.t.events.is_empty() {
+            // A full handshake is a dozen events or so: one allocation, not four.
+            self.t.events.reserve(EVENTS_RESERVED);
         }
         self.t.events.push(TimedEvent { ts, from, event });
         Some(self.t.events.len() - 1)
