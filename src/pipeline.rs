@@ -301,6 +301,8 @@ fn read_inputs(
             }
         }
         file.packets = source.packets_read();
+        stats.timestamps_backwards += source.timestamps_backwards();
+        stats.snaplen_truncated += source.snaplen_truncated();
         inputs.push(file);
     }
     for (w, batch) in batches.into_iter().enumerate() {
