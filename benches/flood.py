@@ -4,7 +4,9 @@
     flood.py syn-flood  OUT.pcap [N]   N half-open connections (SYN only; default 1,000,000)
     flood.py ooo-flood  OUT.pcap [N]   N connections each sending only out-of-order segments,
                                        never filling their holes (default 100,000)
-    flood.py big-message OUT.pcap      a ClientHello claiming 16 MiB, its 16 MiB sent in full
+    flood.py ooo-tiny   OUT.pcap [N]   N connections (default 1,000) each sending 1,000 one-byte
+                                       segments, each after a hole (per-chunk overhead)
+    flood.py big-message OUT.pcap      a server Certificate message claiming 16 MiB, sent in full
     flood.py many-extensions OUT.pcap  a ClientHello with 10,000 extensions
 
 Every capture also holds LEGIT copies of the handshakes of captures/tls12-ecdhe-rsa.pcap and
@@ -124,6 +126,16 @@ def ooo_flood(n, segments=8, size=200):
             yield frame(client(c), SERVER, 2000 + c % 50000, 443, seq, 1, ACK | PSH, payload)
 
 
+def ooo_tiny(n, segments=1000):
+    def client(c):
+        return bytes([10, 64, (c >> 8) & 0xFF, c & 0xFF])
+    for c in range(n):
+        yield frame(client(c), SERVER, 3000 + c, 443, c * 7907, 0, SYN)
+    for k in range(segments):
+        for c in range(n):
+            yield frame(client(c), SERVER, 3000 + c, 443, c * 7907 + 2 + 2 * k, 1, ACK | PSH, b"t")
+
+
 def segments_of(stream, src, sport, isn, mss=1460):
     for off in range(0, len(stream), mss):
         yield frame(src, SERVER, sport, 443, isn + 1 + off, 1, ACK | PSH, stream[off:off + mss])
@@ -141,19 +153,29 @@ def client_hello(extensions=b""):
     return struct.pack(">I", 0x01000000 | len(body)) + body
 
 
-def one_connection(stream, sport=5555):
+def one_connection(client_stream, server_stream=b"", sport=5555):
+    """A connection from 10.200.0.1: handshake, the client's bytes, then the server's."""
     src = bytes([10, 200, 0, 1])
     yield frame(src, SERVER, sport, 443, 1000, 0, SYN)
     yield frame(SERVER, src, 443, sport, 5000, 1001, SYN | ACK)
     yield frame(src, SERVER, sport, 443, 1001, 5001, ACK)
-    yield from segments_of(stream, src, sport, 1000)
+    yield from segments_of(client_stream, src, sport, 1000)
+    for off in range(0, len(server_stream), 1460):
+        yield frame(SERVER, src, 443, sport, 5001 + off, 1001 + len(client_stream), ACK | PSH,
+                    server_stream[off:off + 1460])
+
+
+def server_hello():
+    body = struct.pack(">H", 0x0303) + b"\x22" * 32 + b"\x00" + struct.pack(">HB", 0x1301, 0)
+    return struct.pack(">I", 0x02000000 | len(body)) + body
 
 
 def big_message():
-    # A handshake message header claiming 16 MiB - 1, then that many bytes.
+    # The server answers a ClientHello with a ServerHello and a Certificate message claiming
+    # 16 MiB - 1, then sends all of it.
     size = (1 << 24) - 1
-    msg = struct.pack(">I", 0x01000000 | size) + b"\x00" * size
-    return list(one_connection(records(msg)))
+    cert = struct.pack(">I", 0x0B000000 | size) + b"\x00" * size
+    return list(one_connection(records(client_hello()), records(server_hello() + cert)))
 
 
 def many_extensions(n=10_000):
@@ -170,6 +192,9 @@ def main():
     elif kind == "ooo-flood":
         n = int(sys.argv[3]) if len(sys.argv) > 3 else 100_000
         with_legit(w, ooo_flood(n), n * 9, 10)
+    elif kind == "ooo-tiny":
+        n = int(sys.argv[3]) if len(sys.argv) > 3 else 1_000
+        with_legit(w, ooo_tiny(n), n * 1001, 10)
     elif kind == "big-message":
         p = big_message()
         with_legit(w, p, len(p), 100)

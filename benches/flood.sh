@@ -4,14 +4,14 @@
 # under /usr/bin/time, and prints peak RSS, the caps hit (from the report) and how many of the
 # 20 legitimate handshakes mixed into the flood were reported as established.
 # Usage: bash benches/flood.sh [KIND...] [-- FLAGS...]
-#   KIND: syn-flood ooo-flood big-message many-extensions (default: all)
+#   KIND: syn-flood ooo-flood ooo-tiny big-message many-extensions (default: all)
 #   FLOOD_DIR: where the captures go (default /tmp/tlsight-flood; about 300 MB)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 kinds=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do kinds+=("$1"); shift; done
 [ "${1:-}" = "--" ] && shift
-[ ${#kinds[@]} -eq 0 ] && kinds=(syn-flood ooo-flood big-message many-extensions)
+[ ${#kinds[@]} -eq 0 ] && kinds=(syn-flood ooo-flood ooo-tiny big-message many-extensions)
 dir="${FLOOD_DIR:-/tmp/tlsight-flood}"
 mkdir -p "$dir"
 bin="${CARGO_TARGET_DIR:-target}/release/tlsight"
@@ -41,9 +41,9 @@ if code != "0":
 attack = [c for c in records if c["client"]["ip"] == "10.200.0.1"]
 for c in attack:
     notes += f"; attack record: anomalies {c['anomalies']}"
-    ch = c.get("client_hello") or {}
-    if ch:
-        notes += f", {len(ch.get('extensions') or [])} extensions listed"
+    extensions = (c.get("client_hello") or {}).get("extensions") or []
+    if extensions:
+        notes += f", {len(extensions)} ClientHello extensions listed"
 print(f"{kind:<16} {i['packets']:>8} {int(rss_kib) / 1024:>8.0f} {float(wall):>10.2f} "
       f"{i['flows_evicted']:>8} {i['flow_buffer_cap_hits']:>8} {i['total_buffer_cap_hits']:>8} {notes}")
 PY
