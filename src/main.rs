@@ -48,7 +48,16 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn analyze(args: &AnalyzeArgs, cfg: &pipeline::Config) -> anyhow::Result<ExitCode> {
-    let analysis = pipeline::analyze_files(&args.files, cfg);
+    // Records are written while the analysis runs, so their output is opened first.
+    let mut ndjson = args.ndjson.as_deref().map(open_output).transpose()?;
+    let analysis = match ndjson.as_mut() {
+        Some(out) => pipeline::analyze_files(&args.files, cfg, out),
+        None => pipeline::analyze_files(&args.files, cfg, &mut io::sink()),
+    }
+    .context("writing the NDJSON log")?;
+    if let Some(mut out) = ndjson {
+        out.flush().context("writing the NDJSON log")?;
+    }
     for f in &analysis.report.inputs {
         if let Some(e) = &f.error {
             eprintln!("tlsight: {e}");
@@ -62,11 +71,10 @@ fn analyze(args: &AnalyzeArgs, cfg: &pipeline::Config) -> anyhow::Result<ExitCod
     {
         anyhow::bail!("no input could be read");
     }
-    if let Some(path) = &args.ndjson {
-        write_to(path, |w| analysis.write_ndjson(w)).context("writing the NDJSON log")?;
-    }
     if let Some(path) = &args.json {
-        write_to(path, |w| output::write_report(&analysis.report, w))
+        let mut out = open_output(path)?;
+        output::write_report(&analysis.report, &mut out)
+            .and_then(|()| out.flush())
             .context("writing the JSON report")?;
     }
     if !args.quiet {
@@ -89,22 +97,12 @@ fn write_summary(args: &AnalyzeArgs, analysis: &Analysis) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Runs `write` on a buffered writer for `path` (`-` = standard output) and flushes it.
-fn write_to(
-    path: &Path,
-    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> anyhow::Result<()> {
-    if path.as_os_str() == "-" {
-        let stdout = io::stdout();
-        let mut w = BufWriter::with_capacity(1 << 16, stdout.lock());
-        write(&mut w)?;
-        w.flush()?;
+/// A buffered writer for `path` (`-` = standard output).
+fn open_output(path: &Path) -> anyhow::Result<BufWriter<Box<dyn Write>>> {
+    let out: Box<dyn Write> = if path.as_os_str() == "-" {
+        Box::new(io::stdout().lock())
     } else {
-        let file =
-            File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-        let mut w = BufWriter::with_capacity(1 << 16, file);
-        write(&mut w)?;
-        w.flush()?;
-    }
-    Ok(())
+        Box::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?)
+    };
+    Ok(BufWriter::with_capacity(1 << 16, out))
 }

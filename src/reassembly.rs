@@ -152,6 +152,11 @@ pub struct Connection<S> {
     pub meta: TcpMeta,
     /// The consumer of its streams.
     pub consumer: S,
+    /// Capture-clock time the connection ended: the closing segment's clock, the idle deadline
+    /// (last activity + idle timeout) for an idle close, or `Timestamp::MAX` at capture end.
+    /// It depends only on the packets, not on when a sweep ran, so records can be streamed out
+    /// in this order whatever the number of workers.
+    pub closed_at: Timestamp,
 }
 
 /// Counters of the whole table.

@@ -16,10 +16,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let paths: [PathBuf; 1] = [path.clone()];
-    let analysis = analyze_files(&paths, &Config::default());
     let mut sink = Vec::new();
-    analysis.write_ndjson(&mut sink).ok();
-    output::write_report(&analysis.report, &mut sink).ok();
-    output::write_summary(&analysis.report, &mut sink).ok();
+    if let Ok(analysis) = analyze_files(&paths, &Config::default(), &mut sink) {
+        output::write_report(&analysis.report, &mut sink).ok();
+        output::write_summary(&analysis.report, &mut sink).ok();
+    }
     let _ = std::fs::remove_file(&path);
 });

@@ -144,6 +144,7 @@ impl<S: StreamConsumer> Tracked<S> {
         mut self,
         key: FlowKey,
         reason: CloseReason,
+        closed_at: Timestamp,
         closed: &mut impl FnMut(Connection<S>, CloseReason),
     ) {
         let ts = self.meta.last_ts;
@@ -164,6 +165,7 @@ impl<S: StreamConsumer> Tracked<S> {
                 key,
                 meta: self.meta,
                 consumer: self.consumer,
+                closed_at,
             },
             reason,
         );
@@ -222,11 +224,12 @@ impl<S: StreamConsumer> FlowTable<S> {
             // Idle past the timeout: closed exactly as `expire_idle` would have, so the result
             // does not depend on how often (or on which worker) the sweep ran.
             Some(t) if t.last_clock < cutoff => {
-                self.close(key, CloseReason::IdleTimeout, closed);
+                let deadline = self.idle_deadline(t.last_clock);
+                self.close(key, CloseReason::IdleTimeout, deadline, closed);
                 false
             }
             Some(t) if t.is_reused_by(seg) => {
-                self.close(key, CloseReason::PortReused, closed);
+                self.close(key, CloseReason::PortReused, seg.clock, closed);
                 false
             }
             found => found.is_some(),
@@ -236,7 +239,7 @@ impl<S: StreamConsumer> FlowTable<S> {
             if seg.payload.is_empty() && !flags.syn() && !flags.fin() && !flags.rst() {
                 return;
             }
-            self.make_room(closed);
+            self.make_room(seg.clock, closed);
             self.flows.insert(
                 key,
                 Box::new(Tracked::new(new_consumer(&key), seg.ts, seg.clock)),
@@ -263,7 +266,7 @@ impl<S: StreamConsumer> FlowTable<S> {
         }
         self.stats.peak_buffered_bytes = self.stats.peak_buffered_bytes.max(self.buffered as u64);
         if let Some(reason) = reason {
-            self.close(key, reason, closed);
+            self.close(key, reason, seg.clock, closed);
         }
     }
 
@@ -287,7 +290,8 @@ impl<S: StreamConsumer> FlowTable<S> {
         {
             match self.least_recently_active() {
                 Some((last, key)) if last < cutoff => {
-                    self.close(key, CloseReason::IdleTimeout, closed);
+                    let deadline = self.idle_deadline(last);
+                    self.close(key, CloseReason::IdleTimeout, deadline, closed);
                 }
                 _ => break,
             }
@@ -303,7 +307,7 @@ impl<S: StreamConsumer> FlowTable<S> {
         self.activity.clear();
         self.buffered = 0;
         for (key, tracked) in all {
-            tracked.close(key, CloseReason::CaptureEnd, closed);
+            tracked.close(key, CloseReason::CaptureEnd, Timestamp::MAX, closed);
         }
     }
 
@@ -312,14 +316,20 @@ impl<S: StreamConsumer> FlowTable<S> {
         &self.stats
     }
 
-    /// Evicts least recently active connections until one more fits.
-    fn make_room(&mut self, closed: &mut impl FnMut(Connection<S>, CloseReason)) {
+    /// The clock at which a connection last active at `last` becomes idle.
+    fn idle_deadline(&self, last: Timestamp) -> Timestamp {
+        Timestamp(last.0.saturating_add(self.limits.idle_timeout_ns))
+    }
+
+    /// Evicts least recently active connections until one more fits; `now` is the clock of
+    /// the segment that needs the room.
+    fn make_room(&mut self, now: Timestamp, closed: &mut impl FnMut(Connection<S>, CloseReason)) {
         while self.flows.len() >= self.limits.max_flows.max(1) {
             let Some((_, key)) = self.least_recently_active() else {
                 break;
             };
             self.stats.flows_evicted += 1;
-            self.close(key, CloseReason::Evicted, closed);
+            self.close(key, CloseReason::Evicted, now, closed);
         }
     }
 
@@ -351,12 +361,13 @@ impl<S: StreamConsumer> FlowTable<S> {
         &mut self,
         key: FlowKey,
         reason: CloseReason,
+        closed_at: Timestamp,
         closed: &mut impl FnMut(Connection<S>, CloseReason),
     ) {
         if let Some(tracked) = self.flows.remove(&key) {
             self.activity.remove(&(tracked.queued_clock, key));
             self.buffered -= tracked.buffered();
-            tracked.close(key, reason, closed);
+            tracked.close(key, reason, closed_at, closed);
         }
     }
 }

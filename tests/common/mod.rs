@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
 use tlsight::pipeline::{Analysis, Config, analyze_files};
@@ -11,25 +12,39 @@ pub fn shared_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")
 }
 
+/// An analysis and the NDJSON log it wrote.
+pub struct Run {
+    pub analysis: Analysis,
+    pub ndjson: Vec<u8>,
+}
+
+impl Deref for Run {
+    type Target = Analysis;
+
+    fn deref(&self) -> &Analysis {
+        &self.analysis
+    }
+}
+
 /// Runs the offline pipeline on `paths` with `workers` workers.
-pub fn analyze(paths: &[PathBuf], workers: usize) -> Analysis {
+pub fn analyze(paths: &[PathBuf], workers: usize) -> Run {
     let cfg = Config {
         workers,
         ..Config::default()
     };
-    analyze_files(paths, &cfg)
+    let mut ndjson = Vec::new();
+    let analysis = analyze_files(paths, &cfg, &mut ndjson).expect("write to a Vec");
+    Run { analysis, ndjson }
 }
 
 /// The NDJSON log of an analysis.
-pub fn ndjson(analysis: &Analysis) -> Vec<u8> {
-    let mut out = Vec::new();
-    analysis.write_ndjson(&mut out).expect("write to a Vec");
-    out
+pub fn ndjson(run: &Run) -> Vec<u8> {
+    run.ndjson.clone()
 }
 
 /// The NDJSON log of an analysis, one JSON value per record.
-pub fn records(analysis: &Analysis) -> Vec<serde_json::Value> {
-    ndjson(analysis)
+pub fn records(run: &Run) -> Vec<serde_json::Value> {
+    run.ndjson
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
         .map(|l| serde_json::from_slice(l).expect("valid NDJSON line"))
