@@ -737,6 +737,33 @@ mod tests {
         assert_eq!(h.closed[0].1.buffer_cap_hits, 1);
     }
 
+    /// Regression (issue #7, out-of-order floods): one-byte segments after a hole are charged
+    /// their bookkeeping, so the cap bounds memory rather than payload bytes alone.
+    #[test]
+    fn one_byte_segments_after_a_hole_are_charged_their_overhead() {
+        let cap = 10 * (1 + CHUNK_OVERHEAD);
+        let mut h = Harness::new(Limits {
+            max_total_buffer: cap,
+            ..Limits::default()
+        });
+        h.send(PORT, true, C_ISN, 0, SYN, b"", 1);
+        for i in 0..100u32 {
+            // Every other byte: each segment is its own chunk.
+            h.send(
+                PORT,
+                true,
+                C_ISN + 2 + 2 * i,
+                0,
+                ACK,
+                b"x",
+                2 + i64::from(i),
+            );
+        }
+        let stats = h.table.stats();
+        assert!(stats.peak_buffered_bytes <= cap as u64);
+        assert_eq!(stats.total_buffer_cap_hits, 90);
+    }
+
     #[test]
     fn total_buffer_cap_forces_a_gap_on_the_growing_connection() {
         // Room for 5 bytes in two chunks.
