@@ -72,6 +72,17 @@ impl Latency {
         }
     }
 
+    /// Samples at or below `micros` (to the histogram's precision), for cumulative buckets
+    /// such as Prometheus histograms.
+    pub fn count_at_most(&self, micros: u64) -> u64 {
+        self.hist.count_between(0, micros)
+    }
+
+    /// Sum of the samples in microseconds (to the histogram's precision).
+    pub fn sum(&self) -> f64 {
+        self.hist.mean() * self.hist.len() as f64
+    }
+
     /// The distribution's percentiles.
     pub fn percentiles(&self) -> Percentiles {
         let h = &self.hist;
@@ -266,6 +277,18 @@ mod tests {
         assert!((49_000..=51_000).contains(&p.p50), "{p:?}");
         assert!((98_000..=100_000).contains(&p.p99), "{p:?}");
         assert!((99_000..=101_000).contains(&p.max), "{p:?}");
+    }
+
+    #[test]
+    fn cumulative_counts_and_sum() {
+        let mut a = Latency::default();
+        for us in [100, 200, 300, 5000] {
+            a.record(us);
+        }
+        assert_eq!(a.count_at_most(99), 0);
+        assert_eq!(a.count_at_most(300), 3);
+        assert_eq!(a.count_at_most(1_000_000), 4);
+        assert!((a.sum() - 5600.0).abs() < 60.0, "{}", a.sum());
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! Packet sources: where frames come from. Offline files (pcap and pcapng, via libpcap) today;
-//! the live interface and in-memory sources for tests plug in behind the same trait.
+//! Packet sources: where frames come from. Offline files (pcap and pcapng, via libpcap) and live
+//! interfaces ([`live`]); in-memory sources for tests plug in behind the same trait.
+
+pub mod live;
 
 use std::path::{Path, PathBuf};
 
@@ -47,6 +49,44 @@ pub enum CaptureError {
         path: PathBuf,
         /// 1-based number of the packet that could not be read.
         packet: u64,
+        /// libpcap's reason.
+        reason: String,
+    },
+    /// No interface of that name.
+    #[error("no interface named {name}; available: {available}")]
+    NoSuchInterface {
+        /// The name asked for.
+        name: String,
+        /// The interfaces libpcap can capture on, comma-separated.
+        available: String,
+    },
+    /// Capturing needs privileges the process does not have.
+    #[error(
+        "no permission to capture on {name} ({reason}): capturing needs CAP_NET_RAW (and \
+         CAP_NET_ADMIN for promiscuous mode); run as root, or grant them once with \
+         `sudo setcap cap_net_raw,cap_net_admin=eip {exe}`"
+    )]
+    Permission {
+        /// The interface.
+        name: String,
+        /// libpcap's reason.
+        reason: String,
+        /// This executable, for the setcap command line.
+        exe: String,
+    },
+    /// libpcap rejected the BPF filter.
+    #[error("bad capture filter '{filter}': {reason}")]
+    Filter {
+        /// The filter as given.
+        filter: String,
+        /// libpcap's reason.
+        reason: String,
+    },
+    /// Opening or reading the interface failed for another reason.
+    #[error("capture on {name}: {reason}")]
+    Live {
+        /// The interface.
+        name: String,
         /// libpcap's reason.
         reason: String,
     },

@@ -2,6 +2,8 @@
 //! serialization structs here are kept apart from the internal types so that the output
 //! contract (field names in `DESIGN.md` and the README) only changes on purpose.
 
+pub mod live;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -587,6 +589,20 @@ fn servers_sorted(agg: &Aggregates) -> Vec<(&String, &Breakdown)> {
     v
 }
 
+/// The per-server entries of the report (and of live windows).
+fn servers_out(agg: &Aggregates) -> Vec<ServerOut<'_>> {
+    servers_sorted(agg)
+        .into_iter()
+        .map(|(label, s)| ServerOut {
+            server: label,
+            connections: s.connections,
+            outcomes: named(&s.outcomes, |o| o.name()),
+            failure_causes: named(&s.failure_causes, |c| c.name()),
+            latency_us: TimingsOut::from(&s.timings),
+        })
+        .collect()
+}
+
 /// Writes the whole report as one JSON document.
 pub fn write_report(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let agg = &report.aggregates;
@@ -615,16 +631,7 @@ pub fn write_report(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             .collect(),
         resumed: &agg.resumed,
         latency_us: TimingsOut::from(&agg.all.timings),
-        servers: servers_sorted(agg)
-            .into_iter()
-            .map(|(label, s)| ServerOut {
-                server: label,
-                connections: s.connections,
-                outcomes: named(&s.outcomes, |o| o.name()),
-                failure_causes: named(&s.failure_causes, |c| c.name()),
-                latency_us: TimingsOut::from(&s.timings),
-            })
-            .collect(),
+        servers: servers_out(agg),
         anomalies: &agg.anomalies,
     };
     serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::other)?;

@@ -4,6 +4,12 @@
 //! aggregates. Connection records stream back to the calling thread as connections close and
 //! are written in close order (see [`RecordKey`]), so memory does not grow with the capture and
 //! offline output does not depend on the number of workers.
+//!
+//! Live ([`run_live`]) is the same pipeline fed by an interface, with three differences: the
+//! reader drops (and counts) batches for workers that are behind instead of waiting, flushes
+//! partial batches every few tens of milliseconds so a quiet link still makes progress, and
+//! marks window ends in the batches, on which every worker hands its window's aggregates over
+//! to the calling thread, which merges them into one [`ClosedWindow`].
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -15,13 +21,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
-use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+use crossbeam_channel::{Receiver, Sender, bounded, select, unbounded};
 
 use crate::aggregate::{Aggregates, Merge};
-use crate::capture::{OfflineFile, PacketSource};
-use crate::decode::{Decoded, Decoder};
+use crate::capture::live::LiveInterface;
+use crate::capture::{Frame, OfflineFile, PacketSource};
+use crate::decode::{Decoded, Decoder, LinkType};
 use crate::facts::{self, FactsConfig};
 use crate::flow::{Direction, Endpoint, FlowKey, TcpFlags, Timestamp};
+use crate::live::{ClosedWindow, Drops, Sightings, WindowClock};
 use crate::output::{self, InputFile, InputStats, Report};
 use crate::reassembly::{CloseReason, Connection, FlowTable, Limits, Segment, StreamConsumer};
 use crate::tls::{TlsContext, TlsObserver};
@@ -38,6 +46,9 @@ pub struct Config {
     pub facts: FactsConfig,
     /// Whether per-connection NDJSON records are wanted (skipped otherwise).
     pub want_records: bool,
+    /// Live mode: workers hand over their aggregates and [`Sightings`] per window instead of
+    /// once at the end.
+    pub windows: bool,
 }
 
 impl Default for Config {
@@ -47,6 +58,7 @@ impl Default for Config {
             limits: Limits::default(),
             facts: FactsConfig::default(),
             want_records: true,
+            windows: false,
         }
     }
 }
@@ -56,6 +68,12 @@ impl Default for Config {
 const BATCH_SEGMENTS: usize = 512;
 /// Batches in flight per worker before the reader waits (offline back-pressure, never drops).
 const CHANNEL_BATCHES: usize = 8;
+/// Batches in flight per worker before the live reader drops (more slack for bursts: the
+/// reader must never wait on a live interface).
+const LIVE_CHANNEL_BATCHES: usize = 32;
+/// Longest a segment waits in a partial batch on a live interface, so that a quiet link still
+/// reaches the workers (and their idle expiry and records) promptly.
+const LIVE_FLUSH_NS: i64 = 50_000_000;
 /// Every this many packets every worker gets a batch, even an empty one, so that a worker
 /// whose shard is quiet still advances its clock and lets held records be written.
 const TICK_PACKETS: u64 = 1 << 16;
@@ -84,6 +102,9 @@ struct Batch {
     /// The capture clock when the batch was sent: every later segment for this worker has a
     /// clock at least this.
     clock: Timestamp,
+    /// Live window the segments belong to; a worker that sees a later one first hands over
+    /// its aggregates for the earlier windows.
+    window: u64,
 }
 
 /// The order connection records are written in: when the connection ended (capture clock,
@@ -98,12 +119,23 @@ struct RecordMessage {
     /// Every record this worker sends later has a key whose close time is at least this.
     progress: Timestamp,
     records: Vec<(RecordKey, Vec<u8>)>,
+    /// Live windows this worker has finished since its last message, oldest first.
+    windows: Vec<WindowPart>,
+}
+
+/// One worker's share of one live window.
+struct WindowPart {
+    window: u64,
+    aggregates: Aggregates,
+    sightings: Sightings,
 }
 
 /// What one worker produced besides its records.
 #[derive(Default)]
 struct WorkerOutput {
     aggregates: Aggregates,
+    /// Live mode only: what the current window saw beyond its aggregates.
+    sightings: Sightings,
     tcp_connections: u64,
     tcp_connections_without_tls: u64,
     flows_evicted: u64,
@@ -152,53 +184,21 @@ pub fn analyze_files(
     cfg: &Config,
     records: &mut dyn Write,
 ) -> io::Result<Analysis> {
-    let workers = cfg.workers.max(1);
-    let mut senders = Vec::with_capacity(workers);
-    let mut handles = Vec::with_capacity(workers);
-    let (recycle_tx, recycle_rx) = unbounded::<Batch>();
-    let (record_tx, record_rx) = bounded::<RecordMessage>(RECORD_MESSAGES);
-    for worker in 0..workers {
-        let (tx, rx) = bounded::<Batch>(CHANNEL_BATCHES);
-        senders.push(tx);
-        let recycle = recycle_tx.clone();
-        let record_tx = record_tx.clone();
-        let wcfg = worker_config(cfg, workers);
-        handles.push(thread::spawn(move || {
-            run_worker(worker, rx, recycle, record_tx, wcfg)
-        }));
-    }
-    drop(recycle_tx);
-    drop(record_tx);
-
+    let workers = spawn_workers(cfg, CHANNEL_BATCHES);
     let stop = Arc::new(AtomicBool::new(false));
     let reader_paths = paths.to_vec();
     let reader_stop = Arc::clone(&stop);
-    let reader =
-        thread::spawn(move || read_inputs(&reader_paths, senders, recycle_rx, &reader_stop));
+    let (senders, recycle) = (workers.senders, workers.recycle);
+    let reader = thread::spawn(move || read_inputs(&reader_paths, senders, recycle, &reader_stop));
 
-    let written = write_records(&record_rx, workers, records);
+    let written = write_records(&workers.records, workers.handles.len(), records);
     if written.is_err() {
         // Stop reading; the workers then finish and hang up. Drain without writing.
         stop.store(true, Ordering::Relaxed);
-        for _ in record_rx.iter() {}
+        for _ in workers.records.iter() {}
     }
-    let (inputs, mut input) = match reader.join() {
-        Ok(r) => r,
-        Err(panic) => std::panic::resume_unwind(panic),
-    };
-    let mut aggregates = Aggregates::default();
-    for h in handles {
-        let o = match h.join() {
-            Ok(o) => o,
-            Err(panic) => std::panic::resume_unwind(panic),
-        };
-        aggregates.merge_in(o.aggregates);
-        input.tcp_connections += o.tcp_connections;
-        input.tcp_connections_without_tls += o.tcp_connections_without_tls;
-        input.flows_evicted += o.flows_evicted;
-        input.flow_buffer_cap_hits += o.flow_buffer_cap_hits;
-        input.total_buffer_cap_hits += o.total_buffer_cap_hits;
-    }
+    let (inputs, mut input) = join(reader);
+    let aggregates = join_workers(workers.handles, &mut input);
     Ok(Analysis {
         report: Report {
             inputs,
@@ -207,6 +207,330 @@ pub fn analyze_files(
         },
         records_written: written?,
     })
+}
+
+/// The worker threads and the channel ends the reader and the writer use.
+struct Workers {
+    senders: Vec<Sender<Batch>>,
+    recycle: Receiver<Batch>,
+    records: Receiver<RecordMessage>,
+    handles: Vec<thread::JoinHandle<WorkerOutput>>,
+}
+
+/// Starts `cfg.workers` workers, each fed by a channel of `capacity` batches.
+fn spawn_workers(cfg: &Config, capacity: usize) -> Workers {
+    let workers = cfg.workers.max(1);
+    let mut senders = Vec::with_capacity(workers);
+    let mut handles = Vec::with_capacity(workers);
+    let (recycle_tx, recycle) = unbounded::<Batch>();
+    let (record_tx, records) = bounded::<RecordMessage>(RECORD_MESSAGES);
+    for worker in 0..workers {
+        let (tx, rx) = bounded::<Batch>(capacity);
+        senders.push(tx);
+        let recycle = recycle_tx.clone();
+        let record_tx = record_tx.clone();
+        let wcfg = worker_config(cfg, workers);
+        handles.push(thread::spawn(move || {
+            run_worker(worker, rx, recycle, record_tx, wcfg)
+        }));
+    }
+    Workers {
+        senders,
+        recycle,
+        records,
+        handles,
+    }
+}
+
+/// Joins a thread, passing its panic on.
+fn join<T>(handle: thread::JoinHandle<T>) -> T {
+    match handle.join() {
+        Ok(r) => r,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Joins the workers: merges their aggregates and adds their counters to `input`.
+fn join_workers(
+    handles: Vec<thread::JoinHandle<WorkerOutput>>,
+    input: &mut InputStats,
+) -> Aggregates {
+    let mut aggregates = Aggregates::default();
+    for h in handles {
+        let o = join(h);
+        aggregates.merge_in(o.aggregates);
+        input.tcp_connections += o.tcp_connections;
+        input.tcp_connections_without_tls += o.tcp_connections_without_tls;
+        input.flows_evicted += o.flows_evicted;
+        input.flow_buffer_cap_hits += o.flow_buffer_cap_hits;
+        input.total_buffer_cap_hits += o.total_buffer_cap_hits;
+    }
+    aggregates
+}
+
+/// Settings of a live capture beyond [`Config`].
+#[derive(Clone, Copy, Debug)]
+pub struct LiveConfig {
+    /// Window length, nanoseconds.
+    pub interval_ns: i64,
+}
+
+/// The result of a live capture.
+pub struct LiveAnalysis {
+    /// The final report (aggregates over every window) and records written.
+    pub analysis: Analysis,
+    /// Lost since the capture started.
+    pub drops: Drops,
+}
+
+/// What the reader says at the end of each window.
+struct ReaderWindow {
+    window: u64,
+    start: Timestamp,
+    end: Timestamp,
+    packets: u64,
+    drops: Drops,
+}
+
+/// Captures from `source` until `stop` is set (or the interface fails), writing connection
+/// records (when `cfg.want_records`) to `out` as connections end and handing every closed
+/// window to `on_window` (which writes to `out` too). Frames the workers cannot keep up with
+/// are dropped at the channel and counted, never waited for.
+///
+/// On stop, connections still open are closed and reported, the last window is closed, and
+/// the report over the whole capture is returned.
+pub fn run_live(
+    source: LiveInterface,
+    cfg: &Config,
+    live: LiveConfig,
+    stop: &Arc<AtomicBool>,
+    out: &mut dyn Write,
+    on_window: &mut dyn FnMut(ClosedWindow, &mut dyn Write) -> io::Result<()>,
+) -> io::Result<LiveAnalysis> {
+    let cfg = Config {
+        windows: true,
+        ..cfg.clone()
+    };
+    let workers = spawn_workers(&cfg, LIVE_CHANNEL_BATCHES);
+    let (window_tx, window_rx) = unbounded::<ReaderWindow>();
+    let reader_stop = Arc::clone(stop);
+    let (senders, recycle) = (workers.senders, workers.recycle);
+    let reader =
+        thread::spawn(move || read_live(source, senders, recycle, live, &reader_stop, &window_tx));
+    let mut assembler = WindowAssembler::new(workers.handles.len());
+    let written = write_live(&workers.records, &window_rx, &mut assembler, out, on_window);
+    if written.is_err() {
+        stop.store(true, Ordering::Relaxed);
+        for _ in workers.records.iter() {}
+    }
+    let (file, mut input, drops) = join(reader);
+    // Live workers hand all their aggregates over in windows.
+    join_workers(workers.handles, &mut input);
+    Ok(LiveAnalysis {
+        analysis: Analysis {
+            report: Report {
+                inputs: vec![file],
+                input,
+                aggregates: assembler.total,
+            },
+            records_written: written?,
+        },
+        drops,
+    })
+}
+
+/// Wall-clock time, as a capture timestamp.
+fn wall_clock() -> Timestamp {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp::from_parts(d.as_secs() as i64, i64::from(d.subsec_nanos()))
+}
+
+/// The live capture thread: like [`read_inputs`], plus time-based flushes (a quiet link still
+/// reaches the workers), window ends, and the stop flag.
+fn read_live(
+    mut source: LiveInterface,
+    senders: Vec<Sender<Batch>>,
+    recycle: Receiver<Batch>,
+    live: LiveConfig,
+    stop: &AtomicBool,
+    windows_tx: &Sender<ReaderWindow>,
+) -> (InputFile, InputStats, Drops) {
+    let mut reader = Reader::new(senders, recycle);
+    reader.dealer.lossy = true;
+    reader.clock.wall = true;
+    let link = source.link_type();
+    let mut file = InputFile {
+        path: source.interface().to_string(),
+        packets: 0,
+        error: None,
+    };
+    let start = reader.clock.tick(wall_clock());
+    let mut windows = WindowClock::new(start, live.interval_ns);
+    let mut last_flush = start;
+    let mut window_start_packets = 0;
+    let mut end_window = |reader: &mut Reader, source: &mut LiveInterface, (start, end)| {
+        let drops = Drops {
+            kernel: source.stats(),
+            channel_segments: reader.dealer.dropped_segments,
+        };
+        let msg = ReaderWindow {
+            window: reader.dealer.window,
+            start,
+            end,
+            packets: reader.stats.packets - window_start_packets,
+            drops,
+        };
+        window_start_packets = reader.stats.packets;
+        // The writer reads until the reader hangs up.
+        let _ = windows_tx.send(msg);
+        drops
+    };
+    while !stop.load(Ordering::Relaxed) {
+        let now = match source.poll() {
+            Ok(Some(frame)) => reader.frame(link, &frame),
+            Ok(None) => reader.clock.tick(wall_clock()),
+            Err(e) => {
+                file.error = Some(e.to_string());
+                break;
+            }
+        };
+        if now.0.saturating_sub(last_flush.0) >= LIVE_FLUSH_NS {
+            reader.dealer.send_all(now);
+            last_flush = now;
+        }
+        if let Some(window) = windows.close_if_due(now) {
+            // What is batched belongs to the closing window; the (possibly empty) batches
+            // after it tell every worker to hand that window over.
+            reader.dealer.send_all(now);
+            end_window(&mut reader, &mut source, window);
+            reader.dealer.window += 1;
+            reader.dealer.send_all(now);
+        }
+    }
+    let now = reader.clock.tick(wall_clock());
+    let drops = end_window(&mut reader, &mut source, windows.close_now(now));
+    file.packets = reader.stats.packets;
+    (file, reader.finish(), drops)
+}
+
+/// Puts windows together from the workers' parts and the reader's counters, and hands them
+/// on in order once complete.
+struct WindowAssembler {
+    workers: usize,
+    pending: BTreeMap<u64, PendingWindow>,
+    next: u64,
+    last_drops: Drops,
+    /// Aggregates over every window handed on.
+    total: Aggregates,
+}
+
+/// A window some of whose parts have arrived.
+#[derive(Default)]
+struct PendingWindow {
+    parts: usize,
+    aggregates: Aggregates,
+    sightings: Sightings,
+    reader: Option<ReaderWindow>,
+}
+
+impl WindowAssembler {
+    fn new(workers: usize) -> Self {
+        WindowAssembler {
+            workers,
+            pending: BTreeMap::new(),
+            next: 0,
+            last_drops: Drops::default(),
+            total: Aggregates::default(),
+        }
+    }
+
+    fn add_part(&mut self, part: WindowPart) {
+        let p = self.pending.entry(part.window).or_default();
+        p.parts += 1;
+        p.aggregates.merge_in(part.aggregates);
+        p.sightings.merge_in(part.sightings);
+    }
+
+    fn add_reader(&mut self, r: ReaderWindow) {
+        let window = r.window;
+        self.pending.entry(window).or_default().reader = Some(r);
+    }
+
+    /// Hands every complete window, in order, to `on_window`.
+    fn emit_ready(
+        &mut self,
+        out: &mut dyn Write,
+        on_window: &mut dyn FnMut(ClosedWindow, &mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<()> {
+        while let Some(p) = self.pending.get(&self.next)
+            && p.parts >= self.workers
+            && p.reader.is_some()
+        {
+            let Some(p) = self.pending.remove(&self.next) else {
+                break;
+            };
+            let Some(r) = p.reader else { break };
+            self.next += 1;
+            self.total.merge_in(p.aggregates.clone());
+            let window = ClosedWindow {
+                start: r.start,
+                end: r.end,
+                packets: r.packets,
+                aggregates: p.aggregates,
+                sightings: p.sightings,
+                drops: r.drops.since(&self.last_drops),
+                drops_total: r.drops,
+            };
+            self.last_drops = r.drops;
+            on_window(window, out)?;
+        }
+        Ok(())
+    }
+}
+
+/// The live writer: records in close order as they become final, windows as they complete,
+/// flushed whenever there is nothing more to read so that records appear promptly.
+fn write_live(
+    records: &Receiver<RecordMessage>,
+    reader: &Receiver<ReaderWindow>,
+    windows: &mut WindowAssembler,
+    out: &mut dyn Write,
+    on_window: &mut dyn FnMut(ClosedWindow, &mut dyn Write) -> io::Result<()>,
+) -> io::Result<u64> {
+    let mut merger = RecordMerger::new(windows.workers);
+    let never = crossbeam_channel::never();
+    let mut reader_open = true;
+    loop {
+        let from_reader = if reader_open { reader } else { &never };
+        select! {
+            recv(records) -> msg => match msg {
+                Ok(mut msg) => {
+                    for part in std::mem::take(&mut msg.windows) {
+                        windows.add_part(part);
+                    }
+                    merger.accept(msg, out)?;
+                }
+                Err(_) => break,
+            },
+            recv(from_reader) -> w => match w {
+                Ok(w) => windows.add_reader(w),
+                Err(_) => reader_open = false,
+            },
+        }
+        windows.emit_ready(out, on_window)?;
+        if records.is_empty() {
+            out.flush()?;
+        }
+    }
+    let written = merger.finish(out)?;
+    for w in reader.try_iter() {
+        windows.add_reader(w);
+    }
+    windows.emit_ready(out, on_window)?;
+    out.flush()?;
+    Ok(written)
 }
 
 /// Writes the workers' record messages as one stream in [`RecordKey`] order. Returns how
@@ -296,6 +620,11 @@ fn worker_config(cfg: &Config, workers: usize) -> Config {
 struct CaptureClock {
     last_ts: Option<Timestamp>,
     now: Timestamp,
+    /// Live: timestamps (the kernel's, and the reader's own readings when the link is quiet)
+    /// are all wall-clock time, so the clock is their running maximum. Adding forward steps
+    /// instead would drift ahead of the wall clock whenever a frame stamped before a reading
+    /// is read after it.
+    wall: bool,
 }
 
 impl CaptureClock {
@@ -303,6 +632,7 @@ impl CaptureClock {
     fn tick(&mut self, ts: Timestamp) -> Timestamp {
         self.now = match self.last_ts {
             None => ts,
+            Some(_) if self.wall => self.now.max(ts),
             Some(last) => Timestamp(self.now.0.saturating_add((ts.0 - last.0).max(0))),
         };
         self.last_ts = Some(ts);
@@ -315,6 +645,13 @@ struct Dealer {
     senders: Vec<Sender<Batch>>,
     batches: Vec<Batch>,
     recycle: Receiver<Batch>,
+    /// Live: a batch whose worker's channel is full is dropped (and counted) rather than
+    /// waited for, so the capture never stalls behind slow workers.
+    lossy: bool,
+    /// Segments dropped because a worker's channel was full (lossy mode only).
+    dropped_segments: u64,
+    /// The live window new batches belong to.
+    window: u64,
 }
 
 impl Dealer {
@@ -324,6 +661,9 @@ impl Dealer {
             senders,
             batches,
             recycle,
+            lossy: false,
+            dropped_segments: 0,
+            window: 0,
         }
     }
 
@@ -346,9 +686,18 @@ impl Dealer {
         let (Some(batch), Some(tx)) = (self.batches.get_mut(w), self.senders.get(w)) else {
             return;
         };
+        if self.lossy && tx.is_full() {
+            // The reader is the only sender, so a channel with room now still has room when
+            // it sends; a full one means the worker is behind: drop, count, reuse the buffers.
+            self.dropped_segments += batch.segments.len() as u64;
+            batch.segments.clear();
+            batch.payload.clear();
+            return;
+        }
         let fresh = self.recycle.try_recv().unwrap_or_default();
         let mut full = std::mem::replace(batch, fresh);
         full.clock = clock;
+        full.window = self.window;
         // A worker only hangs up by panicking, which the join reports.
         let _ = tx.send(full);
     }
@@ -361,6 +710,77 @@ impl Dealer {
     }
 }
 
+/// Decodes frames and deals their segments out to the workers: the part of the capture thread
+/// that files and live interfaces share.
+struct Reader {
+    stats: InputStats,
+    decoder: Decoder,
+    dealer: Dealer,
+    decode_errors: BTreeMap<&'static str, u64>,
+    clock: CaptureClock,
+}
+
+impl Reader {
+    fn new(senders: Vec<Sender<Batch>>, recycle: Receiver<Batch>) -> Self {
+        Reader {
+            stats: InputStats::default(),
+            decoder: Decoder::new(),
+            dealer: Dealer::new(senders, recycle),
+            decode_errors: BTreeMap::new(),
+            clock: CaptureClock::default(),
+        }
+    }
+
+    /// Takes one frame; returns the capture clock after it.
+    fn frame(&mut self, link: LinkType, frame: &Frame<'_>) -> Timestamp {
+        self.stats.packets += 1;
+        self.stats.bytes += frame.data.len() as u64;
+        let now = self.clock.tick(frame.ts);
+        match self.decoder.decode(link, frame.data, frame.ts) {
+            Ok(Decoded::Tcp(seg)) => {
+                self.stats.tcp_segments += 1;
+                let (key, dir) = FlowKey::from_endpoints(seg.src, seg.dst);
+                let desc = SegmentDesc {
+                    key,
+                    dir,
+                    seq: seg.seq,
+                    ack: seg.ack,
+                    flags: seg.flags,
+                    ts: frame.ts,
+                    clock: now,
+                    start: 0,
+                    len: seg.payload.len(),
+                };
+                self.dealer.push(desc, seg.payload, now);
+            }
+            Ok(Decoded::NotTcp) => self.stats.not_tcp += 1,
+            Ok(Decoded::FragmentHeld) => self.stats.ip_fragments += 1,
+            Err(e) => *self.decode_errors.entry(e.kind()).or_default() += 1,
+        }
+        now
+    }
+
+    /// Sends every batch (waiting for room, even live: nothing is lost at the end) and
+    /// returns the input counters.
+    fn finish(mut self) -> InputStats {
+        self.dealer.lossy = false;
+        self.dealer.send_all(self.clock.now);
+        // Datagrams still incomplete at the end of the capture never will be.
+        self.decoder.expire(Timestamp::MAX);
+        let d = self.decoder.stats();
+        let mut stats = self.stats;
+        stats.ip_datagrams_reassembled = d.datagrams_reassembled;
+        stats.ip_datagrams_dropped = d.datagrams_expired
+            + d.datagrams_evicted
+            + d.datagrams_oversized
+            + d.datagrams_too_fragmented
+            + d.total_bytes_cap_hits
+            + d.datagrams_inconsistent;
+        stats.decode_errors = self.decode_errors;
+        stats
+    }
+}
+
 /// The capture thread: reads every input, decodes, and deals segments out to the workers
 /// until the inputs end or `stop` is set.
 fn read_inputs(
@@ -369,13 +789,8 @@ fn read_inputs(
     recycle: Receiver<Batch>,
     stop: &AtomicBool,
 ) -> (Vec<InputFile>, InputStats) {
-    let mut stats = InputStats::default();
     let mut inputs = Vec::with_capacity(paths.len());
-    let mut decoder = Decoder::new();
-    let mut dealer = Dealer::new(senders, recycle);
-    let mut decode_errors: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let mut clock = CaptureClock::default();
-
+    let mut reader = Reader::new(senders, recycle);
     for path in paths {
         let mut file = InputFile {
             path: path.display().to_string(),
@@ -400,58 +815,23 @@ fn read_inputs(
                     break;
                 }
             };
-            stats.packets += 1;
-            stats.bytes += frame.data.len() as u64;
-            let now = clock.tick(frame.ts);
-            match decoder.decode(link, frame.data, frame.ts) {
-                Ok(Decoded::Tcp(seg)) => {
-                    stats.tcp_segments += 1;
-                    let (key, dir) = FlowKey::from_endpoints(seg.src, seg.dst);
-                    let desc = SegmentDesc {
-                        key,
-                        dir,
-                        seq: seg.seq,
-                        ack: seg.ack,
-                        flags: seg.flags,
-                        ts: frame.ts,
-                        clock: now,
-                        start: 0,
-                        len: seg.payload.len(),
-                    };
-                    dealer.push(desc, seg.payload, now);
-                }
-                Ok(Decoded::NotTcp) => stats.not_tcp += 1,
-                Ok(Decoded::FragmentHeld) => stats.ip_fragments += 1,
-                Err(e) => *decode_errors.entry(e.kind()).or_default() += 1,
-            }
-            if stats.packets % TICK_PACKETS == 0 {
+            let now = reader.frame(link, &frame);
+            if reader.stats.packets.is_multiple_of(TICK_PACKETS) {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                dealer.send_all(now);
+                reader.dealer.send_all(now);
             }
         }
         file.packets = source.packets_read();
-        stats.timestamps_backwards += source.timestamps_backwards();
-        stats.snaplen_truncated += source.snaplen_truncated();
+        reader.stats.timestamps_backwards += source.timestamps_backwards();
+        reader.stats.snaplen_truncated += source.snaplen_truncated();
         inputs.push(file);
         if stop.load(Ordering::Relaxed) {
             break;
         }
     }
-    dealer.send_all(clock.now);
-    // Datagrams still incomplete at the end of the capture never will be.
-    decoder.expire(Timestamp::MAX);
-    let d = decoder.stats();
-    stats.ip_datagrams_reassembled = d.datagrams_reassembled;
-    stats.ip_datagrams_dropped = d.datagrams_expired
-        + d.datagrams_evicted
-        + d.datagrams_oversized
-        + d.datagrams_too_fragmented
-        + d.total_bytes_cap_hits
-        + d.datagrams_inconsistent;
-    stats.decode_errors = decode_errors;
-    (inputs, stats)
+    (inputs, reader.finish())
 }
 
 /// A worker: owns the flow table of its shard, and sends its records to the writer after
@@ -471,18 +851,26 @@ fn run_worker(
         tls: TlsObserver::new(),
         ctx: Rc::clone(&ctx),
     };
-    let send = |records: &mut Vec<(RecordKey, Vec<u8>)>, progress: Timestamp| {
-        if cfg.want_records {
+    let send = |records: &mut Vec<(RecordKey, Vec<u8>)>, progress, windows: Vec<WindowPart>| {
+        if cfg.want_records || !windows.is_empty() {
             let msg = RecordMessage {
                 worker,
                 progress,
                 records: std::mem::take(records),
+                windows,
             };
             // The writer reads until every worker has hung up: a failed send cannot happen.
             let _ = record_tx.send(msg);
         }
     };
+    let mut window = 0;
     for mut batch in rx {
+        // Windows end between batches: what came before belongs to the earlier ones.
+        let mut parts = Vec::new();
+        while cfg.windows && window < batch.window {
+            parts.push(take_window(window, &mut out));
+            window += 1;
+        }
         let mut closed = |conn: Connection<ConnectionObserver>, reason: CloseReason| {
             records.extend(finish_connection(conn, reason, &cfg, &mut out));
         };
@@ -507,17 +895,31 @@ fn run_worker(
         batch.segments.clear();
         batch.payload.clear();
         let _ = recycle.send(batch);
-        send(&mut records, progress);
+        send(&mut records, progress, parts);
     }
     table.drain(&mut |conn, reason| {
         records.extend(finish_connection(conn, reason, &cfg, &mut out));
     });
-    send(&mut records, Timestamp::MAX);
+    let last = if cfg.windows {
+        vec![take_window(window, &mut out)]
+    } else {
+        Vec::new()
+    };
+    send(&mut records, Timestamp::MAX, last);
     let stats = table.stats().clone();
     out.flows_evicted = stats.flows_evicted;
     out.flow_buffer_cap_hits = stats.flow_buffer_cap_hits;
     out.total_buffer_cap_hits = stats.total_buffer_cap_hits;
     out
+}
+
+/// Hands over what the worker aggregated in `window`, starting afresh.
+fn take_window(window: u64, out: &mut WorkerOutput) -> WindowPart {
+    WindowPart {
+        window,
+        aggregates: std::mem::take(&mut out.aggregates),
+        sightings: std::mem::take(&mut out.sightings),
+    }
 }
 
 /// Turns a closed connection into facts and aggregates, and (if wanted) an NDJSON record
@@ -536,6 +938,9 @@ fn finish_connection(
     let transcript = conn.consumer.tls.finish();
     let f = facts::build(&conn.key, conn.meta, reason, transcript, &cfg.facts);
     out.aggregates.add(&f);
+    if cfg.windows {
+        out.sightings.add(&f);
+    }
     cfg.want_records.then(|| {
         let mut line = Vec::with_capacity(2048);
         output::write_connection(&f, &mut line);
@@ -562,6 +967,7 @@ mod tests {
             worker,
             progress: Timestamp(progress),
             records,
+            windows: Vec::new(),
         }
     }
 
@@ -597,10 +1003,109 @@ mod tests {
     }
 
     #[test]
+    fn lossy_dealer_drops_and_counts_instead_of_waiting() {
+        let (tx, rx) = bounded::<Batch>(1);
+        let (_recycle_tx, recycle_rx) = unbounded::<Batch>();
+        let mut dealer = Dealer::new(vec![tx], recycle_rx);
+        dealer.lossy = true;
+        let (key, dir) = FlowKey::from_endpoints(record(0, 0, 1).0.2, record(0, 0, 2).0.2);
+        let desc = SegmentDesc {
+            key,
+            dir,
+            seq: 0,
+            ack: 0,
+            flags: TcpFlags(0),
+            ts: Timestamp(0),
+            clock: Timestamp(0),
+            start: 0,
+            len: 3,
+        };
+        // Three full batches into a channel of one, nobody reading: one goes through, two are
+        // dropped and counted, and the reader never blocks.
+        for _ in 0..3 * BATCH_SEGMENTS {
+            dealer.push(desc, b"abc", Timestamp(1));
+        }
+        assert_eq!(dealer.dropped_segments, 2 * BATCH_SEGMENTS as u64);
+        let got = rx.try_recv().expect("the first batch");
+        assert_eq!(got.segments.len(), BATCH_SEGMENTS);
+        assert_eq!(got.payload.len(), 3 * BATCH_SEGMENTS);
+        // Room again: the next batch goes through, stamped with the window.
+        dealer.window = 4;
+        dealer.push(desc, b"abc", Timestamp(2));
+        dealer.send_all(Timestamp(2));
+        let got = rx.try_recv().expect("the next batch");
+        assert_eq!((got.segments.len(), got.window), (1, 4));
+    }
+
+    #[test]
+    fn windows_are_handed_on_in_order_once_every_part_is_in() {
+        let mut windows = WindowAssembler::new(2);
+        let seen = RefCell::new(Vec::new());
+        let mut on_window = |w: ClosedWindow, _: &mut dyn Write| {
+            seen.borrow_mut().push((
+                w.start.0,
+                w.aggregates.all.connections,
+                w.drops.channel_segments,
+            ));
+            Ok(())
+        };
+        let part = |window, connections| WindowPart {
+            window,
+            aggregates: Aggregates {
+                all: crate::aggregate::Breakdown {
+                    connections,
+                    ..Default::default()
+                },
+                ..Aggregates::default()
+            },
+            sightings: Sightings::default(),
+        };
+        let reader = |window: u64, dropped| ReaderWindow {
+            window,
+            start: Timestamp(window as i64),
+            end: Timestamp(window as i64 + 1),
+            packets: 0,
+            drops: Drops {
+                channel_segments: dropped,
+                ..Drops::default()
+            },
+        };
+        let out = &mut io::sink();
+        windows.add_part(part(0, 1));
+        windows.add_reader(reader(0, 5));
+        windows.add_part(part(1, 10));
+        windows.add_reader(reader(1, 7));
+        windows.add_part(part(1, 20));
+        windows.emit_ready(out, &mut on_window).expect("emit");
+        assert!(
+            seen.borrow().is_empty(),
+            "window 0 lacks a worker, window 1 must wait"
+        );
+        windows.add_part(part(0, 2));
+        windows.emit_ready(out, &mut on_window).expect("emit");
+        // Drops per window are differences of the running totals.
+        assert_eq!(*seen.borrow(), [(0, 3, 5), (1, 30, 2)]);
+        assert_eq!(windows.total.all.connections, 33);
+    }
+
+    #[test]
     fn capture_clock_never_goes_back() {
         let mut clock = CaptureClock::default();
         assert_eq!(clock.tick(Timestamp(100)), Timestamp(100));
         assert_eq!(clock.tick(Timestamp(50)), Timestamp(100));
         assert_eq!(clock.tick(Timestamp(80)), Timestamp(130));
+    }
+
+    #[test]
+    fn live_clock_follows_the_wall_clock_without_drift() {
+        let mut clock = CaptureClock {
+            wall: true,
+            ..CaptureClock::default()
+        };
+        assert_eq!(clock.tick(Timestamp(100)), Timestamp(100));
+        // A frame stamped before the last reading, read after it.
+        assert_eq!(clock.tick(Timestamp(95)), Timestamp(100));
+        assert_eq!(clock.tick(Timestamp(96)), Timestamp(100));
+        assert_eq!(clock.tick(Timestamp(200)), Timestamp(200));
     }
 }

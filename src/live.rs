@@ -1,0 +1,793 @@
+//! Live windows and alerts. Workers note, per window, what the aggregates do not keep
+//! ([`Sightings`]: certificates with findings, client/server pairs by version class); the main
+//! thread merges each window's aggregates and sightings and feeds them to a [`Watch`], whose
+//! state machines say which alerts start and which clear. Everything here is pure (no threads,
+//! no clock, no I/O), so the alert rules are tested directly.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use crate::aggregate::{Aggregates, Breakdown, Merge};
+use crate::capture::live::KernelStats;
+use crate::facts::{ConnectionFacts, Outcome};
+use crate::flow::Timestamp;
+
+/// Findings that make a certificate alert: it expires within the warning period (or already
+/// has).
+const EXPIRY_FINDINGS: [&str; 2] = ["expiring_soon", "expired"];
+
+/// Entries kept per window for each kind of sighting, and distinct certificates and pairs
+/// remembered for "once" alerts: beyond these, further ones are counted in
+/// [`Watch::suppressed`] instead of tracked, so memory stays flat whatever the traffic.
+pub const MAX_TRACKED: usize = 100_000;
+
+/// A certificate with findings, as seen in a window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertSighting {
+    /// The server that presented it (SNI, else ip:port).
+    pub server: String,
+    /// Subject (RFC 4514).
+    pub subject: String,
+    /// End of validity, seconds since the epoch.
+    pub not_after: i64,
+    /// Findings judged at capture time.
+    pub findings: Vec<&'static str>,
+}
+
+/// What one window saw beyond its aggregates. Built per worker, merged on window close.
+#[derive(Clone, Debug, Default)]
+pub struct Sightings {
+    /// Certificates with at least one finding, by SHA-256.
+    pub certs: BTreeMap<String, CertSighting>,
+    /// Client/server pairs that negotiated a version below TLS 1.2, with that version.
+    pub deprecated: BTreeMap<(IpAddr, String), u16>,
+    /// Client/server pairs that negotiated TLS 1.2 or later (clears their deprecated alert).
+    pub modern: BTreeSet<(IpAddr, String)>,
+    /// Servers that presented a leaf certificate without an expiry finding (a renewal clears
+    /// their certificate alerts).
+    pub renewed: BTreeSet<String>,
+    /// Sightings not kept because a map was full.
+    pub overflow: u64,
+}
+
+/// Whether a negotiated version is deprecated (below TLS 1.2: SSLv2, SSLv3, TLS 1.0, 1.1).
+pub fn is_deprecated(version: u16) -> bool {
+    matches!(version, 0x0002 | 0x0300 | 0x0301 | 0x0302)
+}
+
+/// Inserts into a bounded map, counting what does not fit.
+fn bounded_insert<K: Ord, V>(map: &mut BTreeMap<K, V>, k: K, v: V, overflow: &mut u64) {
+    if map.len() < MAX_TRACKED || map.contains_key(&k) {
+        map.insert(k, v);
+    } else {
+        *overflow += 1;
+    }
+}
+
+/// Inserts into a bounded set, counting what does not fit.
+fn bounded_set_insert<K: Ord>(set: &mut BTreeSet<K>, k: K, overflow: &mut u64) {
+    if set.len() < MAX_TRACKED || set.contains(&k) {
+        set.insert(k);
+    } else {
+        *overflow += 1;
+    }
+}
+
+impl Sightings {
+    /// Notes one connection.
+    pub fn add(&mut self, f: &ConnectionFacts) {
+        let server = f.server_label();
+        for c in &f.certificates {
+            if !c.findings.is_empty() {
+                let sighting = CertSighting {
+                    server: server.clone(),
+                    subject: c.cert.subject.clone(),
+                    not_after: c.cert.not_after,
+                    findings: c.findings.clone(),
+                };
+                bounded_insert(
+                    &mut self.certs,
+                    c.cert.sha256.clone(),
+                    sighting,
+                    &mut self.overflow,
+                );
+            }
+        }
+        if let Some(leaf) = f.certificates.first()
+            && !leaf.findings.iter().any(|x| EXPIRY_FINDINGS.contains(x))
+        {
+            bounded_set_insert(&mut self.renewed, server.clone(), &mut self.overflow);
+        }
+        if let Some(v) = f.version {
+            let pair = (f.client.ip, server);
+            if is_deprecated(v) {
+                bounded_insert(&mut self.deprecated, pair, v, &mut self.overflow);
+            } else {
+                bounded_set_insert(&mut self.modern, pair, &mut self.overflow);
+            }
+        }
+    }
+}
+
+impl Merge for Sightings {
+    fn merge_in(&mut self, other: Self) {
+        self.overflow += other.overflow;
+        for (k, v) in other.certs {
+            bounded_insert(&mut self.certs, k, v, &mut self.overflow);
+        }
+        for (k, v) in other.deprecated {
+            bounded_insert(&mut self.deprecated, k, v, &mut self.overflow);
+        }
+        for k in other.modern {
+            bounded_set_insert(&mut self.modern, k, &mut self.overflow);
+        }
+        for k in other.renewed {
+            bounded_set_insert(&mut self.renewed, k, &mut self.overflow);
+        }
+    }
+}
+
+/// Alert thresholds.
+#[derive(Clone, Debug)]
+pub struct AlertConfig {
+    /// Handshake p95 (ClientHello → done) above which a server is slow, in microseconds; no
+    /// SLO alerts when `None`.
+    pub slo_p95_us: Option<u64>,
+    /// Consecutive windows above a threshold before an alert starts, and within it before it
+    /// clears (at least 1).
+    pub windows: u32,
+    /// Fraction of a server's connections that failed or got no response above which it is
+    /// failing (0..1).
+    pub failure_rate: f64,
+    /// Fewest connections in a window for its failure rate to count.
+    pub failure_min_connections: u64,
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        AlertConfig {
+            slo_p95_us: None,
+            windows: 3,
+            failure_rate: 0.5,
+            failure_min_connections: 5,
+        }
+    }
+}
+
+/// Which rule an alert comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertKind {
+    /// A server's handshake p95 above the SLO for K consecutive windows.
+    SloP95,
+    /// A server's failure rate above the threshold for K consecutive windows.
+    FailureRate,
+    /// A certificate expiring within the warning period (or expired).
+    CertExpiring,
+    /// A version below TLS 1.2 negotiated between a client and a server.
+    DeprecatedVersion,
+}
+
+impl AlertKind {
+    /// Name in alert records and metrics labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            AlertKind::SloP95 => "slo_p95",
+            AlertKind::FailureRate => "failure_rate",
+            AlertKind::CertExpiring => "cert_expiring",
+            AlertKind::DeprecatedVersion => "deprecated_version",
+        }
+    }
+}
+
+/// An alert starting or clearing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertEvent {
+    /// The rule.
+    pub kind: AlertKind,
+    /// `true` when it starts, `false` when it clears.
+    pub started: bool,
+    /// The server (SNI, else ip:port).
+    pub server: String,
+    /// The client, for version alerts.
+    pub client: Option<IpAddr>,
+    /// The measured value (p95 in µs, failure rate), when there is one.
+    pub value: Option<f64>,
+    /// The threshold it was compared with.
+    pub threshold: Option<f64>,
+    /// The negotiated version, for version alerts.
+    pub version: Option<u16>,
+    /// The certificate (SHA-256 and what was seen), for certificate alerts.
+    pub cert: Option<(String, CertSighting)>,
+}
+
+impl AlertEvent {
+    fn new(kind: AlertKind, started: bool, server: &str) -> Self {
+        AlertEvent {
+            kind,
+            started,
+            server: server.to_string(),
+            client: None,
+            value: None,
+            threshold: None,
+            version: None,
+            cert: None,
+        }
+    }
+}
+
+/// Hysteresis of one per-server rule: starts after K consecutive windows above, clears after
+/// K consecutive windows not above (a window without enough data counts as not above, so an
+/// alert on a server that went quiet clears too).
+#[derive(Clone, Copy, Debug, Default)]
+struct Streak {
+    above: u32,
+    within: u32,
+    active: bool,
+}
+
+/// What a window says about one rule for one server.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Reading {
+    Above(f64),
+    Within(f64),
+    NoData,
+}
+
+impl Streak {
+    /// Updates with one window; returns `Some(true)` when the alert starts, `Some(false)`
+    /// when it clears.
+    fn step(&mut self, reading: Reading, k: u32) -> Option<bool> {
+        match reading {
+            Reading::Above(_) => {
+                self.above += 1;
+                self.within = 0;
+            }
+            Reading::Within(_) | Reading::NoData => {
+                self.within += 1;
+                self.above = 0;
+            }
+        }
+        if !self.active && self.above >= k {
+            self.active = true;
+            Some(true)
+        } else if self.active && self.within >= k {
+            self.active = false;
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// Nothing to remember: the entry can be dropped.
+    fn idle(&self) -> bool {
+        !self.active && self.above == 0
+    }
+}
+
+/// One "once" alert's memory: whether it is active, and what it was about.
+#[derive(Clone, Debug)]
+struct Once<T> {
+    active: bool,
+    about: T,
+}
+
+/// Alert state across windows, kept by the main thread.
+#[derive(Debug)]
+pub struct Watch {
+    cfg: AlertConfig,
+    slo: BTreeMap<String, Streak>,
+    failing: BTreeMap<String, Streak>,
+    certs: BTreeMap<String, Once<CertSighting>>,
+    pairs: BTreeMap<(IpAddr, String), Once<u16>>,
+    seen_certs: BTreeSet<String>,
+    /// Alerts not raised because [`MAX_TRACKED`] certificates or pairs were already tracked.
+    pub suppressed: u64,
+    /// Alerts active now, by rule.
+    pub active: BTreeMap<&'static str, u64>,
+    /// Alerts started so far, by rule.
+    pub started: BTreeMap<&'static str, u64>,
+}
+
+/// What a window produced beyond its aggregates.
+#[derive(Clone, Debug, Default)]
+pub struct WindowNews {
+    /// Alerts starting or clearing, in a stable order.
+    pub alerts: Vec<AlertEvent>,
+    /// Certificates with findings seen for the first time.
+    pub new_certs: Vec<(String, CertSighting)>,
+}
+
+impl Watch {
+    /// A watch with no history.
+    pub fn new(cfg: AlertConfig) -> Self {
+        Watch {
+            cfg,
+            slo: BTreeMap::new(),
+            failing: BTreeMap::new(),
+            certs: BTreeMap::new(),
+            pairs: BTreeMap::new(),
+            seen_certs: BTreeSet::new(),
+            suppressed: 0,
+            active: BTreeMap::new(),
+            started: BTreeMap::new(),
+        }
+    }
+
+    /// Feeds one closed window; returns the alerts that start or clear and the new findings.
+    pub fn on_window(&mut self, agg: &Aggregates, sightings: &Sightings) -> WindowNews {
+        let mut news = WindowNews::default();
+        let k = self.cfg.windows.max(1);
+        if let Some(slo) = self.cfg.slo_p95_us {
+            let read = |b: &Breakdown| {
+                let p = b.timings.client_hello_to_done.percentiles();
+                match p.count {
+                    0 => Reading::NoData,
+                    _ if p.p95 > slo => Reading::Above(p.p95 as f64),
+                    _ => Reading::Within(p.p95 as f64),
+                }
+            };
+            step_servers(
+                &mut self.slo,
+                agg,
+                read,
+                k,
+                AlertKind::SloP95,
+                slo as f64,
+                &mut news,
+            );
+        }
+        let (rate, min) = (self.cfg.failure_rate, self.cfg.failure_min_connections);
+        let read = |b: &Breakdown| {
+            if b.connections == 0 || b.connections < min {
+                return Reading::NoData;
+            }
+            let failed: u64 = [Outcome::Failed, Outcome::NoResponse]
+                .iter()
+                .filter_map(|o| b.outcomes.get(o))
+                .sum();
+            let r = failed as f64 / b.connections as f64;
+            if r > rate {
+                Reading::Above(r)
+            } else {
+                Reading::Within(r)
+            }
+        };
+        step_servers(
+            &mut self.failing,
+            agg,
+            read,
+            k,
+            AlertKind::FailureRate,
+            rate,
+            &mut news,
+        );
+        self.certificates(sightings, &mut news);
+        self.versions(sightings, &mut news);
+        for a in &news.alerts {
+            let name = a.kind.name();
+            let active = self.active.entry(name).or_default();
+            if a.started {
+                *active += 1;
+                *self.started.entry(name).or_default() += 1;
+            } else {
+                *active = active.saturating_sub(1);
+            }
+        }
+        news
+    }
+
+    fn certificates(&mut self, s: &Sightings, news: &mut WindowNews) {
+        for (sha, c) in &s.certs {
+            if !self.seen_certs.contains(sha) {
+                if self.seen_certs.len() >= MAX_TRACKED {
+                    // Start over rather than grow: a certificate may be reported again.
+                    self.seen_certs.clear();
+                }
+                self.seen_certs.insert(sha.clone());
+                news.new_certs.push((sha.clone(), c.clone()));
+            }
+            if !c.findings.iter().any(|x| EXPIRY_FINDINGS.contains(x))
+                || self.certs.contains_key(sha)
+            {
+                continue;
+            }
+            if self.certs.len() >= MAX_TRACKED {
+                self.suppressed += 1;
+                continue;
+            }
+            self.certs.insert(
+                sha.clone(),
+                Once {
+                    active: true,
+                    about: c.clone(),
+                },
+            );
+            let mut a = AlertEvent::new(AlertKind::CertExpiring, true, &c.server);
+            a.cert = Some((sha.clone(), c.clone()));
+            news.alerts.push(a);
+        }
+        for (sha, once) in self.certs.iter_mut() {
+            let server = &once.about.server;
+            if once.active && s.renewed.contains(server) && !s.certs.contains_key(sha) {
+                once.active = false;
+                let mut a = AlertEvent::new(AlertKind::CertExpiring, false, server);
+                a.cert = Some((sha.clone(), once.about.clone()));
+                news.alerts.push(a);
+            }
+        }
+    }
+
+    fn versions(&mut self, s: &Sightings, news: &mut WindowNews) {
+        for ((client, server), &v) in &s.deprecated {
+            let key = (*client, server.clone());
+            if self.pairs.contains_key(&key) {
+                continue;
+            }
+            if self.pairs.len() >= MAX_TRACKED {
+                self.suppressed += 1;
+                continue;
+            }
+            self.pairs.insert(
+                key,
+                Once {
+                    active: true,
+                    about: v,
+                },
+            );
+            let mut a = AlertEvent::new(AlertKind::DeprecatedVersion, true, server);
+            a.client = Some(*client);
+            a.version = Some(v);
+            news.alerts.push(a);
+        }
+        for (key, once) in self.pairs.iter_mut() {
+            if once.active && s.modern.contains(key) && !s.deprecated.contains_key(key) {
+                once.active = false;
+                let mut a = AlertEvent::new(AlertKind::DeprecatedVersion, false, &key.1);
+                a.client = Some(key.0);
+                a.version = Some(once.about);
+                news.alerts.push(a);
+            }
+        }
+    }
+}
+
+/// Steps one per-server rule for every server of the window and every server with state.
+fn step_servers(
+    streaks: &mut BTreeMap<String, Streak>,
+    agg: &Aggregates,
+    read: impl Fn(&Breakdown) -> Reading,
+    k: u32,
+    kind: AlertKind,
+    threshold: f64,
+    news: &mut WindowNews,
+) {
+    for (server, b) in &agg.servers {
+        if !streaks.contains_key(server) && !matches!(read(b), Reading::Above(_)) {
+            continue;
+        }
+        streaks.entry(server.clone()).or_default();
+    }
+    streaks.retain(|server, streak| {
+        let reading = agg.servers.get(server).map_or(Reading::NoData, &read);
+        if let Some(started) = streak.step(reading, k) {
+            let mut a = AlertEvent::new(kind, started, server);
+            a.threshold = Some(threshold);
+            if let Reading::Above(v) | Reading::Within(v) = reading {
+                a.value = Some(v);
+            }
+            news.alerts.push(a);
+        }
+        !streak.idle()
+    });
+}
+
+/// Frames lost before analysis, counted since the capture started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Drops {
+    /// libpcap's counters (`ps_drop`: kernel buffer full; `ps_ifdrop`: interface).
+    pub kernel: KernelStats,
+    /// TCP segments tlsight dropped because a worker's queue was full.
+    pub channel_segments: u64,
+}
+
+impl Drops {
+    /// What was lost since `earlier`.
+    pub fn since(&self, earlier: &Drops) -> Drops {
+        Drops {
+            kernel: KernelStats {
+                received: self.kernel.received.saturating_sub(earlier.kernel.received),
+                dropped: self.kernel.dropped.saturating_sub(earlier.kernel.dropped),
+                if_dropped: self
+                    .kernel
+                    .if_dropped
+                    .saturating_sub(earlier.kernel.if_dropped),
+            },
+            channel_segments: self
+                .channel_segments
+                .saturating_sub(earlier.channel_segments),
+        }
+    }
+}
+
+/// A closed live window: what every worker aggregated in it, merged, and what was lost.
+#[derive(Clone, Debug)]
+pub struct ClosedWindow {
+    /// When the window started (wall clock).
+    pub start: Timestamp,
+    /// When it ended.
+    pub end: Timestamp,
+    /// Frames read in the window.
+    pub packets: u64,
+    /// Connections that ended in the window.
+    pub aggregates: Aggregates,
+    /// Certificates and version pairs seen in the window.
+    pub sightings: Sightings,
+    /// Lost in this window.
+    pub drops: Drops,
+    /// Lost since the capture started.
+    pub drops_total: Drops,
+}
+
+/// Wall-clock window boundaries: the first window starts when capture starts and each lasts
+/// `interval_ns`; a reader that was busy past several boundaries closes one window for all.
+#[derive(Clone, Copy, Debug)]
+pub struct WindowClock {
+    start: Timestamp,
+    interval_ns: i64,
+}
+
+impl WindowClock {
+    /// Windows of `interval_ns` starting at `start`.
+    pub fn new(start: Timestamp, interval_ns: i64) -> Self {
+        WindowClock {
+            start,
+            interval_ns: interval_ns.max(1),
+        }
+    }
+
+    /// If the current window is over at `now`, closes it: returns its `(start, end)` and
+    /// starts the next one at `end`.
+    pub fn close_if_due(&mut self, now: Timestamp) -> Option<(Timestamp, Timestamp)> {
+        let end = Timestamp(self.start.0.saturating_add(self.interval_ns));
+        if now < end {
+            return None;
+        }
+        let window = (self.start, now);
+        self.start = now;
+        Some(window)
+    }
+
+    /// Closes the current window early (at shutdown).
+    pub fn close_now(&mut self, now: Timestamp) -> (Timestamp, Timestamp) {
+        let window = (self.start, now.max(self.start));
+        self.start = window.1;
+        window
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::Latency;
+
+    /// A window where `server` had `n` connections, `failed` of them failed, handshakes of
+    /// `us` microseconds.
+    fn window(server: &str, n: u64, failed: u64, us: i64) -> Aggregates {
+        let mut b = Breakdown {
+            connections: n,
+            ..Breakdown::default()
+        };
+        b.outcomes.insert(Outcome::Established, n - failed);
+        if failed > 0 {
+            b.outcomes.insert(Outcome::Failed, failed);
+        }
+        let mut lat = Latency::default();
+        for _ in 0..n {
+            lat.record(us);
+        }
+        b.timings.client_hello_to_done = lat;
+        let mut agg = Aggregates::default();
+        agg.servers.insert(server.to_string(), b);
+        agg
+    }
+
+    fn slo_watch(k: u32) -> Watch {
+        Watch::new(AlertConfig {
+            slo_p95_us: Some(50_000),
+            windows: k,
+            ..AlertConfig::default()
+        })
+    }
+
+    fn kinds(news: &WindowNews) -> Vec<(AlertKind, bool)> {
+        news.alerts.iter().map(|a| (a.kind, a.started)).collect()
+    }
+
+    #[test]
+    fn slo_alert_needs_k_consecutive_slow_windows_and_clears_after_k_fast_ones() {
+        let mut w = slo_watch(3);
+        let none = Sightings::default();
+        let slow = window("a.example", 10, 0, 80_000);
+        let fast = window("a.example", 10, 0, 10_000);
+        assert!(w.on_window(&slow, &none).alerts.is_empty());
+        assert!(w.on_window(&slow, &none).alerts.is_empty());
+        // A fast window breaks the streak.
+        assert!(w.on_window(&fast, &none).alerts.is_empty());
+        assert!(w.on_window(&slow, &none).alerts.is_empty());
+        assert!(w.on_window(&slow, &none).alerts.is_empty());
+        let news = w.on_window(&slow, &none);
+        assert_eq!(kinds(&news), vec![(AlertKind::SloP95, true)]);
+        let a = &news.alerts[0];
+        assert_eq!(a.server, "a.example");
+        assert_eq!(a.threshold, Some(50_000.0));
+        assert!(a.value.is_some_and(|v| v > 79_000.0), "{a:?}");
+        assert_eq!(w.active.get("slo_p95"), Some(&1));
+        // Still slow: no repeat.
+        assert!(w.on_window(&slow, &none).alerts.is_empty());
+        assert!(w.on_window(&fast, &none).alerts.is_empty());
+        assert!(w.on_window(&fast, &none).alerts.is_empty());
+        let news = w.on_window(&fast, &none);
+        assert_eq!(kinds(&news), vec![(AlertKind::SloP95, false)]);
+        assert_eq!(w.active.get("slo_p95"), Some(&0));
+        assert_eq!(w.started.get("slo_p95"), Some(&1));
+    }
+
+    #[test]
+    fn quiet_server_clears_and_is_forgotten() {
+        let mut w = slo_watch(1);
+        let none = Sightings::default();
+        let slow = window("a.example", 3, 0, 90_000);
+        assert_eq!(
+            kinds(&w.on_window(&slow, &none)),
+            vec![(AlertKind::SloP95, true)]
+        );
+        let news = w.on_window(&Aggregates::default(), &none);
+        assert_eq!(kinds(&news), vec![(AlertKind::SloP95, false)]);
+        assert!(w.slo.is_empty(), "state of a quiet server is dropped");
+    }
+
+    #[test]
+    fn no_slo_no_slo_alerts() {
+        let mut w = Watch::new(AlertConfig {
+            windows: 1,
+            ..AlertConfig::default()
+        });
+        let news = w.on_window(&window("a", 10, 0, 10_000_000), &Sightings::default());
+        assert!(news.alerts.is_empty());
+    }
+
+    #[test]
+    fn failure_rate_alert_respects_threshold_and_minimum() {
+        let mut w = Watch::new(AlertConfig {
+            windows: 2,
+            failure_rate: 0.5,
+            failure_min_connections: 4,
+            ..AlertConfig::default()
+        });
+        let none = Sightings::default();
+        // Too few connections to judge.
+        assert!(w.on_window(&window("b", 3, 3, 1), &none).alerts.is_empty());
+        assert!(w.on_window(&window("b", 3, 3, 1), &none).alerts.is_empty());
+        // Exactly at the threshold is not above it.
+        assert!(w.on_window(&window("b", 4, 2, 1), &none).alerts.is_empty());
+        assert!(w.on_window(&window("b", 4, 3, 1), &none).alerts.is_empty());
+        let news = w.on_window(&window("b", 10, 9, 1), &none);
+        assert_eq!(kinds(&news), vec![(AlertKind::FailureRate, true)]);
+        assert_eq!(news.alerts[0].value, Some(0.9));
+        assert!(w.on_window(&window("b", 10, 0, 1), &none).alerts.is_empty());
+        let news = w.on_window(&window("b", 10, 0, 1), &none);
+        assert_eq!(kinds(&news), vec![(AlertKind::FailureRate, false)]);
+    }
+
+    fn cert(server: &str, findings: Vec<&'static str>) -> CertSighting {
+        CertSighting {
+            server: server.into(),
+            subject: "CN=x".into(),
+            not_after: 1_700_000_000,
+            findings,
+        }
+    }
+
+    #[test]
+    fn expiring_certificate_alerts_once_and_clears_on_renewal() {
+        let mut w = Watch::new(AlertConfig::default());
+        let agg = Aggregates::default();
+        let mut s = Sightings::default();
+        s.certs
+            .insert("aa".into(), cert("c.example", vec!["expiring_soon"]));
+        s.certs
+            .insert("bb".into(), cert("c.example", vec!["self_signed"]));
+        let news = w.on_window(&agg, &s);
+        assert_eq!(kinds(&news), vec![(AlertKind::CertExpiring, true)]);
+        assert_eq!(
+            news.alerts[0].cert.as_ref().map(|c| c.0.as_str()),
+            Some("aa")
+        );
+        assert_eq!(news.new_certs.len(), 2, "both findings are new");
+        // Seen again: no new alert, no new finding.
+        let news = w.on_window(&agg, &s);
+        assert!(news.alerts.is_empty() && news.new_certs.is_empty());
+        // The server now presents a fresh leaf.
+        let mut renewed = Sightings::default();
+        renewed.renewed.insert("c.example".into());
+        let news = w.on_window(&agg, &renewed);
+        assert_eq!(kinds(&news), vec![(AlertKind::CertExpiring, false)]);
+        assert_eq!(
+            news.alerts[0].cert.as_ref().map(|c| c.1.subject.as_str()),
+            Some("CN=x"),
+            "a cleared alert still names the certificate"
+        );
+        // Once per certificate: the old one seen again does not alert again.
+        assert!(w.on_window(&agg, &s).alerts.is_empty());
+    }
+
+    #[test]
+    fn deprecated_version_alerts_once_per_pair() {
+        let mut w = Watch::new(AlertConfig::default());
+        let agg = Aggregates::default();
+        let c1: IpAddr = "10.0.0.1".parse().expect("ip");
+        let c2: IpAddr = "10.0.0.2".parse().expect("ip");
+        let mut s = Sightings::default();
+        s.deprecated.insert((c1, "old.example".into()), 0x0301);
+        s.deprecated.insert((c2, "old.example".into()), 0x0302);
+        let news = w.on_window(&agg, &s);
+        assert_eq!(news.alerts.len(), 2);
+        assert_eq!(news.alerts[0].client, Some(c1));
+        assert_eq!(news.alerts[0].version, Some(0x0301));
+        assert!(w.on_window(&agg, &s).alerts.is_empty());
+        let mut upgraded = Sightings::default();
+        upgraded.modern.insert((c1, "old.example".into()));
+        let news = w.on_window(&agg, &upgraded);
+        assert_eq!(kinds(&news), vec![(AlertKind::DeprecatedVersion, false)]);
+        assert_eq!(news.alerts[0].client, Some(c1));
+        assert!(w.on_window(&agg, &s).alerts.is_empty(), "once per pair");
+        assert_eq!(w.active.get("deprecated_version"), Some(&1));
+    }
+
+    #[test]
+    fn deprecated_versions() {
+        for v in [0x0002, 0x0300, 0x0301, 0x0302] {
+            assert!(is_deprecated(v), "{v:#x}");
+        }
+        for v in [0x0303, 0x0304, 0x7f17] {
+            assert!(!is_deprecated(v), "{v:#x}");
+        }
+    }
+
+    #[test]
+    fn sightings_merge_and_stay_bounded() {
+        let mut a = Sightings::default();
+        let mut b = Sightings::default();
+        let ip: IpAddr = "10.0.0.1".parse().expect("ip");
+        for i in 0..MAX_TRACKED {
+            a.modern.insert((ip, i.to_string()));
+        }
+        b.modern.insert((ip, "new".into()));
+        b.modern.insert((ip, "0".into()));
+        b.renewed.insert("s".into());
+        a.merge_in(b);
+        assert_eq!(a.modern.len(), MAX_TRACKED);
+        assert_eq!(a.overflow, 1, "only the new pair overflowed");
+        assert!(a.renewed.contains("s"));
+    }
+
+    #[test]
+    fn window_clock_closes_on_interval_and_at_shutdown() {
+        let s = 1_000_000_000;
+        let mut c = WindowClock::new(Timestamp(0), 10 * s);
+        assert_eq!(c.close_if_due(Timestamp(9 * s)), None);
+        assert_eq!(
+            c.close_if_due(Timestamp(10 * s)),
+            Some((Timestamp(0), Timestamp(10 * s)))
+        );
+        // A late reader closes one longer window, not several empty ones.
+        assert_eq!(
+            c.close_if_due(Timestamp(35 * s)),
+            Some((Timestamp(10 * s), Timestamp(35 * s)))
+        );
+        assert_eq!(
+            c.close_now(Timestamp(36 * s)),
+            (Timestamp(35 * s), Timestamp(36 * s))
+        );
+    }
+}

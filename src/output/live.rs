@@ -1,0 +1,313 @@
+//! Live records: `"type":"window"` (one per interval) and `"type":"alert"` (an alert starting
+//! or clearing), written to the same NDJSON stream as the connection records. They reuse the
+//! report's census and per-server shapes, so a window reads like a small report.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::{CountOut, ServerOut, TimingsOut, census, named, rfc3339_micros, rfc3339_secs};
+use crate::live::{AlertEvent, AlertKind, CertSighting, ClosedWindow, Drops};
+use crate::tls::names::version_name;
+
+#[derive(Serialize)]
+struct DropsOut {
+    ps_recv: u64,
+    ps_drop: u64,
+    ps_ifdrop: u64,
+    queue_dropped_segments: u64,
+}
+
+impl From<&Drops> for DropsOut {
+    fn from(d: &Drops) -> Self {
+        DropsOut {
+            ps_recv: d.kernel.received,
+            ps_drop: d.kernel.dropped,
+            ps_ifdrop: d.kernel.if_dropped,
+            queue_dropped_segments: d.channel_segments,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct CertOut<'a> {
+    sha256: &'a str,
+    server: &'a str,
+    subject: &'a str,
+    not_after: String,
+    findings: &'a [&'static str],
+}
+
+impl<'a> CertOut<'a> {
+    fn new(sha256: &'a str, c: &'a CertSighting) -> Self {
+        CertOut {
+            sha256,
+            server: &c.server,
+            subject: &c.subject,
+            not_after: rfc3339_secs(c.not_after),
+            findings: &c.findings,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct WindowOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    start: String,
+    end: String,
+    packets: u64,
+    connections: u64,
+    outcomes: BTreeMap<&'static str, u64>,
+    failure_causes: BTreeMap<&'static str, u64>,
+    versions: Vec<CountOut>,
+    resumed: &'a BTreeMap<&'static str, u64>,
+    latency_us: TimingsOut,
+    servers: Vec<ServerOut<'a>>,
+    new_certificate_findings: Vec<CertOut<'a>>,
+    alerts_started: usize,
+    alerts_cleared: usize,
+    drops: DropsOut,
+    drops_total: DropsOut,
+}
+
+/// Writes one `"type":"window"` record (one line). `new_certs` are the certificates with
+/// findings seen for the first time; `alerts` the alerts this window started or cleared.
+pub fn write_window(
+    w: &ClosedWindow,
+    new_certs: &[(String, CertSighting)],
+    alerts: &[AlertEvent],
+    out: &mut Vec<u8>,
+) {
+    let agg = &w.aggregates;
+    let started = alerts.iter().filter(|a| a.started).count();
+    let record = WindowOut {
+        kind: "window",
+        start: rfc3339_micros(w.start),
+        end: rfc3339_micros(w.end),
+        packets: w.packets,
+        connections: agg.all.connections,
+        outcomes: named(&agg.all.outcomes, |o| o.name()),
+        failure_causes: named(&agg.all.failure_causes, |c| c.name()),
+        versions: census(&agg.versions, |v| version_name(v).into_owned()),
+        resumed: &agg.resumed,
+        latency_us: TimingsOut::from(&agg.all.timings),
+        servers: super::servers_out(agg),
+        new_certificate_findings: new_certs.iter().map(|(s, c)| CertOut::new(s, c)).collect(),
+        alerts_started: started,
+        alerts_cleared: alerts.len() - started,
+        drops: DropsOut::from(&w.drops),
+        drops_total: DropsOut::from(&w.drops_total),
+    };
+    // Plain structs of strings and numbers serialize into a Vec without error.
+    let _ = serde_json::to_writer(&mut *out, &record);
+    out.push(b'\n');
+}
+
+#[derive(Serialize)]
+struct AlertOut<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    ts: String,
+    alert: &'static str,
+    state: &'static str,
+    server: &'a str,
+    client: Option<String>,
+    value: Option<f64>,
+    threshold: Option<f64>,
+    version: Option<String>,
+    certificate: Option<CertOut<'a>>,
+    message: String,
+}
+
+/// One sentence saying what happened, for people reading the log.
+fn alert_message(a: &AlertEvent) -> String {
+    let mut m = String::new();
+    let (value, threshold) = (a.value.unwrap_or(0.0), a.threshold.unwrap_or(0.0));
+    let _ = match (a.kind, a.started) {
+        (AlertKind::SloP95, true) => write!(
+            m,
+            "handshake p95 of {} is {:.1} ms, above the {:.1} ms SLO",
+            a.server,
+            value / 1000.0,
+            threshold / 1000.0
+        ),
+        (AlertKind::SloP95, false) => {
+            write!(m, "handshake p95 of {} is within the SLO again", a.server)
+        }
+        (AlertKind::FailureRate, true) => write!(
+            m,
+            "{:.0}% of handshakes with {} failed, above the {:.0}% threshold",
+            value * 100.0,
+            a.server,
+            threshold * 100.0
+        ),
+        (AlertKind::FailureRate, false) => {
+            write!(
+                m,
+                "failure rate of {} is below the threshold again",
+                a.server
+            )
+        }
+        (AlertKind::CertExpiring, true) => write!(
+            m,
+            "certificate served by {} expires at {}",
+            a.server,
+            a.cert
+                .as_ref()
+                .map_or_else(String::new, |(_, c)| rfc3339_secs(c.not_after))
+        ),
+        (AlertKind::CertExpiring, false) => {
+            write!(m, "{} now serves another certificate", a.server)
+        }
+        (AlertKind::DeprecatedVersion, started) => write!(
+            m,
+            "{} and {} {} {}",
+            a.client.map_or_else(String::new, |c| c.to_string()),
+            a.server,
+            if started {
+                "negotiated"
+            } else {
+                "moved on from"
+            },
+            a.version
+                .map_or_else(String::new, |v| version_name(v).into_owned())
+        ),
+    };
+    m
+}
+
+/// Writes one `"type":"alert"` record (one line), stamped `ts` (the end of the window that
+/// decided it).
+pub fn write_alert(a: &AlertEvent, ts: crate::flow::Timestamp, out: &mut Vec<u8>) {
+    let record = AlertOut {
+        kind: "alert",
+        ts: rfc3339_micros(ts),
+        alert: a.kind.name(),
+        state: if a.started { "started" } else { "cleared" },
+        server: &a.server,
+        client: a.client.map(|c| c.to_string()),
+        value: a.value,
+        threshold: a.threshold,
+        version: a.version.map(|v| version_name(v).into_owned()),
+        certificate: a.cert.as_ref().map(|(s, c)| CertOut::new(s, c)),
+        message: alert_message(a),
+    };
+    let _ = serde_json::to_writer(&mut *out, &record);
+    out.push(b'\n');
+}
+
+/// Readable lines for a window and its alerts, for the terminal when no NDJSON log is
+/// written.
+pub fn window_lines(w: &ClosedWindow, alerts: &[AlertEvent]) -> String {
+    let agg = &w.aggregates;
+    let mut s = String::new();
+    let outcomes: Vec<String> = agg
+        .all
+        .outcomes
+        .iter()
+        .map(|(o, n)| format!("{n} {}", o.name()))
+        .collect();
+    let p95 = agg.all.timings.client_hello_to_done.percentiles().p95;
+    let _ = writeln!(
+        s,
+        "{} window: {} TLS connections ({}), handshake p95 {:.3} ms, dropped {} kernel / {} \
+         interface / {} queue",
+        rfc3339_micros(w.end),
+        agg.all.connections,
+        if outcomes.is_empty() {
+            "none".to_string()
+        } else {
+            outcomes.join(", ")
+        },
+        p95 as f64 / 1000.0,
+        w.drops.kernel.dropped,
+        w.drops.kernel.if_dropped,
+        w.drops.channel_segments
+    );
+    for a in alerts {
+        let state = if a.started { "started" } else { "cleared" };
+        let _ = writeln!(s, "  alert {} {state}: {}", a.kind.name(), alert_message(a));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::Aggregates;
+    use crate::flow::Timestamp;
+    use crate::live::{AlertConfig, Sightings, Watch};
+
+    #[test]
+    fn window_record_has_counts_and_drops() {
+        let mut w = ClosedWindow {
+            start: Timestamp::from_parts(1_700_000_000, 0),
+            end: Timestamp::from_parts(1_700_000_010, 0),
+            packets: 42,
+            aggregates: Aggregates::default(),
+            sightings: Sightings::default(),
+            drops: Drops::default(),
+            drops_total: Drops::default(),
+        };
+        w.drops.kernel.dropped = 3;
+        w.drops_total.channel_segments = 7;
+        let cert = CertSighting {
+            server: "a.example".into(),
+            subject: "CN=a.example".into(),
+            not_after: 1_700_000_100,
+            findings: vec!["expiring_soon"],
+        };
+        let mut out = Vec::new();
+        write_window(&w, &[("ab".into(), cert)], &[], &mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
+        assert_eq!(v["type"], "window");
+        assert_eq!(v["start"], "2023-11-14T22:13:20.000000Z");
+        assert_eq!(v["packets"], 42);
+        assert_eq!(v["connections"], 0);
+        assert_eq!(v["drops"]["ps_drop"], 3);
+        assert_eq!(v["drops_total"]["queue_dropped_segments"], 7);
+        assert_eq!(
+            v["new_certificate_findings"][0]["findings"][0],
+            "expiring_soon"
+        );
+        assert_eq!(
+            v["new_certificate_findings"][0]["not_after"],
+            "2023-11-14T22:15:00Z"
+        );
+        assert_eq!(out.last(), Some(&b'\n'));
+    }
+
+    #[test]
+    fn alert_records_say_what_started_and_cleared() {
+        let mut watch = Watch::new(AlertConfig::default());
+        let mut s = Sightings::default();
+        let client = "10.1.2.3".parse().expect("ip");
+        s.deprecated.insert((client, "old.example".into()), 0x0301);
+        let news = watch.on_window(&Aggregates::default(), &s);
+        let mut out = Vec::new();
+        write_alert(&news.alerts[0], Timestamp(0), &mut out);
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
+        assert_eq!(v["type"], "alert");
+        assert_eq!(v["alert"], "deprecated_version");
+        assert_eq!(v["state"], "started");
+        assert_eq!(v["client"], "10.1.2.3");
+        assert_eq!(v["version"], "TLSv1.0");
+        assert_eq!(v["message"], "10.1.2.3 and old.example negotiated TLSv1.0");
+        let slo = AlertEvent {
+            kind: AlertKind::SloP95,
+            started: true,
+            server: "s".into(),
+            client: None,
+            value: Some(80_000.0),
+            threshold: Some(50_000.0),
+            version: None,
+            cert: None,
+        };
+        assert_eq!(
+            alert_message(&slo),
+            "handshake p95 of s is 80.0 ms, above the 50.0 ms SLO"
+        );
+    }
+}
