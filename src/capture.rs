@@ -33,6 +33,17 @@ pub enum CaptureError {
         /// libpcap's or the OS's reason.
         reason: String,
     },
+    /// The file's link type is not one the decoder understands: refused up front rather than
+    /// counting every frame as undecodable.
+    #[error(
+        "capture {path}: unsupported link type {link} (tlsight decodes Ethernet, Linux SLL/SLL2, raw IP and BSD loopback)"
+    )]
+    UnsupportedLinkType {
+        /// The file.
+        path: PathBuf,
+        /// The link type number (LINKTYPE_*).
+        link: i32,
+    },
     /// Reading stopped before the end of the file (truncated or corrupt).
     #[error("capture {path}: reading stopped at packet {packet}: {reason}")]
     Read {
@@ -99,6 +110,9 @@ pub struct OfflineFile {
     path: PathBuf,
     link: LinkType,
     packets_read: u64,
+    last_ts: Option<Timestamp>,
+    timestamps_backwards: u64,
+    snaplen_truncated: u64,
 }
 
 /// Which reader serves an [`OfflineFile`].
@@ -116,6 +130,9 @@ impl OfflineFile {
                 reader: Reader::Mapped(mapped),
                 path: path.to_path_buf(),
                 packets_read: 0,
+                last_ts: None,
+                timestamps_backwards: 0,
+                snaplen_truncated: 0,
             });
         }
         Self::open_with_libpcap(path)
@@ -130,17 +147,38 @@ impl OfflineFile {
                 reason: open_reason(path, &e),
             })?;
         let link = LinkType(capture.get_datalink().0);
+        if !link.is_supported() {
+            return Err(CaptureError::UnsupportedLinkType {
+                path: path.to_path_buf(),
+                link: link.0,
+            });
+        }
         Ok(OfflineFile {
             reader: Reader::Libpcap(capture),
             path: path.to_path_buf(),
             link,
             packets_read: 0,
+            last_ts: None,
+            timestamps_backwards: 0,
+            snaplen_truncated: 0,
         })
     }
 
     /// Frames read so far.
     pub fn packets_read(&self) -> u64 {
         self.packets_read
+    }
+
+    /// Frames stamped earlier than the frame before them (a clock stepped back, or files
+    /// merged out of order): counted, because durations across such a step are meaningless.
+    pub fn timestamps_backwards(&self) -> u64 {
+        self.timestamps_backwards
+    }
+
+    /// Frames captured shorter than they were on the wire (cut by the snap length): their
+    /// missing bytes can only show up as decode errors or gaps, so the cause is counted.
+    pub fn snaplen_truncated(&self) -> u64 {
+        self.snaplen_truncated
     }
 }
 
@@ -185,8 +223,15 @@ impl PacketSource for OfflineFile {
                 }
             },
         };
-        if frame.is_some() {
+        if let Some(f) = &frame {
             self.packets_read = packet;
+            if self.last_ts.is_some_and(|last| f.ts < last) {
+                self.timestamps_backwards += 1;
+            }
+            self.last_ts = Some(f.ts);
+            if (f.data.len() as u64) < u64::from(f.wire_len) {
+                self.snaplen_truncated += 1;
+            }
         }
         Ok(frame)
     }
@@ -197,21 +242,29 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    /// A classic pcap with one Ethernet frame of `len` bytes, microsecond timestamps.
-    fn one_frame_pcap(len: usize) -> Vec<u8> {
+    /// A classic pcap of link type `link` with one frame per `(seconds, captured, wire)`
+    /// length triple, microsecond timestamps.
+    fn pcap(link: u32, frames: &[(u32, usize, u32)]) -> Vec<u8> {
         let mut v = Vec::new();
         v.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
         v.extend_from_slice(&2u16.to_le_bytes());
         v.extend_from_slice(&4u16.to_le_bytes());
         v.extend_from_slice(&[0; 8]);
         v.extend_from_slice(&65535u32.to_le_bytes());
-        v.extend_from_slice(&1u32.to_le_bytes());
-        v.extend_from_slice(&1_700_000_000u32.to_le_bytes());
-        v.extend_from_slice(&123_456u32.to_le_bytes());
-        v.extend_from_slice(&(len as u32).to_le_bytes());
-        v.extend_from_slice(&(len as u32).to_le_bytes());
-        v.extend(std::iter::repeat_n(0xab, len));
+        v.extend_from_slice(&link.to_le_bytes());
+        for &(secs, caplen, len) in frames {
+            v.extend_from_slice(&secs.to_le_bytes());
+            v.extend_from_slice(&123_456u32.to_le_bytes());
+            v.extend_from_slice(&(caplen as u32).to_le_bytes());
+            v.extend_from_slice(&len.to_le_bytes());
+            v.extend(std::iter::repeat_n(0xab, caplen));
+        }
         v
+    }
+
+    /// A classic Ethernet pcap with one frame of `len` bytes.
+    fn one_frame_pcap(len: usize) -> Vec<u8> {
+        pcap(1, &[(1_700_000_000, len, len as u32)])
     }
 
     fn write_temp(bytes: &[u8]) -> tempfile::NamedTempFile {
@@ -250,5 +303,26 @@ mod tests {
         let f = write_temp(b"this is not a capture at all, just text\n");
         let err = OfflineFile::open(f.path()).err().expect("not a capture");
         assert!(err.to_string().contains("not a pcap"), "{err}");
+    }
+
+    #[test]
+    fn unsupported_link_type_is_refused_at_open() {
+        let f = write_temp(&pcap(147, &[(1, 60, 60)]));
+        let err = OfflineFile::open(f.path()).err().expect("refused");
+        assert!(
+            err.to_string().contains("unsupported link type 147"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn backward_timestamps_and_snaplen_cuts_are_counted() {
+        let frames = [(100, 60, 60), (99, 60, 60), (99, 40, 1500), (101, 60, 60)];
+        let f = write_temp(&pcap(1, &frames));
+        let mut src = OfflineFile::open(f.path()).expect("open");
+        while src.next_frame().expect("read").is_some() {}
+        assert_eq!(src.packets_read(), 4);
+        assert_eq!(src.timestamps_backwards(), 1);
+        assert_eq!(src.snaplen_truncated(), 1);
     }
 }

@@ -580,13 +580,14 @@ pub fn build(
 
     // Timing.
     if let Some((_, syn_ts)) = f.tcp.syn {
-        f.timing.tcp_syn_to_syn_ack_us = f.tcp.syn_ack.map(|t| t.micros_since(syn_ts));
-        f.timing.tcp_handshake_us = f.tcp.handshake_ack.map(|t| t.micros_since(syn_ts));
+        f.timing.tcp_syn_to_syn_ack_us = f.tcp.syn_ack.and_then(|t| t.elapsed_since(syn_ts));
+        f.timing.tcp_handshake_us = f.tcp.handshake_ack.and_then(|t| t.elapsed_since(syn_ts));
     }
     let done_ts = handshake_done(&f, &sides, server_hello_ts);
     if let Some(ch_ts) = client_hello_ts {
-        f.timing.client_hello_to_server_hello_us = server_hello_ts.map(|t| t.micros_since(ch_ts));
-        f.timing.client_hello_to_done_us = done_ts.map(|t| t.micros_since(ch_ts));
+        f.timing.client_hello_to_server_hello_us =
+            server_hello_ts.and_then(|t| t.elapsed_since(ch_ts));
+        f.timing.client_hello_to_done_us = done_ts.and_then(|t| t.elapsed_since(ch_ts));
     }
 
     // Resumption accepted.

@@ -29,6 +29,13 @@ impl Timestamp {
     pub fn micros_since(self, earlier: Timestamp) -> i64 {
         (self.0 - earlier.0).div_euclid(1_000)
     }
+
+    /// Microseconds from `earlier` to `self`, or `None` when the clock went backwards in
+    /// between: a duration across a backward step of the capture's clock means nothing, and a
+    /// negative one would poison percentiles.
+    pub fn elapsed_since(self, earlier: Timestamp) -> Option<i64> {
+        (self >= earlier).then(|| self.micros_since(earlier))
+    }
 }
 
 /// One end of a TCP connection.
@@ -237,5 +244,7 @@ mod tests {
         let t = Timestamp::from_parts(1, 500_999);
         assert_eq!(t.as_micros(), 1_000_500);
         assert_eq!(t.micros_since(Timestamp::from_parts(1, 0)), 500);
+        assert_eq!(t.elapsed_since(Timestamp::from_parts(1, 0)), Some(500));
+        assert_eq!(Timestamp::from_parts(0, 0).elapsed_since(t), None);
     }
 }

@@ -634,6 +634,10 @@ pub struct InputStats {
     pub flow_buffer_cap_hits: u64,
     /// Gaps forced by the global buffer cap.
     pub total_buffer_cap_hits: u64,
+    /// Frames stamped earlier than the frame before them in the same file.
+    pub timestamps_backwards: u64,
+    /// Frames captured shorter than on the wire (cut by the snap length).
+    pub snaplen_truncated: u64,
 }
 
 /// One input file and how reading it ended.

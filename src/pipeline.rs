@@ -826,6 +826,8 @@ fn read_inputs(
             }
         }
         file.packets = source.packets_read();
+        reader.stats.timestamps_backwards += source.timestamps_backwards();
+        reader.stats.snaplen_truncated += source.snaplen_truncated();
         inputs.push(file);
         if stop.load(Ordering::Relaxed) {
             break;

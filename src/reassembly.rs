@@ -8,7 +8,8 @@
 //! - A direction whose SYN was not seen starts at the first segment carrying data or FIN;
 //!   bytes that show up later below that point count as retransmissions.
 //! - In-order bytes are handed to the consumer straight from the packet; only bytes that arrive
-//!   beyond a hole are copied, and the buffers count exactly those bytes.
+//!   beyond a hole are copied. The buffer caps count those bytes plus a fixed overhead per
+//!   buffered chunk, so that they bound memory even against one-byte segments.
 //! - Overlapping copies: the first copy wins. Bytes already delivered are not kept, so a
 //!   differing copy is only detected against bytes still buffered (`conflicting_overlaps`).
 //! - Holes become gaps: up to what the peer acknowledged, once something (buffered data or the
@@ -69,9 +70,10 @@ pub trait StreamConsumer {
 pub struct Limits {
     /// Connections idle this long (capture time) are closed.
     pub idle_timeout_ns: i64,
-    /// Out-of-order bytes buffered per direction before the oldest hole is declared a gap.
+    /// Out-of-order bytes buffered per direction before the oldest hole is declared a gap
+    /// (each buffered chunk also counts a fixed overhead, `CHUNK_OVERHEAD` = 128 bytes).
     pub max_flow_buffer: usize,
-    /// Out-of-order bytes buffered by the whole table.
+    /// Out-of-order bytes buffered by the whole table (counted as for `max_flow_buffer`).
     pub max_total_buffer: usize,
     /// Connections tracked at once; beyond, the least recently active is evicted.
     pub max_flows: usize,

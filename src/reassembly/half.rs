@@ -229,8 +229,9 @@ impl HalfStream {
         self.fin.is_some_and(|fin| self.next >= fin)
     }
 
-    /// Bytes buffered beyond holes.
+    /// Memory charged for the bytes buffered beyond holes (bytes plus a per-chunk overhead,
+    /// see [`super::assembler::CHUNK_OVERHEAD`]): what the buffer caps limit.
     pub fn buffered(&self) -> usize {
-        self.asm.buffered()
+        self.asm.charged()
     }
 }

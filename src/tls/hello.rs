@@ -928,6 +928,27 @@ mod tests {
         }
     }
 
+    /// Issue #7 (a ClientHello with 10,000 extensions): the 2-byte extensions length bounds a
+    /// hello to 16,383 empty extensions; all are listed, nothing is truncated, and the
+    /// fingerprints still come out.
+    #[test]
+    fn largest_possible_extension_block_is_listed_in_full() {
+        let n: u16 = 16_383;
+        let mut body = vec![3, 3];
+        body.extend_from_slice(&[0x11; 32]);
+        body.extend_from_slice(&[0, 0, 2, 0x13, 0x01, 1, 0]);
+        body.extend_from_slice(&(n * 4).to_be_bytes());
+        for i in 0..n {
+            body.extend_from_slice(&(0x1000 + i).to_be_bytes());
+            body.extend_from_slice(&[0, 0]);
+        }
+        let h = parse_client_hello(&body).expect("parses");
+        assert_eq!(h.extensions.len(), usize::from(n));
+        assert_eq!(h.extensions.last(), Some(&(0x1000 + n - 1)));
+        assert!(h.malformed_extensions.is_empty());
+        assert!(h.ja4.starts_with("t12i0199"), "{}", h.ja4);
+    }
+
     proptest::proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(0u8..=255, 0..600)) {

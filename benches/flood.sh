@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Bounded memory under attack: makes each attack capture (benches/flood.py) if missing, runs
+#   tlsight analyze FILE --ndjson OUT --json REPORT --quiet [FLAGS...]
+# under /usr/bin/time, and prints peak RSS, the caps hit (from the report) and how many of the
+# 20 legitimate handshakes mixed into the flood were reported as established.
+# Usage: bash benches/flood.sh [KIND...] [-- FLAGS...]
+#   KIND: syn-flood ooo-flood ooo-tiny big-message many-extensions (default: all)
+#   FLOOD_DIR: where the captures go (default /tmp/tlsight-flood; about 300 MB)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+kinds=()
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do kinds+=("$1"); shift; done
+[ "${1:-}" = "--" ] && shift
+[ ${#kinds[@]} -eq 0 ] && kinds=(syn-flood ooo-flood ooo-tiny big-message many-extensions)
+dir="${FLOOD_DIR:-/tmp/tlsight-flood}"
+mkdir -p "$dir"
+bin="${CARGO_TARGET_DIR:-target}/release/tlsight"
+[ -x "$bin" ] || cargo build --release --quiet
+printf '%-16s %8s %8s %10s %8s %8s %8s %s\n' capture packets "RSS MiB" wall_s evicted flowcap totalcap "legit reported / notes"
+for kind in "${kinds[@]}"; do
+    pcap="$dir/$kind.pcap"
+    [ -f "$pcap" ] || python3 benches/flood.py "$kind" "$pcap" 2>/dev/null
+    out="$dir/$kind.ndjson"
+    report="$dir/$kind.json"
+    timing="$dir/$kind.time"
+    code=0
+    /usr/bin/time -o "$timing" -f '%M %e' "$bin" analyze "$pcap" --ndjson "$out" --json "$report" \
+        --quiet "$@" || code=$?
+    read -r rss_kib wall <"$timing"
+    python3 - "$kind" "$out" "$report" "$rss_kib" "$wall" "$code" <<'PY'
+import json, sys
+kind, out, report, rss_kib, wall, code = sys.argv[1:]
+r = json.load(open(report))
+i = r["summary"]["input"]
+records = [json.loads(l) for l in open(out)]
+legit = [c for c in records if c["client"]["ip"].startswith("192.0.2.")]
+ok = sum(1 for c in legit if c["outcome"] == "established")
+notes = f"{ok}/20"
+if code != "0":
+    notes += f" exit {code}"
+attack = [c for c in records if c["client"]["ip"] == "10.200.0.1"]
+for c in attack:
+    notes += f"; attack record: anomalies {c['anomalies']}"
+    extensions = (c.get("client_hello") or {}).get("extensions") or []
+    if extensions:
+        notes += f", {len(extensions)} ClientHello extensions listed"
+print(f"{kind:<16} {i['packets']:>8} {int(rss_kib) / 1024:>8.0f} {float(wall):>10.2f} "
+      f"{i['flows_evicted']:>8} {i['flow_buffer_cap_hits']:>8} {i['total_buffer_cap_hits']:>8} {notes}")
+PY
+done

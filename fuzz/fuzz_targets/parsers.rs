@@ -1,0 +1,42 @@
+//! The message-body parsers: ClientHello (TLS and SSLv2), ServerHello / HelloRetryRequest,
+//! certificate lists and X.509 certificates, ServerKeyExchange and NewSessionTicket.
+//!
+//! Input: byte 0 picks the parser, the rest is the body.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tlsight::tls::{cert, hello};
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&pick, body)) = data.split_first() else {
+        return;
+    };
+    match pick % 8 {
+        0 => {
+            let _ = hello::parse_client_hello(body);
+        }
+        1 => {
+            let _ = hello::parse_sslv2_client_hello(body);
+        }
+        2 => {
+            let _ = hello::parse_server_hello(body, 2);
+        }
+        3 => {
+            let _ = hello::parse_server_hello(body, 6);
+        }
+        4 | 5 => {
+            if let Ok(list) = hello::parse_certificate_list(body, pick % 8 == 5) {
+                for der in list {
+                    let _ = cert::parse_certificate(der);
+                }
+            }
+        }
+        6 => {
+            let _ = cert::parse_certificate(body);
+        }
+        _ => {
+            let _ = hello::parse_server_key_exchange_curve(body);
+            let _ = hello::parse_new_session_ticket(body);
+        }
+    }
+});

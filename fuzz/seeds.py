@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""Seed corpora for the fuzz targets, generated from the scenario captures (../captures).
+
+Writes corpus/<target>/<name> in each target's input format (see the comment at the top of each
+fuzz_targets/*.rs). Regenerated on demand rather than committed: `python3 seeds.py`.
+"""
+import hashlib
+import pathlib
+import struct
+
+HERE = pathlib.Path(__file__).resolve().parent
+CAPTURES = HERE.parent / "captures"
+CORPUS = HERE / "corpus"
+# Same order as LINKS in fuzz_targets/decode.rs.
+LINKS = [1, 0, 12, 14, 101, 108, 113, 228, 229, 276, 147]
+
+
+def write(target, data):
+    d = CORPUS / target
+    d.mkdir(parents=True, exist_ok=True)
+    (d / hashlib.sha1(data).hexdigest()).write_bytes(data)
+
+
+def read_pcap(raw):
+    """(link type, [(ts_us, frame)]) of a classic pcap, or None."""
+    if len(raw) < 24:
+        return None
+    magic = raw[:4]
+    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        e = "<"
+    elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+        e = ">"
+    else:
+        return None
+    nano = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+    link = struct.unpack(e + "I", raw[20:24])[0]
+    frames, off = [], 24
+    while off + 16 <= len(raw):
+        sec, frac, incl, _ = struct.unpack(e + "IIII", raw[off:off + 16])
+        off += 16
+        frames.append((sec * 1_000_000 + (frac // 1000 if nano else frac), raw[off:off + incl]))
+        off += incl
+    return link, frames
+
+
+def ip_offset(link, frame):
+    """Offset of the IP header for the common link types, following one VLAN tag."""
+    if link == 1:
+        off, etype = 14, frame[12:14]
+        if etype == b"\x81\x00":
+            off, etype = 18, frame[16:18]
+        return off if etype in (b"\x08\x00", b"\x86\xdd") else None
+    return {101: 0, 228: 0, 229: 0, 0: 4, 108: 4, 113: 16, 276: 20}.get(link)
+
+
+def tcp_segment(link, frame):
+    """(src, dst, seq, flags, payload) of a TCP frame, or None."""
+    off = ip_offset(link, frame)
+    if off is None or off >= len(frame):
+        return None
+    ver = frame[off] >> 4
+    if ver == 4:
+        ihl = (frame[off] & 15) * 4
+        if frame[off + 9] != 6:
+            return None
+        total = struct.unpack(">H", frame[off + 2:off + 4])[0]
+        src, dst, t = frame[off + 12:off + 16], frame[off + 16:off + 20], off + ihl
+        end = off + total
+    elif ver == 6:
+        if frame[off + 6] != 6:
+            return None
+        plen = struct.unpack(">H", frame[off + 4:off + 6])[0]
+        src, dst, t = frame[off + 8:off + 24], frame[off + 24:off + 40], off + 40
+        end = t + plen
+    else:
+        return None
+    sport, dport, seq = struct.unpack(">HHI", frame[t:t + 8])
+    doff = (frame[t + 12] >> 4) * 4
+    return (src, sport), (dst, dport), seq, frame[t + 13], frame[t + doff:end]
+
+
+def connections(link, frames):
+    """Segments per connection in capture order: [(ts, dir, seq, flags, payload)]."""
+    conns = {}
+    for ts, frame in frames:
+        try:
+            seg = tcp_segment(link, frame)
+        except (IndexError, struct.error):
+            seg = None
+        if seg is None:
+            continue
+        src, dst, seq, flags, payload = seg
+        key = tuple(sorted([src, dst]))
+        conn = conns.setdefault(key, {"first": src, "segs": []})
+        conn["segs"].append((ts, 0 if src == conn["first"] else 1, seq, flags, payload))
+    return list(conns.values())
+
+
+def stream(segs, direction):
+    """A direction's payload in sequence order, duplicates dropped (no loss assumed)."""
+    by_seq = {}
+    for _, d, seq, _, payload in segs:
+        if d == direction and payload:
+            by_seq.setdefault(seq, payload)
+    return b"".join(by_seq[s] for s in sorted(by_seq))
+
+
+def handshake_messages(data):
+    """(type, body) of the cleartext handshake messages at the start of a TLS stream."""
+    joined, off = b"", 0
+    while off + 5 <= len(data):
+        ctype, _, length = struct.unpack(">BHH", data[off:off + 5])
+        if ctype == 20:
+            break
+        if ctype == 22:
+            joined += data[off + 5:off + 5 + length]
+        off += 5 + length
+    msgs, off = [], 0
+    while off + 4 <= len(joined):
+        mtype = joined[off]
+        length = int.from_bytes(joined[off + 1:off + 4], "big")
+        msgs.append((mtype, joined[off + 4:off + 4 + length]))
+        off += 4 + length
+    return msgs
+
+
+def certificates(body, tls13):
+    """DER certificates of a Certificate body."""
+    off = 1 + body[0] if tls13 else 0
+    end = off + 3 + int.from_bytes(body[off:off + 3], "big")
+    off += 3
+    out = []
+    while off + 3 <= min(end, len(body)):
+        n = int.from_bytes(body[off:off + 3], "big")
+        out.append(body[off + 3:off + 3 + n])
+        off += 3 + n
+        if tls13:
+            off += 2 + int.from_bytes(body[off:off + 2], "big")
+    return out
+
+
+def main():
+    for path in sorted(CAPTURES.glob("*.pcap*")):
+        raw = path.read_bytes()
+        write("pipeline", raw)
+        parsed = read_pcap(raw)
+        if parsed is None:
+            continue
+        link, frames = parsed
+        pick = LINKS.index(link) if link in LINKS else len(LINKS) - 1
+        write("decode", bytes([pick]) + b"".join(
+            struct.pack("<H", len(f[:65535])) + f[:65535] for _, f in frames))
+        for conn in connections(link, frames):
+            segs = conn["segs"]
+            # tls_stream: the payloads in capture order.
+            write("tls_stream", b"".join(
+                struct.pack("<BH", d, len(p)) + p for _, d, _, _, p in segs if p))
+            # reassembly: the real sequence numbers, flags and timing of the first 400 segments.
+            ops, last = b"", segs[0][0]
+            for ts, d, seq, flags, payload in segs[:400]:
+                dt = max(0, min(65535, (ts - last) // 1000))
+                last = ts
+                ops += struct.pack("<BBIHH", flags, d, seq, min(len(payload), 2999), dt)
+            write("reassembly", ops)
+            for d in (0, 1):
+                for mtype, body in handshake_messages(stream(segs, d)):
+                    if mtype == 1:
+                        write("parsers", b"\x00" + body)
+                    elif mtype == 2:
+                        write("parsers", b"\x02" + body)
+                    elif mtype == 11:
+                        for tls13, pick in ((False, 4), (True, 5)):
+                            write("parsers", bytes([pick]) + body)
+                            try:
+                                for der in certificates(body, tls13):
+                                    write("parsers", b"\x06" + der)
+                            except IndexError:
+                                pass
+                    elif mtype in (4, 12):
+                        write("parsers", b"\x07" + body)
+    for target in sorted(CORPUS.iterdir()):
+        print(f"{target.name}: {len(list(target.iterdir()))} seeds")
+
+
+if __name__ == "__main__":
+    main()
