@@ -3,7 +3,7 @@
 //! NewSessionTicket. They take a message body (after the 4-byte handshake header) and return
 //! owned facts.
 //!
-//! The framing is walked by hand with a bounds-checked [`Reader`] rather than with
+//! The framing is walked by hand with a bounds-checked `Reader` rather than with
 //! `tls-parser`'s message parsers, because a passive analyzer must keep what real traffic
 //! sends even where `tls-parser` is strict or silent: it rejects a whole ClientHello when one
 //! extension body is odd (we keep the extension *type* list regardless and only skip that
