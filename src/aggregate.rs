@@ -395,7 +395,7 @@ impl ClientProfile {
         }
         // The same JA3 means the same suites, extensions and groups: only a new one can add
         // anything to the sets.
-        if let Some(n) = self.ja3.entries.get_mut(ch.ja3.as_str()) {
+        if let Some(n) = self.ja3.entries.get_mut(&*ch.ja3) {
             *n += 1;
             return;
         }

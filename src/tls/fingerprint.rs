@@ -6,6 +6,7 @@
 //! fingerprints.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use md5::{Digest as _, Md5};
 use rustc_hash::FxHashMap;
@@ -116,7 +117,7 @@ const MEMO_BYTES: usize = 1 << 20;
 #[derive(Default)]
 struct Memo {
     scratch: Vec<u8>,
-    map: FxHashMap<Box<[u8]>, [String; 3]>,
+    map: FxHashMap<Box<[u8]>, [Arc<str>; 3]>,
     bytes: usize,
 }
 
@@ -126,13 +127,13 @@ impl Memo {
         &mut self,
         encode: impl FnOnce(&mut Vec<u8>),
         compute: impl FnOnce() -> [String; 3],
-    ) -> [String; 3] {
+    ) -> [Arc<str>; 3] {
         self.scratch.clear();
         encode(&mut self.scratch);
         if let Some(v) = self.map.get(self.scratch.as_slice()) {
             return v.clone();
         }
-        let v = compute();
+        let v = compute().map(Arc::from);
         if self.map.len() >= MEMO_ENTRIES || self.bytes + self.scratch.len() > MEMO_BYTES {
             self.map.clear();
             self.bytes = 0;
@@ -380,8 +381,8 @@ mod tests {
                 fill_client(&mut h);
                 let (ja3_string, ja3) = ja3(&h);
                 assert_eq!(
-                    (&h.ja3_string, &h.ja3, &h.ja4),
-                    (&ja3_string, &ja3, &ja4(&h))
+                    (&*h.ja3_string, &*h.ja3, &*h.ja4),
+                    (&*ja3_string, &*ja3, &*ja4(&h))
                 );
             }
         }
@@ -408,8 +409,8 @@ mod tests {
                 fill_server(&mut h);
                 let (ja3s_string, ja3s) = ja3s(&h);
                 assert_eq!(
-                    (&h.ja3s_string, &h.ja3s, &h.ja4s),
-                    (&ja3s_string, &ja3s, &ja4s(&h))
+                    (&*h.ja3s_string, &*h.ja3s, &*h.ja4s),
+                    (&*ja3s_string, &*ja3s, &*ja4s(&h))
                 );
             }
         }

@@ -510,8 +510,8 @@ mod tests {
         assert!(h.renegotiation_info);
         assert!(!h.ech && !h.early_data && h.psk_identities.is_none());
         assert!(h.malformed_extensions.is_empty());
-        assert_eq!(h.ja3, "cd08e31494f9531f560d64c695473da9");
-        assert_eq!(h.ja4, "t13d1516h2_8daaf6152771_e5627efa2ab1");
+        assert_eq!(&*h.ja3, "cd08e31494f9531f560d64c695473da9");
+        assert_eq!(&*h.ja4, "t13d1516h2_8daaf6152771_e5627efa2ab1");
     }
 
     #[test]
@@ -527,7 +527,7 @@ mod tests {
         assert_eq!(h.groups, [23, 24, 25]);
         assert_eq!(h.ec_point_formats, [0]);
         assert!(h.supported_versions.is_empty());
-        assert_eq!(h.ja3, "a607f3a5c94c2ee592af1456f36c8367");
+        assert_eq!(&*h.ja3, "a607f3a5c94c2ee592af1456f36c8367");
         assert!(h.ja3_string.starts_with("771,"));
     }
 
@@ -576,7 +576,7 @@ mod tests {
         );
         assert_eq!(h.sni, None);
         assert!(h.key_share_groups.contains(&29));
-        assert_eq!(h.ja3, "1bbe072c914653f5696401459ca0f9b8");
+        assert_eq!(&*h.ja3, "1bbe072c914653f5696401459ca0f9b8");
     }
 
     #[test]
@@ -585,7 +585,7 @@ mod tests {
         assert_eq!(h.legacy_version, 0x0301);
         assert_eq!(h.extensions, [0, 35]);
         assert_eq!(h.sni.as_deref(), Some("fkp.samsungcloudsolution.com"));
-        assert_eq!(h.ja3, "f271b89dfd3fc1647182ed19a5c37285");
+        assert_eq!(&*h.ja3, "f271b89dfd3fc1647182ed19a5c37285");
     }
 
     /// Offset of the extensions block in a ClientHello body.
@@ -601,7 +601,7 @@ mod tests {
         let h = parse_client_hello(&CH_TLS10[..cut]).unwrap();
         assert!(h.extensions.is_empty() && h.sni.is_none());
         assert_eq!(h.cipher_suites.len(), 5);
-        assert_eq!(h.ja3_string, format!("769,{},,,", ja3_ciphers(&h)));
+        assert_eq!(*h.ja3_string, format!("769,{},,,", ja3_ciphers(&h)));
     }
 
     fn ja3_ciphers(h: &ClientHello) -> String {
@@ -632,7 +632,7 @@ mod tests {
         );
         assert_eq!(h.malformed_extensions, [16]);
         assert!(h.alpn.is_empty());
-        assert_eq!(h.ja3, "a607f3a5c94c2ee592af1456f36c8367");
+        assert_eq!(&*h.ja3, "a607f3a5c94c2ee592af1456f36c8367");
     }
 
     #[test]
@@ -677,8 +677,8 @@ mod tests {
         assert_eq!(h.extensions, [51, 43]);
         assert_eq!(h.session_id.len(), 32);
         assert_eq!(h.selected_group, Some(29));
-        assert_eq!(h.ja3s, "eb1d94daa7e0344597e756a1fb6e7054");
-        assert_eq!(h.ja3s_string, "771,4865,51-43");
+        assert_eq!(&*h.ja3s, "eb1d94daa7e0344597e756a1fb6e7054");
+        assert_eq!(&*h.ja3s_string, "771,4865,51-43");
         assert!(h.ja4s.starts_with("t130200_1301_"), "{}", h.ja4s);
     }
 
@@ -690,7 +690,7 @@ mod tests {
         assert_eq!(h.alpn.as_deref(), Some("spdy/3.1"));
         assert!(h.session_ticket && h.renegotiation_info);
         assert_eq!(h.selected_group, None);
-        assert_eq!(h.ja3s, "9f5e2e0d84076af5475bbe44debdb03e");
+        assert_eq!(&*h.ja3s, "9f5e2e0d84076af5475bbe44debdb03e");
         assert!(h.ja4s.starts_with("t1206s1_c02f_"), "{}", h.ja4s);
     }
 
@@ -704,7 +704,7 @@ mod tests {
         assert!(!sh.hrr);
         assert_eq!(sh.extensions, [43, 51]);
         assert_eq!(sh.selected_group, hrr.selected_group);
-        assert_eq!(sh.ja3s, "15af977ce25de452b96affa2addb1036");
+        assert_eq!(&*sh.ja3s, "15af977ce25de452b96affa2addb1036");
     }
 
     #[test]
@@ -712,7 +712,7 @@ mod tests {
         let h = parse_server_hello(fixture!("sh_tls13_psk.bin"), 2).unwrap();
         assert_eq!(h.extensions, [43, 51, 41]);
         assert_eq!(h.psk_selected, Some(0));
-        assert_eq!(h.ja3s, "b4f2541b0a0b815edb08e1c3ffe8aad8");
+        assert_eq!(&*h.ja3s, "b4f2541b0a0b815edb08e1c3ffe8aad8");
     }
 
     /// Expected facts of one draft-era ServerHello fixture.
@@ -795,7 +795,7 @@ mod tests {
             assert_eq!(h.hrr, case.hrr);
             assert!(h.selected_group.is_some());
             if let Some(ja3s) = case.ja3s {
-                assert_eq!(h.ja3s, ja3s);
+                assert_eq!(&*h.ja3s, ja3s);
             }
             if case.legacy_version >= 0x7f00 {
                 assert!(h.session_id.is_empty());

@@ -70,11 +70,11 @@ pub struct ClientHello {
     /// that odd clients are counted rather than dropped.
     pub malformed_extensions: Vec<u16>,
     /// JA3 string (`version,ciphers,extensions,groups,point_formats`, GREASE removed).
-    pub ja3_string: String,
+    pub ja3_string: Arc<str>,
     /// MD5 of the JA3 string, lowercase hex.
-    pub ja3: String,
+    pub ja3: Arc<str>,
     /// JA4 fingerprint (TCP).
-    pub ja4: String,
+    pub ja4: Arc<str>,
 }
 
 /// Facts of a ServerHello or HelloRetryRequest.
@@ -109,11 +109,11 @@ pub struct ServerHello {
     /// Extension types whose body did not decode (kept in `extensions` all the same).
     pub malformed_extensions: Vec<u16>,
     /// JA3S string.
-    pub ja3s_string: String,
+    pub ja3s_string: Arc<str>,
     /// MD5 of the JA3S string, lowercase hex.
-    pub ja3s: String,
+    pub ja3s: Arc<str>,
     /// JA4S fingerprint.
-    pub ja4s: String,
+    pub ja4s: Arc<str>,
 }
 
 /// Facts of one X.509 certificate, parsed once per distinct DER.
