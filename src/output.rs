@@ -16,7 +16,7 @@ use crate::aggregate::{
     Aggregates, Breakdown, CertEntry, ClientProfile, Latency, OTHER_SERVERS, Percentiles,
     ResumptionStats, Timings,
 };
-use crate::facts::{AlertFact, ChainCert, ConnectionFacts, Mechanism, Renegotiation};
+use crate::facts::{AlertFact, ChainCert, ConnectionFacts, Mechanism, Renegotiation, Side};
 use crate::flow::{Endpoint, Timestamp};
 use crate::reassembly::CloseReason;
 use crate::tls::names::{alert_name, cipher_name, group_is_post_quantum, group_name, version_name};
@@ -486,6 +486,17 @@ pub fn close_name(c: CloseReason) -> &'static str {
     }
 }
 
+/// A list of the facts written as a JSON array of their output form, converted element by
+/// element while it is written: the same bytes as collecting a `Vec` of them first, without
+/// the allocation (and free) per list per record.
+struct Mapped<'a, T, O>(&'a [T], fn(&'a T) -> O);
+
+impl<'a, T, O: Serialize> Serialize for Mapped<'a, T, O> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(self.1))
+    }
+}
+
 #[derive(Serialize)]
 struct ConnectionOut<'a> {
     #[serde(rename = "type")]
@@ -508,11 +519,11 @@ struct ConnectionOut<'a> {
     server_key_exchange_group: Option<u16>,
     certificate_requested: bool,
     certificate_status: bool,
-    certificates: Vec<CertOut<'a>>,
-    client_certificates: Vec<CertOut<'a>>,
+    certificates: Mapped<'a, ChainCert, CertOut<'a>>,
+    client_certificates: Mapped<'a, ChainCert, CertOut<'a>>,
     client_certificate_empty: bool,
-    alerts: Vec<AlertOut>,
-    messages: Vec<SidedName>,
+    alerts: Mapped<'a, AlertFact, AlertOut>,
+    messages: Mapped<'a, (Side, &'static str), SidedName>,
     resumption: ResumptionOut,
     renegotiations: u32,
     renegotiation: RenegotiationOut,
@@ -561,15 +572,11 @@ pub fn write_connection(f: &ConnectionFacts, out: &mut Vec<u8>) {
         server_key_exchange_group: f.server_key_exchange_curve,
         certificate_requested: f.certificate_requested,
         certificate_status: f.certificate_status,
-        certificates: f.certificates.iter().map(CertOut::from).collect(),
-        client_certificates: f.client_certificates.iter().map(CertOut::from).collect(),
+        certificates: Mapped(&f.certificates, CertOut::from),
+        client_certificates: Mapped(&f.client_certificates, CertOut::from),
         client_certificate_empty: f.client_certificate_empty,
-        alerts: f.alerts.iter().map(AlertOut::from).collect(),
-        messages: f
-            .messages
-            .iter()
-            .map(|&(side, m)| SidedName(side.name(), m))
-            .collect(),
+        alerts: Mapped(&f.alerts, AlertOut::from),
+        messages: Mapped(&f.messages, |&(side, m)| SidedName(side.name(), m)),
         resumption: ResumptionOut {
             offered: f.resumption.offered.iter().map(|m| m.name()).collect(),
             accepted: f.resumption.accepted.map(|m| m.name()),
