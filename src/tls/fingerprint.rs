@@ -152,8 +152,14 @@ thread_local! {
 /// Appends a list to a memo key, length first (so that lists cannot run into each other).
 fn key_list<T: Copy + Into<u16>>(key: &mut Vec<u8>, values: &[T]) {
     key.extend_from_slice(&(values.len() as u32).to_le_bytes());
-    for &v in values {
-        key.extend_from_slice(&v.into().to_le_bytes());
+    // Two bytes per value, written through a zero-filled tail rather than a push per value
+    // (each with its own capacity check): this runs for every hello.
+    let start = key.len();
+    key.resize(start + 2 * values.len(), 0);
+    if let Some(tail) = key.get_mut(start..) {
+        for (slot, &v) in tail.chunks_exact_mut(2).zip(values) {
+            slot.copy_from_slice(&v.into().to_le_bytes());
+        }
     }
 }
 
