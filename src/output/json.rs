@@ -38,21 +38,19 @@ fn needs_escape(s: &str) -> bool {
     const ONES: u64 = u64::from_le_bytes([1; 8]);
     const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
     let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH != 0;
-    let mut chunks = s.as_bytes().chunks_exact(8);
-    for chunk in &mut chunks {
+    let special = |chunk: &[u8]| {
         let x = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default());
         let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH != 0;
-        if control
-            || has_zero(x ^ (ONES * u64::from(b'"')))
-            || has_zero(x ^ (ONES * u64::from(b'\\')))
-        {
-            return true;
-        }
-    }
-    chunks
-        .remainder()
-        .iter()
-        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+        let quote = has_zero(x ^ (ONES * u64::from(b'"')));
+        control || quote || has_zero(x ^ (ONES * u64::from(b'\\')))
+    };
+    let bytes = s.as_bytes();
+    let Some(last) = bytes.len().checked_sub(8) else {
+        return bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+    };
+    // The last eight bytes as one more word (overlapping the chunks is harmless for a yes/no
+    // question), instead of a byte loop over the remainder.
+    bytes.chunks_exact(8).any(special) || bytes.get(last..).is_some_and(special)
 }
 
 /// Appends the contents of a JSON string (without quotes), escaped as serde_json does.
