@@ -160,17 +160,25 @@ impl Analysis {
 
 /// Runs one connection's TLS observer on its reassembled streams.
 struct ConnectionObserver {
-    tls: TlsObserver,
+    /// Made when the first stream bytes (or gap) arrive: a connection that never carries data
+    /// (a SYN flood's half-open connections) then costs the flow table a pointer instead of
+    /// the observer's half kilobyte.
+    tls: Option<Box<TlsObserver>>,
     ctx: Rc<RefCell<TlsContext>>,
+}
+
+/// The observer of a connection, made on first use.
+fn observer(tls: &mut Option<Box<TlsObserver>>) -> &mut TlsObserver {
+    tls.get_or_insert_with(|| Box::new(TlsObserver::new()))
 }
 
 impl StreamConsumer for ConnectionObserver {
     fn on_data(&mut self, dir: Direction, bytes: &[u8], ts: Timestamp) {
-        self.tls.on_data(&mut self.ctx.borrow_mut(), dir, bytes, ts);
+        observer(&mut self.tls).on_data(&mut self.ctx.borrow_mut(), dir, bytes, ts);
     }
 
     fn on_gap(&mut self, dir: Direction, len: u64, ts: Timestamp) {
-        self.tls.on_gap(dir, len, ts);
+        observer(&mut self.tls).on_gap(dir, len, ts);
     }
 }
 
@@ -850,7 +858,7 @@ fn run_worker(
     let mut out = WorkerOutput::default();
     let mut records = Vec::new();
     let mut new_consumer = |_: &FlowKey| ConnectionObserver {
-        tls: TlsObserver::new(),
+        tls: None,
         ctx: Rc::clone(&ctx),
     };
     let send = |records: &mut Vec<(RecordKey, Vec<u8>)>, progress, windows: Vec<WindowPart>| {
@@ -933,11 +941,11 @@ fn finish_connection(
     out: &mut WorkerOutput,
 ) -> Option<(RecordKey, Vec<u8>)> {
     out.tcp_connections += 1;
-    if !conn.consumer.tls.is_tls() {
+    let Some(tls) = conn.consumer.tls.filter(|tls| tls.is_tls()) else {
         out.tcp_connections_without_tls += 1;
         return None;
-    }
-    let transcript = conn.consumer.tls.finish();
+    };
+    let transcript = tls.finish();
     let f = facts::build(&conn.key, conn.meta, reason, transcript, &cfg.facts);
     out.aggregates.add(&f);
     if cfg.windows {
@@ -1088,6 +1096,50 @@ mod tests {
         // Drops per window are differences of the running totals.
         assert_eq!(*seen.borrow(), [(0, 3, 5), (1, 30, 2)]);
         assert_eq!(windows.total.all.connections, 33);
+    }
+
+    #[test]
+    fn half_open_connections_get_no_tls_observer() {
+        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let (client, server) = (Endpoint { ip, port: 40000 }, Endpoint { ip, port: 443 });
+        let (key, dir) = FlowKey::from_endpoints(client, server);
+        let ctx = Rc::new(RefCell::new(TlsContext::default()));
+        let mut table: FlowTable<ConnectionObserver> = FlowTable::new(Limits::default());
+        let mut new_consumer = |_: &FlowKey| ConnectionObserver {
+            tls: None,
+            ctx: Rc::clone(&ctx),
+        };
+        let segment = |flags: u8, seq: u32, payload: &'static [u8]| Segment {
+            key,
+            dir,
+            seq,
+            ack: 0,
+            flags: TcpFlags(flags),
+            payload,
+            ts: Timestamp(1),
+            clock: Timestamp(1),
+        };
+        let mut observed = Vec::new();
+        let mut closed =
+            |c: Connection<ConnectionObserver>, _| observed.push(c.consumer.tls.is_some());
+        table.process(
+            &segment(TcpFlags::SYN, 1, b""),
+            &mut new_consumer,
+            &mut closed,
+        );
+        table.drain(&mut closed);
+        table.process(
+            &segment(TcpFlags::SYN, 1, b""),
+            &mut new_consumer,
+            &mut closed,
+        );
+        table.process(
+            &segment(0, 2, b"\x16\x03\x01"),
+            &mut new_consumer,
+            &mut closed,
+        );
+        table.drain(&mut closed);
+        assert_eq!(observed, [false, true]);
     }
 
     #[test]
