@@ -110,9 +110,6 @@ pub struct OfflineFile {
     path: PathBuf,
     link: LinkType,
     packets_read: u64,
-    last_ts: Option<Timestamp>,
-    timestamps_backwards: u64,
-    snaplen_truncated: u64,
 }
 
 /// Which reader serves an [`OfflineFile`].
@@ -130,9 +127,6 @@ impl OfflineFile {
                 reader: Reader::Mapped(mapped),
                 path: path.to_path_buf(),
                 packets_read: 0,
-                last_ts: None,
-                timestamps_backwards: 0,
-                snaplen_truncated: 0,
             });
         }
         Self::open_with_libpcap(path)
@@ -158,27 +152,12 @@ impl OfflineFile {
             path: path.to_path_buf(),
             link,
             packets_read: 0,
-            last_ts: None,
-            timestamps_backwards: 0,
-            snaplen_truncated: 0,
         })
     }
 
     /// Frames read so far.
     pub fn packets_read(&self) -> u64 {
         self.packets_read
-    }
-
-    /// Frames stamped earlier than the frame before them (a clock stepped back, or files
-    /// merged out of order): counted, because durations across such a step are meaningless.
-    pub fn timestamps_backwards(&self) -> u64 {
-        self.timestamps_backwards
-    }
-
-    /// Frames captured shorter than they were on the wire (cut by the snap length): their
-    /// missing bytes can only show up as decode errors or gaps, so the cause is counted.
-    pub fn snaplen_truncated(&self) -> u64 {
-        self.snaplen_truncated
     }
 }
 
@@ -223,15 +202,8 @@ impl PacketSource for OfflineFile {
                 }
             },
         };
-        if let Some(f) = &frame {
+        if frame.is_some() {
             self.packets_read = packet;
-            if self.last_ts.is_some_and(|last| f.ts < last) {
-                self.timestamps_backwards += 1;
-            }
-            self.last_ts = Some(f.ts);
-            if (f.data.len() as u64) < u64::from(f.wire_len) {
-                self.snaplen_truncated += 1;
-            }
         }
         Ok(frame)
     }
@@ -316,13 +288,18 @@ mod tests {
     }
 
     #[test]
-    fn backward_timestamps_and_snaplen_cuts_are_counted() {
+    fn frames_keep_their_timestamps_and_wire_lengths() {
         let frames = [(100, 60, 60), (99, 60, 60), (99, 40, 1500), (101, 60, 60)];
         let f = write_temp(&pcap(1, &frames));
         let mut src = OfflineFile::open(f.path()).expect("open");
-        while src.next_frame().expect("read").is_some() {}
+        let mut seen = Vec::new();
+        while let Some(frame) = src.next_frame().expect("read") {
+            seen.push((frame.ts.0 / 1_000_000_000, frame.data.len(), frame.wire_len));
+        }
+        assert_eq!(
+            seen,
+            [(100, 60, 60), (99, 60, 60), (99, 40, 1500), (101, 60, 60)]
+        );
         assert_eq!(src.packets_read(), 4);
-        assert_eq!(src.timestamps_backwards(), 1);
-        assert_eq!(src.snaplen_truncated(), 1);
     }
 }

@@ -728,6 +728,8 @@ struct Reader {
     dealer: Dealer,
     decode_errors: BTreeMap<&'static str, u64>,
     clock: CaptureClock,
+    /// The previous frame's own timestamp, across files (the clock also takes live readings).
+    last_frame_ts: Option<Timestamp>,
 }
 
 impl Reader {
@@ -738,6 +740,7 @@ impl Reader {
             dealer: Dealer::new(senders, recycle),
             decode_errors: BTreeMap::new(),
             clock: CaptureClock::default(),
+            last_frame_ts: None,
         }
     }
 
@@ -745,6 +748,16 @@ impl Reader {
     fn frame(&mut self, link: LinkType, frame: &Frame<'_>) -> Timestamp {
         self.stats.packets += 1;
         self.stats.bytes += frame.data.len() as u64;
+        // A clock stepped back (or files merged out of order): durations across it are
+        // meaningless, so it is counted.
+        if self.last_frame_ts.is_some_and(|last| frame.ts < last) {
+            self.stats.timestamps_backwards += 1;
+        }
+        self.last_frame_ts = Some(frame.ts);
+        // Cut by the snap length: the missing bytes only show up as decode errors or gaps.
+        if (frame.data.len() as u64) < u64::from(frame.wire_len) {
+            self.stats.snaplen_truncated += 1;
+        }
         let now = self.clock.tick(frame.ts);
         match self.decoder.decode(link, frame.data, frame.ts) {
             Ok(Decoded::Tcp(seg)) => {
@@ -834,8 +847,6 @@ fn read_inputs(
             }
         }
         file.packets = source.packets_read();
-        reader.stats.timestamps_backwards += source.timestamps_backwards();
-        reader.stats.snaplen_truncated += source.snaplen_truncated();
         inputs.push(file);
         if stop.load(Ordering::Relaxed) {
             break;
@@ -1140,6 +1151,27 @@ mod tests {
         );
         table.drain(&mut closed);
         assert_eq!(observed, [false, true]);
+    }
+
+    #[test]
+    fn reader_counts_backward_timestamps_and_snaplen_cuts_of_every_source() {
+        let (tx, _rx) = unbounded::<Batch>();
+        let (_recycle_tx, recycle_rx) = unbounded::<Batch>();
+        let mut reader = Reader::new(vec![tx], recycle_rx);
+        let data = [0u8; 60];
+        let frame = |secs: i64, wire_len: u32| Frame {
+            ts: Timestamp::from_parts(secs, 0),
+            data: &data,
+            wire_len,
+        };
+        // One step back within a file, one at the boundary between two files, one cut frame.
+        for (secs, wire_len) in [(100, 60), (99, 60), (99, 1500), (101, 60), (50, 60)] {
+            reader.frame(LinkType::ETHERNET, &frame(secs, wire_len));
+        }
+        let stats = reader.finish();
+        assert_eq!(stats.packets, 5);
+        assert_eq!(stats.timestamps_backwards, 2);
+        assert_eq!(stats.snaplen_truncated, 1);
     }
 
     #[test]
