@@ -9,7 +9,7 @@
 #   WORKERS=2 BUFFER_MIB=256 bash benches/live.sh
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-shared="$here/../shared/bench"
+shared="${SHARED_DIR:-$here/../shared}/bench"
 dir="${CORPUS_DIR:-$here/target/corpora}"
 workers="${WORKERS:-2}"
 buffer="${BUFFER_MIB:-256}"
@@ -21,12 +21,9 @@ command -v tcpreplay >/dev/null 2>&1 || {
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tcpreplay >/dev/null
 }
-if [ ! -s "$f" ]; then
-    echo "making $f" >&2
-    # The arguments benches/run.sh uses for bench-100m.
-    python3 "$shared/make_corpus.py" --input "$shared/seed/seed-app.pcap:15" \
-        --input "$shared/seed/seed-hs.pcap:85" --flows 9000 --seed 1 --out "$f"
-fi
+# shellcheck source=benches/corpus.sh
+source "$here/benches/corpus.sh"
+make_corpus bench-100m
 cargo build --release --quiet --manifest-path "$here/Cargo.toml"
 tlsight="${CARGO_TARGET_DIR:-$here/target}/release/tlsight"
 

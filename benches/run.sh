@@ -26,29 +26,8 @@ extras="${EXTRAS-workers variants scaling flows}"
 target="${CARGO_TARGET_DIR:-$here/target}"
 mkdir -p "$dir"
 
-# Arguments of make_corpus.py for a corpus name; NAME-rd is NAME with reordering and loss.
-corpus_args() {
-    case "$1" in
-        *-rd) corpus_args "${1%-rd}"; args+=(--reorder 0.01 --drop 0.001) ;;
-        bench-1g) args=(--input "$shared/seed/seed-app.pcap:15" --input "$shared/seed/seed-hs.pcap:85" --flows 90000 --seed 1) ;;
-        bench-100m) args=(--input "$shared/seed/seed-app.pcap:15" --input "$shared/seed/seed-hs.pcap:85" --flows 9000 --seed 1) ;;
-        handshakes-only) args=(--input "$shared/seed/seed-hs.pcap" --flows 100000 --seed 2) ;;
-        handshakes-10k) args=(--input "$shared/seed/seed-hs.pcap" --flows 10000 --seed 2) ;;
-        handshakes-1k) args=(--input "$shared/seed/seed-hs.pcap" --flows 1000 --seed 2) ;;
-        handshakes-c500) args=(--input "$shared/seed/seed-hs.pcap" --flows 100000 --seed 2 --concurrency 500) ;;
-        handshakes-c50k) args=(--input "$shared/seed/seed-hs.pcap" --flows 100000 --seed 2 --concurrency 50000) ;;
-        *) echo "unknown corpus $1" >&2; exit 2 ;;
-    esac
-}
-
-make_corpus() {
-    local out="$dir/$1.pcap"
-    [ -s "$out" ] && return
-    echo "making $out" >&2
-    args=()
-    corpus_args "$1"
-    python3 "$shared/make_corpus.py" "${args[@]}" --out "$out" >&2
-}
+# shellcheck source=benches/corpus.sh
+source "$here/benches/corpus.sh"
 
 bash "$here/scripts/ensure-deps.sh"
 [ -x /usr/bin/time ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null; }
