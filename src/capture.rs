@@ -5,6 +5,8 @@
 pub mod live;
 mod mmap;
 
+pub use mmap::{Chunk, MappedFile, SharedFrame};
+
 use std::path::{Path, PathBuf};
 
 use crate::decode::LinkType;
@@ -19,6 +21,8 @@ pub struct Frame<'a> {
     pub data: &'a [u8],
     /// Length of the frame on the wire.
     pub wire_len: u32,
+    /// Set when the bytes live in a memory-mapped file and can be handed on without copying.
+    pub shared: Option<SharedFrame<'a>>,
 }
 
 /// Why a capture could not be read. The message names the file and, for read errors, the
@@ -191,6 +195,7 @@ impl PacketSource for OfflineFile {
                     ts: Timestamp::from_parts(p.header.ts.tv_sec, p.header.ts.tv_usec),
                     data: p.data,
                     wire_len: p.header.len,
+                    shared: None,
                 }),
                 Err(pcap::Error::NoMorePackets) => None,
                 Err(e) => {

@@ -25,7 +25,7 @@ use crossbeam_channel::{Receiver, Sender, bounded, select, unbounded};
 
 use crate::aggregate::{Aggregates, Merge};
 use crate::capture::live::LiveInterface;
-use crate::capture::{Frame, OfflineFile, PacketSource};
+use crate::capture::{Chunk, Frame, MappedFile, OfflineFile, PacketSource, SharedFrame};
 use crate::decode::{Decoded, Decoder, LinkType};
 use crate::facts::{self, FactsConfig};
 use crate::flow::{Direction, Endpoint, FlowKey, TcpFlags, Timestamp};
@@ -80,7 +80,8 @@ const TICK_PACKETS: u64 = 1 << 16;
 /// Record messages in flight from the workers before they wait for the writer.
 const RECORD_MESSAGES: usize = 64;
 
-/// A decoded TCP segment whose payload lives in its batch's byte buffer.
+/// A decoded TCP segment whose payload lives in its batch: in the mapped file it holds, or in
+/// its own byte buffer.
 #[derive(Clone, Copy, Debug)]
 struct SegmentDesc {
     key: FlowKey,
@@ -90,8 +91,16 @@ struct SegmentDesc {
     flags: TcpFlags,
     ts: Timestamp,
     clock: Timestamp,
-    start: usize,
-    len: usize,
+    payload: PayloadAt,
+}
+
+/// Where a segment's payload is in its batch.
+#[derive(Clone, Copy, Debug)]
+enum PayloadAt {
+    /// In the batch's mapped file, at this offset (no copy was made).
+    Mapped { start: usize, len: usize },
+    /// Copied into the batch's buffer (live capture, libpcap, reassembled IP fragments).
+    Copied { start: usize, len: usize },
 }
 
 /// Segments for one worker; buffers are recycled, so the steady state allocates nothing.
@@ -99,12 +108,43 @@ struct SegmentDesc {
 struct Batch {
     segments: Vec<SegmentDesc>,
     payload: Vec<u8>,
+    /// The file the `Mapped` payloads are in.
+    file: Option<Arc<MappedFile>>,
+    /// The chunks of `file` those payloads lie in, held so their pages stay resident until the
+    /// worker is done with them.
+    chunks: Vec<Arc<Chunk>>,
     /// The capture clock when the batch was sent: every later segment for this worker has a
     /// clock at least this.
     clock: Timestamp,
     /// Live window the segments belong to; a worker that sees a later one first hands over
     /// its aggregates for the earlier windows.
     window: u64,
+}
+
+impl Batch {
+    /// The payload of one of this batch's segments.
+    fn payload_of(&self, d: &SegmentDesc) -> &[u8] {
+        let (bytes, start, len) = match d.payload {
+            PayloadAt::Mapped { start, len } => (
+                self.file
+                    .as_deref()
+                    .map(MappedFile::bytes)
+                    .unwrap_or_default(),
+                start,
+                len,
+            ),
+            PayloadAt::Copied { start, len } => (self.payload.as_slice(), start, len),
+        };
+        bytes.get(start..start + len).unwrap_or_default()
+    }
+
+    /// Empties the batch for reuse, keeping its buffers and letting go of the file's chunks.
+    fn clear(&mut self) {
+        self.segments.clear();
+        self.payload.clear();
+        self.file = None;
+        self.chunks.clear();
+    }
 }
 
 /// The order connection records are written in: when the connection ended (capture clock,
@@ -677,14 +717,46 @@ impl Dealer {
         }
     }
 
-    /// Queues a segment (its payload copied into the batch) for the worker of its flow.
-    fn push(&mut self, mut desc: SegmentDesc, payload: &[u8], clock: Timestamp) {
+    /// Queues a segment for the worker of its flow: a payload in a mapped file is referred to
+    /// (the batch holds its chunks), any other is copied into the batch.
+    fn push(
+        &mut self,
+        mut desc: SegmentDesc,
+        payload: &[u8],
+        shared: Option<SharedFrame<'_>>,
+        clock: Timestamp,
+    ) {
         let w = desc.key.shard(self.senders.len());
+        let mapped = shared.and_then(|s| Some((s, s.file.offset_of(payload)?)));
+        // A batch refers to one file: segments of the next file wait for the next batch.
+        if let Some((s, _)) = mapped
+            && let Some(batch) = self.batches.get(w)
+            && batch.file.as_ref().is_some_and(|f| !Arc::ptr_eq(f, s.file))
+        {
+            self.send(w, clock);
+        }
         let Some(batch) = self.batches.get_mut(w) else {
             return;
         };
-        desc.start = batch.payload.len();
-        batch.payload.extend_from_slice(payload);
+        let len = payload.len();
+        desc.payload = match mapped {
+            Some((s, start)) => {
+                if batch.file.is_none() {
+                    batch.file = Some(Arc::clone(s.file));
+                }
+                for chunk in s.chunks {
+                    if !batch.chunks.last().is_some_and(|c| Arc::ptr_eq(c, chunk)) {
+                        batch.chunks.push(Arc::clone(chunk));
+                    }
+                }
+                PayloadAt::Mapped { start, len }
+            }
+            None => {
+                let start = batch.payload.len();
+                batch.payload.extend_from_slice(payload);
+                PayloadAt::Copied { start, len }
+            }
+        };
         batch.segments.push(desc);
         if batch.segments.len() >= BATCH_SEGMENTS {
             self.send(w, clock);
@@ -700,8 +772,7 @@ impl Dealer {
             // The reader is the only sender, so a channel with room now still has room when
             // it sends; a full one means the worker is behind: drop, count, reuse the buffers.
             self.dropped_segments += batch.segments.len() as u64;
-            batch.segments.clear();
-            batch.payload.clear();
+            batch.clear();
             return;
         }
         let fresh = self.recycle.try_recv().unwrap_or_default();
@@ -771,10 +842,10 @@ impl Reader {
                     flags: seg.flags,
                     ts: frame.ts,
                     clock: now,
-                    start: 0,
-                    len: seg.payload.len(),
+                    // Placed by the dealer, once it knows the batch.
+                    payload: PayloadAt::Copied { start: 0, len: 0 },
                 };
-                self.dealer.push(desc, seg.payload, now);
+                self.dealer.push(desc, seg.payload, frame.shared, now);
             }
             Ok(Decoded::NotTcp) => self.stats.not_tcp += 1,
             Ok(Decoded::FragmentHeld) => self.stats.ip_fragments += 1,
@@ -902,10 +973,7 @@ fn run_worker(
                 seq: d.seq,
                 ack: d.ack,
                 flags: d.flags,
-                payload: batch
-                    .payload
-                    .get(d.start..d.start + d.len)
-                    .unwrap_or_default(),
+                payload: batch.payload_of(d),
                 ts: d.ts,
                 clock: d.clock,
             };
@@ -913,8 +981,7 @@ fn run_worker(
         }
         table.expire_idle(batch.clock, &mut closed);
         let progress = batch.clock;
-        batch.segments.clear();
-        batch.payload.clear();
+        batch.clear();
         let _ = recycle.send(batch);
         send(&mut records, progress, parts);
     }
@@ -1024,6 +1091,56 @@ mod tests {
     }
 
     #[test]
+    fn payloads_in_a_mapped_file_are_referred_to_and_others_copied() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/tls12-ecdhe-rsa.pcap");
+        let mut source = OfflineFile::open(&path).expect("open");
+        let link = source.link_type();
+        let (tx, rx) = unbounded::<Batch>();
+        let (_recycle_tx, recycle_rx) = unbounded::<Batch>();
+        let mut reader = Reader::new(vec![tx], recycle_rx);
+        let mut decoder = Decoder::new();
+        let mut payloads = Vec::new();
+        while let Some(frame) = source.next_frame().expect("read") {
+            if let Ok(Decoded::Tcp(seg)) = decoder.decode(link, frame.data, frame.ts) {
+                payloads.push(seg.payload.to_vec());
+            }
+            reader.frame(link, &frame);
+        }
+        // The same payload again, from memory that is not the file: copied.
+        let (key, dir) = FlowKey::from_endpoints(record(0, 0, 1).0.2, record(0, 0, 2).0.2);
+        let desc = SegmentDesc {
+            key,
+            dir,
+            seq: 0,
+            ack: 0,
+            flags: TcpFlags(0),
+            ts: Timestamp(0),
+            clock: Timestamp(0),
+            payload: PayloadAt::Copied { start: 0, len: 0 },
+        };
+        let last = payloads.last().expect("segments").clone();
+        reader.dealer.push(desc, &last, None, Timestamp(0));
+        payloads.push(last);
+        reader.finish();
+        let batch = rx.try_recv().expect("one batch");
+        assert!(batch.file.is_some() && !batch.chunks.is_empty());
+        let got: Vec<Vec<u8>> = batch
+            .segments
+            .iter()
+            .map(|d| batch.payload_of(d).to_vec())
+            .collect();
+        assert_eq!(got, payloads);
+        let copied = batch
+            .segments
+            .iter()
+            .filter(|d| matches!(d.payload, PayloadAt::Copied { .. }))
+            .count();
+        assert_eq!(copied, 1, "only the segment from outside the file");
+        assert_eq!(batch.payload.len(), payloads[payloads.len() - 1].len());
+    }
+
+    #[test]
     fn lossy_dealer_drops_and_counts_instead_of_waiting() {
         let (tx, rx) = bounded::<Batch>(1);
         let (_recycle_tx, recycle_rx) = unbounded::<Batch>();
@@ -1038,13 +1155,12 @@ mod tests {
             flags: TcpFlags(0),
             ts: Timestamp(0),
             clock: Timestamp(0),
-            start: 0,
-            len: 3,
+            payload: PayloadAt::Copied { start: 0, len: 0 },
         };
         // Three full batches into a channel of one, nobody reading: one goes through, two are
         // dropped and counted, and the reader never blocks.
         for _ in 0..3 * BATCH_SEGMENTS {
-            dealer.push(desc, b"abc", Timestamp(1));
+            dealer.push(desc, b"abc", None, Timestamp(1));
         }
         assert_eq!(dealer.dropped_segments, 2 * BATCH_SEGMENTS as u64);
         let got = rx.try_recv().expect("the first batch");
@@ -1052,7 +1168,7 @@ mod tests {
         assert_eq!(got.payload.len(), 3 * BATCH_SEGMENTS);
         // Room again: the next batch goes through, stamped with the window.
         dealer.window = 4;
-        dealer.push(desc, b"abc", Timestamp(2));
+        dealer.push(desc, b"abc", None, Timestamp(2));
         dealer.send_all(Timestamp(2));
         let got = rx.try_recv().expect("the next batch");
         assert_eq!((got.segments.len(), got.window), (1, 4));
@@ -1163,6 +1279,7 @@ mod tests {
             ts: Timestamp::from_parts(secs, 0),
             data: &data,
             wire_len,
+            shared: None,
         };
         // One step back within a file, one at the boundary between two files, one cut frame.
         for (secs, wire_len) in [(100, 60), (99, 60), (99, 1500), (101, 60), (50, 60)] {

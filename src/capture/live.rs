@@ -150,6 +150,7 @@ impl LiveInterface {
                     ts,
                     data: packet.data,
                     wire_len: packet.header.len,
+                    shared: None,
                 }))
             }
             Err(pcap::Error::TimeoutExpired) => {
