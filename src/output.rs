@@ -5,18 +5,24 @@
 mod json;
 pub mod live;
 
-use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::{self, Write};
+use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
+
+use json::{Codes, Fields, Json, Object, SerdeFields, Written, key};
 
 use crate::aggregate::{
     Aggregates, Breakdown, CertEntry, ClientProfile, Latency, OTHER_SERVERS, Percentiles,
     ResumptionStats, Timings,
 };
-use crate::facts::{AlertFact, ChainCert, ConnectionFacts, Mechanism, Renegotiation, Side};
+use crate::facts::{
+    AlertFact, ChainCert, ConnectionFacts, Failure, Mechanism, Renegotiation, Resumption, Side,
+};
 use crate::flow::{Endpoint, Timestamp};
 use crate::reassembly::CloseReason;
 use crate::tls::names::{alert_name, cipher_name, group_is_post_quantum, group_name, version_name};
@@ -118,6 +124,19 @@ impl Rfc3339 {
     }
 }
 
+impl Json for Rfc3339 {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'"');
+        match self.on_stack().as_ref().and_then(StackStr::bytes) {
+            Some(text) => out.extend_from_slice(text),
+            None => {
+                let _ = std::fmt::write(&mut json::Text(out), format_args!("{self}"));
+            }
+        }
+        out.push(b'"');
+    }
+}
+
 impl Serialize for Rfc3339 {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.on_stack().as_ref().and_then(StackStr::as_str) {
@@ -169,14 +188,17 @@ impl<const N: usize> StackStr<N> {
         self.push(field);
     }
 
-    /// The text, unless a piece overflowed.
-    fn as_str(&self) -> Option<&str> {
+    /// The bytes, unless a piece overflowed.
+    fn bytes(&self) -> Option<&[u8]> {
         if self.overflow {
             return None;
         }
-        self.buf
-            .get(..self.len)
-            .and_then(|b| std::str::from_utf8(b).ok())
+        self.buf.get(..self.len)
+    }
+
+    /// The text, unless a piece overflowed.
+    fn as_str(&self) -> Option<&str> {
+        self.bytes().and_then(|b| std::str::from_utf8(b).ok())
     }
 }
 
@@ -194,284 +216,235 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-#[derive(Serialize)]
-struct EndpointOut {
-    /// Serialized through `Display` into serde's stack buffer: no allocation per record.
-    ip: std::net::IpAddr,
-    port: u16,
-}
-
-impl From<Endpoint> for EndpointOut {
-    fn from(e: Endpoint) -> Self {
-        EndpointOut {
-            ip: e.ip,
-            port: e.port,
-        }
+impl Json for Endpoint {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        json::object(out, |o| {
+            o.field(key!("ip"), &self.ip);
+            o.field(key!("port"), &self.port);
+        });
     }
 }
 
-#[derive(Serialize)]
-struct FailureOut<'a> {
-    cause: &'static str,
-    explanation: &'a str,
-    inferred: bool,
-}
-
-#[derive(Serialize)]
-struct TimingOut {
-    tcp_handshake: Option<i64>,
-    tcp_syn_to_syn_ack: Option<i64>,
-    client_hello_to_server_hello: Option<i64>,
-    client_hello_to_done: Option<i64>,
-}
-
-#[derive(Serialize)]
-struct ClientHelloOut<'a> {
-    version: u16,
-    sslv2_format: bool,
-    supported_versions: &'a [u16],
-    cipher_suites: &'a [u16],
-    compression: &'a [u8],
-    extensions: &'a [u16],
-    groups: &'a [u16],
-    ec_point_formats: &'a [u8],
-    key_share_groups: &'a [u16],
-    sig_algs: &'a [u16],
-    alpn: &'a [String],
-    sni: Option<&'a str>,
-    session_id_len: u8,
-    psk_modes: &'a [u8],
-    psk_identities: Option<u16>,
-    early_data: bool,
-    session_ticket_len: Option<u16>,
-    renegotiation_info: bool,
-    ech: bool,
-    ja3: &'a str,
-    ja3_string: &'a str,
-    ja4: &'a str,
-}
-
-impl<'a> From<&'a ClientHello> for ClientHelloOut<'a> {
-    fn from(c: &'a ClientHello) -> Self {
-        ClientHelloOut {
-            version: c.legacy_version,
-            sslv2_format: c.sslv2_format,
-            supported_versions: &c.supported_versions,
-            cipher_suites: &c.cipher_suites,
-            compression: &c.compression,
-            extensions: &c.extensions,
-            groups: &c.groups,
-            ec_point_formats: &c.ec_point_formats,
-            key_share_groups: &c.key_share_groups,
-            sig_algs: &c.sig_algs,
-            alpn: &c.alpn,
-            sni: c.sni.as_deref(),
-            session_id_len: c.session_id_len,
-            psk_modes: &c.psk_modes,
-            psk_identities: c.psk_identities,
-            early_data: c.early_data,
-            session_ticket_len: c.session_ticket_len,
-            renegotiation_info: c.renegotiation_info,
-            ech: c.ech,
-            ja3: &c.ja3,
-            ja3_string: &c.ja3_string,
-            ja4: &c.ja4,
-        }
+impl Json for Failure {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        json::object(out, |o| {
+            o.field(key!("cause"), self.cause.name());
+            o.field(key!("explanation"), &self.explanation);
+            o.field(key!("inferred"), &self.inferred);
+        });
     }
 }
 
-#[derive(Serialize)]
-struct ServerHelloOut<'a> {
-    version: u16,
-    legacy_version: u16,
-    sslv2_format: bool,
-    cipher: u16,
-    compression: u8,
-    extensions: &'a [u16],
-    group: Option<u16>,
-    alpn: Option<&'a str>,
-    hrr: bool,
-    session_id_len: usize,
-    session_id_echo: bool,
-    psk_selected: Option<u16>,
-    session_ticket: bool,
-    renegotiation_info: bool,
-    ja3s: &'a str,
-    ja3s_string: &'a str,
-    ja4s: &'a str,
-}
-
-fn server_hello_out<'a>(s: &'a ServerHello, client: Option<&ClientHello>) -> ServerHelloOut<'a> {
-    ServerHelloOut {
-        version: s.version,
-        legacy_version: s.legacy_version,
-        sslv2_format: s.sslv2_format,
-        cipher: s.cipher,
-        compression: s.compression,
-        extensions: &s.extensions,
-        group: s.selected_group,
-        alpn: s.alpn.as_deref(),
-        hrr: s.hrr,
-        session_id_len: s.session_id.len(),
-        session_id_echo: client
-            .is_some_and(|c| !s.session_id.is_empty() && c.session_id == s.session_id),
-        psk_selected: s.psk_selected,
-        session_ticket: s.session_ticket,
-        renegotiation_info: s.renegotiation_info,
-        ja3s: &s.ja3s,
-        ja3s_string: &s.ja3s_string,
-        ja4s: &s.ja4s,
+impl Json for ClientHello {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        json::object(out, |o| {
+            o.field(key!("version"), &self.legacy_version);
+            o.field(key!("sslv2_format"), &self.sslv2_format);
+            o.field(key!("supported_versions"), &Codes(&self.supported_versions));
+            o.field(key!("cipher_suites"), &Codes(&self.cipher_suites));
+            o.field(key!("compression"), &self.compression);
+            o.field(key!("extensions"), &Codes(&self.extensions));
+            o.field(key!("groups"), &Codes(&self.groups));
+            o.field(key!("ec_point_formats"), &self.ec_point_formats);
+            o.field(key!("key_share_groups"), &Codes(&self.key_share_groups));
+            o.field(key!("sig_algs"), &Codes(&self.sig_algs));
+            o.field(key!("alpn"), &self.alpn);
+            o.field(key!("sni"), &self.sni);
+            o.field(key!("session_id_len"), &self.session_id_len);
+            o.field(key!("psk_modes"), &self.psk_modes);
+            o.field(key!("psk_identities"), &self.psk_identities);
+            o.field(key!("early_data"), &self.early_data);
+            o.field(key!("session_ticket_len"), &self.session_ticket_len);
+            o.field(key!("renegotiation_info"), &self.renegotiation_info);
+            o.field(key!("ech"), &self.ech);
+            o.field(key!("ja3"), &self.ja3);
+            o.field(key!("ja3_string"), &self.ja3_string);
+            o.field(key!("ja4"), &self.ja4);
+        });
     }
 }
 
-#[derive(Serialize)]
+/// A ServerHello (or HelloRetryRequest) with the ClientHello it answers, for
+/// `session_id_echo`.
+struct ServerHelloOut<'a>(&'a ServerHello, Option<&'a ClientHello>);
+
+impl Json for ServerHelloOut<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let ServerHelloOut(s, client) = *self;
+        json::object(out, |o| {
+            o.field(key!("version"), &s.version);
+            o.field(key!("legacy_version"), &s.legacy_version);
+            o.field(key!("sslv2_format"), &s.sslv2_format);
+            o.field(key!("cipher"), &s.cipher);
+            o.field(key!("compression"), &s.compression);
+            o.field(key!("extensions"), &Codes(&s.extensions));
+            o.field(key!("group"), &s.selected_group);
+            o.field(key!("alpn"), &s.alpn);
+            o.field(key!("hrr"), &s.hrr);
+            o.field(key!("session_id_len"), &s.session_id.len());
+            let echo =
+                client.is_some_and(|c| !s.session_id.is_empty() && c.session_id == s.session_id);
+            o.field(key!("session_id_echo"), &echo);
+            o.field(key!("psk_selected"), &s.psk_selected);
+            o.field(key!("session_ticket"), &s.session_ticket);
+            o.field(key!("renegotiation_info"), &s.renegotiation_info);
+            o.field(key!("ja3s"), &s.ja3s);
+            o.field(key!("ja3s_string"), &s.ja3s_string);
+            o.field(key!("ja4s"), &s.ja4s);
+        });
+    }
+}
+
+/// A certificate as the records show it (with its findings on that connection) and as the
+/// report's inventory shows it (with its findings on any connection).
 struct CertOut<'a> {
-    sha256: &'a str,
-    subject: &'a str,
-    issuer: &'a str,
-    serial: &'a str,
-    san_dns: &'a [String],
-    san_ip: &'a [String],
-    not_before: Rfc3339,
-    not_after: Rfc3339,
-    key_type: &'a str,
-    key_bits: Option<u32>,
-    key_curve: Option<&'a str>,
-    signature_algorithm: &'a str,
-    self_signed: bool,
-    is_ca: bool,
-    parse_error: Option<&'a str>,
+    cert: &'a Certificate,
     findings: &'a [&'static str],
 }
 
-impl<'a> From<&'a ChainCert> for CertOut<'a> {
-    fn from(c: &'a ChainCert) -> Self {
-        CertOut::new(&c.cert, &c.findings)
+impl CertOut<'_> {
+    /// Writes the object's fields; `own` writes the certificate's own ones, which are all but
+    /// `findings`: those come last so that the rest can be written once per certificate
+    /// ([`CertMemo`]).
+    fn fields<F: Fields>(&self, f: &mut F, own: impl FnOnce(&mut F, &Certificate)) {
+        own(f, self.cert);
+        f.entry(key!("findings"), self.findings);
+    }
+
+    /// The certificate's own fields.
+    fn own_fields(f: &mut impl Fields, cert: &Certificate) {
+        f.entry(key!("sha256"), &cert.sha256);
+        f.entry(key!("subject"), &cert.subject);
+        f.entry(key!("issuer"), &cert.issuer);
+        f.entry(key!("serial"), &cert.serial);
+        f.entry(key!("san_dns"), &cert.san_dns);
+        f.entry(key!("san_ip"), &cert.san_ip);
+        f.entry(key!("not_before"), &Rfc3339::secs(cert.not_before));
+        f.entry(key!("not_after"), &Rfc3339::secs(cert.not_after));
+        f.entry(key!("key_type"), &cert.key_type);
+        f.entry(key!("key_bits"), &cert.key_bits);
+        f.entry(key!("key_curve"), &cert.key_curve);
+        f.entry(key!("signature_algorithm"), &cert.signature_algorithm);
+        f.entry(key!("self_signed"), &cert.self_signed);
+        f.entry(key!("is_ca"), &cert.is_ca);
+        f.entry(key!("parse_error"), &cert.parse_error);
     }
 }
 
-impl<'a> CertOut<'a> {
-    fn new(cert: &'a Certificate, findings: &'a [&'static str]) -> Self {
-        CertOut {
-            sha256: &cert.sha256,
-            subject: &cert.subject,
-            issuer: &cert.issuer,
-            serial: &cert.serial,
-            san_dns: &cert.san_dns,
-            san_ip: &cert.san_ip,
-            not_before: Rfc3339::secs(cert.not_before),
-            not_after: Rfc3339::secs(cert.not_after),
-            key_type: &cert.key_type,
-            key_bits: cert.key_bits,
-            key_curve: cert.key_curve.as_deref(),
-            signature_algorithm: &cert.signature_algorithm,
-            self_signed: cert.self_signed,
-            is_ca: cert.is_ca,
-            parse_error: cert.parse_error.as_deref(),
-            findings,
+impl Serialize for CertOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut f = SerdeFields::new(s.serialize_map(None)?);
+        self.fields(&mut f, CertOut::own_fields);
+        f.end()
+    }
+}
+
+/// Most certificates a thread's memo holds before it is emptied, and most bytes of JSON: a
+/// few hundred distinct certificates cover most captures, while a stream of distinct ones
+/// cannot grow memory (each entry also keeps its certificate alive).
+const CERT_MEMO_ENTRIES: usize = 1024;
+const CERT_MEMO_BYTES: usize = 1 << 20;
+
+/// The JSON of certificates' own fields, by certificate: certificates repeat across
+/// connections (the per-worker certificate cache hands out the same `Arc`), and their ~600
+/// bytes of fields cost more to write than to copy. Keyed by the address of the certificate,
+/// which cannot be reused while the entry holds the `Arc`.
+#[derive(Default)]
+struct CertMemo {
+    map: FxHashMap<usize, (Arc<Certificate>, Written)>,
+    bytes: usize,
+}
+
+impl CertMemo {
+    /// Copies the own fields of `cert`, written once.
+    fn append(&mut self, o: &mut Object<'_>, cert: &Arc<Certificate>) {
+        let key = Arc::as_ptr(cert) as usize;
+        if let Some((_, fields)) = self.map.get(&key) {
+            o.append(fields);
+            return;
         }
+        let fields = Written::new(|o| CertOut::own_fields(o, cert));
+        o.append(&fields);
+        if self.map.len() >= CERT_MEMO_ENTRIES || self.bytes + fields.len() > CERT_MEMO_BYTES {
+            self.map.clear();
+            self.bytes = 0;
+        }
+        self.bytes += fields.len();
+        self.map.insert(key, (Arc::clone(cert), fields));
     }
 }
 
-#[derive(Serialize)]
-struct AlertOut {
-    from: &'static str,
-    level: Option<&'static str>,
-    description: Option<Cow<'static, str>>,
-    encrypted: bool,
-    inferred: bool,
-    after: Option<SidedName>,
+thread_local! {
+    static CERT_MEMO: RefCell<CertMemo> = RefCell::new(CertMemo::default());
 }
 
-impl From<&AlertFact> for AlertOut {
-    fn from(a: &AlertFact) -> Self {
-        AlertOut {
-            from: a.from.name(),
-            level: a.alert.level.map(|l| match l {
+/// A certificate chain of a record.
+fn write_chain(out: &mut Vec<u8>, chain: &[ChainCert]) {
+    CERT_MEMO.with_borrow_mut(|memo| {
+        json::array(out, chain, |out, c| {
+            let cert = CertOut {
+                cert: &c.cert,
+                findings: &c.findings,
+            };
+            json::object(out, |o| cert.fields(o, |o, _| memo.append(o, &c.cert)));
+        });
+    });
+}
+
+/// `"client:finished"`: a handshake message or alert with its sender.
+fn write_sided(out: &mut Vec<u8>, (side, name): (Side, &'static str)) {
+    out.extend_from_slice(match side {
+        Side::Client => b"\"client:",
+        Side::Server => b"\"server:",
+    });
+    json::push_contents(out, name);
+    out.push(b'"');
+}
+
+impl Json for AlertFact {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        json::object(out, |o| {
+            o.field(key!("from"), self.from.name());
+            let level = self.alert.level.map(|l| match l {
                 1 => "warning",
                 2 => "fatal",
                 _ => "unknown",
-            }),
-            description: a.alert.description.map(alert_name),
-            encrypted: a.alert.encrypted,
-            inferred: a.alert.inferred,
-            after: a.after.map(|(side, m)| SidedName(side.name(), m)),
-        }
+            });
+            o.field(key!("level"), &level);
+            o.field(key!("description"), &self.alert.description.map(alert_name));
+            o.field(key!("encrypted"), &self.alert.encrypted);
+            o.field(key!("inferred"), &self.alert.inferred);
+            o.field_with(key!("after"), |out| match self.after {
+                Some(sided) => write_sided(out, sided),
+                None => out.extend_from_slice(b"null"),
+            });
+        });
     }
 }
 
-/// `"client:finished"`: a handshake message or alert with its sender, written straight into
-/// the output instead of through a `String` per message.
-struct SidedName(&'static str, &'static str);
-
-impl std::fmt::Display for SidedName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0)?;
-        f.write_str(":")?;
-        f.write_str(self.1)
+impl Json for Resumption {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        json::object(out, |o| {
+            o.field_with(key!("offered"), |out| {
+                json::array(out, &self.offered, |out, m| m.name().write_json(out));
+            });
+            o.field(key!("accepted"), &self.accepted.map(|m| m.name()));
+            o.field(key!("early_data_offered"), &self.early_data_offered);
+            o.field(key!("early_data_accepted"), &self.early_data_accepted);
+            o.field(key!("tickets_issued"), &self.tickets_issued);
+        });
     }
 }
 
-impl Serialize for SidedName {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut b = StackStr::<64>::new();
-        b.push(self.0.as_bytes());
-        b.push(b":");
-        b.push(self.1.as_bytes());
-        match b.as_str() {
-            Some(text) => s.serialize_str(text),
-            None => s.collect_str(self),
-        }
+impl Json for Renegotiation {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        json::object(out, |o| {
+            o.field(key!("client_initiated"), &self.client_initiated);
+            o.field(key!("server_initiated"), &self.server_initiated);
+            o.field(key!("completed"), &self.completed);
+            o.field(key!("secure"), &self.secure);
+        });
     }
-}
-
-#[derive(Serialize)]
-struct ResumptionOut {
-    offered: Vec<&'static str>,
-    accepted: Option<&'static str>,
-    early_data_offered: bool,
-    early_data_accepted: bool,
-    tickets_issued: u32,
-}
-
-#[derive(Serialize)]
-struct RenegotiationOut {
-    client_initiated: u32,
-    server_initiated: u32,
-    completed: u32,
-    secure: Option<bool>,
-}
-
-impl From<&Renegotiation> for RenegotiationOut {
-    fn from(r: &Renegotiation) -> Self {
-        RenegotiationOut {
-            client_initiated: r.client_initiated,
-            server_initiated: r.server_initiated,
-            completed: r.completed,
-            secure: r.secure,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct PerSide {
-    client: u64,
-    server: u64,
-}
-
-#[derive(Serialize)]
-struct TcpOut {
-    syn_seen: bool,
-    syn_data: bool,
-    packets: PerSide,
-    payload_bytes: PerSide,
-    gaps: PerSide,
-    gap_bytes: PerSide,
-    retransmissions: u64,
-    conflicting_overlaps: u64,
-    buffer_cap_hits: u64,
-    rst_from: Option<&'static str>,
-    close: &'static str,
 }
 
 /// snake_case name of a close reason.
@@ -486,128 +459,97 @@ pub fn close_name(c: CloseReason) -> &'static str {
     }
 }
 
-/// A list of the facts written as a JSON array of their output form, converted element by
-/// element while it is written: the same bytes as collecting a `Vec` of them first, without
-/// the allocation (and free) per list per record.
-struct Mapped<'a, T, O>(&'a [T], fn(&'a T) -> O);
-
-impl<'a, T, O: Serialize> Serialize for Mapped<'a, T, O> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(self.1))
-    }
-}
-
-#[derive(Serialize)]
-struct ConnectionOut<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    ts: Rfc3339,
-    client: EndpointOut,
-    server: EndpointOut,
-    version: Option<Cow<'static, str>>,
-    cipher: Option<Cow<'static, str>>,
-    sni: Option<&'a str>,
-    alpn: Option<&'a str>,
-    group: Option<Cow<'static, str>>,
-    outcome: &'static str,
-    failure: Option<FailureOut<'a>>,
-    timing_us: TimingOut,
-    client_hello: Option<ClientHelloOut<'a>>,
-    server_hello: Option<ServerHelloOut<'a>>,
-    hello_retry_request: Option<ServerHelloOut<'a>>,
-    retry_client_hello: Option<ClientHelloOut<'a>>,
-    server_key_exchange_group: Option<u16>,
-    certificate_requested: bool,
-    certificate_status: bool,
-    certificates: Mapped<'a, ChainCert, CertOut<'a>>,
-    client_certificates: Mapped<'a, ChainCert, CertOut<'a>>,
-    client_certificate_empty: bool,
-    alerts: Mapped<'a, AlertFact, AlertOut>,
-    messages: Mapped<'a, (Side, &'static str), SidedName>,
-    resumption: ResumptionOut,
-    renegotiations: u32,
-    renegotiation: RenegotiationOut,
-    anomalies: &'a BTreeMap<&'static str, u64>,
-    tcp: TcpOut,
+/// The `tcp` object of a record.
+fn write_tcp(o: &mut Object<'_>, f: &ConnectionFacts) {
+    let tcp = &f.tcp;
+    let c = f.client_dir.index();
+    let s = f.client_dir.reverse().index();
+    let per_side = |o: &mut Object<'_>, key, v: &[u64; 2]| {
+        o.object(key, |o| {
+            o.field(key!("client"), &v.get(c));
+            o.field(key!("server"), &v.get(s));
+        });
+    };
+    o.field(key!("syn_seen"), &tcp.syn.is_some());
+    o.field(key!("syn_data"), &tcp.syn_data);
+    per_side(o, key!("packets"), &tcp.packets);
+    per_side(o, key!("payload_bytes"), &tcp.payload_bytes);
+    per_side(o, key!("gaps"), &tcp.gaps);
+    per_side(o, key!("gap_bytes"), &tcp.gap_bytes);
+    o.field(key!("retransmissions"), &tcp.retransmissions);
+    o.field(key!("conflicting_overlaps"), &tcp.conflicting_overlaps);
+    o.field(key!("buffer_cap_hits"), &tcp.buffer_cap_hits);
+    let rst_from = tcp.rst.map(|(dir, _)| {
+        if dir == f.client_dir {
+            "client"
+        } else {
+            "server"
+        }
+    });
+    o.field(key!("rst_from"), &rst_from);
+    o.field(key!("close"), close_name(f.close));
 }
 
 /// Appends one NDJSON connection record (with its newline) to `out`.
 pub fn write_connection(f: &ConnectionFacts, out: &mut Vec<u8>) {
-    let c = f.client_dir.index();
-    let s = f.client_dir.reverse().index();
-    let per_side = |v: &[u64; 2]| PerSide {
-        client: v[c],
-        server: v[s],
-    };
-    let ch = f.client_hello.as_deref();
-    let record = ConnectionOut {
-        kind: "connection",
-        ts: Rfc3339::micros(f.first_ts),
-        client: f.client.into(),
-        server: f.server.into(),
-        version: f.version.map(version_name),
-        cipher: f.cipher.map(cipher_name),
-        sni: f.sni.as_deref(),
-        alpn: f.alpn.as_deref(),
-        group: f.negotiated_group().map(group_name),
-        outcome: f.outcome.name(),
-        failure: f.failure.as_ref().map(|x| FailureOut {
-            cause: x.cause.name(),
-            explanation: &x.explanation,
-            inferred: x.inferred,
-        }),
-        timing_us: TimingOut {
-            tcp_handshake: f.timing.tcp_handshake_us,
-            tcp_syn_to_syn_ack: f.timing.tcp_syn_to_syn_ack_us,
-            client_hello_to_server_hello: f.timing.client_hello_to_server_hello_us,
-            client_hello_to_done: f.timing.client_hello_to_done_us,
-        },
-        client_hello: ch.map(ClientHelloOut::from),
-        server_hello: f.server_hello.as_deref().map(|s| server_hello_out(s, ch)),
-        hello_retry_request: f
+    json::object(out, |o| {
+        o.field(key!("type"), "connection");
+        o.field(key!("ts"), &Rfc3339::micros(f.first_ts));
+        o.field(key!("client"), &f.client);
+        o.field(key!("server"), &f.server);
+        o.field(key!("version"), &f.version.map(version_name));
+        o.field(key!("cipher"), &f.cipher.map(cipher_name));
+        o.field(key!("sni"), &f.sni);
+        o.field(key!("alpn"), &f.alpn);
+        o.field(key!("group"), &f.negotiated_group().map(group_name));
+        o.field(key!("outcome"), f.outcome.name());
+        o.field(key!("failure"), &f.failure);
+        o.object(key!("timing_us"), |o| {
+            let t = &f.timing;
+            o.field(key!("tcp_handshake"), &t.tcp_handshake_us);
+            o.field(key!("tcp_syn_to_syn_ack"), &t.tcp_syn_to_syn_ack_us);
+            o.field(
+                key!("client_hello_to_server_hello"),
+                &t.client_hello_to_server_hello_us,
+            );
+            o.field(key!("client_hello_to_done"), &t.client_hello_to_done_us);
+        });
+        let ch = f.client_hello.as_deref();
+        o.field(key!("client_hello"), &ch);
+        let sh = f.server_hello.as_deref().map(|s| ServerHelloOut(s, ch));
+        o.field(key!("server_hello"), &sh);
+        let hrr = f
             .hello_retry_request
             .as_deref()
-            .map(|s| server_hello_out(s, ch)),
-        retry_client_hello: f.retry_client_hello.as_deref().map(ClientHelloOut::from),
-        server_key_exchange_group: f.server_key_exchange_curve,
-        certificate_requested: f.certificate_requested,
-        certificate_status: f.certificate_status,
-        certificates: Mapped(&f.certificates, CertOut::from),
-        client_certificates: Mapped(&f.client_certificates, CertOut::from),
-        client_certificate_empty: f.client_certificate_empty,
-        alerts: Mapped(&f.alerts, AlertOut::from),
-        messages: Mapped(&f.messages, |&(side, m)| SidedName(side.name(), m)),
-        resumption: ResumptionOut {
-            offered: f.resumption.offered.iter().map(|m| m.name()).collect(),
-            accepted: f.resumption.accepted.map(|m| m.name()),
-            early_data_offered: f.resumption.early_data_offered,
-            early_data_accepted: f.resumption.early_data_accepted,
-            tickets_issued: f.resumption.tickets_issued,
-        },
-        renegotiations: f.renegotiations,
-        renegotiation: RenegotiationOut::from(&f.renegotiation),
-        anomalies: &f.anomalies,
-        tcp: TcpOut {
-            syn_seen: f.tcp.syn.is_some(),
-            syn_data: f.tcp.syn_data,
-            packets: per_side(&f.tcp.packets),
-            payload_bytes: per_side(&f.tcp.payload_bytes),
-            gaps: per_side(&f.tcp.gaps),
-            gap_bytes: per_side(&f.tcp.gap_bytes),
-            retransmissions: f.tcp.retransmissions,
-            conflicting_overlaps: f.tcp.conflicting_overlaps,
-            buffer_cap_hits: f.tcp.buffer_cap_hits,
-            rst_from: f.tcp.rst.map(|(dir, _)| {
-                if dir == f.client_dir {
-                    "client"
-                } else {
-                    "server"
-                }
-            }),
-            close: close_name(f.close),
-        },
-    };
-    json::append(out, &record);
+            .map(|s| ServerHelloOut(s, ch));
+        o.field(key!("hello_retry_request"), &hrr);
+        o.field(key!("retry_client_hello"), &f.retry_client_hello.as_deref());
+        o.field(
+            key!("server_key_exchange_group"),
+            &f.server_key_exchange_curve,
+        );
+        o.field(key!("certificate_requested"), &f.certificate_requested);
+        o.field(key!("certificate_status"), &f.certificate_status);
+        o.field_with(key!("certificates"), |out| {
+            write_chain(out, &f.certificates)
+        });
+        o.field_with(key!("client_certificates"), |out| {
+            write_chain(out, &f.client_certificates);
+        });
+        o.field(
+            key!("client_certificate_empty"),
+            &f.client_certificate_empty,
+        );
+        o.field(key!("alerts"), &f.alerts);
+        o.field_with(key!("messages"), |out| {
+            json::array(out, f.messages.iter().copied(), write_sided);
+        });
+        o.field(key!("resumption"), &f.resumption);
+        o.field(key!("renegotiations"), &f.renegotiations);
+        o.field(key!("renegotiation"), &f.renegotiation);
+        o.field(key!("anomalies"), &f.anomalies);
+        o.object(key!("tcp"), |o| write_tcp(o, f));
+    });
     out.push(b'\n');
 }
 
@@ -880,7 +822,10 @@ struct InventoryCertOut<'a> {
 impl<'a> From<&'a CertEntry> for InventoryCertOut<'a> {
     fn from(e: &'a CertEntry) -> Self {
         InventoryCertOut {
-            certificate: CertOut::new(&e.cert, &e.findings),
+            certificate: CertOut {
+                cert: &e.cert,
+                findings: &e.findings,
+            },
             leaf: e.chain_position == 0,
             client_certificate: e.client_certificate,
             connections: e.connections,
@@ -1617,6 +1562,72 @@ mod tests {
             text.contains("Servers above the p95 SLO of 50 ms: 1"),
             "{text}"
         );
+    }
+
+    fn certificate(subject: &str) -> Arc<Certificate> {
+        Arc::new(Certificate {
+            sha256: "ab".repeat(32),
+            subject: subject.into(),
+            issuer: "CN=Issuer \\ \"quoted\"".into(),
+            serial: "01".into(),
+            san_dns: vec!["a.test".into(), "é.test".into()],
+            not_before: 0,
+            not_after: 253_402_300_800,
+            key_type: "ec".into(),
+            key_bits: Some(256),
+            key_curve: Some("prime256v1".into()),
+            signature_algorithm: "ecdsa-with-SHA256".into(),
+            parse_error: Some("bad\nder".into()),
+            ..Certificate::default()
+        })
+    }
+
+    #[test]
+    fn chains_are_written_as_the_report_serializes_certificates() {
+        let (a, b) = (certificate("CN=a\u{1}"), certificate("CN=b"));
+        let chain = [
+            ChainCert {
+                cert: Arc::clone(&a),
+                findings: vec!["expired", "self_signed"],
+            },
+            ChainCert {
+                cert: Arc::clone(&b),
+                findings: Vec::new(),
+            },
+        ];
+        let reference: Vec<CertOut<'_>> = chain
+            .iter()
+            .map(|c| CertOut {
+                cert: &c.cert,
+                findings: &c.findings,
+            })
+            .collect();
+        let reference = serde_json::to_vec(&reference).unwrap();
+        // Twice: the second time the certificates' own fields come from the memo.
+        for _ in 0..2 {
+            let mut out = Vec::new();
+            write_chain(&mut out, &chain);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                String::from_utf8_lossy(&reference)
+            );
+        }
+        // The memo holds each certificate, so its address cannot be reused by another.
+        assert_eq!(Arc::strong_count(&a), 3);
+        let mut out = Vec::new();
+        write_chain(&mut out, &[]);
+        assert_eq!(out, b"[]");
+    }
+
+    #[test]
+    fn messages_carry_their_sender() {
+        let mut out = Vec::new();
+        json::array(
+            &mut out,
+            [(Side::Client, "client_hello"), (Side::Server, "finished")],
+            write_sided,
+        );
+        assert_eq!(out, br#"["client:client_hello","server:finished"]"#);
     }
 
     #[test]

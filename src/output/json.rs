@@ -1,34 +1,208 @@
-//! A compact JSON writer for the per-connection records. It writes the same bytes as
-//! `serde_json::to_writer` (the tests below and the golden files compare them), but costs a
-//! fraction of its instructions: serde_json scans every field name and string byte by byte
-//! through its escape table and writes each piece with a separate call, which made record
-//! writing a third of the instructions spent per connection. Here a string without anything to
-//! escape (every field name, nearly every value) is checked with one vectorisable pass and
-//! copied in one piece; everything else (numbers, escaping, shapes this writer does not know)
-//! is left to serde_json itself, so the two cannot disagree.
+//! The JSON writer of the per-connection records. It writes the same bytes as
+//! `serde_json::to_writer` would for the same values (the tests below and the golden files
+//! compare them), at a fraction of the instructions: a record is ~150 fields, and through serde
+//! every field was a call into a serializer state machine that scanned the field name, wrote
+//! the comma, the quotes and the colon one by one. Here each field name is one pre-escaped
+//! literal with its comma (`,"sni":`, built at compile time by [`key!`]), strings without
+//! anything to escape (nearly all) are checked eight bytes at a time and copied in one piece,
+//! and anything unusual is escaped by serde_json itself, so the two cannot disagree.
+//!
+//! Values write themselves through [`Json`]; objects are written by an [`Object`]. Objects
+//! that the serde-written report shares with the records (the certificate) list their fields
+//! once, against [`Fields`], which both an [`Object`] and a serde map ([`SerdeFields`])
+//! implement.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::fmt;
+use std::net::IpAddr;
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
-use serde::ser::{self, Impossible};
+use serde::ser::SerializeMap;
 
-/// Appends `value` as compact JSON to `out`, byte for byte what `serde_json::to_writer` gives.
-pub(crate) fn append<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
-    let start = out.len();
-    if value.serialize(Writer { out: &mut *out }).is_err() {
-        // A shape this writer leaves to serde_json (enum variants with data, non-string map
-        // keys): start the value again there.
-        out.truncate(start);
-        // Serializing into a Vec cannot fail for the plain data the records hold.
-        let _ = serde_json::to_writer(&mut *out, value);
+/// A value that appends itself as compact JSON, byte for byte what serde_json writes for its
+/// `Serialize` form.
+pub(crate) trait Json {
+    /// Appends the value to `out`.
+    fn write_json(&self, out: &mut Vec<u8>);
+}
+
+/// A field name with its JSON form, comma first (`,"sni":`): one copy per field instead of a
+/// call each for the comma, the quotes, the name and the colon. Made by [`key!`], which
+/// checks at compile time that the name needs no escaping.
+#[derive(Clone, Copy)]
+pub(crate) struct Key {
+    name: &'static str,
+    json: &'static str,
+}
+
+impl Key {
+    /// The key `name`, written as `json`; a compile-time error (through [`key!`]) when `name`
+    /// holds a byte JSON escapes.
+    pub(crate) const fn new(name: &'static str, json: &'static str) -> Key {
+        let bytes = name.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            assert!(
+                b >= 0x20 && b != b'"' && b != b'\\',
+                "field name needs escaping"
+            );
+            i += 1;
+        }
+        Key { name, json }
     }
 }
 
-/// Writes `value` through serde_json's own serializer (numbers, booleans, escaped strings).
-fn delegate<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), Unsupported> {
-    value
-        .serialize(&mut serde_json::Serializer::new(out))
-        .map_err(|_| Unsupported)
+/// `key!("sni")`: the [`Key`] of a field, built and checked at compile time.
+macro_rules! key {
+    ($name:literal) => {
+        const { $crate::output::json::Key::new($name, concat!(",\"", $name, "\":")) }
+    };
+}
+pub(crate) use key;
+
+/// A JSON object being written. Every field appends its key with the comma before it, and
+/// [`Object::close`] turns the first comma into the opening brace: no "first field" state, no
+/// branch per field.
+pub(crate) struct Object<'a> {
+    out: &'a mut Vec<u8>,
+    start: usize,
+}
+
+impl<'a> Object<'a> {
+    fn open(out: &'a mut Vec<u8>) -> Self {
+        let start = out.len();
+        Object { out, start }
+    }
+
+    fn close(self) {
+        match self.out.get_mut(self.start) {
+            Some(comma) => {
+                *comma = b'{';
+                self.out.push(b'}');
+            }
+            None => self.out.extend_from_slice(b"{}"),
+        }
+    }
+
+    /// Writes the field `key` with `value`. Always inlined, so that the key is copied as a
+    /// constant (a few stores), not through a `memcpy` call.
+    #[inline(always)]
+    pub(crate) fn field<V: Json + ?Sized>(&mut self, key: Key, value: &V) {
+        self.out.extend_from_slice(key.json.as_bytes());
+        value.write_json(self.out);
+    }
+
+    /// Writes the field `key` with a value `write` appends itself.
+    #[inline(always)]
+    pub(crate) fn field_with(&mut self, key: Key, write: impl FnOnce(&mut Vec<u8>)) {
+        self.out.extend_from_slice(key.json.as_bytes());
+        write(self.out);
+    }
+
+    /// Writes the field `key` with an object whose fields `write` writes.
+    #[inline(always)]
+    pub(crate) fn object(&mut self, key: Key, write: impl FnOnce(&mut Object<'_>)) {
+        self.out.extend_from_slice(key.json.as_bytes());
+        object(self.out, write);
+    }
+
+    /// Copies fields written once before (see [`Written`]).
+    pub(crate) fn append(&mut self, fields: &Written) {
+        self.out.extend_from_slice(&fields.0);
+    }
+}
+
+/// Appends an object whose fields `write` writes.
+#[inline]
+pub(crate) fn object(out: &mut Vec<u8>, write: impl FnOnce(&mut Object<'_>)) {
+    let mut o = Object::open(out);
+    write(&mut o);
+    o.close();
+}
+
+/// Appends an array of `items`, each appended by `write`.
+#[inline]
+pub(crate) fn array<I: IntoIterator>(
+    out: &mut Vec<u8>,
+    items: I,
+    mut write: impl FnMut(&mut Vec<u8>, I::Item),
+) {
+    out.push(b'[');
+    let mut items = items.into_iter();
+    if let Some(first) = items.next() {
+        write(out, first);
+        for item in items {
+            out.push(b',');
+            write(out, item);
+        }
+    }
+    out.push(b']');
+}
+
+/// Fields of an object written once and copied into many (a certificate's own fields, which
+/// repeat on every connection that shows it).
+pub(crate) struct Written(Box<[u8]>);
+
+impl Written {
+    /// The fields `write` writes.
+    pub(crate) fn new(write: impl FnOnce(&mut Object<'_>)) -> Self {
+        let mut buf = Vec::new();
+        write(&mut Object::open(&mut buf));
+        Written(buf.into())
+    }
+
+    /// Bytes held.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// Where the fields of an object go that the records and the serde-written report share: an
+/// [`Object`] or a serde map. The object lists its fields once, against this trait.
+pub(crate) trait Fields {
+    /// Writes the field `key` with `value`.
+    fn entry<V: Json + Serialize + ?Sized>(&mut self, key: Key, value: &V);
+}
+
+impl Fields for Object<'_> {
+    #[inline(always)]
+    fn entry<V: Json + Serialize + ?Sized>(&mut self, key: Key, value: &V) {
+        self.field(key, value);
+    }
+}
+
+/// [`Fields`] into a serde map (which serde_json writes exactly as a struct), keeping the
+/// first error for [`SerdeFields::end`].
+pub(crate) struct SerdeFields<M: SerializeMap> {
+    map: M,
+    error: Option<M::Error>,
+}
+
+impl<M: SerializeMap> SerdeFields<M> {
+    /// Fields into `map`.
+    pub(crate) fn new(map: M) -> Self {
+        SerdeFields { map, error: None }
+    }
+
+    /// Ends the map, or returns the first error of a field.
+    pub(crate) fn end(self) -> Result<M::Ok, M::Error> {
+        match self.error {
+            Some(e) => Err(e),
+            None => self.map.end(),
+        }
+    }
+}
+
+impl<M: SerializeMap> Fields for SerdeFields<M> {
+    fn entry<V: Json + Serialize + ?Sized>(&mut self, key: Key, value: &V) {
+        if self.error.is_none() {
+            self.error = self.map.serialize_entry(key.name, value).err();
+        }
+    }
 }
 
 /// Whether `s` holds a byte serde_json escapes: a control character, the quote or the
@@ -54,7 +228,7 @@ fn needs_escape(s: &str) -> bool {
 }
 
 /// Appends the contents of a JSON string (without quotes), escaped as serde_json does.
-fn push_contents(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn push_contents(out: &mut Vec<u8>, s: &str) {
     if !needs_escape(s) {
         out.extend_from_slice(s.as_bytes());
         return;
@@ -106,390 +280,264 @@ fn push_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// The error of a shape [`append`] hands over to serde_json.
-#[derive(Debug)]
-struct Unsupported;
-
-impl fmt::Display for Unsupported {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("left to serde_json")
+/// Appends `v` in decimal: through [`push_u16`] when it fits (counters, microseconds and
+/// sizes mostly do), else through `itoa`, which is what serde_json uses.
+fn push_int<I: itoa::Integer + TryInto<u16>>(out: &mut Vec<u8>, v: I) {
+    match v.try_into() {
+        Ok(small) => push_u16(out, small),
+        Err(_) => out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
     }
 }
 
-impl std::error::Error for Unsupported {}
-
-impl ser::Error for Unsupported {
-    fn custom<T: fmt::Display>(_: T) -> Self {
-        Unsupported
+impl Json for str {
+    #[inline]
+    fn write_json(&self, out: &mut Vec<u8>) {
+        push_str(out, self);
     }
 }
 
-/// Serializes one value into the output buffer.
-struct Writer<'a> {
-    out: &'a mut Vec<u8>,
-}
-
-/// An array, object or map being written; `first` says no comma is due yet.
-struct Compound<'a> {
-    out: &'a mut Vec<u8>,
-    first: bool,
-    close: u8,
-}
-
-impl<'a> Compound<'a> {
-    fn open(out: &'a mut Vec<u8>, open: u8, close: u8) -> Self {
-        out.push(open);
-        Compound {
-            out,
-            first: true,
-            close,
-        }
-    }
-
-    fn comma(&mut self) {
-        if !self.first {
-            self.out.push(b',');
-        }
-        self.first = false;
-    }
-
-    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
-        self.comma();
-        value.serialize(Writer { out: self.out })
-    }
-
-    fn close(self) -> Result<(), Unsupported> {
-        self.out.push(self.close);
-        Ok(())
+impl Json for String {
+    #[inline]
+    fn write_json(&self, out: &mut Vec<u8>) {
+        push_str(out, self);
     }
 }
 
-macro_rules! delegate_primitives {
-    ($($method:ident: $ty:ty),* $(,)?) => {
-        $(fn $method(self, v: $ty) -> Result<(), Unsupported> {
-            delegate(self.out, &v)
+impl Json for Cow<'_, str> {
+    #[inline]
+    fn write_json(&self, out: &mut Vec<u8>) {
+        push_str(out, self);
+    }
+}
+
+impl<T: Json + ?Sized> Json for &T {
+    #[inline]
+    fn write_json(&self, out: &mut Vec<u8>) {
+        (**self).write_json(out);
+    }
+}
+
+impl<T: Json + ?Sized> Json for std::sync::Arc<T> {
+    #[inline]
+    fn write_json(&self, out: &mut Vec<u8>) {
+        (**self).write_json(out);
+    }
+}
+
+impl Json for bool {
+    #[inline]
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(if *self { b"true" } else { b"false" });
+    }
+}
+
+impl Json for u8 {
+    #[inline]
+    fn write_json(&self, out: &mut Vec<u8>) {
+        push_u16(out, (*self).into());
+    }
+}
+
+impl Json for u16 {
+    #[inline]
+    fn write_json(&self, out: &mut Vec<u8>) {
+        push_u16(out, *self);
+    }
+}
+
+macro_rules! json_via_itoa {
+    ($($ty:ty),*) => {
+        $(impl Json for $ty {
+            #[inline]
+            fn write_json(&self, out: &mut Vec<u8>) {
+                push_int(out, *self);
+            }
         })*
     };
 }
+json_via_itoa!(u32, u64, usize, i64);
 
-impl<'a> ser::Serializer for Writer<'a> {
-    type Ok = ();
-    type Error = Unsupported;
-    type SerializeSeq = Compound<'a>;
-    type SerializeTuple = Compound<'a>;
-    type SerializeTupleStruct = Compound<'a>;
-    type SerializeTupleVariant = Impossible<(), Unsupported>;
-    type SerializeMap = Compound<'a>;
-    type SerializeStruct = Compound<'a>;
-    type SerializeStructVariant = Impossible<(), Unsupported>;
-
-    delegate_primitives! {
-        serialize_bool: bool, serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
-        serialize_i64: i64, serialize_i128: i128, serialize_u32: u32, serialize_u64: u64,
-        serialize_u128: u128, serialize_f32: f32,
-        serialize_f64: f64, serialize_char: char,
+impl<T: Json> Json for Option<T> {
+    #[inline]
+    fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            Some(v) => v.write_json(out),
+            None => out.extend_from_slice(b"null"),
+        }
     }
+}
 
-    fn serialize_u8(self, v: u8) -> Result<(), Unsupported> {
-        push_u16(self.out, v.into());
-        Ok(())
+impl<T: Json> Json for [T] {
+    #[inline]
+    fn write_json(&self, out: &mut Vec<u8>) {
+        array(out, self, |out, v| v.write_json(out));
     }
+}
 
-    fn serialize_u16(self, v: u16) -> Result<(), Unsupported> {
-        push_u16(self.out, v);
-        Ok(())
+impl<T: Json> Json for Vec<T> {
+    #[inline]
+    fn write_json(&self, out: &mut Vec<u8>) {
+        self.as_slice().write_json(out);
     }
+}
 
-    fn serialize_str(self, v: &str) -> Result<(), Unsupported> {
-        push_str(self.out, v);
-        Ok(())
+/// A list of 16-bit codepoints (cipher suites, extensions, groups, signature algorithms), written
+/// through a per-thread memo of the lists seen before: clients send the same few lists over
+/// and over, and a hash and a compare cost less than the ~50 instructions a value takes to
+/// write (the bulk of a record's numbers are in these lists).
+pub(crate) struct Codes<'a>(pub(crate) &'a [u16]);
+
+/// Lists shorter than this are written directly: the look-up would cost more.
+const CODES_MEMO_MIN_LEN: usize = 4;
+/// Most lists a thread's memo holds before it is emptied, and most bytes of JSON: a few
+/// hundred lists cover the client and server stacks of most captures, while made-up lists
+/// cannot grow memory.
+const CODES_MEMO_ENTRIES: usize = 4096;
+const CODES_MEMO_BYTES: usize = 1 << 20;
+
+/// The JSON of codepoint lists, by list.
+#[derive(Default)]
+struct CodesMemo {
+    map: FxHashMap<Box<[u16]>, Box<[u8]>>,
+    bytes: usize,
+}
+
+thread_local! {
+    static CODES_MEMO: RefCell<CodesMemo> = RefCell::new(CodesMemo::default());
+}
+
+impl Json for Codes<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        if self.0.len() < CODES_MEMO_MIN_LEN {
+            return self.0.write_json(out);
+        }
+        CODES_MEMO.with_borrow_mut(|memo| {
+            if let Some(json) = memo.map.get(self.0) {
+                return out.extend_from_slice(json);
+            }
+            let start = out.len();
+            self.0.write_json(out);
+            let json: Box<[u8]> = out.get(start..).unwrap_or_default().into();
+            let size = json.len() + 2 * self.0.len();
+            if memo.map.len() >= CODES_MEMO_ENTRIES || memo.bytes + size > CODES_MEMO_BYTES {
+                memo.map.clear();
+                memo.bytes = 0;
+            }
+            memo.bytes += size;
+            memo.map.insert(self.0.into(), json);
+        });
     }
+}
 
-    fn serialize_bytes(self, v: &[u8]) -> Result<(), Unsupported> {
-        delegate(self.out, v)
+/// A map with string keys is an object: `{"key":value,...}`.
+impl<V: Json> Json for BTreeMap<&str, V> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        for (i, (k, v)) in self.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            push_str(out, k);
+            out.push(b':');
+            v.write_json(out);
+        }
+        out.push(b'}');
     }
+}
 
-    fn serialize_none(self) -> Result<(), Unsupported> {
-        self.serialize_unit()
-    }
-
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Unsupported> {
-        value.serialize(self)
-    }
-
-    fn serialize_unit(self) -> Result<(), Unsupported> {
-        self.out.extend_from_slice(b"null");
-        Ok(())
-    }
-
-    fn serialize_unit_struct(self, _: &'static str) -> Result<(), Unsupported> {
-        self.serialize_unit()
-    }
-
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        variant: &'static str,
-    ) -> Result<(), Unsupported> {
-        self.serialize_str(variant)
-    }
-
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<(), Unsupported> {
-        value.serialize(self)
-    }
-
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<(), Unsupported> {
-        Err(Unsupported)
-    }
-
-    fn serialize_seq(self, _: Option<usize>) -> Result<Compound<'a>, Unsupported> {
-        Ok(Compound::open(self.out, b'[', b']'))
-    }
-
-    fn serialize_tuple(self, len: usize) -> Result<Compound<'a>, Unsupported> {
-        self.serialize_seq(Some(len))
-    }
-
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        len: usize,
-    ) -> Result<Compound<'a>, Unsupported> {
-        self.serialize_seq(Some(len))
-    }
-
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, Unsupported> {
-        Err(Unsupported)
-    }
-
-    fn serialize_map(self, _: Option<usize>) -> Result<Compound<'a>, Unsupported> {
-        Ok(Compound::open(self.out, b'{', b'}'))
-    }
-
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Compound<'a>, Unsupported> {
-        Ok(Compound::open(self.out, b'{', b'}'))
-    }
-
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, Unsupported> {
-        Err(Unsupported)
-    }
-
-    fn collect_str<T: fmt::Display + ?Sized>(self, value: &T) -> Result<(), Unsupported> {
-        /// Escapes each piece `Display` writes straight into the output.
-        struct Contents<'b>(&'b mut Vec<u8>);
-        impl fmt::Write for Contents<'_> {
-            fn write_str(&mut self, s: &str) -> fmt::Result {
-                push_contents(self.0, s);
-                Ok(())
+/// An address as its text (what serde writes for a human-readable format): IPv4 by hand,
+/// IPv6 through `Display` (its zero compression is not worth repeating). Neither needs
+/// escaping.
+impl Json for IpAddr {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'"');
+        match self {
+            IpAddr::V4(v4) => {
+                let [a, b, c, d] = v4.octets();
+                push_u16(out, a.into());
+                for octet in [b, c, d] {
+                    out.push(b'.');
+                    push_u16(out, octet.into());
+                }
+            }
+            IpAddr::V6(v6) => {
+                let _ = fmt::write(&mut Text(out), format_args!("{v6}"));
             }
         }
-        self.out.push(b'"');
-        fmt::write(&mut Contents(&mut *self.out), format_args!("{value}"))
-            .map_err(|_| Unsupported)?;
-        self.out.push(b'"');
+        out.push(b'"');
+    }
+}
+
+/// Escapes each piece a `Display` writes straight into the output.
+pub(crate) struct Text<'a>(pub(crate) &'a mut Vec<u8>);
+
+impl fmt::Write for Text<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        push_contents(self.0, s);
         Ok(())
-    }
-}
-
-impl ser::SerializeSeq for Compound<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), Unsupported> {
-        self.close()
-    }
-}
-
-impl ser::SerializeTuple for Compound<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), Unsupported> {
-        self.close()
-    }
-}
-
-impl ser::SerializeTupleStruct for Compound<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), Unsupported> {
-        self.close()
-    }
-}
-
-impl ser::SerializeMap for Compound<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-
-    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Unsupported> {
-        let start = self.out.len();
-        self.element(key)?;
-        // serde_json quotes numbers and other keys; only string keys are written here.
-        if self.out.get(start..).is_some_and(|k| k.ends_with(b"\"")) {
-            Ok(())
-        } else {
-            Err(Unsupported)
-        }
-    }
-
-    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Unsupported> {
-        self.out.push(b':');
-        value.serialize(Writer { out: self.out })
-    }
-
-    fn end(self) -> Result<(), Unsupported> {
-        self.close()
-    }
-}
-
-impl ser::SerializeStruct for Compound<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Unsupported> {
-        self.comma();
-        // Field names are Rust identifiers or `rename`s in this crate: nothing to escape, so
-        // they are copied without the scan.
-        debug_assert!(!needs_escape(key), "field name {key:?} needs escaping");
-        self.out.push(b'"');
-        // A byte loop, not `extend_from_slice`: names are short and a `memcpy` call costs more.
-        self.out.extend(key.bytes());
-        self.out.extend_from_slice(b"\":");
-        value.serialize(Writer { out: self.out })
-    }
-
-    fn end(self) -> Result<(), Unsupported> {
-        self.close()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
+    use std::net::Ipv6Addr;
 
-    fn both<T: Serialize + ?Sized>(value: &T) -> (String, String) {
+    /// `value` through [`Json`] (after a prefix, as in a record) and through serde_json.
+    fn both<T: Json + Serialize + ?Sized>(value: &T) -> (String, String) {
         let mut fast = b"prefix ".to_vec();
-        append(&mut fast, value);
+        value.write_json(&mut fast);
         let reference = format!("prefix {}", serde_json::to_string(value).unwrap());
         (String::from_utf8(fast).unwrap(), reference)
     }
 
-    #[derive(Serialize)]
-    struct Inner<'a> {
-        name: &'a str,
-        list: &'a [u16],
-        empty: Vec<u8>,
-        none: Option<u32>,
-        some: Option<i64>,
-        flag: bool,
-        ratio: f64,
-    }
-
-    #[derive(Serialize)]
-    struct Outer<'a> {
-        #[serde(rename = "type")]
-        kind: &'static str,
-        inner: Inner<'a>,
-        items: Vec<Inner<'a>>,
-        map: BTreeMap<&'static str, u64>,
-        empty_map: BTreeMap<&'static str, u64>,
-        ip: std::net::IpAddr,
-        tuple: (u8, &'a str),
-    }
-
-    fn inner(name: &str) -> Inner<'_> {
-        Inner {
-            name,
-            list: &[0, 1, 65535],
-            empty: Vec::new(),
-            none: None,
-            some: Some(-42),
-            flag: true,
-            ratio: 0.25,
-        }
-    }
-
-    #[test]
-    fn records_come_out_as_serde_json_writes_them() {
-        let record = Outer {
-            kind: "connection",
-            inner: inner("plain.example"),
-            items: vec![
-                inner("quote \" backslash \\ newline \n tab \t bell \u{7} del \u{7f}"),
-                inner("non-ASCII: é 中 🔒, control \u{1f}"),
-                inner(""),
-            ],
-            map: [("b_anomaly", 2), ("a\"odd", 1)].into_iter().collect(),
-            empty_map: BTreeMap::new(),
-            ip: "2001:db8::1".parse().unwrap(),
-            tuple: (7, "x"),
-        };
-        let (fast, reference) = both(&record);
+    fn same<T: Json + Serialize + ?Sized>(value: &T) {
+        let (fast, reference) = both(value);
         assert_eq!(fast, reference);
     }
 
-    #[test]
-    fn integers_come_out_as_serde_json_writes_them() {
-        let mut small: Vec<u16> = (0..=u16::MAX).step_by(7).collect();
-        small.extend([0, 9, 10, 99, 100, 999, 1000, 9999, 10_000, u16::MAX]);
-        let (fast, reference) = both(&small);
-        assert_eq!(fast, reference);
-        let bytes: Vec<u8> = (0..=u8::MAX).collect();
-        let (fast, reference) = both(&bytes);
-        assert_eq!(fast, reference);
-        let mut wide = vec![0_u64, 1, 9, 10, u64::MAX, u64::MAX / 10, 1 << 32];
-        wide.extend(
-            (0..64)
-                .map(|i| 1_u64 << i)
-                .chain((0..20).map(|i| 10_u64.pow(i))),
+    /// Strings a record can hold: escapes, non-ASCII, what the parsers make of bytes that are
+    /// not UTF-8 (U+FFFD from `from_utf8_lossy`, Latin-1 with C1 controls from certificate
+    /// names), the empty string.
+    fn odd_strings() -> Vec<String> {
+        let mut v: Vec<String> = [
+            "",
+            "plain.example",
+            "quote \" backslash \\ slash / newline \n return \r tab \t",
+            "bell \u{7} backspace \u{8} form feed \u{c} nul \u{0} unit sep \u{1f} del \u{7f}",
+            "non-ASCII: é 中 🔒 \u{2028} \u{2029} \u{feff}",
+            "\"",
+            "\\",
+            "\u{0}",
+            "ends with a quote\"",
+            "exactly8",
+            "sixteen-bytes-ab",
+        ]
+        .map(String::from)
+        .to_vec();
+        v.push(String::from_utf8_lossy(b"bad \xff\xfe utf-8 \xc3").into_owned());
+        v.push(
+            [0x41_u8, 0x85, 0x9f, 0xa0, 0xff]
+                .iter()
+                .map(|&b| char::from(b))
+                .collect(),
         );
-        wide.extend((0..20).map(|i| 10_u64.pow(i) - 1));
-        let (fast, reference) = both(&wide);
-        assert_eq!(fast, reference);
-        let narrow: Vec<u32> = vec![0, 7, 65_536, 4_294_967_295, 1_000_000];
-        let (fast, reference) = both(&narrow);
-        assert_eq!(fast, reference);
+        v.push((0_u8..0x80).map(char::from).collect());
+        v
+    }
+
+    #[test]
+    fn strings_come_out_as_serde_json_writes_them() {
+        for s in odd_strings() {
+            same(s.as_str());
+            same(&s);
+            same(&Cow::Borrowed(s.as_str()));
+            // At every offset from the start of an eight-byte word.
+            for at in 0..9 {
+                same(&format!("{}{s}", "a".repeat(at)));
+            }
+        }
+        same(&odd_strings());
     }
 
     #[test]
@@ -512,36 +560,166 @@ mod tests {
     }
 
     #[test]
-    fn display_values_are_escaped_like_serde_json() {
-        struct Shown;
-        impl Serialize for Shown {
-            fn serialize<S: ser::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(&format_args!("a\"b{}c\\", '\n'))
-            }
-        }
-        let (fast, reference) = both(&[Shown, Shown]);
-        assert_eq!(fast, reference);
+    fn integers_come_out_as_serde_json_writes_them() {
+        let mut small: Vec<u16> = (0..=u16::MAX).step_by(7).collect();
+        small.extend([0, 9, 10, 99, 100, 999, 1000, 9999, 10_000, u16::MAX]);
+        same(&small);
+        same(&(0..=u8::MAX).collect::<Vec<u8>>());
+        let mut wide = vec![
+            0_u64,
+            1,
+            9,
+            10,
+            65_535,
+            65_536,
+            u64::MAX,
+            u64::MAX / 10,
+            1 << 32,
+        ];
+        wide.extend((0..64).map(|i| 1_u64 << i));
+        wide.extend((0..20).map(|i| 10_u64.pow(i)));
+        wide.extend((0..20).map(|i| 10_u64.pow(i) - 1));
+        same(&wide);
+        same(&[0_u32, 7, 65_535, 65_536, u32::MAX][..]);
+        same(&[0_usize, 65_536, usize::MAX][..]);
+        same(&[0_i64, 1, -1, 65_535, 65_536, -65_536, i64::MIN, i64::MAX][..]);
     }
 
     #[test]
-    fn shapes_left_to_serde_json_still_come_out_right() {
-        #[derive(Serialize)]
-        enum Shape {
-            Unit,
-            Newtype(u8),
-            Tuple(u8, u8),
-            Struct { a: u8 },
+    fn options_lists_maps_and_booleans_come_out_as_serde_json_writes_them() {
+        same(&None::<u16>);
+        same(&Some(7_u16));
+        same(&None::<&str>);
+        same(&Some("x\"y"));
+        same(&[None, Some(true), Some(false)][..]);
+        same(&Vec::<String>::new());
+        same(&Vec::<u8>::new());
+        let map: BTreeMap<&str, u64> = [("b_anomaly", 2), ("a\"odd", 1), ("", 0)].into();
+        same(&map);
+        same(&BTreeMap::<&str, u64>::new());
+    }
+
+    #[test]
+    fn addresses_come_out_as_serde_json_writes_them() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "255.255.255.255",
+            "10.200.3.45",
+            "::",
+            "::1",
+            "2001:db8::1",
+            "fe80::1:2:3:4",
+            "1:2:3:4:5:6:7:8",
+            "::ffff:192.0.2.1",
+        ] {
+            same(&ip.parse::<IpAddr>().unwrap());
         }
-        let numbered: BTreeMap<u32, &str> = [(1, "one"), (2, "two")].into_iter().collect();
-        let (fast, reference) = both(&numbered);
-        assert_eq!(fast, reference);
-        let shapes = [
-            Shape::Unit,
-            Shape::Newtype(1),
-            Shape::Tuple(1, 2),
-            Shape::Struct { a: 3 },
+        same(&IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+    }
+
+    #[test]
+    fn code_lists_come_out_the_same_from_the_memo() {
+        let lists: [&[u16]; 5] = [
+            &[],
+            &[1],
+            &[1, 2, 3],
+            &[4865, 4866, 4867, 49195, 0],
+            &[7; 40],
         ];
-        let (fast, reference) = both(&shapes);
-        assert_eq!(fast, reference);
+        for _ in 0..2 {
+            for list in lists {
+                let mut fast = Vec::new();
+                Codes(list).write_json(&mut fast);
+                assert_eq!(fast, serde_json::to_vec(list).unwrap(), "{list:?}");
+            }
+        }
+    }
+
+    /// An object listing its fields once, written by both [`Fields`] implementations.
+    struct Sample<'a> {
+        name: &'a str,
+        codes: &'a [u16],
+        none: Option<u32>,
+        flag: bool,
+    }
+
+    impl Sample<'_> {
+        fn fields(&self, f: &mut impl Fields) {
+            f.entry(key!("name"), self.name);
+            f.entry(key!("codes"), self.codes);
+            f.entry(key!("none"), &self.none);
+            f.entry(key!("flag"), &self.flag);
+        }
+    }
+
+    impl Serialize for Sample<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut f = SerdeFields::new(s.serialize_map(None)?);
+            self.fields(&mut f);
+            f.end()
+        }
+    }
+
+    #[test]
+    fn objects_come_out_as_serde_json_writes_them() {
+        let sample = Sample {
+            name: "tab\there",
+            codes: &[1, 2, 65535],
+            none: None,
+            flag: true,
+        };
+        let mut fast = b"[".to_vec();
+        object(&mut fast, |o| sample.fields(o));
+        fast.push(b',');
+        object(&mut fast, |_| {});
+        fast.push(b',');
+        let written = Written::new(|o| sample.fields(o));
+        object(&mut fast, |o| {
+            o.append(&written);
+            o.object(key!("inner"), |o| o.field(key!("x"), &1_u8));
+            o.field_with(key!("raw"), |out| {
+                array(out, [1_u8, 2], |out, v| v.write_json(out))
+            });
+        });
+        fast.push(b']');
+        let fields = r#""name":"tab\there","codes":[1,2,65535],"none":null,"flag":true"#;
+        let reference =
+            format!(r#"[{{{fields}}},{{}},{{{fields},"inner":{{"x":1}},"raw":[1,2]}}]"#);
+        assert_eq!(String::from_utf8(fast).unwrap(), reference);
+        // The serde side, compact and pretty, as a derived struct would write it.
+        #[derive(Serialize)]
+        struct Derived<'a> {
+            name: &'a str,
+            codes: &'a [u16],
+            none: Option<u32>,
+            flag: bool,
+        }
+        let derived = Derived {
+            name: sample.name,
+            codes: sample.codes,
+            none: sample.none,
+            flag: sample.flag,
+        };
+        assert_eq!(
+            serde_json::to_string(&sample).unwrap(),
+            serde_json::to_string(&derived).unwrap()
+        );
+        assert_eq!(
+            serde_json::to_string_pretty(&sample).unwrap(),
+            serde_json::to_string_pretty(&derived).unwrap()
+        );
+    }
+
+    #[test]
+    fn keys_that_would_need_escaping_are_refused() {
+        assert_eq!(key!("sni").json, ",\"sni\":");
+        assert_eq!(key!("sni").name, "sni");
+        for bad in ["a\"b", "a\\b", "a\nb"] {
+            assert!(
+                std::panic::catch_unwind(|| Key::new(bad, "")).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 }
