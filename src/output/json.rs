@@ -205,35 +205,72 @@ impl<M: SerializeMap> Fields for SerdeFields<M> {
     }
 }
 
-/// Whether `s` holds a byte serde_json escapes: a control character, the quote or the
-/// backslash. Eight bytes at a time (the classic "has a byte less than / equal to" bit tricks):
-/// most strings are a few dozen bytes, where a byte loop costs more than the copy.
-fn needs_escape(s: &str) -> bool {
+/// Whether a byte is one serde_json escapes: a control character, the quote or the backslash.
+fn special(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// Whether any of the eight bytes of `x` is [`special`]: the classic "has a byte less than /
+/// equal to" bit tricks, one branch for all three tests.
+fn word_special(x: u64) -> bool {
     const ONES: u64 = u64::from_le_bytes([1; 8]);
     const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH != 0;
-    let special = |chunk: &[u8]| {
-        let x = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or_default());
-        let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH != 0;
-        let quote = has_zero(x ^ (ONES * u64::from(b'"')));
-        control || quote || has_zero(x ^ (ONES * u64::from(b'\\')))
-    };
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v;
+    let control = x.wrapping_sub(ONES * 0x20) & !x;
+    let quote = zero_byte(x ^ (ONES * u64::from(b'"')));
+    let backslash = zero_byte(x ^ (ONES * u64::from(b'\\')));
+    (control | quote | backslash) & HIGH != 0
+}
+
+/// Whether `s` holds a [`special`] byte. Long strings sixteen bytes at a time, the last chunk
+/// overlapping the one before (harmless for a yes/no question): the check over a fixed-size
+/// array compiles to a few vector compares (SSE2 is x86-64's baseline).
+fn needs_escape(s: &str) -> bool {
+    /// A fold without early exit over a fixed length, so that it vectorises.
+    fn any_special<const N: usize>(chunk: &[u8; N]) -> bool {
+        chunk.iter().fold(false, |acc, &b| acc | special(b))
+    }
     let bytes = s.as_bytes();
-    let Some(last) = bytes.len().checked_sub(8) else {
-        return bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
-    };
-    // The last eight bytes as one more word (overlapping the chunks is harmless for a yes/no
-    // question), instead of a byte loop over the remainder.
-    bytes.chunks_exact(8).any(special) || bytes.get(last..).is_some_and(special)
+    if let Some(last) = bytes.last_chunk::<16>() {
+        let (chunks, _) = bytes.as_chunks::<16>();
+        chunks.iter().any(any_special) || any_special(last)
+    } else {
+        bytes.iter().any(|&b| special(b))
+    }
 }
 
 /// Appends the contents of a JSON string (without quotes), escaped as serde_json does.
+///
+/// Most strings of a record are short names (`"client:finished"`, `"TLSv1.3"`): up to 16
+/// bytes, they are checked as two overlapping words and copied as two overlapping fixed-size
+/// pieces (the second written over the tail of the first), not through a `memcpy` call.
 pub(crate) fn push_contents(out: &mut Vec<u8>, s: &str) {
-    if !needs_escape(s) {
-        out.extend_from_slice(s.as_bytes());
+    let bytes = s.as_bytes();
+    let start = out.len();
+    if let (Some(first), Some(last)) = (bytes.first_chunk::<8>(), bytes.last_chunk::<8>())
+        && bytes.len() <= 16
+    {
+        let (first, last) = (u64::from_le_bytes(*first), u64::from_le_bytes(*last));
+        if !word_special(first) && !word_special(last) {
+            out.extend_from_slice(&first.to_le_bytes());
+            out.truncate(start + bytes.len() - 8);
+            out.extend_from_slice(&last.to_le_bytes());
+            return;
+        }
+    } else if let (Some(first), Some(last)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>())
+        && bytes.len() < 8
+    {
+        let (first, last) = (u32::from_le_bytes(*first), u32::from_le_bytes(*last));
+        if !word_special(u64::from(first) | u64::from(last) << 32) {
+            out.extend_from_slice(&first.to_le_bytes());
+            out.truncate(start + bytes.len() - 4);
+            out.extend_from_slice(&last.to_le_bytes());
+            return;
+        }
+    } else if !needs_escape(s) {
+        out.extend_from_slice(bytes);
         return;
     }
-    let start = out.len();
     // serde_json writes `"…"`: keep its escaping, drop its quotes.
     let _ = serde_json::to_writer(&mut *out, s);
     out.pop();
@@ -538,14 +575,24 @@ mod tests {
             }
         }
         same(&odd_strings());
+        // Every length and position around the short-string paths (4, 8 and 16 bytes).
+        for special in ["\"", "\\", "\n", "\u{0}", "\u{1f}", "é", ""] {
+            for at in 0..20 {
+                for after in 0..20 {
+                    same(&format!("{}{special}{}", "a".repeat(at), "b".repeat(after)));
+                }
+            }
+        }
     }
 
     #[test]
     fn escapes_are_found_at_every_offset() {
         for special in ["\"", "\\", "\n", "\u{0}", "\u{1f}"] {
-            for at in 0..20 {
-                let s = format!("{}{special}{}", "a".repeat(at), "é".repeat(3));
-                assert!(needs_escape(&s), "{s:?}");
+            for at in 0..40 {
+                for after in 0..20 {
+                    let s = format!("{}{special}{}", "a".repeat(at), "é~".repeat(after));
+                    assert!(needs_escape(&s), "{s:?}");
+                }
             }
         }
         for clean in [
@@ -556,6 +603,15 @@ mod tests {
             "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
         ] {
             assert!(!needs_escape(clean), "{clean:?}");
+        }
+        for len in 0..70 {
+            let clean: String = (0x20_u8..0x7f)
+                .filter(|&b| b != b'"' && b != b'\\')
+                .map(char::from)
+                .cycle()
+                .take(len)
+                .collect();
+            assert!(!needs_escape(&clean), "{clean:?}");
         }
     }
 
