@@ -14,7 +14,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use json::{Codes, Fields, Json, Object, SerdeFields, Written, key};
+use json::{Fields, Json, KeyPart, Object, Run, RunFields, SerdeFields, Written, key};
 
 use crate::aggregate::{
     Aggregates, Breakdown, CertEntry, ClientProfile, Latency, OTHER_SERVERS, Percentiles,
@@ -174,18 +174,23 @@ impl<const N: usize> StackStr<N> {
         }
     }
 
-    /// Appends `v` as exactly `width` decimal digits (zero-padded; higher digits dropped).
+    /// Appends `v` as exactly `width` decimal digits (zero-padded; higher digits dropped),
+    /// written in place two at a time.
     fn push_digits(&mut self, mut v: u64, width: usize) {
-        let mut digits = [b'0'; 20];
-        let Some(field) = digits.get_mut(..width) else {
+        let Some(field) = self.buf.get_mut(self.len..self.len + width) else {
             self.overflow = true;
             return;
         };
-        for d in field.iter_mut().rev() {
-            *d = b'0' + (v % 10) as u8;
-            v /= 10;
+        let mut pairs = field.rchunks_exact_mut(2);
+        for pair in &mut pairs {
+            let two = (v % 100) as u8;
+            v /= 100;
+            pair.copy_from_slice(&[b'0' + two / 10, b'0' + two % 10]);
         }
-        self.push(field);
+        if let [digit] = pairs.into_remainder() {
+            *digit = b'0' + (v % 10) as u8;
+        }
+        self.len += width;
     }
 
     /// The bytes, unless a piece overflowed.
@@ -235,19 +240,32 @@ impl Json for Failure {
     }
 }
 
+/// The fields of a ClientHello that its client's TLS stack sends the same way every time,
+/// written once per distinct stack (see [`Run`]).
+struct ClientStack<'a>(&'a ClientHello);
+
+impl Run for ClientStack<'_> {
+    const NAME: &'static str = "client_hello";
+
+    fn fields<F: RunFields>(&self, f: &mut F) {
+        let c = self.0;
+        f.entry(key!("version"), &c.legacy_version);
+        f.entry(key!("sslv2_format"), &c.sslv2_format);
+        f.entry(key!("supported_versions"), &c.supported_versions);
+        f.entry(key!("cipher_suites"), &c.cipher_suites);
+        f.entry(key!("compression"), &c.compression);
+        f.entry(key!("extensions"), &c.extensions);
+        f.entry(key!("groups"), &c.groups);
+        f.entry(key!("ec_point_formats"), &c.ec_point_formats);
+        f.entry(key!("key_share_groups"), &c.key_share_groups);
+        f.entry(key!("sig_algs"), &c.sig_algs);
+    }
+}
+
 impl Json for ClientHello {
     fn write_json(&self, out: &mut Vec<u8>) {
         json::object(out, |o| {
-            o.field(key!("version"), &self.legacy_version);
-            o.field(key!("sslv2_format"), &self.sslv2_format);
-            o.field(key!("supported_versions"), &Codes(&self.supported_versions));
-            o.field(key!("cipher_suites"), &Codes(&self.cipher_suites));
-            o.field(key!("compression"), &self.compression);
-            o.field(key!("extensions"), &Codes(&self.extensions));
-            o.field(key!("groups"), &Codes(&self.groups));
-            o.field(key!("ec_point_formats"), &self.ec_point_formats);
-            o.field(key!("key_share_groups"), &Codes(&self.key_share_groups));
-            o.field(key!("sig_algs"), &Codes(&self.sig_algs));
+            o.run(&ClientStack(self));
             o.field(key!("alpn"), &self.alpn);
             o.field(key!("sni"), &self.sni);
             o.field(key!("session_id_len"), &self.session_id_len);
@@ -268,19 +286,32 @@ impl Json for ClientHello {
 /// `session_id_echo`.
 struct ServerHelloOut<'a>(&'a ServerHello, Option<&'a ClientHello>);
 
+/// The fields of a ServerHello that its server's TLS stack sends the same way every time (for
+/// the client stacks it meets), written once per distinct stack (see [`Run`]).
+struct ServerStack<'a>(&'a ServerHello);
+
+impl Run for ServerStack<'_> {
+    const NAME: &'static str = "server_hello";
+
+    fn fields<F: RunFields>(&self, f: &mut F) {
+        let s = self.0;
+        f.entry(key!("version"), &s.version);
+        f.entry(key!("legacy_version"), &s.legacy_version);
+        f.entry(key!("sslv2_format"), &s.sslv2_format);
+        f.entry(key!("cipher"), &s.cipher);
+        f.entry(key!("compression"), &s.compression);
+        f.entry(key!("extensions"), &s.extensions);
+        f.entry(key!("group"), &s.selected_group);
+        f.entry(key!("alpn"), &s.alpn);
+        f.entry(key!("hrr"), &s.hrr);
+    }
+}
+
 impl Json for ServerHelloOut<'_> {
     fn write_json(&self, out: &mut Vec<u8>) {
         let ServerHelloOut(s, client) = *self;
         json::object(out, |o| {
-            o.field(key!("version"), &s.version);
-            o.field(key!("legacy_version"), &s.legacy_version);
-            o.field(key!("sslv2_format"), &s.sslv2_format);
-            o.field(key!("cipher"), &s.cipher);
-            o.field(key!("compression"), &s.compression);
-            o.field(key!("extensions"), &Codes(&s.extensions));
-            o.field(key!("group"), &s.selected_group);
-            o.field(key!("alpn"), &s.alpn);
-            o.field(key!("hrr"), &s.hrr);
+            o.run(&ServerStack(s));
             o.field(key!("session_id_len"), &s.session_id.len());
             let echo =
                 client.is_some_and(|c| !s.session_id.is_empty() && c.session_id == s.session_id);
@@ -399,6 +430,40 @@ fn write_sided(out: &mut Vec<u8>, (side, name): (Side, &'static str)) {
     });
     json::push_contents(out, name);
     out.push(b'"');
+}
+
+/// The handshake messages of a connection, in order.
+struct Messages<'a>(&'a [(Side, &'static str)]);
+
+impl Json for Messages<'_> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        json::array(out, self.0.iter().copied(), write_sided);
+    }
+}
+
+/// Sides and names by address: the names are `&'static str`, which are never freed, so an
+/// address cannot come to mean another name.
+impl KeyPart for Messages<'_> {
+    fn key_part(&self, key: &mut Vec<u8>) {
+        (self.0.len() as u64).key_part(key);
+        for &(side, name) in self.0 {
+            (side as u8).key_part(key);
+            (name.as_ptr() as u64).key_part(key);
+            (name.len() as u64).key_part(key);
+        }
+    }
+}
+
+/// The message list as a [`Run`]: a connection's sequence of messages is one of the few its
+/// client and server stacks produce, and ~11 names cost more to write than to look up.
+struct MessagesRun<'a>(&'a [(Side, &'static str)]);
+
+impl Run for MessagesRun<'_> {
+    const NAME: &'static str = "messages";
+
+    fn fields<F: RunFields>(&self, f: &mut F) {
+        f.entry(key!("messages"), &Messages(self.0));
+    }
 }
 
 impl Json for AlertFact {
@@ -541,9 +606,7 @@ pub fn write_connection(f: &ConnectionFacts, out: &mut Vec<u8>) {
             &f.client_certificate_empty,
         );
         o.field(key!("alerts"), &f.alerts);
-        o.field_with(key!("messages"), |out| {
-            json::array(out, f.messages.iter().copied(), write_sided);
-        });
+        o.run(&MessagesRun(&f.messages));
         o.field(key!("resumption"), &f.resumption);
         o.field(key!("renegotiations"), &f.renegotiations);
         o.field(key!("renegotiation"), &f.renegotiation);
@@ -1621,13 +1684,24 @@ mod tests {
 
     #[test]
     fn messages_carry_their_sender() {
-        let mut out = Vec::new();
-        json::array(
-            &mut out,
-            [(Side::Client, "client_hello"), (Side::Server, "finished")],
-            write_sided,
-        );
-        assert_eq!(out, br#"["client:client_hello","server:finished"]"#);
+        let lists: [&[(Side, &'static str)]; 3] = [
+            &[(Side::Client, "client_hello"), (Side::Server, "finished")],
+            &[(Side::Server, "finished"), (Side::Client, "client_hello")],
+            &[],
+        ];
+        let expected = [
+            r#"{"messages":["client:client_hello","server:finished"]}"#,
+            r#"{"messages":["server:finished","client:client_hello"]}"#,
+            r#"{"messages":[]}"#,
+        ];
+        // Twice: the second time from the memo.
+        for _ in 0..2 {
+            for (list, expected) in lists.iter().zip(expected) {
+                let mut out = Vec::new();
+                json::object(&mut out, |o| o.run(&MessagesRun(list)));
+                assert_eq!(String::from_utf8(out).unwrap(), expected);
+            }
+        }
     }
 
     #[test]

@@ -277,37 +277,43 @@ pub(crate) fn push_contents(out: &mut Vec<u8>, s: &str) {
     out.remove(start);
 }
 
-/// `"00"` to `"99"`: two digits per table look-up.
-const PAIRS: [[u8; 2]; 100] = {
-    let mut pairs = [[0; 2]; 100];
+/// `0` to `999` as three ASCII digits, zero-padded (`"007"`), in the low three bytes of a word,
+/// and the number of significant digits in the top byte: a number below 1,000 is one look-up.
+const DIGITS: [u32; 1000] = {
+    let mut table = [0; 1000];
     let mut i = 0;
-    while i < 100 {
-        pairs[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+    while i < 1000 {
+        let digits = [b'0' + (i / 100) as u8, b'0' + (i / 10 % 10) as u8, b'0' + (i % 10) as u8];
+        let len = if i >= 100 { 3 } else if i >= 10 { 2 } else { 1 };
+        table[i] = u32::from_le_bytes([digits[0], digits[1], digits[2], len]);
         i += 1;
     }
-    pairs
+    table
 };
 
-/// Appends `v` in decimal, as serde_json writes it. Codepoint lists (cipher suites,
-/// extensions, groups, signature algorithms) are ~80 such numbers per record; through
-/// serde_json each cost a formatting call and a `memcpy` call. Here the five possible digits
-/// are built in one word, the leading zeros shifted out, and the word appended whole (a
-/// fixed-size copy the compiler turns into one store) before the length is cut back.
+/// Appends the digits of `entry` (a [`DIGITS`] entry), all three when `padded`, else only the
+/// significant ones: the word is shifted so that they come first, appended whole (one 4-byte
+/// store) and cut back.
+#[inline(always)]
+fn push_digits(out: &mut Vec<u8>, entry: u32, padded: bool) {
+    let len = if padded { 3 } else { entry >> 24 };
+    let word = (entry & 0x00ff_ffff) >> (8 * (3 - len));
+    out.extend_from_slice(&word.to_le_bytes());
+    out.truncate(out.len() - (4 - len as usize));
+}
+
+/// Appends `v` in decimal, as serde_json writes it. Record values are mostly small numbers
+/// (codepoints, counters, ports, address octets): through serde_json or `itoa` each cost a
+/// formatting call and a `memcpy` call; here a number is one or two table look-ups and stores.
 fn push_u16(out: &mut Vec<u8>, v: u16) {
-    let len = match v {
-        0..=9 => 1,
-        10..=99 => 2,
-        100..=999 => 3,
-        1_000..=9_999 => 4,
-        _ => 5,
-    };
-    let rest = usize::from(v % 10_000);
-    let [a, b] = PAIRS[rest / 100];
-    let [c, d] = PAIRS[rest % 100];
-    // `v / 10_000` is at most 6.
-    let word = u64::from_le_bytes([b'0' + (v / 10_000) as u8, a, b, c, d, 0, 0, 0]);
-    out.extend_from_slice(&(word >> (8 * (5 - len))).to_le_bytes());
-    out.truncate(out.len() - (8 - len));
+    let v = usize::from(v);
+    let entry = |i: usize| DIGITS.get(i).copied().unwrap_or_default();
+    if v < 1000 {
+        push_digits(out, entry(v), false);
+    } else {
+        push_digits(out, entry(v / 1000), false);
+        push_digits(out, entry(v % 1000), true);
+    }
 }
 
 /// Appends a JSON string.
@@ -418,50 +424,173 @@ impl<T: Json> Json for Vec<T> {
     }
 }
 
-/// A list of 16-bit codepoints (cipher suites, extensions, groups, signature algorithms), written
-/// through a per-thread memo of the lists seen before: clients send the same few lists over
-/// and over, and a hash and a compare cost less than the ~50 instructions a value takes to
-/// write (the bulk of a record's numbers are in these lists).
-pub(crate) struct Codes<'a>(pub(crate) &'a [u16]);
+/// A run of fields that repeats across records (what a client's or a server's TLS stack sends
+/// the same way on every connection: version, codepoint lists), written once per distinct
+/// content and copied after that: a key built from the values, a hash and a compare cost a
+/// fraction of writing the ~60 numbers of a hello's lists (~50 instructions each).
+///
+/// The fields are listed once, in [`Run::fields`], against [`RunFields`], which both writes
+/// them (an [`Object`]) and encodes their values into the memo key, so the key cannot leave
+/// out a field that is written.
+pub(crate) trait Run {
+    /// Tells the runs of different types apart in the memo.
+    const NAME: &'static str;
 
-/// Lists shorter than this are written directly: the look-up would cost more.
-const CODES_MEMO_MIN_LEN: usize = 4;
-/// Most lists a thread's memo holds before it is emptied, and most bytes of JSON: a few
-/// hundred lists cover the client and server stacks of most captures, while made-up lists
+    /// Writes (or encodes) the fields of the run.
+    fn fields<F: RunFields>(&self, f: &mut F);
+}
+
+/// Where the fields of a [`Run`] go: the record, or the memo key.
+pub(crate) trait RunFields {
+    /// The field `key` with `value`.
+    fn entry<V: Json + KeyPart + ?Sized>(&mut self, key: Key, value: &V);
+}
+
+impl RunFields for Object<'_> {
+    #[inline(always)]
+    fn entry<V: Json + KeyPart + ?Sized>(&mut self, key: Key, value: &V) {
+        self.field(key, value);
+    }
+}
+
+/// A value as part of a memo key: lists and strings length first, scalars in a fixed size, so
+/// that the values of one run type cannot run into each other.
+pub(crate) trait KeyPart {
+    /// Appends the value's key bytes.
+    fn key_part(&self, key: &mut Vec<u8>);
+}
+
+impl KeyPart for bool {
+    fn key_part(&self, key: &mut Vec<u8>) {
+        key.push(u8::from(*self));
+    }
+}
+
+impl KeyPart for u8 {
+    fn key_part(&self, key: &mut Vec<u8>) {
+        key.push(*self);
+    }
+}
+
+impl KeyPart for u16 {
+    fn key_part(&self, key: &mut Vec<u8>) {
+        key.extend_from_slice(&self.to_le_bytes());
+    }
+}
+
+impl KeyPart for u64 {
+    fn key_part(&self, key: &mut Vec<u8>) {
+        key.extend_from_slice(&self.to_le_bytes());
+    }
+}
+
+/// The length of a list or string, as its first key bytes.
+fn key_len(key: &mut Vec<u8>, len: usize) {
+    (len as u64).key_part(key);
+}
+
+impl KeyPart for [u8] {
+    fn key_part(&self, key: &mut Vec<u8>) {
+        key_len(key, self.len());
+        key.extend_from_slice(self);
+    }
+}
+
+impl KeyPart for [u16] {
+    fn key_part(&self, key: &mut Vec<u8>) {
+        key_len(key, self.len());
+        // Two bytes per value through a zero-filled tail rather than a push (and a capacity
+        // check) per value.
+        let start = key.len();
+        key.resize(start + 2 * self.len(), 0);
+        if let Some(tail) = key.get_mut(start..) {
+            for (slot, v) in tail.chunks_exact_mut(2).zip(self) {
+                slot.copy_from_slice(&v.to_le_bytes());
+            }
+        }
+    }
+}
+
+impl<T> KeyPart for Vec<T>
+where
+    [T]: KeyPart,
+{
+    fn key_part(&self, key: &mut Vec<u8>) {
+        self.as_slice().key_part(key);
+    }
+}
+
+impl KeyPart for str {
+    fn key_part(&self, key: &mut Vec<u8>) {
+        self.as_bytes().key_part(key);
+    }
+}
+
+impl KeyPart for String {
+    fn key_part(&self, key: &mut Vec<u8>) {
+        self.as_bytes().key_part(key);
+    }
+}
+
+impl<T: KeyPart> KeyPart for Option<T> {
+    fn key_part(&self, key: &mut Vec<u8>) {
+        match self {
+            Some(v) => {
+                key.push(1);
+                v.key_part(key);
+            }
+            None => key.push(0),
+        }
+    }
+}
+
+/// [`RunFields`] into a memo key.
+struct RunKey<'a>(&'a mut Vec<u8>);
+
+impl RunFields for RunKey<'_> {
+    fn entry<V: Json + KeyPart + ?Sized>(&mut self, _: Key, value: &V) {
+        value.key_part(self.0);
+    }
+}
+
+/// Most runs a thread's memo holds before it is emptied, and most bytes of keys and JSON: a
+/// few hundred cover the client and server stacks of most captures, while made-up hellos
 /// cannot grow memory.
-const CODES_MEMO_ENTRIES: usize = 4096;
-const CODES_MEMO_BYTES: usize = 1 << 20;
+const RUN_MEMO_ENTRIES: usize = 4096;
+const RUN_MEMO_BYTES: usize = 2 << 20;
 
-/// The JSON of codepoint lists, by list.
+/// The JSON of runs, by their key (`scratch` is reused for the key).
 #[derive(Default)]
-struct CodesMemo {
-    map: FxHashMap<Box<[u16]>, Box<[u8]>>,
+struct RunMemo {
+    scratch: Vec<u8>,
+    map: FxHashMap<Box<[u8]>, Written>,
     bytes: usize,
 }
 
 thread_local! {
-    static CODES_MEMO: RefCell<CodesMemo> = RefCell::new(CodesMemo::default());
+    static RUN_MEMO: RefCell<RunMemo> = RefCell::new(RunMemo::default());
 }
 
-impl Json for Codes<'_> {
-    fn write_json(&self, out: &mut Vec<u8>) {
-        if self.0.len() < CODES_MEMO_MIN_LEN {
-            return self.0.write_json(out);
-        }
-        CODES_MEMO.with_borrow_mut(|memo| {
-            if let Some(json) = memo.map.get(self.0) {
-                return out.extend_from_slice(json);
+impl Object<'_> {
+    /// Writes the fields of `run`, copied from the memo when the same values were written
+    /// before on this thread.
+    pub(crate) fn run<R: Run>(&mut self, run: &R) {
+        RUN_MEMO.with_borrow_mut(|memo| {
+            memo.scratch.clear();
+            R::NAME.key_part(&mut memo.scratch);
+            run.fields(&mut RunKey(&mut memo.scratch));
+            if let Some(fields) = memo.map.get(memo.scratch.as_slice()) {
+                return self.append(fields);
             }
-            let start = out.len();
-            self.0.write_json(out);
-            let json: Box<[u8]> = out.get(start..).unwrap_or_default().into();
-            let size = json.len() + 2 * self.0.len();
-            if memo.map.len() >= CODES_MEMO_ENTRIES || memo.bytes + size > CODES_MEMO_BYTES {
+            let fields = Written::new(|o| run.fields(o));
+            self.append(&fields);
+            let size = memo.scratch.len() + fields.len();
+            if memo.map.len() >= RUN_MEMO_ENTRIES || memo.bytes + size > RUN_MEMO_BYTES {
                 memo.map.clear();
                 memo.bytes = 0;
             }
             memo.bytes += size;
-            memo.map.insert(self.0.into(), json);
+            memo.map.insert(memo.scratch.as_slice().into(), fields);
         });
     }
 }
@@ -674,20 +803,41 @@ mod tests {
         same(&IpAddr::V6(Ipv6Addr::UNSPECIFIED));
     }
 
+    /// A run of two lists and an optional string.
+    struct Lists<'a>(&'a [u16], &'a [u8], Option<&'a str>);
+
+    impl Run for Lists<'_> {
+        const NAME: &'static str = "test lists";
+
+        fn fields<F: RunFields>(&self, f: &mut F) {
+            f.entry(key!("a"), self.0);
+            f.entry(key!("b"), self.1);
+            f.entry(key!("c"), &self.2.map(String::from));
+        }
+    }
+
     #[test]
-    fn code_lists_come_out_the_same_from_the_memo() {
-        let lists: [&[u16]; 5] = [
-            &[],
-            &[1],
-            &[1, 2, 3],
-            &[4865, 4866, 4867, 49195, 0],
-            &[7; 40],
+    fn runs_come_out_the_same_from_the_memo() {
+        let runs = [
+            Lists(&[], &[], None),
+            Lists(&[1], &[], None),
+            // The same bytes split differently between the lists: a different key.
+            Lists(&[], &[1, 0], None),
+            Lists(&[4865, 4866, 4867, 49195, 0], &[0, 1, 2], Some("h2")),
+            Lists(&[7; 40], &[], Some("")),
+            Lists(&[7; 40], &[], None),
         ];
         for _ in 0..2 {
-            for list in lists {
+            for run in &runs {
                 let mut fast = Vec::new();
-                Codes(list).write_json(&mut fast);
-                assert_eq!(fast, serde_json::to_vec(list).unwrap(), "{list:?}");
+                object(&mut fast, |o| o.run(run));
+                let reference = format!(
+                    r#"{{"a":{},"b":{},"c":{}}}"#,
+                    serde_json::to_string(run.0).unwrap(),
+                    serde_json::to_string(run.1).unwrap(),
+                    serde_json::to_string(&run.2).unwrap(),
+                );
+                assert_eq!(String::from_utf8(fast).unwrap(), reference);
             }
         }
     }
