@@ -64,40 +64,76 @@ impl Rfc3339 {
     }
 }
 
+/// `"00"` to `"99"`: two digits per table look-up.
+const PAIRS: [[u8; 2]; 100] = {
+    let mut pairs = [[0; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        pairs[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    pairs
+};
+
+/// The last two decimal digits of `v`.
+fn pair(v: u64) -> [u8; 2] {
+    PAIRS[(v % 100) as usize]
+}
+
+/// The text of an [`Rfc3339`] formatted by hand: `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`.
+struct Rfc3339Text {
+    buf: [u8; 27],
+    len: usize,
+}
+
+impl Rfc3339Text {
+    fn bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
+
+    fn as_str(&self) -> Option<&str> {
+        std::str::from_utf8(self.bytes()).ok()
+    }
+}
+
 impl Rfc3339 {
-    /// The time formatted by hand on the stack (no `core::fmt` per field); `None` for years
-    /// outside 0..=9999, which `Display` writes the general way.
-    fn on_stack(&self) -> Option<StackStr<32>> {
+    /// The time formatted by hand into a fixed-size array, two digits per table look-up (no
+    /// `core::fmt`, no bounds check per piece); `None` for years outside 0..=9999, which
+    /// `Display` writes the general way.
+    fn text(&self) -> Option<Rfc3339Text> {
         let days = self.secs.div_euclid(86_400);
-        let rem = self.secs.rem_euclid(86_400);
+        // Within 0..86_400, so each part has two digits.
+        let rem = self.secs.rem_euclid(86_400).unsigned_abs();
         let (y, m, d) = civil_from_days(days);
         let y = u64::try_from(y).ok().filter(|&y| y <= 9999)?;
-        let mut b = StackStr::new();
-        b.push_digits(y, 4);
-        b.push(b"-");
-        b.push_digits(m.into(), 2);
-        b.push(b"-");
-        b.push_digits(d.into(), 2);
-        b.push(b"T");
-        // `rem` is within 0..86_400, so each part has two digits.
-        let rem = rem.unsigned_abs();
-        b.push_digits(rem / 3600, 2);
-        b.push(b":");
-        b.push_digits((rem % 3600) / 60, 2);
-        b.push(b":");
-        b.push_digits(rem % 60, 2);
-        if let Some(frac) = self.micros {
-            b.push(b".");
-            b.push_digits(frac.unsigned_abs(), 6);
-        }
-        b.push(b"Z");
-        Some(b)
+        let mut buf = *b"0000-00-00T00:00:00.000000Z";
+        [buf[0], buf[1]] = pair(y / 100);
+        [buf[2], buf[3]] = pair(y);
+        [buf[5], buf[6]] = pair(m.into());
+        [buf[8], buf[9]] = pair(d.into());
+        [buf[11], buf[12]] = pair(rem / 3600);
+        [buf[14], buf[15]] = pair(rem / 60 % 60);
+        [buf[17], buf[18]] = pair(rem % 60);
+        let len = match self.micros {
+            Some(frac) => {
+                let frac = frac.unsigned_abs();
+                [buf[20], buf[21]] = pair(frac / 10_000);
+                [buf[22], buf[23]] = pair(frac / 100);
+                [buf[24], buf[25]] = pair(frac);
+                27
+            }
+            None => {
+                buf[19] = b'Z';
+                20
+            }
+        };
+        Some(Rfc3339Text { buf, len })
     }
 }
 
 impl std::fmt::Display for Rfc3339 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.on_stack().as_ref().and_then(StackStr::as_str) {
+        match self.text().as_ref().and_then(Rfc3339Text::as_str) {
             Some(s) => f.write_str(s),
             None => self.write_general(f),
         }
@@ -127,8 +163,8 @@ impl Rfc3339 {
 impl Json for Rfc3339 {
     fn write_json(&self, out: &mut Vec<u8>) {
         out.push(b'"');
-        match self.on_stack().as_ref().and_then(StackStr::bytes) {
-            Some(text) => out.extend_from_slice(text),
+        match self.text() {
+            Some(text) => out.extend_from_slice(text.bytes()),
             None => {
                 let _ = std::fmt::write(&mut json::Text(out), format_args!("{self}"));
             }
@@ -139,71 +175,10 @@ impl Json for Rfc3339 {
 
 impl Serialize for Rfc3339 {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.on_stack().as_ref().and_then(StackStr::as_str) {
+        match self.text().as_ref().and_then(Rfc3339Text::as_str) {
             Some(text) => s.serialize_str(text),
             None => s.collect_str(self),
         }
-    }
-}
-
-/// A short string assembled on the stack, so that record values made of pieces (times,
-/// `"client:finished"`) are serialized as one `&str` instead of through `core::fmt`.
-struct StackStr<const N: usize> {
-    buf: [u8; N],
-    len: usize,
-    /// Set when a piece did not fit: the caller formats the general way.
-    overflow: bool,
-}
-
-impl<const N: usize> StackStr<N> {
-    fn new() -> Self {
-        StackStr {
-            buf: [0; N],
-            len: 0,
-            overflow: false,
-        }
-    }
-
-    fn push(&mut self, bytes: &[u8]) {
-        match self.buf.get_mut(self.len..self.len + bytes.len()) {
-            Some(dst) => {
-                dst.copy_from_slice(bytes);
-                self.len += bytes.len();
-            }
-            None => self.overflow = true,
-        }
-    }
-
-    /// Appends `v` as exactly `width` decimal digits (zero-padded; higher digits dropped),
-    /// written in place two at a time.
-    fn push_digits(&mut self, mut v: u64, width: usize) {
-        let Some(field) = self.buf.get_mut(self.len..self.len + width) else {
-            self.overflow = true;
-            return;
-        };
-        let mut pairs = field.rchunks_exact_mut(2);
-        for pair in &mut pairs {
-            let two = (v % 100) as u8;
-            v /= 100;
-            pair.copy_from_slice(&[b'0' + two / 10, b'0' + two % 10]);
-        }
-        if let [digit] = pairs.into_remainder() {
-            *digit = b'0' + (v % 10) as u8;
-        }
-        self.len += width;
-    }
-
-    /// The bytes, unless a piece overflowed.
-    fn bytes(&self) -> Option<&[u8]> {
-        if self.overflow {
-            return None;
-        }
-        self.buf.get(..self.len)
-    }
-
-    /// The text, unless a piece overflowed.
-    fn as_str(&self) -> Option<&str> {
-        self.bytes().and_then(|b| std::str::from_utf8(b).ok())
     }
 }
 
@@ -275,10 +250,23 @@ impl Json for ClientHello {
             o.field(key!("session_ticket_len"), &self.session_ticket_len);
             o.field(key!("renegotiation_info"), &self.renegotiation_info);
             o.field(key!("ech"), &self.ech);
-            o.field(key!("ja3"), &self.ja3);
-            o.field(key!("ja3_string"), &self.ja3_string);
-            o.field(key!("ja4"), &self.ja4);
+            o.run(&ClientFingerprints(self));
         });
+    }
+}
+
+/// The fingerprints of a ClientHello: ~200 bytes of text that repeat with the client stack
+/// (see [`Run`]; keyed by their text).
+struct ClientFingerprints<'a>(&'a ClientHello);
+
+impl Run for ClientFingerprints<'_> {
+    const NAME: &'static str = "client_fingerprints";
+
+    fn fields<F: RunFields>(&self, f: &mut F) {
+        let c = self.0;
+        f.entry(key!("ja3"), &c.ja3);
+        f.entry(key!("ja3_string"), &c.ja3_string);
+        f.entry(key!("ja4"), &c.ja4);
     }
 }
 
@@ -317,12 +305,25 @@ impl Json for ServerHelloOut<'_> {
                 client.is_some_and(|c| !s.session_id.is_empty() && c.session_id == s.session_id);
             o.field(key!("session_id_echo"), &echo);
             o.field(key!("psk_selected"), &s.psk_selected);
-            o.field(key!("session_ticket"), &s.session_ticket);
-            o.field(key!("renegotiation_info"), &s.renegotiation_info);
-            o.field(key!("ja3s"), &s.ja3s);
-            o.field(key!("ja3s_string"), &s.ja3s_string);
-            o.field(key!("ja4s"), &s.ja4s);
+            o.run(&ServerTail(s));
         });
+    }
+}
+
+/// The last fields of a ServerHello, its fingerprints with two flags of the server stack
+/// (see [`Run`]; keyed by their text).
+struct ServerTail<'a>(&'a ServerHello);
+
+impl Run for ServerTail<'_> {
+    const NAME: &'static str = "server_fingerprints";
+
+    fn fields<F: RunFields>(&self, f: &mut F) {
+        let s = self.0;
+        f.entry(key!("session_ticket"), &s.session_ticket);
+        f.entry(key!("renegotiation_info"), &s.renegotiation_info);
+        f.entry(key!("ja3s"), &s.ja3s);
+        f.entry(key!("ja3s_string"), &s.ja3s_string);
+        f.entry(key!("ja4s"), &s.ja4s);
     }
 }
 
@@ -423,13 +424,46 @@ fn write_chain(out: &mut Vec<u8>, chain: &[ChainCert]) {
 }
 
 /// `"client:finished"`: a handshake message or alert with its sender.
-fn write_sided(out: &mut Vec<u8>, (side, name): (Side, &'static str)) {
-    out.extend_from_slice(match side {
-        Side::Client => b"\"client:",
-        Side::Server => b"\"server:",
-    });
-    json::push_contents(out, name);
-    out.push(b'"');
+#[derive(Clone, Copy)]
+struct Sided((Side, &'static str));
+
+impl Json for Sided {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let Sided((side, name)) = *self;
+        out.extend_from_slice(match side {
+            Side::Client => b"\"client:",
+            Side::Server => b"\"server:",
+        });
+        json::push_contents(out, name);
+        out.push(b'"');
+    }
+}
+
+/// The side, and the name by address: the names are `&'static str`, which are never freed,
+/// so an address cannot come to mean another name.
+impl KeyPart for Sided {
+    fn key_part(&self, key: &mut Vec<u8>) {
+        let Sided((side, name)) = *self;
+        (side as u8).key_part(key);
+        Static(name).key_part(key);
+    }
+}
+
+/// A name from the crate's own tables, keyed by address (see [`Sided`]).
+#[derive(Clone, Copy)]
+struct Static(&'static str);
+
+impl Json for Static {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        self.0.write_json(out);
+    }
+}
+
+impl KeyPart for Static {
+    fn key_part(&self, key: &mut Vec<u8>) {
+        (self.0.as_ptr() as u64).key_part(key);
+        (self.0.len() as u64).key_part(key);
+    }
 }
 
 /// The handshake messages of a connection, in order.
@@ -437,19 +471,15 @@ struct Messages<'a>(&'a [(Side, &'static str)]);
 
 impl Json for Messages<'_> {
     fn write_json(&self, out: &mut Vec<u8>) {
-        json::array(out, self.0.iter().copied(), write_sided);
+        json::array(out, self.0.iter(), |out, &m| Sided(m).write_json(out));
     }
 }
 
-/// Sides and names by address: the names are `&'static str`, which are never freed, so an
-/// address cannot come to mean another name.
 impl KeyPart for Messages<'_> {
     fn key_part(&self, key: &mut Vec<u8>) {
         (self.0.len() as u64).key_part(key);
-        for &(side, name) in self.0 {
-            (side as u8).key_part(key);
-            (name.as_ptr() as u64).key_part(key);
-            (name.len() as u64).key_part(key);
+        for &m in self.0 {
+            Sided(m).key_part(key);
         }
     }
 }
@@ -466,24 +496,50 @@ impl Run for MessagesRun<'_> {
     }
 }
 
+/// An alert description, by its code.
+#[derive(Clone, Copy)]
+struct AlertDescription(u8);
+
+impl Json for AlertDescription {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        alert_name(self.0).write_json(out);
+    }
+}
+
+impl KeyPart for AlertDescription {
+    fn key_part(&self, key: &mut Vec<u8>) {
+        self.0.key_part(key);
+    }
+}
+
+/// An alert as a [`Run`]: alerts repeat (mostly the encrypted close of each side).
+struct AlertRun<'a>(&'a AlertFact);
+
+impl Run for AlertRun<'_> {
+    const NAME: &'static str = "alert";
+
+    fn fields<F: RunFields>(&self, f: &mut F) {
+        let a = self.0;
+        f.entry(key!("from"), &Static(a.from.name()));
+        let level = a.alert.level.map(|l| match l {
+            1 => Static("warning"),
+            2 => Static("fatal"),
+            _ => Static("unknown"),
+        });
+        f.entry(key!("level"), &level);
+        f.entry(
+            key!("description"),
+            &a.alert.description.map(AlertDescription),
+        );
+        f.entry(key!("encrypted"), &a.alert.encrypted);
+        f.entry(key!("inferred"), &a.alert.inferred);
+        f.entry(key!("after"), &a.after.map(Sided));
+    }
+}
+
 impl Json for AlertFact {
     fn write_json(&self, out: &mut Vec<u8>) {
-        json::object(out, |o| {
-            o.field(key!("from"), self.from.name());
-            let level = self.alert.level.map(|l| match l {
-                1 => "warning",
-                2 => "fatal",
-                _ => "unknown",
-            });
-            o.field(key!("level"), &level);
-            o.field(key!("description"), &self.alert.description.map(alert_name));
-            o.field(key!("encrypted"), &self.alert.encrypted);
-            o.field(key!("inferred"), &self.alert.inferred);
-            o.field_with(key!("after"), |out| match self.after {
-                Some(sided) => write_sided(out, sided),
-                None => out.extend_from_slice(b"null"),
-            });
-        });
+        json::object(out, |o| o.run(&AlertRun(self)));
     }
 }
 
@@ -1731,9 +1787,9 @@ mod tests {
                 Rfc3339::secs(secs),
                 Rfc3339::micros(Timestamp(secs * 1_000_000 + 7)),
             ] {
-                let fast = t.on_stack();
+                let fast = t.text();
                 assert_eq!(
-                    fast.as_ref().and_then(StackStr::as_str),
+                    fast.as_ref().and_then(Rfc3339Text::as_str),
                     Some(general(t).as_str())
                 );
             }
@@ -1744,23 +1800,9 @@ mod tests {
             i64::MIN / 1_000_000,
             i64::MAX / 1_000_000,
         ] {
-            assert!(Rfc3339::secs(secs).on_stack().is_none());
+            assert!(Rfc3339::secs(secs).text().is_none());
         }
         assert_eq!(rfc3339_secs(last + 1), "10000-01-01T00:00:00Z");
         assert_eq!(rfc3339_secs(first - 1), "-001-12-31T23:59:59Z");
-    }
-
-    #[test]
-    fn stack_strings_refuse_what_does_not_fit() {
-        let mut b = StackStr::<4>::new();
-        b.push(b"abc");
-        assert_eq!(b.as_str(), Some("abc"));
-        b.push(b"de");
-        assert_eq!(b.as_str(), None);
-        let mut b = StackStr::<8>::new();
-        b.push_digits(42, 5);
-        assert_eq!(b.as_str(), Some("00042"));
-        b.push_digits(1, 21);
-        assert_eq!(b.as_str(), None);
     }
 }

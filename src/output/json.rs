@@ -283,8 +283,18 @@ const DIGITS: [u32; 1000] = {
     let mut table = [0; 1000];
     let mut i = 0;
     while i < 1000 {
-        let digits = [b'0' + (i / 100) as u8, b'0' + (i / 10 % 10) as u8, b'0' + (i % 10) as u8];
-        let len = if i >= 100 { 3 } else if i >= 10 { 2 } else { 1 };
+        let digits = [
+            b'0' + (i / 100) as u8,
+            b'0' + (i / 10 % 10) as u8,
+            b'0' + (i % 10) as u8,
+        ];
+        let len = if i >= 100 {
+            3
+        } else if i >= 10 {
+            2
+        } else {
+            1
+        };
         table[i] = u32::from_le_bytes([digits[0], digits[1], digits[2], len]);
         i += 1;
     }
@@ -305,15 +315,19 @@ fn push_digits(out: &mut Vec<u8>, entry: u32, padded: bool) {
 /// Appends `v` in decimal, as serde_json writes it. Record values are mostly small numbers
 /// (codepoints, counters, ports, address octets): through serde_json or `itoa` each cost a
 /// formatting call and a `memcpy` call; here a number is one or two table look-ups and stores.
+#[inline(always)]
 fn push_u16(out: &mut Vec<u8>, v: u16) {
-    let v = usize::from(v);
-    let entry = |i: usize| DIGITS.get(i).copied().unwrap_or_default();
-    if v < 1000 {
-        push_digits(out, entry(v), false);
-    } else {
-        push_digits(out, entry(v / 1000), false);
-        push_digits(out, entry(v % 1000), true);
+    match DIGITS.get(usize::from(v)) {
+        Some(&entry) => push_digits(out, entry, false),
+        None => push_thousands(out, v),
     }
+}
+
+/// [`push_u16`] from 1,000 on: the thousands, then three digits.
+fn push_thousands(out: &mut Vec<u8>, v: u16) {
+    let entry = |i: u16| DIGITS.get(usize::from(i)).copied().unwrap_or_default();
+    push_digits(out, entry(v / 1000), false);
+    push_digits(out, entry(v % 1000), true);
 }
 
 /// Appends a JSON string.
@@ -521,6 +535,12 @@ where
 }
 
 impl KeyPart for str {
+    fn key_part(&self, key: &mut Vec<u8>) {
+        self.as_bytes().key_part(key);
+    }
+}
+
+impl KeyPart for std::sync::Arc<str> {
     fn key_part(&self, key: &mut Vec<u8>) {
         self.as_bytes().key_part(key);
     }
