@@ -5,6 +5,7 @@
 mod json;
 pub mod live;
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -580,15 +581,46 @@ pub fn close_name(c: CloseReason) -> &'static str {
     }
 }
 
+/// A codepoint written as its name (`"TLSv1.3"`, `"TLS_AES_128_GCM_SHA256"`), keyed by the
+/// code (the name function is fixed by the field's place in its [`Run`]).
+#[derive(Clone, Copy)]
+struct Named(u16, fn(u16) -> Cow<'static, str>);
+
+impl Json for Named {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        (self.1)(self.0).write_json(out);
+    }
+}
+
+impl KeyPart for Named {
+    fn key_part(&self, key: &mut Vec<u8>) {
+        self.0.key_part(key);
+    }
+}
+
+/// The negotiated version and cipher suite of a record, by name: a name look-up (the cipher
+/// suite's is a hash table) and the escape check cost more than the memo.
+struct Negotiated<'a>(&'a ConnectionFacts);
+
+impl Run for Negotiated<'_> {
+    const NAME: &'static str = "negotiated";
+
+    fn fields<F: RunFields>(&self, f: &mut F) {
+        let c = self.0;
+        f.entry(key!("version"), &c.version.map(|v| Named(v, version_name)));
+        f.entry(key!("cipher"), &c.cipher.map(|v| Named(v, cipher_name)));
+    }
+}
+
 /// The `tcp` object of a record.
 fn write_tcp(o: &mut Object<'_>, f: &ConnectionFacts) {
     let tcp = &f.tcp;
-    let c = f.client_dir.index();
-    let s = f.client_dir.reverse().index();
-    let per_side = |o: &mut Object<'_>, key, v: &[u64; 2]| {
+    let client_first = f.client_dir.index() == 0;
+    let per_side = |o: &mut Object<'_>, key, &[a, b]: &[u64; 2]| {
+        let (client, server) = if client_first { (a, b) } else { (b, a) };
         o.object(key, |o| {
-            o.field(key!("client"), &v.get(c));
-            o.field(key!("server"), &v.get(s));
+            o.field(key!("client"), &client);
+            o.field(key!("server"), &server);
         });
     };
     o.field(key!("syn_seen"), &tcp.syn.is_some());
@@ -618,8 +650,7 @@ pub fn write_connection(f: &ConnectionFacts, out: &mut Vec<u8>) {
         o.field(key!("ts"), &Rfc3339::micros(f.first_ts));
         o.field(key!("client"), &f.client);
         o.field(key!("server"), &f.server);
-        o.field(key!("version"), &f.version.map(version_name));
-        o.field(key!("cipher"), &f.cipher.map(cipher_name));
+        o.run(&Negotiated(f));
         o.field(key!("sni"), &f.sni);
         o.field(key!("alpn"), &f.alpn);
         o.field(key!("group"), &f.negotiated_group().map(group_name));

@@ -338,12 +338,19 @@ fn push_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Appends `v` in decimal: through [`push_u16`] when it fits (counters, microseconds and
-/// sizes mostly do), else through `itoa`, which is what serde_json uses.
+/// sizes mostly do; inlined), else through `itoa`, which is what serde_json uses.
+#[inline(always)]
 fn push_int<I: itoa::Integer + TryInto<u16>>(out: &mut Vec<u8>, v: I) {
     match v.try_into() {
         Ok(small) => push_u16(out, small),
-        Err(_) => out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
+        Err(_) => push_wide(out, v),
     }
+}
+
+/// [`push_int`] for values from 65,536 on (and negative ones).
+#[inline(never)]
+fn push_wide<I: itoa::Integer>(out: &mut Vec<u8>, v: I) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 impl Json for str {
