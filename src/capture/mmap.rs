@@ -265,6 +265,9 @@ impl MappedPcap {
         let mut next = chunks.last().map_or(first, |c| c.start + c.len);
         while next < bytes.end {
             let len = CHUNK_BYTES.min(file.bytes().len() - next);
+            // One call maps the whole chunk instead of a page fault every 64 KiB (bench-1g:
+            // 23 k page faults down to 7 k). Only a hint: without it the pages fault in.
+            let _ = file.0.advise_range(Advice::PopulateRead, next, len);
             chunks.push(Arc::new(Chunk {
                 file: Arc::clone(file),
                 start: next,
