@@ -15,6 +15,7 @@ use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::io::{self, Write};
+use std::ops::Range;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -79,6 +80,8 @@ const LIVE_FLUSH_NS: i64 = 50_000_000;
 const TICK_PACKETS: u64 = 1 << 16;
 /// Record messages in flight from the workers before they wait for the writer.
 const RECORD_MESSAGES: usize = 64;
+/// Record buffers the writer hands back for reuse (more are freed).
+const SPARE_RECORD_BUFFERS: usize = 2 * RECORD_MESSAGES;
 
 /// A decoded TCP segment whose payload lives in its batch: in the mapped file it holds, or in
 /// its own byte buffer.
@@ -158,9 +161,36 @@ struct RecordMessage {
     worker: usize,
     /// Every record this worker sends later has a key whose close time is at least this.
     progress: Timestamp,
-    records: Vec<(RecordKey, Vec<u8>)>,
+    records: RecordBatch,
     /// Live windows this worker has finished since its last message, oldest first.
     windows: Vec<WindowPart>,
+}
+
+/// Connection records packed into one buffer: one allocation per message, reused through the
+/// writer, instead of one per record (which the writer thread then freed, a costly free of
+/// another thread's memory).
+#[derive(Default)]
+struct RecordBatch {
+    bytes: Vec<u8>,
+    records: Vec<(RecordKey, Range<usize>)>,
+}
+
+impl RecordBatch {
+    /// An empty batch writing into `bytes`.
+    fn with_buffer(mut bytes: Vec<u8>) -> Self {
+        bytes.clear();
+        RecordBatch {
+            bytes,
+            records: Vec::new(),
+        }
+    }
+
+    /// Appends the record that `write` appends to the buffer.
+    fn push(&mut self, key: RecordKey, write: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.bytes.len();
+        write(&mut self.bytes);
+        self.records.push((key, start..self.bytes.len()));
+    }
 }
 
 /// One worker's share of one live window.
@@ -239,7 +269,8 @@ pub fn analyze_files(
     let (senders, recycle) = (workers.senders, workers.recycle);
     let reader = thread::spawn(move || read_inputs(&reader_paths, senders, recycle, &reader_stop));
 
-    let written = write_records(&workers.records, workers.handles.len(), records);
+    let merger = RecordMerger::new(workers.handles.len(), workers.spare_buffers.clone());
+    let written = write_records(&workers.records, merger, records);
     if written.is_err() {
         // Stop reading; the workers then finish and hang up. Drain without writing.
         stop.store(true, Ordering::Relaxed);
@@ -263,7 +294,16 @@ struct Workers {
     senders: Vec<Sender<Batch>>,
     recycle: Receiver<Batch>,
     records: Receiver<RecordMessage>,
+    /// Where the writer hands record buffers back to the workers.
+    spare_buffers: Sender<Vec<u8>>,
     handles: Vec<thread::JoinHandle<WorkerOutput>>,
+}
+
+/// A worker's ends of the record channels.
+struct RecordChannels {
+    messages: Sender<RecordMessage>,
+    /// Buffers the writer is done with.
+    spare: Receiver<Vec<u8>>,
 }
 
 /// Starts `cfg.workers` workers, each fed by a channel of `capacity` batches.
@@ -273,20 +313,25 @@ fn spawn_workers(cfg: &Config, capacity: usize) -> Workers {
     let mut handles = Vec::with_capacity(workers);
     let (recycle_tx, recycle) = unbounded::<Batch>();
     let (record_tx, records) = bounded::<RecordMessage>(RECORD_MESSAGES);
+    let (spare_tx, spare_rx) = bounded::<Vec<u8>>(SPARE_RECORD_BUFFERS);
     for worker in 0..workers {
         let (tx, rx) = bounded::<Batch>(capacity);
         senders.push(tx);
         let recycle = recycle_tx.clone();
-        let record_tx = record_tx.clone();
+        let records = RecordChannels {
+            messages: record_tx.clone(),
+            spare: spare_rx.clone(),
+        };
         let wcfg = worker_config(cfg, workers);
         handles.push(thread::spawn(move || {
-            run_worker(worker, rx, recycle, record_tx, wcfg)
+            run_worker(worker, rx, recycle, records, wcfg)
         }));
     }
     Workers {
         senders,
         recycle,
         records,
+        spare_buffers: spare_tx,
         handles,
     }
 }
@@ -367,7 +412,15 @@ pub fn run_live(
     let reader =
         thread::spawn(move || read_live(source, senders, recycle, live, &reader_stop, &window_tx));
     let mut assembler = WindowAssembler::new(workers.handles.len());
-    let written = write_live(&workers.records, &window_rx, &mut assembler, out, on_window);
+    let merger = RecordMerger::new(workers.handles.len(), workers.spare_buffers.clone());
+    let written = write_live(
+        &workers.records,
+        merger,
+        &window_rx,
+        &mut assembler,
+        out,
+        on_window,
+    );
     if written.is_err() {
         stop.store(true, Ordering::Relaxed);
         for _ in workers.records.iter() {}
@@ -544,12 +597,12 @@ impl WindowAssembler {
 /// flushed whenever there is nothing more to read so that records appear promptly.
 fn write_live(
     records: &Receiver<RecordMessage>,
+    mut merger: RecordMerger,
     reader: &Receiver<ReaderWindow>,
     windows: &mut WindowAssembler,
     out: &mut dyn Write,
     on_window: &mut dyn FnMut(ClosedWindow, &mut dyn Write) -> io::Result<()>,
 ) -> io::Result<u64> {
-    let mut merger = RecordMerger::new(windows.workers);
     let never = crossbeam_channel::never();
     let mut reader_open = true;
     loop {
@@ -587,10 +640,9 @@ fn write_live(
 /// many records were written.
 fn write_records(
     messages: &Receiver<RecordMessage>,
-    workers: usize,
+    mut merger: RecordMerger,
     out: &mut dyn Write,
 ) -> io::Result<u64> {
-    let mut merger = RecordMerger::new(workers);
     for msg in messages.iter() {
         merger.accept(msg, out)?;
     }
@@ -603,16 +655,52 @@ fn write_records(
 /// bounded by the records closed within the workers' lag, not by the capture.
 struct RecordMerger {
     progress: Vec<Timestamp>,
-    held: BinaryHeap<Reverse<(RecordKey, Vec<u8>)>>,
+    held: BinaryHeap<Reverse<HeldRecord>>,
     written: u64,
+    /// Where a message's buffer goes back once all its records are written.
+    spare_buffers: Sender<Vec<u8>>,
 }
 
+/// A record waiting to be written, in its message's buffer.
+struct HeldRecord {
+    key: RecordKey,
+    buffer: Rc<Vec<u8>>,
+    range: Range<usize>,
+}
+
+impl HeldRecord {
+    fn line(&self) -> &[u8] {
+        self.buffer.get(self.range.clone()).unwrap_or_default()
+    }
+}
+
+impl Ord for HeldRecord {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.key, self.line()).cmp(&(other.key, other.line()))
+    }
+}
+
+impl PartialOrd for HeldRecord {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for HeldRecord {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for HeldRecord {}
+
 impl RecordMerger {
-    fn new(workers: usize) -> Self {
+    fn new(workers: usize, spare_buffers: Sender<Vec<u8>>) -> Self {
         RecordMerger {
             progress: vec![Timestamp(i64::MIN); workers],
             held: BinaryHeap::new(),
             written: 0,
+            spare_buffers,
         }
     }
 
@@ -621,14 +709,27 @@ impl RecordMerger {
         if let Some(p) = self.progress.get_mut(msg.worker) {
             *p = msg.progress;
         }
-        self.held.extend(msg.records.into_iter().map(Reverse));
+        let buffer = Rc::new(msg.records.bytes);
+        self.held
+            .extend(msg.records.records.into_iter().map(|(key, range)| {
+                Reverse(HeldRecord {
+                    key,
+                    buffer: Rc::clone(&buffer),
+                    range,
+                })
+            }));
+        self.recycle(buffer);
         let watermark = self
             .progress
             .iter()
             .copied()
             .min()
             .unwrap_or(Timestamp::MAX);
-        while let Some(Reverse(((closed_at, ..), _))) = self.held.peek() {
+        while let Some(Reverse(HeldRecord {
+            key: (closed_at, ..),
+            ..
+        })) = self.held.peek()
+        {
             // A close time equal to a worker's progress may still come from it; at
             // `Timestamp::MAX` every worker has finished.
             if *closed_at >= watermark && watermark != Timestamp::MAX {
@@ -648,11 +749,20 @@ impl RecordMerger {
     }
 
     fn write_first(&mut self, out: &mut dyn Write) -> io::Result<()> {
-        if let Some(Reverse((_, line))) = self.held.pop() {
-            out.write_all(&line)?;
+        if let Some(Reverse(record)) = self.held.pop() {
+            out.write_all(record.line())?;
             self.written += 1;
+            self.recycle(record.buffer);
         }
         Ok(())
+    }
+
+    /// Hands a message's buffer back to the workers once no held record is in it.
+    fn recycle(&self, buffer: Rc<Vec<u8>>) {
+        if let Ok(bytes) = Rc::try_unwrap(buffer) {
+            // Full: enough spares already, this one is freed.
+            let _ = self.spare_buffers.try_send(bytes);
+        }
     }
 }
 
@@ -932,27 +1042,28 @@ fn run_worker(
     worker: usize,
     rx: Receiver<Batch>,
     recycle: Sender<Batch>,
-    record_tx: Sender<RecordMessage>,
+    channels: RecordChannels,
     cfg: Config,
 ) -> WorkerOutput {
     let mut table: FlowTable<ConnectionObserver> = FlowTable::new(cfg.limits);
     let ctx = Rc::new(RefCell::new(TlsContext::default()));
     let mut out = WorkerOutput::default();
-    let mut records = Vec::new();
+    let fresh_records = || RecordBatch::with_buffer(channels.spare.try_recv().unwrap_or_default());
+    let mut records = fresh_records();
     let mut new_consumer = |_: &FlowKey| ConnectionObserver {
         tls: None,
         ctx: Rc::clone(&ctx),
     };
-    let send = |records: &mut Vec<(RecordKey, Vec<u8>)>, progress, windows: Vec<WindowPart>| {
+    let send = |records: &mut RecordBatch, progress, windows: Vec<WindowPart>| {
         if cfg.want_records || !windows.is_empty() {
             let msg = RecordMessage {
                 worker,
                 progress,
-                records: std::mem::take(records),
+                records: std::mem::replace(records, fresh_records()),
                 windows,
             };
             // The writer reads until every worker has hung up: a failed send cannot happen.
-            let _ = record_tx.send(msg);
+            let _ = channels.messages.send(msg);
         }
     };
     let mut window = 0;
@@ -964,7 +1075,7 @@ fn run_worker(
             window += 1;
         }
         let mut closed = |conn: Connection<ConnectionObserver>, reason: CloseReason| {
-            records.extend(finish_connection(conn, reason, &cfg, &mut out));
+            finish_connection(conn, reason, &cfg, &mut out, &mut records);
         };
         for d in &batch.segments {
             let seg = Segment {
@@ -986,7 +1097,7 @@ fn run_worker(
         send(&mut records, progress, parts);
     }
     table.drain(&mut |conn, reason| {
-        records.extend(finish_connection(conn, reason, &cfg, &mut out));
+        finish_connection(conn, reason, &cfg, &mut out, &mut records);
     });
     let last = if cfg.windows {
         vec![take_window(window, &mut out)]
@@ -1011,17 +1122,18 @@ fn take_window(window: u64, out: &mut WorkerOutput) -> WindowPart {
 }
 
 /// Turns a closed connection into facts and aggregates, and (if wanted) an NDJSON record
-/// with its place in the output order.
+/// in `records`, with its place in the output order.
 fn finish_connection(
     conn: Connection<ConnectionObserver>,
     reason: CloseReason,
     cfg: &Config,
     out: &mut WorkerOutput,
-) -> Option<(RecordKey, Vec<u8>)> {
+    records: &mut RecordBatch,
+) {
     out.tcp_connections += 1;
     let Some(tls) = conn.consumer.tls.filter(|tls| tls.is_tls()) else {
         out.tcp_connections_without_tls += 1;
-        return None;
+        return;
     };
     let transcript = tls.finish();
     let f = facts::build(&conn.key, conn.meta, reason, transcript, &cfg.facts);
@@ -1029,12 +1141,12 @@ fn finish_connection(
     if cfg.windows {
         out.sightings.add(&f);
     }
-    cfg.want_records.then(|| {
-        let mut line = Vec::with_capacity(4096);
-        output::write_connection(&f, &mut line);
+    if cfg.want_records {
         let (first_ts, client, server) = f.sort_key();
-        ((conn.closed_at, first_ts, client, server), line)
-    })
+        records.push((conn.closed_at, first_ts, client, server), |bytes| {
+            output::write_connection(&f, bytes)
+        });
+    }
 }
 
 #[cfg(test)]
@@ -1051,17 +1163,22 @@ mod tests {
     }
 
     fn message(worker: usize, progress: i64, records: Vec<(RecordKey, Vec<u8>)>) -> RecordMessage {
+        let mut batch = RecordBatch::default();
+        for (key, line) in records {
+            batch.push(key, |bytes| bytes.extend_from_slice(&line));
+        }
         RecordMessage {
             worker,
             progress: Timestamp(progress),
-            records,
+            records: batch,
             windows: Vec::new(),
         }
     }
 
     #[test]
     fn records_are_written_in_close_order_once_every_worker_has_passed_them() {
-        let mut merger = RecordMerger::new(2);
+        let (spare_tx, spare_rx) = unbounded();
+        let mut merger = RecordMerger::new(2, spare_tx);
         let mut out = Vec::new();
         merger
             .accept(
@@ -1088,6 +1205,11 @@ mod tests {
             .unwrap();
         assert_eq!(merger.finish(&mut out).unwrap(), 6);
         assert!(String::from_utf8_lossy(&out).ends_with("9/2\n9223372036854775807/6\n"));
+        assert_eq!(
+            spare_rx.len(),
+            5,
+            "every message's buffer handed back once written"
+        );
     }
 
     #[test]

@@ -29,6 +29,12 @@ use super::{CaptureError, Frame};
 use crate::decode::LinkType;
 use crate::flow::Timestamp;
 
+/// How far ahead of the next record header the file is pulled into the CPU cache. Record
+/// headers are a few cache lines in every ~1.5 KB, too sparse for the hardware prefetcher, and
+/// each one missed cost a trip to memory (85 % of the reader's time in `next_frame`).
+const PREFETCH_AHEAD: usize = 16 << 10;
+/// Bytes per cache line.
+const CACHE_LINE: usize = 64;
 /// Bytes per [`Chunk`] (a multiple of the page size, so chunks share no page).
 const CHUNK_BYTES: usize = 4 << 20;
 /// Size of the file header.
@@ -100,6 +106,8 @@ pub(super) struct MappedPcap {
     pos: usize,
     /// The chunks the last frame returned lies in, oldest first.
     chunks: Vec<Arc<Chunk>>,
+    /// Bytes before this offset have been prefetched.
+    prefetched: usize,
     big_endian: bool,
     nanos: bool,
     snaplen: u32,
@@ -167,6 +175,7 @@ impl MappedPcap {
             path: path.to_path_buf(),
             pos: FILE_HEADER,
             chunks: Vec::with_capacity(2),
+            prefetched: 0,
             big_endian,
             nanos,
             snaplen,
@@ -181,6 +190,7 @@ impl MappedPcap {
 
     /// The next frame; `packet` is the 1-based number it will have, for error messages.
     pub(super) fn next_frame(&mut self, packet: u64) -> Result<Option<Frame<'_>>, CaptureError> {
+        self.prefetch();
         let rest = self.file.bytes().get(self.pos..).unwrap_or_default();
         if rest.is_empty() {
             return Ok(None);
@@ -233,6 +243,16 @@ impl MappedPcap {
         }))
     }
 
+    /// Asks the CPU to start loading the file up to [`PREFETCH_AHEAD`] past the next record.
+    fn prefetch(&mut self) {
+        let bytes = self.file.bytes();
+        let until = (self.pos + PREFETCH_AHEAD).min(bytes.len());
+        while self.prefetched < until {
+            prefetch_line(bytes.as_ptr().wrapping_add(self.prefetched));
+            self.prefetched += CACHE_LINE;
+        }
+    }
+
     /// Makes `chunks` the chunks that `bytes` of the file lie in, keeping those already held
     /// and dropping (so releasing, unless a batch still holds them) those before.
     fn hold_chunks(
@@ -245,6 +265,9 @@ impl MappedPcap {
         let mut next = chunks.last().map_or(first, |c| c.start + c.len);
         while next < bytes.end {
             let len = CHUNK_BYTES.min(file.bytes().len() - next);
+            // One call maps the whole chunk instead of a page fault every 64 KiB (bench-1g:
+            // 23 k page faults down to 7 k). Only a hint: without it the pages fault in.
+            let _ = file.0.advise_range(Advice::PopulateRead, next, len);
             chunks.push(Arc::new(Chunk {
                 file: Arc::clone(file),
                 start: next,
@@ -254,6 +277,19 @@ impl MappedPcap {
         }
     }
 }
+
+/// Starts loading the cache line at `p` (a hint: never faults, whatever `p` is).
+#[cfg(target_arch = "x86_64")]
+fn prefetch_line(p: *const u8) {
+    use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+    // SAFETY: SSE is part of the x86_64 baseline, and a prefetch does not dereference its
+    // pointer: it is only a hint, dropped for an address that is not mapped.
+    unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) };
+}
+
+/// Other architectures rely on their hardware prefetchers.
+#[cfg(not(target_arch = "x86_64"))]
+fn prefetch_line(_: *const u8) {}
 
 /// The `u32` at `at` of `bytes` (which the caller has checked is long enough).
 fn read_u32(bytes: &[u8], at: usize, big_endian: bool) -> u32 {

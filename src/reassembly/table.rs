@@ -222,54 +222,92 @@ impl<S: StreamConsumer> FlowTable<S> {
     ) {
         let key = seg.key;
         let cutoff = Timestamp(seg.clock.0.saturating_sub(self.limits.idle_timeout_ns));
-        let tracked = match self.flows.get(&key) {
+        // The common case, a segment of a connection already tracked and still current, takes
+        // one probe of the map.
+        let reason = match self.flows.get_mut(&key) {
+            Some(tracked) if tracked.last_clock >= cutoff && !tracked.is_reused_by(seg) => {
+                Self::feed(
+                    tracked,
+                    seg,
+                    &self.limits,
+                    &mut self.stats,
+                    &mut self.buffered,
+                )
+            }
+            _ => self.start_and_feed(seg, cutoff, new_consumer, closed),
+        };
+        if let Some(reason) = reason {
+            self.close(key, reason, seg.clock, closed);
+        }
+    }
+
+    /// [`Self::process`] for a segment of no current connection: closes a stale one under the
+    /// same key, then starts tracking (unless the segment cannot start a connection) and feeds
+    /// the segment. Returns why the connection ends with it, if it does.
+    fn start_and_feed(
+        &mut self,
+        seg: &Segment<'_>,
+        cutoff: Timestamp,
+        new_consumer: &mut impl FnMut(&FlowKey) -> S,
+        closed: &mut impl FnMut(Connection<S>, CloseReason),
+    ) -> Option<CloseReason> {
+        let key = seg.key;
+        match self.flows.get(&key) {
             // Idle past the timeout: closed exactly as `expire_idle` would have, so the result
             // does not depend on how often (or on which worker) the sweep ran.
             Some(t) if t.last_clock < cutoff => {
                 let deadline = self.idle_deadline(t.last_clock);
                 self.close(key, CloseReason::IdleTimeout, deadline, closed);
-                false
             }
-            Some(t) if t.is_reused_by(seg) => {
-                self.close(key, CloseReason::PortReused, seg.clock, closed);
-                false
-            }
-            found => found.is_some(),
-        };
-        if !tracked {
-            let flags = seg.flags;
-            if seg.payload.is_empty() && !flags.syn() && !flags.fin() && !flags.rst() {
-                return;
-            }
-            self.make_room(seg.clock, closed);
-            self.flows.insert(
-                key,
-                Box::new(Tracked::new(new_consumer(&key), seg.ts, seg.clock)),
-            );
-            self.activity.insert((seg.clock, key));
-            self.stats.flows_created += 1;
-            self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
+            Some(_) => self.close(key, CloseReason::PortReused, seg.clock, closed),
+            None => {}
         }
-        let Some(tracked) = self.flows.get_mut(&key) else {
-            return;
-        };
+        let flags = seg.flags;
+        if seg.payload.is_empty() && !flags.syn() && !flags.fin() && !flags.rst() {
+            return None;
+        }
+        self.make_room(seg.clock, closed);
+        self.flows.insert(
+            key,
+            Box::new(Tracked::new(new_consumer(&key), seg.ts, seg.clock)),
+        );
+        self.activity.insert((seg.clock, key));
+        self.stats.flows_created += 1;
+        self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
+        let tracked = self.flows.get_mut(&key)?;
+        Self::feed(
+            tracked,
+            seg,
+            &self.limits,
+            &mut self.stats,
+            &mut self.buffered,
+        )
+    }
+
+    /// Feeds a segment to its tracked connection and keeps the global buffer bound. Returns
+    /// why the connection ends with this segment, if it does.
+    fn feed(
+        tracked: &mut Tracked<S>,
+        seg: &Segment<'_>,
+        limits: &Limits,
+        stats: &mut TableStats,
+        buffered: &mut usize,
+    ) -> Option<CloseReason> {
         let before = tracked.buffered();
-        let reason = tracked.handle(seg, &self.limits, &mut self.stats);
-        self.buffered = self.buffered - before + tracked.buffered();
+        let reason = tracked.handle(seg, limits, stats);
+        *buffered = *buffered - before + tracked.buffered();
         // Only this segment's direction grew, so skipping its holes restores the bound.
-        while self.buffered > self.limits.max_total_buffer {
+        while *buffered > limits.max_total_buffer {
             let before = tracked.buffered();
             if !tracked.skip_first_hole(seg.dir, seg.ts) {
                 break;
             }
             tracked.meta.buffer_cap_hits += 1;
-            self.stats.total_buffer_cap_hits += 1;
-            self.buffered = self.buffered - before + tracked.buffered();
+            stats.total_buffer_cap_hits += 1;
+            *buffered = *buffered - before + tracked.buffered();
         }
-        self.stats.peak_buffered_bytes = self.stats.peak_buffered_bytes.max(self.buffered as u64);
-        if let Some(reason) = reason {
-            self.close(key, reason, seg.clock, closed);
-        }
+        stats.peak_buffered_bytes = stats.peak_buffered_bytes.max(*buffered as u64);
+        reason
     }
 
     /// Closes every connection idle since before `now - idle_timeout`; `now` is a capture
