@@ -396,14 +396,14 @@ impl Json for bool {
 }
 
 impl Json for u8 {
-    #[inline]
+    #[inline(always)]
     fn write_json(&self, out: &mut Vec<u8>) {
         push_u16(out, (*self).into());
     }
 }
 
 impl Json for u16 {
-    #[inline]
+    #[inline(always)]
     fn write_json(&self, out: &mut Vec<u8>) {
         push_u16(out, *self);
     }
@@ -412,7 +412,7 @@ impl Json for u16 {
 macro_rules! json_via_itoa {
     ($($ty:ty),*) => {
         $(impl Json for $ty {
-            #[inline]
+            #[inline(always)]
             fn write_json(&self, out: &mut Vec<u8>) {
                 push_int(out, *self);
             }
@@ -422,7 +422,7 @@ macro_rules! json_via_itoa {
 json_via_itoa!(u32, u64, usize, i64);
 
 impl<T: Json> Json for Option<T> {
-    #[inline]
+    #[inline(always)]
     fn write_json(&self, out: &mut Vec<u8>) {
         match self {
             Some(v) => v.write_json(out),
