@@ -238,6 +238,8 @@ impl Run for ClientStack<'_> {
     }
 }
 
+/// The fields in output order: the stack's run, the per-connection fields, the fingerprints'
+/// run (each field is listed once, in one of the three).
 impl Json for ClientHello {
     fn write_json(&self, out: &mut Vec<u8>) {
         json::object(out, |o| {
@@ -1767,6 +1769,55 @@ mod tests {
         let mut out = Vec::new();
         write_chain(&mut out, &[]);
         assert_eq!(out, b"[]");
+    }
+
+    /// Runs of different types share the memo, told apart by their names.
+    #[test]
+    fn run_names_are_distinct() {
+        let mut names = [
+            ClientStack::NAME,
+            ClientFingerprints::NAME,
+            ServerStack::NAME,
+            ServerTail::NAME,
+            MessagesRun::NAME,
+            AlertRun::NAME,
+            Negotiated::NAME,
+        ];
+        names.sort_unstable();
+        let before = names.len();
+        let mut names = names.to_vec();
+        names.dedup();
+        assert_eq!(names.len(), before, "{names:?}");
+    }
+
+    #[test]
+    fn alerts_come_out_the_same_from_the_memo() {
+        use crate::tls::Alert;
+        let alerts = [
+            AlertFact {
+                from: Side::Server,
+                alert: Alert::cleartext(2, 40),
+                ts: Timestamp(0),
+                after: Some((Side::Client, "client_hello")),
+            },
+            AlertFact {
+                from: Side::Client,
+                alert: Alert::cleartext(1, 0),
+                ts: Timestamp(0),
+                after: None,
+            },
+        ];
+        let expected = concat!(
+            r#"[{"from":"server","level":"fatal","description":"handshake_failure","#,
+            r#""encrypted":false,"inferred":false,"after":"client:client_hello"},"#,
+            r#"{"from":"client","level":"warning","description":"close_notify","#,
+            r#""encrypted":false,"inferred":false,"after":null}]"#
+        );
+        for _ in 0..2 {
+            let mut out = Vec::new();
+            alerts.as_slice().write_json(&mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), expected);
+        }
     }
 
     #[test]
