@@ -4,13 +4,15 @@
 //! every field was a call into a serializer state machine that scanned the field name, wrote
 //! the comma, the quotes and the colon one by one. Here each field name is one pre-escaped
 //! literal with its comma (`,"sni":`, built at compile time by [`key!`]), strings without
-//! anything to escape (nearly all) are checked eight bytes at a time and copied in one piece,
-//! and anything unusual is escaped by serde_json itself, so the two cannot disagree.
+//! anything to escape (nearly all) are checked a word or sixteen bytes at a time and copied in
+//! one piece, numbers come from a digit table, and anything unusual is escaped by serde_json
+//! itself, so the two cannot disagree.
 //!
 //! Values write themselves through [`Json`]; objects are written by an [`Object`]. Objects
 //! that the serde-written report shares with the records (the certificate) list their fields
 //! once, against [`Fields`], which both an [`Object`] and a serde map ([`SerdeFields`])
-//! implement.
+//! implement. Runs of fields that repeat across records (what a TLS stack sends the same way
+//! every time) are written once per distinct content and copied after that ([`Run`]).
 
 use std::borrow::Cow;
 use std::cell::RefCell;
