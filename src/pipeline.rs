@@ -176,12 +176,15 @@ struct RecordBatch {
 }
 
 impl RecordBatch {
-    /// An empty batch writing into `bytes`.
-    fn with_buffer(mut bytes: Vec<u8>) -> Self {
+    /// An empty batch writing into `bytes`, made room for as many bytes and records as
+    /// `previous` held (messages are alike, so the buffer rarely grows while records are
+    /// written into it).
+    fn reusing(mut bytes: Vec<u8>, previous: &RecordBatch) -> Self {
         bytes.clear();
+        bytes.reserve(previous.bytes.len());
         RecordBatch {
             bytes,
-            records: Vec::new(),
+            records: Vec::with_capacity(previous.records.len()),
         }
     }
 
@@ -1048,8 +1051,10 @@ fn run_worker(
     let mut table: FlowTable<ConnectionObserver> = FlowTable::new(cfg.limits);
     let ctx = Rc::new(RefCell::new(TlsContext::default()));
     let mut out = WorkerOutput::default();
-    let fresh_records = || RecordBatch::with_buffer(channels.spare.try_recv().unwrap_or_default());
-    let mut records = fresh_records();
+    let fresh_records = |previous: &RecordBatch| {
+        RecordBatch::reusing(channels.spare.try_recv().unwrap_or_default(), previous)
+    };
+    let mut records = RecordBatch::default();
     let mut new_consumer = |_: &FlowKey| ConnectionObserver {
         tls: None,
         ctx: Rc::clone(&ctx),
@@ -1059,7 +1064,7 @@ fn run_worker(
             let msg = RecordMessage {
                 worker,
                 progress,
-                records: std::mem::replace(records, fresh_records()),
+                records: std::mem::replace(records, fresh_records(records)),
                 windows,
             };
             // The writer reads until every worker has hung up: a failed send cannot happen.
