@@ -13,6 +13,7 @@ pub mod live;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;
+pub mod prefetch;
 pub mod privileges;
 pub mod reassembly;
 pub mod tls;

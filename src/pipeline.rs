@@ -32,6 +32,7 @@ use crate::facts::{self, FactsConfig};
 use crate::flow::{Direction, Endpoint, FlowKey, TcpFlags, Timestamp};
 use crate::live::{ClosedWindow, Drops, Sightings, WindowClock};
 use crate::output::{self, InputFile, InputStats, Report};
+use crate::prefetch;
 use crate::reassembly::{CloseReason, Connection, FlowTable, Limits, Segment, StreamConsumer};
 use crate::tls::{TlsContext, TlsObserver};
 
@@ -80,6 +81,10 @@ const LIVE_FLUSH_NS: i64 = 50_000_000;
 const TICK_PACKETS: u64 = 1 << 16;
 /// Record messages in flight from the workers before they wait for the writer.
 const RECORD_MESSAGES: usize = 64;
+/// How many segments ahead a worker asks for a connection's state to be loaded into cache
+/// (see [`FlowTable::prefetch`]): its flow-table entry first, its consumer's state half as far
+/// ahead, the payload's first bytes with the latter.
+const PREFETCH_SEGMENTS: usize = 8;
 /// Record buffers the writer hands back for reuse (more are freed).
 const SPARE_RECORD_BUFFERS: usize = 2 * RECORD_MESSAGES;
 
@@ -248,6 +253,12 @@ fn observer(tls: &mut Option<Box<TlsObserver>>) -> &mut TlsObserver {
 impl StreamConsumer for ConnectionObserver {
     fn on_data(&mut self, dir: Direction, bytes: &[u8], ts: Timestamp) {
         observer(&mut self.tls).on_data(&mut self.ctx.borrow_mut(), dir, bytes, ts);
+    }
+
+    fn prefetch(&self) {
+        if let Some(tls) = &self.tls {
+            prefetch::object::<TlsObserver>(tls);
+        }
     }
 
     fn on_gap(&mut self, dir: Direction, len: u64, ts: Timestamp) {
@@ -1082,7 +1093,14 @@ fn run_worker(
         let mut closed = |conn: Connection<ConnectionObserver>, reason: CloseReason| {
             finish_connection(conn, reason, &cfg, &mut out, &mut records);
         };
-        for d in &batch.segments {
+        for (i, d) in batch.segments.iter().enumerate() {
+            if let Some(ahead) = batch.segments.get(i + PREFETCH_SEGMENTS) {
+                table.prefetch(&ahead.key, false);
+            }
+            if let Some(ahead) = batch.segments.get(i + PREFETCH_SEGMENTS / 2) {
+                table.prefetch(&ahead.key, true);
+                prefetch::line(batch.payload_of(ahead).as_ptr());
+            }
             let seg = Segment {
                 key: d.key,
                 dir: d.dir,

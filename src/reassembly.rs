@@ -63,6 +63,9 @@ pub trait StreamConsumer {
     /// `len` bytes of direction `dir` are missing (capture loss or a cap): the next `on_data`
     /// continues after them.
     fn on_gap(&mut self, dir: Direction, len: u64, ts: Timestamp);
+    /// Asks the CPU to start loading what `on_data` will touch that does not live inline in
+    /// the consumer (a hint; none by default).
+    fn prefetch(&self) {}
 }
 
 /// Caps and timeouts of the flow table.

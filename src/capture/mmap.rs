@@ -28,13 +28,12 @@ use memmap2::{Advice, Mmap, UncheckedAdvice};
 use super::{CaptureError, Frame};
 use crate::decode::LinkType;
 use crate::flow::Timestamp;
+use crate::prefetch::{self, CACHE_LINE};
 
 /// How far ahead of the next record header the file is pulled into the CPU cache. Record
 /// headers are a few cache lines in every ~1.5 KB, too sparse for the hardware prefetcher, and
 /// each one missed cost a trip to memory (85 % of the reader's time in `next_frame`).
 const PREFETCH_AHEAD: usize = 16 << 10;
-/// Bytes per cache line.
-const CACHE_LINE: usize = 64;
 /// Bytes per [`Chunk`] (a multiple of the page size, so chunks share no page).
 const CHUNK_BYTES: usize = 4 << 20;
 /// Size of the file header.
@@ -248,7 +247,7 @@ impl MappedPcap {
         let bytes = self.file.bytes();
         let until = (self.pos + PREFETCH_AHEAD).min(bytes.len());
         while self.prefetched < until {
-            prefetch_line(bytes.as_ptr().wrapping_add(self.prefetched));
+            prefetch::line(bytes.as_ptr().wrapping_add(self.prefetched));
             self.prefetched += CACHE_LINE;
         }
     }
@@ -277,19 +276,6 @@ impl MappedPcap {
         }
     }
 }
-
-/// Starts loading the cache line at `p` (a hint: never faults, whatever `p` is).
-#[cfg(target_arch = "x86_64")]
-fn prefetch_line(p: *const u8) {
-    use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-    // SAFETY: SSE is part of the x86_64 baseline, and a prefetch does not dereference its
-    // pointer: it is only a hint, dropped for an address that is not mapped.
-    unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) };
-}
-
-/// Other architectures rely on their hardware prefetchers.
-#[cfg(not(target_arch = "x86_64"))]
-fn prefetch_line(_: *const u8) {}
 
 /// The `u32` at `at` of `bytes` (which the caller has checked is long enough).
 fn read_u32(bytes: &[u8], at: usize, big_endian: bool) -> u32 {

@@ -9,6 +9,7 @@ use super::half::{HalfStream, Out};
 use super::seq::SeqNum;
 use super::{CloseReason, Connection, Limits, Segment, StreamConsumer, TableStats, TcpMeta};
 use crate::flow::{Direction, FlowKey, Timestamp};
+use crate::prefetch;
 
 /// A connection while it is tracked.
 #[derive(Debug)]
@@ -308,6 +309,20 @@ impl<S: StreamConsumer> FlowTable<S> {
         }
         stats.peak_buffered_bytes = stats.peak_buffered_bytes.max(*buffered as u64);
         reason
+    }
+
+    /// Asks the CPU to start loading the state of `key`'s connection, for a segment coming
+    /// soon: first its entry (`consumer` false), then, once the entry is likely in cache, what
+    /// its consumer keeps elsewhere (`consumer` true). Connection state is scattered over the
+    /// heap, and every segment otherwise waits for memory a few times in a row.
+    pub fn prefetch(&self, key: &FlowKey, consumer: bool) {
+        if let Some(tracked) = self.flows.get(key) {
+            if consumer {
+                tracked.consumer.prefetch();
+            } else {
+                prefetch::object::<Tracked<S>>(tracked);
+            }
+        }
     }
 
     /// Closes every connection idle since before `now - idle_timeout`; `now` is a capture
