@@ -1,6 +1,7 @@
 //! Connection facts: pairs a connection's TLS events (hellos, certificates, alerts with their
 //! sender) with its TCP facts, and classifies its outcome and, when it failed, the cause.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -308,11 +309,12 @@ impl ConnectionFacts {
         (self.first_ts, self.client, self.server)
     }
 
-    /// The server's label for per-server aggregates: SNI, else `ip:port`.
-    pub fn server_label(&self) -> String {
+    /// The server's label for per-server aggregates: SNI, else `ip:port`. Borrowed when there
+    /// is an SNI, so that aggregating a connection allocates nothing for it.
+    pub fn server_label(&self) -> Cow<'_, str> {
         match &self.sni {
-            Some(sni) => sni.clone(),
-            None => self.server.to_string(),
+            Some(sni) => Cow::Borrowed(sni),
+            None => Cow::Owned(self.server.to_string()),
         }
     }
 

@@ -76,7 +76,7 @@ fn bounded_set_insert<K: Ord>(set: &mut BTreeSet<K>, k: K, overflow: &mut u64) {
 impl Sightings {
     /// Notes one connection.
     pub fn add(&mut self, f: &ConnectionFacts) {
-        let server = f.server_label();
+        let server = f.server_label().into_owned();
         for c in &f.certificates {
             if !c.findings.is_empty() {
                 let sighting = CertSighting {
