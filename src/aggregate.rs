@@ -32,6 +32,28 @@ impl<K: Ord, V: Merge + Default> Merge for BTreeMap<K, V> {
     }
 }
 
+/// Adds `n` to the count of `key`. Looks the key up once when it is present, which it almost
+/// always is: `entry` would also build a handle and call `or_default` out of line.
+fn count<K: Ord>(map: &mut BTreeMap<K, u64>, key: K, n: u64) {
+    match map.get_mut(&key) {
+        Some(c) => *c += n,
+        None => {
+            map.insert(key, n);
+        }
+    }
+}
+
+/// The value of `key`, inserted as the default if missing; one look-up when present.
+fn slot<K: Ord, V: Default>(map: &mut BTreeMap<K, V>, key: K) -> &mut V {
+    if map.contains_key(&key) {
+        // Present: checked just above.
+        return map
+            .get_mut(&key)
+            .unwrap_or_else(|| unreachable!("key present"));
+    }
+    map.entry(key).or_default()
+}
+
 impl Merge for u64 {
     fn merge_in(&mut self, other: Self) {
         *self += other;
@@ -225,9 +247,9 @@ pub struct Breakdown {
 impl Breakdown {
     fn add(&mut self, f: &ConnectionFacts) {
         self.connections += 1;
-        *self.outcomes.entry(f.outcome).or_default() += 1;
+        count(&mut self.outcomes, f.outcome, 1);
         if let Some(failure) = &f.failure {
-            *self.failure_causes.entry(failure.cause).or_default() += 1;
+            count(&mut self.failure_causes, failure.cause, 1);
         }
         self.timings.add(f);
         self.resumption.add(f);
@@ -534,7 +556,7 @@ impl CertEntry {
         self.chain_position = self.chain_position.min(position);
         for &finding in &c.findings {
             if CONNECTION_FINDINGS.contains(&finding) {
-                *self.connection_findings.entry(finding).or_default() += 1;
+                count(&mut self.connection_findings, finding, 1);
             } else {
                 self.add_finding(finding);
             }
@@ -676,32 +698,32 @@ impl Aggregates {
     pub fn add(&mut self, f: &ConnectionFacts) {
         self.all.add(f);
         if let Some(v) = f.version {
-            *self.versions.entry(v).or_default() += 1;
+            count(&mut self.versions, v, 1);
         }
         if let Some(v) = f.highest_offered_version() {
-            *self.offered_versions.entry(v).or_default() += 1;
+            count(&mut self.offered_versions, v, 1);
         }
         if let Some(c) = f.cipher {
-            *self.ciphers.entry(c).or_default() += 1;
+            count(&mut self.ciphers, c, 1);
         }
         for a in &f.alerts {
             let desc = match a.alert.description {
                 Some(d) => crate::tls::names::alert_name(d),
                 None => Cow::Borrowed("encrypted"),
             };
-            *self.alerts.entry((a.from.name(), desc)).or_default() += 1;
+            count(&mut self.alerts, (a.from.name(), desc), 1);
         }
         if let Some(m) = f.resumption.accepted {
-            *self.resumed.entry(m.name()).or_default() += 1;
+            count(&mut self.resumed, m.name(), 1);
         }
         for (k, n) in &f.anomalies {
-            *self.anomalies.entry(k).or_default() += n;
+            count(&mut self.anomalies, k, *n);
         }
         let version_key = f.version.map(|v| version_rank(v).map_or(0, |_| v));
-        self.by_version.entry(version_key).or_default().add(f);
-        self.by_outcome.entry(f.outcome).or_default().add(f);
+        slot(&mut self.by_version, version_key).add(f);
+        slot(&mut self.by_outcome, f.outcome).add(f);
         if let Some(g) = f.negotiated_group() {
-            *self.groups_negotiated.entry(g).or_default() += 1;
+            count(&mut self.groups_negotiated, g, 1);
         }
         if let Some(alpn) = &f.alpn {
             self.alpn_negotiated.add(alpn, 1);
@@ -718,7 +740,7 @@ impl Aggregates {
     fn add_client_hello(&mut self, f: &ConnectionFacts, ch: &ClientHello, label: &str) {
         let mut pq = false;
         for &g in ch.groups.iter().filter(|g| !is_grease(**g)) {
-            *self.groups_offered.entry(g).or_default() += 1;
+            count(&mut self.groups_offered, g, 1);
             pq |= group_is_post_quantum(g);
         }
         self.post_quantum_offered += u64::from(pq);
