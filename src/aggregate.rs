@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use hdrhistogram::Histogram;
+use rustc_hash::FxHashMap;
 
 use crate::facts::{
     CONNECTION_FINDINGS, ChainCert, ConnectionFacts, FailureCause, Mechanism, Outcome,
@@ -636,6 +637,60 @@ impl Merge for EchStats {
     }
 }
 
+/// Longest GREASE-free group list counted as a list by [`GroupCensus`]; longer ones (not sent
+/// by any common client) are counted group by group.
+const MAX_LISTED_GROUPS: usize = 32;
+/// Distinct group lists [`GroupCensus`] holds; connections with other lists are counted group
+/// by group, so memory stays bounded whatever the traffic.
+const MAX_GROUP_LISTS: usize = 1024;
+
+/// Connections offering each key-exchange group, counted per distinct GREASE-free group list:
+/// a client stack sends the same list every time, so a connection costs one hash look-up
+/// instead of one map look-up per group. [`GroupCensus::counts`] expands the lists when a
+/// report is written; the totals do not depend on which lists were held.
+#[derive(Clone, Debug, Default)]
+pub struct GroupCensus {
+    /// Connections per distinct list (at most [`MAX_GROUP_LISTS`]).
+    lists: FxHashMap<Box<[u16]>, u64>,
+    /// Counts per group of the connections whose list is not held.
+    groups: BTreeMap<u16, u64>,
+}
+
+impl GroupCensus {
+    /// Counts `n` connections offering `list` (each occurrence of a group counts once).
+    fn add_list(&mut self, list: &[u16], n: u64) {
+        if let Some(held) = self.lists.get_mut(list) {
+            *held += n;
+        } else if self.lists.len() < MAX_GROUP_LISTS {
+            self.lists.insert(list.into(), n);
+        } else {
+            for &g in list {
+                count(&mut self.groups, g, n);
+            }
+        }
+    }
+
+    /// Connections offering each group, by group code.
+    pub fn counts(&self) -> BTreeMap<u16, u64> {
+        let mut counts = self.groups.clone();
+        for (list, &n) in &self.lists {
+            for &g in list.iter() {
+                count(&mut counts, g, n);
+            }
+        }
+        counts
+    }
+}
+
+impl Merge for GroupCensus {
+    fn merge_in(&mut self, other: Self) {
+        for (list, n) in other.lists {
+            self.add_list(&list, n);
+        }
+        self.groups.merge_in(other.groups);
+    }
+}
+
 /// Servers tracked individually (the first by name); the others are pooled under
 /// [`OTHER_SERVERS`] so memory stays bounded whatever the traffic.
 pub const MAX_SERVERS: usize = 10_000;
@@ -673,7 +728,7 @@ pub struct Aggregates {
     /// Negotiated key-exchange groups (TLS 1.3 key share, TLS ≤ 1.2 ECDHE curve).
     pub groups_negotiated: BTreeMap<u16, u64>,
     /// Connections offering each group (GREASE left out).
-    pub groups_offered: BTreeMap<u16, u64>,
+    pub groups_offered: GroupCensus,
     /// Connections offering a post-quantum group.
     pub post_quantum_offered: u64,
     /// ALPN protocols offered (connections offering each).
@@ -738,10 +793,23 @@ impl Aggregates {
     }
 
     fn add_client_hello(&mut self, f: &ConnectionFacts, ch: &ClientHello, label: &str) {
+        let mut list = [0u16; MAX_LISTED_GROUPS];
+        let mut len = 0;
         let mut pq = false;
         for &g in ch.groups.iter().filter(|g| !is_grease(**g)) {
-            count(&mut self.groups_offered, g, 1);
+            if let Some(slot) = list.get_mut(len) {
+                *slot = g;
+            }
+            len += 1;
             pq |= group_is_post_quantum(g);
+        }
+        match list.get(..len) {
+            Some(list) => self.groups_offered.add_list(list, 1),
+            None => ch
+                .groups
+                .iter()
+                .filter(|g| !is_grease(**g))
+                .for_each(|&g| count(&mut self.groups_offered.groups, g, 1)),
         }
         self.post_quantum_offered += u64::from(pq);
         for p in &ch.alpn {
@@ -966,6 +1034,30 @@ mod tests {
             vec![]
         );
         assert_eq!(profile(&[0x0304, 0x0303], &[0x1301]).breaks(), vec![]);
+    }
+
+    #[test]
+    fn group_census_totals_do_not_depend_on_which_lists_are_held() {
+        // More distinct lists than are held, split over two "workers" and merged, against
+        // counting group by group.
+        let lists: Vec<Vec<u16>> = (0..MAX_GROUP_LISTS as u16 + 50)
+            .map(|i| vec![0x001d, 0x0017, 0x0100 + i, 0x0017])
+            .collect();
+        let (mut one, mut left, mut right) = <(GroupCensus, GroupCensus, GroupCensus)>::default();
+        let mut expected = BTreeMap::new();
+        for (i, list) in lists.iter().enumerate() {
+            one.add_list(list, 1);
+            if i % 2 == 0 { &mut left } else { &mut right }.add_list(list, 2);
+            for &g in list {
+                count(&mut expected, g, 1);
+            }
+        }
+        assert_eq!(one.lists.len(), MAX_GROUP_LISTS);
+        assert_eq!(one.counts(), expected);
+        assert_eq!(expected[&0x0017], 2 * lists.len() as u64);
+        left.merge_in(right);
+        let doubled: BTreeMap<u16, u64> = expected.iter().map(|(&g, &n)| (g, 2 * n)).collect();
+        assert_eq!(left.counts(), doubled);
     }
 
     #[test]

@@ -1302,7 +1302,7 @@ pub fn write_report(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             .collect(),
         resumption: ResumptionStatsOut::from(&agg.all.resumption),
         groups_negotiated: group_census(&agg.groups_negotiated),
-        groups_offered: group_census(&agg.groups_offered),
+        groups_offered: group_census(&agg.groups_offered.counts()),
         post_quantum: PostQuantumOut {
             offered: agg.post_quantum_offered,
             negotiated: agg
