@@ -25,3 +25,17 @@ pub fn object<T>(value: &T) {
         line(start.wrapping_add(offset));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_never_fault_whatever_the_address() {
+        line(std::ptr::null());
+        line(std::ptr::dangling::<u8>());
+        line(usize::MAX as *const u8);
+        object(&[0u8; 1000]);
+        object(&());
+    }
+}

@@ -259,6 +259,13 @@ impl MappedPcap {
         file: &Arc<MappedFile>,
         bytes: std::ops::Range<usize>,
     ) {
+        // Nearly every frame lies in the one chunk already held.
+        if let [only] = chunks.as_slice()
+            && only.start <= bytes.start
+            && bytes.end <= only.start + only.len
+        {
+            return;
+        }
         let first = bytes.start - bytes.start % CHUNK_BYTES;
         chunks.retain(|c| c.start >= first);
         let mut next = chunks.last().map_or(first, |c| c.start + c.len);

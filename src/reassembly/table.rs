@@ -449,6 +449,8 @@ mod tests {
     enum Event {
         Data(Direction, Vec<u8>, Timestamp),
         Gap(Direction, u64),
+        /// The table asked the consumer to prefetch its state.
+        Prefetch,
     }
 
     /// A stream reduced to alternating runs, independent of how it was cut into calls.
@@ -470,6 +472,9 @@ mod tests {
         }
         fn on_gap(&mut self, dir: Direction, len: u64, _ts: Timestamp) {
             self.0.borrow_mut().push(Event::Gap(dir, len));
+        }
+        fn prefetch(&self) {
+            self.0.borrow_mut().push(Event::Prefetch);
         }
     }
 
@@ -564,6 +569,7 @@ mod tests {
                     (Event::Data(_, b, _), _) => runs.push(Run::Data(b.clone())),
                     (Event::Gap(_, n), Some(Run::Gap(prev))) => *prev += n,
                     (Event::Gap(_, n), _) => runs.push(Run::Gap(*n)),
+                    (Event::Prefetch, _) => {}
                 }
             }
             runs
@@ -612,6 +618,27 @@ mod tests {
         assert_eq!(h.runs(true), [data(b"hello")]);
         assert_eq!(h.runs(false), [data(b"world!")]);
         assert_eq!(h.table.stats().flows_created, 1);
+    }
+
+    #[test]
+    fn prefetch_reaches_the_consumer_of_a_tracked_connection_only() {
+        let mut h = Harness::new(Limits::default());
+        let prefetches = |h: &Harness| {
+            let log = h.log.borrow();
+            log.iter().filter(|e| matches!(e, Event::Prefetch)).count()
+        };
+        h.table.prefetch(&key_for(PORT).0, true);
+        handshake(&mut h);
+        h.table.prefetch(&key_for(PORT).0, false);
+        h.table.prefetch(&key_for(PORT + 1).0, true);
+        assert_eq!(prefetches(&h), 0, "untracked key, or the entry only");
+        h.table.prefetch(&key_for(PORT).0, true);
+        assert_eq!(prefetches(&h), 1);
+        assert_eq!(
+            h.table.stats().flows_created,
+            1,
+            "a hint never creates a connection"
+        );
     }
 
     #[test]
