@@ -1061,6 +1061,32 @@ mod tests {
     }
 
     #[test]
+    fn offered_groups_count_each_connection_whatever_the_list_length() {
+        // GREASE left out; a list longer than `MAX_LISTED_GROUPS` is counted group by group.
+        let short = vec![0x0a0a, 0x11ec, 0x001d, 0x0017];
+        let long: Vec<u16> = (0x0100..0x0100 + MAX_LISTED_GROUPS as u16 + 8).collect();
+        let mut agg = Aggregates::default();
+        for groups in [&short, &long, &short] {
+            let mut f = empty_facts();
+            f.client_hello = Some(Box::new(ClientHello {
+                groups: groups.clone(),
+                ..Default::default()
+            }));
+            agg.add(&f);
+        }
+        let counts = agg.groups_offered.counts();
+        assert_eq!(counts.get(&0x0a0a), None);
+        assert_eq!(
+            (counts[&0x11ec], counts[&0x001d], counts[&0x0017]),
+            (2, 2, 2)
+        );
+        assert_eq!(counts[&0x0100], 1);
+        assert_eq!(counts.len(), 3 + long.len());
+        assert_eq!(agg.groups_offered.lists.len(), 1);
+        assert_eq!(agg.post_quantum_offered, 2);
+    }
+
+    #[test]
     fn maps_merge_by_key() {
         let mut a: BTreeMap<&str, u64> = BTreeMap::from([("x", 1), ("y", 2)]);
         a.merge_in(BTreeMap::from([("y", 3), ("z", 4)]));
