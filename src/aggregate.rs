@@ -44,15 +44,13 @@ fn count<K: Ord>(map: &mut BTreeMap<K, u64>, key: K, n: u64) {
     }
 }
 
-/// The value of `key`, inserted as the default if missing; one look-up when present.
-fn slot<K: Ord, V: Default>(map: &mut BTreeMap<K, V>, key: K) -> &mut V {
-    if map.contains_key(&key) {
-        // Present: checked just above.
-        return map
-            .get_mut(&key)
-            .unwrap_or_else(|| unreachable!("key present"));
+/// Runs `f` on the value of `key`, inserted as the default if missing; one look-up when
+/// present.
+fn update<K: Ord, V: Default>(map: &mut BTreeMap<K, V>, key: K, f: impl FnOnce(&mut V)) {
+    match map.get_mut(&key) {
+        Some(v) => f(v),
+        None => f(map.entry(key).or_default()),
     }
-    map.entry(key).or_default()
 }
 
 impl Merge for u64 {
@@ -775,8 +773,8 @@ impl Aggregates {
             count(&mut self.anomalies, k, *n);
         }
         let version_key = f.version.map(|v| version_rank(v).map_or(0, |_| v));
-        slot(&mut self.by_version, version_key).add(f);
-        slot(&mut self.by_outcome, f.outcome).add(f);
+        update(&mut self.by_version, version_key, |t| t.add(f));
+        update(&mut self.by_outcome, f.outcome, |t| t.add(f));
         if let Some(g) = f.negotiated_group() {
             count(&mut self.groups_negotiated, g, 1);
         }
