@@ -1,7 +1,7 @@
 //! The pipeline: the only place that spawns threads and owns channels. A capture thread reads
 //! and decodes frames and sends TCP segments in batches over bounded channels to the workers,
-//! sharded by a symmetric flow hash; each worker reassembles, observes TLS, builds facts and
-//! aggregates. Connection records stream back to the calling thread as connections close and
+//! sharded by a symmetric flow hash (payloads in a memory-mapped file travel as offsets into it,
+//! not copies); each worker reassembles, observes TLS, builds facts and aggregates. Connection records stream back to the calling thread as connections close and
 //! are written in close order (see [`RecordKey`]), so memory does not grow with the capture and
 //! offline output does not depend on the number of workers.
 //!
