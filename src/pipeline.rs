@@ -88,10 +88,9 @@ const PREFETCH_SEGMENTS: usize = 8;
 /// Record buffers the writer hands back for reuse (more are freed).
 const SPARE_RECORD_BUFFERS: usize = 2 * RECORD_MESSAGES;
 
-/// A decoded TCP segment whose payload lives in its batch: in the mapped file it holds, or in
-/// its own byte buffer.
+/// What the reader decoded of a TCP segment, apart from its payload.
 #[derive(Clone, Copy, Debug)]
-struct SegmentDesc {
+struct SegmentHead {
     key: FlowKey,
     dir: Direction,
     seq: u32,
@@ -99,6 +98,13 @@ struct SegmentDesc {
     flags: TcpFlags,
     ts: Timestamp,
     clock: Timestamp,
+}
+
+/// A segment in a batch: its headers, and where its payload lives in the batch (in the mapped
+/// file the batch holds, or in its own byte buffer).
+#[derive(Clone, Copy, Debug)]
+struct SegmentDesc {
+    head: SegmentHead,
     payload: PayloadAt,
 }
 
@@ -845,12 +851,12 @@ impl Dealer {
     /// (the batch holds its chunks), any other is copied into the batch.
     fn push(
         &mut self,
-        mut desc: SegmentDesc,
+        head: SegmentHead,
         payload: &[u8],
         shared: Option<SharedFrame<'_>>,
         clock: Timestamp,
     ) {
-        let w = desc.key.shard(self.senders.len());
+        let w = head.key.shard(self.senders.len());
         let mapped = shared.and_then(|s| Some((s, s.file.offset_of(payload)?)));
         // A batch refers to one file: segments of the next file wait for the next batch.
         if let Some((s, _)) = mapped
@@ -863,7 +869,7 @@ impl Dealer {
             return;
         };
         let len = payload.len();
-        desc.payload = match mapped {
+        let payload = match mapped {
             Some((s, start)) => {
                 if batch.file.is_none() {
                     batch.file = Some(Arc::clone(s.file));
@@ -881,7 +887,7 @@ impl Dealer {
                 PayloadAt::Copied { start, len }
             }
         };
-        batch.segments.push(desc);
+        batch.segments.push(SegmentDesc { head, payload });
         if batch.segments.len() >= BATCH_SEGMENTS {
             self.send(w, clock);
         }
@@ -958,7 +964,7 @@ impl Reader {
             Ok(Decoded::Tcp(seg)) => {
                 self.stats.tcp_segments += 1;
                 let (key, dir) = FlowKey::from_endpoints(seg.src, seg.dst);
-                let desc = SegmentDesc {
+                let head = SegmentHead {
                     key,
                     dir,
                     seq: seg.seq,
@@ -966,10 +972,8 @@ impl Reader {
                     flags: seg.flags,
                     ts: frame.ts,
                     clock: now,
-                    // Placed by the dealer, once it knows the batch.
-                    payload: PayloadAt::Copied { start: 0, len: 0 },
                 };
-                self.dealer.push(desc, seg.payload, frame.shared, now);
+                self.dealer.push(head, seg.payload, frame.shared, now);
             }
             Ok(Decoded::NotTcp) => self.stats.not_tcp += 1,
             Ok(Decoded::FragmentHeld) => self.stats.ip_fragments += 1,
@@ -1095,21 +1099,22 @@ fn run_worker(
         };
         for (i, d) in batch.segments.iter().enumerate() {
             if let Some(ahead) = batch.segments.get(i + PREFETCH_SEGMENTS) {
-                table.prefetch(&ahead.key, false);
+                table.prefetch(&ahead.head.key, false);
             }
             if let Some(ahead) = batch.segments.get(i + PREFETCH_SEGMENTS / 2) {
-                table.prefetch(&ahead.key, true);
+                table.prefetch(&ahead.head.key, true);
                 prefetch::line(batch.payload_of(ahead).as_ptr());
             }
+            let h = d.head;
             let seg = Segment {
-                key: d.key,
-                dir: d.dir,
-                seq: d.seq,
-                ack: d.ack,
-                flags: d.flags,
+                key: h.key,
+                dir: h.dir,
+                seq: h.seq,
+                ack: h.ack,
+                flags: h.flags,
                 payload: batch.payload_of(d),
-                ts: d.ts,
-                clock: d.clock,
+                ts: h.ts,
+                clock: h.clock,
             };
             table.process(&seg, &mut new_consumer, &mut closed);
         }
@@ -1185,6 +1190,20 @@ mod tests {
         (key, format!("{closed_at}/{port}\n").into_bytes())
     }
 
+    /// Headers of a segment of one made-up connection.
+    fn test_head() -> SegmentHead {
+        let (key, dir) = FlowKey::from_endpoints(record(0, 0, 1).0.2, record(0, 0, 2).0.2);
+        SegmentHead {
+            key,
+            dir,
+            seq: 0,
+            ack: 0,
+            flags: TcpFlags(0),
+            ts: Timestamp(0),
+            clock: Timestamp(0),
+        }
+    }
+
     fn message(worker: usize, progress: i64, records: Vec<(RecordKey, Vec<u8>)>) -> RecordMessage {
         let mut batch = RecordBatch::default();
         for (key, line) in records {
@@ -1253,19 +1272,9 @@ mod tests {
             reader.frame(link, &frame);
         }
         // The same payload again, from memory that is not the file: copied.
-        let (key, dir) = FlowKey::from_endpoints(record(0, 0, 1).0.2, record(0, 0, 2).0.2);
-        let desc = SegmentDesc {
-            key,
-            dir,
-            seq: 0,
-            ack: 0,
-            flags: TcpFlags(0),
-            ts: Timestamp(0),
-            clock: Timestamp(0),
-            payload: PayloadAt::Copied { start: 0, len: 0 },
-        };
+        let head = test_head();
         let last = payloads.last().expect("segments").clone();
-        reader.dealer.push(desc, &last, None, Timestamp(0));
+        reader.dealer.push(head, &last, None, Timestamp(0));
         payloads.push(last);
         reader.finish();
         let batch = rx.try_recv().expect("one batch");
@@ -1291,21 +1300,11 @@ mod tests {
         let (_recycle_tx, recycle_rx) = unbounded::<Batch>();
         let mut dealer = Dealer::new(vec![tx], recycle_rx);
         dealer.lossy = true;
-        let (key, dir) = FlowKey::from_endpoints(record(0, 0, 1).0.2, record(0, 0, 2).0.2);
-        let desc = SegmentDesc {
-            key,
-            dir,
-            seq: 0,
-            ack: 0,
-            flags: TcpFlags(0),
-            ts: Timestamp(0),
-            clock: Timestamp(0),
-            payload: PayloadAt::Copied { start: 0, len: 0 },
-        };
+        let head = test_head();
         // Three full batches into a channel of one, nobody reading: one goes through, two are
         // dropped and counted, and the reader never blocks.
         for _ in 0..3 * BATCH_SEGMENTS {
-            dealer.push(desc, b"abc", None, Timestamp(1));
+            dealer.push(head, b"abc", None, Timestamp(1));
         }
         assert_eq!(dealer.dropped_segments, 2 * BATCH_SEGMENTS as u64);
         let got = rx.try_recv().expect("the first batch");
@@ -1313,7 +1312,7 @@ mod tests {
         assert_eq!(got.payload.len(), 3 * BATCH_SEGMENTS);
         // Room again: the next batch goes through, stamped with the window.
         dealer.window = 4;
-        dealer.push(desc, b"abc", None, Timestamp(2));
+        dealer.push(head, b"abc", None, Timestamp(2));
         dealer.send_all(Timestamp(2));
         let got = rx.try_recv().expect("the next batch");
         assert_eq!((got.segments.len(), got.window), (1, 4));

@@ -268,14 +268,18 @@ impl<S: StreamConsumer> FlowTable<S> {
             return None;
         }
         self.make_room(seg.clock, closed);
-        self.flows.insert(
-            key,
-            Box::new(Tracked::new(new_consumer(&key), seg.ts, seg.clock)),
-        );
         self.activity.insert((seg.clock, key));
         self.stats.flows_created += 1;
-        self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
-        let tracked = self.flows.get_mut(&key)?;
+        self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64 + 1);
+        let tracked = self
+            .flows
+            .entry(key)
+            .insert_entry(Box::new(Tracked::new(
+                new_consumer(&key),
+                seg.ts,
+                seg.clock,
+            )))
+            .into_mut();
         Self::feed(
             tracked,
             seg,
