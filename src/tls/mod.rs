@@ -11,6 +11,7 @@ pub mod cert;
 pub mod deframe;
 pub mod fingerprint;
 pub mod hello;
+pub mod key_schedule;
 pub mod names;
 pub mod observer;
 
