@@ -19,7 +19,7 @@ pub enum HashAlg {
 
 impl HashAlg {
     /// Output length in bytes (the length of every secret derived with it).
-    pub fn len(self) -> usize {
+    pub fn output_len(self) -> usize {
         match self {
             HashAlg::Sha256 => 32,
             HashAlg::Sha384 => 48,
@@ -80,7 +80,7 @@ pub fn hkdf_expand_label(
     info.extend_from_slice(label);
     info.push(context_len);
     info.extend_from_slice(context);
-    let need = hash.len();
+    let need = hash.output_len();
     if secret.len() < need {
         return Err(KeyScheduleError::ShortSecret {
             got: secret.len(),
