@@ -1,8 +1,13 @@
 //! Aggregates built from connection facts: outcome and failure-cause counts, censuses
 //! (versions, ciphers, groups, ALPN, ECH), latency histograms overall, per server, per version
 //! and per outcome, resumption per mechanism, client profiles by fingerprint, the certificate
-//! inventory and renegotiations. Each worker keeps its own and they are merged at the end,
-//! so no lock is taken per connection. Every map keyed by traffic-chosen values is capped.
+//! inventory and renegotiations, outcomes over capture time ([`timeline`]) and a bounded list
+//! of failed connections with their evidence ([`failures`]). Each worker keeps its own and they
+//! are merged at the end, so no lock is taken per connection. Every map keyed by
+//! traffic-chosen values is capped.
+
+pub mod failures;
+pub mod timeline;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,6 +23,8 @@ use crate::tls::names::{
     cipher_is_rsa_kx, cipher_is_tls13, group_is_post_quantum, is_grease, version_rank,
 };
 use crate::tls::{Certificate, ClientHello};
+use failures::FailedConnections;
+use timeline::Timeline;
 
 /// Things that combine per-worker partial results.
 pub trait Merge {
@@ -112,6 +119,14 @@ impl Latency {
     /// Sum of the samples in microseconds (to the histogram's precision).
     pub fn sum(&self) -> f64 {
         self.hist.mean() * self.hist.len() as f64
+    }
+
+    /// The distribution itself, for histograms and CDFs: each HDR bucket that holds samples,
+    /// ascending, as (highest value it stands for in microseconds, samples).
+    pub fn buckets(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.hist
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_since_last_iteration()))
     }
 
     /// The distribution's percentiles.
@@ -742,6 +757,10 @@ pub struct Aggregates {
     pub certificates: Capped<CertEntry, MAX_CERTIFICATES>,
     /// Renegotiations.
     pub renegotiation: RenegotiationStats,
+    /// Connections, outcomes and failure causes over capture time.
+    pub timeline: Timeline,
+    /// The earliest failed connections of each cause, with their evidence.
+    pub failed: FailedConnections,
 }
 
 impl Aggregates {
@@ -788,6 +807,8 @@ impl Aggregates {
         }
         self.add_certificates(f, &label);
         self.servers.update(&label, |b| b.add(f));
+        self.timeline.add(f);
+        self.failed.add(f);
     }
 
     fn add_client_hello(&mut self, f: &ConnectionFacts, ch: &ClientHello, label: &str) {
@@ -896,11 +917,13 @@ impl Merge for Aggregates {
         self.clients.merge_in(other.clients);
         self.certificates.merge_in(other.certificates);
         self.renegotiation.merge_in(other.renegotiation);
+        self.timeline.merge_in(other.timeline);
+        self.failed.merge_in(other.failed);
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -931,6 +954,20 @@ mod tests {
         assert_eq!(a.count_at_most(300), 3);
         assert_eq!(a.count_at_most(1_000_000), 4);
         assert!((a.sum() - 5600.0).abs() < 60.0, "{}", a.sum());
+    }
+
+    #[test]
+    fn buckets_hold_every_sample_in_order() {
+        let mut a = Latency::default();
+        for us in [0, 150, 150, 90_000, 7] {
+            a.record(us);
+        }
+        let buckets: Vec<(u64, u64)> = a.buckets().collect();
+        assert_eq!(buckets.iter().map(|b| b.1).sum::<u64>(), 5);
+        assert!(buckets.windows(2).all(|w| w[0].0 < w[1].0), "{buckets:?}");
+        assert_eq!(buckets[0], (0, 1));
+        assert_eq!(buckets[2], (150, 2));
+        assert!((89_000..=91_000).contains(&buckets[3].0), "{buckets:?}");
     }
 
     #[test]
@@ -989,7 +1026,7 @@ mod tests {
     }
 
     /// Facts of a connection with no TLS events, to fill in by hand.
-    fn empty_facts() -> ConnectionFacts {
+    pub(crate) fn empty_facts() -> ConnectionFacts {
         use crate::flow::{Endpoint, FlowKey};
         let ep = |port| Endpoint {
             ip: std::net::IpAddr::from([10, 0, 0, 1]),

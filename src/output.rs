@@ -2,8 +2,11 @@
 //! serialization structs here are kept apart from the internal types so that the output
 //! contract (field names in `DESIGN.md` and the README) only changes on purpose.
 
+mod failed;
+pub mod html;
 mod json;
 pub mod live;
+mod timeline;
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -524,11 +527,7 @@ impl Run for AlertRun<'_> {
     fn fields<F: RunFields>(&self, f: &mut F) {
         let a = self.0;
         f.entry(key!("from"), &Static(a.from.name()));
-        let level = a.alert.level.map(|l| match l {
-            1 => Static("warning"),
-            2 => Static("fatal"),
-            _ => Static("unknown"),
-        });
+        let level = a.alert.level.map(|l| Static(alert_level_name(l)));
         f.entry(key!("level"), &level);
         f.entry(
             key!("description"),
@@ -537,6 +536,15 @@ impl Run for AlertRun<'_> {
         f.entry(key!("encrypted"), &a.alert.encrypted);
         f.entry(key!("inferred"), &a.alert.inferred);
         f.entry(key!("after"), &a.after.map(Sided));
+    }
+}
+
+/// `"warning"`, `"fatal"`, or `"unknown"` for other alert levels.
+pub(crate) fn alert_level_name(level: u8) -> &'static str {
+    match level {
+        1 => "warning",
+        2 => "fatal",
+        _ => "unknown",
     }
 }
 
@@ -742,7 +750,7 @@ pub struct InputStats {
 }
 
 /// One input file and how reading it ended.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct InputFile {
     /// Path as given.
     pub path: String,
@@ -750,6 +758,18 @@ pub struct InputFile {
     pub packets: u64,
     /// Why reading stopped early, if it did.
     pub error: Option<String>,
+    /// The time span it covers: offline, its earliest and latest packet timestamps; live, when
+    /// capture started and stopped. `None` for a file without packets.
+    #[serde(serialize_with = "optional_time")]
+    pub start: Option<Timestamp>,
+    /// See `start`.
+    #[serde(serialize_with = "optional_time")]
+    pub end: Option<Timestamp>,
+}
+
+/// An optional capture time as RFC 3339 with microseconds, or null.
+fn optional_time<S: serde::Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+    t.map(Rfc3339::micros).serialize(s)
 }
 
 #[derive(Serialize)]
@@ -1045,6 +1065,10 @@ struct ReportOut<'a> {
     certificates: Vec<InventoryCertOut<'a>>,
     certificates_not_listed: u64,
     renegotiation: RenegotiationStatsOut,
+    timeline: timeline::TimelineOut,
+    failed_connections_per_cause: usize,
+    failed_connections: Vec<failed::FailedOut<'a>>,
+    failed_connections_not_listed: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Serialize)]
@@ -1337,6 +1361,10 @@ pub fn write_report(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             secure_supported: agg.renegotiation.secure_supported,
             secure_unsupported: agg.renegotiation.secure_unsupported,
         },
+        timeline: timeline::TimelineOut::from(&agg.timeline),
+        failed_connections_per_cause: agg.failed.per_cause(),
+        failed_connections: failed::listed(&agg.failed),
+        failed_connections_not_listed: failed::not_listed(&agg.failed),
     };
     serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::other)?;
     out.write_all(b"\n")

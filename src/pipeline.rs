@@ -24,6 +24,7 @@ use std::thread;
 
 use crossbeam_channel::{Receiver, Sender, bounded, select, unbounded};
 
+use crate::aggregate::failures::{self, FailedConnections};
 use crate::aggregate::{Aggregates, Merge};
 use crate::capture::live::LiveInterface;
 use crate::capture::{Chunk, Frame, MappedFile, OfflineFile, PacketSource, SharedFrame};
@@ -51,6 +52,9 @@ pub struct Config {
     /// Live mode: workers hand over their aggregates and [`Sightings`] per window instead of
     /// once at the end.
     pub windows: bool,
+    /// Failed connections listed per failure cause in the report (see
+    /// [`FailedConnections`](crate::aggregate::failures::FailedConnections)).
+    pub failed_per_cause: usize,
 }
 
 impl Default for Config {
@@ -61,6 +65,7 @@ impl Default for Config {
             facts: FactsConfig::default(),
             want_records: true,
             windows: false,
+            failed_per_cause: failures::DEFAULT_PER_CAUSE,
         }
     }
 }
@@ -486,8 +491,7 @@ fn read_live(
     let link = source.link_type();
     let mut file = InputFile {
         path: source.interface().to_string(),
-        packets: 0,
-        error: None,
+        ..InputFile::default()
     };
     let start = reader.clock.tick(wall_clock());
     let mut windows = WindowClock::new(start, live.interval_ns);
@@ -535,6 +539,7 @@ fn read_live(
     let now = reader.clock.tick(wall_clock());
     let drops = end_window(&mut reader, &mut source, windows.close_now(now));
     file.packets = reader.stats.packets;
+    (file.start, file.end) = (Some(start), Some(now));
     (file, reader.finish(), drops)
 }
 
@@ -1016,8 +1021,7 @@ fn read_inputs(
     for path in paths {
         let mut file = InputFile {
             path: path.display().to_string(),
-            packets: 0,
-            error: None,
+            ..InputFile::default()
         };
         let mut source = match OfflineFile::open(path) {
             Ok(s) => s,
@@ -1028,6 +1032,7 @@ fn read_inputs(
             }
         };
         let link = source.link_type();
+        let (mut earliest, mut latest) = (Timestamp::MAX, Timestamp(i64::MIN));
         loop {
             let frame = match source.next_frame() {
                 Ok(Some(frame)) => frame,
@@ -1037,6 +1042,7 @@ fn read_inputs(
                     break;
                 }
             };
+            (earliest, latest) = (earliest.min(frame.ts), latest.max(frame.ts));
             let now = reader.frame(link, &frame);
             if reader.stats.packets.is_multiple_of(TICK_PACKETS) {
                 if stop.load(Ordering::Relaxed) {
@@ -1046,6 +1052,9 @@ fn read_inputs(
             }
         }
         file.packets = source.packets_read();
+        if earliest <= latest {
+            (file.start, file.end) = (Some(earliest), Some(latest));
+        }
         inputs.push(file);
         if stop.load(Ordering::Relaxed) {
             break;
@@ -1065,7 +1074,10 @@ fn run_worker(
 ) -> WorkerOutput {
     let mut table: FlowTable<ConnectionObserver> = FlowTable::new(cfg.limits);
     let ctx = Rc::new(RefCell::new(TlsContext::default()));
-    let mut out = WorkerOutput::default();
+    let mut out = WorkerOutput {
+        aggregates: fresh_aggregates(&cfg),
+        ..WorkerOutput::default()
+    };
     let fresh_records = |previous: &RecordBatch| {
         RecordBatch::reusing(channels.spare.try_recv().unwrap_or_default(), previous)
     };
@@ -1091,7 +1103,7 @@ fn run_worker(
         // Windows end between batches: what came before belongs to the earlier ones.
         let mut parts = Vec::new();
         while cfg.windows && window < batch.window {
-            parts.push(take_window(window, &mut out));
+            parts.push(take_window(window, &mut out, &cfg));
             window += 1;
         }
         let mut closed = |conn: Connection<ConnectionObserver>, reason: CloseReason| {
@@ -1128,7 +1140,7 @@ fn run_worker(
         finish_connection(conn, reason, &cfg, &mut out, &mut records);
     });
     let last = if cfg.windows {
-        vec![take_window(window, &mut out)]
+        vec![take_window(window, &mut out, &cfg)]
     } else {
         Vec::new()
     };
@@ -1140,11 +1152,19 @@ fn run_worker(
     out
 }
 
+/// Empty aggregates with the configured limits.
+fn fresh_aggregates(cfg: &Config) -> Aggregates {
+    Aggregates {
+        failed: FailedConnections::with_limit(cfg.failed_per_cause),
+        ..Aggregates::default()
+    }
+}
+
 /// Hands over what the worker aggregated in `window`, starting afresh.
-fn take_window(window: u64, out: &mut WorkerOutput) -> WindowPart {
+fn take_window(window: u64, out: &mut WorkerOutput, cfg: &Config) -> WindowPart {
     WindowPart {
         window,
-        aggregates: std::mem::take(&mut out.aggregates),
+        aggregates: std::mem::replace(&mut out.aggregates, fresh_aggregates(cfg)),
         sightings: std::mem::take(&mut out.sightings),
     }
 }
