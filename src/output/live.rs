@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{CountOut, ServerOut, TimingsOut, census, named, rfc3339_micros, rfc3339_secs};
+use super::report::{CountOut, ServerOut, TimingsOut, census, named, servers_out};
+use super::{rfc3339_micros, rfc3339_secs};
 use crate::live::{AlertEvent, AlertKind, CertSighting, ClosedWindow, Drops};
 use crate::tls::names::version_name;
 
@@ -93,7 +94,7 @@ pub fn write_window(
         versions: census(&agg.versions, |v| version_name(v).into_owned()),
         resumed: &agg.resumed,
         latency_us: TimingsOut::from(&agg.all.timings),
-        servers: super::servers_out(agg),
+        servers: servers_out(agg),
         new_certificate_findings: new_certs.iter().map(|(s, c)| CertOut::new(s, c)).collect(),
         alerts_started: started,
         alerts_cleared: alerts.len() - started,
