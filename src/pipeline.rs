@@ -25,16 +25,16 @@ use std::thread;
 use crossbeam_channel::{Receiver, Sender, bounded, select, unbounded};
 
 use crate::aggregate::{Aggregates, Merge};
-use crate::capture::live::LiveInterface;
+use crate::capture::interface::LiveInterface;
 use crate::capture::{Chunk, Frame, MappedFile, OfflineFile, PacketSource, SharedFrame};
 use crate::decode::{Decoded, Decoder, LinkType};
 use crate::facts::{self, FactsConfig};
 use crate::flow::{Direction, Endpoint, FlowKey, TcpFlags, Timestamp};
-use crate::live::{ClosedWindow, Drops, Sightings, WindowClock};
 use crate::output::{self, InputFile, InputStats, Report};
 use crate::prefetch;
 use crate::reassembly::{CloseReason, Connection, FlowTable, Limits, Segment, StreamConsumer};
 use crate::tls::{TlsContext, TlsObserver};
+use crate::watch::{ClosedWindow, Drops, Sightings, WindowClock};
 
 /// Validated settings of one analysis.
 #[derive(Clone, Debug)]

@@ -4,11 +4,11 @@
 //! (field names in `DESIGN.md` and the README) only changes on purpose.
 
 mod json;
-pub mod live;
 mod record;
 mod report;
 mod summary;
 mod time;
+pub mod window;
 
 pub use record::{close_name, write_connection};
 pub use report::{InputFile, InputStats, Report, write_report};

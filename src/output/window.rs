@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use super::report::{CountOut, ServerOut, TimingsOut, census, named, servers_out};
 use super::{rfc3339_micros, rfc3339_secs};
-use crate::live::{AlertEvent, AlertKind, CertSighting, ClosedWindow, Drops};
 use crate::tls::names::version_name;
+use crate::watch::{AlertEvent, AlertKind, CertSighting, ClosedWindow, Drops};
 
 #[derive(Serialize)]
 struct DropsOut {
@@ -239,7 +239,7 @@ mod tests {
     use super::*;
     use crate::aggregate::Aggregates;
     use crate::flow::Timestamp;
-    use crate::live::{AlertConfig, Sightings, Watch};
+    use crate::watch::{AlertConfig, Sightings, Watch};
 
     #[test]
     fn window_record_has_counts_and_drops() {
