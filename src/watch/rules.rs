@@ -363,8 +363,6 @@ fn step_servers(
     });
 }
 
-/// Frames lost before analysis, counted since the capture started.
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ use crate::flow::Timestamp;
 
 use super::sightings::Sightings;
 
+/// Frames lost before analysis, counted since the capture started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Drops {
     /// libpcap's counters (`ps_drop`: kernel buffer full; `ps_ifdrop`: interface).
