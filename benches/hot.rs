@@ -15,7 +15,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 use tlsight::capture::{OfflineFile, PacketSource};
 use tlsight::decode::{Decoded, Decoder, LinkType};
-use tlsight::flow::{Direction, Endpoint, FlowKey, Timestamp};
+use tlsight::flow::{Direction, Endpoint, FlowKey, Timestamp, Transport};
 use tlsight::reassembly::{CloseReason, Connection, FlowTable, Limits, Segment, StreamConsumer};
 use tlsight::tls::cert::{CertCache, parse_certificate};
 use tlsight::tls::deframe::{Deframer, Framing, RecordBody, RecordHeader, RecordSink};
@@ -57,7 +57,7 @@ fn segments(cap: &Capture) -> Vec<OwnedSegment> {
     let mut out = Vec::new();
     for (ts, frame) in &cap.frames {
         if let Ok(Decoded::Tcp(seg)) = decoder.decode(cap.link, frame, *ts) {
-            let (key, dir) = FlowKey::from_endpoints(seg.src, seg.dst);
+            let (key, dir) = FlowKey::from_endpoints(Transport::Tcp, seg.src, seg.dst);
             out.push(OwnedSegment {
                 key,
                 dir,
@@ -92,7 +92,7 @@ fn replicate(segs: &[OwnedSegment], n: u16) -> Vec<OwnedSegment> {
                 Direction::LoToHi => (s.key.lo, s.key.hi),
                 Direction::HiToLo => (s.key.hi, s.key.lo),
             };
-            let (key, dir) = FlowKey::from_endpoints(shift(src), shift(dst));
+            let (key, dir) = FlowKey::from_endpoints(Transport::Tcp, shift(src), shift(dst));
             out.push(OwnedSegment {
                 key,
                 dir,
@@ -254,7 +254,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("key_and_shard", |b| {
         b.iter(|| {
             for s in &many {
-                let (key, dir) = FlowKey::from_endpoints(s.key.lo, s.key.hi);
+                let (key, dir) = FlowKey::from_endpoints(Transport::Tcp, s.key.lo, s.key.hi);
                 black_box((key.shard(2), dir));
             }
         })

@@ -13,7 +13,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use libfuzzer_sys::fuzz_target;
-use tlsight::flow::{Direction, Endpoint, FlowKey, TcpFlags, Timestamp};
+use tlsight::flow::{Direction, Endpoint, FlowKey, TcpFlags, Timestamp, Transport};
 use tlsight::reassembly::{CloseReason, Connection, FlowTable, Limits, Segment, StreamConsumer};
 
 /// Checks the stream pattern of both directions of one connection.
@@ -94,7 +94,7 @@ fuzz_target!(|data: &[u8]| {
         } else {
             (server, client)
         };
-        let (key, dir) = FlowKey::from_endpoints(src, dst);
+        let (key, dir) = FlowKey::from_endpoints(Transport::Tcp, src, dst);
         let seg = Segment {
             key,
             dir,

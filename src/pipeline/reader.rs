@@ -5,7 +5,7 @@ use super::batch::{BATCH_SEGMENTS, Batch, PayloadAt, SegmentDesc, SegmentHead};
 
 use crate::capture::{Frame, OfflineFile, PacketSource, SharedFrame};
 use crate::decode::{Decoded, Decoder, LinkType};
-use crate::flow::{FlowKey, Timestamp};
+use crate::flow::{FlowKey, Timestamp, Transport};
 use crate::output::{InputFile, InputStats};
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::BTreeMap;
@@ -186,7 +186,7 @@ impl Reader {
         match self.decoder.decode(link, frame.data, frame.ts) {
             Ok(Decoded::Tcp(seg)) => {
                 self.stats.tcp_segments += 1;
-                let (key, dir) = FlowKey::from_endpoints(seg.src, seg.dst);
+                let (key, dir) = FlowKey::from_endpoints(Transport::Tcp, seg.src, seg.dst);
                 let head = SegmentHead {
                     key,
                     dir,
@@ -198,7 +198,8 @@ impl Reader {
                 };
                 self.dealer.push(head, seg.payload, frame.shared, now);
             }
-            Ok(Decoded::NotTcp) => self.stats.not_tcp += 1,
+            // Counted as before UDP had drivers: no transport analyses datagrams yet.
+            Ok(Decoded::Udp(_) | Decoded::Other) => self.stats.not_tcp += 1,
             Ok(Decoded::FragmentHeld) => self.stats.ip_fragments += 1,
             Err(e) => *self.decode_errors.entry(e.kind()).or_default() += 1,
         }
@@ -282,7 +283,7 @@ mod tests {
     use super::*;
     use crate::capture::{Frame, OfflineFile, PacketSource};
     use crate::decode::{Decoded, Decoder, LinkType};
-    use crate::flow::{Endpoint, FlowKey, TcpFlags, Timestamp};
+    use crate::flow::{Endpoint, FlowKey, TcpFlags, Timestamp, Transport};
     use crate::pipeline::records::RecordKey;
     use crossbeam_channel::{bounded, unbounded};
     use std::net::{IpAddr, Ipv4Addr};
@@ -297,7 +298,8 @@ mod tests {
 
     /// Headers of a segment of one made-up connection.
     fn test_head() -> SegmentHead {
-        let (key, dir) = FlowKey::from_endpoints(record(0, 0, 1).0.2, record(0, 0, 2).0.2);
+        let (key, dir) =
+            FlowKey::from_endpoints(Transport::Tcp, record(0, 0, 1).0.2, record(0, 0, 2).0.2);
         SegmentHead {
             key,
             dir,

@@ -199,7 +199,7 @@ pub(super) fn finish_connection(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::{Endpoint, FlowKey, TcpFlags, Timestamp};
+    use crate::flow::{Endpoint, FlowKey, TcpFlags, Timestamp, Transport};
     use crate::reassembly::{Connection, FlowTable, Limits, Segment};
     use crate::tls::TlsContext;
     use std::cell::RefCell;
@@ -210,7 +210,7 @@ mod tests {
     fn half_open_connections_get_no_tls_observer() {
         let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
         let (client, server) = (Endpoint { ip, port: 40000 }, Endpoint { ip, port: 443 });
-        let (key, dir) = FlowKey::from_endpoints(client, server);
+        let (key, dir) = FlowKey::from_endpoints(Transport::Tcp, client, server);
         let ctx = Rc::new(RefCell::new(TlsContext::default()));
         let mut table: FlowTable<ConnectionObserver> = FlowTable::new(Limits::default());
         let mut new_consumer = |_: &FlowKey| ConnectionObserver {

@@ -435,7 +435,7 @@ impl<S: StreamConsumer> FlowTable<S> {
 mod tests {
     use super::super::assembler::CHUNK_OVERHEAD;
     use super::*;
-    use crate::flow::{Endpoint, TcpFlags};
+    use crate::flow::{Endpoint, TcpFlags, Transport};
     use proptest::prelude::*;
     use std::cell::RefCell;
     use std::net::{IpAddr, Ipv4Addr};
@@ -491,7 +491,7 @@ mod tests {
             ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
             port: 443,
         };
-        FlowKey::from_endpoints(client, server)
+        FlowKey::from_endpoints(Transport::Tcp, client, server)
     }
 
     /// A table plus everything it handed back.
