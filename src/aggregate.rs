@@ -998,8 +998,8 @@ mod tests {
         let key = FlowKey::from_endpoints(Transport::Tcp, ep(50000), ep(443)).0;
         crate::facts::build(
             &key,
-            crate::reassembly::TcpMeta::default(),
-            crate::reassembly::CloseReason::Fin,
+            crate::tcp::TcpMeta::default(),
+            crate::tcp::CloseReason::Fin,
             crate::tls::Transcript::default(),
             &crate::facts::FactsConfig::default(),
         )

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use tlsight::capture::interface::LiveOptions;
 use tlsight::facts::FactsConfig;
 use tlsight::pipeline::{Config, LiveConfig};
-use tlsight::reassembly::Limits;
+use tlsight::tcp::Limits;
 use tlsight::watch::AlertConfig;
 
 /// tlsight: passive TLS handshake analyzer.

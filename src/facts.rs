@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::flow::{Direction, Endpoint, FlowKey, Timestamp};
-use crate::reassembly::{CloseReason, TcpMeta};
+use crate::tcp::{CloseReason, TcpMeta};
 use crate::tls::names::{alert_name, version_name, version_rank};
 use crate::tls::{Alert, Certificate, ClientHello, ServerHello, TlsEvent, Transcript};
 

@@ -14,6 +14,7 @@ pub mod output;
 pub mod pipeline;
 pub mod prefetch;
 pub mod privileges;
-pub mod reassembly;
+pub mod stream;
+pub mod tcp;
 pub mod tls;
 pub mod watch;

@@ -14,7 +14,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use libfuzzer_sys::fuzz_target;
 use tlsight::flow::{Direction, Endpoint, FlowKey, TcpFlags, Timestamp, Transport};
-use tlsight::reassembly::{CloseReason, Connection, FlowTable, Limits, Segment, StreamConsumer};
+use tlsight::tcp::{CloseReason, Connection, TcpTable, Limits, Segment, StreamConsumer};
 
 /// Checks the stream pattern of both directions of one connection.
 #[derive(Default)]
@@ -55,7 +55,7 @@ const LIMITS: Limits = Limits {
 };
 
 fuzz_target!(|data: &[u8]| {
-    let mut table: FlowTable<Checker> = FlowTable::new(LIMITS);
+    let mut table: TcpTable<Checker> = TcpTable::new(LIMITS);
     // Checked per input rather than per connection: a connection's checker exists before the
     // conflicting copy arrives.
     let conflicting = data

@@ -16,7 +16,7 @@ use crate::facts::{
     AlertFact, ChainCert, ConnectionFacts, Failure, Renegotiation, Resumption, Side,
 };
 use crate::flow::Endpoint;
-use crate::reassembly::CloseReason;
+use crate::tcp::CloseReason;
 use crate::tls::names::{alert_name, cipher_name, group_name, version_name};
 use crate::tls::{Certificate, ClientHello, ServerHello};
 

@@ -27,7 +27,7 @@ use crate::aggregate::{Aggregates, Merge};
 use crate::capture::interface::LiveInterface;
 use crate::facts::FactsConfig;
 use crate::output::{InputStats, Report};
-use crate::reassembly::Limits;
+use crate::tcp::Limits;
 use crate::watch::{ClosedWindow, Drops};
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use std::io::{self, Write};

@@ -12,14 +12,14 @@ use crate::facts::{self};
 use crate::flow::{Direction, FlowKey, Timestamp};
 use crate::output::{self};
 use crate::prefetch;
-use crate::reassembly::{CloseReason, Connection, FlowTable, Segment, StreamConsumer};
+use crate::tcp::{CloseReason, Connection, Segment, StreamConsumer, TcpTable};
 use crate::tls::{TlsContext, TlsObserver};
 use crate::watch::Sightings;
 use crossbeam_channel::{Receiver, Sender};
 use std::rc::Rc;
 
 /// How many segments ahead a worker asks for a connection's state to be loaded into cache
-/// (see [`FlowTable::prefetch`]): its flow-table entry first, its consumer's state half as far
+/// (see [`TcpTable::prefetch`]): its flow-table entry first, its consumer's state half as far
 /// ahead, the payload's first bytes with the latter.
 pub(super) const PREFETCH_SEGMENTS: usize = 8;
 
@@ -82,7 +82,7 @@ pub(super) fn run_worker(
     channels: RecordChannels,
     cfg: Config,
 ) -> WorkerOutput {
-    let mut table: FlowTable<ConnectionObserver> = FlowTable::new(cfg.limits);
+    let mut table: TcpTable<ConnectionObserver> = TcpTable::new(cfg.limits);
     let ctx = Rc::new(RefCell::new(TlsContext::default()));
     let mut out = WorkerOutput::default();
     let fresh_records = |previous: &RecordBatch| {
@@ -152,8 +152,8 @@ pub(super) fn run_worker(
         Vec::new()
     };
     send(&mut records, Timestamp::MAX, last);
-    let stats = table.stats().clone();
-    out.flows_evicted = stats.flows_evicted;
+    let stats = table.stats();
+    out.flows_evicted = stats.table.flows_evicted;
     out.flow_buffer_cap_hits = stats.flow_buffer_cap_hits;
     out.total_buffer_cap_hits = stats.total_buffer_cap_hits;
     out
@@ -200,7 +200,7 @@ pub(super) fn finish_connection(
 mod tests {
     use super::*;
     use crate::flow::{Endpoint, FlowKey, TcpFlags, Timestamp, Transport};
-    use crate::reassembly::{Connection, FlowTable, Limits, Segment};
+    use crate::tcp::{Connection, Limits, Segment, TcpTable};
     use crate::tls::TlsContext;
     use std::cell::RefCell;
     use std::net::{IpAddr, Ipv4Addr};
@@ -212,7 +212,7 @@ mod tests {
         let (client, server) = (Endpoint { ip, port: 40000 }, Endpoint { ip, port: 443 });
         let (key, dir) = FlowKey::from_endpoints(Transport::Tcp, client, server);
         let ctx = Rc::new(RefCell::new(TlsContext::default()));
-        let mut table: FlowTable<ConnectionObserver> = FlowTable::new(Limits::default());
+        let mut table: TcpTable<ConnectionObserver> = TcpTable::new(Limits::default());
         let mut new_consumer = |_: &FlowKey| ConnectionObserver {
             tls: None,
             ctx: Rc::clone(&ctx),
