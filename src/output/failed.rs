@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{Rfc3339, alert_level_name, close_name};
+use super::close_name;
+use super::record::alert_level_name;
+use super::time::Rfc3339;
 use crate::aggregate::failures::{FailedConnection, FailedConnections};
 use crate::facts::{AlertFact, Side};
 use crate::flow::Endpoint;

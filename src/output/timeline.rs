@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::Rfc3339;
+use super::time::Rfc3339;
 use crate::aggregate::timeline::Timeline;
 
 /// The bins that hold connections, with their width.

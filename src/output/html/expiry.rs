@@ -163,7 +163,7 @@ fn month_ticks(lo: i64, hi: i64, max: usize) -> Vec<i64> {
         .into_iter()
         .find(|&s| months / s <= max as i64)
         .unwrap_or(120);
-    let (y, m, _) = crate::output::civil_from_days(lo.div_euclid(DAY));
+    let (y, m, _) = crate::output::time::civil_from_days(lo.div_euclid(DAY));
     let mut index = y * 12 + i64::from(m) - 1;
     index += (step - index.rem_euclid(step)) % step;
     let mut ticks = Vec::new();
@@ -186,7 +186,7 @@ mod tests {
     #[test]
     fn civil_dates_round_trip() {
         for days in (-800_000..800_000).step_by(997) {
-            let (y, m, d) = crate::output::civil_from_days(days);
+            let (y, m, d) = crate::output::time::civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
         }
     }

@@ -5,7 +5,7 @@
 use std::fmt;
 
 use crate::flow::Timestamp;
-use crate::output::Rfc3339;
+use crate::output::time::Rfc3339;
 
 /// Text escaped for HTML content and double- or single-quoted attribute values.
 pub(super) struct Esc<'a>(pub &'a str);

@@ -10,7 +10,8 @@ use super::super::format::{count, percent};
 use super::{Align, Section, card, figure, table, text};
 use crate::aggregate::Aggregates;
 use crate::facts::Mechanism;
-use crate::output::{Report, census, group_census};
+use crate::output::Report;
+use crate::output::report::{census, group_census};
 use crate::tls::names::{cipher_is_rsa_kx, cipher_name, version_name, version_rank};
 
 /// Cipher suites drawn by name; the rest are pooled.

@@ -11,7 +11,8 @@ use super::super::format::{Esc, count, date};
 use super::super::svg::shape_swatch;
 use super::{Align, Section, badge, figure, more, table, text};
 use crate::aggregate::CertEntry;
-use crate::output::{Report, certificates_sorted};
+use crate::output::Report;
+use crate::output::report::certificates_sorted;
 
 /// Certificates drawn on the calendar.
 const CALENDAR_ROWS: usize = 40;

@@ -5,7 +5,8 @@ use super::super::bars::{Bar, hbars};
 use super::super::format::{Esc, count, percent};
 use super::{Align, Section, badge, figure, more, table, text};
 use crate::aggregate::{ClientProfile, PolicyChange};
-use crate::output::{Report, clients_sorted};
+use crate::output::Report;
+use crate::output::report::clients_sorted;
 use crate::tls::names::{group_is_post_quantum, version_name};
 
 /// Client profiles in the table.

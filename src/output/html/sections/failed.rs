@@ -10,7 +10,9 @@ use super::{Section, badge};
 use crate::aggregate::failures::FailedConnection;
 use crate::facts::Side;
 use crate::output::failed::sided;
-use crate::output::{Report, Rfc3339, alert_level_name, close_name};
+use crate::output::record::alert_level_name;
+use crate::output::time::Rfc3339;
+use crate::output::{Report, close_name};
 use crate::tls::names::{alert_name, version_name};
 
 /// Columns: header, and whether it sorts as a number (else as text).

@@ -10,7 +10,8 @@ use super::super::format::{Esc, count, micros};
 use super::super::svg::shape_swatch;
 use super::{Align, Section, badge, figure, more, table, text};
 use crate::aggregate::{Breakdown, Latency, Timings};
-use crate::output::{Report, servers_sorted};
+use crate::output::Report;
+use crate::output::report::servers_sorted;
 use crate::tls::names::version_name;
 
 /// Servers drawn as their own CDF.

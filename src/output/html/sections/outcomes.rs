@@ -12,7 +12,8 @@ use super::super::svg::Svg;
 use super::{Align, Section, figure, more, table, text};
 use crate::aggregate::{Aggregates, Breakdown};
 use crate::facts::FailureCause;
-use crate::output::{Report, servers_sorted};
+use crate::output::Report;
+use crate::output::report::servers_sorted;
 
 /// Servers listed in the per-server table.
 const SERVERS_SHOWN: usize = 50;
