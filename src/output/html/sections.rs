@@ -28,8 +28,6 @@ pub(super) struct Section {
 pub(super) enum Align {
     /// Text, left.
     Text,
-    /// Short text kept on one line (times), left.
-    Line,
     /// Numbers, right, in tabular figures.
     Number,
 }
@@ -39,7 +37,6 @@ impl Align {
     fn class(self) -> &'static str {
         match self {
             Align::Text => "",
-            Align::Line => " class=\"t\"",
             Align::Number => " class=\"n\"",
         }
     }

@@ -75,16 +75,19 @@ fn inputs(report: &Report) -> String {
         .inputs
         .iter()
         .map(|f| {
-            let (first, last, length) = match (f.start, f.end) {
-                (Some(a), Some(b)) => (time(a), time(b), span(b.0 - a.0)),
-                _ => ("–".into(), "–".into(), "–".into()),
+            let covers = match (f.start, f.end) {
+                (Some(a), Some(b)) => format!(
+                    "{}<br><small>to {} ({})</small>",
+                    Esc(&time(a)),
+                    Esc(&time(b)),
+                    Esc(&span(b.0 - a.0))
+                ),
+                _ => "–".into(),
             };
             vec![
                 format!("<code>{}</code>", Esc(&f.path)),
                 count(f.packets),
-                text(&first),
-                text(&last),
-                text(&length),
+                covers,
                 f.error.as_deref().map_or_else(
                     || "read to the end".into(),
                     |e| format!("<strong>{}</strong>", Esc(e)),
@@ -97,9 +100,7 @@ fn inputs(report: &Report) -> String {
         &[
             ("input", Align::Text),
             ("packets", Align::Number),
-            ("first packet", Align::Line),
-            ("last packet", Align::Line),
-            ("span", Align::Line),
+            ("first and last packet", Align::Text),
             ("status", Align::Text),
         ],
         &rows,
