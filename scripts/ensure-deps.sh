@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing tlsight needs and a fresh machine may lack: libpcap's
-# headers (libpcap-dev), a C toolchain, openssl (s_server/s_client drive the live tests) and
+# headers (libpcap-dev), a C toolchain, openssl (s_server/s_client drive the live tests),
 # promtool (package prometheus: checks the served metrics) and Chromium (renders the HTML
 # report in tests/html). Safe to run again: it installs only what is missing.
 set -euo pipefail
