@@ -15,7 +15,7 @@ const VALUE_WIDTH: f64 = 120.0;
 /// Height of one row.
 const ROW: f64 = 20.0;
 /// Characters of a label shown before it is cut short (the tooltip has all of it).
-const LABEL_CHARS: usize = 44;
+const LABEL_CHARS: usize = 40;
 
 /// One bar.
 pub(super) struct Bar {
@@ -45,12 +45,14 @@ pub(super) fn hbars(title: &str, bars: &[Bar], total: u64) -> String {
             &clip(&bar.label, LABEL_CHARS),
             &bar.label,
         );
-        svg.rect(
-            (LABEL_WIDTH, y + 3.0),
-            (w.max(1.0), ROW - 6.0),
-            bar.class,
-            &format!("{}: {value}", bar.label),
-        );
+        if bar.value > 0 {
+            svg.rect(
+                (LABEL_WIDTH, y + 3.0),
+                (w.max(1.0), ROW - 6.0),
+                bar.class,
+                &format!("{}: {value}", bar.label),
+            );
+        }
         svg.text(
             (LABEL_WIDTH + w + 5.0, y + 14.0),
             Anchor::Start,
@@ -125,7 +127,7 @@ mod tests {
         let svg = hbars("versions", &bars, 40);
         assert!(svg.contains(">30 (75.0 %)</text>"), "{svg}");
         assert!(svg.contains(">10 (25.0 %)</text>"));
-        assert!(svg.contains(">a very long label that will not fit in the …</text>"));
+        assert!(svg.contains(">a very long label that will not fit in …</text>"));
         assert!(
             svg.contains("<title>a very long label that will not fit in the room given</title>")
         );

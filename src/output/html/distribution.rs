@@ -3,7 +3,7 @@
 //! and the SLO line, and per-server percentile strips. Charts of one group share their axis so
 //! that they compare at a glance.
 
-use super::format::{clip, count, micros};
+use super::format::{clip, count, micros, micros_tick};
 use super::scale::{Linear, Log};
 use super::svg::{Anchor, Shape, Svg};
 use crate::aggregate::{Latency, Percentiles};
@@ -68,7 +68,12 @@ fn time_axis(svg: &mut Svg, x: &Log, y: f64, (x0, x1): (f64, f64)) {
     for t in x.ticks() {
         let px = x.at(t);
         svg.line((px, y), (px, y + 4.0), "axis");
-        svg.text((px, y + 16.0), Anchor::Middle, "tick", &micros(t as u64));
+        svg.text(
+            (px, y + 16.0),
+            Anchor::Middle,
+            "tick",
+            &micros_tick(t.round() as u64),
+        );
     }
 }
 
@@ -319,7 +324,7 @@ mod tests {
         assert!(svg.contains(">p50 2.01 ms</text>"), "{svg}");
         assert!(svg.contains(">p99 3.01 ms</text>"), "{svg}");
         assert!(
-            svg.contains(">1.00 s</text>"),
+            svg.contains(">1 s</text>"),
             "axis up to the decade above: {svg}"
         );
         let cdf = cdf("ClientHello → done", &l, axis, None);

@@ -14,7 +14,7 @@ const DAY: i64 = 86_400;
 /// The axis reaches at least this far either side of the capture, and at most this far (longer
 /// validities are cut, with an arrow).
 const MIN_REACH: i64 = 60 * DAY;
-const MAX_REACH: i64 = 3 * 365 * DAY;
+const MAX_REACH: i64 = 5 * 365 * DAY;
 
 /// What a certificate's expiry means at capture time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -75,6 +75,18 @@ pub(super) fn micros(us: u64) -> String {
     format!("{value:.decimals$} {unit}")
 }
 
+/// An axis tick of a round number of microseconds, in whole units where it is one: `100 µs`,
+/// `1 ms`, `20 ms`, `1 s` (else as [`micros`]).
+pub(super) fn micros_tick(us: u64) -> String {
+    if us >= 1_000_000 && us.is_multiple_of(1_000_000) {
+        format!("{} s", us / 1_000_000)
+    } else if us >= 1_000 && us.is_multiple_of(1_000) {
+        format!("{} ms", us / 1_000)
+    } else {
+        micros(us)
+    }
+}
+
 /// A span of time for a sentence: `35 ms`, `2 min 30 s`, `3 d 4 h`.
 pub(super) fn span(ns: i64) -> String {
     let ns = ns.max(0);
@@ -171,6 +183,10 @@ mod tests {
         assert_eq!(micros(18_432), "18.4 ms");
         assert_eq!(micros(184_319), "184 ms");
         assert_eq!(micros(1_474_559), "1.47 s");
+        assert_eq!(micros_tick(100), "100 µs");
+        assert_eq!(micros_tick(20_000), "20 ms");
+        assert_eq!(micros_tick(10_000_000), "10 s");
+        assert_eq!(micros_tick(1_500), "1.50 ms");
         assert_eq!(span(35_000_000), "35.0 ms");
         assert_eq!(width(20_000_000_000), "20 s");
         assert_eq!(width(1_000_000), "1 ms");

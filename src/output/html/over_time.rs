@@ -94,7 +94,7 @@ fn tick_label(t: i64, step: i64) -> String {
 
 /// Stacked columns: per bin, one block per series (bottom first), with a y axis of counts.
 pub(super) fn stacked_columns(title: &str, bins: &Bins<'_>, y_label: &str) -> String {
-    let (top, bottom) = (12.0, 226.0);
+    let (top, bottom) = (26.0, 240.0);
     let mut svg = Svg::new(WIDTH, bottom + 34.0, title);
     let x = bins.x(LEFT, RIGHT);
     let totals: Vec<u64> = (0..bins.starts.len())
@@ -116,7 +116,7 @@ pub(super) fn stacked_columns(title: &str, bins: &Bins<'_>, y_label: &str) -> St
             &count(t as u64),
         );
     }
-    svg.text((14.0, top - 2.0), Anchor::Start, "axis-label", y_label);
+    svg.text((4.0, top - 14.0), Anchor::Start, "axis-label", y_label);
     let (start, _) = bins.range();
     for (i, &bin_start) in bins.starts.iter().enumerate() {
         if totals[i] == 0 {

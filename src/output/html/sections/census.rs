@@ -236,13 +236,18 @@ fn resumption_and_ech(agg: &Aggregates) -> String {
         ],
         &rows,
     ));
-    let _ = write!(
-        html,
-        "<p>Encrypted Client Hello offered on {} connections: {} confirmed real by the server's \
-         HelloRetryRequest, {} GREASE or unconfirmed (they look alike on the wire).</p>",
-        count(agg.ech.offered),
-        count(agg.ech.confirmed),
-        count(agg.ech.offered - agg.ech.confirmed)
-    );
+    if agg.ech.offered == 0 {
+        html.push_str("<p>No ClientHello offered Encrypted Client Hello.</p>");
+    } else {
+        let _ = write!(
+            html,
+            "<p>Encrypted Client Hello offered on {} connections: {} confirmed real by the \
+             server's HelloRetryRequest, {} GREASE or unconfirmed (they look alike on the \
+             wire).</p>",
+            count(agg.ech.offered),
+            count(agg.ech.confirmed),
+            count(agg.ech.offered - agg.ech.confirmed)
+        );
+    }
     html
 }

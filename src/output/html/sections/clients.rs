@@ -17,7 +17,7 @@ const FINGERPRINTS_NAMED: usize = 6;
 /// What a policy change is, for people.
 fn describe(change: PolicyChange) -> &'static str {
     match change {
-        PolicyChange::MinimumTls12 => "Require TLS 1.2 or later (turn off SSL 3, TLS 1.0, TLS 1.1)",
+        PolicyChange::MinimumTls12 => "Require TLS 1.2 or later",
         PolicyChange::NoRsaKeyExchange => "Remove static RSA key exchange",
         PolicyChange::Tls13Only => "Allow TLS 1.3 only",
     }

@@ -117,7 +117,7 @@ fn over_time(agg: &Aggregates) -> String {
             "{}. Each connection counts in the bin of its first packet; hover a column for its \
              numbers. {}",
             Esc(&title),
-            legend()
+            legend(&series)
         ),
     ));
     let ranked = agg.all.ranked_causes();
@@ -166,15 +166,15 @@ fn over_time(agg: &Aggregates) -> String {
     html
 }
 
-/// The outcome legend, for charts without one of their own.
-fn legend() -> String {
+/// The legend of the series drawn, for charts without one of their own.
+fn legend(series: &[Series]) -> String {
     let mut html = String::from("<ul class=\"legend\">");
-    for o in OUTCOMES {
+    for (name, class, _) in series {
         let _ = write!(
             html,
             "<li>{} {}</li>",
-            super::super::svg::swatch(outcome_class(o)),
-            o.name()
+            super::super::svg::swatch(class),
+            Esc(name)
         );
     }
     html.push_str("</ul>");
