@@ -49,9 +49,7 @@ fn scenario_reports(dir: &Path) -> (PathBuf, Value) {
     run.analysis.report.slo_p95_ms = Some(5.0);
     let json: Value = serde_json::from_slice(&common::report_json(&run)).expect("JSON report");
     let html = dir.join("report.html");
-    let mut out = Vec::new();
-    tlsight::output::html::write_html(&run.report, &mut out).expect("write to a Vec");
-    std::fs::write(&html, out).expect("write the page");
+    std::fs::write(&html, common::report_html(&run)).expect("write the page");
     (html, json)
 }
 
