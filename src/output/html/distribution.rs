@@ -152,17 +152,8 @@ pub(super) fn histogram(title: &str, latency: &Latency, axis: Axis, slo_us: Opti
     let (top, bottom) = (TOP, HEIGHT - BOTTOM);
     let x = axis.scale((LEFT, WIDTH - RIGHT));
     let bins = binned(latency, &x);
-    let max = bins.iter().map(|b| b.2).max().unwrap_or(0).max(1);
-    let y = Linear::new((0.0, max as f64), (bottom, top)).rounded(4);
-    for t in y.count_ticks(4) {
-        svg.line((LEFT, y.at(t)), (WIDTH - RIGHT, y.at(t)), "gridline");
-        svg.text(
-            (LEFT - 5.0, y.at(t) + 4.0),
-            Anchor::End,
-            "tick",
-            &count(t as u64),
-        );
-    }
+    let max = bins.iter().map(|b| b.2).max().unwrap_or(0);
+    let y = svg.count_axis(max, (bottom, top), (LEFT, WIDTH - RIGHT), 4);
     for &(a, b, c) in &bins {
         if c == 0 {
             continue;

@@ -105,17 +105,8 @@ pub(super) fn stacked_columns(title: &str, bins: &Bins<'_>, y_label: &str) -> St
                 .sum()
         })
         .collect();
-    let max = totals.iter().copied().max().unwrap_or(0).max(1);
-    let y = Linear::new((0.0, max as f64), (bottom, top)).rounded(5);
-    for t in y.count_ticks(5) {
-        svg.line((LEFT, y.at(t)), (WIDTH - RIGHT, y.at(t)), "gridline");
-        svg.text(
-            (LEFT - 6.0, y.at(t) + 4.0),
-            Anchor::End,
-            "tick",
-            &count(t as u64),
-        );
-    }
+    let max = totals.iter().copied().max().unwrap_or(0);
+    let y = svg.count_axis(max, (bottom, top), (LEFT, WIDTH - RIGHT), 5);
     svg.text((4.0, top - 14.0), Anchor::Start, "axis-label", y_label);
     let (start, _) = bins.range();
     for (i, &bin_start) in bins.starts.iter().enumerate() {

@@ -4,7 +4,8 @@
 
 use std::fmt::Write as _;
 
-use super::format::{Esc, coord};
+use super::format::{Esc, coord, count};
+use super::scale::Linear;
 
 /// Where a text's anchor point is.
 #[derive(Clone, Copy)]
@@ -196,6 +197,28 @@ impl Svg {
         } else {
             let _ = write!(self.out, "><title>{}</title></{element}>", Esc(tip));
         }
+    }
+
+    /// A count axis from 0 to about `max` over `bottom..top` (rounded up to its last tick):
+    /// gridlines across `left..right` and labels left of them. Returns the scale.
+    pub(super) fn count_axis(
+        &mut self,
+        max: u64,
+        (bottom, top): (f64, f64),
+        (left, right): (f64, f64),
+        ticks: usize,
+    ) -> Linear {
+        let y = Linear::new((0.0, max.max(1) as f64), (bottom, top)).rounded(ticks);
+        for t in y.count_ticks(ticks) {
+            self.line((left, y.at(t)), (right, y.at(t)), "gridline");
+            self.text(
+                (left - 5.0, y.at(t) + 4.0),
+                Anchor::End,
+                "tick",
+                &count(t as u64),
+            );
+        }
+        y
     }
 
     /// The finished `<svg>` element.
