@@ -761,7 +761,7 @@ impl Aggregates {
         }
         for a in &f.alerts {
             let desc = match a.alert.description {
-                Some(d) => crate::tls::names::alert_name(d),
+                Some(d) => d.name(),
                 None => Cow::Borrowed("encrypted"),
             };
             count(&mut self.alerts, (a.from.name(), desc), 1);
@@ -770,7 +770,7 @@ impl Aggregates {
             count(&mut self.resumed, m.name(), 1);
         }
         for (k, n) in &f.anomalies {
-            count(&mut self.anomalies, k, *n);
+            count(&mut self.anomalies, k.name(), *n);
         }
         let version_key = f.version.map(|v| version_rank(v).map_or(0, |_| v));
         update(&mut self.by_version, version_key, |t| t.add(f));

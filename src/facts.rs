@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use crate::flow::{Direction, Endpoint, FlowKey, Timestamp};
 use crate::tcp::{CloseReason, TcpMeta};
-use crate::tls::names::{alert_name, version_name, version_rank};
-use crate::tls::{Alert, Certificate, ClientHello, ServerHello, TlsEvent, Transcript};
+use crate::tls::codes::{AlertDescription, AlertLevel};
+use crate::tls::names::{version_name, version_rank};
+use crate::tls::{Alert, AnomalyKind, Certificate, ClientHello, ServerHello, TlsEvent, Transcript};
 
 /// Which end of the connection did something.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -294,7 +295,7 @@ pub struct ConnectionFacts {
     /// Who started them, how many completed, secure renegotiation support.
     pub renegotiation: Renegotiation,
     /// Protocol oddities by name (TLS and TCP).
-    pub anomalies: BTreeMap<&'static str, u64>,
+    pub anomalies: BTreeMap<AnomalyKind, u64>,
     /// TCP facts.
     pub tcp: TcpMeta,
     /// Why the connection left the flow table.
@@ -432,7 +433,9 @@ pub fn build(
                     f.renegotiation.client_initiated += 1;
                     renegotiation_ccs = Some([false, false]);
                 } else {
-                    *f.anomalies.entry("duplicate_client_hello").or_default() += 1;
+                    *f.anomalies
+                        .entry(AnomalyKind::DuplicateClientHello)
+                        .or_default() += 1;
                 }
                 Some("client_hello")
             }
@@ -533,7 +536,7 @@ pub fn build(
                 None
             }
             TlsEvent::Heartbeat { .. } => {
-                *f.anomalies.entry("heartbeat").or_default() += 1;
+                *f.anomalies.entry(AnomalyKind::Heartbeat).or_default() += 1;
                 None
             }
         };
@@ -635,7 +638,7 @@ fn handshake_done(
     let [client, server] = sides;
     if f.alerts
         .iter()
-        .any(|a| a.alert.level == Some(2) || (a.alert.inferred && a.ts >= sh_ts))
+        .any(|a| a.alert.level == Some(AlertLevel::FATAL) || (a.alert.inferred && a.ts >= sh_ts))
     {
         return None;
     }
@@ -704,12 +707,16 @@ fn diagnose(f: &ConnectionFacts, sides: &[SideState; 2]) -> (Outcome, Option<Fai
     let decisive = f
         .alerts
         .iter()
-        .find(|a| a.alert.level == Some(2) || (a.alert.encrypted && !a.alert.inferred))
+        .find(|a| {
+            a.alert.level == Some(AlertLevel::FATAL) || (a.alert.encrypted && !a.alert.inferred)
+        })
         .or_else(|| f.alerts.iter().find(|a| a.alert.inferred))
         .or_else(|| {
-            f.alerts
-                .iter()
-                .find(|a| a.alert.description.is_some_and(|d| d != 0))
+            f.alerts.iter().find(|a| {
+                a.alert
+                    .description
+                    .is_some_and(|d| d != AlertDescription::CLOSE_NOTIFY)
+            })
         });
     if let Some(a) = decisive {
         let (cause, explanation) = alert_cause(f, a);
@@ -834,6 +841,29 @@ fn client_hello_wait_ms(f: &ConnectionFacts, until: Timestamp) -> i64 {
     until.micros_since(f.client_hello_ts.unwrap_or(f.first_ts)) / 1000
 }
 
+/// Alerts by which a client rejects the server's certificate.
+const CLIENT_CERTIFICATE_REJECTIONS: [AlertDescription; 7] = [
+    AlertDescription::BAD_CERTIFICATE,
+    AlertDescription::UNSUPPORTED_CERTIFICATE,
+    AlertDescription::CERTIFICATE_REVOKED,
+    AlertDescription::CERTIFICATE_EXPIRED,
+    AlertDescription::CERTIFICATE_UNKNOWN,
+    AlertDescription::UNKNOWN_CA,
+    AlertDescription::ACCESS_DENIED,
+];
+
+/// Alerts by which a server rejects the client's certificate (SSLv3's no_certificate too).
+const SERVER_CERTIFICATE_REJECTIONS: [AlertDescription; 8] = [
+    AlertDescription::NO_CERTIFICATE,
+    AlertDescription::BAD_CERTIFICATE,
+    AlertDescription::UNSUPPORTED_CERTIFICATE,
+    AlertDescription::CERTIFICATE_REVOKED,
+    AlertDescription::CERTIFICATE_EXPIRED,
+    AlertDescription::CERTIFICATE_UNKNOWN,
+    AlertDescription::UNKNOWN_CA,
+    AlertDescription::ACCESS_DENIED,
+];
+
 /// Cause and explanation of a failure ended by alert `a`.
 fn alert_cause(f: &ConnectionFacts, a: &AlertFact) -> (FailureCause, String) {
     let who = a.from.name();
@@ -861,9 +891,9 @@ fn alert_cause(f: &ConnectionFacts, a: &AlertFact) -> (FailureCause, String) {
             format!("The {who} sent an encrypted alert before the handshake finished."),
         );
     };
-    let name = alert_name(desc);
+    let name = desc.name();
     let level = match a.alert.level {
-        Some(1) => "warning",
+        Some(AlertLevel::WARNING) => "warning",
         _ => "fatal",
     };
     let stage = a
@@ -879,14 +909,17 @@ fn alert_cause(f: &ConnectionFacts, a: &AlertFact) -> (FailureCause, String) {
     }
     let offered = f.client_hello.as_deref();
     match (a.from, desc) {
-        (Side::Server, 40 | 71) if f.server_hello.is_none() => (
+        (
+            Side::Server,
+            AlertDescription::HANDSHAKE_FAILURE | AlertDescription::INSUFFICIENT_SECURITY,
+        ) if f.server_hello.is_none() => (
             FailureCause::NoSharedCipher,
             format!(
                 "{base}: it shares no cipher suite or parameters with the client, which offered {} suites.",
                 offered.map_or(0, |ch| ch.cipher_suites.len())
             ),
         ),
-        (_, 70 | 86) => {
+        (_, AlertDescription::PROTOCOL_VERSION | AlertDescription::INAPPROPRIATE_FALLBACK) => {
             let highest = f
                 .highest_offered_version()
                 .map_or_else(|| "nothing".into(), version_name);
@@ -904,7 +937,7 @@ fn alert_cause(f: &ConnectionFacts, a: &AlertFact) -> (FailureCause, String) {
                 ),
             )
         }
-        (_, 112) => (
+        (_, AlertDescription::UNRECOGNIZED_NAME) => (
             FailureCause::UnrecognizedName,
             format!(
                 "{base}: the server does not serve {}.",
@@ -913,14 +946,14 @@ fn alert_cause(f: &ConnectionFacts, a: &AlertFact) -> (FailureCause, String) {
                     .unwrap_or("the requested name (no SNI sent)")
             ),
         ),
-        (_, 120) => (
+        (_, AlertDescription::NO_APPLICATION_PROTOCOL) => (
             FailureCause::NoApplicationProtocol,
             format!(
                 "{base}: no common application protocol (client offered {}).",
                 offered.map_or(String::new(), |ch| ch.alpn.join(", "))
             ),
         ),
-        (Side::Client, 42..=46 | 48 | 49) => {
+        (Side::Client, d) if CLIENT_CERTIFICATE_REJECTIONS.contains(&d) => {
             let findings: Vec<&str> = f
                 .certificates
                 .iter()
@@ -936,18 +969,24 @@ fn alert_cause(f: &ConnectionFacts, a: &AlertFact) -> (FailureCause, String) {
                 format!("{base}: it rejected the server certificate{why}."),
             )
         }
-        (Side::Server, 116) | (Side::Server, 41..=46 | 48 | 49) => (
-            FailureCause::ServerRejectedClientCertificate,
-            format!(
-                "{base}: it {} the client certificate.",
-                if f.client_certificate_empty || desc == 116 {
-                    "required and did not get"
-                } else {
-                    "rejected"
-                }
-            ),
-        ),
-        (Side::Server, 40) if f.certificate_requested => (
+        (Side::Server, d)
+            if d == AlertDescription::CERTIFICATE_REQUIRED
+                || SERVER_CERTIFICATE_REJECTIONS.contains(&d) =>
+        {
+            (
+                FailureCause::ServerRejectedClientCertificate,
+                format!(
+                    "{base}: it {} the client certificate.",
+                    if f.client_certificate_empty || desc == AlertDescription::CERTIFICATE_REQUIRED
+                    {
+                        "required and did not get"
+                    } else {
+                        "rejected"
+                    }
+                ),
+            )
+        }
+        (Side::Server, AlertDescription::HANDSHAKE_FAILURE) if f.certificate_requested => (
             FailureCause::ServerRejectedClientCertificate,
             format!(
                 "{base}: it requested a client certificate and {}.",
@@ -1127,7 +1166,10 @@ mod tests {
     }
 
     fn alert(level: u8, description: u8) -> TlsEvent {
-        TlsEvent::Alert(Alert::cleartext(level, description))
+        TlsEvent::Alert(Alert::cleartext(
+            AlertLevel(level),
+            AlertDescription(description),
+        ))
     }
 
     fn run(events: Vec<TimedEvent>, tcp: TcpMeta, close: CloseReason) -> ConnectionFacts {

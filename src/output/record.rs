@@ -17,7 +17,8 @@ use crate::facts::{
 };
 use crate::flow::Endpoint;
 use crate::tcp::CloseReason;
-use crate::tls::names::{alert_name, cipher_name, group_name, version_name};
+use crate::tls::codes::{AlertDescription, AlertLevel};
+use crate::tls::names::{cipher_name, group_name, version_name};
 use crate::tls::{Certificate, ClientHello, ServerHello};
 
 impl Json for Endpoint {
@@ -322,13 +323,9 @@ impl Run for MessagesRun<'_> {
     }
 }
 
-/// An alert description, by its code.
-#[derive(Clone, Copy)]
-struct AlertDescription(u8);
-
 impl Json for AlertDescription {
     fn write_json(&self, out: &mut Vec<u8>) {
-        alert_name(self.0).write_json(out);
+        self.name().write_json(out);
     }
 }
 
@@ -348,15 +345,12 @@ impl Run for AlertRun<'_> {
         let a = self.0;
         f.entry(key!("from"), &Static(a.from.name()));
         let level = a.alert.level.map(|l| match l {
-            1 => Static("warning"),
-            2 => Static("fatal"),
+            AlertLevel::WARNING => Static("warning"),
+            AlertLevel::FATAL => Static("fatal"),
             _ => Static("unknown"),
         });
         f.entry(key!("level"), &level);
-        f.entry(
-            key!("description"),
-            &a.alert.description.map(AlertDescription),
-        );
+        f.entry(key!("description"), &a.alert.description);
         f.entry(key!("encrypted"), &a.alert.encrypted);
         f.entry(key!("inferred"), &a.alert.inferred);
         f.entry(key!("after"), &a.after.map(Sided));
@@ -613,13 +607,13 @@ mod tests {
         let alerts = [
             AlertFact {
                 from: Side::Server,
-                alert: Alert::cleartext(2, 40),
+                alert: Alert::cleartext(AlertLevel::FATAL, AlertDescription::HANDSHAKE_FAILURE),
                 ts: Timestamp(0),
                 after: Some((Side::Client, "client_hello")),
             },
             AlertFact {
                 from: Side::Client,
-                alert: Alert::cleartext(1, 0),
+                alert: Alert::cleartext(AlertLevel::WARNING, AlertDescription::CLOSE_NOTIFY),
                 ts: Timestamp(0),
                 after: None,
             },

@@ -13,7 +13,7 @@ use crate::flow::{Direction, FlowKey, Timestamp};
 use crate::output::{self};
 use crate::prefetch;
 use crate::tcp::{CloseReason, Connection, Segment, StreamConsumer, TcpTable};
-use crate::tls::{TlsContext, TlsObserver};
+use crate::tls::{RecordLayer, TlsContext};
 use crate::watch::Sightings;
 use crossbeam_channel::{Receiver, Sender};
 use std::rc::Rc;
@@ -48,7 +48,7 @@ pub(super) struct ConnectionObserver {
     /// Made when the first stream bytes (or gap) arrive: a connection that never carries data
     /// (a SYN flood's half-open connections) then costs the flow table a pointer instead of
     /// the observer's half kilobyte.
-    pub(super) tls: Option<Box<TlsObserver>>,
+    pub(super) tls: Option<Box<RecordLayer>>,
     pub(super) ctx: Rc<RefCell<TlsContext>>,
 }
 
@@ -59,7 +59,7 @@ impl StreamConsumer for ConnectionObserver {
 
     fn prefetch(&self) {
         if let Some(tls) = &self.tls {
-            prefetch::object::<TlsObserver>(tls);
+            prefetch::object::<RecordLayer>(tls);
         }
     }
 
@@ -69,8 +69,8 @@ impl StreamConsumer for ConnectionObserver {
 }
 
 /// The observer of a connection, made on first use.
-pub(super) fn observer(tls: &mut Option<Box<TlsObserver>>) -> &mut TlsObserver {
-    tls.get_or_insert_with(|| Box::new(TlsObserver::new()))
+pub(super) fn observer(tls: &mut Option<Box<RecordLayer>>) -> &mut RecordLayer {
+    tls.get_or_insert_with(|| Box::new(RecordLayer::new()))
 }
 
 /// A worker: owns the flow table of its shard, and sends its records to the writer after
