@@ -8,7 +8,7 @@ use super::records::{RecordBatch, RecordMessage};
 use super::{Config, RecordChannels};
 
 use crate::aggregate::Aggregates;
-use crate::facts::{self};
+use crate::facts::{self, TcpFacts, TransportFacts};
 use crate::flow::{Direction, FlowKey, Timestamp};
 use crate::output::{self};
 use crate::prefetch;
@@ -183,16 +183,19 @@ pub(super) fn finish_connection(
         return;
     };
     let transcript = tls.finish();
-    let f = facts::build(&conn.key, conn.meta, reason, transcript, &cfg.facts);
+    let transport = TransportFacts::Tcp(TcpFacts {
+        meta: conn.meta,
+        close: reason,
+    });
+    let f = facts::build(&conn.key, transport, transcript, &cfg.facts);
     out.aggregates.add(&f);
     if cfg.windows {
         out.sightings.add(&f);
     }
     if cfg.want_records {
-        let (first_ts, client, server) = f.sort_key();
-        records.push((conn.closed_at, first_ts, client, server), |bytes| {
-            output::write_connection(&f, bytes)
-        });
+        let (first_ts, client, server, transport) = f.sort_key();
+        let key = (conn.closed_at, first_ts, client, server, transport);
+        records.push(key, |bytes| output::write_connection(&f, bytes));
     }
 }
 
