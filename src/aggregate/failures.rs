@@ -12,8 +12,8 @@
 use std::collections::BTreeMap;
 
 use super::Merge;
-use crate::facts::{AlertFact, ConnectionFacts, Failure, FailureCause, Outcome, Side};
-use crate::flow::{Endpoint, Timestamp};
+use crate::facts::{AlertFact, ConnectionFacts, Failure, FailureCause, Finding, Outcome, Side};
+use crate::flow::{Endpoint, Timestamp, Transport};
 use crate::stream::CloseReason;
 
 /// Failed connections listed per failure cause unless configured otherwise.
@@ -27,6 +27,8 @@ const MESSAGES_KEPT: usize = 4;
 /// A failed connection and the evidence a reader needs to judge its diagnosis.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FailedConnection {
+    /// The transport that carried it.
+    pub transport: Transport,
     /// First packet.
     pub first_ts: Timestamp,
     /// Last packet.
@@ -54,12 +56,12 @@ pub struct FailedConnection {
     /// Subject of the server's leaf certificate, when one was seen.
     pub certificate_subject: Option<String>,
     /// Findings of the server's leaf certificate on this connection.
-    pub certificate_findings: Vec<&'static str>,
-    /// Why the connection left the flow table.
-    pub close: CloseReason,
-    /// Which side reset the connection, if one did.
+    pub certificate_findings: Vec<Finding>,
+    /// Why the connection left the flow table (TCP).
+    pub close: Option<CloseReason>,
+    /// Which side reset the connection, if one did (TCP).
     pub reset_by: Option<Side>,
-    /// Bytes missing from the capture, both directions.
+    /// Bytes missing from the capture, both directions (TCP).
     pub gap_bytes: u64,
 }
 
@@ -68,36 +70,44 @@ impl FailedConnection {
     fn new(f: &ConnectionFacts, failure: &Failure) -> Self {
         let leaf = f.certificates.first();
         let skip = f.messages.len().saturating_sub(MESSAGES_KEPT);
+        let tcp = f.tcp();
         FailedConnection {
-            first_ts: f.first_ts,
-            last_ts: f.last_ts,
+            transport: f.transport.transport(),
+            first_ts: f.first_ts(),
+            last_ts: f.last_ts(),
             client: f.client,
             server: f.server,
-            sni: f.sni.clone(),
+            sni: f.sni().map(str::to_string),
             outcome: f.outcome,
             failure: failure.clone(),
-            version: f.version,
+            version: f.version(),
             offered_version: f.highest_offered_version(),
             ja4: f.client_hello.as_deref().map(|ch| ch.ja4.to_string()),
             alerts: f.alerts.iter().take(ALERTS_KEPT).cloned().collect(),
             last_messages: f.messages.iter().skip(skip).copied().collect(),
             certificate_subject: leaf.map(|c| c.cert.subject.clone()),
             certificate_findings: leaf.map(|c| c.findings.clone()).unwrap_or_default(),
-            close: f.close,
-            reset_by: f.tcp.rst.map(|(dir, _)| {
+            close: tcp.map(|t| t.close),
+            reset_by: tcp.and_then(|t| t.meta.rst).map(|(dir, _)| {
                 if dir == f.client_dir {
                     Side::Client
                 } else {
                     Side::Server
                 }
             }),
-            gap_bytes: f.tcp.gap_bytes.iter().sum(),
+            gap_bytes: tcp.map_or(0, |t| t.meta.gap_bytes.iter().sum()),
         }
     }
 
     /// The order connections are chosen and listed in.
     fn key(&self) -> Key {
-        (self.first_ts, self.client, self.server, self.last_ts)
+        (
+            self.first_ts,
+            self.client,
+            self.server,
+            self.transport,
+            self.last_ts,
+        )
     }
 
     /// Server name, else address.
@@ -106,8 +116,8 @@ impl FailedConnection {
     }
 }
 
-/// First packet, client, server, last packet.
-type Key = (Timestamp, Endpoint, Endpoint, Timestamp);
+/// First packet, client, server, transport, last packet.
+type Key = (Timestamp, Endpoint, Endpoint, Transport, Timestamp);
 
 /// The listed connections of one cause, and how many there were in all.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -162,7 +172,8 @@ impl FailedConnections {
         let limit = self.per_cause();
         let list = self.by_cause.entry(failure.cause).or_default();
         list.seen += 1;
-        let key = (f.first_ts, f.client, f.server, f.last_ts);
+        let (first_ts, client, server, transport) = f.sort_key();
+        let key = (first_ts, client, server, transport, f.last_ts());
         list.offer(key, limit, || FailedConnection::new(f, failure));
     }
 
@@ -219,8 +230,7 @@ mod tests {
 
     fn failed_at(ns: i64, port: u16, cause: FailureCause) -> ConnectionFacts {
         let mut f = empty_facts();
-        f.first_ts = Timestamp(ns);
-        f.last_ts = Timestamp(ns + 5);
+        crate::aggregate::tests::set_times(&mut f, Timestamp(ns), Timestamp(ns + 5));
         f.client.port = port;
         f.outcome = Outcome::Failed;
         f.failure = Some(Failure {

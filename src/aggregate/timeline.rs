@@ -109,7 +109,7 @@ pub struct Timeline {
 impl Timeline {
     /// Counts a connection in the bin of its first packet.
     pub fn add(&mut self, f: &ConnectionFacts) {
-        let at = self.make_room(f.first_ts.0);
+        let at = self.make_room(f.first_ts().0);
         if let Some(bin) = self.bins.get_mut(at) {
             bin.add(f);
         }
@@ -213,7 +213,7 @@ mod tests {
     /// A connection that started at `ns` with `outcome`.
     fn facts_at(ns: i64, outcome: Outcome) -> ConnectionFacts {
         let mut f = crate::aggregate::tests::empty_facts();
-        f.first_ts = Timestamp(ns);
+        crate::aggregate::tests::set_times(&mut f, Timestamp(ns), Timestamp(ns));
         f.outcome = outcome;
         f
     }

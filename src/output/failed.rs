@@ -11,7 +11,7 @@ use super::time::Rfc3339;
 use crate::aggregate::failures::{FailedConnection, FailedConnections};
 use crate::facts::{AlertFact, Side};
 use crate::flow::Endpoint;
-use crate::tls::names::{alert_name, version_name};
+use crate::tls::names::version_name;
 
 /// One listed failed connection.
 #[derive(Serialize)]
@@ -31,7 +31,7 @@ pub(super) struct FailedOut<'a> {
     alerts: Vec<AlertOut>,
     last_messages: Vec<String>,
     certificate: Option<CertificateOut<'a>>,
-    close: &'static str,
+    close: Option<&'static str>,
     reset_by: Option<&'static str>,
     gap_bytes: u64,
 }
@@ -68,7 +68,7 @@ impl From<&AlertFact> for AlertOut {
         AlertOut {
             from: a.from.name(),
             level: a.alert.level.map(alert_level_name),
-            description: a.alert.description.map(|d| alert_name(d).into_owned()),
+            description: a.alert.description.map(|d| d.name().into_owned()),
             encrypted: a.alert.encrypted,
             inferred: a.alert.inferred,
             after: a.after.map(sided),
@@ -85,7 +85,7 @@ pub(crate) fn sided((side, name): (Side, &'static str)) -> String {
 #[derive(Serialize)]
 struct CertificateOut<'a> {
     subject: &'a str,
-    findings: &'a [&'static str],
+    findings: Vec<&'static str>,
 }
 
 impl<'a> From<&'a FailedConnection> for FailedOut<'a> {
@@ -110,9 +110,9 @@ impl<'a> From<&'a FailedConnection> for FailedOut<'a> {
                 .as_deref()
                 .map(|subject| CertificateOut {
                     subject,
-                    findings: &c.certificate_findings,
+                    findings: c.certificate_findings.iter().map(|f| f.name()).collect(),
                 }),
-            close: close_name(c.close),
+            close: c.close.map(close_name),
             reset_by: c.reset_by.map(Side::name),
             gap_bytes: c.gap_bytes,
         }

@@ -15,10 +15,16 @@ fn report(n: u64, sni: &str, parts: u64) -> Report {
     let mut pieces: Vec<Aggregates> = (0..parts).map(|_| Aggregates::default()).collect();
     for i in 0..n {
         let mut f = crate::aggregate::tests::empty_facts();
-        f.first_ts = Timestamp::from_parts(1_700_000_000 + i as i64, 0);
-        f.last_ts = Timestamp::from_parts(1_700_000_000 + i as i64, 5_000_000);
+        crate::aggregate::tests::set_times(
+            &mut f,
+            Timestamp::from_parts(1_700_000_000 + i as i64, 0),
+            Timestamp::from_parts(1_700_000_000 + i as i64, 5_000_000),
+        );
         f.client.ip = IpAddr::from([10, 0, 0, (i % 200) as u8]);
-        f.sni = Some(sni.into());
+        f.client_hello = Some(Box::new(crate::tls::ClientHello {
+            sni: Some(sni.into()),
+            ..Default::default()
+        }));
         f.timing.client_hello_to_done_us = Some(1_000 + i as i64 * 37);
         if i % 3 == 0 {
             f.outcome = Outcome::Failed;

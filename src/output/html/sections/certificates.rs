@@ -52,8 +52,8 @@ pub(in super::super) fn section(report: &Report) -> Section {
 fn all_findings(e: &CertEntry) -> impl Iterator<Item = &'static str> + '_ {
     e.findings
         .iter()
-        .copied()
-        .chain(e.connection_findings.keys().copied())
+        .chain(e.connection_findings.keys())
+        .map(|f| f.name())
 }
 
 /// Certificates per finding.
@@ -215,11 +215,11 @@ fn inventory(report: &Report, certs: &[&CertEntry]) -> String {
             let findings: Vec<String> = e
                 .findings
                 .iter()
-                .map(|f| badge(f, "bad"))
+                .map(|f| badge(f.name(), "bad"))
                 .chain(
                     e.connection_findings
                         .iter()
-                        .map(|(f, n)| badge(&format!("{f} ×{}", count(*n)), "bad")),
+                        .map(|(f, n)| badge(&format!("{} ×{}", f.name(), count(*n)), "bad")),
                 )
                 .collect();
             let servers: Vec<String> = e

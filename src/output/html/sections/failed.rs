@@ -13,7 +13,7 @@ use crate::output::failed::sided;
 use crate::output::record::alert_level_name;
 use crate::output::time::Rfc3339;
 use crate::output::{Report, close_name};
-use crate::tls::names::{alert_name, version_name};
+use crate::tls::names::version_name;
 
 /// Columns: header, and whether it sorts as a number (else as text).
 const COLUMNS: [(&str, bool); 7] = [
@@ -170,7 +170,7 @@ fn evidence(c: &FailedConnection) -> String {
     }
     for a in &c.alerts {
         let what = match (a.alert.level, a.alert.description) {
-            (Some(level), Some(d)) => format!("{} {}", alert_level_name(level), alert_name(d)),
+            (Some(level), Some(d)) => format!("{} {}", alert_level_name(level), d.name()),
             _ if a.alert.inferred => "alert (inferred from its size)".into(),
             _ => "encrypted alert".into(),
         };
@@ -188,11 +188,14 @@ fn evidence(c: &FailedConnection) -> String {
         let findings = if c.certificate_findings.is_empty() {
             "no findings".to_string()
         } else {
-            c.certificate_findings.join(", ")
+            let names: Vec<&str> = c.certificate_findings.iter().map(|f| f.name()).collect();
+            names.join(", ")
         };
         lines.push(format!("certificate {subject}: {findings}"));
     }
-    let mut close = format!("closed: {}", close_name(c.close));
+    let mut close = c.close.map_or_else(String::new, |reason| {
+        format!("closed: {}", close_name(reason))
+    });
     if let Some(side) = c.reset_by {
         close.push_str(match side {
             Side::Client => " (reset by the client)",
@@ -206,7 +209,9 @@ fn evidence(c: &FailedConnection) -> String {
             count(c.gap_bytes)
         );
     }
-    lines.push(close);
+    if !close.is_empty() {
+        lines.push(close);
+    }
     if let Some(ja4) = &c.ja4 {
         lines.push(format!("client JA4 {ja4}"));
     }
