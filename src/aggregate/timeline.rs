@@ -66,8 +66,8 @@ fn width_ns(level: u32) -> i64 {
 pub struct Bin {
     /// Connections whose first packet falls in the bin.
     pub connections: u64,
-    /// Those connections by outcome.
-    pub outcomes: BTreeMap<Outcome, u64>,
+    /// Those connections by outcome ([`Outcome::index`] order).
+    outcomes: [u64; 5],
     /// Those that failed, by cause.
     pub failure_causes: BTreeMap<FailureCause, u64>,
 }
@@ -75,10 +75,23 @@ pub struct Bin {
 impl Bin {
     fn add(&mut self, f: &ConnectionFacts) {
         self.connections += 1;
-        count(&mut self.outcomes, f.outcome, 1);
+        self.outcomes[f.outcome.index()] += 1;
         if let Some(failure) = &f.failure {
             count(&mut self.failure_causes, failure.cause, 1);
         }
+    }
+
+    /// Connections that ended with `outcome`.
+    pub fn outcome(&self, outcome: Outcome) -> u64 {
+        self.outcomes[outcome.index()]
+    }
+
+    /// The outcomes that occurred, with their counts.
+    pub fn outcomes(&self) -> impl Iterator<Item = (Outcome, u64)> + '_ {
+        Outcome::ALL
+            .into_iter()
+            .map(|o| (o, self.outcome(o)))
+            .filter(|&(_, n)| n > 0)
     }
 
     /// Whether no connection fell in the bin.
@@ -90,16 +103,20 @@ impl Bin {
 impl Merge for Bin {
     fn merge_in(&mut self, other: Self) {
         self.connections += other.connections;
-        self.outcomes.merge_in(other.outcomes);
+        for (mine, theirs) in self.outcomes.iter_mut().zip(other.outcomes) {
+            *mine += theirs;
+        }
         self.failure_causes.merge_in(other.failure_causes);
     }
 }
 
 /// Connections per time bin over the capture (see the module documentation).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct Timeline {
     /// Place of the bin width on the ladder.
     level: u32,
+    /// The bin width, `width_ns(level)` (0 until the first connection).
+    width: i64,
     /// Index (start / width) of the first bin.
     first: i64,
     /// Consecutive bins from `first`, at most [`MAX_BINS`]; empty when nothing was counted.
@@ -120,6 +137,14 @@ impl Timeline {
         width_ns(self.level)
     }
 
+    /// The bin width, set on first use (a default timeline is all zeros).
+    fn width(&mut self) -> i64 {
+        if self.width == 0 {
+            self.width = width_ns(self.level);
+        }
+        self.width
+    }
+
     /// Every bin from the first non-empty one to the last, empty ones included, with its start.
     pub fn bins(&self) -> impl Iterator<Item = (Timestamp, &Bin)> {
         let width = self.bin_width_ns();
@@ -132,7 +157,7 @@ impl Timeline {
     /// it, and returns its position in `bins`.
     fn make_room(&mut self, ts: i64) -> usize {
         loop {
-            let index = ts.div_euclid(self.bin_width_ns());
+            let index = ts.div_euclid(self.width());
             if self.bins.is_empty() {
                 self.first = index;
                 self.bins.push_back(Bin::default());
@@ -156,9 +181,10 @@ impl Timeline {
 
     /// Moves to the next width of the ladder, merging the bins each new bin covers.
     fn coarsen(&mut self) {
-        let old = self.bin_width_ns();
+        let old = self.width();
         self.level += 1;
-        let ratio = self.bin_width_ns() / old;
+        self.width = width_ns(self.level);
+        let ratio = self.width / old;
         let first = self.first.div_euclid(ratio);
         let mut bins: VecDeque<Bin> = VecDeque::new();
         for (index, bin) in (self.first..).zip(std::mem::take(&mut self.bins)) {
@@ -275,8 +301,12 @@ mod tests {
         let bins: Vec<_> = t.bins().filter(|(_, b)| !b.is_empty()).collect();
         assert_eq!(bins.len(), 2);
         assert_eq!(bins[0].1.connections, 3);
-        assert_eq!(bins[0].1.outcomes[&Outcome::Failed], 3);
-        assert_eq!(bins[1].1.outcomes[&Outcome::Established], 1);
+        assert_eq!(bins[0].1.outcome(Outcome::Failed), 3);
+        assert_eq!(
+            bins[0].1.outcomes().collect::<Vec<_>>(),
+            [(Outcome::Failed, 3)]
+        );
+        assert_eq!(bins[1].1.outcome(Outcome::Established), 1);
         assert!(t.bins().count() <= MAX_BINS);
     }
 

@@ -64,7 +64,7 @@ pub struct InputFile {
     pub packets: u64,
     /// Why reading stopped early, if it did.
     pub error: Option<String>,
-    /// The time span it covers: offline, its earliest and latest packet timestamps; live, when
+    /// The time span it covers: offline, its first and last packet's timestamps; live, when
     /// capture started and stopped. `None` for a file without packets.
     #[serde(serialize_with = "optional_time")]
     pub start: Option<Timestamp>,

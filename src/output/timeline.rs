@@ -34,7 +34,7 @@ impl From<&Timeline> for TimelineOut {
                 .map(|(start, bin)| BinOut {
                     start: Rfc3339::micros(start),
                     connections: bin.connections,
-                    outcomes: bin.outcomes.iter().map(|(o, &n)| (o.name(), n)).collect(),
+                    outcomes: bin.outcomes().map(|(o, n)| (o.name(), n)).collect(),
                     failure_causes: bin
                         .failure_causes
                         .iter()

@@ -271,7 +271,7 @@ pub(super) fn read_inputs(
             }
         };
         let link = source.link_type();
-        let (mut earliest, mut latest) = (Timestamp::MAX, Timestamp(i64::MIN));
+        let mut first = None;
         loop {
             let frame = match source.next_frame() {
                 Ok(Some(frame)) => frame,
@@ -281,7 +281,7 @@ pub(super) fn read_inputs(
                     break;
                 }
             };
-            (earliest, latest) = (earliest.min(frame.ts), latest.max(frame.ts));
+            first.get_or_insert(frame.ts);
             let now = reader.frame(link, &frame);
             if reader.stats.packets.is_multiple_of(TICK_PACKETS) {
                 if stop.load(Ordering::Relaxed) {
@@ -291,8 +291,8 @@ pub(super) fn read_inputs(
             }
         }
         file.packets = source.packets_read();
-        if earliest <= latest {
-            (file.start, file.end) = (Some(earliest), Some(latest));
+        if first.is_some() {
+            (file.start, file.end) = (first, reader.last_frame_ts);
         }
         inputs.push(file);
         if stop.load(Ordering::Relaxed) {

@@ -6,13 +6,7 @@
 use crate::facts::Outcome;
 
 /// Outcomes in the order they are stacked and listed: successes first.
-pub(super) const OUTCOMES: [Outcome; 5] = [
-    Outcome::Established,
-    Outcome::Resumed,
-    Outcome::Failed,
-    Outcome::NoResponse,
-    Outcome::Incomplete,
-];
+pub(super) const OUTCOMES: [Outcome; 5] = Outcome::ALL;
 
 /// CSS class of an outcome's fill.
 pub(super) fn outcome_class(o: Outcome) -> &'static str {

@@ -92,10 +92,7 @@ fn over_time(agg: &Aggregates) -> String {
     let series: Vec<Series> = OUTCOMES
         .iter()
         .map(|&o| {
-            let values = bins
-                .iter()
-                .map(|(_, b)| b.outcomes.get(&o).copied().unwrap_or(0))
-                .collect();
+            let values = bins.iter().map(|(_, b)| b.outcome(o)).collect();
             (o.name().to_string(), outcome_class(o), values)
         })
         .filter(|(_, _, v): &Series| v.iter().any(|&n| n > 0))
