@@ -271,17 +271,11 @@ pub(super) fn read_inputs(
             }
         };
         let link = source.link_type();
-        let mut first = None;
-        loop {
-            let frame = match source.next_frame() {
-                Ok(Some(frame)) => frame,
-                Ok(None) => break,
-                Err(e) => {
-                    file.error = Some(e.to_string());
-                    break;
-                }
-            };
-            first.get_or_insert(frame.ts);
+        // The first frame is read before the loop, so that the file's span costs nothing per
+        // frame: its start is the first frame's timestamp, its end the last one's.
+        let mut next = next_frame(&mut source, &mut file.error);
+        file.start = next.as_ref().map(|frame| frame.ts);
+        while let Some(frame) = next {
             let now = reader.frame(link, &frame);
             if reader.stats.packets.is_multiple_of(TICK_PACKETS) {
                 if stop.load(Ordering::Relaxed) {
@@ -289,10 +283,11 @@ pub(super) fn read_inputs(
                 }
                 reader.dealer.send_all(now);
             }
+            next = next_frame(&mut source, &mut file.error);
         }
         file.packets = source.packets_read();
-        if first.is_some() {
-            (file.start, file.end) = (first, reader.last_frame_ts);
+        if file.start.is_some() {
+            file.end = reader.last_frame_ts;
         }
         inputs.push(file);
         if stop.load(Ordering::Relaxed) {
@@ -300,6 +295,14 @@ pub(super) fn read_inputs(
         }
     }
     (inputs, reader.finish())
+}
+
+/// The next frame of `source`; `None` at its end, or on an error, which goes to `error`.
+fn next_frame<'a>(source: &'a mut OfflineFile, error: &mut Option<String>) -> Option<Frame<'a>> {
+    source.next_frame().unwrap_or_else(|e| {
+        *error = Some(e.to_string());
+        None
+    })
 }
 
 #[cfg(test)]
