@@ -271,11 +271,17 @@ pub(super) fn read_inputs(
             }
         };
         let link = source.link_type();
-        // The first frame is read before the loop, so that the file's span costs nothing per
-        // frame: its start is the first frame's timestamp, its end the last one's.
-        let mut next = next_frame(&mut source, &mut file.error);
-        file.start = next.as_ref().map(|frame| frame.ts);
-        while let Some(frame) = next {
+        loop {
+            let frame = match source.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(e) => {
+                    file.error = Some(e.to_string());
+                    break;
+                }
+            };
+            // The file's span: its first frame's timestamp here, its last one's below.
+            file.start.get_or_insert(frame.ts);
             let now = reader.frame(link, &frame);
             if reader.stats.packets.is_multiple_of(TICK_PACKETS) {
                 if stop.load(Ordering::Relaxed) {
@@ -283,7 +289,6 @@ pub(super) fn read_inputs(
                 }
                 reader.dealer.send_all(now);
             }
-            next = next_frame(&mut source, &mut file.error);
         }
         file.packets = source.packets_read();
         if file.start.is_some() {
@@ -295,14 +300,6 @@ pub(super) fn read_inputs(
         }
     }
     (inputs, reader.finish())
-}
-
-/// The next frame of `source`; `None` at its end, or on an error, which goes to `error`.
-fn next_frame<'a>(source: &'a mut OfflineFile, error: &mut Option<String>) -> Option<Frame<'a>> {
-    source.next_frame().unwrap_or_else(|e| {
-        *error = Some(e.to_string());
-        None
-    })
 }
 
 #[cfg(test)]
