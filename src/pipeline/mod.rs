@@ -206,11 +206,7 @@ fn join_workers(
     for h in handles {
         let o = join(h);
         aggregates.merge_in(o.aggregates);
-        input.tcp_connections += o.tcp_connections;
-        input.tcp_connections_without_tls += o.tcp_connections_without_tls;
-        input.flows_evicted += o.flows_evicted;
-        input.flow_buffer_cap_hits += o.flow_buffer_cap_hits;
-        input.total_buffer_cap_hits += o.total_buffer_cap_hits;
+        input.flows += o.flows;
     }
     aggregates
 }
