@@ -9,6 +9,7 @@ pub mod capture;
 pub mod decode;
 pub mod facts;
 pub mod flow;
+pub mod memo;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;

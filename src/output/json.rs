@@ -20,8 +20,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::memo::BoundedMemo;
 use crate::tls::AnomalyKind;
-use rustc_hash::FxHashMap;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
@@ -584,15 +584,16 @@ const RUN_MEMO_ENTRIES: usize = 4096;
 const RUN_MEMO_BYTES: usize = 2 << 20;
 
 /// The JSON of runs, by their key (`scratch` is reused for the key).
-#[derive(Default)]
 struct RunMemo {
     scratch: Vec<u8>,
-    map: FxHashMap<Box<[u8]>, Written>,
-    bytes: usize,
+    map: BoundedMemo<Box<[u8]>, Written>,
 }
 
 thread_local! {
-    static RUN_MEMO: RefCell<RunMemo> = RefCell::new(RunMemo::default());
+    static RUN_MEMO: RefCell<RunMemo> = RefCell::new(RunMemo {
+        scratch: Vec::new(),
+        map: BoundedMemo::new(RUN_MEMO_ENTRIES, RUN_MEMO_BYTES),
+    });
 }
 
 impl Object<'_> {
@@ -609,12 +610,8 @@ impl Object<'_> {
             let fields = Written::new(|o| run.fields(o));
             self.append(&fields);
             let size = memo.scratch.len() + fields.len();
-            if memo.map.len() >= RUN_MEMO_ENTRIES || memo.bytes + size > RUN_MEMO_BYTES {
-                memo.map.clear();
-                memo.bytes = 0;
-            }
-            memo.bytes += size;
-            memo.map.insert(memo.scratch.as_slice().into(), fields);
+            memo.map
+                .insert(memo.scratch.as_slice().into(), fields, size);
         });
     }
 }

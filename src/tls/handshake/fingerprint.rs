@@ -9,10 +9,10 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use md5::{Digest as _, Md5};
-use rustc_hash::FxHashMap;
 use sha2::Sha256;
 
 use super::{Carrier, ClientHello, ServerHello};
+use crate::memo::BoundedMemo;
 use crate::tls::names::is_grease;
 
 /// Extension types left out of JA4's extension hash: they are already in the `a` part.
@@ -114,11 +114,18 @@ const MEMO_BYTES: usize = 1 << 20;
 
 /// Fingerprints already computed, by everything they are computed from (encoded in `scratch`,
 /// which is reused). Each worker thread has its own, so no locking.
-#[derive(Default)]
 struct Memo {
     scratch: Vec<u8>,
-    map: FxHashMap<Box<[u8]>, [Arc<str>; 3]>,
-    bytes: usize,
+    map: BoundedMemo<Box<[u8]>, [Arc<str>; 3]>,
+}
+
+impl Default for Memo {
+    fn default() -> Self {
+        Memo {
+            scratch: Vec::new(),
+            map: BoundedMemo::new(MEMO_ENTRIES, MEMO_BYTES),
+        }
+    }
 }
 
 impl Memo {
@@ -134,12 +141,9 @@ impl Memo {
             return v.clone();
         }
         let v = compute().map(Arc::from);
-        if self.map.len() >= MEMO_ENTRIES || self.bytes + self.scratch.len() > MEMO_BYTES {
-            self.map.clear();
-            self.bytes = 0;
-        }
-        self.bytes += self.scratch.len();
-        self.map.insert(self.scratch.as_slice().into(), v.clone());
+        let bytes = self.scratch.len();
+        self.map
+            .insert(self.scratch.as_slice().into(), v.clone(), bytes);
         v
     }
 }
@@ -438,7 +442,7 @@ mod tests {
             1,
             "a key of the whole byte budget empties the rest"
         );
-        assert_eq!(memo.bytes, MEMO_BYTES);
+        assert_eq!(memo.map.bytes(), MEMO_BYTES);
     }
 
     #[test]
