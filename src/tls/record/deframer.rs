@@ -1,6 +1,6 @@
 //! Record deframing: [`Deframer`] turns one direction's in-order TCP payload (split anywhere)
 //! into TLS records. It also finds where TLS starts (by content, not port, with the signatures
-//! of [`super::detect`]: straight away, after a plaintext STARTTLS-style preamble, or as an
+//! of `super::detect`: straight away, after a plaintext STARTTLS-style preamble, or as an
 //! SSLv2-compatible hello) and resynchronises after gaps and garbage. It copies a record body
 //! only when its consumer asks for it (cleartext handshake and alert records), so encrypted
 //! traffic is walked header by header without copying.
