@@ -1,5 +1,5 @@
-//! Output formats: the NDJSON connection record ([`record`]), the JSON report ([`report`]), the
-//! terminal summary ([`summary`]), the HTML report ([`html`]) and the live window and alert
+//! Output formats: the NDJSON connection record (`record`), the JSON report (`report`), the
+//! terminal summary (`summary`), the HTML report ([`html`]) and the live window and alert
 //! records ([`window`]). The
 //! serialization types here are kept apart from the internal types so that the output contract
 //! (field names in `DESIGN.md` and the README) only changes on purpose.
@@ -15,7 +15,7 @@ mod timeline;
 pub mod window;
 
 pub use record::{close_name, write_connection};
-pub use report::{InputFile, InputStats, Report, write_report};
+pub use report::{FlowCounts, InputFile, InputStats, Report, write_report};
 pub use summary::write_summary;
 pub use time::{rfc3339_micros, rfc3339_secs};
 

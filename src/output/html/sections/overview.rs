@@ -130,20 +130,23 @@ fn counters(report: &Report) -> String {
             i.ip_datagrams_reassembled,
         ),
         ("IP datagrams dropped".into(), i.ip_datagrams_dropped),
-        ("TCP connections".into(), i.tcp_connections),
+        ("TCP connections".into(), i.flows.tcp_connections),
         (
             "TCP connections without TLS".into(),
-            i.tcp_connections_without_tls,
+            i.flows.tcp_connections_without_tls,
         ),
         (
             "connections evicted (flow table full)".into(),
-            i.flows_evicted,
+            i.flows.flows_evicted,
         ),
         (
             "per-connection buffer cap hits".into(),
-            i.flow_buffer_cap_hits,
+            i.flows.flow_buffer_cap_hits,
         ),
-        ("total buffer cap hits".into(), i.total_buffer_cap_hits),
+        (
+            "total buffer cap hits".into(),
+            i.flows.total_buffer_cap_hits,
+        ),
         ("timestamps going backwards".into(), i.timestamps_backwards),
         ("frames cut by the snap length".into(), i.snaplen_truncated),
     ];
