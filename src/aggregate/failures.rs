@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use super::Merge;
 use crate::facts::{AlertFact, ConnectionFacts, Failure, FailureCause, Finding, Outcome, Side};
 use crate::flow::{Endpoint, Timestamp, Transport};
-use crate::stream::CloseReason;
+use crate::tcp::CloseReason;
 
 /// Failed connections listed per failure cause unless configured otherwise.
 pub const DEFAULT_PER_CAUSE: usize = 100;
