@@ -75,7 +75,8 @@ pub(super) struct CertRow {
 
 /// The calendar of `rows` around the capture (`capture` = its first and last second).
 pub(super) fn calendar(title: &str, rows: &[CertRow], capture: (i64, i64)) -> String {
-    let (at0, at1) = capture;
+    // In order whatever the capture's clock did, so that the axis' ends are in order too.
+    let (at0, at1) = (capture.0.min(capture.1), capture.0.max(capture.1));
     let lo = rows
         .iter()
         .map(|r| r.not_before.min(r.not_after))
@@ -232,6 +233,8 @@ mod tests {
                 state: State::Valid,
             },
         ];
+        // A capture whose last packet is stamped before its first still draws.
+        assert!(calendar("certificates", &rows, (at + 60, at - 400 * DAY)).contains("→"));
         let svg = calendar("certificates", &rows, (at, at + 60));
         assert!(
             svg.contains("class=\"cert-expired\"><title>CN=old expired</title></polygon>"),

@@ -76,9 +76,15 @@ fn subtitle(report: &Report) -> String {
     }
 }
 
-/// The capture's time span: the earliest start and latest end of the inputs.
+/// The capture's time span: the earliest and the latest of the inputs' first and last packets
+/// (a capture's clock may step back, so a last packet can be earlier than a first one).
 fn capture_span(report: &Report) -> Option<(Timestamp, Timestamp)> {
-    let start = report.inputs.iter().filter_map(|f| f.start).min()?;
-    let end = report.inputs.iter().filter_map(|f| f.end).max()?;
-    Some((start, end))
+    let times = || {
+        report
+            .inputs
+            .iter()
+            .flat_map(|f| [f.start, f.end])
+            .flatten()
+    };
+    Some((times().min()?, times().max()?))
 }

@@ -146,6 +146,17 @@ fn every_section_is_there_with_the_numbers_of_the_report() {
 }
 
 #[test]
+fn a_capture_whose_clock_stepped_back_still_makes_a_page() {
+    let mut r = report(30, "www.example.test", 1);
+    let first = r.inputs[0].start;
+    r.inputs[0].start = r.inputs[0].end;
+    r.inputs[0].end = first.map(|t| Timestamp(t.0 - 86_400_000_000_000 * 400));
+    let html = render(&r);
+    assert!(html.contains("capture span"));
+    assert!(html.ends_with("</html>\n"));
+}
+
+#[test]
 fn an_empty_report_still_makes_a_page() {
     let html = render(&Report::default());
     assert!(html.contains("No TLS connection was found."));
