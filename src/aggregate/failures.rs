@@ -110,6 +110,15 @@ impl FailedConnection {
         )
     }
 
+    /// Microseconds from the first packet to the last (negative when the capture's clock
+    /// stepped back; saturating for timestamps too far apart to subtract).
+    pub fn duration_us(&self) -> i64 {
+        self.last_ts
+            .0
+            .saturating_sub(self.first_ts.0)
+            .div_euclid(1_000)
+    }
+
     /// Server name, else address.
     pub fn server_label(&self) -> String {
         self.sni.clone().unwrap_or_else(|| self.server.to_string())

@@ -92,7 +92,7 @@ impl<'a> From<&'a FailedConnection> for FailedOut<'a> {
     fn from(c: &'a FailedConnection) -> Self {
         FailedOut {
             ts: Rfc3339::micros(c.first_ts),
-            duration_us: c.last_ts.micros_since(c.first_ts),
+            duration_us: c.duration_us(),
             client: c.client.into(),
             server: c.server.into(),
             sni: c.sni.as_deref(),

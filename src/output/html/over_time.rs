@@ -33,14 +33,23 @@ pub(super) struct Bins<'a> {
 impl Bins<'_> {
     fn range(&self) -> (i64, i64) {
         let start = self.starts.first().copied().unwrap_or(0);
-        let end = self.starts.last().map_or(start, |&s| s + self.width_ns);
+        let end = self
+            .starts
+            .last()
+            .map_or(start, |&s| s.saturating_add(self.width_ns));
         (start, end)
+    }
+
+    /// Nanoseconds from the first bin's start to `t`, as the x scale takes them (in floating
+    /// point: timestamps from a damaged capture can be further apart than an `i64` holds).
+    fn offset(&self, t: i64) -> f64 {
+        t as f64 - self.range().0 as f64
     }
 
     /// The x scale: relative nanoseconds onto `left..WIDTH - right`.
     fn x(&self, left: f64, right: f64) -> Linear {
-        let (start, end) = self.range();
-        Linear::new((0.0, (end - start) as f64), (left, WIDTH - right))
+        let (_, end) = self.range();
+        Linear::new((0.0, self.offset(end)), (left, WIDTH - right))
     }
 
     /// Text for the bin at `start`: when, and each series' value.
@@ -61,11 +70,11 @@ fn time_axis(svg: &mut Svg, bins: &Bins<'_>, x: &Linear, y: f64) {
     let (start, end) = bins.range();
     let (ticks, step) = time_ticks(start, end, 8);
     for t in ticks {
-        let px = x.at((t - start) as f64);
+        let px = x.at(bins.offset(t));
         svg.line((px, y), (px, y + 4.0), "axis");
         svg.text((px, y + 16.0), Anchor::Middle, "tick", &tick_label(t, step));
     }
-    svg.line((x.at(0.0), y), (x.at((end - start) as f64), y), "axis");
+    svg.line((x.at(0.0), y), (x.at(bins.offset(end)), y), "axis");
 }
 
 /// A tick's label, as precise as its step needs: `22:13:20.150`, `22:13:20`, `22:13`,
@@ -108,13 +117,12 @@ pub(super) fn stacked_columns(title: &str, bins: &Bins<'_>, y_label: &str) -> St
     let max = totals.iter().copied().max().unwrap_or(0);
     let y = svg.count_axis(max, (bottom, top), (LEFT, WIDTH - RIGHT), 5);
     svg.text((4.0, top - 14.0), Anchor::Start, "axis-label", y_label);
-    let (start, _) = bins.range();
     for (i, &bin_start) in bins.starts.iter().enumerate() {
         if totals[i] == 0 {
             continue;
         }
-        let x0 = x.at((bin_start - start) as f64);
-        let x1 = x.at((bin_start - start + bins.width_ns) as f64);
+        let x0 = x.at(bins.offset(bin_start));
+        let x1 = x.at(bins.offset(bin_start) + bins.width_ns as f64);
         let w = (x1 - x0 - 0.6).max(0.6);
         let tip = bins.tip(i, bin_start);
         let mut base = 0u64;
@@ -146,7 +154,6 @@ pub(super) fn strips(title: &str, bins: &Bins<'_>) -> String {
         .max()
         .unwrap_or(0)
         .max(1);
-    let (start, _) = bins.range();
     for (row, (name, class, values)) in bins.series.iter().enumerate() {
         let bottom = STRIP * (row + 1) as f64;
         let y = Linear::new((0.0, max as f64), (bottom - 2.0, bottom - STRIP + 6.0));
@@ -173,8 +180,8 @@ pub(super) fn strips(title: &str, bins: &Bins<'_>) -> String {
             if v == 0 {
                 continue;
             }
-            let x0 = x.at((bin_start - start) as f64);
-            let x1 = x.at((bin_start - start + bins.width_ns) as f64);
+            let x0 = x.at(bins.offset(bin_start));
+            let x1 = x.at(bins.offset(bin_start) + bins.width_ns as f64);
             let top = y.at(v as f64);
             let tip = format!("{name}: {} in {}", count(v), bins.tip(i, bin_start));
             svg.rect(

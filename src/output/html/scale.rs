@@ -136,7 +136,7 @@ const TIME_STEPS_NS: [i64; 26] = [
 /// Tick times (ns since the epoch, multiples of a round step) between `start` and `end`, at
 /// most about `max` of them, and the step.
 pub(super) fn time_ticks(start: i64, end: i64, max: usize) -> (Vec<i64>, i64) {
-    let span = (end - start).max(1);
+    let span = end.saturating_sub(start).max(1);
     let wanted = span / max.max(1) as i64;
     let step = TIME_STEPS_NS
         .iter()

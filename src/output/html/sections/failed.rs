@@ -121,7 +121,7 @@ fn rows_table(listed: &[&FailedConnection]) -> String {
 
 /// One connection's row.
 fn row(html: &mut String, c: &FailedConnection) {
-    let duration = c.last_ts.micros_since(c.first_ts).max(0) as u64;
+    let duration = c.duration_us().max(0) as u64;
     let when = time(c.first_ts);
     let _ = write!(
         html,
