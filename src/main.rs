@@ -184,13 +184,19 @@ fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Writes the JSON report (if asked for) and the terminal summary (unless quiet).
+/// Writes the JSON and HTML reports (if asked for) and the terminal summary (unless quiet).
 fn write_report_and_summary(args: &CommonArgs, analysis: &Analysis) -> anyhow::Result<()> {
     if let Some(path) = &args.json {
         let mut out = open_output(path)?;
         output::write_report(&analysis.report, &mut out)
             .and_then(|()| out.flush())
             .context("writing the JSON report")?;
+    }
+    if let Some(path) = &args.html {
+        let mut out = open_output(path)?;
+        output::html::write_html(&analysis.report, &mut out)
+            .and_then(|()| out.flush())
+            .context("writing the HTML report")?;
     }
     if !args.quiet {
         write_summary(args, analysis)?;
