@@ -1,19 +1,51 @@
 //! Command-line arguments (clap) and their validation into a pipeline [`Config`].
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
 use tlsight::aggregate::failures::DEFAULT_PER_CAUSE;
+use tlsight::capture::filter::FrameFilter;
 use tlsight::capture::interface::LiveOptions;
 use tlsight::facts::FactsConfig;
-use tlsight::pipeline::{Config, LiveConfig};
+use tlsight::facts::scope::{AddressPattern, Scope};
+use tlsight::output::{RecordOptions, SummaryOptions, parse_utc};
+use tlsight::pipeline::{Config, LiveConfig, MAX_INPUTS};
 use tlsight::tcp::Limits;
 use tlsight::watch::WatchConfig;
 
+/// What every `--help` ends with.
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    success
+  1    error: no input could be read, an output could not be written, capture failed
+  2    bad arguments
+  3    an input could not be read to its end (missing, not a capture, truncated): the
+       outputs cover everything read before the cut, and the message names file and packet
+  130  analyze stopped by Ctrl-C (SIGINT; 143 for SIGTERM): the outputs cover what was read
+       (a second Ctrl-C exits at once)";
+
+/// `tlsight analyze --help`: examples, then the exit codes.
+const ANALYZE_EXAMPLES: &str = "\
+Examples:
+  tlsight analyze capture.pcap
+      The summary: outcomes, failure causes with an example each, latency, servers,
+      clients, certificates.
+  tlsight analyze ring-*.pcap.gz --json report.json --ndjson connections.ndjson
+      Several files as one capture, merged by time (any order; gzip, zstd or xz).
+  tlsight analyze capture.pcapng -f 'tcp port 443' --sni '*.example.com' --top 20
+      A tcpdump filter, then only handshakes for one domain.
+  tcpdump -i eth0 -U -w - | tlsight analyze - --ndjson -
+      Records on standard output as connections end (the summary goes to stderr).
+  tlsight analyze capture.pcap --ndjson - -q | jq -r 'select(.outcome==\"failed\")
+      | [.server.ip, .sni, .failure.cause, .failure.explanation] | @tsv'
+      Why each failed handshake failed.
+";
+
 /// tlsight: passive TLS handshake analyzer.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
+#[command(version, about, long_about = None, after_help = EXIT_CODES)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -23,22 +55,43 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Analyse saved captures (pcap or pcapng) as one capture, in order.
+    /// Analyse saved captures (pcap or pcapng, possibly gzip, zstd or xz compressed) as one
+    /// capture, their packets merged by time.
+    #[command(after_help = format!("{ANALYZE_EXAMPLES}\n{EXIT_CODES}"))]
     Analyze(AnalyzeArgs),
     /// Capture from a network interface (e.g. a mirror port) until SIGINT/SIGTERM.
+    #[command(after_help = EXIT_CODES)]
     Live(LiveArgs),
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `tlsight man | man -l -`, or that of a subcommand.
+    Man {
+        /// `analyze` or `live`; none: the main page.
+        subcommand: Option<String>,
+    },
 }
 
 /// Arguments of `tlsight analyze`.
 #[derive(Args, Debug)]
 pub struct AnalyzeArgs {
-    /// Capture files (pcap or pcapng); `-` reads standard input.
+    /// Capture files (pcap or pcapng, plain or gzip/zstd/xz compressed); `-` reads standard
+    /// input (records are then written as connections end).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// Analyse only the frames this BPF filter (tcpdump syntax, compiled by libpcap) matches.
+    #[arg(short = 'f', long, value_name = "FILTER")]
+    pub filter: Option<String>,
     /// Flag servers whose 95th-percentile ClientHello → handshake-done time is above this many
     /// milliseconds (in the report and the summary).
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", allow_hyphen_values = true)]
     pub slo_p95_ms: Option<f64>,
+    /// No progress line on standard error (shown on a terminal for runs over a second).
+    #[arg(long)]
+    pub no_progress: bool,
     /// Outputs and analysis knobs shared with `live`.
     #[command(flatten)]
     pub common: CommonArgs,
@@ -60,26 +113,55 @@ pub struct CommonArgs {
     pub html: Option<PathBuf>,
     /// Failed connections listed in the report per failure cause (the earliest of each); the
     /// rest are counted.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_PER_CAUSE)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PER_CAUSE, value_parser = whole, allow_hyphen_values = true)]
     pub failed_per_cause: usize,
     /// Worker threads (default: available cores).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = at_least_one, allow_hyphen_values = true)]
     pub workers: Option<usize>,
     /// Certificates expiring within this many days of capture time are flagged.
-    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    #[arg(long, value_name = "DAYS", default_value_t = 30, value_parser = days, allow_hyphen_values = true)]
     pub cert_warn_days: i64,
     /// Close connections idle for this many seconds of capture time.
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = at_least_one_u64, allow_hyphen_values = true)]
     pub idle_timeout: u64,
     /// Most connections tracked at once (the least recently active is evicted beyond).
-    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    #[arg(long, value_name = "N", default_value_t = 1_000_000, value_parser = at_least_one, allow_hyphen_values = true)]
     pub max_flows: usize,
     /// Out-of-order bytes buffered per connection direction, in KiB.
-    #[arg(long, value_name = "KIB", default_value_t = 1024)]
+    #[arg(long, value_name = "KIB", default_value_t = 1024, value_parser = at_least_one, allow_hyphen_values = true)]
     pub max_flow_buffer_kib: usize,
     /// Out-of-order bytes buffered in total, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = at_least_one, allow_hyphen_values = true)]
     pub max_buffer_mib: usize,
+    /// Only connections to these servers: an address, network or port (10.0.0.1,
+    /// 10.0.0.0/8, 10.0.0.1:443, [2001:db8::1]:443, :443); repeat for alternatives.
+    #[arg(long, value_name = "ADDR", value_parser = address_pattern, action = ArgAction::Append)]
+    pub server: Vec<AddressPattern>,
+    /// Only connections whose ClientHello names a server matching this glob (`*.example.com`,
+    /// case does not matter); repeat for alternatives.
+    #[arg(long, value_name = "GLOB", action = ArgAction::Append)]
+    pub sni: Vec<String>,
+    /// Only connections from these clients (forms as for --server); repeat for alternatives.
+    #[arg(long, value_name = "ADDR", value_parser = address_pattern, action = ArgAction::Append)]
+    pub client: Vec<AddressPattern>,
+    /// Rows per table in the summary ("N more" says what was left out).
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = at_least_one, allow_hyphen_values = true)]
+    pub top: usize,
+    /// Every row of every table in the summary.
+    #[arg(long, conflicts_with = "top")]
+    pub all: bool,
+    /// Count certificates' days left from this time (2025-01-31, 2025-01-31T12:00:00Z or
+    /// seconds since the epoch) instead of the capture's end.
+    #[arg(long, value_name = "TIME", value_parser = parse_utc)]
+    pub now: Option<i64>,
+    /// Seed of the Community ID of every record (Zeek's and Suricata's setting of the same
+    /// name), when the other tools of the deployment use one.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub community_id_seed: u16,
+    /// Also fill `ja4s` in records: JA4S is under the FoxIO License (non-commercial use
+    /// without a separate license), unlike JA4, which is always written.
+    #[arg(long)]
+    pub ja4_plus: bool,
     /// Do not print the terminal summary.
     #[arg(long, short)]
     pub quiet: bool,
@@ -94,20 +176,42 @@ impl CommonArgs {
             .count()
     }
 
+    /// The summary's settings.
+    pub fn summary(&self) -> SummaryOptions {
+        SummaryOptions {
+            top: (!self.all).then_some(self.top),
+            now: self.now,
+        }
+    }
+
     /// The pipeline configuration these arguments ask for.
     pub fn config(&self) -> Result<Config, String> {
         let workers = match self.workers {
-            Some(0) => return Err("--workers must be at least 1".into()),
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
-        if self.max_flows == 0 {
-            return Err("--max-flows must be at least 1".into());
-        }
         if self.stdout_outputs() > 1 {
             return Err(
                 "only one of --ndjson, --json and --html can write to standard output".into(),
             );
+        }
+        let outputs = [
+            ("--ndjson", &self.ndjson),
+            ("--json", &self.json),
+            ("--html", &self.html),
+        ];
+        for (i, (a, path_a)) in outputs.iter().enumerate() {
+            for (b, path_b) in &outputs[i + 1..] {
+                if let (Some(pa), Some(pb)) = (path_a, path_b)
+                    && pa.as_os_str() != "-"
+                    && same_file(pa, pb)
+                {
+                    return Err(format!(
+                        "{a} and {b} would both write to {}: give each its own file",
+                        pa.display()
+                    ));
+                }
+            }
         }
         Ok(Config {
             workers,
@@ -124,8 +228,84 @@ impl CommonArgs {
             },
             want_records: self.ndjson.is_some(),
             failed_per_cause: self.failed_per_cause,
+            filter: None,
+            progress: None,
+            records: RecordOptions {
+                inputs: Arc::from(Vec::new()),
+                community_id_seed: self.community_id_seed,
+                ja4_plus: self.ja4_plus,
+            },
+            scope: Scope::new(self.server.clone(), self.sni.clone(), self.client.clone()),
         })
     }
+}
+
+/// Whether two output paths name the same file (spelled alike, or the same file already).
+fn same_file(a: &Path, b: &Path) -> bool {
+    if a == b {
+        return true;
+    }
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// A number, with a message that says what was wrong (clap's default for `-1` is to take it
+/// for an unknown flag).
+fn number<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, String> {
+    text.trim().parse().map_err(|_| {
+        if text.trim().starts_with('-') {
+            format!("'{text}' is negative: {what}")
+        } else {
+            format!("'{text}' is not a whole number: {what}")
+        }
+    })
+}
+
+/// A count of at least one.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    let what = "give a whole number of at least 1";
+    match number::<usize>(text, what)? {
+        0 => Err(format!("0 is too few: {what}")),
+        n => Ok(n),
+    }
+}
+
+/// A duration or count of at least one (`--idle-timeout 0` would close every connection at
+/// its first packet).
+fn at_least_one_u64(text: &str) -> Result<u64, String> {
+    let what = "give a whole number of at least 1";
+    match number::<u64>(text, what)? {
+        0 => Err(format!("0 is too few: {what}")),
+        n => Ok(n),
+    }
+}
+
+/// A count that may be zero.
+fn whole(text: &str) -> Result<usize, String> {
+    number(text, "give a whole number, 0 or more")
+}
+
+/// A number of days, 0 or more.
+fn days(text: &str) -> Result<i64, String> {
+    let what = "give a whole number of days, 0 or more";
+    match number::<i64>(text, what) {
+        Ok(n) if n >= 0 => Ok(n),
+        Ok(_) => Err(format!("'{text}' is negative: {what}")),
+        Err(e) => Err(e),
+    }
+}
+
+/// An address pattern of `--server` / `--client`.
+fn address_pattern(text: &str) -> Result<AddressPattern, String> {
+    AddressPattern::parse(text).map_err(|e| {
+        if text.contains(|c: char| c.is_ascii_alphabetic()) && !text.contains(':') {
+            format!("{e}; for server names use --sni '{text}'")
+        } else {
+            e.to_string()
+        }
+    })
 }
 
 impl AnalyzeArgs {
@@ -134,13 +314,30 @@ impl AnalyzeArgs {
         if self.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
             return Err("standard input (-) can be given once only".into());
         }
+        if self.files.len() > MAX_INPUTS {
+            return Err(format!(
+                "{} input files: at most {MAX_INPUTS} can be analysed at once",
+                self.files.len()
+            ));
+        }
         if self
             .slo_p95_ms
             .is_some_and(|ms| !ms.is_finite() || ms < 0.0)
         {
             return Err("--slo-p95-ms must be a non-negative number of milliseconds".into());
         }
-        self.common.config()
+        if let Some(filter) = &self.filter {
+            FrameFilter::new(filter).map_err(|e| e.to_string())?;
+        }
+        let mut cfg = self.common.config()?;
+        cfg.filter = self.filter.clone();
+        cfg.records.inputs = self
+            .files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .into();
+        Ok(cfg)
     }
 }
 
@@ -173,7 +370,7 @@ pub struct LiveArgs {
     pub user: Option<String>,
     /// Alert when a server's handshake p95 (ClientHello → done) exceeds this many
     /// milliseconds for --alert-windows consecutive windows.
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", allow_hyphen_values = true)]
     pub slo_p95_ms: Option<f64>,
     /// Consecutive windows before a per-server alert starts, and before it clears.
     #[arg(long, value_name = "K", default_value_t = 3)]

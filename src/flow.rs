@@ -6,6 +6,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 pub mod community_id;
+pub mod connection_id;
 
 /// Capture time of a packet in nanoseconds since the Unix epoch.
 ///

@@ -14,6 +14,8 @@ mod tcp;
 #[cfg(test)]
 mod tests;
 
+pub mod scope;
+
 pub use builder::build;
 pub use certificates::{Finding, name_matches};
 pub use tcp::TcpFacts;
@@ -78,6 +80,12 @@ impl Outcome {
     /// Whether a session was established (fully or by resumption).
     pub fn is_success(self) -> bool {
         matches!(self, Outcome::Established | Outcome::Resumed)
+    }
+
+    /// Whether the handshake failed or went unanswered (`incomplete` is neither: the capture
+    /// ended first).
+    pub fn is_failure(self) -> bool {
+        matches!(self, Outcome::Failed | Outcome::NoResponse)
     }
 
     /// snake_case name used in every output.

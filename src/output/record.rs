@@ -16,7 +16,8 @@ use crate::facts::{
     AlertFact, ChainCert, ConnectionFacts, Failure, Finding, Renegotiation, Resumption, Side,
     TcpFacts, TransportFacts,
 };
-use crate::flow::Endpoint;
+use crate::flow::connection_id::connection_id;
+use crate::flow::{Endpoint, Transport, community_id};
 use crate::tcp::CloseReason;
 use crate::tls::codes::{AlertDescription, AlertLevel};
 use crate::tls::names::{cipher_name, group_name, version_name};
@@ -99,8 +100,8 @@ impl Run for ClientFingerprints<'_> {
 }
 
 /// A ServerHello (or HelloRetryRequest) with the ClientHello it answers, for
-/// `session_id_echo`.
-struct ServerHelloOut<'a>(&'a ServerHello, Option<&'a ClientHello>);
+/// `session_id_echo`, and whether `ja4s` is wanted (`--ja4-plus`).
+struct ServerHelloOut<'a>(&'a ServerHello, Option<&'a ClientHello>, bool);
 
 /// The fields of a ServerHello that its server's TLS stack sends the same way every time (for
 /// the client stacks it meets), written once per distinct stack (see [`Run`]).
@@ -125,7 +126,7 @@ impl Run for ServerStack<'_> {
 
 impl Json for ServerHelloOut<'_> {
     fn write_json(&self, out: &mut Vec<u8>) {
-        let ServerHelloOut(s, client) = *self;
+        let ServerHelloOut(s, client, ja4_plus) = *self;
         json::object(out, |o| {
             o.run(&ServerStack(s));
             o.field(key!("session_id_len"), &s.session_id.len());
@@ -133,25 +134,26 @@ impl Json for ServerHelloOut<'_> {
                 client.is_some_and(|c| !s.session_id.is_empty() && c.session_id == s.session_id);
             o.field(key!("session_id_echo"), &echo);
             o.field(key!("psk_selected"), &s.psk_selected);
-            o.run(&ServerTail(s));
+            o.run(&ServerTail(s, ja4_plus));
         });
     }
 }
 
 /// The last fields of a ServerHello, its fingerprints with two flags of the server stack
-/// (see [`Run`]; keyed by their text).
-struct ServerTail<'a>(&'a ServerHello);
+/// (see [`Run`]; keyed by their text). JA4S is null unless asked for: it is under the FoxIO
+/// License (free for non-commercial use only), unlike JA4 (BSD).
+struct ServerTail<'a>(&'a ServerHello, bool);
 
 impl Run for ServerTail<'_> {
     const NAME: &'static str = "server_fingerprints";
 
     fn fields<F: RunFields>(&self, f: &mut F) {
-        let s = self.0;
+        let ServerTail(s, ja4_plus) = *self;
         f.entry(key!("session_ticket"), &s.session_ticket);
         f.entry(key!("renegotiation_info"), &s.renegotiation_info);
         f.entry(key!("ja3s"), &s.ja3s);
         f.entry(key!("ja3s_string"), &s.ja3s_string);
-        f.entry(key!("ja4s"), &s.ja4s);
+        f.entry(key!("ja4s"), &ja4_plus.then(|| s.ja4s.clone()));
     }
 }
 
@@ -473,11 +475,56 @@ fn write_tcp(o: &mut Object<'_>, f: &ConnectionFacts, tcp: &TcpFacts) {
     o.field(key!("close"), close_name(close));
 }
 
-/// Appends one NDJSON connection record (with its newline) to `out`.
-pub fn write_connection(f: &ConnectionFacts, out: &mut Vec<u8>) {
+/// What connection records say beyond a connection's facts, chosen once per run.
+#[derive(Clone, Debug, Default)]
+pub struct RecordOptions {
+    /// The inputs as given on the command line: a record names the one its connection
+    /// started in (by its index).
+    pub inputs: Arc<[String]>,
+    /// The Community ID seed (`--community-id-seed`; 0 unless a deployment agreed on
+    /// another, as Zeek's and Suricata's settings of the same name).
+    pub community_id_seed: u16,
+    /// `--ja4-plus`: fill `ja4s` (FoxIO License; JA4 itself is BSD and always written).
+    pub ja4_plus: bool,
+}
+
+/// IANA protocol number of a transport, for the Community ID.
+fn protocol_number(t: Transport) -> u8 {
+    match t {
+        Transport::Tcp => community_id::TCP,
+        Transport::Udp => community_id::UDP,
+    }
+}
+
+/// Appends one NDJSON connection record (with its newline) to `out`; `input` is the index
+/// of the input the connection started in.
+pub fn write_connection(
+    f: &ConnectionFacts,
+    input: u16,
+    options: &RecordOptions,
+    out: &mut Vec<u8>,
+) {
+    let transport = f.transport.transport();
     json::object(out, |o| {
         o.field(key!("type"), "connection");
         o.field(key!("ts"), &Rfc3339::micros(f.first_ts()));
+        o.field(
+            key!("connection_id"),
+            &connection_id(f.first_ts(), transport, f.client, f.server),
+        );
+        o.field(
+            key!("community_id"),
+            &community_id::community_id_v1(
+                protocol_number(transport),
+                f.client,
+                f.server,
+                options.community_id_seed,
+            ),
+        );
+        o.field(
+            key!("input"),
+            &options.inputs.get(usize::from(input)).map(String::as_str),
+        );
         o.field(key!("client"), &f.client);
         o.field(key!("server"), &f.server);
         o.run(&Negotiated(f));
@@ -498,12 +545,15 @@ pub fn write_connection(f: &ConnectionFacts, out: &mut Vec<u8>) {
         });
         let ch = f.client_hello.as_deref();
         o.field(key!("client_hello"), &ch);
-        let sh = f.server_hello.as_deref().map(|s| ServerHelloOut(s, ch));
+        let sh = f
+            .server_hello
+            .as_deref()
+            .map(|s| ServerHelloOut(s, ch, options.ja4_plus));
         o.field(key!("server_hello"), &sh);
         let hrr = f
             .hello_retry_request
             .as_deref()
-            .map(|s| ServerHelloOut(s, ch));
+            .map(|s| ServerHelloOut(s, ch, options.ja4_plus));
         o.field(key!("hello_retry_request"), &hrr);
         o.field(key!("retry_client_hello"), &f.retry_client_hello.as_deref());
         o.field(

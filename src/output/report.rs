@@ -46,6 +46,11 @@ pub struct InputStats {
     pub timestamps_backwards: u64,
     /// Frames captured shorter than on the wire (cut by the snap length).
     pub snaplen_truncated: u64,
+    /// Frames the `-f` filter did not match (not counted in `packets` or `bytes`).
+    pub filtered_out: u64,
+    /// Their bytes (for progress only).
+    #[serde(skip)]
+    pub filtered_out_bytes: u64,
 }
 
 /// What the workers count of the flows they track, summed over workers with `+=`.
@@ -61,6 +66,8 @@ pub struct FlowCounts {
     pub flow_buffer_cap_hits: u64,
     /// Gaps forced by the global buffer cap.
     pub total_buffer_cap_hits: u64,
+    /// TLS connections left out by `--server`, `--sni` or `--client`.
+    pub out_of_scope: u64,
 }
 
 impl std::ops::AddAssign for FlowCounts {
@@ -70,6 +77,7 @@ impl std::ops::AddAssign for FlowCounts {
         self.flows_evicted += other.flows_evicted;
         self.flow_buffer_cap_hits += other.flow_buffer_cap_hits;
         self.total_buffer_cap_hits += other.total_buffer_cap_hits;
+        self.out_of_scope += other.out_of_scope;
     }
 }
 
@@ -96,25 +104,27 @@ fn optional_time<S: serde::Serializer>(t: &Option<Timestamp>, s: S) -> Result<S:
     t.map(Rfc3339::micros).serialize(s)
 }
 
+/// Percentiles in microseconds; null without samples (a 0 would read as "instant").
 #[derive(Serialize)]
 pub(super) struct PercentilesOut {
     pub(super) count: u64,
-    pub(super) p50: u64,
-    pub(super) p90: u64,
-    pub(super) p95: u64,
-    pub(super) p99: u64,
-    pub(super) max: u64,
+    pub(super) p50: Option<u64>,
+    pub(super) p90: Option<u64>,
+    pub(super) p95: Option<u64>,
+    pub(super) p99: Option<u64>,
+    pub(super) max: Option<u64>,
 }
 
 impl From<Percentiles> for PercentilesOut {
     fn from(p: Percentiles) -> Self {
+        let some = |v| (p.count > 0).then_some(v);
         PercentilesOut {
             count: p.count,
-            p50: p.p50,
-            p90: p.p90,
-            p95: p.p95,
-            p99: p.p99,
-            max: p.max,
+            p50: some(p.p50),
+            p90: some(p.p90),
+            p95: some(p.p95),
+            p99: some(p.p99),
+            max: some(p.max),
         }
     }
 }
@@ -253,6 +263,7 @@ pub(super) struct ClientOut<'a> {
     pub(super) ja3: Vec<NameCountOut<'a>>,
     pub(super) connections: u64,
     pub(super) unsuccessful: u64,
+    pub(super) failed: u64,
     pub(super) highest_version: Option<String>,
     pub(super) versions: Vec<String>,
     pub(super) cipher_suites: &'a BTreeSet<u16>,
@@ -270,6 +281,7 @@ impl<'a> ClientOut<'a> {
             ja3: name_counts(&p.ja3.ranked()),
             connections: p.connections,
             unsuccessful: p.unsuccessful,
+            failed: p.failed,
             highest_version: p.highest_version().map(|v| version_name(v).into_owned()),
             versions: p
                 .versions
@@ -420,6 +432,8 @@ pub struct Report {
     pub aggregates: Aggregates,
     /// `--slo-p95-ms`: servers whose p95 ClientHello → done time is above it are flagged.
     pub slo_p95_ms: Option<f64>,
+    /// Reading was stopped by a signal (Ctrl-C): the report covers what was read until then.
+    pub interrupted: bool,
 }
 
 impl Report {
@@ -711,6 +725,7 @@ mod tests {
         *report.aggregates.servers.entry("slow.test") = slow;
         *report.aggregates.servers.entry("fast.test") = fast;
         report.aggregates.servers.entry("silent.test");
+        report.aggregates.all.connections = 102;
         assert_eq!(
             report.above_slo(&report.aggregates.servers.other),
             None,
@@ -725,7 +740,12 @@ mod tests {
         assert_eq!(above.len(), 1);
         assert_eq!(above[0].0, "slow.test");
         let mut text = Vec::new();
-        write_summary(&report, &mut text).expect("write to a Vec");
+        write_summary(
+            &report,
+            &crate::output::SummaryOptions::default(),
+            &mut text,
+        )
+        .expect("write to a Vec");
         let text = String::from_utf8(text).expect("UTF-8");
         assert!(
             text.contains("Servers above the p95 SLO of 50 ms: 1"),

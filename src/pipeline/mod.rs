@@ -15,21 +15,27 @@
 //! to the calling thread, which merges them into one [`ClosedWindow`].
 
 mod batch;
+mod inputs;
 mod live;
+mod progress;
 mod reader;
 mod records;
 mod worker;
 
+pub use inputs::MAX_INPUTS;
+pub use progress::{Progress, ProgressSnapshot};
+
 use batch::Batch;
+use inputs::{Inputs, read_inputs};
 use live::{ReaderWindow, WindowAssembler, read_live, write_live};
-use reader::read_inputs;
 use records::{RecordMerger, RecordMessage, write_records};
 use worker::{WorkerOutput, run_worker};
 
 use crate::aggregate::{Aggregates, Merge};
 use crate::capture::interface::LiveInterface;
 use crate::facts::FactsConfig;
-use crate::output::{InputStats, Report};
+use crate::facts::scope::Scope;
+use crate::output::{InputStats, RecordOptions, Report};
 use crate::tcp::Limits;
 use crate::watch::{ClosedWindow, Drops};
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
@@ -54,6 +60,14 @@ pub struct Config {
     /// Failed connections listed per failure cause in the report (see
     /// [`FailedConnections`](crate::aggregate::failures::FailedConnections)).
     pub failed_per_cause: usize,
+    /// `analyze -f`: a BPF expression (tcpdump syntax) frames must match.
+    pub filter: Option<String>,
+    /// Where the analysis publishes its progress, for a progress line.
+    pub progress: Option<Arc<Progress>>,
+    /// What connection records carry beyond the facts.
+    pub records: RecordOptions,
+    /// `--server`, `--sni`, `--client`: connections outside are left out of every output.
+    pub scope: Scope,
 }
 
 /// How the pipeline runs, chosen once when it starts.
@@ -76,6 +90,10 @@ impl Default for Config {
             facts: FactsConfig::default(),
             want_records: true,
             failed_per_cause: crate::aggregate::failures::DEFAULT_PER_CAUSE,
+            filter: None,
+            progress: None,
+            records: RecordOptions::default(),
+            scope: Scope::default(),
         }
     }
 }
@@ -108,8 +126,8 @@ impl Analysis {
     }
 }
 
-/// Analyses `paths` as one capture, in order, writing connection records (NDJSON, when
-/// `cfg.want_records`) to `records` as they become final.
+/// Analyses `paths` as one capture, their frames merged by timestamp, writing connection
+/// records (NDJSON, when `cfg.want_records`) to `records` as they become final.
 ///
 /// An error writing `records` stops the analysis early and is returned; input errors are
 /// reported per file in the result instead.
@@ -118,15 +136,33 @@ pub fn analyze_files(
     cfg: &Config,
     records: &mut dyn Write,
 ) -> io::Result<Analysis> {
+    analyze_files_until(paths, cfg, records, &Arc::new(AtomicBool::new(false)))
+}
+
+/// [`analyze_files`] that stops reading once `stop` is set (a signal handler's flag): what
+/// was read is analysed and reported, connections still open are closed at the capture's end.
+pub fn analyze_files_until(
+    paths: &[PathBuf],
+    cfg: &Config,
+    records: &mut dyn Write,
+    stop: &Arc<AtomicBool>,
+) -> io::Result<Analysis> {
     let workers = spawn_workers(cfg, Mode::Offline);
-    let stop = Arc::new(AtomicBool::new(false));
-    let reader_paths = paths.to_vec();
-    let reader_stop = Arc::clone(&stop);
+    let inputs = Inputs {
+        paths: paths.to_vec(),
+        filter: cfg.filter.clone(),
+        stop: Arc::clone(stop),
+        progress: cfg.progress.clone(),
+    };
+    // Records of an input read as it is written go out as soon as they are final.
+    let streaming = paths
+        .iter()
+        .any(|p| p.as_os_str() == "-" || std::fs::metadata(p).is_ok_and(|m| !m.is_file()));
     let (senders, recycle) = (workers.senders, workers.recycle);
-    let reader = thread::spawn(move || read_inputs(&reader_paths, senders, recycle, &reader_stop));
+    let reader = thread::spawn(move || read_inputs(&inputs, senders, recycle));
 
     let merger = RecordMerger::new(workers.handles.len(), workers.spare_buffers.clone());
-    let written = write_records(&workers.records, merger, records);
+    let written = write_records(&workers.records, merger, records, streaming);
     if written.is_err() {
         // Stop reading; the workers then finish and hang up. Drain without writing.
         stop.store(true, Ordering::Relaxed);
@@ -139,6 +175,7 @@ pub fn analyze_files(
             inputs,
             input,
             aggregates,
+            interrupted: stop.load(Ordering::Relaxed),
             ..Report::default()
         },
         records_written: written?,

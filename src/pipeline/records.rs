@@ -59,15 +59,20 @@ impl RecordBatch {
     }
 }
 
-/// Writes the workers' record messages as one stream in [`RecordKey`] order. Returns how
-/// many records were written.
+/// Writes the workers' record messages as one stream in [`RecordKey`] order, flushing `out`
+/// whenever it has caught up when `streaming`. Returns how many records were written.
 pub(super) fn write_records(
     messages: &Receiver<RecordMessage>,
     mut merger: RecordMerger,
     out: &mut dyn Write,
+    streaming: bool,
 ) -> io::Result<u64> {
     for msg in messages.iter() {
         merger.accept(msg, out)?;
+        // Streamed input: what is final goes out now, not when the output's buffer fills.
+        if streaming && messages.is_empty() {
+            out.flush()?;
+        }
     }
     // Every worker has hung up: whatever is left is final.
     merger.finish(out)

@@ -1,7 +1,7 @@
 //! A worker: owns the flow table of its shard, runs each connection's TLS observer on the
 //! reassembled streams, and turns closed connections into facts, aggregates and records.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use super::batch::Batch;
 use super::records::{RecordBatch, RecordMessage};
@@ -47,6 +47,8 @@ pub(super) struct ConnectionObserver {
     /// the observer's half kilobyte.
     pub(super) tls: Option<Box<RecordLayer>>,
     pub(super) ctx: Rc<RefCell<TlsContext>>,
+    /// The input (command-line file) of the segment that started the connection.
+    pub(super) input: u16,
 }
 
 impl StreamConsumer for ConnectionObserver {
@@ -91,9 +93,12 @@ pub(super) fn run_worker(
         RecordBatch::reusing(channels.spare.try_recv().unwrap_or_default(), previous)
     };
     let mut records = RecordBatch::default();
+    // The input of the segment being processed: a connection it starts started there.
+    let input = Cell::new(0);
     let mut new_consumer = |_: &FlowKey| ConnectionObserver {
         tls: None,
         ctx: Rc::clone(&ctx),
+        input: input.get(),
     };
     let send = |records: &mut RecordBatch, progress, windows: Vec<WindowPart>| {
         if cfg.want_records || !windows.is_empty() {
@@ -108,6 +113,8 @@ pub(super) fn run_worker(
         }
     };
     let mut window = 0;
+    // TLS connections already counted in the progress (live windows start afresh: none).
+    let mut published = 0;
     for mut batch in rx {
         // Windows end between batches: what came before belongs to the earlier ones.
         let mut parts = Vec::new();
@@ -127,10 +134,15 @@ pub(super) fn run_worker(
                 prefetch::line(batch.payload_of(ahead).as_ptr());
             }
             let seg = d.with_payload(batch.payload_of(d));
+            input.set(d.payload.input);
             table.process(&seg, &mut new_consumer, &mut closed);
         }
         table.expire_idle(batch.clock, &mut closed);
         let progress = batch.clock;
+        if let Some(p) = &cfg.progress {
+            p.connections_done(out.aggregates.all.connections.saturating_sub(published));
+            published = out.aggregates.all.connections;
+        }
         batch.clear();
         let _ = recycle.send(batch);
         send(&mut records, progress, parts);
@@ -189,6 +201,10 @@ pub(super) fn finish_connection(
         close: reason,
     });
     let f = facts::build(&conn.key, transport, transcript, &cfg.facts);
+    if !cfg.scope.is_everything() && !cfg.scope.admits_facts(&f) {
+        out.flows.out_of_scope += 1;
+        return;
+    }
     out.aggregates.add(&f);
     if windows {
         out.sightings.add(&f);
@@ -196,7 +212,10 @@ pub(super) fn finish_connection(
     if cfg.want_records {
         let (first_ts, client, server, transport) = f.sort_key();
         let key = (conn.closed_at, first_ts, client, server, transport);
-        records.push(key, |bytes| output::write_connection(&f, bytes));
+        let input = conn.consumer.input;
+        records.push(key, |bytes| {
+            output::write_connection(&f, input, &cfg.records, bytes);
+        });
     }
 }
 
@@ -220,6 +239,7 @@ mod tests {
         let mut new_consumer = |_: &FlowKey| ConnectionObserver {
             tls: None,
             ctx: Rc::clone(&ctx),
+            input: 0,
         };
         let segment = |flags: u8, seq: u32, payload: &'static [u8]| Segment {
             key,
