@@ -277,7 +277,12 @@ mod tests {
         let (files, stats) = read_inputs(&inputs, vec![tx], recycle_rx);
         let order = rx
             .try_iter()
-            .flat_map(|b| b.segments.iter().map(|s| s.payload.input).collect::<Vec<_>>())
+            .flat_map(|b| {
+                b.segments
+                    .iter()
+                    .map(|s| s.payload.input)
+                    .collect::<Vec<_>>()
+            })
             .collect();
         (files, stats, order)
     }
@@ -286,7 +291,10 @@ mod tests {
     fn inputs_are_merged_by_time_whatever_their_order() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
         // Recorded about an hour apart.
-        let (later, earlier) = (dir.join("tls12-alpn-h2.pcap"), dir.join("tls10-ecdhe-rsa.pcap"));
+        let (later, earlier) = (
+            dir.join("tls12-alpn-h2.pcap"),
+            dir.join("tls10-ecdhe-rsa.pcap"),
+        );
         let missing = dir.join("no-such-file.pcap");
         let (files, stats, order) = read(&[later.clone(), missing.clone(), earlier.clone()]);
         assert_eq!(stats.timestamps_backwards, 0, "merged in time order");

@@ -311,7 +311,9 @@ mod tests {
         }
         // The same payload again, from memory that is not the file: copied.
         let last = payloads.last().expect("segments").clone();
-        reader.dealer.push(test_segment(&last), None, 0, Timestamp(0));
+        reader
+            .dealer
+            .push(test_segment(&last), None, 0, Timestamp(0));
         payloads.push(last);
         reader.finish();
         let batch = rx.try_recv().expect("one batch");
