@@ -149,7 +149,7 @@ fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
         output::window::write_window(&w, &news, &mut buf);
         out.write_all(&buf)
     };
-    let done = match ndjson.as_mut() {
+    let mut done = match ndjson.as_mut() {
         Some(out) => pipeline::run_live(source, &s.config, s.live, &stop, out, &mut on_window),
         None => pipeline::run_live(
             source,
@@ -164,6 +164,7 @@ fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
     if let Some(mut out) = ndjson {
         out.flush().context("writing the NDJSON log")?;
     }
+    done.analysis.report.slo_p95_ms = args.slo_p95_ms;
     let analysis = &done.analysis;
     for f in &analysis.report.inputs {
         if let Some(e) = &f.error {
