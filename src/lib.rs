@@ -15,5 +15,6 @@ pub mod output;
 pub mod pipeline;
 pub mod prefetch;
 pub mod privileges;
+pub mod quic;
 pub mod reassembly;
 pub mod tls;
