@@ -307,7 +307,6 @@ impl QuicConnection {
         let side = dir.index();
         self.facts.times.first_datagram[side].get_or_insert(ts);
         self.facts.packets[side].datagrams += 1;
-        let mut first_dcid: Option<&[u8]> = None;
         let mut in_datagram = 0;
         for packet in packets(datagram) {
             let packet = match packet {
@@ -322,11 +321,6 @@ impl QuicConnection {
             self.facts.packets[side].count(packet.ty());
             match packet {
                 Packet::Long(p) => {
-                    // RFC 9000 §12.2: coalesced packets with another DCID are ignored.
-                    if *first_dcid.get_or_insert(p.dcid) != p.dcid {
-                        sink.anomaly(dir, "quic_coalesced_dcid_mismatch");
-                        continue;
-                    }
                     self.version_seen(p.version);
                     self.on_long(ctx, dir, &p, ts, sink);
                 }

@@ -7,7 +7,8 @@
 //! A datagram holds one or more packets ([`Packets`]): long-header packets carry their length,
 //! so several may be coalesced (Initial + 0-RTT + Handshake); a short-header packet, a Retry, a
 //! Version Negotiation packet or a long header of an unreadable version runs to the end of the
-//! datagram. Zero bytes after the last packet are padding and ignored.
+//! datagram. Bytes after the last packet that do not carry its connection ID are padding and
+//! ignored.
 
 use nom::IResult;
 use nom::multi::length_data;
@@ -177,17 +178,25 @@ impl Packet<'_> {
 }
 
 /// The packets of one datagram, in order; stops after the first error.
+///
+/// After the first packet, what follows counts as a coalesced packet only if it carries the
+/// first packet's Destination Connection ID (and, for a long header, its version); anything
+/// else is padding (RFC 9000 §12.2: receivers ignore packets with another DCID). Chrome, for
+/// one, pads Initial datagrams with random bytes after the last packet.
 #[derive(Clone, Debug)]
 pub struct Packets<'a> {
     rest: &'a [u8],
-    first: bool,
+    /// DCID and version of the first packet, once read.
+    first: Option<(&'a [u8], QuicVersion)>,
+    started: bool,
 }
 
 /// Walks the packets coalesced in `datagram`.
 pub fn packets(datagram: &[u8]) -> Packets<'_> {
     Packets {
         rest: datagram,
-        first: true,
+        first: None,
+        started: false,
     }
 }
 
@@ -195,20 +204,39 @@ impl<'a> Iterator for Packets<'a> {
     type Item = Result<Packet<'a>, PacketError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let first = std::mem::replace(&mut self.first, false);
-        if self.rest.is_empty() || (!first && self.rest.iter().all(|&b| b == 0)) {
+        if self.rest.is_empty() {
             return None;
         }
-        match parse_packet(self.rest) {
-            Ok((packet, len)) => {
-                self.rest = self.rest.get(len..).unwrap_or_default();
-                Some(Ok(packet))
-            }
-            Err(e) => {
-                self.rest = &[];
-                Some(Err(e))
-            }
+        let parsed = parse_packet(self.rest);
+        if !std::mem::replace(&mut self.started, true) {
+            return match parsed {
+                Ok((packet, len)) => {
+                    if let Packet::Long(p) = packet {
+                        self.first = Some((p.dcid, p.version));
+                    }
+                    self.rest = self.rest.get(len..).unwrap_or_default();
+                    Some(Ok(packet))
+                }
+                Err(e) => {
+                    self.rest = &[];
+                    Some(Err(e))
+                }
+            };
         }
+        // Only a long first packet can be followed by another.
+        let (dcid, version) = self.first?;
+        let coalesced = match parsed {
+            Ok((Packet::Long(p), len)) if p.dcid == dcid && p.version == version => {
+                Some((Packet::Long(p), len))
+            }
+            Ok((Packet::Short { bytes }, len)) if bytes.get(1..1 + dcid.len()) == Some(dcid) => {
+                Some((Packet::Short { bytes }, len))
+            }
+            _ => None,
+        };
+        let (packet, len) = coalesced?;
+        self.rest = self.rest.get(len..).unwrap_or_default();
+        Some(Ok(packet))
     }
 }
 

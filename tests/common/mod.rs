@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod udp;
+
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 

@@ -166,6 +166,31 @@ fn coalesced_packets_and_padding() {
     assert_eq!(packets(&padded).count(), 2);
 }
 
+/// Random bytes after the last packet (Chrome pads Initial datagrams so), a short header or a
+/// long header with another DCID: padding, not packets (RFC 9000 §12.2).
+#[test]
+fn bytes_without_the_first_dcid_are_padding() {
+    let mut initial = vec![0xc0, 0, 0, 0, 1, 1, 0xaa, 0, 0, 20];
+    initial.extend_from_slice(&[0x11; 20]);
+    for tail in [
+        &[0x5b, 0x17, 0xc4, 0x09][..],
+        &[0x13, 0x77],
+        &[0x40, 0xbb, 0x33, 0x33],
+        &[0xe0, 0, 0, 0, 1, 1, 0xbb, 0, 1, 0x22],
+        &[0xe0, 0, 0, 0, 2, 1, 0xaa, 0, 1, 0x22],
+    ] {
+        let mut d = initial.clone();
+        d.extend_from_slice(tail);
+        let all: Vec<_> = packets(&d).collect();
+        assert_eq!(all.len(), 1, "{tail:x?}");
+        assert!(all[0].is_ok());
+    }
+    // A Version Negotiation or short-header first packet ends the walk.
+    let mut vn = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    vn.extend_from_slice(&initial);
+    assert_eq!(packets(&vn).count(), 1);
+}
+
 #[test]
 fn bad_headers() {
     // Length beyond the datagram.
