@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use tlsight::flow::{Direction, Endpoint, FlowKey, Timestamp};
+use tlsight::flow::{Direction, Endpoint, FlowKey, Timestamp, Transport};
 use tlsight::quic::connection::starts_quic;
 use tlsight::quic::{HandshakeSink, QuicConfig, QuicConnection, QuicContext, QuicFacts};
 use tlsight::tls::hello::{parse_client_hello, parse_server_hello};
@@ -68,7 +68,7 @@ fn run(path: &Path) -> Vec<Found> {
     let mut flows: BTreeMap<FlowKey, (QuicConnection, Collected)> = BTreeMap::new();
     let mut ctx = QuicContext::default();
     for d in common::udp::datagrams(path) {
-        let (key, dir) = FlowKey::from_endpoints(d.src, d.dst);
+        let (key, dir) = FlowKey::from_endpoints(Transport::Udp, d.src, d.dst);
         let (conn, sink) = match flows.entry(key) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(v) => {

@@ -19,7 +19,7 @@
 //! attributes a reassembled message).
 
 use crate::flow::Timestamp;
-use crate::reassembly::assembler::Assembler;
+use crate::stream::assembler::Assembler;
 use crate::tls::deframe::{DEFAULT_MAX_HANDSHAKE_MESSAGE, Joined, Joiner};
 
 /// Caps of one CRYPTO stream.
