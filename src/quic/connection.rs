@@ -597,14 +597,19 @@ impl QuicConnection {
     }
 }
 
-/// Whether a datagram starts a QUIC flow, judged by content (any port): a long header with
-/// the fixed bit and a version tlsight knows (readable or Google QUIC), or a Version
-/// Negotiation packet.
+/// Whether a datagram starts a QUIC flow, judged by content (any port): an Initial packet
+/// with the fixed bit of a readable version, a long header with the fixed bit of Google QUIC
+/// or of a reserved version (a client forcing Version Negotiation), or a Version Negotiation
+/// packet. A long header of an unknown version is not enough: any UDP payload whose first byte
+/// has the top bit set reads as one.
 pub fn starts_quic(datagram: &[u8]) -> bool {
+    let fixed_bit = datagram.first().is_some_and(|b| b & 0x40 != 0);
     match packets(datagram).next() {
-        Some(Ok(Packet::Long(p))) => datagram[0] & 0x40 != 0 && p.ty == PacketType::Initial,
+        Some(Ok(Packet::Long(p))) => fixed_bit && p.ty == PacketType::Initial,
         Some(Ok(Packet::VersionNegotiation(_))) => true,
-        Some(Ok(Packet::Unreadable { version, .. })) => version.kind() == VersionKind::Google,
+        Some(Ok(Packet::Unreadable { version, .. })) => {
+            fixed_bit && matches!(version.kind(), VersionKind::Google | VersionKind::Reserved)
+        }
         _ => false,
     }
 }

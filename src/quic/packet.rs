@@ -242,8 +242,6 @@ impl<'a> Iterator for Packets<'a> {
 
 /// Header form bit: long header.
 const LONG_FORM: u8 = 0x80;
-/// The fixed bit (RFC 9000 §17.2; RFC 9287 lets peers grease it, which the parser accepts).
-const FIXED_BIT: u8 = 0x40;
 
 /// Maps nom's failure to a truncation (the only way these parsers fail).
 fn truncated<T>(r: IResult<&[u8], T>) -> Result<(&[u8], T), PacketError> {
@@ -257,9 +255,8 @@ fn parse_packet(bytes: &[u8]) -> Result<(Packet<'_>, usize), PacketError> {
         if let Some(version) = legacy_google_version(bytes) {
             return Ok((Packet::Unreadable { version, bytes }, bytes.len()));
         }
-        if first & FIXED_BIT == 0 {
-            return Err(PacketError::Malformed("short header without the fixed bit"));
-        }
+        // The fixed bit is not checked: peers that negotiated grease_quic_bit (RFC 9287; quinn
+        // does) clear it at random in 1-RTT packets.
         return Ok((Packet::Short { bytes }, bytes.len()));
     }
     let (rest, _) = truncated(be_u8(bytes))?;

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod quic;
 pub mod udp;
 
 use std::ops::Deref;

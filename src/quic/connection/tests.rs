@@ -707,5 +707,8 @@ fn quic_is_found_by_content() {
     dns.extend_from_slice(&[0; 30]);
     assert!(!starts_quic(&dns));
     assert!(!starts_quic(b""));
+    let mut reserved = vec![0xc0, 0x1a, 0x2a, 0x3a, 0x4a, 0];
+    reserved.extend_from_slice(&[0; 30]);
+    assert!(starts_quic(&reserved));
     assert!(!starts_quic(b"GET / HTTP/1.1"));
 }
