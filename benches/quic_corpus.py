@@ -115,22 +115,21 @@ def rewrite_cids(d, off, cid_map):
         p += 1 + n
 
 
-def reprotect_initial(d, off, pn_off, end, old, new):
-    """Opens the Initial at d[off:end] with `old` keys and seals it again with `new`."""
+def reprotect_initial(d, off, pn_off, end, old, new, cid_map):
+    """Opens the Initial at d[off:end] with `old` keys, writes the new connection IDs into its
+    header (the AEAD's associated data) and seals it again with `new`."""
     key, iv, hp = old
-    sample = bytes(d[pn_off + 4:pn_off + 20])
-    mask = hp_mask(hp, sample)
-    first = d[off] ^ (mask[0] & 0x0F)
-    pn_len = (first & 3) + 1
-    pn_bytes = bytes(b ^ m for b, m in zip(d[pn_off:pn_off + pn_len], mask[1:]))
-    pn = int.from_bytes(pn_bytes, "big")
-    header = bytes([first]) + bytes(d[off + 1:pn_off]) + pn_bytes
-    plain = AESGCM(key).decrypt(nonce(iv, pn), bytes(d[pn_off + pn_len:end]), header)
+    mask = hp_mask(hp, bytes(d[pn_off + 4:pn_off + 20]))
+    d[off] ^= mask[0] & 0x0F
+    pn_len = (d[off] & 3) + 1
+    for i in range(pn_len):
+        d[pn_off + i] ^= mask[1 + i]
+    pn = int.from_bytes(d[pn_off:pn_off + pn_len], "big")
+    header_end = pn_off + pn_len
+    plain = AESGCM(key).decrypt(nonce(iv, pn), bytes(d[header_end:end]), bytes(d[off:header_end]))
+    rewrite_cids(d, off, cid_map)
     nkey, niv, nhp = new
-    sealed = AESGCM(nkey).encrypt(nonce(niv, pn), plain, header)
-    d[off] = header[0]
-    d[off + 1:pn_off + pn_len] = header[1:]
-    d[pn_off + pn_len:end] = sealed
+    d[header_end:end] = AESGCM(nkey).encrypt(nonce(niv, pn), plain, bytes(d[off:header_end]))
     mask = hp_mask(nhp, bytes(d[pn_off + 4:pn_off + 20]))
     d[off] ^= mask[0] & 0x0F
     for i in range(pn_len):
@@ -225,8 +224,10 @@ def replay(tpl, rng):
                     old[version] = initial_keys(version, bytes(tpl.dcid))
                     new[version] = initial_keys(version, new_dcid)
                 side = "client" if from_client else "server"
-                reprotect_initial(d, off, pn_off, end, old[version][side], new[version][side])
-            rewrite_cids(d, off, cid_map)
+                reprotect_initial(d, off, pn_off, end, old[version][side], new[version][side], cid_map)
+            else:
+                # Handshake / 0-RTT: opaque to a passive reader; only their CIDs change.
+                rewrite_cids(d, off, cid_map)
             if not any(d[end:]):
                 break  # zero padding after the last packet
             off = end

@@ -214,7 +214,7 @@ pub struct QuicFacts {
     pub versions_seen: Vec<QuicVersion>,
     /// The side whose Initial opened with client keys.
     pub client: Option<Direction>,
-    /// DCID of the client's first Initial (the one the keys came from).
+    /// DCID of the client's first Initial read (the one its keys came from).
     pub client_dcid: Option<ConnectionId>,
     /// SCID of the client's first Initial.
     pub client_scid: Option<ConnectionId>,
@@ -447,6 +447,7 @@ impl QuicConnection {
             // The client's first Initial read.
             self.facts.client = Some(dir);
             self.facts.version = Some(p.version);
+            self.facts.client_dcid = self.attempt.as_ref().map(|a| a.dcid);
             self.facts.client_scid = ConnectionId::new(p.scid);
         }
         if !is_client && self.facts.server_scid.is_none() {
@@ -529,9 +530,6 @@ impl QuicConnection {
             self.streams = [None, None];
             self.largest_pn = [None, None];
             self.facts.version = Some(p.version);
-        }
-        if self.facts.client.is_none() || self.facts.client_dcid.is_none() {
-            self.facts.client_dcid = Some(dcid);
         }
         self.attempt = Some(Attempt {
             dcid,

@@ -348,6 +348,10 @@ fn server_initial_first_is_counted_not_taken_for_a_client() {
     );
     let (facts, sink) = run.finish();
     assert_eq!(facts.client, Some(C));
+    assert_eq!(
+        facts.client_dcid.map(|c| c.to_hex()),
+        Some("8394c8f03e515708".into())
+    );
     assert_eq!(facts.undecryptable_initials[S.index()].keys_unknown, 1);
     assert_eq!(sink.messages(), [(C, 1, 200)]);
 }
