@@ -65,12 +65,19 @@ fuzz_target!(|data: &[u8]| {
         assert!(stream.delivered() <= LIMITS.max_offset);
     }
     stream.finish(Timestamp(i64::MAX), |e| {
-        assert!(matches!(e, CryptoEvent::Gap { .. }), "finish only reports holes");
+        assert!(
+            matches!(e, CryptoEvent::Gap { .. }),
+            "finish only reports holes"
+        );
     });
     // Bytes past the source read as zeros: a zero-filled extension of the source may complete
     // more messages than the oracle saw, so compare on the oracle's length.
     if !differing {
         let n = got.len().min(oracle.len());
-        assert_eq!(got[..n], oracle[..n], "messages differ from the in-order stream");
+        assert_eq!(
+            got[..n],
+            oracle[..n],
+            "messages differ from the in-order stream"
+        );
     }
 });

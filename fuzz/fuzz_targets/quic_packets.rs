@@ -10,12 +10,14 @@
 //! Every walk must end without a panic, and the facts must stay within their caps.
 #![no_main]
 
+use std::sync::OnceLock;
+
 use libfuzzer_sys::fuzz_target;
 use tlsight::flow::{Direction, Timestamp};
 use tlsight::quic::connection::{MAX_LISTED, MAX_REASON};
+use tlsight::quic::frame::frames;
 use tlsight::quic::keys::InitialKeys;
 use tlsight::quic::packet::{packets, protect};
-use tlsight::quic::frame::frames;
 use tlsight::quic::{HandshakeSink, QuicConfig, QuicConnection, QuicContext, QuicVersion};
 use tlsight::tls::Alert;
 
@@ -56,12 +58,23 @@ impl HandshakeSink for Sink {
     fn finish(&mut self) {}
 }
 
-/// An Initial packet of `version` carrying `frames`, protected for the sender's side.
-fn initial(version: QuicVersion, client: bool, pn: u8, frames: &[u8]) -> Vec<u8> {
-    let Some(params) = version.params() else {
-        return Vec::new();
-    };
-    let Ok(keys) = InitialKeys::derive(params, &DCID) else {
+/// The Initial keys of DCID for each entry of VERSIONS, derived once per process (the
+/// harness's speed; the driver under test still derives its own per connection).
+fn keys(pick: usize) -> Option<&'static InitialKeys> {
+    static KEYS: OnceLock<Vec<Option<InitialKeys>>> = OnceLock::new();
+    let all = KEYS.get_or_init(|| {
+        VERSIONS
+            .iter()
+            .map(|v| v.params().and_then(|p| InitialKeys::derive(p, &DCID).ok()))
+            .collect()
+    });
+    all.get(pick)?.as_ref()
+}
+
+/// An Initial packet of `VERSIONS[pick]` carrying `frames`, protected for the sender's side.
+fn initial(pick: usize, client: bool, pn: u8, frames: &[u8]) -> Vec<u8> {
+    let version = VERSIONS[pick];
+    let (Some(params), Some(keys)) = (version.params(), keys(pick)) else {
         return Vec::new();
     };
     let type_bits = params
@@ -74,7 +87,11 @@ fn initial(version: QuicVersion, client: bool, pn: u8, frames: &[u8]) -> Vec<u8>
     payload.resize(payload.len().max(20), 0);
     let mut header = vec![0xc0 | type_bits << 4];
     header.extend_from_slice(&version.0.to_be_bytes());
-    let (dcid, scid): (&[u8], &[u8]) = if client { (&DCID, &[1, 2]) } else { (&[1, 2], &[9, 9, 9]) };
+    let (dcid, scid): (&[u8], &[u8]) = if client {
+        (&DCID, &[1, 2])
+    } else {
+        (&[1, 2], &[9, 9, 9])
+    };
     header.push(dcid.len() as u8);
     header.extend_from_slice(dcid);
     header.push(scid.len() as u8);
@@ -98,10 +115,18 @@ fuzz_target!(|data: &[u8]| {
         let (bytes, next) = tail.split_at(len);
         rest = next;
         ts += 1_000_000;
-        let dir = if meta & 1 == 0 { Direction::LoToHi } else { Direction::HiToLo };
+        let dir = if meta & 1 == 0 {
+            Direction::LoToHi
+        } else {
+            Direction::HiToLo
+        };
         let datagram = if meta & 2 != 0 {
-            let version = VERSIONS[usize::from(meta >> 2 & 3)];
-            initial(version, dir == Direction::HiToLo, meta >> 4, bytes)
+            initial(
+                usize::from(meta >> 2 & 3),
+                dir == Direction::HiToLo,
+                meta >> 4,
+                bytes,
+            )
         } else {
             bytes.to_vec()
         };
@@ -119,6 +144,9 @@ fuzz_target!(|data: &[u8]| {
         assert!(vn.offered.len() <= MAX_LISTED);
     }
     if let Some(close) = &facts.connection_close {
-        assert!(close.reason.len() <= 3 * MAX_REASON, "lossy UTF-8 at most triples");
+        assert!(
+            close.reason.len() <= 3 * MAX_REASON,
+            "lossy UTF-8 at most triples"
+        );
     }
 });

@@ -14,7 +14,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use libfuzzer_sys::fuzz_target;
 use tlsight::flow::{Direction, Endpoint, FlowKey, TcpFlags, Timestamp, Transport};
-use tlsight::tcp::{CloseReason, Connection, TcpTable, Limits, Segment, StreamConsumer};
+use tlsight::tcp::{CloseReason, Connection, Limits, Segment, StreamConsumer, TcpTable};
 
 /// Checks the stream pattern of both directions of one connection.
 #[derive(Default)]

@@ -100,6 +100,15 @@ impl Found {
         ))
     }
 
+    /// Initial packets that could not be opened, both sides, all reasons.
+    pub fn undecryptable_initials(&self) -> u64 {
+        self.facts
+            .undecryptable_initials
+            .iter()
+            .map(|u| u.total())
+            .sum()
+    }
+
     /// ClientHello messages joined.
     pub fn client_hellos(&self) -> usize {
         self.hellos(true, 1).count()

@@ -108,6 +108,19 @@ fn long_packet(
 }
 
 const DCID: &[u8] = &[0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08];
+
+/// The client's first v1 Initial to `DCID`: a 200-byte ClientHello, packet number 0.
+fn client_hello_initial(k: &InitialKeys) -> Vec<u8> {
+    long_packet(
+        QuicVersion::V1,
+        PacketType::Initial,
+        DCID,
+        CLIENT_CID,
+        0,
+        &crypto(0, &message(1, 200)),
+        &k.client,
+    )
+}
 const CLIENT_CID: &[u8] = &[0xc1, 0xc1];
 const SERVER_CID: &[u8] = &[0x5e, 0x5e, 0x5e];
 
@@ -456,19 +469,7 @@ fn version_negotiation_then_a_new_attempt() {
 fn connection_close_with_crypto_error_is_an_alert() {
     let k = keys(QuicVersion::V1, DCID);
     let mut run = Run::new();
-    run.feed(
-        C,
-        &long_packet(
-            QuicVersion::V1,
-            PacketType::Initial,
-            DCID,
-            CLIENT_CID,
-            0,
-            &crypto(0, &message(1, 200)),
-            &k.client,
-        ),
-        1,
-    );
+    run.feed(C, &client_hello_initial(&k), 1);
     let close = [0x1c, 0x41, 0x78, 0x06, 3, b'a', b'l', b'p'];
     run.feed(
         S,
@@ -528,19 +529,7 @@ fn flood_of_initials_with_fresh_dcids() {
     );
     assert!(run.conn.attempt.is_none());
     assert!(run.conn.streams.iter().all(Option::is_none));
-    run.feed(
-        C,
-        &long_packet(
-            QuicVersion::V1,
-            PacketType::Initial,
-            DCID,
-            CLIENT_CID,
-            0,
-            &crypto(0, &message(1, 200)),
-            &k.client,
-        ),
-        2,
-    );
+    run.feed(C, &client_hello_initial(&k), 2);
     for i in 0..50u8 {
         let dcid = [i; 8];
         let other = keys(QuicVersion::V1, &dcid);
@@ -623,19 +612,7 @@ fn lost_initial_leaves_a_gap_at_the_end() {
 fn short_header_reply_to_an_initial_is_a_suspected_stateless_reset() {
     let k = keys(QuicVersion::V1, DCID);
     let mut run = Run::new();
-    run.feed(
-        C,
-        &long_packet(
-            QuicVersion::V1,
-            PacketType::Initial,
-            DCID,
-            CLIENT_CID,
-            0,
-            &crypto(0, &message(1, 200)),
-            &k.client,
-        ),
-        1,
-    );
+    run.feed(C, &client_hello_initial(&k), 1);
     run.feed(S, &[0x40; 20], 2);
     assert_eq!(
         run.conn.facts().stateless_reset,
