@@ -202,7 +202,7 @@ fn aioquic_alpn_mismatch() {
     );
     assert_eq!(close.tls_alert, Some(120));
     assert_eq!(f.seen.alerts.len(), 1);
-    assert_eq!(f.seen.alerts[0].1.description, Some(120));
+    assert_eq!(f.seen.alerts[0].1.description.map(|d| d.0), Some(120));
     assert!(f.server_hello().is_none());
 }
 

@@ -13,7 +13,7 @@
 use libfuzzer_sys::fuzz_target;
 use tlsight::flow::Timestamp;
 use tlsight::quic::crypto_stream::{CryptoEvent, CryptoLimits, CryptoStream};
-use tlsight::tls::deframe::{Joined, Joiner};
+use tlsight::tls::joiner::{Joined, Joiner};
 
 const LIMITS: CryptoLimits = CryptoLimits {
     max_offset: 2048,

@@ -40,6 +40,7 @@ use super::version::{QuicVersion, VersionKind};
 use super::{PacketType, Space};
 use crate::flow::{Direction, Timestamp};
 use crate::tls::Alert;
+use crate::tls::codes::{AlertDescription, AlertLevel};
 
 /// Receives the TLS handshake a transport driver reads: the shared handshake layer's API.
 pub trait HandshakeSink {
@@ -494,7 +495,11 @@ impl QuicConnection {
                     let tls_alert = close.tls_alert();
                     if let Some(alert) = tls_alert {
                         // CRYPTO_ERROR carries the alert description; such alerts are fatal.
-                        sink.on_alert(dir, Alert::cleartext(2, alert), ts);
+                        sink.on_alert(
+                            dir,
+                            Alert::cleartext(AlertLevel::FATAL, AlertDescription(alert)),
+                            ts,
+                        );
                     }
                     if self.facts.connection_close.is_none() {
                         let reason = close.reason.get(..MAX_REASON).unwrap_or(close.reason);

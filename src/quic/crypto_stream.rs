@@ -5,7 +5,7 @@
 //! duplicated, or retransmitted with other boundaries (a ClientHello split over several Initial
 //! packets is the normal case since post-quantum key shares). In-order bytes go straight to the
 //! joiner; bytes beyond a hole wait in the crate's bounded offset assembler (the one TCP uses),
-//! first copy wins. Messages are joined by the TLS handshake joiner (`tls::deframe::Joiner`),
+//! first copy wins. Messages are joined by the TLS handshake joiner (`tls::joiner::Joiner`),
 //! the same one TLS records feed.
 //!
 //! Bounds: bytes at offsets beyond [`CryptoLimits::max_offset`] are dropped and counted;
@@ -20,7 +20,7 @@
 
 use crate::flow::Timestamp;
 use crate::stream::assembler::Assembler;
-use crate::tls::deframe::{DEFAULT_MAX_HANDSHAKE_MESSAGE, Joined, Joiner};
+use crate::tls::joiner::{DEFAULT_MAX_HANDSHAKE_MESSAGE, Joined, Joiner};
 
 /// Caps of one CRYPTO stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

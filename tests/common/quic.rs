@@ -8,7 +8,7 @@ use std::path::Path;
 use tlsight::flow::{Direction, Endpoint, FlowKey, Timestamp, Transport};
 use tlsight::quic::connection::starts_quic;
 use tlsight::quic::{HandshakeSink, QuicConfig, QuicConnection, QuicContext, QuicFacts};
-use tlsight::tls::hello::{parse_client_hello, parse_server_hello};
+use tlsight::tls::handshake::hello::{parse_client_hello, parse_server_hello};
 use tlsight::tls::{Alert, ClientHello, ServerHello};
 
 /// A handshake message with the capture frame that completed it and its time.

@@ -31,7 +31,8 @@ impl HandshakeSink for Sink {
         self.0.push(Seen::Protected(dir, len, ts));
     }
     fn on_alert(&mut self, dir: Direction, alert: Alert, ts: Timestamp) {
-        self.0.push(Seen::Alert(dir, alert.description, ts));
+        self.0
+            .push(Seen::Alert(dir, alert.description.map(|d| d.0), ts));
     }
     fn on_gap(&mut self, dir: Direction, ts: Timestamp) {
         self.0.push(Seen::Gap(dir, ts));
