@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod quic;
+pub mod udp;
+
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
