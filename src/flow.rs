@@ -4,6 +4,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
+pub mod community_id;
+
 /// Capture time of a packet in nanoseconds since the Unix epoch.
 ///
 /// Nanoseconds so that nanosecond-precision captures keep their precision; microsecond files
