@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
 
 use crate::facts::{
     CONNECTION_FINDINGS, ChainCert, ConnectionFacts, FailureCause, Mechanism, Outcome,
@@ -18,6 +19,8 @@ use crate::tls::names::{
     cipher_is_rsa_kx, cipher_is_tls13, group_is_post_quantum, is_grease, version_rank,
 };
 use crate::tls::{Certificate, ClientHello};
+
+pub mod codec;
 
 /// Things that combine per-worker partial results.
 pub trait Merge {
@@ -76,6 +79,10 @@ pub struct Percentiles {
     pub max: u64,
 }
 
+/// Significant digits of every latency histogram: the same on every sensor, so that reports
+/// merge exactly.
+const SIGFIG: u8 = 2;
+
 /// A latency histogram in microseconds. Auto-resizing with two significant digits keeps
 /// per-server histograms to a few KiB; the value error is under 1 %.
 #[derive(Clone, Debug)]
@@ -87,7 +94,7 @@ impl Default for Latency {
     fn default() -> Self {
         Latency {
             // Two significant digits is always a valid precision; `new` cannot fail for it.
-            hist: Histogram::new(2).unwrap_or_else(|_| unreachable!("sigfig 2 is valid")),
+            hist: Histogram::new(SIGFIG).unwrap_or_else(|_| unreachable!("sigfig 2 is valid")),
         }
     }
 }
@@ -139,7 +146,7 @@ impl Merge for Latency {
 }
 
 /// The latencies tlsight keeps per group of connections.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Timings {
     /// SYN → handshake ACK.
     pub tcp_handshake: Latency,
@@ -174,7 +181,7 @@ impl Merge for Timings {
 }
 
 /// Resumption attempts and hits of a group of connections, per mechanism.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResumptionStats {
     /// Connections whose ClientHello offered each mechanism ([`Mechanism::index`] order).
     pub offered: [u64; 3],
@@ -229,7 +236,7 @@ impl Merge for ResumptionStats {
 }
 
 /// Counts, causes and latencies of a group of connections (all of them, or one server's).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Breakdown {
     /// Connections.
     pub connections: u64,
@@ -387,7 +394,7 @@ impl<const N: usize> Capped<u64, N> {
 }
 
 /// What one client fingerprint (JA4) offers, how often it connected and to which servers.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ClientProfile {
     /// Connections.
     pub connections: u64,
@@ -523,7 +530,7 @@ impl PolicyChange {
 
 /// One distinct certificate of the inventory: parsed once, with where it was seen and every
 /// finding it had on any connection.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct CertEntry {
     /// The parsed certificate.
     pub cert: Arc<Certificate>,
@@ -534,9 +541,11 @@ pub struct CertEntry {
     /// Position in the chain when first seen: 0 = leaf.
     pub chain_position: usize,
     /// Findings about the certificate itself, on any connection (e.g. `expired`), sorted.
+    #[serde(deserialize_with = "codec::static_list")]
     pub findings: Vec<&'static str>,
     /// Findings that depend on the connection ([`CONNECTION_FINDINGS`]), with the number of
     /// connections that had each.
+    #[serde(deserialize_with = "codec::static_keys")]
     pub connection_findings: BTreeMap<&'static str, u64>,
     /// Servers of the connections that presented it.
     pub servers: BoundedCounts<16>,
@@ -591,7 +600,7 @@ impl Merge for CertEntry {
 }
 
 /// Renegotiation counts over all connections.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RenegotiationStats {
     /// Connections with at least one renegotiation.
     pub connections: u64,
@@ -619,7 +628,7 @@ impl Merge for RenegotiationStats {
 }
 
 /// Encrypted Client Hello use.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EchStats {
     /// ClientHellos carrying encrypted_client_hello.
     pub offered: u64,
@@ -699,8 +708,9 @@ pub const MAX_CLIENTS: usize = 10_000;
 /// Distinct certificates listed in the inventory; the others are pooled.
 pub const MAX_CERTIFICATES: usize = 10_000;
 
-/// Everything aggregated over a capture (or a live window).
-#[derive(Clone, Debug, Default)]
+/// Everything aggregated over a capture (or a live window). Serialized (see [`codec`]) into
+/// the report's merge state, from which `tlsight merge` rebuilds it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Aggregates {
     /// All TLS connections.
     pub all: Breakdown,
@@ -712,14 +722,18 @@ pub struct Aggregates {
     pub ciphers: BTreeMap<u16, u64>,
     /// Alerts by (sender, description name). Known descriptions are borrowed names, so
     /// counting an alert allocates nothing.
+    #[serde(with = "codec::alerts")]
     pub alerts: BTreeMap<(&'static str, Cow<'static, str>), u64>,
     /// Per server (SNI, else ip:port).
     pub servers: Capped<Breakdown, MAX_SERVERS>,
     /// Resumption accepted, by mechanism name.
+    #[serde(deserialize_with = "codec::static_keys")]
     pub resumed: BTreeMap<&'static str, u64>,
     /// Anomalies over all connections.
+    #[serde(deserialize_with = "codec::static_keys")]
     pub anomalies: BTreeMap<&'static str, u64>,
     /// Latencies per negotiated version (`None`: no ServerHello; unknown codes pooled as 0).
+    #[serde(with = "codec::pairs")]
     pub by_version: BTreeMap<Option<u16>, Timings>,
     /// Latencies per outcome.
     pub by_outcome: BTreeMap<Outcome, Timings>,

@@ -26,6 +26,26 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Capture from a network interface (e.g. a mirror port) until SIGINT/SIGTERM.
     Live(LiveArgs),
+    /// Merge JSON reports (from many sensors or runs) into the report of all their traffic.
+    Merge(MergeArgs),
+}
+
+/// Arguments of `tlsight merge`.
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// Reports written by `analyze --json`, `live --json` or `merge --json`.
+    #[arg(required = true, value_name = "REPORT.json")]
+    pub reports: Vec<PathBuf>,
+    /// Write the merged report as one JSON document to PATH (`-` = standard output).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Flag servers whose merged 95th-percentile ClientHello → handshake-done time is above
+    /// this many milliseconds (default: the reports' own, when they all agree).
+    #[arg(long, value_name = "MS")]
+    pub slo_p95_ms: Option<f64>,
+    /// Do not print the terminal summary.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// Arguments of `tlsight analyze`.

@@ -30,7 +30,10 @@ impl Side {
 }
 
 /// How a connection's handshake ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Full handshake completed.
     Established,
@@ -63,7 +66,10 @@ impl Outcome {
 }
 
 /// Why a handshake did not complete.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum FailureCause {
     /// The server found no cipher suite (or parameters) in common.
     NoSharedCipher,

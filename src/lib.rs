@@ -10,6 +10,7 @@ pub mod decode;
 pub mod facts;
 pub mod flow;
 pub mod live;
+pub mod merge;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;

@@ -18,7 +18,7 @@ use tlsight::metrics::{self, SharedMetrics};
 use tlsight::pipeline::{self, Analysis};
 use tlsight::{output, privileges};
 
-use crate::cli::{AnalyzeArgs, Cli, Command, CommonArgs, LiveArgs, LiveSettings};
+use crate::cli::{AnalyzeArgs, Cli, Command, CommonArgs, LiveArgs, LiveSettings, MergeArgs};
 
 /// mimalloc instead of glibc's allocator: a connection still makes a few dozen short-lived
 /// allocations (hello lists, facts, observer state), and mimalloc's thread-local fast path
@@ -44,6 +44,7 @@ fn main() -> ExitCode {
             Err(msg) => return usage(&msg),
             Ok(settings) => live(&args, settings),
         },
+        Command::Merge(args) => merge(&args),
     };
     match result {
         Ok(code) => code,
@@ -93,7 +94,7 @@ fn analyze(args: &AnalyzeArgs, cfg: &pipeline::Config) -> anyhow::Result<ExitCod
     {
         anyhow::bail!("no input could be read");
     }
-    write_report_and_summary(&args.common, &analysis)?;
+    write_report_and_summary(&Outputs::of(&args.common), &analysis)?;
     Ok(if analysis.input_failed() {
         ExitCode::from(EXIT_INPUT_DAMAGED)
     } else {
@@ -170,7 +171,7 @@ fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
             eprintln!("tlsight: {e}");
         }
     }
-    write_report_and_summary(&args.common, analysis)?;
+    write_report_and_summary(&Outputs::of(&args.common), analysis)?;
     let d = done.drops;
     eprintln!(
         "tlsight: {} frames read; dropped: {} by the kernel (ps_drop), {} by the interface \
@@ -184,23 +185,73 @@ fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Writes the JSON report (if asked for) and the terminal summary (unless quiet).
-fn write_report_and_summary(args: &CommonArgs, analysis: &Analysis) -> anyhow::Result<()> {
-    if let Some(path) = &args.json {
+/// `tlsight merge`: reads every report, merges them exactly, writes the merged report and
+/// the summary.
+fn merge(args: &MergeArgs) -> anyhow::Result<ExitCode> {
+    if args
+        .slo_p95_ms
+        .is_some_and(|ms| !ms.is_finite() || ms < 0.0)
+    {
+        return Ok(usage(
+            "--slo-p95-ms must be a non-negative number of milliseconds",
+        ));
+    }
+    let reports = args
+        .reports
+        .iter()
+        .map(|path| tlsight::merge::read_report_file(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut report = tlsight::merge::merge(reports)?;
+    if args.slo_p95_ms.is_some() {
+        report.slo_p95_ms = args.slo_p95_ms;
+    }
+    let analysis = Analysis {
+        report,
+        records_written: 0,
+    };
+    let outputs = Outputs {
+        json: args.json.as_deref(),
+        quiet: args.quiet,
+        stdout_taken: args.json.as_ref().is_some_and(|p| p.as_os_str() == "-"),
+    };
+    write_report_and_summary(&outputs, &analysis)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where the report and the summary go.
+struct Outputs<'a> {
+    /// The JSON report's path, if one is wanted.
+    json: Option<&'a Path>,
+    /// No terminal summary.
+    quiet: bool,
+    /// A machine-readable output goes to standard output, so the summary goes to standard
+    /// error.
+    stdout_taken: bool,
+}
+
+impl<'a> Outputs<'a> {
+    fn of(args: &'a CommonArgs) -> Self {
+        Outputs {
+            json: args.json.as_deref(),
+            quiet: args.quiet,
+            stdout_taken: args.stdout_outputs() > 0,
+        }
+    }
+}
+
+/// Writes the JSON report (if asked for) and the terminal summary (unless quiet); the summary
+/// goes to standard output unless a machine-readable output already does.
+fn write_report_and_summary(outputs: &Outputs<'_>, analysis: &Analysis) -> anyhow::Result<()> {
+    if let Some(path) = outputs.json {
         let mut out = open_output(path)?;
         output::write_report(&analysis.report, &mut out)
             .and_then(|()| out.flush())
             .context("writing the JSON report")?;
     }
-    if !args.quiet {
-        write_summary(args, analysis)?;
+    if outputs.quiet {
+        return Ok(());
     }
-    Ok(())
-}
-
-/// The summary goes to standard output unless a machine-readable output already does.
-fn write_summary(args: &CommonArgs, analysis: &Analysis) -> anyhow::Result<()> {
-    if args.stdout_outputs() > 0 {
+    if outputs.stdout_taken {
         output::write_summary(&analysis.report, &mut io::stderr().lock())?;
     } else {
         output::write_summary(&analysis.report, &mut io::stdout().lock())?;

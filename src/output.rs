@@ -706,7 +706,7 @@ pub fn write_connection(f: &ConnectionFacts, out: &mut Vec<u8>) {
 }
 
 /// Counters of the input side: what was read and what could not be decoded.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
 pub struct InputStats {
     /// Frames read.
     pub packets: u64,
@@ -724,6 +724,7 @@ pub struct InputStats {
     /// fragments were counted but not analysed.
     pub ip_datagrams_dropped: u64,
     /// Frames that could not be decoded, by kind.
+    #[serde(deserialize_with = "crate::aggregate::codec::static_keys")]
     pub decode_errors: BTreeMap<&'static str, u64>,
     /// TCP connections tracked (TLS or not).
     pub tcp_connections: u64,
@@ -742,7 +743,7 @@ pub struct InputStats {
 }
 
 /// One input file and how reading it ended.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct InputFile {
     /// Path as given.
     pub path: String,
@@ -1045,6 +1046,15 @@ struct ReportOut<'a> {
     certificates: Vec<InventoryCertOut<'a>>,
     certificates_not_listed: u64,
     renegotiation: RenegotiationStatsOut,
+    merge_state: MergeStateOut,
+}
+
+/// The aggregates in the form `tlsight merge` reads back (see [`crate::aggregate::codec`]),
+/// written compactly on one line: it is for tlsight, the fields above are for people.
+#[derive(Serialize)]
+struct MergeStateOut {
+    format: u32,
+    aggregates: Box<serde_json::value::RawValue>,
 }
 
 #[derive(Serialize)]
@@ -1336,6 +1346,10 @@ pub fn write_report(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             completed: agg.renegotiation.completed,
             secure_supported: agg.renegotiation.secure_supported,
             secure_unsupported: agg.renegotiation.secure_unsupported,
+        },
+        merge_state: MergeStateOut {
+            format: crate::aggregate::codec::FORMAT,
+            aggregates: serde_json::value::to_raw_value(agg).map_err(io::Error::other)?,
         },
     };
     serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::other)?;

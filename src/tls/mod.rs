@@ -117,8 +117,9 @@ pub struct ServerHello {
     pub ja4s: Arc<str>,
 }
 
-/// Facts of one X.509 certificate, parsed once per distinct DER.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Facts of one X.509 certificate, parsed once per distinct DER (serializable: the report's
+/// certificate inventory carries them so that reports merge).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Certificate {
     /// SHA-256 of the DER, lowercase hex.
     pub sha256: String,
