@@ -7,8 +7,6 @@
 //! itself — except `inputs`, which lists the part files (the README's "Running a fleet" lists
 //! what else can differ in general, and why).
 
-mod common;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
