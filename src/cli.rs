@@ -2,11 +2,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use tlsight::capture::live::LiveOptions;
 use tlsight::facts::FactsConfig;
 use tlsight::live::AlertConfig;
+use tlsight::output::records::{RecordFormat, Schema};
 use tlsight::pipeline::{Config, LiveConfig};
 use tlsight::reassembly::Limits;
 
@@ -94,6 +96,11 @@ pub struct CommonArgs {
     /// Do not print the terminal summary.
     #[arg(long, short)]
     pub quiet: bool,
+    /// This sensor's name, written into every record, window and alert, as the `sensor` label
+    /// of every metric, and into the report (`live` default: the host name; `analyze` writes
+    /// it only when given, so its output does not depend on the machine).
+    #[arg(long, value_name = "NAME")]
+    pub sensor: Option<String>,
 }
 
 impl CommonArgs {
@@ -118,6 +125,9 @@ impl CommonArgs {
         if self.stdout_outputs() > 1 {
             return Err("only one of --ndjson and --json can write to standard output".into());
         }
+        if self.sensor.as_ref().is_some_and(|s| s.trim().is_empty()) {
+            return Err("--sensor must not be empty".into());
+        }
         Ok(Config {
             workers,
             limits: Limits {
@@ -132,6 +142,10 @@ impl CommonArgs {
                 cert_warn_days: self.cert_warn_days,
             },
             want_records: self.ndjson.is_some(),
+            record_format: RecordFormat {
+                schema: Schema::Native,
+                sensor: self.sensor.as_deref().map(Arc::from),
+            },
             windows: false,
         })
     }
@@ -214,7 +228,10 @@ pub struct LiveSettings {
 impl LiveArgs {
     /// The settings these arguments ask for.
     pub fn settings(&self) -> Result<LiveSettings, String> {
-        let config = self.common.config()?;
+        let mut config = self.common.config()?;
+        if config.record_format.sensor.is_none() {
+            config.record_format.sensor = host_name().map(Arc::from);
+        }
         if self.snaplen <= 0 {
             return Err("--snaplen must be positive".into());
         }
@@ -255,6 +272,19 @@ impl LiveArgs {
             },
         })
     }
+}
+
+/// This machine's host name, the default sensor name of `live`.
+fn host_name() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at most that many bytes.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(buf.get(..len)?).into_owned();
+    (!name.is_empty()).then_some(name)
 }
 
 /// Parses `10s`, `500ms`, `2m`, `1h` or a bare number of seconds into nanoseconds.

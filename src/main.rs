@@ -8,13 +8,13 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context;
 use clap::Parser;
 use tlsight::capture::live::LiveInterface;
 use tlsight::live::{ClosedWindow, Watch};
-use tlsight::metrics::{self, SharedMetrics};
+use tlsight::metrics::{self, MetricsState};
 use tlsight::pipeline::{self, Analysis};
 use tlsight::{output, privileges};
 
@@ -78,6 +78,10 @@ fn analyze(args: &AnalyzeArgs, cfg: &pipeline::Config) -> anyhow::Result<ExitCod
     }
     .context("writing the NDJSON log")?;
     analysis.report.slo_p95_ms = args.slo_p95_ms;
+    analysis
+        .report
+        .sensors
+        .extend(cfg.record_format.sensor.as_deref().map(String::from));
     if let Some(mut out) = ndjson {
         out.flush().context("writing the NDJSON log")?;
     }
@@ -115,7 +119,8 @@ fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
     let source = LiveInterface::open(&s.source)?;
     let metrics = match args.metrics {
         Some(addr) => {
-            let shared = SharedMetrics::default();
+            let sensor = s.config.record_format.sensor.as_deref().map(String::from);
+            let shared = Arc::new(Mutex::new(MetricsState::for_sensor(sensor)));
             let bound = metrics::serve(addr, Arc::clone(&shared))
                 .with_context(|| format!("cannot serve metrics on {addr}"))?;
             eprintln!("tlsight: metrics at http://{bound}/metrics");
@@ -133,6 +138,7 @@ fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
     );
     let lines = ndjson.is_none() && !args.common.quiet;
     let mut watch = Watch::new(s.alerts);
+    let sensor = s.config.record_format.sensor.clone();
     let mut on_window = |w: ClosedWindow, out: &mut dyn Write| -> io::Result<()> {
         let news = watch.on_window(&w.aggregates, &w.sightings);
         if let Some(m) = &metrics {
@@ -145,12 +151,13 @@ fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
         }
         let mut buf = Vec::new();
         for a in &news.alerts {
-            output::live::write_alert(a, w.end, &mut buf);
+            output::live::write_alert(a, w.end, sensor.as_deref(), &mut buf);
         }
-        output::live::write_window(&w, &news.new_certs, &news.alerts, &mut buf);
+        let sensor = sensor.as_deref();
+        output::live::write_window(&w, &news.new_certs, &news.alerts, sensor, &mut buf);
         out.write_all(&buf)
     };
-    let done = match ndjson.as_mut() {
+    let mut done = match ndjson.as_mut() {
         Some(out) => pipeline::run_live(source, &s.config, s.live, &stop, out, &mut on_window),
         None => pipeline::run_live(
             source,
@@ -165,6 +172,10 @@ fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
     if let Some(mut out) = ndjson {
         out.flush().context("writing the NDJSON log")?;
     }
+    done.analysis
+        .report
+        .sensors
+        .extend(sensor.as_deref().map(String::from));
     let analysis = &done.analysis;
     for f in &analysis.report.inputs {
         if let Some(e) = &f.error {

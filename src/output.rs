@@ -4,6 +4,7 @@
 
 mod json;
 pub mod live;
+pub mod records;
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -645,10 +646,14 @@ fn write_tcp(o: &mut Object<'_>, f: &ConnectionFacts) {
     o.field(key!("close"), close_name(f.close));
 }
 
-/// Appends one NDJSON connection record (with its newline) to `out`.
-pub fn write_connection(f: &ConnectionFacts, out: &mut Vec<u8>) {
+/// Appends one NDJSON connection record (with its newline) to `out`, naming the sensor that
+/// saw it when one is set (`--sensor`).
+pub fn write_connection(f: &ConnectionFacts, sensor: Option<&str>, out: &mut Vec<u8>) {
     json::object(out, |o| {
         o.field(key!("type"), "connection");
+        if let Some(sensor) = sensor {
+            o.field(key!("sensor"), sensor);
+        }
         o.field(key!("ts"), &Rfc3339::micros(f.first_ts));
         o.field(key!("client"), &f.client);
         o.field(key!("server"), &f.server);
@@ -1018,6 +1023,8 @@ struct ReportOut<'a> {
     kind: &'static str,
     schema_version: u32,
     tool: String,
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    sensors: &'a BTreeSet<String>,
     inputs: &'a [InputFile],
     summary: SummaryOut<'a>,
     versions_negotiated: Vec<CountOut>,
@@ -1082,6 +1089,8 @@ pub struct Report {
     pub aggregates: Aggregates,
     /// `--slo-p95-ms`: servers whose p95 ClientHello → done time is above it are flagged.
     pub slo_p95_ms: Option<f64>,
+    /// The sensors whose traffic it covers (`--sensor`; several after `tlsight merge`).
+    pub sensors: BTreeSet<String>,
 }
 
 impl Report {
@@ -1258,6 +1267,7 @@ pub fn write_report(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         kind: "report",
         schema_version: SCHEMA_VERSION,
         tool: format!("tlsight {}", env!("CARGO_PKG_VERSION")),
+        sensors: &report.sensors,
         inputs: &report.inputs,
         summary: SummaryOut {
             input: &report.input,

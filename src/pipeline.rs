@@ -48,6 +48,8 @@ pub struct Config {
     pub facts: FactsConfig,
     /// Whether per-connection NDJSON records are wanted (skipped otherwise).
     pub want_records: bool,
+    /// Their schema and sensor name.
+    pub record_format: output::records::RecordFormat,
     /// Live mode: workers hand over their aggregates and [`Sightings`] per window instead of
     /// once at the end.
     pub windows: bool,
@@ -60,6 +62,7 @@ impl Default for Config {
             limits: Limits::default(),
             facts: FactsConfig::default(),
             want_records: true,
+            record_format: output::records::RecordFormat::default(),
             windows: false,
         }
     }
@@ -1172,7 +1175,7 @@ fn finish_connection(
     if cfg.want_records {
         let (first_ts, client, server) = f.sort_key();
         records.push((conn.closed_at, first_ts, client, server), |bytes| {
-            output::write_connection(&f, bytes)
+            cfg.record_format.write(&f, bytes)
         });
     }
 }

@@ -5,6 +5,7 @@
 //! percentiles are those of the pooled histograms, never averages, and every cap is applied
 //! after merging.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -55,6 +56,8 @@ struct ReportIn {
     summary: SummaryIn,
     #[serde(default)]
     slo_p95_ms: Option<f64>,
+    #[serde(default)]
+    sensors: BTreeSet<String>,
     merge_state: Option<MergeStateIn>,
 }
 
@@ -96,6 +99,7 @@ pub fn read_report(bytes: &[u8], path: &str) -> Result<Report, MergeError> {
         input: report.summary.input,
         aggregates,
         slo_p95_ms: report.slo_p95_ms,
+        sensors: report.sensors,
     })
 }
 
@@ -120,6 +124,7 @@ pub fn merge(reports: Vec<Report>) -> Result<Report, MergeError> {
             merged.slo_p95_ms = None;
         }
         merged.inputs.extend(r.inputs);
+        merged.sensors.extend(r.sensors);
         merged.input.merge_in(r.input);
         merged.aggregates.merge_in(r.aggregates);
     }

@@ -83,3 +83,22 @@ fn the_slo_is_kept_only_when_every_report_agrees() {
     c.slo_p95_ms = Some(6.0);
     assert_eq!(merge(vec![a, c]).expect("merge").slo_p95_ms, None);
 }
+
+#[test]
+fn the_merged_report_names_every_sensor() {
+    let mut a = report_of(&["tls12-ecdhe-rsa.pcap"]);
+    a.sensors.insert("dc1-lb".into());
+    let mut b = a.clone();
+    b.sensors = ["dc2-lb".to_string()].into();
+    let merged = merge(vec![a, b]).expect("merge");
+    let text = String::from_utf8(json(&merged)).expect("UTF-8");
+    let read = read_report(text.as_bytes(), "m.json").expect("read back");
+    assert_eq!(
+        read.sensors,
+        ["dc1-lb".to_string(), "dc2-lb".to_string()].into()
+    );
+    assert!(
+        text.contains("\"sensors\": [\n    \"dc1-lb\",\n    \"dc2-lb\"\n  ]"),
+        "{text}"
+    );
+}

@@ -55,6 +55,8 @@ impl<'a> CertOut<'a> {
 struct WindowOut<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sensor: Option<&'a str>,
     start: String,
     end: String,
     packets: u64,
@@ -78,12 +80,14 @@ pub fn write_window(
     w: &ClosedWindow,
     new_certs: &[(String, CertSighting)],
     alerts: &[AlertEvent],
+    sensor: Option<&str>,
     out: &mut Vec<u8>,
 ) {
     let agg = &w.aggregates;
     let started = alerts.iter().filter(|a| a.started).count();
     let record = WindowOut {
         kind: "window",
+        sensor,
         start: rfc3339_micros(w.start),
         end: rfc3339_micros(w.end),
         packets: w.packets,
@@ -109,6 +113,8 @@ pub fn write_window(
 struct AlertOut<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sensor: Option<&'a str>,
     ts: String,
     alert: &'static str,
     state: &'static str,
@@ -180,9 +186,15 @@ fn alert_message(a: &AlertEvent) -> String {
 
 /// Writes one `"type":"alert"` record (one line), stamped `ts` (the end of the window that
 /// decided it).
-pub fn write_alert(a: &AlertEvent, ts: crate::flow::Timestamp, out: &mut Vec<u8>) {
+pub fn write_alert(
+    a: &AlertEvent,
+    ts: crate::flow::Timestamp,
+    sensor: Option<&str>,
+    out: &mut Vec<u8>,
+) {
     let record = AlertOut {
         kind: "alert",
+        sensor,
         ts: rfc3339_micros(ts),
         alert: a.kind.name(),
         state: if a.started { "started" } else { "cleared" },
@@ -260,7 +272,7 @@ mod tests {
             findings: vec!["expiring_soon"],
         };
         let mut out = Vec::new();
-        write_window(&w, &[("ab".into(), cert)], &[], &mut out);
+        write_window(&w, &[("ab".into(), cert)], &[], None, &mut out);
         let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
         assert_eq!(v["type"], "window");
         assert_eq!(v["start"], "2023-11-14T22:13:20.000000Z");
@@ -287,7 +299,7 @@ mod tests {
         s.deprecated.insert((client, "old.example".into()), 0x0301);
         let news = watch.on_window(&Aggregates::default(), &s);
         let mut out = Vec::new();
-        write_alert(&news.alerts[0], Timestamp(0), &mut out);
+        write_alert(&news.alerts[0], Timestamp(0), None, &mut out);
         let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
         assert_eq!(v["type"], "alert");
         assert_eq!(v["alert"], "deprecated_version");
