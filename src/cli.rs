@@ -5,12 +5,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
-use tlsight::capture::live::LiveOptions;
+use tlsight::capture::interface::LiveOptions;
 use tlsight::facts::FactsConfig;
-use tlsight::live::AlertConfig;
-use tlsight::output::records::{RecordFormat, Schema};
+use tlsight::output::format::{RecordFormat, Schema};
 use tlsight::pipeline::{Config, LiveConfig};
-use tlsight::reassembly::Limits;
+use tlsight::tcp::Limits;
+use tlsight::watch::AlertConfig;
 
 /// tlsight: passive TLS handshake analyzer.
 #[derive(Parser, Debug)]

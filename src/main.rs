@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context;
 use clap::Parser;
-use tlsight::capture::live::LiveInterface;
-use tlsight::live::{ClosedWindow, Watch};
+use tlsight::capture::interface::LiveInterface;
 use tlsight::metrics::{self, MetricsState};
 use tlsight::pipeline::{self, Analysis};
+use tlsight::watch::{ClosedWindow, Watch};
 use tlsight::{output, privileges};
 
 use crate::cli::{AnalyzeArgs, Cli, Command, CommonArgs, LiveArgs, LiveSettings, MergeArgs};
@@ -147,14 +147,14 @@ fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
                 .update(&w, &watch);
         }
         if lines {
-            eprint!("{}", output::live::window_lines(&w, &news.alerts));
+            eprint!("{}", output::window::window_lines(&w, &news.alerts));
         }
         let mut buf = Vec::new();
         for a in &news.alerts {
-            output::live::write_alert(a, w.end, sensor.as_deref(), &mut buf);
+            output::window::write_alert(a, w.end, sensor.as_deref(), &mut buf);
         }
         let sensor = sensor.as_deref();
-        output::live::write_window(&w, &news.new_certs, &news.alerts, sensor, &mut buf);
+        output::window::write_window(&w, &news.new_certs, &news.alerts, sensor, &mut buf);
         out.write_all(&buf)
     };
     let mut done = match ndjson.as_mut() {

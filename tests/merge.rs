@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use similar::TextDiff;
 use tlsight::capture::{OfflineFile, PacketSource};
 use tlsight::decode::{Decoded, Decoder};
-use tlsight::flow::FlowKey;
+use tlsight::flow::{Endpoint, FlowKey, Transport};
 use tlsight::output::write_report;
 use tlsight::pipeline::{Analysis, Config, analyze_files};
 
@@ -76,8 +76,7 @@ const GAP_NS: i64 = 1_000 * 1_000_000_000;
 /// Copies `capture` into `dir`, shifted forward in time to start at least [`GAP_NS`] after
 /// `after_ns` (so that the scenario captures, read in order, form one capture whose time only
 /// moves forward, as a sensor's does), and splits the copy into `PARTS` files by connection
-/// (the symmetric flow hash, so both directions of a connection land in the same part);
-/// frames that are not TCP go to part 0.
+/// (see [`flow_part`]); frames that are neither TCP nor UDP go to part 0.
 fn split(capture: &Path, dir: &Path, after_ns: i64) -> Split {
     let mut source = OfflineFile::open(capture).expect("open capture");
     let link = source.link_type();
@@ -99,7 +98,8 @@ fn split(capture: &Path, dir: &Path, after_ns: i64) -> Split {
         let ts = frame.ts.0 + shift;
         end_ns = end_ns.max(ts);
         let part = match decoder.decode(link, frame.data, frame.ts) {
-            Ok(Decoded::Tcp(seg)) => FlowKey::from_endpoints(seg.src, seg.dst).0.shard(PARTS),
+            Ok(Decoded::Tcp(seg)) => flow_part(Transport::Tcp, seg.src, seg.dst),
+            Ok(Decoded::Udp(d)) => flow_part(Transport::Udp, d.src, d.dst),
             _ => 0,
         };
         whole_writer.frame(ts, frame.data, frame.wire_len);
@@ -110,6 +110,11 @@ fn split(capture: &Path, dir: &Path, after_ns: i64) -> Split {
         parts,
         end_ns,
     }
+}
+
+/// The part of a connection: by the symmetric flow hash, so both directions land in it.
+fn flow_part(transport: Transport, src: Endpoint, dst: Endpoint) -> usize {
+    FlowKey::from_endpoints(transport, src, dst).0.shard(PARTS)
 }
 
 /// Every scenario capture, re-timed one after the other and split (see [`split`]).
