@@ -17,10 +17,11 @@ use tlsight::capture::{OfflineFile, PacketSource};
 use tlsight::decode::{Decoded, Decoder, LinkType};
 use tlsight::flow::{Direction, Endpoint, FlowKey, Timestamp, Transport};
 use tlsight::tcp::{CloseReason, Connection, Limits, Segment, StreamConsumer, TcpTable};
-use tlsight::tls::cert::{CertCache, parse_certificate};
-use tlsight::tls::deframe::{Deframer, Framing, RecordBody, RecordHeader, RecordSink};
-use tlsight::tls::hello::{parse_certificate_list, parse_client_hello};
-use tlsight::tls::{TlsContext, TlsObserver};
+use tlsight::tls::codes::ContentType;
+use tlsight::tls::handshake::certificate::{CertCache, parse_certificate};
+use tlsight::tls::handshake::hello::{parse_certificate_list, parse_client_hello};
+use tlsight::tls::record::{Deframer, Framing, RecordBody, RecordHeader, RecordSink};
+use tlsight::tls::{AnomalyKind, RecordLayer, TlsContext};
 
 /// The frames of one bundled capture.
 struct Capture {
@@ -200,12 +201,12 @@ struct CountRecords(u64);
 
 impl RecordSink for CountRecords {
     fn wants_body(&self, header: &RecordHeader) -> bool {
-        header.content_type == 22
+        header.content_type == ContentType::HANDSHAKE
     }
     fn record(&mut self, _: RecordHeader, _: RecordBody<'_>, _: Timestamp) {
         self.0 += 1;
     }
-    fn anomaly(&mut self, _: &'static str) {}
+    fn anomaly(&mut self, _: AnomalyKind) {}
     fn peer_sent_client_hello(&self) -> bool {
         true
     }
@@ -300,7 +301,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("observer_one_connection", |b| {
         b.iter(|| {
             let mut ctx = TlsContext::default();
-            let mut obs = TlsObserver::new();
+            let mut obs = RecordLayer::new();
             let dirs = [Direction::LoToHi, Direction::HiToLo];
             for chunk in client.chunks(1460) {
                 obs.on_data(&mut ctx, dirs[0], chunk, Timestamp(0));

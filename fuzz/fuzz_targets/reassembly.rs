@@ -115,7 +115,7 @@ fuzz_target!(|data: &[u8]| {
         );
         table.expire_idle(Timestamp(clock), &mut closed);
         assert!(table.stats().peak_buffered_bytes <= LIMITS.max_total_buffer as u64);
-        assert!(table.stats().peak_flows <= LIMITS.max_flows as u64);
+        assert!(table.stats().table.peak_flows <= LIMITS.max_flows as u64);
     }
     table.drain(&mut closed);
 });

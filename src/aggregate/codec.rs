@@ -46,12 +46,6 @@ pub fn static_keys<'de, D: Deserializer<'de>>(
     Ok(map.into_iter().map(|(k, n)| (intern(&k), n)).collect())
 }
 
-/// Reads a list of names as interned names (see [`intern`]).
-pub fn static_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<&'static str>, D::Error> {
-    let list = Vec::<String>::deserialize(d)?;
-    Ok(list.iter().map(|k| intern(k)).collect())
-}
-
 /// Alert counts by (sender, description), carried as `[sender, description, count]` triples
 /// (JSON object keys cannot be pairs).
 pub mod alerts {
@@ -260,6 +254,42 @@ mod tests {
             narrow.ranked(),
             vec![("a", 1), ("b", 1), ("c", 1), ("(other)", 9)]
         );
+    }
+
+    #[test]
+    fn enums_are_read_back_by_the_names_the_outputs_write() {
+        use crate::facts::{FailureCause, Finding, Outcome};
+        for f in Finding::ALL {
+            let text = serde_json::to_string(f.name()).expect("json");
+            assert_eq!(
+                serde_json::from_str::<Finding>(&text).ok(),
+                Some(f),
+                "{text}"
+            );
+        }
+        let outcomes = [
+            Outcome::Established,
+            Outcome::NoResponse,
+            Outcome::Incomplete,
+        ];
+        for o in outcomes {
+            assert_eq!(
+                serde_json::to_string(&o).expect("json"),
+                format!("\"{}\"", o.name())
+            );
+        }
+        let causes = [
+            FailureCause::ServerRejectedClientCertificate,
+            FailureCause::NoApplicationProtocol,
+            FailureCause::CaptureGap,
+            FailureCause::ServerNotTls,
+        ];
+        for c in causes {
+            assert_eq!(
+                serde_json::to_string(&c).expect("json"),
+                format!("\"{}\"", c.name())
+            );
+        }
     }
 
     #[test]

@@ -292,7 +292,13 @@ mod tests {
         let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
         let client = Endpoint { ip, port };
         let server = Endpoint { ip, port: 443 };
-        let key = (Timestamp(closed_at), Timestamp(first), client, server);
+        let key = (
+            Timestamp(closed_at),
+            Timestamp(first),
+            client,
+            server,
+            Transport::Tcp,
+        );
         (key, format!("{closed_at}/{port}\n").into_bytes())
     }
 

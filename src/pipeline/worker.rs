@@ -8,11 +8,11 @@ use super::records::{RecordBatch, RecordMessage};
 use super::{Config, RecordChannels};
 
 use crate::aggregate::Aggregates;
-use crate::facts::{self};
+use crate::facts::{self, TcpFacts, TransportFacts};
 use crate::flow::{Direction, FlowKey, Timestamp};
 use crate::prefetch;
 use crate::tcp::{CloseReason, Connection, Segment, StreamConsumer, TcpTable};
-use crate::tls::{TlsContext, TlsObserver};
+use crate::tls::{RecordLayer, TlsContext};
 use crate::watch::Sightings;
 use crossbeam_channel::{Receiver, Sender};
 use std::rc::Rc;
@@ -47,7 +47,7 @@ pub(super) struct ConnectionObserver {
     /// Made when the first stream bytes (or gap) arrive: a connection that never carries data
     /// (a SYN flood's half-open connections) then costs the flow table a pointer instead of
     /// the observer's half kilobyte.
-    pub(super) tls: Option<Box<TlsObserver>>,
+    pub(super) tls: Option<Box<RecordLayer>>,
     pub(super) ctx: Rc<RefCell<TlsContext>>,
 }
 
@@ -58,7 +58,7 @@ impl StreamConsumer for ConnectionObserver {
 
     fn prefetch(&self) {
         if let Some(tls) = &self.tls {
-            prefetch::object::<TlsObserver>(tls);
+            prefetch::object::<RecordLayer>(tls);
         }
     }
 
@@ -68,8 +68,8 @@ impl StreamConsumer for ConnectionObserver {
 }
 
 /// The observer of a connection, made on first use.
-pub(super) fn observer(tls: &mut Option<Box<TlsObserver>>) -> &mut TlsObserver {
-    tls.get_or_insert_with(|| Box::new(TlsObserver::new()))
+pub(super) fn observer(tls: &mut Option<Box<RecordLayer>>) -> &mut RecordLayer {
+    tls.get_or_insert_with(|| Box::new(RecordLayer::new()))
 }
 
 /// A worker: owns the flow table of its shard, and sends its records to the writer after
@@ -182,16 +182,19 @@ pub(super) fn finish_connection(
         return;
     };
     let transcript = tls.finish();
-    let f = facts::build(&conn.key, conn.meta, reason, transcript, &cfg.facts);
+    let transport = TransportFacts::Tcp(TcpFacts {
+        meta: conn.meta,
+        close: reason,
+    });
+    let f = facts::build(&conn.key, transport, transcript, &cfg.facts);
     out.aggregates.add(&f);
     if cfg.windows {
         out.sightings.add(&f);
     }
     if cfg.want_records {
-        let (first_ts, client, server) = f.sort_key();
-        records.push((conn.closed_at, first_ts, client, server), |bytes| {
-            cfg.record_format.write(&f, bytes)
-        });
+        let (first_ts, client, server, transport) = f.sort_key();
+        let key = (conn.closed_at, first_ts, client, server, transport);
+        records.push(key, |bytes| cfg.record_format.write(&f, bytes));
     }
 }
 
