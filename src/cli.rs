@@ -3,12 +3,14 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tlsight::capture::interface::LiveOptions;
 use tlsight::facts::FactsConfig;
 use tlsight::output::format::{RecordFormat, Schema};
 use tlsight::pipeline::{Config, LiveConfig};
+use tlsight::sink::KafkaConfig;
 use tlsight::tcp::Limits;
 use tlsight::watch::AlertConfig;
 
@@ -65,6 +67,15 @@ pub struct AnalyzeArgs {
     pub common: CommonArgs,
 }
 
+/// `--schema`: the names connection records use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchemaArg {
+    /// tlsight's own names.
+    Native,
+    /// Elastic Common Schema names.
+    Ecs,
+}
+
 /// Arguments shared by `analyze` and `live`: outputs and analysis knobs.
 #[derive(Args, Debug)]
 pub struct CommonArgs {
@@ -101,9 +112,64 @@ pub struct CommonArgs {
     /// it only when given, so its output does not depend on the machine).
     #[arg(long, value_name = "NAME")]
     pub sensor: Option<String>,
+    /// Field names of the connection records: `native` (tlsight's own, the README's contract)
+    /// or `ecs` (Elastic Common Schema, tlsight's own facts under `tlsight.*`).
+    #[arg(long, value_enum, default_value_t = SchemaArg::Native)]
+    pub schema: SchemaArg,
+    /// Seed of the Community ID (`network.community_id` of ECS records), when the other
+    /// tools of the deployment use one (Zeek's and Suricata's setting of the same name).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub community_id_seed: u16,
+    /// Send every record (connection, window, alert) to Kafka: bootstrap brokers
+    /// `host:port[,host:port...]`. One JSON document per message, keyed by connection.
+    #[arg(long, value_name = "BROKERS")]
+    pub kafka: Option<String>,
+    /// The Kafka topic records go to.
+    #[arg(long, value_name = "TOPIC", default_value = "tlsight")]
+    pub kafka_topic: String,
+    /// A librdkafka setting, `key=value` (repeatable): TLS (`security.protocol=ssl`, ...),
+    /// SASL, compression (`compression.type=zstd`), batching (`linger.ms`, ...).
+    #[arg(long = "kafka-option", value_name = "KEY=VALUE")]
+    pub kafka_options: Vec<String>,
+    /// Keep records the broker cannot take yet (its in-memory queue full) in a spool file in
+    /// DIR; records left at exit are sent first by the next run.
+    #[arg(long, value_name = "DIR", requires = "kafka")]
+    pub kafka_spool: Option<PathBuf>,
+    /// Most the spool holds, in MiB (records beyond are dropped and counted).
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    pub kafka_spool_max_mib: u64,
+    /// Longest wait, in seconds, for outstanding Kafka deliveries when the run ends.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub kafka_timeout: u64,
 }
 
 impl CommonArgs {
+    /// The Kafka sink these arguments ask for, if any.
+    pub fn kafka_config(&self) -> Result<Option<KafkaConfig>, String> {
+        let Some(brokers) = &self.kafka else {
+            return Ok(None);
+        };
+        if brokers.trim().is_empty() || self.kafka_topic.trim().is_empty() {
+            return Err("--kafka and --kafka-topic must not be empty".into());
+        }
+        let options = self
+            .kafka_options
+            .iter()
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().into(), v.into())),
+                _ => Err(format!("--kafka-option '{kv}' is not key=value")),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(KafkaConfig {
+            brokers: brokers.clone(),
+            topic: self.kafka_topic.clone(),
+            options,
+            spool: self.kafka_spool.clone(),
+            spool_max_bytes: self.kafka_spool_max_mib.saturating_mul(1 << 20),
+            finish_timeout: Duration::from_secs(self.kafka_timeout),
+        }))
+    }
+
     /// How many of the machine-readable outputs go to standard output (`-`).
     pub fn stdout_outputs(&self) -> usize {
         [&self.ndjson, &self.json]
@@ -128,6 +194,7 @@ impl CommonArgs {
         if self.sensor.as_ref().is_some_and(|s| s.trim().is_empty()) {
             return Err("--sensor must not be empty".into());
         }
+        self.kafka_config()?;
         Ok(Config {
             workers,
             limits: Limits {
@@ -141,10 +208,14 @@ impl CommonArgs {
             facts: FactsConfig {
                 cert_warn_days: self.cert_warn_days,
             },
-            want_records: self.ndjson.is_some(),
+            want_records: self.ndjson.is_some() || self.kafka.is_some(),
             record_format: RecordFormat {
-                schema: Schema::Native,
+                schema: match self.schema {
+                    SchemaArg::Native => Schema::Native,
+                    SchemaArg::Ecs => Schema::Ecs,
+                },
                 sensor: self.sensor.as_deref().map(Arc::from),
+                community_id_seed: self.community_id_seed,
             },
             windows: false,
         })

@@ -15,6 +15,7 @@ pub mod output;
 pub mod pipeline;
 pub mod prefetch;
 pub mod privileges;
+pub mod sink;
 pub mod stream;
 pub mod tcp;
 pub mod tls;

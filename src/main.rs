@@ -14,7 +14,9 @@ use anyhow::Context;
 use clap::Parser;
 use tlsight::capture::interface::LiveInterface;
 use tlsight::metrics::{self, MetricsState};
+use tlsight::output::window::WindowExtras;
 use tlsight::pipeline::{self, Analysis};
+use tlsight::sink::{KafkaSink, RecordStream};
 use tlsight::watch::{ClosedWindow, Watch};
 use tlsight::{output, privileges};
 
@@ -70,21 +72,16 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn analyze(args: &AnalyzeArgs, cfg: &pipeline::Config) -> anyhow::Result<ExitCode> {
-    // Records are written while the analysis runs, so their output is opened first.
-    let mut ndjson = args.common.ndjson.as_deref().map(open_output).transpose()?;
-    let mut analysis = match ndjson.as_mut() {
-        Some(out) => pipeline::analyze_files(&args.files, cfg, out),
-        None => pipeline::analyze_files(&args.files, cfg, &mut io::sink()),
-    }
-    .context("writing the NDJSON log")?;
+    // Records are written while the analysis runs, so their outputs are opened first.
+    let mut records = record_stream(&args.common)?;
+    let mut analysis = pipeline::analyze_files(&args.files, cfg, &mut records)
+        .context("writing the NDJSON log")?;
     analysis.report.slo_p95_ms = args.slo_p95_ms;
     analysis
         .report
         .sensors
         .extend(cfg.record_format.sensor.as_deref().map(String::from));
-    if let Some(mut out) = ndjson {
-        out.flush().context("writing the NDJSON log")?;
-    }
+    let records_lost = finish_records(records, &args.common)?;
     for f in &analysis.report.inputs {
         if let Some(e) = &f.error {
             eprintln!("tlsight: {e}");
@@ -101,9 +98,50 @@ fn analyze(args: &AnalyzeArgs, cfg: &pipeline::Config) -> anyhow::Result<ExitCod
     write_report_and_summary(&Outputs::of(&args.common), &analysis)?;
     Ok(if analysis.input_failed() {
         ExitCode::from(EXIT_INPUT_DAMAGED)
+    } else if records_lost {
+        ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The record stream of a run: the NDJSON file and the Kafka sink, whichever are asked for.
+fn record_stream(args: &CommonArgs) -> anyhow::Result<RecordStream<BufWriter<Box<dyn Write>>>> {
+    let ndjson = args.ndjson.as_deref().map(open_output).transpose()?;
+    let kafka = match args.kafka_config().map_err(anyhow::Error::msg)? {
+        Some(cfg) => Some(KafkaSink::connect(&cfg)?),
+        None => None,
+    };
+    Ok(RecordStream::new(ndjson, kafka))
+}
+
+/// Flushes the NDJSON file and ends the Kafka sink's run, saying what became of the records.
+/// Returns whether any record was lost (refused, dropped, or not confirmed in time).
+fn finish_records(
+    records: RecordStream<BufWriter<Box<dyn Write>>>,
+    args: &CommonArgs,
+) -> anyhow::Result<bool> {
+    let Some((c, error)) = records.finish().context("writing the NDJSON log")? else {
+        return Ok(false);
+    };
+    eprintln!(
+        "tlsight: Kafka: {} records produced, {} delivered, {} refused, {} spooled, {} dropped \
+         (queue and spool full), {} not confirmed within {} s, {} waiting in the spool for the \
+         next run",
+        c.produced,
+        c.delivered,
+        c.failed,
+        c.spooled,
+        c.dropped,
+        c.unconfirmed,
+        args.kafka_timeout,
+        c.spool_pending
+    );
+    let lost = c.failed + c.dropped + c.unconfirmed > 0;
+    if let Some(e) = error.filter(|_| lost || c.spool_pending > 0) {
+        eprintln!("tlsight: Kafka: last error: {e}");
+    }
+    Ok(lost)
 }
 
 /// `tlsight live`: opens the interface, serves metrics, drops privileges, then captures until
@@ -128,7 +166,8 @@ fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let mut ndjson = args.common.ndjson.as_deref().map(open_output).transpose()?;
+    let mut records = record_stream(&args.common)?;
+    let sink = records.sink_counters();
     if let Some(user) = &args.user {
         privileges::drop_to(user)?;
     }
@@ -136,15 +175,16 @@ fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
         "tlsight: capturing on {} (stop with Ctrl-C)",
         source.interface()
     );
-    let lines = ndjson.is_none() && !args.common.quiet;
+    let lines = args.common.ndjson.is_none() && !args.common.quiet;
     let mut watch = Watch::new(s.alerts);
     let sensor = s.config.record_format.sensor.clone();
     let mut on_window = |w: ClosedWindow, out: &mut dyn Write| -> io::Result<()> {
         let news = watch.on_window(&w.aggregates, &w.sightings);
+        let sink = sink.as_ref().map(|c| c.snapshot());
         if let Some(m) = &metrics {
             m.lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .update(&w, &watch);
+                .update(&w, &watch, sink);
         }
         if lines {
             eprint!("{}", output::window::window_lines(&w, &news.alerts));
@@ -153,25 +193,23 @@ fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
         for a in &news.alerts {
             output::window::write_alert(a, w.end, sensor.as_deref(), &mut buf);
         }
-        let sensor = sensor.as_deref();
-        output::window::write_window(&w, &news.new_certs, &news.alerts, sensor, &mut buf);
+        let extras = WindowExtras {
+            sensor: sensor.as_deref(),
+            sink,
+        };
+        output::window::write_window(&w, &news.new_certs, &news.alerts, &extras, &mut buf);
         out.write_all(&buf)
     };
-    let mut done = match ndjson.as_mut() {
-        Some(out) => pipeline::run_live(source, &s.config, s.live, &stop, out, &mut on_window),
-        None => pipeline::run_live(
-            source,
-            &s.config,
-            s.live,
-            &stop,
-            &mut io::sink(),
-            &mut on_window,
-        ),
-    }
+    let mut done = pipeline::run_live(
+        source,
+        &s.config,
+        s.live,
+        &stop,
+        &mut records,
+        &mut on_window,
+    )
     .context("writing the NDJSON log")?;
-    if let Some(mut out) = ndjson {
-        out.flush().context("writing the NDJSON log")?;
-    }
+    let records_lost = finish_records(records, &args.common)?;
     done.analysis
         .report
         .sensors
@@ -189,7 +227,7 @@ fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
          (ps_ifdrop), {} TCP segments by tlsight (queues full)",
         analysis.report.input.packets, d.kernel.dropped, d.kernel.if_dropped, d.channel_segments
     );
-    Ok(if analysis.input_failed() {
+    Ok(if analysis.input_failed() || records_lost {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

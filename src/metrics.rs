@@ -12,6 +12,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::aggregate::{Aggregates, Latency, Merge};
+use crate::sink::SinkCounts;
 use crate::tls::names::version_name;
 use crate::watch::{ClosedWindow, Drops, Watch};
 
@@ -31,6 +32,8 @@ pub struct MetricsState {
     alerts_started: BTreeMap<&'static str, u64>,
     /// The `sensor` label of every sample, when set.
     sensor: Option<String>,
+    /// The Kafka sink's counts, when records go to Kafka.
+    sink: Option<SinkCounts>,
 }
 
 /// The snapshot shared between the capture's main thread and the metrics server.
@@ -45,8 +48,10 @@ impl MetricsState {
         }
     }
 
-    /// Adds a closed window, and takes the alert counts from `watch`.
-    pub fn update(&mut self, w: &ClosedWindow, watch: &Watch) {
+    /// Adds a closed window, and takes the alert counts from `watch` and the Kafka sink's
+    /// counts from `sink`.
+    pub fn update(&mut self, w: &ClosedWindow, watch: &Watch, sink: Option<SinkCounts>) {
+        self.sink = sink;
         self.aggregates.merge_in(w.aggregates.clone());
         self.drops = w.drops_total;
         self.packets += w.packets;
@@ -124,6 +129,27 @@ impl MetricsState {
         );
         for (server, b) in &agg.servers {
             o.histogram(name, server, &b.timings.client_hello_to_done);
+        }
+        if let Some(sink) = &self.sink {
+            let name = "tlsight_kafka_records_total";
+            o.header(
+                name,
+                "counter",
+                "Records by what became of them in the Kafka sink.",
+            );
+            let states = [
+                ("produced", sink.produced),
+                ("delivered", sink.delivered),
+                ("refused", sink.failed),
+                ("spooled", sink.spooled),
+                ("dropped", sink.dropped),
+            ];
+            for (state, n) in states {
+                o.sample(name, &[("state", state)], n as f64);
+            }
+            let name = "tlsight_kafka_spool_records";
+            o.header(name, "gauge", "Records waiting in the Kafka spool.");
+            o.sample(name, &[], sink.spool_pending as f64);
         }
         let name = "tlsight_alerts_active";
         o.header(name, "gauge", "Alerts active now, by rule.");
@@ -292,7 +318,7 @@ mod tests {
             drops_total: Drops::default(),
         };
         let mut s = MetricsState::default();
-        s.update(&w, &Watch::new(AlertConfig::default()));
+        s.update(&w, &Watch::new(AlertConfig::default()), None);
         s
     }
 

@@ -3,6 +3,7 @@
 //! serialization types here are kept apart from the internal types so that the output contract
 //! (field names in `DESIGN.md` and the README) only changes on purpose.
 
+mod ecs;
 pub mod format;
 mod json;
 mod record;

@@ -14,7 +14,7 @@ use super::time::Rfc3339;
 
 use crate::facts::{
     AlertFact, ChainCert, ConnectionFacts, Failure, Finding, Renegotiation, Resumption, Side,
-    TcpFacts, TransportFacts,
+    TcpFacts, Timing, TransportFacts,
 };
 use crate::flow::Endpoint;
 use crate::tcp::CloseReason;
@@ -251,7 +251,7 @@ thread_local! {
 }
 
 /// A certificate chain of a record.
-fn write_chain(out: &mut Vec<u8>, chain: &[ChainCert]) {
+pub(super) fn write_chain(out: &mut Vec<u8>, chain: &[ChainCert]) {
     CERT_MEMO.with_borrow_mut(|memo| {
         json::array(out, chain, |out, c| {
             let cert = CertOut {
@@ -367,6 +367,20 @@ impl Run for AlertRun<'_> {
         f.entry(key!("encrypted"), &a.alert.encrypted);
         f.entry(key!("inferred"), &a.alert.inferred);
         f.entry(key!("after"), &a.after.map(Sided));
+    }
+}
+
+impl Json for Timing {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        json::object(out, |o| {
+            o.field(key!("tcp_handshake"), &self.tcp_handshake_us);
+            o.field(key!("tcp_syn_to_syn_ack"), &self.tcp_syn_to_syn_ack_us);
+            o.field(
+                key!("client_hello_to_server_hello"),
+                &self.client_hello_to_server_hello_us,
+            );
+            o.field(key!("client_hello_to_done"), &self.client_hello_to_done_us);
+        });
     }
 }
 
@@ -496,16 +510,7 @@ pub fn write_connection(f: &ConnectionFacts, sensor: Option<&str>, out: &mut Vec
         o.field(key!("group"), &f.negotiated_group().map(group_name));
         o.field(key!("outcome"), f.outcome.name());
         o.field(key!("failure"), &f.failure);
-        o.object(key!("timing_us"), |o| {
-            let t = &f.timing;
-            o.field(key!("tcp_handshake"), &t.tcp_handshake_us);
-            o.field(key!("tcp_syn_to_syn_ack"), &t.tcp_syn_to_syn_ack_us);
-            o.field(
-                key!("client_hello_to_server_hello"),
-                &t.client_hello_to_server_hello_us,
-            );
-            o.field(key!("client_hello_to_done"), &t.client_hello_to_done_us);
-        });
+        o.field(key!("timing_us"), &f.timing);
         let ch = f.client_hello.as_deref();
         o.field(key!("client_hello"), &ch);
         let sh = f.server_hello.as_deref().map(|s| ServerHelloOut(s, ch));

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::report::{CountOut, ServerOut, TimingsOut, census, named, servers_out};
 use super::{rfc3339_micros, rfc3339_secs};
 use crate::facts::Finding;
+use crate::sink::SinkCounts;
 use crate::tls::names::version_name;
 use crate::watch::{AlertEvent, AlertKind, CertSighting, ClosedWindow, Drops};
 
@@ -74,6 +75,18 @@ struct WindowOut<'a> {
     alerts_cleared: usize,
     drops: DropsOut,
     drops_total: DropsOut,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kafka: Option<SinkCounts>,
+}
+
+/// What a window record says beyond the window itself: the sensor, and the Kafka sink's
+/// counts since the start (when records go to Kafka).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WindowExtras<'a> {
+    /// `--sensor`.
+    pub sensor: Option<&'a str>,
+    /// The sink's counts.
+    pub sink: Option<SinkCounts>,
 }
 
 /// Writes one `"type":"window"` record (one line). `new_certs` are the certificates with
@@ -82,14 +95,14 @@ pub fn write_window(
     w: &ClosedWindow,
     new_certs: &[(String, CertSighting)],
     alerts: &[AlertEvent],
-    sensor: Option<&str>,
+    extras: &WindowExtras<'_>,
     out: &mut Vec<u8>,
 ) {
     let agg = &w.aggregates;
     let started = alerts.iter().filter(|a| a.started).count();
     let record = WindowOut {
         kind: "window",
-        sensor,
+        sensor: extras.sensor,
         start: rfc3339_micros(w.start),
         end: rfc3339_micros(w.end),
         packets: w.packets,
@@ -105,6 +118,7 @@ pub fn write_window(
         alerts_cleared: alerts.len() - started,
         drops: DropsOut::from(&w.drops),
         drops_total: DropsOut::from(&w.drops_total),
+        kafka: extras.sink,
     };
     // Plain structs of strings and numbers serialize into a Vec without error.
     let _ = serde_json::to_writer(&mut *out, &record);
@@ -274,7 +288,13 @@ mod tests {
             findings: vec![Finding::ExpiringSoon],
         };
         let mut out = Vec::new();
-        write_window(&w, &[("ab".into(), cert)], &[], None, &mut out);
+        write_window(
+            &w,
+            &[("ab".into(), cert)],
+            &[],
+            &WindowExtras::default(),
+            &mut out,
+        );
         let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
         assert_eq!(v["type"], "window");
         assert_eq!(v["start"], "2023-11-14T22:13:20.000000Z");
