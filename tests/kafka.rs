@@ -3,9 +3,13 @@
 //! the README's "Running a fleet" for why not a JVM Kafka or tansu). Every record of a capture
 //! arrives, byte-equal to the NDJSON file, in order per connection; a broker that is down
 //! and comes back within the bound loses nothing; beyond the bound, records are spooled,
-//! dropped and counted exactly, and a spool left by one run is sent first by the next.
+//! dropped and counted exactly, and a spool left by one run is sent first by the next; and in
+//! a live capture (root only), a broker that goes away mid-capture and comes back loses no
+//! record, window or alert.
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::thread;
@@ -328,4 +332,107 @@ fn beyond_the_bound_records_are_spooled_dropped_and_counted() {
     assert_eq!((c["delivered"], c["spool_pending"]), (n + 1, 0), "{c:?}");
     let got = consume(&bootstrap, n as usize + 1);
     assert_eq!(got.len() as u64, n + 1);
+}
+
+/// A minimal TLS 1.2 ClientHello record (one suite, no extensions): enough for tlsight to
+/// follow the connection and write its record.
+fn client_hello() -> Vec<u8> {
+    let mut body = vec![0x03, 0x03];
+    body.extend_from_slice(&[7; 32]);
+    body.extend_from_slice(&[0, 0, 2, 0x00, 0x2f, 1, 0]);
+    let mut hs = vec![1, 0, 0, body.len() as u8];
+    hs.extend_from_slice(&body);
+    let mut record = vec![0x16, 0x03, 0x01, 0, hs.len() as u8];
+    record.extend_from_slice(&hs);
+    record
+}
+
+/// Opens `n` connections to `port`, each sending a ClientHello and closing.
+fn connections(port: u16, n: usize) {
+    for _ in 0..n {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.write_all(&client_hello()).expect("send");
+        let _ = s.shutdown(Shutdown::Both);
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn live_a_broker_down_mid_capture_and_back_loses_nothing() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipping live Kafka test: not root (capturing on lo needs CAP_NET_RAW)");
+        return;
+    }
+    let cluster = broker();
+    let bootstrap = cluster.bootstrap_servers();
+    // A server that reads what comes and closes.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    thread::spawn(move || {
+        for s in listener.incoming().flatten() {
+            let mut s = s;
+            let _ = s.read(&mut [0; 512]);
+        }
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ndjson = dir.path().join("live.ndjson");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tlsight"))
+        .args(["live", "-i", "lo", "-f", &format!("tcp port {port}")])
+        .args(["--ndjson", ndjson.to_str().expect("path")])
+        .args(["--kafka", &bootstrap, "--kafka-topic", TOPIC])
+        .args([
+            "--interval",
+            "1s",
+            "--kafka-timeout",
+            "30",
+            "--sensor",
+            "dc1-lb",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tlsight live");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    while stderr.read_line(&mut line).expect("read stderr") > 0 && !line.contains("capturing") {
+        line.clear();
+    }
+    let collect = thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = stderr.read_to_string(&mut rest);
+        rest
+    });
+    connections(port, 10);
+    cluster.broker_down(1).expect("broker down");
+    connections(port, 10);
+    // Windows and records keep coming while the broker is away.
+    thread::sleep(Duration::from_secs(3));
+    cluster.broker_up(1).expect("broker up");
+    connections(port, 10);
+    thread::sleep(Duration::from_millis(1500));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let status = child.wait().expect("tlsight stops");
+    let stderr = collect.join().expect("stderr");
+    assert!(status.success(), "{status}\n{stderr}");
+
+    let file = std::fs::read(&ndjson).expect("NDJSON written");
+    let expected = lines(&file);
+    let connections = expected
+        .iter()
+        .filter(|l| l.starts_with(b"{\"type\":\"connection\""))
+        .count();
+    assert_eq!(connections, 30, "{stderr}");
+    assert!(expected.len() > 33, "windows were written too");
+    let got = consume(&bootstrap, expected.len());
+    let mut sent = expected.clone();
+    let mut received: Vec<&[u8]> = got.iter().map(|m| m.value.as_slice()).collect();
+    sent.sort();
+    received.sort();
+    assert!(
+        sent == received,
+        "the messages are not the NDJSON records\n{stderr}"
+    );
+    assert!(stderr.contains(" 0 dropped"), "{stderr}");
 }
