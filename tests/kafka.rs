@@ -436,3 +436,49 @@ fn live_a_broker_down_mid_capture_and_back_loses_nothing() {
     );
     assert!(stderr.contains(" 0 dropped"), "{stderr}");
 }
+
+/// What the sink costs: `tlsight analyze` of a benchmark corpus (`CORPUS_DIR`, default
+/// `../bench`; `bash benches/corpus.sh` makes them) writing its records to a file, against
+/// the same run also sending them to the mock broker, alternated, medians of 5. Run with
+/// `cargo test --release --test kafka -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check: run by hand"]
+fn sink_cost_on_a_benchmark_corpus() {
+    let corpus = std::env::var_os("CORPUS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench"));
+    let capture = corpus.join("handshakes-only.pcap");
+    assert!(capture.exists(), "no {}", capture.display());
+    let cluster = broker();
+    let bootstrap = cluster.bootstrap_servers();
+    let run = |kafka: bool| {
+        let mut args = vec!["--ndjson", "/dev/null"];
+        if kafka {
+            args.extend(["--kafka", &bootstrap, "--kafka-topic", TOPIC]);
+        }
+        let start = Instant::now();
+        let out = tlsight(std::slice::from_ref(&capture), &args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (start.elapsed().as_secs_f64(), out)
+    };
+    let (mut file, mut sink) = (Vec::new(), Vec::new());
+    let mut last = None;
+    for _ in 0..5 {
+        file.push(run(false).0);
+        let (t, out) = run(true);
+        sink.push(t);
+        last = Some(out);
+    }
+    file.sort_by(f64::total_cmp);
+    sink.sort_by(f64::total_cmp);
+    let counts = sink_counts(&last.expect("a run"));
+    println!(
+        "handshakes-only.pcap: NDJSON only {:.2} s, NDJSON + Kafka {:.2} s (medians of 5, \
+         wall, including the wait for the last deliveries); {} records delivered",
+        file[2], sink[2], counts["delivered"]
+    );
+}
