@@ -43,15 +43,7 @@ fn load(name: &str) -> Capture {
 }
 
 /// A decoded TCP segment with owned payload.
-struct OwnedSegment {
-    key: FlowKey,
-    dir: Direction,
-    seq: u32,
-    ack: u32,
-    flags: tlsight::flow::TcpFlags,
-    payload: Vec<u8>,
-    ts: Timestamp,
-}
+type OwnedSegment = Segment<Vec<u8>>;
 
 fn segments(cap: &Capture) -> Vec<OwnedSegment> {
     let mut decoder = Decoder::new();
@@ -62,11 +54,10 @@ fn segments(cap: &Capture) -> Vec<OwnedSegment> {
             out.push(OwnedSegment {
                 key,
                 dir,
-                seq: seg.seq,
-                ack: seg.ack,
-                flags: seg.flags,
+                header: seg.header,
                 payload: seg.payload.to_vec(),
                 ts: *ts,
+                clock: *ts,
             });
         }
     }
@@ -94,14 +85,13 @@ fn replicate(segs: &[OwnedSegment], n: u16) -> Vec<OwnedSegment> {
                 Direction::HiToLo => (s.key.hi, s.key.lo),
             };
             let (key, dir) = FlowKey::from_endpoints(Transport::Tcp, shift(src), shift(dst));
+            let ts = Timestamp(s.ts.0 + i64::from(i) * 1_000);
             out.push(OwnedSegment {
                 key,
                 dir,
-                seq: s.seq,
-                ack: s.ack,
-                flags: s.flags,
-                payload: s.payload.clone(),
-                ts: Timestamp(s.ts.0 + i64::from(i) * 1_000),
+                ts,
+                clock: ts,
+                ..s.clone()
             });
         }
     }
@@ -138,17 +128,7 @@ fn feed<S: StreamConsumer>(
     closed: &mut impl FnMut(Connection<S>, CloseReason),
 ) {
     for s in segs {
-        let seg = Segment {
-            key: s.key,
-            dir: s.dir,
-            seq: s.seq,
-            ack: s.ack,
-            flags: s.flags,
-            payload: &s.payload,
-            ts: s.ts,
-            clock: s.ts,
-        };
-        table.process(&seg, new, closed);
+        table.process(&s.with_payload(s.payload.as_slice()), new, closed);
     }
     table.drain(closed);
 }

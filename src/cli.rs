@@ -12,7 +12,7 @@ use tlsight::output::format::{RecordFormat, Schema};
 use tlsight::pipeline::{Config, LiveConfig};
 use tlsight::sink::KafkaConfig;
 use tlsight::tcp::Limits;
-use tlsight::watch::AlertConfig;
+use tlsight::watch::WatchConfig;
 
 /// tlsight: passive TLS handshake analyzer.
 #[derive(Parser, Debug)]
@@ -217,7 +217,6 @@ impl CommonArgs {
                 sensor: self.sensor.as_deref().map(Arc::from),
                 community_id_seed: self.community_id_seed,
             },
-            windows: false,
         })
     }
 }
@@ -293,7 +292,7 @@ pub struct LiveSettings {
     /// Windows.
     pub live: LiveConfig,
     /// Alert thresholds.
-    pub alerts: AlertConfig,
+    pub alerts: WatchConfig,
 }
 
 impl LiveArgs {
@@ -335,7 +334,7 @@ impl LiveArgs {
             live: LiveConfig {
                 interval_ns: self.interval,
             },
-            alerts: AlertConfig {
+            alerts: WatchConfig {
                 slo_p95_us,
                 windows: self.alert_windows,
                 failure_rate: self.failure_rate,

@@ -187,17 +187,17 @@ fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
                 .update(&w, &watch, sink);
         }
         if lines {
-            eprint!("{}", output::window::window_lines(&w, &news.alerts));
+            eprint!("{}", output::window::window_lines(&w, &news.notices));
         }
         let mut buf = Vec::new();
-        for a in &news.alerts {
-            output::window::write_alert(a, w.end, sensor.as_deref(), &mut buf);
+        for a in &news.notices {
+            output::window::write_notice(a, w.end, sensor.as_deref(), &mut buf);
         }
         let extras = WindowExtras {
             sensor: sensor.as_deref(),
             sink,
         };
-        output::window::write_window(&w, &news.new_certs, &news.alerts, &extras, &mut buf);
+        output::window::write_window(&w, &news, &extras, &mut buf);
         out.write_all(&buf)
     };
     let mut done = pipeline::run_live(

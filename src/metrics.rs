@@ -291,7 +291,7 @@ mod tests {
     use crate::aggregate::Breakdown;
     use crate::facts::Outcome;
     use crate::flow::Timestamp;
-    use crate::watch::{AlertConfig, Sightings};
+    use crate::watch::{Sightings, WatchConfig};
 
     fn state() -> MetricsState {
         let mut b = Breakdown {
@@ -318,7 +318,7 @@ mod tests {
             drops_total: Drops::default(),
         };
         let mut s = MetricsState::default();
-        s.update(&w, &Watch::new(AlertConfig::default()), None);
+        s.update(&w, &Watch::new(WatchConfig::default()), None);
         s
     }
 

@@ -16,7 +16,8 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::ser::{SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
 
-use super::{Capped, GroupCensus, Latency, Merge, SIGFIG};
+use super::latency::SIGFIG;
+use super::{Capped, GroupCensus, Latency, Merge};
 
 /// Version of the merge state's layout (`merge_state.format` in the report): a reader refuses
 /// a format it does not know rather than merge it wrongly.

@@ -142,11 +142,7 @@ impl Merge for InputStats {
             ip_datagrams_reassembled,
             ip_datagrams_dropped,
             decode_errors,
-            tcp_connections,
-            tcp_connections_without_tls,
-            flows_evicted,
-            flow_buffer_cap_hits,
-            total_buffer_cap_hits,
+            flows,
             timestamps_backwards,
             snaplen_truncated,
         } = other;
@@ -158,11 +154,7 @@ impl Merge for InputStats {
         self.ip_datagrams_reassembled += ip_datagrams_reassembled;
         self.ip_datagrams_dropped += ip_datagrams_dropped;
         self.decode_errors.merge_in(decode_errors);
-        self.tcp_connections += tcp_connections;
-        self.tcp_connections_without_tls += tcp_connections_without_tls;
-        self.flows_evicted += flows_evicted;
-        self.flow_buffer_cap_hits += flow_buffer_cap_hits;
-        self.total_buffer_cap_hits += total_buffer_cap_hits;
+        self.flows += flows;
         self.timestamps_backwards += timestamps_backwards;
         self.snaplen_truncated += snaplen_truncated;
     }

@@ -1,9 +1,12 @@
-//! The pipeline: the only place that spawns threads and owns channels. A capture thread reads
-//! and decodes frames and sends TCP segments in batches over bounded channels to the workers,
-//! sharded by a symmetric flow hash (payloads in a memory-mapped file travel as offsets into it,
-//! not copies); each worker reassembles, observes TLS, builds facts and aggregates. Connection records stream back to the calling thread as connections close and
-//! are written in close order (see [`RecordKey`]), so memory does not grow with the capture and
-//! offline output does not depend on the number of workers.
+//! The pipeline: the only place that spawns the analysis threads and owns their channels (the
+//! metrics HTTP server of `tlsight live` runs on a thread of its own, started by
+//! [`crate::metrics::serve`]). A capture thread (`reader`) reads and decodes frames and sends
+//! TCP segments in batches (`batch`) over bounded channels to the workers (`worker`), sharded by a symmetric
+//! flow hash (payloads in a memory-mapped file travel as offsets into it, not copies); each
+//! worker drives its transports (TCP reassembly, the TLS record and handshake layers), builds
+//! facts and aggregates. Connection records (`records`) stream back to the calling thread as connections
+//! close and are written in close order (see `records::RecordKey`), so memory does not grow
+//! with the capture and offline output does not depend on the number of workers.
 //!
 //! Live ([`run_live`]) is the same pipeline fed by an interface, with three differences: the
 //! reader drops (and counts) batches for workers that are behind instead of waiting, flushes
@@ -50,9 +53,18 @@ pub struct Config {
     pub want_records: bool,
     /// Their schema and sensor name.
     pub record_format: crate::output::format::RecordFormat,
-    /// Live mode: workers hand over their aggregates and [`Sightings`] per window instead of
-    /// once at the end.
-    pub windows: bool,
+}
+
+/// How the pipeline runs, chosen once when it starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Saved captures: the reader waits for the workers and never drops; the clock follows the
+    /// capture's timestamps.
+    Offline,
+    /// An interface: the reader drops (and counts) batches for workers that are behind, the
+    /// clock is the wall clock, and workers hand over their aggregates and [`crate::watch::Sightings`] per
+    /// window instead of once at the end.
+    Live,
 }
 
 impl Default for Config {
@@ -63,7 +75,6 @@ impl Default for Config {
             facts: FactsConfig::default(),
             want_records: true,
             record_format: crate::output::format::RecordFormat::default(),
-            windows: false,
         }
     }
 }
@@ -106,7 +117,7 @@ pub fn analyze_files(
     cfg: &Config,
     records: &mut dyn Write,
 ) -> io::Result<Analysis> {
-    let workers = spawn_workers(cfg, CHANNEL_BATCHES);
+    let workers = spawn_workers(cfg, Mode::Offline);
     let stop = Arc::new(AtomicBool::new(false));
     let reader_paths = paths.to_vec();
     let reader_stop = Arc::clone(&stop);
@@ -150,8 +161,12 @@ struct RecordChannels {
     spare: Receiver<Vec<u8>>,
 }
 
-/// Starts `cfg.workers` workers, each fed by a channel of `capacity` batches.
-fn spawn_workers(cfg: &Config, capacity: usize) -> Workers {
+/// Starts `cfg.workers` workers for `mode`.
+fn spawn_workers(cfg: &Config, mode: Mode) -> Workers {
+    let capacity = match mode {
+        Mode::Offline => CHANNEL_BATCHES,
+        Mode::Live => LIVE_CHANNEL_BATCHES,
+    };
     let workers = cfg.workers.max(1);
     let mut senders = Vec::with_capacity(workers);
     let mut handles = Vec::with_capacity(workers);
@@ -168,7 +183,7 @@ fn spawn_workers(cfg: &Config, capacity: usize) -> Workers {
         };
         let wcfg = worker_config(cfg, workers);
         handles.push(thread::spawn(move || {
-            run_worker(worker, rx, recycle, records, wcfg)
+            run_worker(worker, rx, recycle, records, wcfg, mode)
         }));
     }
     Workers {
@@ -197,11 +212,7 @@ fn join_workers(
     for h in handles {
         let o = join(h);
         aggregates.merge_in(o.aggregates);
-        input.tcp_connections += o.tcp_connections;
-        input.tcp_connections_without_tls += o.tcp_connections_without_tls;
-        input.flows_evicted += o.flows_evicted;
-        input.flow_buffer_cap_hits += o.flow_buffer_cap_hits;
-        input.total_buffer_cap_hits += o.total_buffer_cap_hits;
+        input.flows += o.flows;
     }
     aggregates
 }
@@ -236,11 +247,7 @@ pub fn run_live(
     out: &mut dyn Write,
     on_window: &mut dyn FnMut(ClosedWindow, &mut dyn Write) -> io::Result<()>,
 ) -> io::Result<LiveAnalysis> {
-    let cfg = Config {
-        windows: true,
-        ..cfg.clone()
-    };
-    let workers = spawn_workers(&cfg, LIVE_CHANNEL_BATCHES);
+    let workers = spawn_workers(cfg, Mode::Live);
     let (window_tx, window_rx) = unbounded::<ReaderWindow>();
     let reader_stop = Arc::clone(stop);
     let (senders, recycle) = (workers.senders, workers.recycle);
