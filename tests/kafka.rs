@@ -195,14 +195,39 @@ fn every_record_arrives_byte_equal_and_in_order_per_connection() {
     assert!(used.len() > 1, "records spread over the partitions");
 }
 
-#[test]
-fn a_broker_down_and_back_within_the_bound_loses_nothing() {
+/// A broker that is down, the captures to send, and where their NDJSON goes.
+struct Outage {
+    cluster: MockCluster<'static, DefaultProducerContext>,
+    bootstrap: String,
+    files: Vec<PathBuf>,
+    dir: tempfile::TempDir,
+    ndjson: PathBuf,
+}
+
+fn outage() -> Outage {
     let cluster = broker();
     let bootstrap = cluster.bootstrap_servers();
     cluster.broker_down(1).expect("broker down");
-    let files = whole_captures();
     let dir = tempfile::tempdir().expect("temp dir");
     let ndjson = dir.path().join("records.ndjson");
+    Outage {
+        cluster,
+        bootstrap,
+        files: whole_captures(),
+        dir,
+        ndjson,
+    }
+}
+
+#[test]
+fn a_broker_down_and_back_within_the_bound_loses_nothing() {
+    let Outage {
+        cluster,
+        bootstrap,
+        files,
+        dir: _dir,
+        ndjson,
+    } = outage();
     let mut child = Command::new(env!("CARGO_BIN_EXE_tlsight"))
         .arg("analyze")
         .args(&files)
@@ -241,12 +266,13 @@ fn a_broker_down_and_back_within_the_bound_loses_nothing() {
 
 #[test]
 fn beyond_the_bound_records_are_spooled_dropped_and_counted() {
-    let cluster = broker();
-    let bootstrap = cluster.bootstrap_servers();
-    cluster.broker_down(1).expect("broker down");
-    let files = whole_captures();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let ndjson = dir.path().join("records.ndjson");
+    let Outage {
+        cluster,
+        bootstrap,
+        files,
+        dir,
+        ndjson,
+    } = outage();
     let queue = 10u64;
     let queue_opt = format!("queue.buffering.max.messages={queue}");
     let common = [
