@@ -128,7 +128,7 @@ pub struct CommonArgs {
     #[arg(long, value_name = "TOPIC", default_value = "tlsight")]
     pub kafka_topic: String,
     /// A librdkafka setting, `key=value` (repeatable): TLS (`security.protocol=ssl`, ...),
-    /// SASL, compression (`compression.type=zstd`), batching (`linger.ms`, ...).
+    /// SASL, compression (`compression.type=lz4`, `gzip`, `snappy`), batching (`linger.ms`, ...).
     #[arg(long = "kafka-option", value_name = "KEY=VALUE")]
     pub kafka_options: Vec<String>,
     /// Keep records the broker cannot take yet (its in-memory queue full) in a spool file in
