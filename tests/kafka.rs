@@ -148,6 +148,8 @@ fn every_record_arrives_byte_equal_and_in_order_per_connection() {
             TOPIC,
             "--sensor",
             "dc1-lb",
+            "--kafka-option",
+            "compression.type=lz4",
         ],
     );
     assert!(
