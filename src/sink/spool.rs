@@ -44,13 +44,18 @@ impl Spool {
         Ok(spool)
     }
 
-    /// Counts the records a previous run left, then rewinds to the first of them.
+    /// Counts the records a previous run left, then rewinds to the first of them. A last line
+    /// cut short (a run that died mid-write) is not a record: it is cut off.
     fn count_leftovers(&mut self) -> io::Result<()> {
         let mut line = Vec::new();
         loop {
             line.clear();
             let n = self.reader.read_until(b'\n', &mut line)?;
             if n == 0 {
+                break;
+            }
+            if line.last() != Some(&b'\n') {
+                self.writer.set_len(self.pending_bytes)?;
                 break;
             }
             self.pending_bytes += n as u64;
@@ -89,7 +94,8 @@ impl Spool {
             }
             self.reader.read_until(b'\n', &mut self.next)?;
             if self.next.last() != Some(&b'\n') {
-                // Cut short (a previous run died mid-write): not a whole record.
+                // Only whole lines are counted as pending: this cannot happen unless the file
+                // was changed under the spool.
                 self.next.clear();
                 return Ok(None);
             }
@@ -160,6 +166,16 @@ mod tests {
         );
         assert!(spool.push(b"five").expect("push"));
         assert_eq!(drain(&mut spool), ["five"]);
+    }
+
+    #[test]
+    fn a_line_cut_short_by_a_crash_is_not_a_record() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join(FILE_NAME), "one\ntwo\nthr").expect("write");
+        let mut spool = Spool::open(dir.path(), 1 << 20).expect("open");
+        assert_eq!(spool.pending(), 2);
+        spool.push(b"four").expect("push");
+        assert_eq!(drain(&mut spool), ["one", "two", "four"]);
     }
 
     #[test]
