@@ -197,12 +197,43 @@ fn key_facts_in_ecs_names() {
     assert_eq!(failed[0]["tlsight"]["alerts"][0]["from"], "server");
 }
 
+/// Suricata's Community IDs for the connections of the two suricata-verify `community-id`
+/// captures (`captures/real/`), from those tests' checks on eve.json, keyed by client.
+fn suricata_community_ids(capture: &str) -> Vec<((String, u64), String)> {
+    let expected = manifest().join(format!("captures/real/expected/{capture}.json"));
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(expected).expect("expected facts")).expect("JSON");
+    doc["suricata_verify_checks"]["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|c| &c["match"])
+        .map(|m| {
+            let ip: IpAddr = m["src_ip"]
+                .as_str()
+                .expect("ip")
+                .parse()
+                .expect("an address");
+            let port = m["src_port"].as_u64().expect("port");
+            let id = m["community_id"].as_str().expect("id").to_string();
+            ((ip.to_string(), port), id)
+        })
+        .collect()
+}
+
 #[test]
 fn community_ids_match_suricatas() {
-    let dir = manifest().join("tests/fixtures/community-id");
-    // Suricata-verify runs with a Community ID seed of 7: all three of its IDs are those of
-    // seed 7 (and none is seed 0's), as an independent implementation of the spec confirms.
-    let records = ecs_records(&[dir.join("ipv4.pcap"), dir.join("ipv6.pcap")], None, 7);
+    let captures = [
+        "sv__community-id-ipv4__input.pcap",
+        "sv__community-id-ipv6__input.pcap",
+    ];
+    let paths: Vec<PathBuf> = captures
+        .iter()
+        .map(|c| manifest().join("captures/real").join(c))
+        .collect();
+    // Suricata-verify runs with a Community ID seed of 7: every one of its IDs is seed 7's and
+    // none is seed 0's (an independent implementation of the spec, tried on every seed, agreed).
+    let records = ecs_records(&paths, None, 7);
     let ids: BTreeMap<(String, u64), String> = records
         .iter()
         .map(|r| {
@@ -214,24 +245,12 @@ fn community_ids_match_suricatas() {
             (client, id.to_string())
         })
         .collect();
-    // Suricata-verify's expected eve.json values (tests/fixtures/community-id/README.md).
-    for (ip, port, id) in [
-        ("172.26.0.39", 35958, "1:IwiTNfuO7aCaamMijl+7/X9uLx0="),
-        (
-            "2600:1f13:f8:d400:3a6:303c:e011:18eb",
-            60202,
-            "1:ptJhMvufAbB5nLDNW77cB800wFM=",
-        ),
-        (
-            "2600:1f13:f8:d400:3a6:303c:e011:18eb",
-            33892,
-            "1:PGf+a0eBbs1OhuPtJmsF0Sm51v4=",
-        ),
-    ] {
-        assert_eq!(
-            ids.get(&(ip.to_string(), port)).map(String::as_str),
-            Some(id),
-            "{ip}:{port}"
-        );
+    let expected: Vec<_> = captures
+        .iter()
+        .flat_map(|c| suricata_community_ids(c))
+        .collect();
+    assert_eq!(expected.len(), 3);
+    for (client, id) in expected {
+        assert_eq!(ids.get(&client), Some(&id), "{client:?}");
     }
 }
