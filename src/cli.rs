@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 use tlsight::aggregate::failures::DEFAULT_PER_CAUSE;
@@ -10,8 +11,10 @@ use tlsight::capture::filter::FrameFilter;
 use tlsight::capture::interface::LiveOptions;
 use tlsight::facts::FactsConfig;
 use tlsight::facts::scope::{AddressPattern, Scope};
-use tlsight::output::{RecordOptions, SummaryOptions, parse_utc};
+use tlsight::output::format::{RecordFormat, Schema};
+use tlsight::output::{SummaryOptions, parse_utc};
 use tlsight::pipeline::{Config, LiveConfig, MAX_INPUTS};
+use tlsight::sink::KafkaConfig;
 use tlsight::tcp::Limits;
 use tlsight::watch::WatchConfig;
 
@@ -73,6 +76,29 @@ pub enum Command {
         /// `analyze` or `live`; none: the main page.
         subcommand: Option<String>,
     },
+    /// Merge JSON reports (from many sensors or runs) into the report of all their traffic.
+    Merge(MergeArgs),
+}
+
+/// Arguments of `tlsight merge`.
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// Reports written by `analyze --json`, `live --json` or `merge --json`.
+    #[arg(required = true, value_name = "REPORT.json")]
+    pub reports: Vec<PathBuf>,
+    /// Write the merged report as one JSON document to PATH (`-` = standard output).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Flag servers whose merged 95th-percentile ClientHello → handshake-done time is above
+    /// this many milliseconds (default: the reports' own, when they all agree).
+    #[arg(long, value_name = "MS")]
+    pub slo_p95_ms: Option<f64>,
+    /// Write the merged report as one self-contained HTML page to PATH (`-` = standard output).
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
+    /// Do not print the terminal summary.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// Arguments of `tlsight analyze`.
@@ -95,6 +121,15 @@ pub struct AnalyzeArgs {
     /// Outputs and analysis knobs shared with `live`.
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// `--schema`: the names connection records use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchemaArg {
+    /// tlsight's own names.
+    Native,
+    /// Elastic Common Schema names.
+    Ecs,
 }
 
 /// Arguments shared by `analyze` and `live`: outputs and analysis knobs.
@@ -154,10 +189,6 @@ pub struct CommonArgs {
     /// seconds since the epoch) instead of the capture's end.
     #[arg(long, value_name = "TIME", value_parser = parse_utc)]
     pub now: Option<i64>,
-    /// Seed of the Community ID of every record (Zeek's and Suricata's setting of the same
-    /// name), when the other tools of the deployment use one.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub community_id_seed: u16,
     /// Also fill `ja4s` in records: JA4S is under the FoxIO License (non-commercial use
     /// without a separate license), unlike JA4, which is always written.
     #[arg(long)]
@@ -165,9 +196,69 @@ pub struct CommonArgs {
     /// Do not print the terminal summary.
     #[arg(long, short)]
     pub quiet: bool,
+    /// This sensor's name, written into every record, window and alert, as the `sensor` label
+    /// of every metric, and into the report (`live` default: the host name; `analyze` writes
+    /// it only when given, so its output does not depend on the machine).
+    #[arg(long, value_name = "NAME")]
+    pub sensor: Option<String>,
+    /// Field names of the connection records: `native` (tlsight's own, the README's contract)
+    /// or `ecs` (Elastic Common Schema, tlsight's own facts under `tlsight.*`).
+    #[arg(long, value_enum, default_value_t = SchemaArg::Native)]
+    pub schema: SchemaArg,
+    /// Seed of the Community ID (`network.community_id` of ECS records), when the other
+    /// tools of the deployment use one (Zeek's and Suricata's setting of the same name).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub community_id_seed: u16,
+    /// Send every record (connection, window, alert) to Kafka: bootstrap brokers
+    /// `host:port[,host:port...]`. One JSON document per message, keyed by connection.
+    #[arg(long, value_name = "BROKERS")]
+    pub kafka: Option<String>,
+    /// The Kafka topic records go to.
+    #[arg(long, value_name = "TOPIC", default_value = "tlsight")]
+    pub kafka_topic: String,
+    /// A librdkafka setting, `key=value` (repeatable): TLS (`security.protocol=ssl`, ...),
+    /// SASL, compression (`compression.type=lz4`, `gzip`, `snappy`), batching (`linger.ms`, ...).
+    #[arg(long = "kafka-option", value_name = "KEY=VALUE")]
+    pub kafka_options: Vec<String>,
+    /// Keep records the broker cannot take yet (its in-memory queue full) in a spool file in
+    /// DIR; records left at exit are sent first by the next run.
+    #[arg(long, value_name = "DIR", requires = "kafka")]
+    pub kafka_spool: Option<PathBuf>,
+    /// Most the spool holds, in MiB (records beyond are dropped and counted).
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    pub kafka_spool_max_mib: u64,
+    /// Longest wait, in seconds, for outstanding Kafka deliveries when the run ends.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub kafka_timeout: u64,
 }
 
 impl CommonArgs {
+    /// The Kafka sink these arguments ask for, if any.
+    pub fn kafka_config(&self) -> Result<Option<KafkaConfig>, String> {
+        let Some(brokers) = &self.kafka else {
+            return Ok(None);
+        };
+        if brokers.trim().is_empty() || self.kafka_topic.trim().is_empty() {
+            return Err("--kafka and --kafka-topic must not be empty".into());
+        }
+        let options = self
+            .kafka_options
+            .iter()
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().into(), v.into())),
+                _ => Err(format!("--kafka-option '{kv}' is not key=value")),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(KafkaConfig {
+            brokers: brokers.clone(),
+            topic: self.kafka_topic.clone(),
+            options,
+            spool: self.kafka_spool.clone(),
+            spool_max_bytes: self.kafka_spool_max_mib.saturating_mul(1 << 20),
+            finish_timeout: Duration::from_secs(self.kafka_timeout),
+        }))
+    }
+
     /// How many of the machine-readable outputs go to standard output (`-`).
     pub fn stdout_outputs(&self) -> usize {
         [&self.ndjson, &self.json, &self.html]
@@ -213,6 +304,10 @@ impl CommonArgs {
                 }
             }
         }
+        if self.sensor.as_ref().is_some_and(|s| s.trim().is_empty()) {
+            return Err("--sensor must not be empty".into());
+        }
+        self.kafka_config()?;
         Ok(Config {
             workers,
             limits: Limits {
@@ -226,16 +321,21 @@ impl CommonArgs {
             facts: FactsConfig {
                 cert_warn_days: self.cert_warn_days,
             },
-            want_records: self.ndjson.is_some(),
             failed_per_cause: self.failed_per_cause,
             filter: None,
             progress: None,
-            records: RecordOptions {
-                inputs: Arc::from(Vec::new()),
+            scope: Scope::new(self.server.clone(), self.sni.clone(), self.client.clone()),
+            want_records: self.ndjson.is_some() || self.kafka.is_some(),
+            record_format: RecordFormat {
+                schema: match self.schema {
+                    SchemaArg::Native => Schema::Native,
+                    SchemaArg::Ecs => Schema::Ecs,
+                },
+                sensor: self.sensor.as_deref().map(Arc::from),
                 community_id_seed: self.community_id_seed,
+                inputs: Arc::from(Vec::new()),
                 ja4_plus: self.ja4_plus,
             },
-            scope: Scope::new(self.server.clone(), self.sni.clone(), self.client.clone()),
         })
     }
 }
@@ -331,7 +431,7 @@ impl AnalyzeArgs {
         }
         let mut cfg = self.common.config()?;
         cfg.filter = self.filter.clone();
-        cfg.records.inputs = self
+        cfg.record_format.inputs = self
             .files
             .iter()
             .map(|p| p.display().to_string())
@@ -402,7 +502,10 @@ pub struct LiveSettings {
 impl LiveArgs {
     /// The settings these arguments ask for.
     pub fn settings(&self) -> Result<LiveSettings, String> {
-        let config = self.common.config()?;
+        let mut config = self.common.config()?;
+        if config.record_format.sensor.is_none() {
+            config.record_format.sensor = host_name().map(Arc::from);
+        }
         if self.snaplen <= 0 {
             return Err("--snaplen must be positive".into());
         }
@@ -443,6 +546,19 @@ impl LiveArgs {
             },
         })
     }
+}
+
+/// This machine's host name, the default sensor name of `live`.
+fn host_name() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at most that many bytes.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(buf.get(..len)?).into_owned();
+    (!name.is_empty()).then_some(name)
 }
 
 /// Parses `10s`, `500ms`, `2m`, `1h` or a bare number of seconds into nanoseconds.

@@ -7,13 +7,14 @@ use crate::tls::names::{cipher_is_rsa_kx, cipher_is_tls13, is_grease, version_ra
 use std::collections::BTreeSet;
 
 /// What one client fingerprint (JA4) offers, how often it connected and to which servers.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct ClientProfile {
     /// Connections.
     pub connections: u64,
     /// Connections that neither established nor resumed a session.
     pub unsuccessful: u64,
     /// Connections whose handshake failed or went unanswered (not `incomplete` ones).
+    #[serde(default)]
     pub failed: u64,
     /// JA3 hashes seen with this JA4 (GREASE-free orderings differ per JA3), with counts.
     pub ja3: BoundedCounts<8>,

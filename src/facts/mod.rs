@@ -29,7 +29,10 @@ use crate::tls::names::version_rank;
 use crate::tls::{Alert, AnomalyKind, Certificate, ClientHello, ServerHello};
 
 /// Which end of the connection did something.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Side {
     /// The side that sent the ClientHello (else the SYN).
     Client,
@@ -48,7 +51,10 @@ impl Side {
 }
 
 /// How a connection's handshake ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Full handshake completed.
     Established,
@@ -101,7 +107,10 @@ impl Outcome {
 }
 
 /// Why a handshake did not complete.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum FailureCause {
     /// The server found no cipher suite (or parameters) in common.
     NoSharedCipher,
@@ -156,7 +165,7 @@ impl FailureCause {
 }
 
 /// A failure cause with its one-sentence explanation.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Failure {
     /// The cause.
     pub cause: FailureCause,
@@ -167,7 +176,7 @@ pub struct Failure {
 }
 
 /// An alert with its sender and the handshake stage it arrived at.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AlertFact {
     /// Who sent it.
     pub from: Side,
@@ -176,6 +185,7 @@ pub struct AlertFact {
     /// When.
     pub ts: Timestamp,
     /// The last handshake message seen before it (either side) and its sender.
+    #[serde(deserialize_with = "crate::aggregate::codec::sided_name")]
     pub after: Option<(Side, &'static str)>,
 }
 

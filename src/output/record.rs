@@ -12,9 +12,10 @@ use super::json::{self, Fields, Json, KeyPart, Object, Run, RunFields, SerdeFiel
 use super::time::Rfc3339;
 use crate::memo::BoundedMemo;
 
+use super::format::RecordFormat;
 use crate::facts::{
     AlertFact, ChainCert, ConnectionFacts, Failure, Finding, Renegotiation, Resumption, Side,
-    TcpFacts, TransportFacts,
+    TcpFacts, Timing, TransportFacts,
 };
 use crate::flow::connection_id::connection_id;
 use crate::flow::{Endpoint, Transport, community_id};
@@ -246,7 +247,7 @@ thread_local! {
 }
 
 /// A certificate chain of a record.
-fn write_chain(out: &mut Vec<u8>, chain: &[ChainCert]) {
+pub(super) fn write_chain(out: &mut Vec<u8>, chain: &[ChainCert]) {
     CERT_MEMO.with_borrow_mut(|memo| {
         json::array(out, chain, |out, c| {
             let cert = CertOut {
@@ -366,6 +367,20 @@ pub(super) fn alert_level_name(level: AlertLevel) -> &'static str {
     level.known_name().unwrap_or("unknown")
 }
 
+impl Json for Timing {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        json::object(out, |o| {
+            o.field(key!("tcp_handshake"), &self.tcp_handshake_us);
+            o.field(key!("tcp_syn_to_syn_ack"), &self.tcp_syn_to_syn_ack_us);
+            o.field(
+                key!("client_hello_to_server_hello"),
+                &self.client_hello_to_server_hello_us,
+            );
+            o.field(key!("client_hello_to_done"), &self.client_hello_to_done_us);
+        });
+    }
+}
+
 impl Json for AlertFact {
     fn write_json(&self, out: &mut Vec<u8>) {
         json::object(out, |o| o.run(&AlertRun(self)));
@@ -475,38 +490,25 @@ fn write_tcp(o: &mut Object<'_>, f: &ConnectionFacts, tcp: &TcpFacts) {
     o.field(key!("close"), close_name(close));
 }
 
-/// What connection records say beyond a connection's facts, chosen once per run.
-#[derive(Clone, Debug, Default)]
-pub struct RecordOptions {
-    /// The inputs as given on the command line: a record names the one its connection
-    /// started in (by its index).
-    pub inputs: Arc<[String]>,
-    /// The Community ID seed (`--community-id-seed`; 0 unless a deployment agreed on
-    /// another, as Zeek's and Suricata's settings of the same name).
-    pub community_id_seed: u16,
-    /// `--ja4-plus`: fill `ja4s` (FoxIO License; JA4 itself is BSD and always written).
-    pub ja4_plus: bool,
-}
-
 /// IANA protocol number of a transport, for the Community ID.
-fn protocol_number(t: Transport) -> u8 {
+pub(super) fn protocol_number(t: Transport) -> u8 {
     match t {
         Transport::Tcp => community_id::TCP,
         Transport::Udp => community_id::UDP,
     }
 }
 
-/// Appends one NDJSON connection record (with its newline) to `out`; `input` is the index
-/// of the input the connection started in.
-pub fn write_connection(
-    f: &ConnectionFacts,
-    input: u16,
-    options: &RecordOptions,
-    out: &mut Vec<u8>,
-) {
+/// Appends one NDJSON connection record (with its newline) to `out`, naming the sensor that
+/// saw it when one is set (`--sensor`) and the input the connection started in (`input`, an
+/// index in `format.inputs`).
+pub fn write_connection(f: &ConnectionFacts, input: u16, format: &RecordFormat, out: &mut Vec<u8>) {
     let transport = f.transport.transport();
+    let sensor = format.sensor.as_deref();
     json::object(out, |o| {
         o.field(key!("type"), "connection");
+        if let Some(sensor) = sensor {
+            o.field(key!("sensor"), sensor);
+        }
         o.field(key!("ts"), &Rfc3339::micros(f.first_ts()));
         o.field(
             key!("connection_id"),
@@ -518,12 +520,12 @@ pub fn write_connection(
                 protocol_number(transport),
                 f.client,
                 f.server,
-                options.community_id_seed,
+                format.community_id_seed,
             ),
         );
         o.field(
             key!("input"),
-            &options.inputs.get(usize::from(input)).map(String::as_str),
+            &format.inputs.get(usize::from(input)).map(String::as_str),
         );
         o.field(key!("client"), &f.client);
         o.field(key!("server"), &f.server);
@@ -533,27 +535,18 @@ pub fn write_connection(
         o.field(key!("group"), &f.negotiated_group().map(group_name));
         o.field(key!("outcome"), f.outcome.name());
         o.field(key!("failure"), &f.failure);
-        o.object(key!("timing_us"), |o| {
-            let t = &f.timing;
-            o.field(key!("tcp_handshake"), &t.tcp_handshake_us);
-            o.field(key!("tcp_syn_to_syn_ack"), &t.tcp_syn_to_syn_ack_us);
-            o.field(
-                key!("client_hello_to_server_hello"),
-                &t.client_hello_to_server_hello_us,
-            );
-            o.field(key!("client_hello_to_done"), &t.client_hello_to_done_us);
-        });
+        o.field(key!("timing_us"), &f.timing);
         let ch = f.client_hello.as_deref();
         o.field(key!("client_hello"), &ch);
         let sh = f
             .server_hello
             .as_deref()
-            .map(|s| ServerHelloOut(s, ch, options.ja4_plus));
+            .map(|s| ServerHelloOut(s, ch, format.ja4_plus));
         o.field(key!("server_hello"), &sh);
         let hrr = f
             .hello_retry_request
             .as_deref()
-            .map(|s| ServerHelloOut(s, ch, options.ja4_plus));
+            .map(|s| ServerHelloOut(s, ch, format.ja4_plus));
         o.field(key!("hello_retry_request"), &hrr);
         o.field(key!("retry_client_hello"), &f.retry_client_hello.as_deref());
         o.field(

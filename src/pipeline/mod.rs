@@ -35,7 +35,7 @@ use crate::aggregate::{Aggregates, Merge};
 use crate::capture::interface::LiveInterface;
 use crate::facts::FactsConfig;
 use crate::facts::scope::Scope;
-use crate::output::{InputStats, RecordOptions, Report};
+use crate::output::{InputStats, Report};
 use crate::tcp::Limits;
 use crate::watch::{ClosedWindow, Drops};
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
@@ -60,12 +60,12 @@ pub struct Config {
     /// Failed connections listed per failure cause in the report (see
     /// [`FailedConnections`](crate::aggregate::failures::FailedConnections)).
     pub failed_per_cause: usize,
+    /// Their schema and sensor name.
+    pub record_format: crate::output::format::RecordFormat,
     /// `analyze -f`: a BPF expression (tcpdump syntax) frames must match.
     pub filter: Option<String>,
     /// Where the analysis publishes its progress, for a progress line.
     pub progress: Option<Arc<Progress>>,
-    /// What connection records carry beyond the facts.
-    pub records: RecordOptions,
     /// `--server`, `--sni`, `--client`: connections outside are left out of every output.
     pub scope: Scope,
 }
@@ -90,9 +90,9 @@ impl Default for Config {
             facts: FactsConfig::default(),
             want_records: true,
             failed_per_cause: crate::aggregate::failures::DEFAULT_PER_CAUSE,
+            record_format: crate::output::format::RecordFormat::default(),
             filter: None,
             progress: None,
-            records: RecordOptions::default(),
             scope: Scope::default(),
         }
     }

@@ -11,7 +11,7 @@ use crate::aggregate::Aggregates;
 use crate::aggregate::failures::FailedConnections;
 use crate::facts::{self, TcpFacts, TransportFacts};
 use crate::flow::{Direction, FlowKey, Timestamp};
-use crate::output::{self, FlowCounts};
+use crate::output::FlowCounts;
 use crate::prefetch;
 use crate::tcp::{CloseReason, Connection, StreamConsumer, TcpTable};
 use crate::tls::{RecordLayer, TlsContext};
@@ -213,9 +213,7 @@ pub(super) fn finish_connection(
         let (first_ts, client, server, transport) = f.sort_key();
         let key = (conn.closed_at, first_ts, client, server, transport);
         let input = conn.consumer.input;
-        records.push(key, |bytes| {
-            output::write_connection(&f, input, &cfg.records, bytes);
-        });
+        records.push(key, |bytes| cfg.record_format.write(&f, input, bytes));
     }
 }
 

@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod quic;
+pub mod udp;
+
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
@@ -46,7 +49,7 @@ pub fn analyze(paths: &[PathBuf], workers: usize) -> Run {
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
         })
         .collect();
-    cfg.records.inputs = names.into();
+    cfg.record_format.inputs = names.into();
     let mut ndjson = Vec::new();
     let analysis = analyze_files(paths, &cfg, &mut ndjson).expect("write to a Vec");
     Run { analysis, ndjson }
