@@ -48,7 +48,7 @@ Examples:
 
 /// tlsight: passive TLS handshake analyzer.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about = None, after_help = EXIT_CODES)]
+#[command(version, about, long_about = None, after_help = EXIT_CODES, max_term_width = 100)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

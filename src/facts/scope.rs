@@ -49,7 +49,7 @@ impl AddressPattern {
         };
         let port = |t: &str| t.parse::<u16>().map_err(|_| err());
         let t = text.trim();
-        if let Some(p) = t.strip_prefix(':') {
+        if let Some(p) = t.strip_prefix(':').filter(|p| !p.contains(':')) {
             return Ok(AddressPattern {
                 net: None,
                 port: Some(port(p)?),
@@ -171,6 +171,8 @@ mod tests {
         assert!(p(":443").matches(&ep("2001:db8::1", 443)));
         assert!(p("2001:db8::/32").matches(&ep("2001:db8::1", 443)));
         assert!(p("2001:db8::1").matches(&ep("2001:db8::1", 443)));
+        assert!(p("::1").matches(&ep("::1", 443)));
+        assert!(!p("::1").matches(&ep("::2", 443)));
         assert!(p("[2001:db8::1]:443").matches(&ep("2001:db8::1", 443)));
         assert!(!p("[2001:db8::1]:443").matches(&ep("2001:db8::1", 80)));
         assert!(p("[2001:db8::/32]:443").matches(&ep("2001:db8::5", 443)));
