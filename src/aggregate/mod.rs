@@ -18,6 +18,7 @@ mod latency;
 mod resumption;
 #[cfg(test)]
 mod tests;
+mod without_tls;
 
 pub use breakdown::Breakdown;
 pub use capped::{BoundedCounts, Capped, OTHER};
@@ -26,8 +27,10 @@ pub use certificates::CertEntry;
 pub use clients::{ClientProfile, PolicyChange};
 pub use latency::{Latency, Percentiles, Timings};
 pub use resumption::{RenegotiationStats, ResumptionStats};
+pub use without_tls::WithoutTlsCounts;
 
-use crate::facts::{ConnectionFacts, Outcome};
+use crate::facts::{ConnectionFacts, Outcome, WithoutTls};
+use crate::flow::Endpoint;
 use crate::tls::ClientHello;
 use crate::tls::names::{group_is_post_quantum, is_grease, version_rank};
 use std::borrow::Cow;
@@ -129,6 +132,8 @@ pub struct Aggregates {
     pub certificates: Capped<CertEntry, MAX_CERTIFICATES>,
     /// Renegotiations.
     pub renegotiation: RenegotiationStats,
+    /// TCP connections without TLS per server (ip:port).
+    pub without_tls: Capped<WithoutTlsCounts, MAX_SERVERS, Endpoint>,
 }
 
 impl Aggregates {
@@ -174,7 +179,12 @@ impl Aggregates {
             self.add_client_hello(f, ch, &label);
         }
         self.add_certificates(f, &label);
-        self.servers.update(&label, |b| b.add(f));
+        self.servers.update(&*label, |b| b.add(f));
+    }
+
+    /// Adds one TCP connection on which no TLS was found.
+    pub fn add_without_tls(&mut self, server: Endpoint, kind: WithoutTls) {
+        self.without_tls.update(&server, |c| c.add(kind));
     }
 
     fn add_client_hello(&mut self, f: &ConnectionFacts, ch: &ClientHello, label: &str) {
@@ -208,7 +218,7 @@ impl Aggregates {
                 .is_some_and(|hrr| hrr.extensions.contains(&EXT_ECH));
             self.ech.confirmed += u64::from(confirmed);
         }
-        self.clients.update(&ch.ja4, |p| p.add(f, ch, label));
+        self.clients.update(&*ch.ja4, |p| p.add(f, ch, label));
     }
 
     fn add_certificates(&mut self, f: &ConnectionFacts, label: &str) {
@@ -280,6 +290,7 @@ impl Merge for Aggregates {
         self.clients.merge_in(other.clients);
         self.certificates.merge_in(other.certificates);
         self.renegotiation.merge_in(other.renegotiation);
+        self.without_tls.merge_in(other.without_tls);
     }
 }
 

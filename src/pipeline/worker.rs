@@ -8,7 +8,7 @@ use super::records::{RecordBatch, RecordMessage};
 use super::{Config, Mode, RecordChannels};
 
 use crate::aggregate::Aggregates;
-use crate::facts::{self, TcpFacts, TransportFacts};
+use crate::facts::{self, TcpFacts, TransportFacts, WithoutTls};
 use crate::flow::{Direction, FlowKey, Timestamp};
 use crate::output::{self, FlowCounts};
 use crate::prefetch;
@@ -125,13 +125,13 @@ pub(super) fn run_worker(
             let seg = d.with_payload(batch.payload_of(d));
             table.process(&seg, &mut new_consumer, &mut closed);
         }
-        table.expire_idle(batch.clock, &mut closed);
+        table.expire_idle(batch.clock, &mut new_consumer, &mut closed);
         let progress = batch.clock;
         batch.clear();
         let _ = recycle.send(batch);
         send(&mut records, progress, parts);
     }
-    table.drain(&mut |conn, reason| {
+    table.drain(&mut new_consumer, &mut |conn, reason| {
         finish_connection(conn, reason, &cfg, windows, &mut out, &mut records);
     });
     let last = if windows {
@@ -142,6 +142,7 @@ pub(super) fn run_worker(
     send(&mut records, Timestamp::MAX, last);
     let stats = table.stats();
     out.flows.flows_evicted = stats.table.flows_evicted;
+    out.flows.half_open_evicted = stats.half_open.flows_evicted;
     out.flows.flow_buffer_cap_hits = stats.flow_buffer_cap_hits;
     out.flows.total_buffer_cap_hits = stats.total_buffer_cap_hits;
     out
@@ -169,6 +170,8 @@ pub(super) fn finish_connection(
     out.flows.tcp_connections += 1;
     let Some(tls) = conn.consumer.tls.filter(|tls| tls.is_tls()) else {
         out.flows.tcp_connections_without_tls += 1;
+        let (server, kind) = WithoutTls::classify(&conn.key, &conn.meta);
+        out.aggregates.add_without_tls(server, kind);
         return;
     };
     let transcript = tls.finish();
@@ -229,7 +232,7 @@ mod tests {
             &mut new_consumer,
             &mut closed,
         );
-        table.drain(&mut closed);
+        table.drain(&mut new_consumer, &mut closed);
         table.process(
             &segment(TcpFlags::SYN, 1, b""),
             &mut new_consumer,
@@ -240,7 +243,7 @@ mod tests {
             &mut new_consumer,
             &mut closed,
         );
-        table.drain(&mut closed);
+        table.drain(&mut new_consumer, &mut closed);
         assert_eq!(observed, [false, true]);
     }
 }
