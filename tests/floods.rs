@@ -191,3 +191,19 @@ fn a_full_half_open_table_evicts_only_half_open_connections() {
     // Evicted or not, each is counted once, by how it went.
     assert_eq!(report["summary"]["tcp_without_tls"]["no_answer"], 3000);
 }
+
+#[test]
+fn reports_merge_the_connections_without_tls_exactly() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = capture(&dir, &attack());
+    let (report, _) = run(&path, 1, Config::default().limits.max_half_open);
+    let text = serde_json::to_vec(&report).expect("JSON");
+    let read = |name| tlsight::merge::read_report(&text, name).expect("a report tlsight wrote");
+    let merged = tlsight::merge::merge(vec![read("a.json"), read("b.json")]).expect("merge");
+    let mut out = Vec::new();
+    tlsight::output::write_report(&merged, &mut out).expect("write to a Vec");
+    let merged: Value = serde_json::from_slice(&out).expect("JSON report");
+    assert_eq!(merged["summary"]["tcp_without_tls"]["refused"], 400);
+    assert_eq!(server(&merged, "198.51.100.1:443")["no_answer"], 6000);
+    assert_eq!(merged["summary"]["input"]["half_open_evicted"], 0);
+}

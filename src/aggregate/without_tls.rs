@@ -6,7 +6,7 @@ use super::Merge;
 use crate::facts::WithoutTls;
 
 /// One server's TCP connections without TLS, by [`WithoutTls`] kind.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WithoutTlsCounts {
     /// Connections per kind, indexed by [`WithoutTls::index`].
     pub by_kind: [u64; WithoutTls::ALL.len()],
