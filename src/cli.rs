@@ -9,8 +9,8 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 use tlsight::aggregate::failures::DEFAULT_PER_CAUSE;
 use tlsight::capture::filter::FrameFilter;
 use tlsight::capture::interface::LiveOptions;
-use tlsight::facts::FactsConfig;
 use tlsight::facts::scope::{AddressPattern, Scope};
+use tlsight::facts::{FactsConfig, WELL_KNOWN_TLS_PORTS};
 use tlsight::output::format::{RecordFormat, Schema};
 use tlsight::output::{SummaryOptions, parse_utc};
 use tlsight::pipeline::{Config, LiveConfig, MAX_INPUTS};
@@ -162,6 +162,11 @@ pub struct CommonArgs {
     /// Most connections tracked at once (the least recently active is evicted beyond).
     #[arg(long, value_name = "N", default_value_t = 1_000_000, value_parser = at_least_one, allow_hyphen_values = true)]
     pub max_flows: usize,
+    /// Most connections that have not carried a byte yet (SYN, SYN-ACK, ACK only) held at once
+    /// in the compact half-open table, apart from --max-flows (the least recently active is
+    /// evicted beyond); 0 tracks every connection in full from its first packet.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub max_half_open: usize,
     /// Out-of-order bytes buffered per connection direction, in KiB.
     #[arg(long, value_name = "KIB", default_value_t = 1024, value_parser = at_least_one, allow_hyphen_values = true)]
     pub max_flow_buffer_kib: usize,
@@ -193,6 +198,16 @@ pub struct CommonArgs {
     /// without a separate license), unlike JA4, which is always written.
     #[arg(long)]
     pub ja4_plus: bool,
+    /// Also write a `"type":"tcp_failure"` record for each connection that failed before TLS
+    /// (refused, unanswered, closed before the ClientHello) on a TLS port (--tls-ports, or
+    /// one TLS was seen on). Off by default: a SYN flood would write millions.
+    #[arg(long)]
+    pub tcp_failures: bool,
+    /// Ports where --tcp-failures writes records even when no TLS is seen on them
+    /// (comma-separated; default: the well-known TLS ports, 443, 465, 636, 853, 993, 995,
+    /// 8443, ...).
+    #[arg(long, value_name = "PORTS", value_delimiter = ',', value_parser = port)]
+    pub tls_ports: Option<Vec<u16>>,
     /// Do not print the terminal summary.
     #[arg(long, short)]
     pub quiet: bool,
@@ -304,6 +319,9 @@ impl CommonArgs {
                 }
             }
         }
+        if self.tcp_failures && self.ndjson.is_none() && self.kafka.is_none() {
+            return Err("--tcp-failures writes records: give --ndjson PATH (or --kafka)".into());
+        }
         if self.sensor.as_ref().is_some_and(|s| s.trim().is_empty()) {
             return Err("--sensor must not be empty".into());
         }
@@ -317,6 +335,7 @@ impl CommonArgs {
                 max_flow_buffer: self.max_flow_buffer_kib.saturating_mul(1024),
                 max_total_buffer: self.max_buffer_mib.saturating_mul(1 << 20),
                 max_flows: self.max_flows,
+                max_half_open: self.max_half_open,
             },
             facts: FactsConfig {
                 cert_warn_days: self.cert_warn_days,
@@ -325,6 +344,11 @@ impl CommonArgs {
             filter: None,
             progress: None,
             scope: Scope::new(self.server.clone(), self.sni.clone(), self.client.clone()),
+            tcp_failure_records: self.tcp_failures,
+            tls_ports: self
+                .tls_ports
+                .clone()
+                .unwrap_or_else(|| WELL_KNOWN_TLS_PORTS.to_vec()),
             want_records: self.ndjson.is_some() || self.kafka.is_some(),
             record_format: RecordFormat {
                 schema: match self.schema {
@@ -379,6 +403,14 @@ fn at_least_one_u64(text: &str) -> Result<u64, String> {
     match number::<u64>(text, what)? {
         0 => Err(format!("0 is too few: {what}")),
         n => Ok(n),
+    }
+}
+
+/// A TCP port (1 to 65535).
+fn port(text: &str) -> Result<u16, String> {
+    match number::<u16>(text, "give ports from 1 to 65535, separated by commas") {
+        Ok(0) => Err("port 0 is not a port: give ports from 1 to 65535".into()),
+        other => other,
     }
 }
 

@@ -18,7 +18,7 @@ pub mod scope;
 
 pub use builder::build;
 pub use certificates::{Finding, name_matches};
-pub use tcp::TcpFacts;
+pub use tcp::{TcpFacts, WELL_KNOWN_TLS_PORTS, WithoutTls};
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

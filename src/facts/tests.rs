@@ -256,3 +256,54 @@ fn rfc6125_wildcards() {
     assert!(name_matches(&cert(&[], "cn.test"), "cn.test"));
     assert!(!name_matches(&cert(&["*.com"], ""), "example.com"));
 }
+
+/// Issues #20 and #17: connections without TLS are counted per server by how they went, the
+/// server being the SYN's destination (else the lower port); three of the kinds are failures
+/// before TLS.
+#[test]
+fn connections_without_tls_are_classified_per_server() {
+    let server = key().destination(C);
+    let syn = |meta: TcpMeta| TcpMeta {
+        syn: Some((C, ts(0))),
+        ..meta
+    };
+    let classify = |meta: TcpMeta| WithoutTls::classify(&key(), &meta);
+    let base = TcpMeta::default();
+    assert_eq!(classify(syn(base.clone())), (server, WithoutTls::NoAnswer));
+    let refused = TcpMeta {
+        rst: Some((S, ts(1))),
+        ..syn(base.clone())
+    };
+    assert_eq!(classify(refused), (server, WithoutTls::Refused));
+    let client_gave_up = TcpMeta {
+        rst: Some((C, ts(3000))),
+        ..syn(base.clone())
+    };
+    assert_eq!(classify(client_gave_up), (server, WithoutTls::NoAnswer));
+    let answered = TcpMeta {
+        syn_ack: Some(ts(1)),
+        fin: [Some(ts(5)), Some(ts(6))],
+        ..syn(base.clone())
+    };
+    assert_eq!(classify(answered), (server, WithoutTls::ClosedBeforeHello));
+    let http = TcpMeta {
+        payload_bytes: [80, 0],
+        ..syn(base.clone())
+    };
+    assert_eq!(classify(http), (server, WithoutTls::NotTls));
+    // No SYN seen: the endpoint with the lower port is taken for the server.
+    let stray_reset = TcpMeta {
+        rst: Some((C, ts(0))),
+        ..base
+    };
+    assert_eq!(classify(stray_reset), (server, WithoutTls::NoSyn));
+    let failures: Vec<&str> = WithoutTls::ALL
+        .iter()
+        .filter(|k| k.is_failure())
+        .map(|k| k.name())
+        .collect();
+    assert_eq!(
+        failures,
+        ["tcp_no_answer", "tcp_refused", "closed_before_hello"]
+    );
+}

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use crate::facts::ConnectionFacts;
+use crate::facts::{ConnectionFacts, TcpFacts, WithoutTls};
+use crate::flow::Endpoint;
 
 /// The names connection records use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -40,6 +41,22 @@ impl RecordFormat {
         match self.schema {
             Schema::Native => super::write_connection(f, input, self, out),
             Schema::Ecs => super::ecs::write_connection(f, self, out),
+        }
+    }
+
+    /// Appends the record of a TCP connection that failed before TLS (`--tcp-failures`;
+    /// `client` sent the SYN) with its newline; `input` as for [`Self::write`].
+    pub fn write_tcp_failure(
+        &self,
+        cause: WithoutTls,
+        ends: (Endpoint, Endpoint),
+        tcp: &TcpFacts,
+        input: u16,
+        out: &mut Vec<u8>,
+    ) {
+        match self.schema {
+            Schema::Native => super::record::write_tcp_failure(cause, ends, tcp, input, self, out),
+            Schema::Ecs => super::ecs::write_tcp_failure(cause, ends, &tcp.meta, self, out),
         }
     }
 }

@@ -15,10 +15,10 @@ use crate::memo::BoundedMemo;
 use super::format::RecordFormat;
 use crate::facts::{
     AlertFact, ChainCert, ConnectionFacts, Failure, Finding, Renegotiation, Resumption, Side,
-    TcpFacts, Timing, TransportFacts,
+    TcpFacts, Timing, TransportFacts, WithoutTls,
 };
 use crate::flow::connection_id::connection_id;
-use crate::flow::{Endpoint, Transport, community_id};
+use crate::flow::{Direction, Endpoint, Transport, community_id};
 use crate::tcp::CloseReason;
 use crate::tls::codes::{AlertDescription, AlertLevel};
 use crate::tls::names::{cipher_name, group_name, version_name};
@@ -458,11 +458,11 @@ impl Run for Negotiated<'_> {
     }
 }
 
-/// The `tcp` object of a record.
-fn write_tcp(o: &mut Object<'_>, f: &ConnectionFacts, tcp: &TcpFacts) {
+/// The `tcp` object of a record, whose client sent in `client_dir`.
+fn write_tcp(o: &mut Object<'_>, client_dir: Direction, tcp: &TcpFacts) {
     let close = tcp.close;
     let tcp = &tcp.meta;
-    let client_first = f.client_dir.index() == 0;
+    let client_first = client_dir.index() == 0;
     let per_side = |o: &mut Object<'_>, key, &[a, b]: &[u64; 2]| {
         let (client, server) = if client_first { (a, b) } else { (b, a) };
         o.object(key, |o| {
@@ -480,7 +480,7 @@ fn write_tcp(o: &mut Object<'_>, f: &ConnectionFacts, tcp: &TcpFacts) {
     o.field(key!("conflicting_overlaps"), &tcp.conflicting_overlaps);
     o.field(key!("buffer_cap_hits"), &tcp.buffer_cap_hits);
     let rst_from = tcp.rst.map(|(dir, _)| {
-        if dir == f.client_dir {
+        if dir == client_dir {
             "client"
         } else {
             "server"
@@ -488,6 +488,51 @@ fn write_tcp(o: &mut Object<'_>, f: &ConnectionFacts, tcp: &TcpFacts) {
     });
     o.field(key!("rst_from"), &rst_from);
     o.field(key!("close"), close_name(close));
+}
+
+/// Appends the record of a connection that failed before TLS (`--tcp-failures`), with its
+/// newline: `"type":"tcp_failure"`, the fields that identify a connection as in connection
+/// records, the cause and its explanation, and the `tcp` object. `client` sent the SYN.
+pub(super) fn write_tcp_failure(
+    cause: WithoutTls,
+    (client, server): (Endpoint, Endpoint),
+    tcp: &TcpFacts,
+    input: u16,
+    format: &RecordFormat,
+    out: &mut Vec<u8>,
+) {
+    let first = tcp.meta.first_ts;
+    let client_dir = tcp.meta.syn.map_or(Direction::LoToHi, |(dir, _)| dir);
+    json::object(out, |o| {
+        o.field(key!("type"), "tcp_failure");
+        if let Some(sensor) = format.sensor.as_deref() {
+            o.field(key!("sensor"), sensor);
+        }
+        o.field(key!("ts"), &Rfc3339::micros(first));
+        o.field(
+            key!("connection_id"),
+            &connection_id(first, Transport::Tcp, client, server),
+        );
+        o.field(
+            key!("community_id"),
+            &community_id::community_id_v1(
+                community_id::TCP,
+                client,
+                server,
+                format.community_id_seed,
+            ),
+        );
+        o.field(
+            key!("input"),
+            &format.inputs.get(usize::from(input)).map(String::as_str),
+        );
+        o.field(key!("client"), &client);
+        o.field(key!("server"), &server);
+        o.field(key!("cause"), cause.name());
+        o.field(key!("explanation"), cause.explanation());
+        o.object(key!("tcp"), |o| write_tcp(o, client_dir, tcp));
+    });
+    out.push(b'\n');
 }
 
 /// IANA protocol number of a transport, for the Community ID.
@@ -572,7 +617,7 @@ pub fn write_connection(f: &ConnectionFacts, input: u16, format: &RecordFormat, 
         o.field(key!("renegotiation"), &f.renegotiation);
         o.field(key!("anomalies"), &f.anomalies);
         match &f.transport {
-            TransportFacts::Tcp(tcp) => o.object(key!("tcp"), |o| write_tcp(o, f, tcp)),
+            TransportFacts::Tcp(tcp) => o.object(key!("tcp"), |o| write_tcp(o, f.client_dir, tcp)),
         }
     });
     out.push(b'\n');

@@ -7,13 +7,13 @@ use std::io::{self, Write};
 
 use super::report::{
     Report, causes_by_server, census, certificates_sorted, clients_sorted, group_census,
-    servers_sorted, what_breaks,
+    servers_sorted, what_breaks, without_tls_by_server, without_tls_total,
 };
 use super::table::{Column, LINE_WIDTH, Table, cut_at_word, more, plural, wrap};
 use super::time::rfc3339_secs;
 
 use crate::aggregate::{Aggregates, CertEntry, Percentiles};
-use crate::facts::{FailureCause, Finding, Mechanism};
+use crate::facts::{FailureCause, Finding, Mechanism, WithoutTls};
 use crate::flow::Timestamp;
 use crate::tls::names::{cipher_name, version_name};
 
@@ -92,6 +92,7 @@ pub fn write_summary(
             plural(inp.packets, "packet"),
             plural(inp.flows.tcp_connections, "TCP connection"),
         );
+        write_without_tls(report, options, &mut s);
         return out.write_all(s.as_bytes());
     }
     write_outcomes(report, &mut s);
@@ -99,6 +100,7 @@ pub fn write_summary(
     write_versions_and_ciphers(agg, options, &mut s);
     write_latency(agg, &mut s);
     write_servers(report, options, &mut s);
+    write_without_tls(report, options, &mut s);
     write_resumption(agg, &mut s);
     write_census(agg, options, &mut s);
     write_clients(agg, options, &mut s);
@@ -451,6 +453,70 @@ fn write_servers(report: &Report, options: &SummaryOptions, s: &mut String) {
         }
         t.write(s);
         more(s, left, "row");
+    }
+}
+
+/// TCP connections without TLS (floods, scans, refused and silent services), per server: the
+/// failures before TLS, by cause with its explanation, then the servers.
+fn write_without_tls(report: &Report, options: &SummaryOptions, s: &mut String) {
+    let agg = &report.aggregates;
+    let total = without_tls_total(agg);
+    if total.total() == 0 {
+        return;
+    }
+    let failed: u64 = WithoutTls::FAILURES.iter().map(|&k| total.of(k)).sum();
+    let _ = writeln!(
+        s,
+        "\nTCP connections without TLS: {}, {} failed before TLS",
+        count(total.total()),
+        count(failed),
+    );
+    let mut kinds: Vec<WithoutTls> = WithoutTls::ALL
+        .into_iter()
+        .filter(|&k| total.of(k) > 0)
+        .collect();
+    kinds.sort_by_key(|&k| (!k.is_failure(), std::cmp::Reverse(total.of(k))));
+    let width = kinds.iter().map(|k| k.name().len()).max().unwrap_or(0);
+    for kind in kinds {
+        let head = format!("  {:<width$}  {:>9}  ", kind.name(), count(total.of(kind)));
+        let lines = wrap(kind.explanation(), LINE_WIDTH - head.len());
+        for (i, line) in lines.iter().enumerate() {
+            let lead = if i == 0 {
+                head.clone()
+            } else {
+                " ".repeat(head.len())
+            };
+            let _ = writeln!(s, "{lead}{line}");
+        }
+    }
+    let servers = without_tls_by_server(agg);
+    let mut t = Table::new(&[
+        ("server", Column::Name),
+        ("tcp_refused", Column::Number),
+        ("tcp_no_answer", Column::Number),
+        ("closed_before_hello", Column::Number),
+        ("not_tls", Column::Number),
+    ]);
+    let (shown, left) = options.cut(&servers);
+    for c in servers.iter().take(shown) {
+        let n = &c.counts;
+        t.row(vec![
+            c.server.clone(),
+            count(n.tcp_refused),
+            count(n.tcp_no_answer),
+            count(n.closed_before_hello),
+            count(n.not_tls),
+        ]);
+    }
+    t.write(s);
+    more(s, left, "server");
+    let evicted = report.input.flows.half_open_evicted;
+    if evicted > 0 {
+        let _ = writeln!(
+            s,
+            "  {} evicted before they carried a byte (--max-half-open reached)",
+            plural(evicted, "connection")
+        );
     }
 }
 

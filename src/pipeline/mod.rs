@@ -50,8 +50,8 @@ use std::thread;
 pub struct Config {
     /// Worker threads (at least 1).
     pub workers: usize,
-    /// Flow-table caps and timeouts (per worker; `max_flows` and `max_total_buffer` are
-    /// divided among the workers).
+    /// Flow-table caps and timeouts (per worker; `max_flows`, `max_half_open` and
+    /// `max_total_buffer` are divided among the workers).
     pub limits: Limits,
     /// Fact-building knobs.
     pub facts: FactsConfig,
@@ -68,6 +68,10 @@ pub struct Config {
     pub progress: Option<Arc<Progress>>,
     /// `--server`, `--sni`, `--client`: connections outside are left out of every output.
     pub scope: Scope,
+    /// `--tcp-failures`: write a record for each connection that failed before TLS.
+    pub tcp_failure_records: bool,
+    /// `--tls-ports`: where `--tcp-failures` writes records besides the ports TLS was seen on.
+    pub tls_ports: Vec<u16>,
 }
 
 /// How the pipeline runs, chosen once when it starts.
@@ -94,6 +98,8 @@ impl Default for Config {
             filter: None,
             progress: None,
             scope: Scope::default(),
+            tcp_failure_records: false,
+            tls_ports: crate::facts::WELL_KNOWN_TLS_PORTS.to_vec(),
         }
     }
 }
@@ -161,7 +167,11 @@ pub fn analyze_files_until(
     let (senders, recycle) = (workers.senders, workers.recycle);
     let reader = thread::spawn(move || read_inputs(&inputs, senders, recycle));
 
-    let merger = RecordMerger::new(workers.handles.len(), workers.spare_buffers.clone());
+    let merger = RecordMerger::new(
+        workers.handles.len(),
+        workers.spare_buffers.clone(),
+        &cfg.tls_ports,
+    );
     let written = write_records(&workers.records, merger, records, streaming);
     if written.is_err() {
         // Stop reading; the workers then finish and hang up. Drain without writing.
@@ -292,7 +302,11 @@ pub fn run_live(
     let reader =
         thread::spawn(move || read_live(source, senders, recycle, live, &reader_stop, &window_tx));
     let mut assembler = WindowAssembler::new(workers.handles.len());
-    let merger = RecordMerger::new(workers.handles.len(), workers.spare_buffers.clone());
+    let merger = RecordMerger::new(
+        workers.handles.len(),
+        workers.spare_buffers.clone(),
+        &cfg.tls_ports,
+    );
     let written = write_live(
         &workers.records,
         merger,
@@ -326,6 +340,7 @@ pub fn run_live(
 fn worker_config(cfg: &Config, workers: usize) -> Config {
     let mut c = cfg.clone();
     c.limits.max_flows = (cfg.limits.max_flows / workers).max(1);
+    c.limits.max_half_open = cfg.limits.max_half_open.div_ceil(workers);
     c.limits.max_total_buffer = (cfg.limits.max_total_buffer / workers).max(1);
     c
 }

@@ -22,7 +22,7 @@ use crate::tls::codes::{AlertDescription, AlertLevel, ContentType, HandshakeType
 use crate::tls::handshake::{
     Alert, AnomalyKind, Carrier, Handshake, MessageParsers, TlsContext, Transcript, WireParsers,
 };
-use crate::tls::joiner::{DEFAULT_MAX_HANDSHAKE_MESSAGE, Joined, Joiner};
+use crate::tls::joiner::{JoinBudget, Joined, Joiner, MAX_HANDSHAKE_MESSAGE};
 
 /// Lengths of a TLS 1.3 protected record that can be a bare alert: 2 alert bytes + 1 inner
 /// content type + 16-byte AEAD tag = 19, plus up to 5 bytes of padding. Every TLS 1.3 Finished
@@ -31,19 +31,25 @@ use crate::tls::joiner::{DEFAULT_MAX_HANDSHAKE_MESSAGE, Joined, Joiner};
 pub const INFERRED_ALERT_LEN: RangeInclusive<u16> = 19..=24;
 
 /// Limits of one record layer.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct RecordConfig {
-    /// Longest handshake message body joined (see [`DEFAULT_MAX_HANDSHAKE_MESSAGE`]).
+    /// Longest handshake message body joined per direction (the per-flow buffer budget; at
+    /// most [`MAX_HANDSHAKE_MESSAGE`], the default).
     pub max_handshake_message: usize,
     /// Bytes per direction scanned for the start of TLS (see [`DEFAULT_MAX_PREAMBLE`]).
     pub max_preamble: u64,
+    /// What partial handshake messages may hold across the connections sharing it (a
+    /// worker's share of the global buffer budget); none: only `max_handshake_message` bounds
+    /// them.
+    pub join_budget: Option<JoinBudget>,
 }
 
 impl Default for RecordConfig {
     fn default() -> Self {
         RecordConfig {
-            max_handshake_message: DEFAULT_MAX_HANDSHAKE_MESSAGE,
+            max_handshake_message: MAX_HANDSHAKE_MESSAGE,
             max_preamble: DEFAULT_MAX_PREAMBLE,
+            join_budget: None,
         }
     }
 }
@@ -211,15 +217,23 @@ impl<P: MessageParsers> Records<P> {
                 }
             }
             ContentType::HANDSHAKE => match body {
-                RecordBody::Data(bytes) => joiner.push(bytes, |joined| match joined {
-                    Joined::Message { msg_type, body } => {
-                        self.hs
-                            .on_message(ctx, dir, HandshakeType(msg_type), body, ts);
-                    }
-                    Joined::TooLarge { .. } => {
-                        self.hs.anomaly(dir, AnomalyKind::HandshakeMessageTooLarge);
-                    }
-                }),
+                RecordBody::Data(bytes) => {
+                    let joiner_max = joiner.max();
+                    joiner.push(bytes, |joined| match joined {
+                        Joined::Message { msg_type, body } => {
+                            self.hs
+                                .on_message(ctx, dir, HandshakeType(msg_type), body, ts);
+                        }
+                        Joined::TooLarge { len, .. } => {
+                            let kind = if len > joiner_max {
+                                AnomalyKind::HandshakeMessageTooLarge
+                            } else {
+                                AnomalyKind::HandshakeBufferFull
+                            };
+                            self.hs.anomaly(dir, kind);
+                        }
+                    })
+                }
                 // Lost in a gap, or encryption started between header and body: whatever
                 // message was being joined cannot be completed.
                 RecordBody::Lost | RecordBody::Skipped => joiner.clear(),
@@ -384,10 +398,10 @@ impl<P: MessageParsers> RecordLayer<P> {
                 Deframer::new(config.max_preamble),
                 Deframer::new(config.max_preamble),
             ],
-            joiners: [
-                Joiner::new(config.max_handshake_message),
-                Joiner::new(config.max_handshake_message),
-            ],
+            joiners: [(); 2].map(|()| match &config.join_budget {
+                Some(budget) => Joiner::with_budget(config.max_handshake_message, budget.clone()),
+                None => Joiner::new(config.max_handshake_message),
+            }),
             records: Records {
                 hs: Handshake::new(Carrier::Tcp),
                 sides: Default::default(),
