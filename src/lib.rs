@@ -11,6 +11,7 @@ pub mod facts;
 pub mod flow;
 pub mod live;
 pub mod metrics;
+pub mod observed;
 pub mod output;
 pub mod pipeline;
 pub mod prefetch;
