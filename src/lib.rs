@@ -6,6 +6,7 @@
 
 pub mod aggregate;
 pub mod capture;
+pub mod check;
 pub mod decode;
 pub mod facts;
 pub mod flow;
