@@ -10,6 +10,10 @@ use tlsight::live::AlertConfig;
 use tlsight::pipeline::{Config, LiveConfig};
 use tlsight::reassembly::Limits;
 
+pub mod analysis;
+pub mod check;
+pub mod diff;
+
 /// tlsight: passive TLS handshake analyzer.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
@@ -26,6 +30,11 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Capture from a network interface (e.g. a mirror port) until SIGINT/SIGTERM.
     Live(LiveArgs),
+    /// Check observed handshakes against a policy or a built-in profile (CI gate).
+    Check(check::CheckArgs),
+    /// Compare two captures, NDJSON record files or reports: what changed, per server,
+    /// client fingerprint and certificate.
+    Diff(diff::DiffArgs),
 }
 
 /// Arguments of `tlsight analyze`.

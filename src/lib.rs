@@ -8,6 +8,7 @@ pub mod aggregate;
 pub mod capture;
 pub mod check;
 pub mod decode;
+pub mod diff;
 pub mod facts;
 pub mod flow;
 pub mod live;

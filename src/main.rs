@@ -44,6 +44,8 @@ fn main() -> ExitCode {
             Err(msg) => return usage(&msg),
             Ok(settings) => live(&args, settings),
         },
+        Command::Check(args) => cli::check::run(&args),
+        Command::Diff(args) => cli::diff::run(&args),
     };
     match result {
         Ok(code) => code,

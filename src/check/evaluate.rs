@@ -42,12 +42,17 @@ pub fn fingerprint(
     hex::encode(&h.finalize()[..16])
 }
 
-/// Findings of one condition gathered by offending value.
+/// What tells violations of one condition apart: offending value, client fingerprint,
+/// certificate hash.
+type ViolationKey = (String, Option<String>, Option<String>);
+
+/// Findings of one condition gathered by [`ViolationKey`].
 #[derive(Default)]
 struct Gathered {
-    /// By (value, client, certificate) in first-seen order.
-    order: Vec<(String, Option<String>, Option<String>)>,
-    by_key: BTreeMap<(String, Option<String>, Option<String>), (Finding, u64, Vec<Example>)>,
+    /// Keys in first-seen order.
+    order: Vec<ViolationKey>,
+    /// The first finding of each key, how many connections showed it, and examples.
+    by_key: BTreeMap<ViolationKey, (Finding, u64, Vec<Example>)>,
 }
 
 impl Gathered {
@@ -167,7 +172,7 @@ fn judge_rule(rule: &Rule, server: &str, conns: &[&Connection], opts: &EvalOptio
             })
             .collect();
         // Most connections first; first seen first among equals (the sort is stable).
-        found.sort_by(|a, b| b.connections.cmp(&a.connections));
+        found.sort_by_key(|v| std::cmp::Reverse(v.connections));
         violations.extend(found);
     }
     let status = if !violations.is_empty() {

@@ -122,6 +122,7 @@ pub fn is_aggregate(cond: &Condition) -> bool {
 /// Why a per-connection condition may be judged on fewer connections than are in scope.
 pub fn applicability(cond: &Condition) -> &'static str {
     use Condition::*;
+    const CLEAR_CERTIFICATES: &str = "needs certificates in the clear: TLS 1.2 and earlier full handshakes (TLS 1.3 encrypts them)";
     match cond {
         MinVersion(_)
         | AllowedVersions(_)
@@ -130,29 +131,27 @@ pub fn applicability(cond: &Condition) -> &'static str {
         | ForbiddenCiphers(_)
         | ForwardSecrecy
         | Aead
-        | PostQuantum(self::PostQuantum::Negotiated) => "judged where a ServerHello was seen",
-        AllowedGroups(_) | ForbiddenGroups(_) => "judged where a key exchange group was used",
+        | ForbidClientRenegotiation
+        | MaxRenegotiations(_)
+        | PostQuantum(self::PostQuantum::Negotiated) => "needs a ServerHello",
+        AllowedGroups(_) | ForbiddenGroups(_) => "needs a key exchange group (ECDHE or TLS 1.3)",
         OcspStapling => {
-            "judged on TLS 1.2 and earlier full handshakes whose client asked for OCSP \
-             (status_request); TLS 1.3 sends the response encrypted"
+            "needs a TLS 1.2 or earlier full handshake whose client asked for OCSP \
+             (TLS 1.3 encrypts the response)"
         }
         ForbiddenFailureCauses(_) => "judged on every connection",
-        ForbidClientRenegotiation | MaxRenegotiations(_) => "judged where a ServerHello was seen",
-        SecureRenegotiation => "judged on TLS 1.2 and earlier connections with both hellos",
-        ForbiddenCertificateFindings(_) | CertificateMinDaysLeft(_) => {
-            "judged where the server's certificates were visible: TLS 1.2 and earlier full \
-             handshakes (TLS 1.3 encrypts them)"
-        }
+        SecureRenegotiation => "needs both hellos of TLS 1.2 or earlier",
+        ForbiddenCertificateFindings(_) | CertificateMinDaysLeft(_) => CLEAR_CERTIFICATES,
         CertificateMaxLifetimeDays(_)
         | CertificateMinRsaBits(_)
         | CertificateMinEcBits(_)
         | CertificateAllowedKeyTypes(_)
         | CertificateAllowedCurves(_)
         | CertificateAllowedSignatureAlgorithms(_) => {
-            "judged on the leaf where the server's certificates were visible (TLS 1.2 and \
-             earlier full handshakes) and of the key type the condition speaks about"
+            "needs a leaf certificate in the clear (TLS 1.2 and earlier full handshakes; TLS 1.3 \
+             encrypts it) of the key type concerned"
         }
-        _ => "judged where a ClientHello was seen",
+        _ => "needs a ClientHello",
     }
 }
 

@@ -16,7 +16,7 @@ pub mod render;
 mod scope;
 pub mod verdict;
 
-pub use condition::{Condition, Percentile, PostQuantum};
+pub use condition::{Condition, Percentile, PostQuantum, percent};
 pub use evaluate::{EvalOptions, evaluate, fingerprint};
 pub use judge::Reference;
 pub use policy::{Origin, Policy, PolicyError, Rule, Severity};

@@ -13,7 +13,7 @@ pub mod time;
 pub use input::{InputKind, LoadError, Observation, detect_kind, load, load_records};
 pub use record::{Certificate, Connection, Endpoint, Offer};
 pub use report::{
-    ReportCertificate, ReportClient, ReportInput, ReportLatency, ReportResumption, ReportServer,
-    ReportView,
+    NamedCount, ReportCertificate, ReportClient, ReportInput, ReportLatency, ReportResumption,
+    ReportServer, ReportView,
 };
 pub use sink::RecordSink;

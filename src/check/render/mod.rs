@@ -28,12 +28,9 @@ fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// One sentence naming a violation: rule, server, offending value, how many connections.
-fn sentence(verdict: &Verdict, v: &Violation) -> String {
-    let mut s = format!(
-        "{}: {} on {}: {}",
-        verdict.rule, v.condition, verdict.server, v.value
-    );
+/// A violation without its rule and server (the terminal heads it with both).
+fn finding(v: &Violation) -> String {
+    let mut s = format!("{}: {}", v.condition, v.value);
     if let Some(detail) = &v.detail {
         s.push_str(&format!(" ({detail})"));
     }
@@ -52,6 +49,11 @@ fn sentence(verdict: &Verdict, v: &Violation) -> String {
         plural(v.connections)
     ));
     s
+}
+
+/// One sentence naming a violation: rule, server, offending value, how many connections.
+fn sentence(verdict: &Verdict, v: &Violation) -> String {
+    format!("{} on {}: {}", verdict.rule, verdict.server, finding(v))
 }
 
 /// An example connection on one line.

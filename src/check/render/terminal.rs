@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 use super::super::policy::Severity;
 use super::super::verdict::{CheckResult, Status};
-use super::{example_line, plural, rule_of, sentence};
+use super::{example_line, finding, plural, rule_of};
 
 /// Writes the report.
 pub fn write(result: &CheckResult, out: &mut dyn Write) -> io::Result<()> {
@@ -127,7 +127,7 @@ pub fn write(result: &CheckResult, out: &mut dyn Write) -> io::Result<()> {
             } else {
                 ""
             };
-            let _ = writeln!(s, "    {}{known}", sentence(verdict, v));
+            let _ = writeln!(s, "    {}{known}", finding(v));
             for e in &v.examples {
                 let _ = writeln!(s, "      e.g. {}", example_line(e));
             }

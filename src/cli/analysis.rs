@@ -1,0 +1,67 @@
+//! The analysis knobs `check` and `diff` share for the captures they analyse in-process.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use tlsight::facts::FactsConfig;
+use tlsight::pipeline::Config;
+use tlsight::reassembly::Limits;
+
+/// Exit code when a policy is violated (`check`) or a `--fail-on` change is found (`diff`).
+pub const EXIT_FINDINGS: u8 = 4;
+/// Exit code for bad arguments (as clap's).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code when an input could not be read to its end and `--strict-input` was given.
+pub const EXIT_INPUT_DAMAGED: u8 = 3;
+
+/// Knobs for captures analysed in-process.
+#[derive(Args, Debug)]
+pub struct AnalysisArgs {
+    /// Worker threads for captures (default: available cores).
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Certificates expiring within this many days get the `expiring_soon` finding.
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    pub cert_warn_days: i64,
+    /// Close connections idle for this many seconds of capture time.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub idle_timeout: u64,
+}
+
+impl AnalysisArgs {
+    /// The pipeline configuration.
+    pub fn config(&self) -> Result<Config, String> {
+        let workers = match self.workers {
+            Some(0) => return Err("--workers must be at least 1".into()),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        Ok(Config {
+            workers,
+            limits: Limits {
+                idle_timeout_ns: i64::try_from(self.idle_timeout)
+                    .unwrap_or(i64::MAX / 1_000_000_000)
+                    .saturating_mul(1_000_000_000),
+                ..Limits::default()
+            },
+            facts: FactsConfig {
+                cert_warn_days: self.cert_warn_days,
+            },
+            want_records: true,
+            windows: false,
+        })
+    }
+}
+
+/// Whether `path` is standard output.
+pub fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// How many of `paths` write to standard output.
+pub fn stdout_count(paths: &[&Option<PathBuf>]) -> usize {
+    paths
+        .iter()
+        .filter(|p| p.as_deref().is_some_and(is_stdout))
+        .count()
+}
