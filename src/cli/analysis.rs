@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use tlsight::facts::FactsConfig;
 use tlsight::pipeline::Config;
-use tlsight::reassembly::Limits;
+use tlsight::tcp::Limits;
 
 /// Exit code when a policy is violated (`check`) or a `--fail-on` change is found (`diff`).
 pub const EXIT_FINDINGS: u8 = 4;
