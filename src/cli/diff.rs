@@ -29,23 +29,35 @@ pub struct DiffArgs {
     /// Relative change of a handshake-time percentile (p50, p95, p99) that counts, e.g. 20%.
     #[arg(long, value_name = "PERCENT", default_value = "20%", value_parser = parse_fraction)]
     pub latency_change: f64,
-    /// Smallest absolute change of a percentile that counts, in milliseconds (loopback and
-    /// LAN handshakes jitter by more than 20 % of a millisecond).
-    #[arg(long, value_name = "MS", default_value_t = 1.0)]
+    /// Smallest absolute change of a percentile that counts, in milliseconds (handshakes on
+    /// a busy host or LAN jitter by a few milliseconds, which is more than 20 % of them).
+    #[arg(long, value_name = "MS", default_value_t = 5.0)]
     pub latency_floor_ms: f64,
+    /// Fewest completed handshakes on each side for latency to be compared (p95 needs 20 and
+    /// p99 100 in any case).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub latency_min_samples: u64,
     /// Change of a failure or resumption rate that counts, in percentage points, e.g. 5%.
     #[arg(long, value_name = "PERCENT", default_value = "5%", value_parser = parse_fraction)]
     pub rate_change: f64,
     /// Exit with 4 when a change of these kinds is found: a comma-separated list of change
     /// kinds, `regressions` or `any` (see the README).
-    #[arg(long, value_name = "KINDS", value_parser = ChangeKind::parse_list)]
-    pub fail_on: Option<Vec<ChangeKind>>,
+    #[arg(long, value_name = "KINDS", value_parser = parse_kinds)]
+    pub fail_on: Option<Kinds>,
     /// Do not print the terminal diff.
     #[arg(long, short)]
     pub quiet: bool,
     /// Analysis knobs for captures.
     #[command(flatten)]
     pub analysis: AnalysisArgs,
+}
+
+/// A `--fail-on` list (one argument holding several kinds).
+#[derive(Clone, Debug)]
+pub struct Kinds(pub Vec<ChangeKind>);
+
+fn parse_kinds(text: &str) -> Result<Kinds, String> {
+    ChangeKind::parse_list(text).map(Kinds)
 }
 
 /// `20%`, `0.2` → 0.2.
@@ -96,8 +108,9 @@ pub fn run(args: &DiffArgs) -> anyhow::Result<ExitCode> {
         latency_change: args.latency_change,
         latency_floor_us: (args.latency_floor_ms * 1000.0).round() as u64,
         rate_change: args.rate_change,
+        latency_min_samples: args.latency_min_samples,
     };
-    let fail_on = args.fail_on.clone().unwrap_or_default();
+    let fail_on = args.fail_on.clone().map(|k| k.0).unwrap_or_default();
     let result = diff::diff(&sides[0], &sides[1], &thresholds, &fail_on);
     if let Some(path) = &args.json {
         write_output(path, "diff", |out| render::json(&result, out))?;

@@ -19,14 +19,17 @@ pub struct Thresholds {
     pub latency_floor_us: u64,
     /// Change of a rate (failures, resumption hits) that counts, in points (0.05 = 5 points).
     pub rate_change: f64,
+    /// Fewest handshakes on each side for any percentile to be compared.
+    pub latency_min_samples: u64,
 }
 
 impl Default for Thresholds {
     fn default() -> Self {
         Thresholds {
             latency_change: 0.2,
-            latency_floor_us: 1000,
+            latency_floor_us: 5000,
             rate_change: 0.05,
+            latency_min_samples: 1,
         }
     }
 }
@@ -150,15 +153,21 @@ impl Diff<'_> {
         let (Some(b), Some(c)) = (base, current) else {
             return;
         };
-        let moved = |b: u64, c: u64| -> Option<bool> {
+        // A percentile is compared only when both sides have enough handshakes for it to be
+        // more than their slowest one: 2 for p50, 20 for p95, 100 for p99.
+        let enough = |q: f64| {
+            let needed = ((1.0 / (1.0 - q)).ceil() as u64).max(self.thresholds.latency_min_samples);
+            b.count >= needed && c.count >= needed
+        };
+        let moved = |q: f64, b: u64, c: u64| -> Option<bool> {
             let delta = c.abs_diff(b);
             let relative = delta as f64 > self.thresholds.latency_change * b as f64;
-            (relative && delta >= self.thresholds.latency_floor_us).then_some(c > b)
+            (enough(q) && relative && delta >= self.thresholds.latency_floor_us).then_some(c > b)
         };
         let moves = [
-            moved(b.p50, c.p50),
-            moved(b.p95, c.p95),
-            moved(b.p99, c.p99),
+            moved(0.50, b.p50, c.p50),
+            moved(0.95, b.p95, c.p95),
+            moved(0.99, b.p99, c.p99),
         ];
         if moves.iter().all(Option::is_none) {
             return;

@@ -43,6 +43,8 @@ pub struct ThresholdsOut {
     pub latency_floor_ms: f64,
     /// Change of a rate that counts, as a fraction (0.05 = 5 points).
     pub rate_change: f64,
+    /// Fewest handshakes on each side for latency to be compared.
+    pub latency_min_samples: u64,
 }
 
 /// The whole result (`--json`, `"type": "diff"`).
@@ -123,6 +125,7 @@ pub fn diff(
             latency_change: thresholds.latency_change,
             latency_floor_ms: thresholds.latency_floor_us as f64 / 1000.0,
             rate_change: thresholds.rate_change,
+            latency_min_samples: thresholds.latency_min_samples,
         },
         notes,
         changes,
