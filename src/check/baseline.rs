@@ -22,14 +22,14 @@ use crate::pipeline::Config;
 pub enum BaselineError {
     /// The baseline's inputs could not be read.
     #[error("baseline: {0}")]
-    Load(#[from] LoadError),
+    Load(LoadError),
     /// A check result that does not parse.
-    #[error("baseline {path}: not a valid tlsight check result: {source}")]
+    #[error("baseline {path}: not a valid tlsight check result: {reason}")]
     Json {
         /// The file.
         path: String,
         /// Why.
-        source: serde_json::Error,
+        reason: serde_json::Error,
     },
     /// A kind of file that cannot serve as a baseline.
     #[error(
@@ -44,6 +44,12 @@ pub enum BaselineError {
     },
 }
 
+impl From<LoadError> for BaselineError {
+    fn from(e: LoadError) -> Self {
+        BaselineError::Load(e)
+    }
+}
+
 /// The baseline's check result: read from a check's `--json` output, or made by checking the
 /// baseline's capture or records against the same policy.
 pub fn load(
@@ -55,13 +61,13 @@ pub fn load(
     let shown = path.display().to_string();
     match observed::detect_kind(path)? {
         InputKind::CheckResult => {
-            let file = File::open(path).map_err(|source| LoadError::Io {
+            let file = File::open(path).map_err(|reason| LoadError::Io {
                 path: path.to_path_buf(),
-                source,
+                reason,
             })?;
-            serde_json::from_reader(BufReader::new(file)).map_err(|source| BaselineError::Json {
+            serde_json::from_reader(BufReader::new(file)).map_err(|reason| BaselineError::Json {
                 path: shown,
-                source,
+                reason,
             })
         }
         InputKind::Capture | InputKind::Records => {

@@ -75,12 +75,12 @@ pub struct Policy {
 #[derive(Debug, Error)]
 pub enum PolicyError {
     /// The file could not be read.
-    #[error("cannot read policy {path}: {source}")]
+    #[error("cannot read policy {path}: {reason}")]
     Io {
         /// The file.
         path: String,
         /// Why.
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     /// The file is not valid TOML or has unknown keys.
     #[error("policy {path}: {message}")]
@@ -560,9 +560,9 @@ impl Policy {
     /// Reads a policy file.
     pub fn from_file(path: &Path) -> Result<Policy, PolicyError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
+        let text = std::fs::read_to_string(path).map_err(|reason| PolicyError::Io {
             path: shown.clone(),
-            source,
+            reason,
         })?;
         Policy::from_toml(&text, &shown)
     }

@@ -44,12 +44,12 @@ impl InputKind {
 #[derive(Debug, Error)]
 pub enum LoadError {
     /// The file could not be opened or read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {reason}")]
     Io {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: io::Error,
+        reason: io::Error,
     },
     /// The content is none of the kinds tlsight reads.
     #[error("{path}: not a capture (pcap/pcapng), NDJSON records or a tlsight JSON report")]
@@ -70,22 +70,22 @@ pub enum LoadError {
         other_kind: InputKind,
     },
     /// A record line could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {reason}")]
     Records {
         /// The file.
         path: PathBuf,
         /// Which line and why.
-        source: io::Error,
+        reason: io::Error,
     },
     /// A JSON document could not be read as what it claims to be.
-    #[error("{path}: not a valid {what}: {source}")]
+    #[error("{path}: not a valid {what}: {reason}")]
     Json {
         /// The file.
         path: PathBuf,
         /// What it was taken for.
         what: &'static str,
         /// Why.
-        source: serde_json::Error,
+        reason: serde_json::Error,
     },
     /// The in-process analysis failed writing its records.
     #[error("analysing the captures: {0}")]
@@ -132,9 +132,9 @@ pub fn detect_kind(path: &Path) -> Result<InputKind, LoadError> {
     if path.as_os_str() == "-" {
         return Ok(InputKind::Capture);
     }
-    let io_err = |source| LoadError::Io {
+    let io_err = |reason| LoadError::Io {
         path: path.to_path_buf(),
-        source,
+        reason,
     };
     let mut head = Vec::with_capacity(4096);
     File::open(path)
@@ -228,10 +228,10 @@ fn analyse_captures(paths: &[PathBuf], cfg: &Config) -> Result<Observation, Load
     let connections = sink.finish().map_err(LoadError::Analysis)?;
     let mut json = Vec::new();
     output::write_report(&analysis.report, &mut json).map_err(LoadError::Analysis)?;
-    let report: ReportView = serde_json::from_slice(&json).map_err(|source| LoadError::Json {
+    let report: ReportView = serde_json::from_slice(&json).map_err(|reason| LoadError::Json {
         path: PathBuf::from("(in-process report)"),
         what: "report",
-        source,
+        reason,
     })?;
     Ok(Observation {
         inputs: report.inputs.clone(),
@@ -246,17 +246,17 @@ pub fn load_records(paths: &[PathBuf]) -> Result<Observation, LoadError> {
     let mut connections = Vec::new();
     let mut inputs = Vec::new();
     for path in paths {
-        let file = File::open(path).map_err(|source| LoadError::Io {
+        let file = File::open(path).map_err(|reason| LoadError::Io {
             path: path.clone(),
-            source,
+            reason,
         })?;
         let mut sink = RecordSink::default();
         io::copy(&mut BufReader::with_capacity(1 << 16, file), &mut sink)
             .and_then(|_| sink.finish())
             .map(|mut read| connections.append(&mut read))
-            .map_err(|source| LoadError::Records {
+            .map_err(|reason| LoadError::Records {
                 path: path.clone(),
-                source,
+                reason,
             })?;
         inputs.push(ReportInput {
             path: path.display().to_string(),
@@ -274,15 +274,15 @@ pub fn load_records(paths: &[PathBuf]) -> Result<Observation, LoadError> {
 
 /// Reads a `--json` report.
 fn load_report(path: &Path) -> Result<Observation, LoadError> {
-    let file = File::open(path).map_err(|source| LoadError::Io {
+    let file = File::open(path).map_err(|reason| LoadError::Io {
         path: path.to_path_buf(),
-        source,
+        reason,
     })?;
     let report: ReportView =
-        serde_json::from_reader(BufReader::new(file)).map_err(|source| LoadError::Json {
+        serde_json::from_reader(BufReader::new(file)).map_err(|reason| LoadError::Json {
             path: path.to_path_buf(),
             what: "report",
-            source,
+            reason,
         })?;
     Ok(Observation {
         inputs: report.inputs.clone(),
