@@ -8,6 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use tlsight::tls::codes::AlertDescription;
 
 use serde_json::Value;
 
@@ -73,7 +74,7 @@ fn expected_alerts(c: &Value) -> Vec<(String, String)> {
                 a["description"]
                     .as_u64()
                     .and_then(|d| u8::try_from(d).ok())
-                    .map(|d| tlsight::tls::names::alert_name(d).into_owned())
+                    .map(|d| AlertDescription(d).name().into_owned())
                     .unwrap_or_else(|| "?".into())
             };
             (a["from"].as_str().unwrap_or("?").to_string(), desc)

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::tls::AnomalyKind;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use serde::ser::SerializeMap;
@@ -618,15 +619,33 @@ impl Object<'_> {
     }
 }
 
-/// A map with string keys is an object: `{"key":value,...}`.
-impl<V: Json> Json for BTreeMap<&str, V> {
+/// A map key written as a JSON string: string keys, and named values such as anomaly kinds.
+pub trait KeyName {
+    /// The key's text.
+    fn key_name(&self) -> &str;
+}
+
+impl KeyName for &str {
+    fn key_name(&self) -> &str {
+        self
+    }
+}
+
+impl KeyName for AnomalyKind {
+    fn key_name(&self) -> &str {
+        self.name()
+    }
+}
+
+/// A map with named keys is an object: `{"key":value,...}`.
+impl<K: KeyName, V: Json> Json for BTreeMap<K, V> {
     fn write_json(&self, out: &mut Vec<u8>) {
         out.push(b'{');
         for (i, (k, v)) in self.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            push_str(out, k);
+            push_str(out, k.key_name());
             out.push(b':');
             v.write_json(out);
         }

@@ -13,7 +13,7 @@ use crate::aggregate::{
     Aggregates, Breakdown, CertEntry, ClientProfile, Latency, OTHER_SERVERS, Percentiles,
     ResumptionStats, Timings,
 };
-use crate::facts::Mechanism;
+use crate::facts::{Finding, Mechanism};
 use crate::tls::names::{cipher_name, group_is_post_quantum, group_name, version_name};
 
 /// Counters of the input side: what was read and what could not be decoded.
@@ -279,7 +279,7 @@ pub(super) struct InventoryCertOut<'a> {
     pub(super) client_certificate: bool,
     pub(super) connections: u64,
     pub(super) servers: Vec<NameCountOut<'a>>,
-    pub(super) connection_findings: &'a BTreeMap<&'static str, u64>,
+    pub(super) connection_findings: &'a BTreeMap<Finding, u64>,
 }
 
 impl<'a> From<&'a CertEntry> for InventoryCertOut<'a> {

@@ -326,11 +326,11 @@ fn write_certificates(agg: &Aggregates, s: &mut String) {
         let findings: Vec<String> = e
             .findings
             .iter()
-            .map(|f| f.to_string())
+            .map(|f| f.name().to_string())
             .chain(
                 e.connection_findings
                     .iter()
-                    .map(|(f, n)| format!("{f} (on {n})")),
+                    .map(|(f, n)| format!("{} (on {n})", f.name())),
             )
             .collect();
         let _ = writeln!(

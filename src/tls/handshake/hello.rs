@@ -10,8 +10,105 @@
 //! body), it has no SSLv2 CLIENT-HELLO parser, and it does not know the draft-era TLS 1.3
 //! ServerHello layouts (no session id, no compression, type-6 HelloRetryRequest).
 
-use super::fingerprint;
-use super::{ClientHello, ServerHello};
+use std::sync::Arc;
+
+use crate::tls::codes::ExtensionType;
+
+/// Facts of a ClientHello (TLS, or SSLv2-compatible), codepoints exactly as on the wire.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientHello {
+    /// Sent in the SSLv2-compatible record format.
+    pub sslv2_format: bool,
+    /// `legacy_version` (client_version).
+    pub legacy_version: u16,
+    /// Length of the legacy session id.
+    pub session_id_len: u8,
+    /// The legacy session id (to tell whether the server echoed it).
+    pub session_id: Vec<u8>,
+    /// Cipher suites in wire order, GREASE included (for an SSLv2 hello, the kinds whose first
+    /// byte is zero, i.e. the TLS suites).
+    pub cipher_suites: Vec<u16>,
+    /// SSLv2-only cipher kinds (3-byte codes with a nonzero first byte), for SSLv2 hellos.
+    pub sslv2_ciphers: Vec<u32>,
+    /// Compression methods.
+    pub compression: Vec<u8>,
+    /// Extension types in wire order, GREASE included.
+    pub extensions: Vec<u16>,
+    /// supported_versions (43), wire order, GREASE included.
+    pub supported_versions: Vec<u16>,
+    /// supported_groups (10), wire order, GREASE included.
+    pub groups: Vec<u16>,
+    /// ec_point_formats (11).
+    pub ec_point_formats: Vec<u8>,
+    /// Groups of the key_share (51) entries, wire order.
+    pub key_share_groups: Vec<u16>,
+    /// signature_algorithms (13), wire order.
+    pub sig_algs: Vec<u16>,
+    /// ALPN protocols (16), wire order.
+    pub alpn: Vec<String>,
+    /// server_name (0) host name.
+    pub sni: Option<String>,
+    /// psk_key_exchange_modes (45).
+    pub psk_modes: Vec<u8>,
+    /// Number of identities in pre_shared_key (41), when present.
+    pub psk_identities: Option<u16>,
+    /// early_data (42) present.
+    pub early_data: bool,
+    /// session_ticket (35) present, with the ticket's length (0 = asking for a new one).
+    pub session_ticket_len: Option<u16>,
+    /// renegotiation_info (0xff01) present, or TLS_EMPTY_RENEGOTIATION_INFO_SCSV offered.
+    pub renegotiation_info: bool,
+    /// encrypted_client_hello (0xfe0d) present.
+    pub ech: bool,
+    /// Extension types whose body did not decode (kept in `extensions` all the same), so
+    /// that odd clients are counted rather than dropped.
+    pub malformed_extensions: Vec<u16>,
+    /// JA3 string (`version,ciphers,extensions,groups,point_formats`, GREASE removed).
+    pub ja3_string: Arc<str>,
+    /// MD5 of the JA3 string, lowercase hex.
+    pub ja3: Arc<str>,
+    /// JA4 fingerprint (TCP).
+    pub ja4: Arc<str>,
+}
+
+/// Facts of a ServerHello or HelloRetryRequest.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerHello {
+    /// A HelloRetryRequest (recognised by its fixed random, or draft HRR message type).
+    pub hrr: bool,
+    /// Sent as an SSLv2 SERVER-HELLO.
+    pub sslv2_format: bool,
+    /// `legacy_version` (server_version).
+    pub legacy_version: u16,
+    /// Negotiated version: supported_versions (43) when present, else `legacy_version`.
+    pub version: u16,
+    /// The server's session id.
+    pub session_id: Vec<u8>,
+    /// Chosen cipher suite.
+    pub cipher: u16,
+    /// Chosen compression method.
+    pub compression: u8,
+    /// Extension types in wire order.
+    pub extensions: Vec<u16>,
+    /// Group of the key_share (51) entry (TLS 1.3), or the HRR's requested group.
+    pub selected_group: Option<u16>,
+    /// Negotiated ALPN protocol.
+    pub alpn: Option<String>,
+    /// Selected pre_shared_key identity (TLS 1.3 PSK resumption accepted).
+    pub psk_selected: Option<u16>,
+    /// session_ticket (35) present (the server will send a NewSessionTicket).
+    pub session_ticket: bool,
+    /// renegotiation_info (0xff01) present.
+    pub renegotiation_info: bool,
+    /// Extension types whose body did not decode (kept in `extensions` all the same).
+    pub malformed_extensions: Vec<u16>,
+    /// JA3S string.
+    pub ja3s_string: Arc<str>,
+    /// MD5 of the JA3S string, lowercase hex.
+    pub ja3s: Arc<str>,
+    /// JA4S fingerprint.
+    pub ja4s: Arc<str>,
+}
 
 /// Why a handshake message body could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,25 +135,6 @@ pub const HRR_RANDOM: [u8; 32] = [
     0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
     0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
 ];
-
-/// Extension codepoints this module decodes (IANA TLS ExtensionType registry).
-mod ext {
-    pub const SERVER_NAME: u16 = 0;
-    pub const SUPPORTED_GROUPS: u16 = 10;
-    pub const EC_POINT_FORMATS: u16 = 11;
-    pub const SIGNATURE_ALGORITHMS: u16 = 13;
-    pub const ALPN: u16 = 16;
-    pub const SESSION_TICKET: u16 = 35;
-    /// key_share before TLS 1.3 draft 23 moved it to 51.
-    pub const KEY_SHARE_DRAFT: u16 = 40;
-    pub const PRE_SHARED_KEY: u16 = 41;
-    pub const EARLY_DATA: u16 = 42;
-    pub const SUPPORTED_VERSIONS: u16 = 43;
-    pub const PSK_KEY_EXCHANGE_MODES: u16 = 45;
-    pub const KEY_SHARE: u16 = 51;
-    pub const ENCRYPTED_CLIENT_HELLO: u16 = 0xfe0d;
-    pub const RENEGOTIATION_INFO: u16 = 0xff01;
-}
 
 /// TLS_EMPTY_RENEGOTIATION_INFO_SCSV (RFC 5746), the cipher-list form of renegotiation_info.
 const RENEGOTIATION_SCSV: u16 = 0x00ff;
@@ -233,13 +311,7 @@ pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, HelloError> {
         }
     }
     hello.renegotiation_info |= hello.cipher_suites.contains(&RENEGOTIATION_SCSV);
-    finish_client_hello(&mut hello);
     Ok(hello)
-}
-
-/// Fills the fingerprint fields once everything else is known.
-fn finish_client_hello(hello: &mut ClientHello) {
-    fingerprint::fill_client(hello);
 }
 
 /// Decodes one ClientHello extension body into `hello`; unknown types are only listed.
@@ -248,8 +320,8 @@ fn decode_client_extension(
     typ: u16,
     mut body: Reader<'_>,
 ) -> Result<(), HelloError> {
-    match typ {
-        ext::SERVER_NAME => {
+    match ExtensionType(typ) {
+        ExtensionType::SERVER_NAME => {
             // An empty body is legal in a ServerHello; in a ClientHello it has no name.
             if body.is_empty() {
                 return Ok(());
@@ -263,26 +335,28 @@ fn decode_client_extension(
                 }
             }
         }
-        ext::SUPPORTED_GROUPS => hello.groups = body.vec16()?.u16_list("odd supported_groups")?,
-        ext::EC_POINT_FORMATS => hello.ec_point_formats = body.vec8()?.buf.to_vec(),
-        ext::SIGNATURE_ALGORITHMS => {
+        ExtensionType::SUPPORTED_GROUPS => {
+            hello.groups = body.vec16()?.u16_list("odd supported_groups")?
+        }
+        ExtensionType::EC_POINT_FORMATS => hello.ec_point_formats = body.vec8()?.buf.to_vec(),
+        ExtensionType::SIGNATURE_ALGORITHMS => {
             hello.sig_algs = body.vec16()?.u16_list("odd signature_algorithms")?
         }
-        ext::ALPN => {
+        ExtensionType::ALPN => {
             let mut list = body.vec16()?;
             while !list.is_empty() {
                 hello.alpn.push(text(list.vec8()?.buf));
             }
         }
-        ext::SESSION_TICKET => hello.session_ticket_len = Some(body.buf.len() as u16),
-        ext::KEY_SHARE | ext::KEY_SHARE_DRAFT => {
+        ExtensionType::SESSION_TICKET => hello.session_ticket_len = Some(body.buf.len() as u16),
+        ExtensionType::KEY_SHARE | ExtensionType::KEY_SHARE_DRAFT => {
             let mut list = body.vec16()?;
             while !list.is_empty() {
                 hello.key_share_groups.push(list.u16()?);
                 list.vec16()?; // key_exchange
             }
         }
-        ext::PRE_SHARED_KEY => {
+        ExtensionType::PRE_SHARED_KEY => {
             let mut identities = body.vec16()?;
             let mut count: u16 = 0;
             while !identities.is_empty() {
@@ -292,13 +366,13 @@ fn decode_client_extension(
             }
             hello.psk_identities = Some(count);
         }
-        ext::EARLY_DATA => hello.early_data = true,
-        ext::SUPPORTED_VERSIONS => {
+        ExtensionType::EARLY_DATA => hello.early_data = true,
+        ExtensionType::SUPPORTED_VERSIONS => {
             hello.supported_versions = body.vec8()?.u16_list("odd supported_versions")?
         }
-        ext::PSK_KEY_EXCHANGE_MODES => hello.psk_modes = body.vec8()?.buf.to_vec(),
-        ext::RENEGOTIATION_INFO => hello.renegotiation_info = true,
-        ext::ENCRYPTED_CLIENT_HELLO => hello.ech = true,
+        ExtensionType::PSK_KEY_EXCHANGE_MODES => hello.psk_modes = body.vec8()?.buf.to_vec(),
+        ExtensionType::RENEGOTIATION_INFO => hello.renegotiation_info = true,
+        ExtensionType::ENCRYPTED_CLIENT_HELLO => hello.ech = true,
         _ => {}
     }
     Ok(())
@@ -343,8 +417,36 @@ pub fn parse_sslv2_client_hello(msg: &[u8]) -> Result<ClientHello, HelloError> {
         }
     }
     hello.renegotiation_info = hello.cipher_suites.contains(&RENEGOTIATION_SCSV);
-    finish_client_hello(&mut hello);
     Ok(hello)
+}
+
+/// SSLv2 CLIENT-HELLO message type.
+pub const SSLV2_CLIENT_HELLO: u8 = 1;
+/// SSLv2 SERVER-HELLO message type.
+pub const SSLV2_SERVER_HELLO: u8 = 4;
+
+/// Reads an SSLv2 SERVER-HELLO (from its type byte): the version and the certificate.
+/// SSLv2 cipher kinds are 3-byte codes with no TLS equivalent, so `cipher` stays 0.
+pub fn parse_sslv2_server_hello(msg: &[u8]) -> Option<(ServerHello, &[u8])> {
+    let be16 = |at: usize| match msg.get(at..at + 2) {
+        Some(&[hi, lo]) => Some(usize::from(hi) << 8 | usize::from(lo)),
+        _ => None,
+    };
+    let version = u16::try_from(be16(3)?).ok()?;
+    let cert_len = be16(5)?;
+    let ciphers_len = be16(7)?;
+    let conn_id_len = be16(9)?;
+    if msg.len() < 11 + cert_len + ciphers_len + conn_id_len {
+        return None;
+    }
+    let cert = msg.get(11..11 + cert_len)?;
+    let sh = ServerHello {
+        sslv2_format: true,
+        legacy_version: version,
+        version,
+        ..ServerHello::default()
+    };
+    Some((sh, cert))
 }
 
 /// Whether a ServerHello `version` field names a TLS 1.3 draft up to 21 (0x7f00..=0x7f15),
@@ -393,7 +495,6 @@ pub fn parse_server_hello(body: &[u8], handshake_type: u8) -> Result<ServerHello
         }
     }
     hello.version = selected_version.unwrap_or(legacy_version);
-    fingerprint::fill_server(&mut hello);
     Ok(hello)
 }
 
@@ -404,17 +505,19 @@ fn decode_server_extension(
     typ: u16,
     mut body: Reader<'_>,
 ) -> Result<Option<u16>, HelloError> {
-    match typ {
-        ext::SUPPORTED_VERSIONS => return Ok(Some(body.u16()?)),
+    match ExtensionType(typ) {
+        ExtensionType::SUPPORTED_VERSIONS => return Ok(Some(body.u16()?)),
         // A HelloRetryRequest names only the group; a ServerHello adds its key share.
-        ext::KEY_SHARE | ext::KEY_SHARE_DRAFT => hello.selected_group = Some(body.u16()?),
-        ext::ALPN => {
+        ExtensionType::KEY_SHARE | ExtensionType::KEY_SHARE_DRAFT => {
+            hello.selected_group = Some(body.u16()?)
+        }
+        ExtensionType::ALPN => {
             let mut list = body.vec16()?;
             hello.alpn = Some(text(list.vec8()?.buf));
         }
-        ext::PRE_SHARED_KEY => hello.psk_selected = Some(body.u16()?),
-        ext::SESSION_TICKET => hello.session_ticket = true,
-        ext::RENEGOTIATION_INFO => hello.renegotiation_info = true,
+        ExtensionType::PRE_SHARED_KEY => hello.psk_selected = Some(body.u16()?),
+        ExtensionType::SESSION_TICKET => hello.session_ticket = true,
+        ExtensionType::RENEGOTIATION_INFO => hello.renegotiation_info = true,
         _ => {}
     }
     Ok(None)
@@ -464,6 +567,28 @@ mod tests {
     //! `/work/shared/captures/real` (named after them); expected values come from the
     //! peers' facts in `expected/*.json` (tshark's ja3/ja3s, Suricata's ja4).
     use super::*;
+    use crate::tls::handshake::{Carrier, fingerprint};
+
+    // The parsers with the fingerprints the handshake layer adds over TCP, so that both are
+    // checked against the peers' values.
+
+    fn parse_client_hello(body: &[u8]) -> Result<ClientHello, HelloError> {
+        let mut h = super::parse_client_hello(body)?;
+        fingerprint::fill_client(&mut h, Carrier::Tcp);
+        Ok(h)
+    }
+
+    fn parse_sslv2_client_hello(msg: &[u8]) -> Result<ClientHello, HelloError> {
+        let mut h = super::parse_sslv2_client_hello(msg)?;
+        fingerprint::fill_client(&mut h, Carrier::Tcp);
+        Ok(h)
+    }
+
+    fn parse_server_hello(body: &[u8], handshake_type: u8) -> Result<ServerHello, HelloError> {
+        let mut h = super::parse_server_hello(body, handshake_type)?;
+        fingerprint::fill_server(&mut h, Carrier::Tcp);
+        Ok(h)
+    }
 
     macro_rules! fixture {
         ($name:literal) => {

@@ -1,43 +1,28 @@
-//! The passive observer: follows both directions of one connection through the handshake and
-//! writes down what it sees as a [`Transcript`].
+//! TCP's TLS record layer for one connection: follows both directions' records and drives the
+//! shared [`Handshake`] layer with what they carry.
 //!
-//! Each direction has a [`Deframer`] (records) and a [`Joiner`] (handshake messages); the
-//! shared connection state knows which side is client and server, the negotiated version and what each
-//! side has encrypted so far, which decides how each record is read:
+//! Each direction has a [`Deframer`] (records) and a [`Joiner`] (handshake messages). What is
+//! record-specific stays here: which records are encrypted, ChangeCipherSpec, renegotiation
+//! through encrypted records, and TLS 1.3's record-size inference:
 //!
 //! * TLS ≤ 1.2: after a side's ChangeCipherSpec its handshake records are encrypted (the first
-//!   is its Finished, reported as [`TlsEvent::EncryptedHandshake`]) and its alerts unreadable.
+//!   is its Finished, reported as an encrypted handshake flight) and its alerts unreadable.
 //! * TLS 1.3 (and drafts): after the ServerHello the server's records are protected; the
 //!   client's first protected record is its Finished (or its certificate flight). A client
 //!   whose only protected record is alert-sized and last is taken to have sent an alert
 //!   (see [`INFERRED_ALERT_LEN`]).
-//!
-//! Message bodies are parsed through [`MessageParsers`], so that the state machine can be
-//! exercised with stand-in parsers.
 
-use std::marker::PhantomData;
 use std::ops::RangeInclusive;
-use std::sync::Arc;
 
-use super::deframe::{
-    CONTENT_ALERT, CONTENT_APPLICATION_DATA, CONTENT_CHANGE_CIPHER_SPEC, CONTENT_HANDSHAKE,
-    CONTENT_HEARTBEAT, DEFAULT_MAX_HANDSHAKE_MESSAGE, DEFAULT_MAX_PREAMBLE, Deframer, Framing,
-    Joined, Joiner, RecordBody, RecordHeader, RecordSink, SSLV2_CLIENT_HELLO, SSLV2_SERVER_HELLO,
-};
-use super::hello::{self, HelloError};
-use super::{
-    Alert, Anomaly, Certificate, ClientHello, ServerHello, TimedEvent, TlsContext, TlsEvent,
-    Transcript,
+use super::deframer::{
+    DEFAULT_MAX_PREAMBLE, Deframer, Framing, RecordBody, RecordHeader, RecordSink,
 };
 use crate::flow::{Direction, Timestamp};
-
-/// Events kept per connection; beyond, one `too_many_events` anomaly and nothing more. Real
-/// handshakes produce a few dozen; the cap bounds memory against endless alert or heartbeat
-/// streams.
-pub const MAX_EVENTS: usize = 1024;
-
-/// Anomalies kept per connection; beyond, they are dropped (the first ones tell the story).
-pub const MAX_ANOMALIES: usize = 256;
+use crate::tls::codes::{AlertDescription, AlertLevel, ContentType, HandshakeType};
+use crate::tls::handshake::{
+    Alert, AnomalyKind, Carrier, Handshake, MessageParsers, TlsContext, Transcript, WireParsers,
+};
+use crate::tls::joiner::{DEFAULT_MAX_HANDSHAKE_MESSAGE, Joined, Joiner};
 
 /// Lengths of a TLS 1.3 protected record that can be a bare alert: 2 alert bytes + 1 inner
 /// content type + 16-byte AEAD tag = 19, plus up to 5 bytes of padding. Every TLS 1.3 Finished
@@ -45,111 +30,28 @@ pub const MAX_ANOMALIES: usize = 256;
 /// was due, with nothing after it, is an alert.
 pub const INFERRED_ALERT_LEN: RangeInclusive<u16> = 19..=24;
 
-/// Handshake message types the observer names (RFC 8446 §4, RFC 6066 §8).
-mod msg {
-    /// ClientHello.
-    pub const CLIENT_HELLO: u8 = 1;
-    /// ServerHello (and TLS 1.3 HelloRetryRequest).
-    pub const SERVER_HELLO: u8 = 2;
-    /// NewSessionTicket.
-    pub const NEW_SESSION_TICKET: u8 = 4;
-    /// HelloRetryRequest as its own message type (TLS 1.3 drafts before 22).
-    pub const HELLO_RETRY_REQUEST: u8 = 6;
-    /// Certificate.
-    pub const CERTIFICATE: u8 = 11;
-    /// ServerKeyExchange.
-    pub const SERVER_KEY_EXCHANGE: u8 = 12;
-    /// CertificateRequest.
-    pub const CERTIFICATE_REQUEST: u8 = 13;
-    /// ServerHelloDone.
-    pub const SERVER_HELLO_DONE: u8 = 14;
-    /// CertificateVerify.
-    pub const CERTIFICATE_VERIFY: u8 = 15;
-    /// ClientKeyExchange.
-    pub const CLIENT_KEY_EXCHANGE: u8 = 16;
-    /// CertificateStatus.
-    pub const CERTIFICATE_STATUS: u8 = 22;
-}
-
-/// Events room is made for at a connection's first event (a full TLS 1.2 handshake with
-/// alerts and a ticket is about fourteen).
-const EVENTS_RESERVED: usize = 16;
-
-/// The message-body parsers the observer uses. A trait (implemented by [`WireParsers`]) so the
-/// record and state logic can be tested with stand-ins.
-pub trait MessageParsers {
-    /// A ClientHello body.
-    fn client_hello(body: &[u8]) -> Result<ClientHello, HelloError>;
-    /// An SSLv2 CLIENT-HELLO message (from its type byte).
-    fn sslv2_client_hello(msg: &[u8]) -> Result<ClientHello, HelloError>;
-    /// A ServerHello (type 2) or draft HelloRetryRequest (type 6) body.
-    fn server_hello(body: &[u8], handshake_type: u8) -> Result<ServerHello, HelloError>;
-    /// The DER certificates of a Certificate body.
-    fn certificate_list(body: &[u8], tls13_format: bool) -> Result<Vec<&[u8]>, HelloError>;
-    /// The facts of one DER certificate.
-    fn certificate(ctx: &mut TlsContext, der: &[u8]) -> Arc<Certificate>;
-    /// The named curve of a ServerKeyExchange body.
-    fn server_key_exchange_curve(body: &[u8]) -> Option<u16>;
-    /// Lifetime hint and ticket length of a NewSessionTicket body.
-    fn new_session_ticket(body: &[u8]) -> Option<(u32, u16)>;
-}
-
-/// The real parsers of [`hello`] and the context's certificate cache.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct WireParsers;
-
-impl MessageParsers for WireParsers {
-    fn client_hello(body: &[u8]) -> Result<ClientHello, HelloError> {
-        hello::parse_client_hello(body)
-    }
-    fn sslv2_client_hello(msg: &[u8]) -> Result<ClientHello, HelloError> {
-        hello::parse_sslv2_client_hello(msg)
-    }
-    fn server_hello(body: &[u8], handshake_type: u8) -> Result<ServerHello, HelloError> {
-        hello::parse_server_hello(body, handshake_type)
-    }
-    fn certificate_list(body: &[u8], tls13_format: bool) -> Result<Vec<&[u8]>, HelloError> {
-        hello::parse_certificate_list(body, tls13_format)
-    }
-    fn certificate(ctx: &mut TlsContext, der: &[u8]) -> Arc<Certificate> {
-        ctx.certs.get_or_parse(der)
-    }
-    fn server_key_exchange_curve(body: &[u8]) -> Option<u16> {
-        hello::parse_server_key_exchange_curve(body)
-    }
-    fn new_session_ticket(body: &[u8]) -> Option<(u32, u16)> {
-        hello::parse_new_session_ticket(body)
-    }
-}
-
-/// Limits of one observer.
+/// Limits of one record layer.
 #[derive(Clone, Copy, Debug)]
-pub struct ObserverConfig {
+pub struct RecordConfig {
     /// Longest handshake message body joined (see [`DEFAULT_MAX_HANDSHAKE_MESSAGE`]).
     pub max_handshake_message: usize,
     /// Bytes per direction scanned for the start of TLS (see [`DEFAULT_MAX_PREAMBLE`]).
     pub max_preamble: u64,
 }
 
-impl Default for ObserverConfig {
+impl Default for RecordConfig {
     fn default() -> Self {
-        ObserverConfig {
+        RecordConfig {
             max_handshake_message: DEFAULT_MAX_HANDSHAKE_MESSAGE,
             max_preamble: DEFAULT_MAX_PREAMBLE,
         }
     }
 }
 
-/// Whether a negotiated version is TLS 1.3: the final 0x0304, the IETF drafts 0x7fNN, Google's
-/// experiment codepoints 0x7eNN and Facebook's draft codepoints 0xfb17 / 0xfb1a.
-pub fn is_tls13(version: u16) -> bool {
-    version == 0x0304 || matches!(version >> 8, 0x7e | 0x7f) || matches!(version, 0xfb17 | 0xfb1a)
-}
-
-/// The client's first protected TLS 1.3 record, kept to infer an alert at the end.
+/// A TLS 1.3 protected record remembered to infer an alert at the end.
 #[derive(Clone, Copy, Debug)]
-struct FirstProtected {
-    /// Index of its `EncryptedHandshake` event.
+struct Remembered {
+    /// Index of its event in the transcript.
     event: usize,
     /// Record length.
     len: u16,
@@ -157,48 +59,33 @@ struct FirstProtected {
     record: u64,
 }
 
-/// What one side has done so far.
+/// What one side's records have done so far.
 #[derive(Clone, Copy, Debug, Default)]
 struct Side {
-    /// Sent a ClientHello.
-    client_hello: bool,
+    /// Records seen.
+    records: u64,
     /// Sent a ChangeCipherSpec.
     ccs: bool,
     /// TLS ≤ 1.2: a ChangeCipherSpec was sent and its Finished not yet seen.
     finished_due: bool,
     /// TLS 1.3: protected records sent after the ServerHello.
     protected: u32,
-    /// An `ApplicationData` event was reported.
-    app_data: bool,
     /// TLS 1.3 client: its first protected record.
-    first_protected: Option<FirstProtected>,
+    first_protected: Option<Remembered>,
     /// TLS 1.3: length of its latest protected record.
     last_protected_len: u16,
 }
 
-/// Connection state shared by both directions, and the transcript being written.
-#[derive(Debug, Default)]
-struct Core {
-    t: Transcript,
+/// Record-level state shared by both directions, with the handshake layer it drives.
+#[derive(Debug)]
+struct Records<P> {
+    hs: Handshake<P>,
     sides: [Side; 2],
-    /// Sender of the ServerHello.
-    server: Option<Direction>,
-    /// The ServerHello (or HelloRetryRequest) chose TLS 1.3.
-    tls13: bool,
-    /// A TLS 1.3 ServerHello (not a retry request) was seen: the server's records are
-    /// protected from here on.
-    server_protected: bool,
-    /// The server answered in SSLv2: both sides speak SSLv2 records.
-    sslv2: bool,
-    /// A ClientHello or ServerHello was seen.
-    hello_seen: bool,
-    /// [`MAX_EVENTS`] was reached.
-    events_capped: bool,
     /// TLS 1.3: the server sent a record after the client's Finished.
     server_replied: bool,
     /// TLS 1.3: the server's first record after the client's Finished, unless the client's
     /// record before it was alert-sized (a close_notify exchange the client began).
-    server_reply: Option<FirstProtected>,
+    server_reply: Option<Remembered>,
     /// The client sent application data before any ServerHello (TLS 1.3 0-RTT).
     early_data_sent: bool,
     /// TLS ≤ 1.2: a renegotiation is under way (an encrypted handshake record followed both
@@ -206,44 +93,17 @@ struct Core {
     renegotiation: Option<[bool; 2]>,
 }
 
-impl Core {
+impl<P: MessageParsers> Records<P> {
     fn side(&mut self, dir: Direction) -> &mut Side {
         &mut self.sides[dir.index()]
     }
 
-    fn anomaly(&mut self, from: Direction, kind: &'static str) {
-        if self.t.anomalies.len() < MAX_ANOMALIES {
-            self.t.anomalies.push(Anomaly { from, kind });
-        }
-    }
-
-    /// Appends an event; returns its index, or `None` once the cap is reached.
-    fn push(&mut self, from: Direction, ts: Timestamp, event: TlsEvent) -> Option<usize> {
-        if self.t.events.len() >= MAX_EVENTS {
-            if !self.events_capped {
-                self.events_capped = true;
-                self.anomaly(from, "too_many_events");
-            }
-            return None;
-        }
-        if self.t.events.is_empty() {
-            // A full handshake is a dozen events or so: one allocation, not four.
-            self.t.events.reserve(EVENTS_RESERVED);
-        }
-        self.t.events.push(TimedEvent { ts, from, event });
-        Some(self.t.events.len() - 1)
-    }
-
-    fn is_server(&self, dir: Direction) -> bool {
-        self.server == Some(dir)
-    }
-
     /// Whether `dir`'s handshake records are encrypted now.
     fn handshake_encrypted(&self, dir: Direction) -> bool {
-        if self.tls13 {
+        if self.hs.is_tls13() {
             // The client's only cleartext-era handshake records are ClientHellos (a retry after
             // a HelloRetryRequest may follow a compatibility ChangeCipherSpec).
-            self.server_protected && self.is_server(dir)
+            self.hs.server_protected() && self.hs.is_server(dir)
         } else {
             self.sides[dir.index()].ccs
         }
@@ -252,9 +112,9 @@ impl Core {
     /// Whether an alert record of `len` bytes from `dir` is encrypted.
     fn alert_encrypted(&self, dir: Direction, len: u16) -> bool {
         let side = &self.sides[dir.index()];
-        if self.tls13 {
-            let protected = if self.is_server(dir) {
-                self.server_protected
+        if self.hs.is_tls13() {
+            let protected = if self.hs.is_server(dir) {
+                self.hs.server_protected()
             } else {
                 side.protected > 0 || side.ccs
             };
@@ -268,12 +128,13 @@ impl Core {
 
     /// Whether no more cleartext records are expected, so per-direction buffers can go.
     fn cleartext_over(&self) -> bool {
-        if self.sslv2 {
+        if self.hs.is_sslv2() {
             true
-        } else if self.tls13 {
-            self.server_protected
+        } else if self.hs.is_tls13() {
+            self.hs.server_protected()
                 && self
-                    .server
+                    .hs
+                    .server()
                     .is_some_and(|server| self.sides[server.reverse().index()].protected > 0)
         } else {
             self.sides.iter().all(|s| s.ccs)
@@ -283,16 +144,16 @@ impl Core {
     fn wants_body(&self, dir: Direction, header: &RecordHeader) -> bool {
         match header.framing {
             // Only the hello is read; what follows it is encrypted or of no interest.
-            Framing::Sslv2 => self.t.records[dir.index()] == 0,
+            Framing::Sslv2 => self.sides[dir.index()].records == 0,
             Framing::Tls => match header.content_type {
-                CONTENT_ALERT => !self.alert_encrypted(dir, header.len),
-                CONTENT_HANDSHAKE => !self.handshake_encrypted(dir),
+                ContentType::ALERT => !self.alert_encrypted(dir, header.len),
+                ContentType::HANDSHAKE => !self.handshake_encrypted(dir),
                 _ => false,
             },
         }
     }
 
-    fn on_record<P: MessageParsers>(
+    fn on_record(
         &mut self,
         ctx: &mut TlsContext,
         joiner: &mut Joiner,
@@ -301,17 +162,17 @@ impl Core {
         body: RecordBody<'_>,
         ts: Timestamp,
     ) {
-        self.t.records[dir.index()] += 1;
+        self.side(dir).records += 1;
         if header.framing == Framing::Sslv2 {
             if let RecordBody::Data(msg) = body {
-                self.on_sslv2_hello::<P>(ctx, dir, msg, ts);
+                self.hs.on_sslv2_hello(ctx, dir, msg, ts);
             }
             return;
         }
         match header.content_type {
-            CONTENT_CHANGE_CIPHER_SPEC => {
-                self.push(dir, ts, TlsEvent::ChangeCipherSpec);
-                let tls13 = self.tls13;
+            ContentType::CHANGE_CIPHER_SPEC => {
+                self.hs.on_change_cipher_spec(dir, ts);
+                let tls13 = self.hs.is_tls13();
                 if let Some(ccs_seen) = &mut self.renegotiation {
                     ccs_seen[dir.index()] = true;
                 }
@@ -320,26 +181,23 @@ impl Core {
                 if !tls13 {
                     side.finished_due = true;
                     if joiner.is_partial() {
-                        self.anomaly(dir, "handshake_message_cut_by_ccs");
+                        self.hs.anomaly(dir, AnomalyKind::HandshakeMessageCutByCcs);
                     }
                     joiner.clear();
                 }
             }
-            CONTENT_ALERT => match body {
+            ContentType::ALERT => match body {
                 RecordBody::Lost => {}
                 RecordBody::Data(bytes) if !self.alert_encrypted(dir, header.len) => {
                     self.on_cleartext_alerts(dir, bytes, ts);
                 }
-                _ => {
-                    let alert = Alert::ENCRYPTED;
-                    self.push(dir, ts, TlsEvent::Alert(alert));
-                }
+                _ => self.hs.on_alert(dir, Alert::ENCRYPTED, ts),
             },
-            CONTENT_HANDSHAKE if self.handshake_encrypted(dir) => {
-                if self.tls13 {
+            ContentType::HANDSHAKE if self.handshake_encrypted(dir) => {
+                if self.hs.is_tls13() {
                     self.on_protected(dir, header.len, ts);
                 } else if std::mem::take(&mut self.side(dir).finished_due) {
-                    self.push(dir, ts, TlsEvent::EncryptedHandshake);
+                    self.hs.on_encrypted_handshake(dir, ts);
                     if self.renegotiation == Some([true, true])
                         && self.sides.iter().all(|s| !s.finished_due)
                     {
@@ -349,32 +207,33 @@ impl Core {
                     && self.sides.iter().all(|s| s.ccs && !s.finished_due)
                 {
                     self.renegotiation = Some([false, false]);
-                    self.push(dir, ts, TlsEvent::Renegotiation);
+                    self.hs.on_renegotiation(dir, ts);
                 }
             }
-            CONTENT_HANDSHAKE => match body {
+            ContentType::HANDSHAKE => match body {
                 RecordBody::Data(bytes) => joiner.push(bytes, |joined| match joined {
                     Joined::Message { msg_type, body } => {
-                        self.on_message::<P>(ctx, dir, msg_type, body, ts);
+                        self.hs
+                            .on_message(ctx, dir, HandshakeType(msg_type), body, ts);
                     }
-                    Joined::TooLarge { .. } => self.anomaly(dir, "handshake_message_too_large"),
+                    Joined::TooLarge { .. } => {
+                        self.hs.anomaly(dir, AnomalyKind::HandshakeMessageTooLarge);
+                    }
                 }),
                 // Lost in a gap, or encryption started between header and body: whatever
                 // message was being joined cannot be completed.
                 RecordBody::Lost | RecordBody::Skipped => joiner.clear(),
             },
-            CONTENT_APPLICATION_DATA if self.tls13 && self.server_protected => {
+            ContentType::APPLICATION_DATA if self.hs.is_tls13() && self.hs.server_protected() => {
                 self.on_protected(dir, header.len, ts);
             }
-            CONTENT_APPLICATION_DATA => {
-                if self.server.is_none() && self.sides[dir.index()].client_hello {
+            ContentType::APPLICATION_DATA => {
+                if self.hs.server().is_none() && self.hs.sent_client_hello(dir) {
                     self.early_data_sent = true;
                 }
-                self.on_application_data(dir, ts);
+                self.hs.on_application_data(dir, ts);
             }
-            CONTENT_HEARTBEAT => {
-                self.push(dir, ts, TlsEvent::Heartbeat { len: header.len });
-            }
+            ContentType::HEARTBEAT => self.hs.on_heartbeat(dir, header.len, ts),
             _ => {}
         }
     }
@@ -382,22 +241,16 @@ impl Core {
     /// Cleartext alert record: one or more 2-byte alerts.
     fn on_cleartext_alerts(&mut self, dir: Direction, bytes: &[u8], ts: Timestamp) {
         if bytes.is_empty() || !bytes.len().is_multiple_of(2) {
-            self.anomaly(dir, "bad_alert");
+            self.hs.anomaly(dir, AnomalyKind::BadAlert);
         }
         for pair in bytes.chunks_exact(2) {
             if let &[level, description] = pair {
-                let alert = Alert::cleartext(level, description);
-                self.push(dir, ts, TlsEvent::Alert(alert));
+                self.hs.on_alert(
+                    dir,
+                    Alert::cleartext(AlertLevel(level), AlertDescription(description)),
+                    ts,
+                );
             }
-        }
-    }
-
-    /// Reports the side's first application-data record; returns its event index then.
-    fn on_application_data(&mut self, dir: Direction, ts: Timestamp) -> Option<usize> {
-        if std::mem::replace(&mut self.side(dir).app_data, true) {
-            None
-        } else {
-            self.push(dir, ts, TlsEvent::ApplicationData)
         }
     }
 
@@ -405,129 +258,26 @@ impl Core {
     /// after that, the client's records are application data, and the server's are once the
     /// client has sent its Finished.
     fn on_protected(&mut self, dir: Direction, len: u16, ts: Timestamp) {
-        let is_server = self.is_server(dir);
+        let is_server = self.hs.is_server(dir);
         let peer = self.sides[dir.reverse().index()];
         let client_done = peer.protected > 0;
-        let record = self.t.records[dir.index()];
         let side = self.side(dir);
+        let record = side.records;
         side.protected = side.protected.saturating_add(1);
         side.last_protected_len = len;
         if side.protected == 1 {
-            let event = self.push(dir, ts, TlsEvent::EncryptedHandshake);
+            let event = self.hs.on_encrypted_handshake(dir, ts);
             if let (false, Some(event)) = (is_server, event) {
-                self.side(dir).first_protected = Some(FirstProtected { event, len, record });
+                self.side(dir).first_protected = Some(Remembered { event, len, record });
             }
         } else if !is_server || client_done {
-            let event = self.on_application_data(dir, ts);
+            let event = self.hs.on_application_data(dir, ts);
             if is_server && !std::mem::replace(&mut self.server_replied, true) {
                 let client_closing = INFERRED_ALERT_LEN.contains(&peer.last_protected_len);
                 if let (false, Some(event)) = (client_closing, event) {
-                    self.server_reply = Some(FirstProtected { event, len, record });
+                    self.server_reply = Some(Remembered { event, len, record });
                 }
             }
-        }
-    }
-
-    fn on_message<P: MessageParsers>(
-        &mut self,
-        ctx: &mut TlsContext,
-        dir: Direction,
-        msg_type: u8,
-        body: &[u8],
-        ts: Timestamp,
-    ) {
-        let event = match msg_type {
-            msg::CLIENT_HELLO => {
-                self.client_hello_seen(dir);
-                P::client_hello(body).map(|ch| TlsEvent::ClientHello(Box::new(ch)))
-            }
-            msg::SERVER_HELLO | msg::HELLO_RETRY_REQUEST => {
-                self.hello_seen = true;
-                P::server_hello(body, msg_type).map(|sh| {
-                    self.server_hello_seen(dir, &sh);
-                    TlsEvent::ServerHello(Box::new(sh))
-                })
-            }
-            msg::NEW_SESSION_TICKET => P::new_session_ticket(body)
-                .map(|(lifetime, ticket_len)| TlsEvent::NewSessionTicket {
-                    lifetime,
-                    ticket_len,
-                })
-                .ok_or(HelloError::Malformed {
-                    message: "NewSessionTicket",
-                    what: "body",
-                }),
-            msg::CERTIFICATE => P::certificate_list(body, self.tls13).map(|ders| {
-                TlsEvent::Certificate(
-                    ders.into_iter()
-                        .map(|der| P::certificate(ctx, der))
-                        .collect(),
-                )
-            }),
-            msg::SERVER_KEY_EXCHANGE => Ok(TlsEvent::ServerKeyExchange {
-                curve: P::server_key_exchange_curve(body),
-            }),
-            msg::CERTIFICATE_REQUEST => Ok(TlsEvent::CertificateRequest),
-            msg::SERVER_HELLO_DONE => Ok(TlsEvent::ServerHelloDone),
-            msg::CERTIFICATE_VERIFY => Ok(TlsEvent::CertificateVerify),
-            msg::CLIENT_KEY_EXCHANGE => Ok(TlsEvent::ClientKeyExchange),
-            msg::CERTIFICATE_STATUS => Ok(TlsEvent::CertificateStatus),
-            other => Ok(TlsEvent::OtherHandshake(other)),
-        };
-        match event {
-            Ok(event) => {
-                self.push(dir, ts, event);
-            }
-            Err(_) => self.anomaly(dir, "handshake_parse_error"),
-        }
-    }
-
-    fn client_hello_seen(&mut self, dir: Direction) {
-        self.hello_seen = true;
-        self.side(dir).client_hello = true;
-        self.t.client.get_or_insert(dir);
-    }
-
-    fn server_hello_seen(&mut self, dir: Direction, sh: &ServerHello) {
-        self.hello_seen = true;
-        self.server = Some(dir);
-        self.tls13 = is_tls13(sh.version);
-        if self.tls13 && !sh.hrr {
-            self.server_protected = true;
-        }
-    }
-
-    /// The first record of an SSLv2-framed direction: a CLIENT-HELLO or SERVER-HELLO.
-    fn on_sslv2_hello<P: MessageParsers>(
-        &mut self,
-        ctx: &mut TlsContext,
-        dir: Direction,
-        msg: &[u8],
-        ts: Timestamp,
-    ) {
-        match msg.first().copied() {
-            Some(SSLV2_CLIENT_HELLO) => {
-                self.client_hello_seen(dir);
-                match P::sslv2_client_hello(msg) {
-                    Ok(ch) => {
-                        self.push(dir, ts, TlsEvent::ClientHello(Box::new(ch)));
-                    }
-                    Err(_) => self.anomaly(dir, "handshake_parse_error"),
-                }
-            }
-            Some(SSLV2_SERVER_HELLO) => match parse_sslv2_server_hello(msg) {
-                Some((sh, cert)) => {
-                    self.server_hello_seen(dir, &sh);
-                    self.sslv2 = true;
-                    self.push(dir, ts, TlsEvent::ServerHello(Box::new(sh)));
-                    if !cert.is_empty() {
-                        let cert = P::certificate(ctx, cert);
-                        self.push(dir, ts, TlsEvent::Certificate(vec![cert]));
-                    }
-                }
-                None => self.anomaly(dir, "handshake_parse_error"),
-            },
-            _ => self.anomaly(dir, "unexpected_sslv2_message"),
         }
     }
 
@@ -535,85 +285,62 @@ impl Core {
     /// sent an alert, not a Finished; a server whose only record after the client's Finished
     /// was alert-sized (and last) rejected the client's flight, typically its certificate.
     fn infer_alerts(&mut self) {
-        let Some(server) = self.server else {
+        let Some(server) = self.hs.server() else {
             return;
         };
-        if !self.tls13 {
+        if !self.hs.is_tls13() {
             return;
         }
         let client = server.reverse();
         // EndOfEarlyData (4 bytes + content type + 16-byte tag, padding aside) is the client's
         // first protected record only when the server accepted its 0-RTT data.
-        if let Some(first) = self.sides[client.index()].first_protected {
-            self.t.early_data_accepted = self.early_data_sent
-                && INFERRED_ALERT_LEN.contains(&first.len)
-                && self.t.records[client.index()] > first.record;
+        let client_side = self.sides[client.index()];
+        if let Some(first) = client_side.first_protected {
+            self.hs.set_early_data_accepted(
+                self.early_data_sent
+                    && INFERRED_ALERT_LEN.contains(&first.len)
+                    && client_side.records > first.record,
+            );
         }
         let candidates = [
-            (client, self.sides[client.index()].first_protected),
+            (client, client_side.first_protected),
             (server, self.server_reply),
         ];
         for (dir, candidate) in candidates {
             if let Some(c) = candidate
                 && INFERRED_ALERT_LEN.contains(&c.len)
-                && self.t.records[dir.index()] == c.record
-                && let Some(ev) = self.t.events.get_mut(c.event)
+                && self.sides[dir.index()].records == c.record
             {
-                ev.event = TlsEvent::Alert(Alert::INFERRED);
+                self.hs.infer_alert(c.event);
             }
         }
     }
 }
 
-/// Reads an SSLv2 SERVER-HELLO (from its type byte): the version and the certificate.
-/// SSLv2 cipher kinds are 3-byte codes with no TLS equivalent, so `cipher` stays 0.
-fn parse_sslv2_server_hello(msg: &[u8]) -> Option<(ServerHello, &[u8])> {
-    let be16 = |at: usize| match msg.get(at..at + 2) {
-        Some(&[hi, lo]) => Some(usize::from(hi) << 8 | usize::from(lo)),
-        _ => None,
-    };
-    let version = u16::try_from(be16(3)?).ok()?;
-    let cert_len = be16(5)?;
-    let ciphers_len = be16(7)?;
-    let conn_id_len = be16(9)?;
-    if msg.len() < 11 + cert_len + ciphers_len + conn_id_len {
-        return None;
-    }
-    let cert = msg.get(11..11 + cert_len)?;
-    let sh = ServerHello {
-        sslv2_format: true,
-        legacy_version: version,
-        version,
-        ..ServerHello::default()
-    };
-    Some((sh, cert))
-}
-
-/// One direction's view of the observer, handed to its deframer.
+/// One direction's view of the record layer, handed to its deframer.
 struct SideSink<'a, P> {
     dir: Direction,
-    core: &'a mut Core,
+    records: &'a mut Records<P>,
     joiner: &'a mut Joiner,
     ctx: &'a mut TlsContext,
-    parsers: PhantomData<P>,
 }
 
 impl<P: MessageParsers> RecordSink for SideSink<'_, P> {
     fn wants_body(&self, header: &RecordHeader) -> bool {
-        self.core.wants_body(self.dir, header)
+        self.records.wants_body(self.dir, header)
     }
     fn record(&mut self, header: RecordHeader, body: RecordBody<'_>, ts: Timestamp) {
-        self.core
-            .on_record::<P>(self.ctx, self.joiner, self.dir, header, body, ts);
+        self.records
+            .on_record(self.ctx, self.joiner, self.dir, header, body, ts);
     }
-    fn anomaly(&mut self, kind: &'static str) {
-        self.core.anomaly(self.dir, kind);
+    fn anomaly(&mut self, kind: AnomalyKind) {
+        self.records.hs.anomaly(self.dir, kind);
     }
     fn peer_sent_client_hello(&self) -> bool {
-        self.core.sides[self.dir.reverse().index()].client_hello
+        self.records.hs.sent_client_hello(self.dir.reverse())
     }
     fn framing(&self) -> Framing {
-        if self.core.sslv2 {
+        if self.records.hs.is_sslv2() {
             Framing::Sslv2
         } else {
             Framing::Tls
@@ -621,39 +348,38 @@ impl<P: MessageParsers> RecordSink for SideSink<'_, P> {
     }
 }
 
-/// Watches one connection's two byte streams.
+/// Watches one TCP connection's two byte streams.
 ///
 /// `P` chooses the message parsers; the default, [`WireParsers`], is the real ones.
 #[derive(Debug)]
-pub struct TlsObserver<P = WireParsers> {
+pub struct RecordLayer<P = WireParsers> {
     deframers: [Deframer; 2],
     joiners: [Joiner; 2],
-    core: Core,
-    parsers: PhantomData<P>,
+    records: Records<P>,
 }
 
-impl Default for TlsObserver {
+impl Default for RecordLayer {
     fn default() -> Self {
-        TlsObserver::new()
+        RecordLayer::new()
     }
 }
 
-impl TlsObserver {
-    /// A fresh observer with the default limits.
+impl RecordLayer {
+    /// A fresh record layer with the default limits.
     pub fn new() -> Self {
-        TlsObserver::with_config(ObserverConfig::default())
+        RecordLayer::with_config(RecordConfig::default())
     }
 
-    /// A fresh observer with the given limits.
-    pub fn with_config(config: ObserverConfig) -> Self {
-        TlsObserver::with_parsers(config)
+    /// A fresh record layer with the given limits.
+    pub fn with_config(config: RecordConfig) -> Self {
+        RecordLayer::with_parsers(config)
     }
 }
 
-impl<P: MessageParsers> TlsObserver<P> {
-    /// A fresh observer using the parsers `P`.
-    pub fn with_parsers(config: ObserverConfig) -> Self {
-        TlsObserver {
+impl<P: MessageParsers> RecordLayer<P> {
+    /// A fresh record layer using the parsers `P`.
+    pub fn with_parsers(config: RecordConfig) -> Self {
+        RecordLayer {
             deframers: [
                 Deframer::new(config.max_preamble),
                 Deframer::new(config.max_preamble),
@@ -662,39 +388,56 @@ impl<P: MessageParsers> TlsObserver<P> {
                 Joiner::new(config.max_handshake_message),
                 Joiner::new(config.max_handshake_message),
             ],
-            core: Core::default(),
-            parsers: PhantomData,
+            records: Records {
+                hs: Handshake::new(Carrier::Tcp),
+                sides: Default::default(),
+                server_replied: false,
+                server_reply: None,
+                early_data_sent: false,
+                renegotiation: None,
+            },
         }
     }
 
     /// In-order bytes from one side, carried by a packet captured at `ts`.
     pub fn on_data(&mut self, ctx: &mut TlsContext, dir: Direction, bytes: &[u8], ts: Timestamp) {
         let i = dir.index();
-        let mut sink = SideSink::<P> {
+        let mut sink = SideSink {
             dir,
-            core: &mut self.core,
+            records: &mut self.records,
             joiner: &mut self.joiners[i],
             ctx,
-            parsers: PhantomData,
         };
         self.deframers[i].feed(bytes, ts, &mut sink);
-        if self.core.cleartext_over() {
+        if self.records.cleartext_over() {
             self.deframers.iter_mut().for_each(Deframer::release);
             self.joiners.iter_mut().for_each(Joiner::release);
         }
     }
 
-    /// Bytes missing from one side; the observer resynchronises on the next plausible record.
+    /// Bytes missing from one side; the layer resynchronises on the next plausible record.
     pub fn on_gap(&mut self, dir: Direction, len: u64, ts: Timestamp) {
         let i = dir.index();
-        self.core.anomaly(dir, "gap");
+        self.records.hs.on_gap(dir);
         self.joiners[i].clear();
         self.deframers[i].gap(len, ts);
     }
 
     /// Whether a TLS ClientHello or ServerHello was seen.
     pub fn is_tls(&self) -> bool {
-        self.core.hello_seen
+        self.records.hs.is_tls()
+    }
+
+    /// Records each side sent and preamble bytes each skipped before TLS began (what tests
+    /// check the record walk by).
+    #[cfg(test)]
+    fn counts(&self) -> ([u64; 2], [u64; 2]) {
+        let records = self.records.sides.map(|s| s.records);
+        let preamble = [
+            self.deframers[0].preamble_bytes(),
+            self.deframers[1].preamble_bytes(),
+        ];
+        (records, preamble)
     }
 
     /// The transcript.
@@ -705,27 +448,28 @@ impl<P: MessageParsers> TlsObserver<P> {
             let mut ctx = TlsContext::default();
             for dir in [Direction::LoToHi, Direction::HiToLo] {
                 let i = dir.index();
-                let mut sink = SideSink::<P> {
+                let mut sink = SideSink {
                     dir,
-                    core: &mut self.core,
+                    records: &mut self.records,
                     joiner: &mut self.joiners[i],
                     ctx: &mut ctx,
-                    parsers: PhantomData,
                 };
                 self.deframers[i].finish(&mut sink);
             }
         }
-        self.core.infer_alerts();
-        for (count, deframer) in self.core.t.preamble_bytes.iter_mut().zip(&self.deframers) {
-            *count = deframer.preamble_bytes();
-        }
-        self.core.t
+        self.records.infer_alerts();
+        self.records.hs.finish()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tls::handshake::{
+        Carrier, Certificate, ClientHello, HelloError, MAX_ANOMALIES, MAX_EVENTS, ServerHello,
+        TlsEvent, fingerprint,
+    };
+    use std::sync::Arc;
 
     const C: Direction = Direction::LoToHi;
     const S: Direction = Direction::HiToLo;
@@ -850,17 +594,31 @@ mod tests {
         ]
     }
 
-    fn observe(steps: &[Step]) -> (Transcript, bool) {
-        observe_with(ObserverConfig::default(), steps, |_| vec![])
+    /// A transcript with the record counts the layer kept beside it.
+    struct Observed {
+        t: Transcript,
+        records: [u64; 2],
+        preamble_bytes: [u64; 2],
+    }
+
+    impl std::ops::Deref for Observed {
+        type Target = Transcript;
+        fn deref(&self) -> &Transcript {
+            &self.t
+        }
+    }
+
+    fn observe(steps: &[Step]) -> (Observed, bool) {
+        observe_with(RecordConfig::default(), steps, |_| vec![])
     }
 
     /// Feeds each step, split where `splits` says, each chunk with its own timestamp.
     fn observe_with(
-        config: ObserverConfig,
+        config: RecordConfig,
         steps: &[Step],
         splits: impl Fn(usize) -> Vec<usize>,
-    ) -> (Transcript, bool) {
-        let mut obs = TlsObserver::<Fake>::with_parsers(config);
+    ) -> (Observed, bool) {
+        let mut obs = RecordLayer::<Fake>::with_parsers(config);
         let mut ctx = TlsContext::default();
         let mut ts = 0;
         for (n, (dir, bytes)) in steps.iter().enumerate() {
@@ -873,7 +631,13 @@ mod tests {
             }
         }
         let tls = obs.is_tls();
-        (obs.finish(), tls)
+        let (records, preamble_bytes) = obs.counts();
+        let observed = Observed {
+            t: obs.finish(),
+            records,
+            preamble_bytes,
+        };
+        (observed, tls)
     }
 
     fn events(t: &Transcript) -> Vec<(Direction, TlsEvent)> {
@@ -881,22 +645,30 @@ mod tests {
     }
 
     fn kinds(t: &Transcript) -> Vec<&'static str> {
-        t.anomalies.iter().map(|a| a.kind).collect()
+        t.anomalies.iter().map(|a| a.kind.name()).collect()
+    }
+
+    /// A ClientHello event as the handshake layer makes it: with its fingerprints.
+    fn client_hello_event(mut hello: ClientHello) -> TlsEvent {
+        fingerprint::fill_client(&mut hello, Carrier::Tcp);
+        TlsEvent::ClientHello(Box::new(hello))
     }
 
     fn ch(version: u16) -> TlsEvent {
-        TlsEvent::ClientHello(Box::new(ClientHello {
+        client_hello_event(ClientHello {
             legacy_version: version,
             ..ClientHello::default()
-        }))
+        })
     }
 
     fn sh(version: u16, hrr: bool) -> TlsEvent {
-        TlsEvent::ServerHello(Box::new(ServerHello {
+        let mut hello = ServerHello {
             version,
             hrr,
             ..ServerHello::default()
-        }))
+        };
+        fingerprint::fill_server(&mut hello, Carrier::Tcp);
+        TlsEvent::ServerHello(Box::new(hello))
     }
 
     fn cert(len: usize) -> Arc<Certificate> {
@@ -909,7 +681,10 @@ mod tests {
     const ENCRYPTED_ALERT: TlsEvent = TlsEvent::Alert(Alert::ENCRYPTED);
 
     fn alert(level: u8, description: u8) -> TlsEvent {
-        TlsEvent::Alert(Alert::cleartext(level, description))
+        TlsEvent::Alert(Alert::cleartext(
+            AlertLevel(level),
+            AlertDescription(description),
+        ))
     }
 
     #[test]
@@ -954,7 +729,7 @@ mod tests {
         let expected = events(&whole);
         for (n, (_, bytes)) in steps.iter().enumerate() {
             for i in 0..=bytes.len() {
-                let (t, _) = observe_with(ObserverConfig::default(), &steps, |k| {
+                let (t, _) = observe_with(RecordConfig::default(), &steps, |k| {
                     if k == n { vec![i] } else { vec![] }
                 });
                 assert_eq!(events(&t), expected, "step {n} split at {i}");
@@ -962,7 +737,7 @@ mod tests {
                 assert!(t.anomalies.is_empty());
             }
         }
-        let (bytewise, _) = observe_with(ObserverConfig::default(), &steps, |n| {
+        let (bytewise, _) = observe_with(RecordConfig::default(), &steps, |n| {
             (1..steps[n].1.len()).collect()
         });
         assert_eq!(events(&bytewise), expected);
@@ -979,7 +754,7 @@ mod tests {
         // messages of a record take the time of the chunk that completed the record (as
         // tshark attributes them).
         for cut in [69, 75, 80] {
-            let (t, _) = observe_with(ObserverConfig::default(), &steps, |n| {
+            let (t, _) = observe_with(RecordConfig::default(), &steps, |n| {
                 if n == 1 { vec![cut] } else { vec![] }
             });
             let stamps: Vec<i64> = t.events.iter().map(|e| e.ts.0).collect();
@@ -1215,9 +990,9 @@ mod tests {
         let mut msgs = server_hello(0x0303, false);
         msgs.extend(message(11, &[1; 3000]));
         msgs.extend(message(14, &[]));
-        let config = ObserverConfig {
+        let config = RecordConfig {
             max_handshake_message: 1000,
-            ..ObserverConfig::default()
+            ..RecordConfig::default()
         };
         let (t, _) = observe_with(
             config,
@@ -1296,11 +1071,11 @@ mod tests {
         ];
         let (t, tls) = observe(&steps);
         assert!(tls);
-        let client_hello = TlsEvent::ClientHello(Box::new(ClientHello {
+        let client_hello = client_hello_event(ClientHello {
             sslv2_format: true,
             legacy_version: 0x0301,
             ..ClientHello::default()
-        }));
+        });
         assert_eq!(
             events(&t),
             vec![
@@ -1354,7 +1129,7 @@ mod tests {
         }
         steps.push((C, data.clone()));
         let (base, _) = observe(&steps);
-        let mut obs = TlsObserver::<Fake>::with_parsers(ObserverConfig::default());
+        let mut obs = RecordLayer::<Fake>::with_parsers(RecordConfig::default());
         let mut ctx = TlsContext::default();
         for (dir, bytes) in &steps[..steps.len() - 1] {
             obs.on_data(&mut ctx, *dir, bytes, Timestamp(1));
@@ -1363,9 +1138,10 @@ mod tests {
         obs.on_data(&mut ctx, C, &data[..105], Timestamp(2));
         obs.on_gap(C, 50, Timestamp(3));
         obs.on_data(&mut ctx, C, &data[155..], Timestamp(4));
+        let (records, _) = obs.counts();
         let t = obs.finish();
         assert_eq!(kinds(&t), vec!["gap", "resynchronised"]);
-        assert_eq!(t.records[0], base.records[0] - 1);
+        assert_eq!(records[0], base.records[0] - 1);
         assert_eq!(events(&t), events(&base));
     }
 
@@ -1388,9 +1164,9 @@ mod tests {
         server.extend(record(22, &[11, 0xff, 0xff, 0xff, 0, 0]));
         server.extend([22, 3, 3, 0xff, 0xff]);
         server.extend([0; 64]);
-        let config = ObserverConfig {
+        let config = RecordConfig {
             max_handshake_message: 1 << 16,
-            ..ObserverConfig::default()
+            ..RecordConfig::default()
         };
         let (t, _) = observe_with(config, &[(C, client_hello()), (S, server)], |_| vec![]);
         assert_eq!(
@@ -1425,17 +1201,17 @@ mod tests {
 
     #[test]
     fn buffers_are_released_once_both_sides_encrypt() {
-        let mut obs = TlsObserver::<Fake>::with_parsers(ObserverConfig::default());
+        let mut obs = RecordLayer::<Fake>::with_parsers(RecordConfig::default());
         let mut ctx = TlsContext::default();
         for (dir, bytes) in tls12_handshake() {
             obs.on_data(&mut ctx, dir, &bytes, Timestamp(1));
         }
-        assert!(obs.core.cleartext_over());
+        assert!(obs.records.cleartext_over());
         let big = record(23, &[0; 16000]);
         for c in big.chunks(700) {
             obs.on_data(&mut ctx, C, c, Timestamp(2));
         }
-        assert_eq!(obs.finish().records[0], 7);
+        assert_eq!(obs.counts().0[0], 7);
     }
 
     proptest::proptest! {
@@ -1446,7 +1222,7 @@ mod tests {
                 0..40,
             ),
         ) {
-            let mut obs = TlsObserver::<Fake>::with_parsers(ObserverConfig::default());
+            let mut obs = RecordLayer::<Fake>::with_parsers(RecordConfig::default());
             let mut ctx = TlsContext::default();
             // Start both sides as TLS so that the bytes reach the record layer.
             obs.on_data(&mut ctx, C, &client_hello(), Timestamp(0));
@@ -1469,7 +1245,7 @@ mod tests {
             let (whole, _) = observe(&steps);
             let mut sorted = cuts.clone();
             sorted.sort_unstable();
-            let (t, _) = observe_with(ObserverConfig::default(), &steps, |_| sorted.clone());
+            let (t, _) = observe_with(RecordConfig::default(), &steps, |_| sorted.clone());
             proptest::prop_assert_eq!(events(&t), events(&whole));
             proptest::prop_assert_eq!(t.records, whole.records);
         }

@@ -21,7 +21,44 @@ use x509_parser::prelude::{FromDer as _, X509Certificate, X509Name};
 use x509_parser::public_key::PublicKey;
 use x509_parser::x509::AttributeTypeAndValue;
 
-use super::Certificate;
+/// Facts of one X.509 certificate, parsed once per distinct DER.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Certificate {
+    /// SHA-256 of the DER, lowercase hex.
+    pub sha256: String,
+    /// DER length in bytes.
+    pub der_len: usize,
+    /// Subject as an RFC 4514 string.
+    pub subject: String,
+    /// Subject common name(s).
+    pub subject_cn: Vec<String>,
+    /// Issuer as an RFC 4514 string.
+    pub issuer: String,
+    /// Serial number, hex.
+    pub serial: String,
+    /// DNS names of the subjectAltName extension.
+    pub san_dns: Vec<String>,
+    /// IP addresses of the subjectAltName extension, as text.
+    pub san_ip: Vec<String>,
+    /// notBefore, seconds since the Unix epoch.
+    pub not_before: i64,
+    /// notAfter, seconds since the Unix epoch.
+    pub not_after: i64,
+    /// Public key type: `"rsa"`, `"ec"`, `"ed25519"`, `"dsa"`, ... or `"unknown"`.
+    pub key_type: String,
+    /// Public key size in bits (RSA modulus, EC field size), when known.
+    pub key_bits: Option<u32>,
+    /// EC curve name, when EC.
+    pub key_curve: Option<String>,
+    /// Signature algorithm name (e.g. `sha256WithRSAEncryption`), or its OID.
+    pub signature_algorithm: String,
+    /// Subject equals issuer (a self-issued certificate).
+    pub self_signed: bool,
+    /// basicConstraints CA flag.
+    pub is_ca: bool,
+    /// Why the DER did not parse, when it did not (the other fields are then empty).
+    pub parse_error: Option<String>,
+}
 
 /// RFC 4514 short names of attribute types, by OID.
 const ATTRIBUTE_NAMES: &[(&str, &str)] = &[
@@ -346,7 +383,7 @@ mod tests {
 
     /// The leaf DER of a TLS 1.2 Certificate message body.
     fn leaf(body: &[u8]) -> &[u8] {
-        crate::tls::hello::parse_certificate_list(body, false).unwrap()[0]
+        crate::tls::handshake::hello::parse_certificate_list(body, false).unwrap()[0]
     }
 
     const GOOGLE: &[u8] = include_bytes!(concat!(

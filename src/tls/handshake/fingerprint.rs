@@ -12,8 +12,8 @@ use md5::{Digest as _, Md5};
 use rustc_hash::FxHashMap;
 use sha2::Sha256;
 
-use super::names::is_grease;
-use super::{ClientHello, ServerHello};
+use super::{Carrier, ClientHello, ServerHello};
+use crate::tls::names::is_grease;
 
 /// Extension types left out of JA4's extension hash: they are already in the `a` part.
 const JA4_SNI: u16 = 0x0000;
@@ -166,8 +166,9 @@ fn key_list<T: Copy + Into<u16>>(key: &mut Vec<u8>, values: &[T]) {
 /// Sets `ja3_string`, `ja3` and `ja4` of a parsed ClientHello. Memoised per thread by the
 /// fields they are computed from: JA4 alone (two SHA-256 and sorting) cost about a fifth of
 /// the instructions per connection.
-pub fn fill_client(hello: &mut ClientHello) {
+pub fn fill_client(hello: &mut ClientHello, carrier: Carrier) {
     let encode = |key: &mut Vec<u8>| {
+        key.push(carrier as u8);
         key_list(key, &[hello.legacy_version]);
         key_list(key, &hello.cipher_suites);
         key_list(key, &hello.extensions);
@@ -180,7 +181,7 @@ pub fn fill_client(hello: &mut ClientHello) {
     };
     let compute = || {
         let (ja3_string, ja3) = ja3(hello);
-        [ja3_string, ja3, ja4(hello)]
+        [ja3_string, ja3, ja4(hello, carrier)]
     };
     let [ja3_string, ja3, ja4] = CLIENT_MEMO.with(|m| m.borrow_mut().get(encode, compute));
     hello.ja3_string = ja3_string;
@@ -190,15 +191,16 @@ pub fn fill_client(hello: &mut ClientHello) {
 
 /// Sets `ja3s_string`, `ja3s` and `ja4s` of a parsed ServerHello, memoised like
 /// [`fill_client`].
-pub fn fill_server(hello: &mut ServerHello) {
+pub fn fill_server(hello: &mut ServerHello, carrier: Carrier) {
     let encode = |key: &mut Vec<u8>| {
+        key.push(carrier as u8);
         key_list(key, &[hello.legacy_version, hello.version, hello.cipher]);
         key_list(key, &hello.extensions);
         key_list(key, hello.alpn.as_deref().unwrap_or_default().as_bytes());
     };
     let compute = || {
         let (ja3s_string, ja3s) = ja3s(hello);
-        [ja3s_string, ja3s, ja4s(hello)]
+        [ja3s_string, ja3s, ja4s(hello, carrier)]
     };
     let [ja3s_string, ja3s, ja4s] = SERVER_MEMO.with(|m| m.borrow_mut().get(encode, compute));
     hello.ja3s_string = ja3s_string;
@@ -272,11 +274,11 @@ fn no_grease(values: &[u16]) -> Vec<u16> {
     values.iter().copied().filter(|&v| !is_grease(v)).collect()
 }
 
-/// JA4 (TCP, `t` prefix) of a parsed ClientHello.
+/// JA4 of a parsed ClientHello carried by `carrier` (its first character).
 ///
 /// An empty cipher list or an empty extension list (after SNI and ALPN are removed) hashes
 /// to `000000000000`, as the reference implementation does.
-pub fn ja4(hello: &ClientHello) -> String {
+pub fn ja4(hello: &ClientHello, carrier: Carrier) -> String {
     let version = no_grease(&hello.supported_versions)
         .into_iter()
         .max()
@@ -289,7 +291,7 @@ pub fn ja4(hello: &ClientHello) -> String {
     let mut ciphers = no_grease(&hello.cipher_suites);
     let mut extensions = no_grease(&hello.extensions);
     let mut out = String::with_capacity(36);
-    out.push('t');
+    out.push(carrier.ja4_prefix());
     out.push_str(ja4_version(version));
     out.push(sni);
     push_ja4_count(&mut out, ciphers.len());
@@ -315,12 +317,12 @@ pub fn ja4(hello: &ClientHello) -> String {
     out
 }
 
-/// JA4S (TCP) of a parsed ServerHello: `t`, negotiated version, extension count, ALPN
+/// JA4S of a parsed ServerHello: the carrier's character, negotiated version, extension count, ALPN
 /// characters, then the cipher and a hash of the extensions in wire order.
-pub fn ja4s(hello: &ServerHello) -> String {
+pub fn ja4s(hello: &ServerHello, carrier: Carrier) -> String {
     let extensions = no_grease(&hello.extensions);
     let mut out = String::with_capacity(25);
-    out.push('t');
+    out.push(carrier.ja4_prefix());
     out.push_str(ja4_version(hello.version));
     push_ja4_count(&mut out, extensions.len());
     out.extend(ja4_alpn(hello.alpn.as_deref()));
@@ -384,11 +386,11 @@ mod tests {
             for change in variants {
                 let mut h = base.clone();
                 change(&mut h);
-                fill_client(&mut h);
+                fill_client(&mut h, Carrier::Tcp);
                 let (ja3_string, ja3) = ja3(&h);
                 assert_eq!(
                     (&*h.ja3_string, &*h.ja3, &*h.ja4),
-                    (&*ja3_string, &*ja3, &*ja4(&h))
+                    (&*ja3_string, &*ja3, &*ja4(&h, Carrier::Tcp))
                 );
             }
         }
@@ -412,11 +414,11 @@ mod tests {
             for change in server_variants {
                 let mut h = server.clone();
                 change(&mut h);
-                fill_server(&mut h);
+                fill_server(&mut h, Carrier::Tcp);
                 let (ja3s_string, ja3s) = ja3s(&h);
                 assert_eq!(
                     (&*h.ja3s_string, &*h.ja3s, &*h.ja4s),
-                    (&*ja3s_string, &*ja3s, &*ja4s(&h))
+                    (&*ja3s_string, &*ja3s, &*ja4s(&h, Carrier::Tcp))
                 );
             }
         }
@@ -505,9 +507,15 @@ mod tests {
     #[test]
     fn ja4_of_spec_example() {
         let mut h = spec_hello();
-        assert_eq!(ja4(&h), "t13d1516h2_8daaf6152771_e5627efa2ab1");
+        assert_eq!(
+            ja4(&h, Carrier::Tcp),
+            "t13d1516h2_8daaf6152771_e5627efa2ab1"
+        );
         h.sig_algs.clear();
-        assert_eq!(ja4(&h), "t13d1516h2_8daaf6152771_6d807ffa2a79");
+        assert_eq!(
+            ja4(&h, Carrier::Tcp),
+            "t13d1516h2_8daaf6152771_6d807ffa2a79"
+        );
     }
 
     #[test]
@@ -516,14 +524,20 @@ mod tests {
             legacy_version: 0x0301,
             ..ClientHello::default()
         };
-        assert_eq!(ja4(&h), "t10i000000_000000000000_000000000000");
+        assert_eq!(
+            ja4(&h, Carrier::Tcp),
+            "t10i000000_000000000000_000000000000"
+        );
         h.legacy_version = 0x0300;
         h.extensions = vec![0x0000, 0x0010];
         h.alpn = vec!["\u{1}x".into()];
-        assert_eq!(ja4(&h), "ts3d000208_000000000000_000000000000");
+        assert_eq!(
+            ja4(&h, Carrier::Tcp),
+            "ts3d000208_000000000000_000000000000"
+        );
         h.legacy_version = 0x7f12;
         h.cipher_suites = (1..=120).collect();
-        assert!(ja4(&h).starts_with("t00d9902"));
+        assert!(ja4(&h, Carrier::Tcp).starts_with("t00d9902"));
     }
 
     #[test]
@@ -564,7 +578,7 @@ mod tests {
         // tshark's ja3s for this ServerHello (sv__ja4-rules).
         assert_eq!(md5, "eb1d94daa7e0344597e756a1fb6e7054");
         assert_eq!(
-            ja4s(&sh),
+            ja4s(&sh, Carrier::Tcp),
             format!("t130200_1301_{}", sha256_12("0033,002b"))
         );
         let bare = ServerHello {
@@ -573,6 +587,6 @@ mod tests {
             cipher: 0x000a,
             ..ServerHello::default()
         };
-        assert_eq!(ja4s(&bare), "ts30000_000a_000000000000");
+        assert_eq!(ja4s(&bare, Carrier::Tcp), "ts30000_000a_000000000000");
     }
 }

@@ -1,52 +1,25 @@
-//! Record deframing and handshake-message joining: the two byte-level layers under the
-//! observer.
+//! Record deframing: [`Deframer`] turns one direction's in-order TCP payload (split anywhere)
+//! into TLS records. It also finds where TLS starts (by content, not port, with the signatures
+//! of [`super::detect`]: straight away, after a plaintext STARTTLS-style preamble, or as an
+//! SSLv2-compatible hello) and resynchronises after gaps and garbage. It copies a record body
+//! only when its consumer asks for it (cleartext handshake and alert records), so encrypted
+//! traffic is walked header by header without copying.
 //!
-//! [`Deframer`] turns one direction's in-order TCP payload (split anywhere) into TLS records. It
-//! also finds where TLS starts (by content, not port: straight away, or after a plaintext
-//! STARTTLS-style preamble, or as an SSLv2-compatible hello) and resynchronises after gaps and
-//! garbage. It copies a record body only when its consumer asks for it (cleartext handshake
-//! and alert records), so encrypted traffic is walked header by header without copying.
-//!
-//! [`Joiner`] turns the bodies of consecutive handshake records into handshake messages, which
-//! may span records or share one.
-//!
-//! Both are bounded: a record body buffer never exceeds [`MAX_RECORD_LEN`] (or the SSLv2 maximum
-//! of 32767 bytes), a joined message never exceeds the joiner's cap, and hostile length fields
-//! never cause an allocation beyond those caps.
+//! Bounded: a record body buffer never exceeds [`MAX_RECORD_LEN`] (or the SSLv2 maximum of
+//! 32767 bytes), and hostile length fields never cause an allocation beyond it.
 
+use super::detect::{DETECT_WINDOW, Detect, detect};
 use crate::flow::Timestamp;
+use crate::tls::codes::ContentType;
+use crate::tls::handshake::AnomalyKind;
 
 /// Largest record body accepted: 2^14 plaintext bytes plus 2048 of expansion, the TLS 1.2 bound
 /// on `TLSCiphertext.length` (RFC 5246 §6.2.3; TLS 1.3 allows less). Anything longer is not TLS.
 pub const MAX_RECORD_LEN: u16 = 16384 + 2048;
 
-/// Default cap on one joined handshake message: 256 KiB.
-///
-/// Why: the protocol allows 2^24 - 1 bytes, but the largest real messages are certificate
-/// chains and CertificateRequest CA lists, which stay far below 256 KiB. The cap bounds the
-/// memory a hostile or broken peer can make us hold per direction; a longer message is skipped
-/// and counted as an anomaly.
-pub const DEFAULT_MAX_HANDSHAKE_MESSAGE: usize = 256 * 1024;
-
 /// Default number of bytes per direction scanned for the start of TLS before giving up: 64 KiB,
 /// enough for any STARTTLS dialogue (banner, capabilities, the upgrade command and its reply).
 pub const DEFAULT_MAX_PREAMBLE: u64 = 64 * 1024;
-
-/// Content type of a ChangeCipherSpec record.
-pub const CONTENT_CHANGE_CIPHER_SPEC: u8 = 20;
-/// Content type of an alert record.
-pub const CONTENT_ALERT: u8 = 21;
-/// Content type of a handshake record.
-pub const CONTENT_HANDSHAKE: u8 = 22;
-/// Content type of an application-data record.
-pub const CONTENT_APPLICATION_DATA: u8 = 23;
-/// Content type of a heartbeat record.
-pub const CONTENT_HEARTBEAT: u8 = 24;
-
-/// SSLv2 CLIENT-HELLO message type.
-pub const SSLV2_CLIENT_HELLO: u8 = 1;
-/// SSLv2 SERVER-HELLO message type.
-pub const SSLV2_SERVER_HELLO: u8 = 4;
 
 /// How records are framed on the wire.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -64,7 +37,7 @@ pub struct RecordHeader {
     /// Framing the record came in.
     pub framing: Framing,
     /// TLS content type (20..=24); 0 for SSLv2 records, which have none.
-    pub content_type: u8,
+    pub content_type: ContentType,
     /// Record-layer version; 0x0002 for SSLv2 records.
     pub version: u16,
     /// Body length.
@@ -76,7 +49,7 @@ impl RecordHeader {
     fn tls(bytes: [u8; 5]) -> Self {
         RecordHeader {
             framing: Framing::Tls,
-            content_type: bytes[0],
+            content_type: ContentType(bytes[0]),
             version: u16::from_be_bytes([bytes[1], bytes[2]]),
             len: u16::from_be_bytes([bytes[3], bytes[4]]),
         }
@@ -85,7 +58,7 @@ impl RecordHeader {
     /// Whether a TLS header could start a record of a TLS stream: a known content type,
     /// SSLv3..TLS 1.3 record version, and a length within [`MAX_RECORD_LEN`].
     pub fn is_plausible(&self) -> bool {
-        (CONTENT_CHANGE_CIPHER_SPEC..=CONTENT_HEARTBEAT).contains(&self.content_type)
+        (ContentType::CHANGE_CIPHER_SPEC..=ContentType::HEARTBEAT).contains(&self.content_type)
             && (0x0300..=0x0304).contains(&self.version)
             && self.len <= MAX_RECORD_LEN
     }
@@ -96,7 +69,7 @@ impl RecordHeader {
     fn is_plausible_resync(&self) -> bool {
         self.is_plausible()
             && self.len > 0
-            && (self.content_type != CONTENT_CHANGE_CIPHER_SPEC || self.len == 1)
+            && (self.content_type != ContentType::CHANGE_CIPHER_SPEC || self.len == 1)
     }
 
     /// Whether this header, right after a resynchronisation `candidate`, confirms it: plausible
@@ -125,7 +98,7 @@ pub trait RecordSink {
     /// A complete record; `ts` is the time of the chunk that completed it.
     fn record(&mut self, header: RecordHeader, body: RecordBody<'_>, ts: Timestamp);
     /// A protocol oddity (`bad_record_header`, `resynchronised`).
-    fn anomaly(&mut self, kind: &'static str);
+    fn anomaly(&mut self, kind: AnomalyKind);
     /// Whether the other direction sent a ClientHello, which lets this direction's TLS start
     /// after a preamble with a ServerHello or an alert (the server side of a STARTTLS upgrade).
     fn peer_sent_client_hello(&self) -> bool;
@@ -133,9 +106,6 @@ pub trait RecordSink {
     /// server answered in SSLv2).
     fn framing(&self) -> Framing;
 }
-
-/// Longest prefix the start-of-TLS detection needs to decide (the SSLv2 SERVER-HELLO header).
-const DETECT_WINDOW: usize = 13;
 
 /// What the deframer is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -410,7 +380,7 @@ impl Deframer {
     /// Confirms the held resynchronisation candidate, if any.
     fn confirm_held(&mut self, sink: &mut impl RecordSink) {
         if let Some(held) = self.held.take() {
-            sink.anomaly("resynchronised");
+            sink.anomaly(AnomalyKind::Resynchronised);
             self.deliver_from_buf(held.header, held.body, held.ts, sink);
         }
     }
@@ -470,7 +440,7 @@ impl Deframer {
                 };
                 let header = RecordHeader {
                     framing: Framing::Sslv2,
-                    content_type: 0,
+                    content_type: ContentType(0),
                     version: 0x0002,
                     len,
                 };
@@ -489,7 +459,7 @@ impl Deframer {
                     return;
                 }
                 if self.held.take().is_none() {
-                    sink.anomaly("bad_record_header");
+                    sink.anomaly(AnomalyKind::BadRecordHeader);
                 }
                 // A false resynchronisation candidate is dropped like garbage; its body is gone,
                 // so scanning resumes after this header's first byte.
@@ -541,8 +511,8 @@ impl Deframer {
             .iter()
             .enumerate()
             .position(|(i, &b)| {
-                b == CONTENT_HANDSHAKE
-                    || b == CONTENT_ALERT
+                b == ContentType::HANDSHAKE.0
+                    || b == ContentType::ALERT.0
                     || (i == 0 && at_start && b & 0x80 != 0)
             })
             .unwrap_or(input.len());
@@ -616,318 +586,6 @@ impl Deframer {
     }
 }
 
-/// Verdict of the start-of-TLS detection at one position.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Detect {
-    /// TLS starts here, in this framing.
-    Yes(Framing),
-    /// It does not.
-    No,
-    /// Not enough bytes to tell.
-    NeedMore,
-}
-
-/// One byte-pattern element of a start-of-TLS signature.
-#[derive(Clone, Copy)]
-enum Pat {
-    Is(u8),
-    Range(u8, u8),
-    Any,
-}
-
-impl Pat {
-    fn matches(self, b: u8) -> bool {
-        match self {
-            Pat::Is(x) => b == x,
-            Pat::Range(lo, hi) => (lo..=hi).contains(&b),
-            Pat::Any => true,
-        }
-    }
-}
-
-/// Matches `bytes` against a signature: `No` as soon as a byte differs, `NeedMore` while the
-/// prefix agrees, `Yes` when the whole signature agrees and `extra` accepts it.
-fn signature(bytes: &[u8], pat: &[Pat], extra: impl Fn(&[u8]) -> bool) -> Detect {
-    if bytes.iter().zip(pat).any(|(&b, p)| !p.matches(b)) {
-        return Detect::No;
-    }
-    match bytes.get(..pat.len()) {
-        None => Detect::NeedMore,
-        Some(head) if extra(head) => Detect::Yes(Framing::Tls),
-        Some(_) => Detect::No,
-    }
-}
-
-fn be16(bytes: &[u8], at: usize) -> usize {
-    match bytes.get(at..at + 2) {
-        Some(&[a, b]) => usize::from(u16::from_be_bytes([a, b])),
-        _ => 0,
-    }
-}
-
-/// A TLS handshake record whose first message is `msg_type` (ClientHello or ServerHello):
-/// record header, handshake header with a length that fits a 16-bit record, and a legacy
-/// version 3.x (or a TLS 1.3 draft version) at the start of the body.
-fn hello_record(bytes: &[u8], msg_type: u8) -> Detect {
-    const V: Pat = Pat::Range(0, 4);
-    let pat = [
-        Pat::Is(CONTENT_HANDSHAKE),
-        Pat::Is(3),
-        V,
-        Pat::Any,
-        Pat::Any,
-        Pat::Is(msg_type),
-        Pat::Is(0),
-        Pat::Any,
-        Pat::Any,
-        Pat::Any,
-        Pat::Any,
-    ];
-    signature(bytes, &pat, |h| {
-        let record_len = be16(h, 3);
-        // TLS 1.3 draft ServerHellos (before draft 22) carry the draft version here.
-        let version = be16(h, 9);
-        let known =
-            (0x0300..=0x0304).contains(&version) || matches!(version >> 8, 0x7e | 0x7f | 0xfb);
-        // The hello's body is at least 38 bytes (version, random, session id length).
-        known && (42..=usize::from(MAX_RECORD_LEN)).contains(&record_len) && be16(h, 7) >= 38
-    })
-}
-
-/// A cleartext alert record (one or a few 2-byte alerts, the first warning or fatal): how a
-/// server may answer a ClientHello it will not take.
-fn alert_record(bytes: &[u8]) -> Detect {
-    let pat = [
-        Pat::Is(CONTENT_ALERT),
-        Pat::Is(3),
-        Pat::Range(0, 4),
-        Pat::Is(0),
-        Pat::Range(2, 16),
-        Pat::Range(1, 2),
-        Pat::Any,
-    ];
-    signature(bytes, &pat, |h| be16(h, 3).is_multiple_of(2))
-}
-
-/// An SSLv2 CLIENT-HELLO with a 2-byte header whose lengths add up.
-fn sslv2_client_hello(bytes: &[u8]) -> Detect {
-    let pat = [
-        Pat::Range(0x80, 0xff),
-        Pat::Any,
-        Pat::Is(SSLV2_CLIENT_HELLO),
-        Pat::Range(0, 3),
-        Pat::Range(0, 4),
-        Pat::Any,
-        Pat::Any,
-        Pat::Is(0),
-        Pat::Any,
-        Pat::Is(0),
-        Pat::Any,
-    ];
-    let verdict = signature(bytes, &pat, |h| {
-        let len = be16(h, 0) & 0x7fff;
-        let version = be16(h, 3);
-        let (ciphers, session, challenge) = (be16(h, 5), be16(h, 7), be16(h, 9));
-        (version == 0x0002 || (0x0300..=0x0304).contains(&version))
-            && ciphers > 0
-            && ciphers.is_multiple_of(3)
-            && (session == 0 || session == 16)
-            && (16..=32).contains(&challenge)
-            && len == 9 + ciphers + session + challenge
-    });
-    sslv2(verdict)
-}
-
-/// An SSLv2 SERVER-HELLO with a 2-byte header whose lengths add up.
-fn sslv2_server_hello(bytes: &[u8]) -> Detect {
-    let pat = [
-        Pat::Range(0x80, 0xff),
-        Pat::Any,
-        Pat::Is(SSLV2_SERVER_HELLO),
-        Pat::Range(0, 1),
-        Pat::Any,
-        Pat::Is(0),
-        Pat::Is(2),
-        Pat::Any,
-        Pat::Any,
-        Pat::Any,
-        Pat::Any,
-        Pat::Is(0),
-        Pat::Any,
-    ];
-    let verdict = signature(bytes, &pat, |h| {
-        let len = be16(h, 0) & 0x7fff;
-        let (cert, ciphers, conn_id) = (be16(h, 7), be16(h, 9), be16(h, 11));
-        ciphers.is_multiple_of(3)
-            && (16..=32).contains(&conn_id)
-            && len == 11 + cert + ciphers + conn_id
-    });
-    sslv2(verdict)
-}
-
-fn sslv2(verdict: Detect) -> Detect {
-    match verdict {
-        Detect::Yes(_) => Detect::Yes(Framing::Sslv2),
-        other => other,
-    }
-}
-
-/// A start-of-TLS signature check.
-type Check = fn(&[u8]) -> Detect;
-
-/// Whether TLS starts at the beginning of `bytes`. At the very start of the stream any hello
-/// (TLS or SSLv2, client or server) counts; after a preamble only a TLS ClientHello does, or a
-/// ServerHello or alert once the peer sent its ClientHello.
-fn detect(bytes: &[u8], at_start: bool, peer_sent_client_hello: bool) -> Detect {
-    let checks: [(bool, Check); 5] = [
-        (true, |b| hello_record(b, 1)),
-        (at_start || peer_sent_client_hello, |b| hello_record(b, 2)),
-        (peer_sent_client_hello, alert_record),
-        (at_start, sslv2_client_hello),
-        (at_start, sslv2_server_hello),
-    ];
-    let mut verdict = Detect::No;
-    for (_, check) in checks.into_iter().filter(|(enabled, _)| *enabled) {
-        match check(bytes) {
-            yes @ Detect::Yes(_) => return yes,
-            Detect::NeedMore => verdict = Detect::NeedMore,
-            Detect::No => {}
-        }
-    }
-    verdict
-}
-
-/// What a [`Joiner`] yields.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Joined<'a> {
-    /// A complete handshake message: its type and body (after the 4-byte header).
-    Message {
-        /// Handshake message type.
-        msg_type: u8,
-        /// Message body.
-        body: &'a [u8],
-    },
-    /// A message longer than the cap, which is skipped.
-    TooLarge {
-        /// Handshake message type.
-        msg_type: u8,
-        /// Declared body length.
-        len: usize,
-    },
-}
-
-/// Joins handshake record bodies into handshake messages.
-#[derive(Debug)]
-pub struct Joiner {
-    /// A partial message (header and the body bytes so far).
-    buf: Vec<u8>,
-    /// Bytes of an oversized message still to skip.
-    skip: usize,
-    max: usize,
-}
-
-impl Default for Joiner {
-    fn default() -> Self {
-        Joiner::new(DEFAULT_MAX_HANDSHAKE_MESSAGE)
-    }
-}
-
-/// Type and body length of a handshake message header.
-fn message_header(bytes: &[u8]) -> Option<(u8, usize)> {
-    match bytes.get(..4) {
-        Some(&[t, a, b, c]) => Some((
-            t,
-            usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c),
-        )),
-        _ => None,
-    }
-}
-
-impl Joiner {
-    /// A joiner that skips messages with a body longer than `max` bytes.
-    pub fn new(max: usize) -> Self {
-        Joiner {
-            buf: Vec::new(),
-            skip: 0,
-            max,
-        }
-    }
-
-    /// Whether part of a message is pending (or being skipped).
-    pub fn is_partial(&self) -> bool {
-        !self.buf.is_empty() || self.skip > 0
-    }
-
-    /// Forgets any partial message (after a gap, or when the stream turns encrypted).
-    pub fn clear(&mut self) {
-        self.buf.clear();
-        self.skip = 0;
-    }
-
-    /// Frees the buffer, once no more cleartext handshake records are expected.
-    pub fn release(&mut self) {
-        self.clear();
-        self.buf = Vec::new();
-    }
-
-    /// Feeds the body of one handshake record; calls `f` for each message it completes.
-    pub fn push(&mut self, mut data: &[u8], mut f: impl FnMut(Joined<'_>)) {
-        loop {
-            if self.skip > 0 {
-                let n = self.skip.min(data.len());
-                self.skip -= n;
-                data = data.get(n..).unwrap_or_default();
-            }
-            if data.is_empty() {
-                return;
-            }
-            if self.buf.is_empty() {
-                // Fast path: messages wholly inside this record need no copy.
-                if let Some((msg_type, len)) = message_header(data) {
-                    if len > self.max {
-                        f(Joined::TooLarge { msg_type, len });
-                        self.skip = len;
-                        data = data.get(4..).unwrap_or_default();
-                        continue;
-                    }
-                    if let Some(body) = data.get(4..4 + len) {
-                        f(Joined::Message { msg_type, body });
-                        data = data.get(4 + len..).unwrap_or_default();
-                        continue;
-                    }
-                }
-                self.buf.extend_from_slice(data);
-                return;
-            }
-            if self.buf.len() < 4 {
-                let n = (4 - self.buf.len()).min(data.len());
-                let (now, rest) = data.split_at(n);
-                self.buf.extend_from_slice(now);
-                data = rest;
-            }
-            let Some((msg_type, len)) = message_header(&self.buf) else {
-                return;
-            };
-            if len > self.max {
-                f(Joined::TooLarge { msg_type, len });
-                self.buf.clear();
-                self.skip = len;
-                continue;
-            }
-            let n = (4 + len - self.buf.len()).min(data.len());
-            let (now, rest) = data.split_at(n);
-            self.buf.extend_from_slice(now);
-            data = rest;
-            if self.buf.len() == 4 + len {
-                if let Some(body) = self.buf.get(4..) {
-                    f(Joined::Message { msg_type, body });
-                }
-                self.buf.clear();
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -951,7 +609,7 @@ mod tests {
     impl RecordSink for Sink {
         fn wants_body(&self, h: &RecordHeader) -> bool {
             h.framing == Framing::Sslv2
-                || matches!(h.content_type, CONTENT_ALERT | CONTENT_HANDSHAKE)
+                || matches!(h.content_type, ContentType::ALERT | ContentType::HANDSHAKE)
         }
         fn record(&mut self, h: RecordHeader, body: RecordBody<'_>, ts: Timestamp) {
             let (data, lost) = match body {
@@ -960,11 +618,11 @@ mod tests {
                 RecordBody::Lost => (None, true),
             };
             self.seen
-                .push(Seen::Record(h.content_type, h.len, data, lost));
+                .push(Seen::Record(h.content_type.0, h.len, data, lost));
             self.stamps.push(ts);
         }
-        fn anomaly(&mut self, kind: &'static str) {
-            self.seen.push(Seen::Anomaly(kind));
+        fn anomaly(&mut self, kind: AnomalyKind) {
+            self.seen.push(Seen::Anomaly(kind.name()));
         }
         fn peer_sent_client_hello(&self) -> bool {
             self.peer_hello
@@ -985,7 +643,7 @@ mod tests {
     fn hello_record_bytes(msg_type: u8, n: usize) -> Vec<u8> {
         let mut body = vec![msg_type, 0, (n >> 8) as u8, n as u8, 3, 3];
         body.resize(4 + n, 0xaa);
-        let mut r = record(CONTENT_HANDSHAKE, &body);
+        let mut r = record(ContentType::HANDSHAKE.0, &body);
         r[2] = 1;
         r
     }
@@ -1002,11 +660,11 @@ mod tests {
 
     fn stream() -> Vec<u8> {
         let mut s = hello_record_bytes(1, 40);
-        s.extend(record(CONTENT_ALERT, &[1, 0, 2, 40]));
-        s.extend(record(CONTENT_APPLICATION_DATA, &[9; 30]));
-        s.extend(record(CONTENT_CHANGE_CIPHER_SPEC, &[1]));
-        s.extend(record(CONTENT_HANDSHAKE, &[]));
-        s.extend(record(CONTENT_HEARTBEAT, &[1, 2, 3]));
+        s.extend(record(ContentType::ALERT.0, &[1, 0, 2, 40]));
+        s.extend(record(ContentType::APPLICATION_DATA.0, &[9; 30]));
+        s.extend(record(ContentType::CHANGE_CIPHER_SPEC.0, &[1]));
+        s.extend(record(ContentType::HANDSHAKE.0, &[]));
+        s.extend(record(ContentType::HEARTBEAT.0, &[1, 2, 3]));
         s
     }
 
@@ -1018,15 +676,15 @@ mod tests {
         assert_eq!(whole.len(), 6);
         assert_eq!(
             whole[1],
-            Seen::Record(CONTENT_ALERT, 4, Some(vec![1, 0, 2, 40]), false)
+            Seen::Record(ContentType::ALERT.0, 4, Some(vec![1, 0, 2, 40]), false)
         );
         assert_eq!(
             whole[2],
-            Seen::Record(CONTENT_APPLICATION_DATA, 30, None, false)
+            Seen::Record(ContentType::APPLICATION_DATA.0, 30, None, false)
         );
         assert_eq!(
             whole[4],
-            Seen::Record(CONTENT_HANDSHAKE, 0, Some(vec![]), false)
+            Seen::Record(ContentType::HANDSHAKE.0, 0, Some(vec![]), false)
         );
         for i in 0..=s.len() {
             for j in i..=s.len() {
@@ -1071,7 +729,7 @@ mod tests {
             assert_eq!(skipped, pre, "split {i}");
             assert!(matches!(
                 seen.as_slice(),
-                [Seen::Record(CONTENT_HANDSHAKE, 44, Some(_), false)]
+                [Seen::Record(22, 44, Some(_), false)]
             ));
         }
     }
@@ -1127,7 +785,7 @@ mod tests {
     #[test]
     fn server_alert_after_preamble() {
         let mut s = b"S".to_vec();
-        s.extend(record(CONTENT_ALERT, &[2, 70]));
+        s.extend(record(ContentType::ALERT.0, &[2, 70]));
         let mut d = Deframer::default();
         let mut sink = Sink {
             peer_hello: true,
@@ -1137,7 +795,12 @@ mod tests {
         assert_eq!(d.preamble_bytes(), 1);
         assert_eq!(
             sink.seen,
-            vec![Seen::Record(CONTENT_ALERT, 2, Some(vec![2, 70]), false)]
+            vec![Seen::Record(
+                ContentType::ALERT.0,
+                2,
+                Some(vec![2, 70]),
+                false
+            )]
         );
     }
 
@@ -1174,7 +837,7 @@ mod tests {
                 panic!("{seen:?}");
             };
             assert_eq!(usize::from(*len), s.len() - 2);
-            assert_eq!(body[0], SSLV2_CLIENT_HELLO);
+            assert_eq!(body[0], crate::tls::handshake::hello::SSLV2_CLIENT_HELLO);
         }
         let mut late = b"hi".to_vec();
         late.extend(&s);
@@ -1224,19 +887,19 @@ mod tests {
     fn garbage_is_reported_and_skipped() {
         let mut s = hello_record_bytes(1, 40);
         s.extend(b"GET / HTTP/1.1\r\n\r\n");
-        s.extend(record(CONTENT_APPLICATION_DATA, &[1; 10]));
-        s.extend(record(CONTENT_APPLICATION_DATA, &[2; 20]));
+        s.extend(record(ContentType::APPLICATION_DATA.0, &[1; 10]));
+        s.extend(record(ContentType::APPLICATION_DATA.0, &[2; 20]));
         let expected = vec![
             Seen::Record(
-                CONTENT_HANDSHAKE,
+                ContentType::HANDSHAKE.0,
                 44,
                 Some(hello_record_bytes(1, 40)[5..].to_vec()),
                 false,
             ),
             Seen::Anomaly("bad_record_header"),
             Seen::Anomaly("resynchronised"),
-            Seen::Record(CONTENT_APPLICATION_DATA, 10, None, false),
-            Seen::Record(CONTENT_APPLICATION_DATA, 20, None, false),
+            Seen::Record(ContentType::APPLICATION_DATA.0, 10, None, false),
+            Seen::Record(ContentType::APPLICATION_DATA.0, 20, None, false),
         ];
         for i in 0..=s.len() {
             assert_eq!(run(&[&s[..i], &s[i..]]).0, expected, "split {i}");
@@ -1246,7 +909,7 @@ mod tests {
     #[test]
     fn hostile_length_is_a_bad_header() {
         let mut s = hello_record_bytes(1, 40);
-        s.extend([CONTENT_HANDSHAKE, 3, 3, 0xff, 0xff]);
+        s.extend([ContentType::HANDSHAKE.0, 3, 3, 0xff, 0xff]);
         s.extend([0u8; 100]);
         let (seen, _) = run(&[&s]);
         assert_eq!(seen[1], Seen::Anomaly("bad_record_header"));
@@ -1264,7 +927,7 @@ mod tests {
         d.feed(&s[30..], Timestamp(2), &mut sink);
         assert_eq!(
             sink.seen[0],
-            Seen::Record(CONTENT_HANDSHAKE, 44, None, true)
+            Seen::Record(ContentType::HANDSHAKE.0, 44, None, true)
         );
         assert_eq!(sink.seen.len(), 6);
         assert!(!sink.seen.iter().any(|s| matches!(s, Seen::Anomaly(_))));
@@ -1280,7 +943,7 @@ mod tests {
         d.finish(&mut sink);
         assert_eq!(
             sink.seen,
-            vec![Seen::Record(CONTENT_HANDSHAKE, 44, None, true)]
+            vec![Seen::Record(ContentType::HANDSHAKE.0, 44, None, true)]
         );
         assert_eq!(sink.stamps, vec![Timestamp(1)]);
     }
@@ -1290,7 +953,7 @@ mod tests {
         let mut s = hello_record_bytes(1, 40);
         let start = s.len();
         for i in 0..6u8 {
-            s.extend(record(CONTENT_APPLICATION_DATA, &[i; 25]));
+            s.extend(record(ContentType::APPLICATION_DATA.0, &[i; 25]));
         }
         let mut d = Deframer::default();
         let mut sink = Sink::default();
@@ -1314,14 +977,14 @@ mod tests {
     fn a_resync_candidate_at_the_end_is_delivered_by_finish() {
         let mut s = hello_record_bytes(1, 40);
         s.extend(b"junk");
-        s.extend(record(CONTENT_ALERT, &[1, 0]));
+        s.extend(record(ContentType::ALERT.0, &[1, 0]));
         let (seen, _) = run(&[&s]);
         assert_eq!(
             seen[1..],
             [
                 Seen::Anomaly("bad_record_header"),
                 Seen::Anomaly("resynchronised"),
-                Seen::Record(CONTENT_ALERT, 2, Some(vec![1, 0]), false),
+                Seen::Record(ContentType::ALERT.0, 2, Some(vec![1, 0]), false),
             ]
         );
     }
@@ -1332,7 +995,7 @@ mod tests {
         // Looks like a header, but what follows its 3-byte body is not one.
         s.extend([
             0xee,
-            CONTENT_APPLICATION_DATA,
+            ContentType::APPLICATION_DATA.0,
             3,
             3,
             0,
@@ -1346,16 +1009,16 @@ mod tests {
             0xee,
             0xee,
         ]);
-        s.extend(record(CONTENT_APPLICATION_DATA, &[7; 8]));
-        s.extend(record(CONTENT_APPLICATION_DATA, &[7; 8]));
+        s.extend(record(ContentType::APPLICATION_DATA.0, &[7; 8]));
+        s.extend(record(ContentType::APPLICATION_DATA.0, &[7; 8]));
         let (seen, _) = run(&[&s]);
         assert_eq!(
             seen[1..],
             [
                 Seen::Anomaly("bad_record_header"),
                 Seen::Anomaly("resynchronised"),
-                Seen::Record(CONTENT_APPLICATION_DATA, 8, None, false),
-                Seen::Record(CONTENT_APPLICATION_DATA, 8, None, false),
+                Seen::Record(ContentType::APPLICATION_DATA.0, 8, None, false),
+                Seen::Record(ContentType::APPLICATION_DATA.0, 8, None, false),
             ]
         );
     }
@@ -1363,7 +1026,7 @@ mod tests {
     #[test]
     fn skipped_bodies_are_not_buffered() {
         let mut s = hello_record_bytes(1, 40);
-        s.extend(record(CONTENT_APPLICATION_DATA, &[5; 16000]));
+        s.extend(record(ContentType::APPLICATION_DATA.0, &[5; 16000]));
         let mut d = Deframer::default();
         let mut sink = Sink::default();
         for c in s.chunks(1000) {
@@ -1372,82 +1035,5 @@ mod tests {
         assert_eq!(sink.seen.len(), 2);
         // Only the ClientHello, split by the detection, was ever copied.
         assert!(d.buf.capacity() < 100);
-    }
-
-    fn join_all(max: usize, records: &[&[u8]]) -> Vec<(u8, Vec<u8>, bool)> {
-        let mut j = Joiner::new(max);
-        let mut out = Vec::new();
-        for r in records {
-            j.push(r, |m| match m {
-                Joined::Message { msg_type, body } => out.push((msg_type, body.to_vec(), false)),
-                Joined::TooLarge { msg_type, len } => {
-                    out.push((msg_type, vec![0; len.min(8)], true))
-                }
-            });
-        }
-        out
-    }
-
-    fn message(msg_type: u8, body: &[u8]) -> Vec<u8> {
-        let n = body.len();
-        let mut m = vec![msg_type, (n >> 16) as u8, (n >> 8) as u8, n as u8];
-        m.extend_from_slice(body);
-        m
-    }
-
-    #[test]
-    fn several_messages_in_one_record() {
-        let mut r = message(2, &[1; 50]);
-        r.extend(message(11, &[2; 30]));
-        r.extend(message(14, &[]));
-        let out = join_all(1000, &[&r]);
-        assert_eq!(
-            out,
-            vec![
-                (2, vec![1; 50], false),
-                (11, vec![2; 30], false),
-                (14, vec![], false)
-            ]
-        );
-    }
-
-    #[test]
-    fn a_message_across_three_records_at_any_split() {
-        let mut s = message(11, &(0..=255u8).cycle().take(700).collect::<Vec<_>>());
-        s.extend(message(14, &[]));
-        let expected = join_all(1000, &[&s]);
-        assert_eq!(expected.len(), 2);
-        for i in 0..=s.len() {
-            for j in (i..=s.len()).step_by(7) {
-                assert_eq!(
-                    join_all(1000, &[&s[..i], &s[i..j], &s[j..]]),
-                    expected,
-                    "split {i} {j}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn oversized_messages_are_skipped() {
-        let mut s = message(11, &[3; 300]);
-        s.extend(message(14, &[]));
-        let expected = vec![(11, vec![0; 8], true), (14, vec![], false)];
-        for i in 0..=s.len() {
-            assert_eq!(join_all(100, &[&s[..i], &s[i..]]), expected, "split {i}");
-        }
-    }
-
-    #[test]
-    fn joiner_clear_forgets_a_partial_message() {
-        let m = message(11, &[3; 30]);
-        let mut j = Joiner::new(100);
-        j.push(&m[..10], |_| panic!("incomplete"));
-        assert!(j.is_partial());
-        j.clear();
-        assert!(!j.is_partial());
-        let mut got = 0;
-        j.push(&message(14, &[]), |_| got += 1);
-        assert_eq!(got, 1);
     }
 }
