@@ -48,7 +48,6 @@ impl AnalysisArgs {
                 cert_warn_days: self.cert_warn_days,
             },
             want_records: true,
-            windows: false,
         })
     }
 }
