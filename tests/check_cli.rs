@@ -12,10 +12,6 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn capture(name: &str) -> PathBuf {
-    root().join("captures").join(name)
-}
-
 fn tlsight(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tlsight"))
         .args(args)
