@@ -5,9 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use tlsight::capture::interface::LiveOptions;
-use tlsight::facts::FactsConfig;
 use tlsight::pipeline::{Config, LiveConfig};
-use tlsight::tcp::Limits;
 use tlsight::watch::AlertConfig;
 
 pub mod analysis;
@@ -62,24 +60,9 @@ pub struct CommonArgs {
     /// PATH (`-` = standard output).
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
-    /// Worker threads (default: available cores).
-    #[arg(long, value_name = "N")]
-    pub workers: Option<usize>,
-    /// Certificates expiring within this many days of capture time are flagged.
-    #[arg(long, value_name = "DAYS", default_value_t = 30)]
-    pub cert_warn_days: i64,
-    /// Close connections idle for this many seconds of capture time.
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
-    pub idle_timeout: u64,
-    /// Most connections tracked at once (the least recently active is evicted beyond).
-    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
-    pub max_flows: usize,
-    /// Out-of-order bytes buffered per connection direction, in KiB.
-    #[arg(long, value_name = "KIB", default_value_t = 1024)]
-    pub max_flow_buffer_kib: usize,
-    /// Out-of-order bytes buffered in total, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 256)]
-    pub max_buffer_mib: usize,
+    /// Analysis knobs (shared with `check` and `diff`).
+    #[command(flatten)]
+    pub analysis: analysis::AnalysisArgs,
     /// Do not print the terminal summary.
     #[arg(long, short)]
     pub quiet: bool,
@@ -96,31 +79,12 @@ impl CommonArgs {
 
     /// The pipeline configuration these arguments ask for.
     pub fn config(&self) -> Result<Config, String> {
-        let workers = match self.workers {
-            Some(0) => return Err("--workers must be at least 1".into()),
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        };
-        if self.max_flows == 0 {
-            return Err("--max-flows must be at least 1".into());
-        }
         if self.stdout_outputs() > 1 {
             return Err("only one of --ndjson and --json can write to standard output".into());
         }
         Ok(Config {
-            workers,
-            limits: Limits {
-                idle_timeout_ns: i64::try_from(self.idle_timeout)
-                    .unwrap_or(i64::MAX / 1_000_000_000)
-                    .saturating_mul(1_000_000_000),
-                max_flow_buffer: self.max_flow_buffer_kib.saturating_mul(1024),
-                max_total_buffer: self.max_buffer_mib.saturating_mul(1 << 20),
-                max_flows: self.max_flows,
-            },
-            facts: FactsConfig {
-                cert_warn_days: self.cert_warn_days,
-            },
             want_records: self.ndjson.is_some(),
+            ..self.analysis.config()?
         })
     }
 }

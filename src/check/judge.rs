@@ -464,6 +464,27 @@ fn ms(us: u64) -> String {
     }
 }
 
+/// How many of `conns` a rate is over (`counted`), and which of those count against it
+/// (`bad`, as indices); not judged when fewer than `min` are counted.
+fn population(
+    conns: &[&Connection],
+    counted: impl Fn(&Connection) -> bool,
+    bad: impl Fn(&Connection) -> bool,
+    what: &str,
+    min: u64,
+) -> Result<(u64, Vec<usize>), AggregateJudgement> {
+    let counted: Vec<usize> = (0..conns.len()).filter(|&i| counted(conns[i])).collect();
+    let n = counted.len() as u64;
+    if n < min {
+        return Err(AggregateJudgement {
+            judged: 0,
+            note: Some(format!("{n} {what} (fewer than min_connections = {min})")),
+            broken: None,
+        });
+    }
+    Ok((n, counted.into_iter().filter(|&i| bad(conns[i])).collect()))
+}
+
 /// Judges a rate or percentile condition over `conns` (indices in examples refer to it).
 pub fn judge_aggregate(
     cond: &Condition,
@@ -478,19 +499,16 @@ pub fn judge_aggregate(
     };
     match cond {
         Condition::MaxFailureRate(max) => {
-            let counted: Vec<usize> = (0..conns.len())
-                .filter(|&i| &*conns[i].outcome != "incomplete")
-                .collect();
-            let n = counted.len() as u64;
-            if n < min_connections {
-                return not_judged(format!(
-                    "{n} connections that ended (fewer than min_connections = {min_connections})"
-                ));
-            }
-            let failed: Vec<usize> = counted
-                .into_iter()
-                .filter(|&i| matches!(&*conns[i].outcome, "failed" | "no_response"))
-                .collect();
+            let (n, failed) = match population(
+                conns,
+                |c| &*c.outcome != "incomplete",
+                |c| matches!(&*c.outcome, "failed" | "no_response"),
+                "connections that ended",
+                min_connections,
+            ) {
+                Ok(counts) => counts,
+                Err(not_judged) => return not_judged,
+            };
             let rate = failed.len() as f64 / n as f64;
             AggregateJudgement {
                 judged: n,
@@ -560,20 +578,16 @@ pub fn judge_aggregate(
             }
         }
         Condition::MinResumptionRate(min) => {
-            let attempts: Vec<usize> = (0..conns.len())
-                .filter(|&i| conns[i].resumption_offered)
-                .collect();
-            let n = attempts.len() as u64;
-            if n < min_connections {
-                return not_judged(format!(
-                    "{n} resumption attempts (fewer than min_connections = {min_connections})"
-                ));
-            }
-            let missed: Vec<usize> = attempts
-                .iter()
-                .copied()
-                .filter(|&i| !conns[i].resumed)
-                .collect();
+            let (n, missed) = match population(
+                conns,
+                |c| c.resumption_offered,
+                |c| !c.resumed,
+                "resumption attempts",
+                min_connections,
+            ) {
+                Ok(counts) => counts,
+                Err(not_judged) => return not_judged,
+            };
             let rate = (n - missed.len() as u64) as f64 / n as f64;
             AggregateJudgement {
                 judged: n,
