@@ -465,22 +465,18 @@ fn ms(us: u64) -> String {
 }
 
 /// How many of `conns` a rate is over (`counted`), and which of those count against it
-/// (`bad`, as indices); not judged when fewer than `min` are counted.
+/// (`bad`, as indices); why it is not judged when fewer than `min` are counted.
 fn population(
     conns: &[&Connection],
     counted: impl Fn(&Connection) -> bool,
     bad: impl Fn(&Connection) -> bool,
     what: &str,
     min: u64,
-) -> Result<(u64, Vec<usize>), AggregateJudgement> {
+) -> Result<(u64, Vec<usize>), String> {
     let counted: Vec<usize> = (0..conns.len()).filter(|&i| counted(conns[i])).collect();
     let n = counted.len() as u64;
     if n < min {
-        return Err(AggregateJudgement {
-            judged: 0,
-            note: Some(format!("{n} {what} (fewer than min_connections = {min})")),
-            broken: None,
-        });
+        return Err(format!("{n} {what} (fewer than min_connections = {min})"));
     }
     Ok((n, counted.into_iter().filter(|&i| bad(conns[i])).collect()))
 }
@@ -507,7 +503,7 @@ pub fn judge_aggregate(
                 min_connections,
             ) {
                 Ok(counts) => counts,
-                Err(not_judged) => return not_judged,
+                Err(note) => return not_judged(note),
             };
             let rate = failed.len() as f64 / n as f64;
             AggregateJudgement {
@@ -586,7 +582,7 @@ pub fn judge_aggregate(
                 min_connections,
             ) {
                 Ok(counts) => counts,
-                Err(not_judged) => return not_judged,
+                Err(note) => return not_judged(note),
             };
             let rate = (n - missed.len() as u64) as f64 / n as f64;
             AggregateJudgement {
