@@ -343,7 +343,7 @@ pub fn judge_connection(cond: &Condition, c: &Connection, reference: &Reference)
             let (before, after) = (cert.not_before_us()?, cert.not_after_us()?);
             let lifetime = after - before;
             let days = (lifetime + DAY_MICROS - 1).div_euclid(DAY_MICROS);
-            Some(broken_if(lifetime > max * DAY_MICROS, || {
+            Some(broken_if(lifetime > max.saturating_mul(DAY_MICROS), || {
                 Finding::new(format!("lifetime over {max} days"))
                     .certificate(cert)
                     .detail(format!("{days} days"))
