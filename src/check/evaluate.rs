@@ -14,7 +14,7 @@ use super::policy::{Origin, Policy, Rule};
 use super::verdict::{
     CHECK_SCHEMA_VERSION, CheckResult, Example, Judged, RuleInfo, Status, Verdict, Violation,
 };
-use crate::observed::time::format_secs;
+use crate::observed::time::{format_micros, format_secs};
 use crate::observed::{Connection, Observation};
 
 /// Knobs of an evaluation.
@@ -85,7 +85,7 @@ impl Gathered {
 
 fn example(c: &Connection, value: &str) -> Example {
     Example {
-        ts: c.ts.clone(),
+        ts: format_micros(c.ts_us),
         client: c.client,
         server: c.server,
         sni: c.sni.as_deref().map(str::to_string),

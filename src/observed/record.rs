@@ -121,10 +121,8 @@ impl Certificate {
 /// One TLS connection as its record tells it.
 #[derive(Debug)]
 pub struct Connection {
-    /// First packet, microseconds since the epoch.
+    /// First packet (`ts`), microseconds since the epoch.
     pub ts_us: i64,
-    /// The `ts` text as written.
-    pub ts: String,
     /// The side that sent the ClientHello (else the SYN).
     pub client: Endpoint,
     /// The other side.
@@ -353,7 +351,6 @@ impl Interner {
         let server_hello = raw.server_hello;
         Some(Connection {
             ts_us: parse_rfc3339(&raw.ts).unwrap_or(0),
-            ts: raw.ts,
             client,
             server,
             transport: self.string(raw.transport.unwrap_or_else(|| "tcp".into())),
