@@ -105,10 +105,6 @@ fn all_found(findings: Vec<Finding>) -> Judgement {
     }
 }
 
-fn version_text(v: u16) -> String {
-    version_label(v)
-}
-
 /// Whether a condition is judged over all connections (a rate or a percentile).
 pub fn is_aggregate(cond: &Condition) -> bool {
     matches!(
@@ -198,14 +194,14 @@ pub fn judge_connection(cond: &Condition, c: &Connection, reference: &Reference)
     match cond {
         MinVersion(min) => negotiated(&|v, _| {
             broken_if(version_rank(v).is_none_or(|r| r < *min), || {
-                Finding::new(version_text(v))
+                Finding::new(version_label(v))
             })
         }),
         AllowedVersions(set) => {
-            negotiated(&|v, _| broken_if(!set.contains(&v), || Finding::new(version_text(v))))
+            negotiated(&|v, _| broken_if(!set.contains(&v), || Finding::new(version_label(v))))
         }
         ForbiddenVersions(set) => {
-            negotiated(&|v, _| broken_if(set.contains(&v), || Finding::new(version_text(v))))
+            negotiated(&|v, _| broken_if(set.contains(&v), || Finding::new(version_label(v))))
         }
         AllowedCiphers(set) => {
             negotiated(&|_, s| broken_if(!set.contains(&s), || Finding::new(cipher_name(s))))
@@ -259,12 +255,12 @@ pub fn judge_connection(cond: &Condition, c: &Connection, reference: &Reference)
             Some(o) => {
                 let highest = o.highest_version();
                 broken_if(highest.is_none_or(|h| h < *min), || {
-                    let v = highest.map_or_else(|| "none".to_string(), version_text);
+                    let v = highest.map_or_else(|| "none".to_string(), version_label);
                     Finding::new(format!("highest offered {v}")).client(c)
                 })
             }
         },
-        OfferedForbiddenVersions(set) => offered(c, &|o| &o.versions, set, true, &version_text),
+        OfferedForbiddenVersions(set) => offered(c, &|o| &o.versions, set, true, &version_label),
         OfferedForbiddenCiphers(set) => offered(c, &|o| &o.cipher_suites, set, true, &|s| {
             cipher_name(s).into_owned()
         }),
