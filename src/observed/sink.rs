@@ -62,7 +62,8 @@ impl RecordSink {
 impl Write for RecordSink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let mut rest = buf;
-        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+        // memchr: a byte-at-a-time search for the line ends cost as much as a tenth of parsing.
+        while let Some(end) = memchr::memchr(b'\n', rest) {
             let (line, tail) = rest.split_at(end);
             if self.partial.is_empty() {
                 self.line(line)?;
