@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use tlsight::capture::interface::LiveOptions;
 use tlsight::pipeline::{Config, LiveConfig};
-use tlsight::watch::AlertConfig;
+use tlsight::watch::WatchConfig;
 
 pub mod analysis;
 pub mod check;
@@ -160,7 +160,7 @@ pub struct LiveSettings {
     /// Windows.
     pub live: LiveConfig,
     /// Alert thresholds.
-    pub alerts: AlertConfig,
+    pub alerts: WatchConfig,
 }
 
 impl LiveArgs {
@@ -199,7 +199,7 @@ impl LiveArgs {
             live: LiveConfig {
                 interval_ns: self.interval,
             },
-            alerts: AlertConfig {
+            alerts: WatchConfig {
                 slo_p95_us,
                 windows: self.alert_windows,
                 failure_rate: self.failure_rate,

@@ -6,11 +6,11 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::json::{self, Fields, Json, KeyPart, Object, Run, RunFields, SerdeFields, Written, key};
 use super::time::Rfc3339;
+use crate::memo::BoundedMemo;
 
 use crate::facts::{
     AlertFact, ChainCert, ConnectionFacts, Failure, Finding, Renegotiation, Resumption, Side,
@@ -221,33 +221,26 @@ const CERT_MEMO_BYTES: usize = 1 << 20;
 /// connections (the per-worker certificate cache hands out the same `Arc`), and their ~600
 /// bytes of fields cost more to write than to copy. Keyed by the address of the certificate,
 /// which cannot be reused while the entry holds the `Arc`.
-#[derive(Default)]
-struct CertMemo {
-    map: FxHashMap<usize, (Arc<Certificate>, Written)>,
-    bytes: usize,
-}
+struct CertMemo(BoundedMemo<usize, (Arc<Certificate>, Written)>);
 
 impl CertMemo {
     /// Copies the own fields of `cert`, written once.
     fn append(&mut self, o: &mut Object<'_>, cert: &Arc<Certificate>) {
         let key = Arc::as_ptr(cert) as usize;
-        if let Some((_, fields)) = self.map.get(&key) {
+        if let Some((_, fields)) = self.0.get(&key) {
             o.append(fields);
             return;
         }
         let fields = Written::new(|o| CertOut::own_fields(o, cert));
         o.append(&fields);
-        if self.map.len() >= CERT_MEMO_ENTRIES || self.bytes + fields.len() > CERT_MEMO_BYTES {
-            self.map.clear();
-            self.bytes = 0;
-        }
-        self.bytes += fields.len();
-        self.map.insert(key, (Arc::clone(cert), fields));
+        let bytes = fields.len();
+        self.0.insert(key, (Arc::clone(cert), fields), bytes);
     }
 }
 
 thread_local! {
-    static CERT_MEMO: RefCell<CertMemo> = RefCell::new(CertMemo::default());
+    static CERT_MEMO: RefCell<CertMemo> =
+        RefCell::new(CertMemo(BoundedMemo::new(CERT_MEMO_ENTRIES, CERT_MEMO_BYTES)));
 }
 
 /// A certificate chain of a record.

@@ -25,7 +25,7 @@ pub fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let _ = writeln!(
         s,
         "tlsight: {} packets, {} bytes, {} TCP connections, {} with TLS",
-        inp.packets, inp.bytes, inp.tcp_connections, agg.all.connections
+        inp.packets, inp.bytes, inp.flows.tcp_connections, agg.all.connections
     );
     for f in &report.inputs {
         if let Some(e) = &f.error {

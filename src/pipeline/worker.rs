@@ -10,7 +10,7 @@ use super::{Config, Mode, RecordChannels};
 use crate::aggregate::Aggregates;
 use crate::facts::{self, TcpFacts, TransportFacts};
 use crate::flow::{Direction, FlowKey, Timestamp};
-use crate::output::{self};
+use crate::output::{self, FlowCounts};
 use crate::prefetch;
 use crate::tcp::{CloseReason, Connection, StreamConsumer, TcpTable};
 use crate::tls::{RecordLayer, TlsContext};
@@ -36,11 +36,7 @@ pub(super) struct WorkerOutput {
     pub(super) aggregates: Aggregates,
     /// Live mode only: what the current window saw beyond its aggregates.
     pub(super) sightings: Sightings,
-    pub(super) tcp_connections: u64,
-    pub(super) tcp_connections_without_tls: u64,
-    pub(super) flows_evicted: u64,
-    pub(super) flow_buffer_cap_hits: u64,
-    pub(super) total_buffer_cap_hits: u64,
+    pub(super) flows: FlowCounts,
 }
 
 /// Runs one connection's TLS observer on its reassembled streams.
@@ -145,9 +141,9 @@ pub(super) fn run_worker(
     };
     send(&mut records, Timestamp::MAX, last);
     let stats = table.stats();
-    out.flows_evicted = stats.table.flows_evicted;
-    out.flow_buffer_cap_hits = stats.flow_buffer_cap_hits;
-    out.total_buffer_cap_hits = stats.total_buffer_cap_hits;
+    out.flows.flows_evicted = stats.table.flows_evicted;
+    out.flows.flow_buffer_cap_hits = stats.flow_buffer_cap_hits;
+    out.flows.total_buffer_cap_hits = stats.total_buffer_cap_hits;
     out
 }
 
@@ -170,9 +166,9 @@ pub(super) fn finish_connection(
     out: &mut WorkerOutput,
     records: &mut RecordBatch,
 ) {
-    out.tcp_connections += 1;
+    out.flows.tcp_connections += 1;
     let Some(tls) = conn.consumer.tls.filter(|tls| tls.is_tls()) else {
-        out.tcp_connections_without_tls += 1;
+        out.flows.tcp_connections_without_tls += 1;
         return;
     };
     let transcript = tls.finish();

@@ -12,7 +12,8 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use crate::memo::BoundedMemo;
+
 use sha2::{Digest as _, Sha256};
 use x509_parser::der_parser::asn1_rs::Tag;
 use x509_parser::extensions::GeneralName;
@@ -331,35 +332,27 @@ pub const CERT_CACHE_DER_BYTES: usize = 8 << 20;
 /// heavily repeated (a few CA and server certificates carry most connections), so the popular
 /// ones are back after one parse each, and clearing is O(1) bookkeeping with no per-entry
 /// recency tracking. Entries handed out stay valid (`Arc`).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CertCache {
-    by_der: FxHashMap<Box<[u8]>, Arc<Certificate>>,
-    der_bytes: usize,
-    /// Parses done (cache misses), for statistics.
-    pub parsed: u64,
-    /// Lookups served from the cache.
-    pub hits: u64,
+    by_der: BoundedMemo<Box<[u8]>, Arc<Certificate>>,
+}
+
+impl Default for CertCache {
+    fn default() -> Self {
+        CertCache {
+            by_der: BoundedMemo::new(CERT_CACHE_CAPACITY, CERT_CACHE_DER_BYTES),
+        }
+    }
 }
 
 impl CertCache {
     /// The facts of `der`, parsed now or taken from the cache.
     pub fn get_or_parse(&mut self, der: &[u8]) -> Arc<Certificate> {
         if let Some(cert) = self.by_der.get(der) {
-            self.hits += 1;
             return Arc::clone(cert);
         }
-        if self.by_der.len() >= CERT_CACHE_CAPACITY
-            || self.der_bytes + der.len() > CERT_CACHE_DER_BYTES
-        {
-            self.by_der.clear();
-            self.der_bytes = 0;
-        }
-        self.parsed += 1;
         let cert = Arc::new(parse_certificate(der));
-        if der.len() <= CERT_CACHE_DER_BYTES {
-            self.der_bytes += der.len();
-            self.by_der.insert(der.into(), Arc::clone(&cert));
-        }
+        self.by_der.insert(der.into(), Arc::clone(&cert), der.len());
         cert
     }
 
@@ -531,11 +524,11 @@ mod tests {
         let mut cache = CertCache::default();
         let a = cache.get_or_parse(leaf(GOOGLE));
         let b = cache.get_or_parse(leaf(GOOGLE));
-        assert!(Arc::ptr_eq(&a, &b));
-        assert_eq!((cache.parsed, cache.hits, cache.len()), (1, 1, 1));
+        assert!(Arc::ptr_eq(&a, &b), "the second lookup is the first parse");
+        assert_eq!(cache.len(), 1);
         let c = cache.get_or_parse(EC_P384);
         assert_eq!(c.key_type, "ec");
-        assert_eq!((cache.parsed, cache.len()), (2, 2));
+        assert_eq!(cache.len(), 2);
     }
 
     #[test]
@@ -563,9 +556,12 @@ mod tests {
         other[1] = 0x31;
         cache.get_or_parse(&other);
         assert_eq!(cache.len(), 1, "cleared before the second half-size entry");
-        assert!(cache.der_bytes <= CERT_CACHE_DER_BYTES);
+        assert!(cache.by_der.bytes() <= CERT_CACHE_DER_BYTES);
         let a2 = cache.get_or_parse(&big);
         assert_eq!(a2.sha256, a.sha256, "same facts after a re-parse");
-        assert_eq!((cache.parsed, cache.hits), (3, 0));
+        assert!(
+            !Arc::ptr_eq(&a, &a2),
+            "the first entry was gone: parsed again"
+        );
     }
 }
