@@ -33,6 +33,12 @@ pub fn write(result: &CheckResult, out: &mut dyn Write) -> io::Result<()> {
             let _ = writeln!(s, "warning: {e}; checked over what was read");
         }
     }
+    if result.connections == 0 {
+        let _ = writeln!(
+            s,
+            "warning: no TLS connection in the input: nothing was judged"
+        );
+    }
     if let Some(b) = &result.baseline {
         let _ = writeln!(s, "baseline: {b} (only new violations fail)");
     }
