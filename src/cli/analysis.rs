@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use tlsight::aggregate::failures::DEFAULT_PER_CAUSE;
 use tlsight::facts::FactsConfig;
 use tlsight::pipeline::Config;
 use tlsight::tcp::Limits;
@@ -63,6 +64,7 @@ impl AnalysisArgs {
                 cert_warn_days: self.cert_warn_days,
             },
             want_records: true,
+            failed_per_cause: DEFAULT_PER_CAUSE,
         })
     }
 }

@@ -57,6 +57,13 @@ pub fn records(run: &Run) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The HTML report of an analysis.
+pub fn report_html(analysis: &Analysis) -> Vec<u8> {
+    let mut out = Vec::new();
+    tlsight::output::html::write_html(&analysis.report, &mut out).expect("write to a Vec");
+    out
+}
+
 /// The JSON report of an analysis.
 pub fn report_json(analysis: &Analysis) -> Vec<u8> {
     let mut out = Vec::new();
