@@ -7,12 +7,15 @@
 
 pub mod aggregate;
 pub mod capture;
+pub mod check;
 pub mod decode;
+pub mod diff;
 pub mod facts;
 pub mod flow;
 pub mod memo;
 pub mod merge;
 pub mod metrics;
+pub mod observed;
 pub mod output;
 pub mod pipeline;
 pub mod prefetch;
