@@ -7,6 +7,7 @@
 pub mod aggregate;
 pub mod capture;
 pub mod decode;
+pub mod dtls;
 pub mod facts;
 pub mod flow;
 pub mod live;

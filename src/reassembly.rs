@@ -22,7 +22,7 @@
 //! - A SYN without ACK on a tracked key whose connection has both FINs, or whose sequence
 //!   number does not fit the connection, closes it ([`CloseReason::PortReused`]) and starts anew.
 
-mod assembler;
+pub(crate) mod assembler;
 mod half;
 mod seq;
 mod table;

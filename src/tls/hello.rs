@@ -54,6 +54,8 @@ mod ext {
     pub const SUPPORTED_VERSIONS: u16 = 43;
     pub const PSK_KEY_EXCHANGE_MODES: u16 = 45;
     pub const KEY_SHARE: u16 = 51;
+    /// DTLS connection_id (RFC 9146, RFC 9147 §9).
+    pub const CONNECTION_ID: u16 = 54;
     pub const ENCRYPTED_CLIENT_HELLO: u16 = 0xfe0d;
     pub const RENEGOTIATION_INFO: u16 = 0xff01;
 }
@@ -209,8 +211,23 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Parses a ClientHello body (handshake type 1).
+/// The two layouts of a ClientHello body: DTLS (RFC 6347 §4.2.1, RFC 9147 §5.3) adds a cookie
+/// (`legacy_cookie` in DTLS 1.3) after the session id; everything else is the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HelloFormat {
+    /// TLS over TCP (and QUIC).
+    Tls,
+    /// DTLS: a 1-byte-length cookie follows the session id.
+    Dtls,
+}
+
+/// Parses a TLS ClientHello body (handshake type 1).
 pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, HelloError> {
+    parse_client_hello_as(body, HelloFormat::Tls)
+}
+
+/// Parses a ClientHello body (handshake type 1) laid out as `format` says.
+pub fn parse_client_hello_as(body: &[u8], format: HelloFormat) -> Result<ClientHello, HelloError> {
     let mut r = Reader::new(body, "ClientHello");
     let mut hello = ClientHello {
         legacy_version: r.u16()?,
@@ -220,6 +237,9 @@ pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, HelloError> {
     let session_id = r.vec8()?.buf;
     hello.session_id_len = session_id.len() as u8;
     hello.session_id = session_id.to_vec();
+    if format == HelloFormat::Dtls {
+        hello.cookie_len = Some(r.vec8()?.buf.len() as u8);
+    }
     hello.cipher_suites = cipher_list(&mut r)?;
     hello.compression = r.vec8()?.buf.to_vec();
     let extensions = optional_extensions(&mut r)?;
@@ -299,6 +319,7 @@ fn decode_client_extension(
         ext::PSK_KEY_EXCHANGE_MODES => hello.psk_modes = body.vec8()?.buf.to_vec(),
         ext::RENEGOTIATION_INFO => hello.renegotiation_info = true,
         ext::ENCRYPTED_CLIENT_HELLO => hello.ech = true,
+        ext::CONNECTION_ID => hello.connection_id = Some(body.vec8()?.buf.to_vec()),
         _ => {}
     }
     Ok(())
@@ -415,6 +436,7 @@ fn decode_server_extension(
         ext::PRE_SHARED_KEY => hello.psk_selected = Some(body.u16()?),
         ext::SESSION_TICKET => hello.session_ticket = true,
         ext::RENEGOTIATION_INFO => hello.renegotiation_info = true,
+        ext::CONNECTION_ID => hello.connection_id = Some(body.vec8()?.buf.to_vec()),
         _ => {}
     }
     Ok(None)
@@ -633,6 +655,32 @@ mod tests {
         assert_eq!(h.malformed_extensions, [16]);
         assert!(h.alpn.is_empty());
         assert_eq!(&*h.ja3, "a607f3a5c94c2ee592af1456f36c8367");
+    }
+
+    /// DTLS: the cookie after the session id is read and its length kept; the connection_id
+    /// extension is decoded in both hellos; a TLS hello has no cookie.
+    #[test]
+    fn dtls_client_hello_with_cookie_and_connection_id() {
+        use crate::dtls::test_wire::{ClientHelloSpec, ServerHelloSpec};
+        let spec = ClientHelloSpec {
+            cookie: vec![0xab; 20],
+            cid: Some(vec![1, 2, 3]),
+            ..ClientHelloSpec::default()
+        };
+        let h = parse_client_hello_as(&spec.body(), HelloFormat::Dtls).unwrap();
+        assert_eq!(h.legacy_version, 0xfefd);
+        assert_eq!(h.cookie_len, Some(20));
+        assert_eq!(h.cipher_suites, [0xc02f, 0xc030]);
+        assert_eq!(h.sni.as_deref(), Some("example.com"));
+        assert_eq!(h.extensions, [0, 10, 54]);
+        assert_eq!(h.connection_id.as_deref(), Some(&[1, 2, 3][..]));
+        assert_eq!(parse_client_hello(CH_TLS12).unwrap().cookie_len, None);
+        let sh = ServerHelloSpec {
+            cid: Some(vec![9; 8]),
+            ..ServerHelloSpec::default()
+        };
+        let sh = parse_server_hello(&sh.body(), 2).unwrap();
+        assert_eq!(sh.connection_id.as_deref(), Some(&[9; 8][..]));
     }
 
     #[test]
@@ -953,6 +1001,7 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(0u8..=255, 0..600)) {
             let _ = parse_client_hello(&bytes);
+            let _ = parse_client_hello_as(&bytes, HelloFormat::Dtls);
             let _ = parse_sslv2_client_hello(&bytes);
             let _ = parse_server_hello(&bytes, 2);
             let _ = parse_server_hello(&bytes, 6);

@@ -32,6 +32,9 @@ pub struct ClientHello {
     pub session_id_len: u8,
     /// The legacy session id (to tell whether the server echoed it).
     pub session_id: Vec<u8>,
+    /// DTLS only: length of the cookie after the session id (non-zero in the ClientHello that
+    /// answers a HelloVerifyRequest); `None` for TLS.
+    pub cookie_len: Option<u8>,
     /// Cipher suites in wire order, GREASE included (for an SSLv2 hello, the kinds whose first
     /// byte is zero, i.e. the TLS suites).
     pub cipher_suites: Vec<u16>,
@@ -67,6 +70,8 @@ pub struct ClientHello {
     pub renegotiation_info: bool,
     /// encrypted_client_hello (0xfe0d) present.
     pub ech: bool,
+    /// DTLS connection_id (54): the connection ID this client asks to receive on its records.
+    pub connection_id: Option<Vec<u8>>,
     /// Extension types whose body did not decode (kept in `extensions` all the same), so
     /// that odd clients are counted rather than dropped.
     pub malformed_extensions: Vec<u16>,
@@ -107,6 +112,9 @@ pub struct ServerHello {
     pub session_ticket: bool,
     /// renegotiation_info (0xff01) present.
     pub renegotiation_info: bool,
+    /// DTLS 1.2 connection_id (54): the connection ID this server asks to receive on its
+    /// records (DTLS 1.3 servers send theirs in the encrypted EncryptedExtensions).
+    pub connection_id: Option<Vec<u8>>,
     /// Extension types whose body did not decode (kept in `extensions` all the same).
     pub malformed_extensions: Vec<u16>,
     /// JA3S string.
