@@ -1,0 +1,530 @@
+//! The DTLS driver on real captures, standalone (until the pipeline carries UDP): the UDP
+//! payloads of each capture go through [`DtlsConnection`] per flow, the hellos it passes on are
+//! parsed with the crate's hello parsers, and the result is compared with the facts tshark
+//! reports (`tests/real/udp/expected/*.json`, copied with the captures so the test is
+//! hermetic). Every connection must be found and every fact equal.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+use std::path::{Path, PathBuf};
+
+use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+use serde_json::Value;
+use tlsight::capture::{OfflineFile, PacketSource};
+use tlsight::decode::LinkType;
+use tlsight::dtls::demux;
+use tlsight::dtls::hello_verify::parse_hello_verify_request;
+use tlsight::dtls::sink::Event;
+use tlsight::dtls::{DatagramVerdict, DtlsConnection, DtlsFacts, EventLog};
+use tlsight::flow::{Direction, Endpoint, FlowKey, Timestamp};
+use tlsight::tls::hello::{HelloFormat, parse_client_hello_as, parse_server_hello};
+use tlsight::tls::{ClientHello, ServerHello};
+
+/// One UDP datagram of a capture.
+struct Datagram {
+    key: FlowKey,
+    dir: Direction,
+    ts: Timestamp,
+    payload: Vec<u8>,
+}
+
+/// The UDP datagrams of a capture, in capture order (a small test-only extractor: the
+/// pipeline's decoder does not yield UDP yet).
+fn udp_datagrams(path: &Path) -> Vec<Datagram> {
+    let mut file = OfflineFile::open(path).unwrap_or_else(|e| panic!("{e}"));
+    let link = file.link_type();
+    let mut out = Vec::new();
+    while let Some(frame) = file.next_frame().unwrap_or_else(|e| panic!("{e}")) {
+        let sliced = match link {
+            LinkType::ETHERNET => SlicedPacket::from_ethernet(frame.data),
+            LinkType::LINUX_SLL => SlicedPacket::from_linux_sll(frame.data),
+            LinkType::RAW | LinkType::IPV4 | LinkType::IPV6 => SlicedPacket::from_ip(frame.data),
+            other => panic!(
+                "{}: link type {} not handled by the test",
+                path.display(),
+                other.0
+            ),
+        };
+        let Ok(p) = sliced else { continue };
+        let (src_ip, dst_ip) = match &p.net {
+            Some(NetSlice::Ipv4(ip)) => (
+                ip.header().source_addr().into(),
+                ip.header().destination_addr().into(),
+            ),
+            Some(NetSlice::Ipv6(ip)) => (
+                ip.header().source_addr().into(),
+                ip.header().destination_addr().into(),
+            ),
+            _ => continue,
+        };
+        let Some(TransportSlice::Udp(udp)) = &p.transport else {
+            continue;
+        };
+        let src = Endpoint {
+            ip: src_ip,
+            port: udp.source_port(),
+        };
+        let dst = Endpoint {
+            ip: dst_ip,
+            port: udp.destination_port(),
+        };
+        let (key, dir) = FlowKey::from_endpoints(src, dst);
+        out.push(Datagram {
+            key,
+            dir,
+            ts: frame.ts,
+            payload: udp.payload().to_vec(),
+        });
+    }
+    out
+}
+
+/// One DTLS connection as the driver left it.
+struct Connection {
+    key: FlowKey,
+    client: Direction,
+    facts: DtlsFacts,
+    log: EventLog,
+    /// Its first DTLS datagram passed the content detection.
+    found_by_content: bool,
+}
+
+/// A flow being followed.
+struct Flow {
+    conn: DtlsConnection,
+    log: EventLog,
+    first_dtls: Option<bool>,
+}
+
+impl Flow {
+    fn new() -> Self {
+        Flow {
+            conn: DtlsConnection::default(),
+            log: EventLog::default(),
+            first_dtls: None,
+        }
+    }
+
+    fn close(self, key: FlowKey, out: &mut Vec<Connection>) {
+        let Flow {
+            conn,
+            mut log,
+            first_dtls,
+        } = self;
+        let client = conn.client();
+        let facts = conn.finish(&mut log);
+        if let Some(client) = client {
+            out.push(Connection {
+                key,
+                client,
+                facts,
+                log,
+                found_by_content: first_dtls == Some(true),
+            });
+        }
+    }
+}
+
+/// Every DTLS connection (a flow, or part of one, where a ClientHello was seen) of a capture.
+fn dtls_connections(path: &Path) -> Vec<Connection> {
+    let mut flows: BTreeMap<FlowKey, Flow> = BTreeMap::new();
+    let mut done = Vec::new();
+    for d in udp_datagrams(path) {
+        let flow = flows.entry(d.key).or_insert_with(Flow::new);
+        if flow.first_dtls.is_none() && demux::classify(&d.payload) == demux::DatagramKind::Dtls {
+            flow.first_dtls = Some(demux::starts_handshake(&d.payload));
+        }
+        if flow
+            .conn
+            .on_datagram(d.dir, &d.payload, d.ts, &mut flow.log)
+            == DatagramVerdict::NewConnection
+        {
+            let old = std::mem::replace(flow, Flow::new());
+            old.close(d.key, &mut done);
+            flow.first_dtls = Some(demux::starts_handshake(&d.payload));
+            flow.conn
+                .on_datagram(d.dir, &d.payload, d.ts, &mut flow.log);
+        }
+    }
+    for (key, flow) in flows {
+        flow.close(key, &mut done);
+    }
+    done
+}
+
+/// What the driver passed on, read with the crate's hello parsers.
+struct Seen {
+    client_hellos: Vec<ClientHello>,
+    hello_retry: Option<ServerHello>,
+    server_hello: Option<ServerHello>,
+    hello_verify_version: Option<u16>,
+    /// (from client, encrypted, level, description)
+    alerts: Vec<(bool, bool, Option<u8>, Option<u8>)>,
+    message_types: BTreeSet<u8>,
+}
+
+fn seen(conn: &Connection) -> Seen {
+    let mut s = Seen {
+        client_hellos: Vec::new(),
+        hello_retry: None,
+        server_hello: None,
+        hello_verify_version: None,
+        alerts: Vec::new(),
+        message_types: BTreeSet::new(),
+    };
+    for (dir, msg_type, body, _) in conn.log.messages() {
+        s.message_types.insert(msg_type);
+        match (msg_type, dir == conn.client) {
+            (1, true) => s
+                .client_hellos
+                .push(parse_client_hello_as(body, HelloFormat::Dtls).expect("ClientHello parses")),
+            (2, false) => {
+                let sh = parse_server_hello(body, 2).expect("ServerHello parses");
+                if sh.hrr {
+                    s.hello_retry.get_or_insert(sh);
+                } else {
+                    s.server_hello.get_or_insert(sh);
+                }
+            }
+            (3, false) => {
+                s.hello_verify_version = parse_hello_verify_request(body).map(|h| h.version)
+            }
+            _ => {}
+        }
+    }
+    for e in &conn.log.events {
+        if let Event::Alert { dir, alert, .. } = e {
+            s.alerts.push((
+                *dir == conn.client,
+                alert.encrypted,
+                alert.level,
+                alert.description,
+            ));
+        }
+    }
+    s
+}
+
+/// Counts compared facts and lists the differences.
+#[derive(Default)]
+struct Tally {
+    facts: usize,
+    equal: usize,
+    differences: Vec<String>,
+}
+
+impl Tally {
+    fn check<T: PartialEq + Debug>(&mut self, what: &str, ours: T, theirs: T) {
+        self.facts += 1;
+        if ours == theirs {
+            self.equal += 1;
+        } else {
+            self.differences
+                .push(format!("{what}: ours {ours:?}, tshark {theirs:?}"));
+        }
+    }
+}
+
+fn hex(v: &Value) -> u16 {
+    let s = v
+        .as_str()
+        .unwrap_or_else(|| panic!("hex string expected: {v}"));
+    u16::from_str_radix(s.trim_start_matches("0x"), 16).expect("hex code")
+}
+
+fn hex_list(v: &Value) -> Vec<u16> {
+    v.as_array()
+        .map_or(Vec::new(), |a| a.iter().map(hex).collect())
+}
+
+fn int_list(v: &Value) -> Vec<u16> {
+    v.as_array().map_or(Vec::new(), |a| {
+        a.iter()
+            .map(|x| x.as_u64().expect("integer") as u16)
+            .collect()
+    })
+}
+
+fn real_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/real/udp")
+}
+
+/// Compares one connection with tshark's facts.
+fn compare(name: &str, conn: &Connection, want: &Value, t: &mut Tally) {
+    let at = |what: &str| format!("{name} {what}");
+    let client = conn.key.source(conn.client);
+    let server = conn.key.destination(conn.client);
+    let tuple = &want["five_tuple"];
+    t.check(
+        &at("client ip"),
+        client.ip.to_string(),
+        tuple["client_ip"].as_str().unwrap().to_string(),
+    );
+    t.check(
+        &at("client port"),
+        u64::from(client.port),
+        tuple["client_port"].as_u64().unwrap(),
+    );
+    t.check(
+        &at("server ip"),
+        server.ip.to_string(),
+        tuple["server_ip"].as_str().unwrap().to_string(),
+    );
+    t.check(
+        &at("server port"),
+        u64::from(server.port),
+        tuple["server_port"].as_u64().unwrap(),
+    );
+    t.check(&at("found by content"), conn.found_by_content, true);
+
+    let s = seen(conn);
+    let Some(ch) = s.client_hellos.first() else {
+        t.check(&at("client_hello"), false, true);
+        return;
+    };
+    let w = &want["client_hello"];
+    t.check(
+        &at("ch legacy_version"),
+        ch.legacy_version,
+        hex(&w["legacy_version"]),
+    );
+    t.check(
+        &at("ch supported_versions"),
+        ch.supported_versions.clone(),
+        hex_list(&w["supported_versions"]),
+    );
+    t.check(
+        &at("ch cipher_suites"),
+        ch.cipher_suites.clone(),
+        hex_list(&w["cipher_suites"]),
+    );
+    t.check(
+        &at("ch extensions"),
+        ch.extensions.clone(),
+        int_list(&w["extensions"]),
+    );
+    t.check(
+        &at("ch sni"),
+        ch.sni.clone(),
+        w["sni"].as_str().map(String::from),
+    );
+    let alpn: Vec<String> = w["alpn"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    t.check(&at("ch alpn"), ch.alpn.clone(), alpn);
+    t.check(
+        &at("ch session_id_length"),
+        u64::from(ch.session_id_len),
+        w["session_id_length"].as_u64().unwrap(),
+    );
+    t.check(
+        &at("ch cookie_length"),
+        ch.cookie_len.map(u64::from),
+        w["cookie_length"].as_u64(),
+    );
+    t.check(
+        &at("ch supported_groups"),
+        ch.groups.clone(),
+        hex_list(&w["supported_groups"]),
+    );
+    t.check(
+        &at("ch signature_algorithms"),
+        ch.sig_algs.clone(),
+        hex_list(&w["signature_algorithms"]),
+    );
+
+    // tshark dissects every ClientHello, retransmissions included.
+    let resent_hellos = conn
+        .facts
+        .retransmissions
+        .listed
+        .iter()
+        .filter(|r| r.from == conn.client && r.message_seq.is_some_and(|seq| seq <= 1))
+        .count();
+    t.check(
+        &at("client_hello_count"),
+        (s.client_hellos.len() + resent_hellos) as u64,
+        want["client_hello_count"].as_u64().unwrap(),
+    );
+    if let Some(later) = want.get("later_client_hellos").and_then(Value::as_array) {
+        for (i, w) in later.iter().enumerate() {
+            let Some(ours) = s.client_hellos.get(i + 1) else {
+                t.check(&at("later client hello"), false, true);
+                continue;
+            };
+            if let Some(n) = w.get("cookie_length") {
+                t.check(
+                    &at("later ch cookie_length"),
+                    ours.cookie_len.map(u64::from),
+                    n.as_u64(),
+                );
+            }
+            if let Some(exts) = w.get("extensions") {
+                t.check(
+                    &at("later ch extensions"),
+                    ours.extensions.clone(),
+                    int_list(exts),
+                );
+            }
+        }
+    }
+
+    for (key, ours) in [
+        ("server_hello", &s.server_hello),
+        ("hello_retry_request", &s.hello_retry),
+    ] {
+        let w = &want[key];
+        t.check(&at(&format!("{key} present")), ours.is_some(), !w.is_null());
+        if let (Some(sh), false) = (ours, w.is_null()) {
+            t.check(
+                &at(&format!("{key} legacy_version")),
+                sh.legacy_version,
+                hex(&w["legacy_version"]),
+            );
+            t.check(
+                &at(&format!("{key} negotiated_version")),
+                sh.version,
+                hex(&w["negotiated_version"]),
+            );
+            t.check(&at(&format!("{key} cipher")), sh.cipher, hex(&w["cipher"]));
+            t.check(
+                &at(&format!("{key} extensions")),
+                sh.extensions.clone(),
+                int_list(&w["extensions"]),
+            );
+        }
+    }
+    let hvr = &want["hello_verify_request"];
+    t.check(
+        &at("hello_verify_request"),
+        s.hello_verify_version,
+        (!hvr.is_null()).then(|| hex(&hvr["version"])),
+    );
+    if let Some(round) = &conn.facts.cookie_exchange {
+        t.check(
+            &at("cookie round completed"),
+            round.second_client_hello.is_some(),
+            true,
+        );
+    }
+
+    let alerts: Vec<_> = want["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let encrypted = a.get("encrypted").and_then(Value::as_bool).unwrap_or(false);
+            let num = |k: &str| a.get(k).and_then(Value::as_u64).map(|n| n as u8);
+            (
+                a["from"] == "client",
+                encrypted,
+                num("level"),
+                num("description"),
+            )
+        })
+        .collect();
+    t.check(&at("alerts"), s.alerts.clone(), alerts);
+    let dtls = &want["dtls"];
+    let versions: BTreeSet<u16> = hex_list(&dtls["record_versions_seen"])
+        .into_iter()
+        .collect();
+    t.check(
+        &at("record versions"),
+        conn.facts
+            .record_versions
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>(),
+        versions,
+    );
+    let types: BTreeSet<u8> = int_list(&dtls["handshake_types_seen"])
+        .into_iter()
+        .map(|x| x as u8)
+        .collect();
+    t.check(&at("handshake types"), s.message_types.clone(), types);
+    t.check(
+        &at("anomalies"),
+        conn.log.anomalies().map(|a| a.name()).collect::<Vec<_>>(),
+        Vec::new(),
+    );
+}
+
+/// Conformance over the copied real captures: every connection found, every fact equal.
+#[test]
+fn dtls_facts_agree_with_tshark_on_real_captures() {
+    let mut t = Tally::default();
+    let mut expected_conns = 0;
+    let mut found_conns = 0;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(real_dir())
+        .expect("tests/real/udp")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 5);
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let json = real_dir().join(format!("expected/{name}.json"));
+        let want: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+        let conns = dtls_connections(&path);
+        let wanted = want["connections"].as_array().unwrap();
+        expected_conns += wanted.len();
+        t.check(&format!("{name} connections"), conns.len(), wanted.len());
+        for w in wanted {
+            let port = w["five_tuple"]["client_port"].as_u64().unwrap();
+            let Some(conn) = conns
+                .iter()
+                .find(|c| u64::from(c.key.source(c.client).port) == port)
+            else {
+                continue;
+            };
+            found_conns += 1;
+            compare(&name, conn, w, &mut t);
+        }
+    }
+    println!(
+        "DTLS conformance: {found_conns}/{expected_conns} connections found, {}/{} facts equal",
+        t.equal, t.facts
+    );
+    assert_eq!(found_conns, expected_conns, "connections missed");
+    assert!(
+        t.differences.is_empty(),
+        "differences:\n{}",
+        t.differences.join("\n")
+    );
+}
+
+/// The WebRTC capture: STUN before and around the DTLS handshake on one 5-tuple is counted, and
+/// the DTLS client is the ClientHello's sender, not the first STUN sender.
+#[test]
+fn webrtc_flow_counts_stun_and_follows_dtls() {
+    let conns = dtls_connections(&real_dir().join("zeek__webrtc-stun.pcap"));
+    assert_eq!(conns.len(), 1);
+    let c = &conns[0];
+    let d = &c.facts.datagrams;
+    assert!(d.stun > 0 && d.dtls > 0, "{d:?}");
+    println!("webrtc-stun datagrams: {d:?}");
+}
+
+/// The cookie rounds of the real captures and their cost.
+#[test]
+fn cookie_rounds_of_real_captures() {
+    for (file, request) in [
+        ("zeek__dtls1_0.pcap", "HelloVerifyRequest"),
+        ("zeek__dtls1_2.pcap", "HelloVerifyRequest"),
+        (
+            "zeek__dtls13-wolfssl.pcap",
+            "HelloRetryRequest { cookie: true }",
+        ),
+    ] {
+        let conns = dtls_connections(&real_dir().join(file));
+        let round = conns[0].facts.cookie_exchange.expect("a cookie round");
+        assert_eq!(format!("{:?}", round.request), request, "{file}");
+        let cost = round.cost_us().expect("completed");
+        assert!(cost > 0, "{file}: {cost}");
+        println!("{file}: {request}, cost {cost} µs");
+    }
+}
