@@ -1,5 +1,5 @@
-//! The DTLS driver on real captures, standalone (until the pipeline carries UDP): the UDP
-//! payloads of each capture go through [`DtlsConnection`] per flow, the hellos it passes on are
+//! The DTLS driver on real captures, standalone (until the pipeline drives it): the UDP
+//! payloads of each capture (read with the project's capture and decode stages) go through [`DtlsConnection`] per flow, the hellos it passes on are
 //! parsed with the crate's hello parsers, and the result is compared with the facts tshark
 //! reports (`tests/real/udp/expected/*.json`, copied with the captures so the test is
 //! hermetic). Every connection must be found and every fact equal.
@@ -8,15 +8,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 
-use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use serde_json::Value;
 use tlsight::capture::{OfflineFile, PacketSource};
-use tlsight::decode::LinkType;
+use tlsight::decode::{Decoded, Decoder};
 use tlsight::dtls::demux;
 use tlsight::dtls::hello_verify::parse_hello_verify_request;
 use tlsight::dtls::sink::Event;
 use tlsight::dtls::{DatagramVerdict, DtlsConnection, DtlsFacts, EventLog};
-use tlsight::flow::{Direction, Endpoint, FlowKey, Timestamp};
+use tlsight::flow::{Direction, FlowKey, Timestamp, Transport};
 use tlsight::tls::hello::{HelloFormat, parse_client_hello_as, parse_server_hello};
 use tlsight::tls::{ClientHello, ServerHello};
 
@@ -28,52 +27,24 @@ struct Datagram {
     payload: Vec<u8>,
 }
 
-/// The UDP datagrams of a capture, in capture order (a small test-only extractor: the
-/// pipeline's decoder does not yield UDP yet).
+/// The UDP datagrams of a capture, in capture order, read with the project's capture and
+/// decode stages.
 fn udp_datagrams(path: &Path) -> Vec<Datagram> {
     let mut file = OfflineFile::open(path).unwrap_or_else(|e| panic!("{e}"));
     let link = file.link_type();
+    let mut decoder = Decoder::new();
     let mut out = Vec::new();
     while let Some(frame) = file.next_frame().unwrap_or_else(|e| panic!("{e}")) {
-        let sliced = match link {
-            LinkType::ETHERNET => SlicedPacket::from_ethernet(frame.data),
-            LinkType::LINUX_SLL => SlicedPacket::from_linux_sll(frame.data),
-            LinkType::RAW | LinkType::IPV4 | LinkType::IPV6 => SlicedPacket::from_ip(frame.data),
-            other => panic!(
-                "{}: link type {} not handled by the test",
-                path.display(),
-                other.0
-            ),
-        };
-        let Ok(p) = sliced else { continue };
-        let (src_ip, dst_ip) = match &p.net {
-            Some(NetSlice::Ipv4(ip)) => (
-                ip.header().source_addr().into(),
-                ip.header().destination_addr().into(),
-            ),
-            Some(NetSlice::Ipv6(ip)) => (
-                ip.header().source_addr().into(),
-                ip.header().destination_addr().into(),
-            ),
-            _ => continue,
-        };
-        let Some(TransportSlice::Udp(udp)) = &p.transport else {
+        let ts = frame.ts;
+        let Ok(Decoded::Udp(udp)) = decoder.decode(link, frame.data, ts) else {
             continue;
         };
-        let src = Endpoint {
-            ip: src_ip,
-            port: udp.source_port(),
-        };
-        let dst = Endpoint {
-            ip: dst_ip,
-            port: udp.destination_port(),
-        };
-        let (key, dir) = FlowKey::from_endpoints(src, dst);
+        let (key, dir) = FlowKey::from_endpoints(Transport::Udp, udp.src, udp.dst);
         out.push(Datagram {
             key,
             dir,
-            ts: frame.ts,
-            payload: udp.payload().to_vec(),
+            ts,
+            payload: udp.payload.to_vec(),
         });
     }
     out

@@ -33,7 +33,7 @@ use nom::bytes::complete::take;
 use nom::number::complete::{be_u8, be_u16, be_u24};
 
 use crate::flow::Timestamp;
-use crate::reassembly::assembler::{Assembler, CHUNK_OVERHEAD};
+use crate::stream::assembler::{Assembler, CHUNK_OVERHEAD};
 use crate::tls::deframe::DEFAULT_MAX_HANDSHAKE_MESSAGE;
 
 /// Length of a DTLS handshake fragment header.
