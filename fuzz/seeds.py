@@ -79,6 +79,50 @@ def tcp_segment(link, frame):
     return (src, sport), (dst, dport), seq, frame[t + 13], frame[t + doff:end]
 
 
+def udp_datagram(link, frame):
+    """(src, dst, payload) of a UDP frame, or None."""
+    off = ip_offset(link, frame)
+    if off is None or off >= len(frame):
+        return None
+    ver = frame[off] >> 4
+    if ver == 4 and frame[off + 9] == 17:
+        src, dst, u = frame[off + 12:off + 16], frame[off + 16:off + 20], off + (frame[off] & 15) * 4
+    elif ver == 6 and frame[off + 6] == 17:
+        src, dst, u = frame[off + 8:off + 24], frame[off + 24:off + 40], off + 40
+    else:
+        return None
+    sport, dport, length = struct.unpack(">HHH", frame[u:u + 6])
+    return (src, sport), (dst, dport), frame[u + 8:u + max(8, length)]
+
+
+def dtls_seeds():
+    """dtls: the UDP flows of the DTLS captures (scenario and real), one seed per flow."""
+    paths = sorted((CAPTURES / "dtls").glob("*.pcap")) + sorted(
+        (HERE.parent / "tests" / "real" / "udp").glob("*.pcap"))
+    for path in paths:
+        parsed = read_pcap(path.read_bytes())
+        if parsed is None:
+            continue
+        link, frames = parsed
+        flows, last = {}, None
+        for ts, frame in frames:
+            try:
+                d = udp_datagram(link, frame)
+            except (IndexError, struct.error):
+                d = None
+            if d is None:
+                continue
+            src, dst, payload = d
+            key = tuple(sorted([src, dst]))
+            flow = flows.setdefault(key, {"first": src, "data": b"", "last": ts})
+            gap_ms = max(0, min(127, (ts - flow["last"]) // 1000))
+            flow["last"] = ts
+            ctl = (gap_ms << 1) | (0 if src == flow["first"] else 1)
+            flow["data"] += struct.pack("<BH", ctl, len(payload)) + payload
+        for flow in flows.values():
+            write("dtls", flow["data"])
+
+
 def connections(link, frames):
     """Segments per connection in capture order: [(ts, dir, seq, flags, payload)]."""
     conns = {}
@@ -178,6 +222,7 @@ def main():
                                 pass
                     elif mtype in (4, 12):
                         write("parsers", b"\x07" + body)
+    dtls_seeds()
     for target in sorted(CORPUS.iterdir()):
         print(f"{target.name}: {len(list(target.iterdir()))} seeds")
 

@@ -499,3 +499,196 @@ fn cookie_rounds_of_real_captures() {
         println!("{file}: {request}, cost {cost} µs");
     }
 }
+
+/// Scenario captures recorded from real stacks by `captures/dtls/record.sh`.
+fn scenario(name: &str) -> Vec<Connection> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("captures/dtls/{name}.pcap"));
+    dtls_connections(&path)
+}
+
+/// Messages `(from client, type)` the driver passed on.
+fn flow_of(conn: &Connection) -> Vec<(bool, u8)> {
+    conn.log
+        .messages()
+        .map(|(dir, t, _, _)| (dir == conn.client, t))
+        .collect()
+}
+
+/// Whether both sides sent their encrypted Finished (the handshake completed).
+fn both_finished(conn: &Connection) -> bool {
+    let mut sides = [false; 2];
+    for e in &conn.log.events {
+        if let Event::Protected { dir, .. } = e {
+            sides[usize::from(*dir == conn.client)] = true;
+        }
+    }
+    sides == [true, true]
+}
+
+/// Cleartext alerts `(from client, level, description)`.
+fn cleartext_alerts(conn: &Connection) -> Vec<(bool, u8, u8)> {
+    conn.log
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Alert { dir, alert, .. } if !alert.encrypted => Some((
+                *dir == conn.client,
+                alert.level.unwrap_or(0),
+                alert.description.unwrap_or(0),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The one connection of a scenario, checked for what every scenario shares.
+fn single(name: &str) -> Connection {
+    let mut conns = scenario(name);
+    assert_eq!(conns.len(), 1, "{name}: connections");
+    let conn = conns.remove(0);
+    assert_eq!(conn.log.anomalies().count(), 0, "{name}: anomalies");
+    assert!(conn.found_by_content, "{name}: found by content");
+    conn
+}
+
+const HANDSHAKE_12: [(bool, u8); 5] = [
+    (false, 2),
+    (false, 11),
+    (false, 12),
+    (false, 14),
+    (true, 16),
+];
+
+/// Full DTLS 1.2 handshakes between OpenSSL and GnuTLS, both ways: the cookie round (or none),
+/// the whole flight, both Finished, the negotiated version.
+#[test]
+fn scenario_full_handshakes() {
+    for (name, version, cookie) in [
+        ("openssl-dtls12", 0xfefd, true),
+        ("openssl-dtls12-ipv6", 0xfefd, true),
+        ("openssl-dtls10", 0xfeff, true),
+        ("gnutls-dtls12", 0xfefd, true),
+        ("gnutls-dtls12-no-cookie", 0xfefd, false),
+        ("gnutls-dtls10", 0xfeff, true),
+        ("gnutls-client-openssl-server-dtls12", 0xfefd, true),
+        ("openssl-client-gnutls-server-dtls12", 0xfefd, true),
+    ] {
+        let conn = single(name);
+        assert_eq!(conn.facts.version, Some(version), "{name}");
+        assert!(both_finished(&conn), "{name}: handshake completed");
+        let messages = flow_of(&conn);
+        for m in HANDSHAKE_12 {
+            assert!(
+                messages.contains(&m),
+                "{name}: {m:?} missing from {messages:?}"
+            );
+        }
+        match conn.facts.cookie_exchange {
+            Some(round) => {
+                assert!(cookie, "{name}: unexpected cookie round");
+                assert!(
+                    round.cost_us().is_some_and(|us| us > 0),
+                    "{name}: {round:?}"
+                );
+                assert_eq!(messages[..3], [(true, 1), (false, 3), (true, 1)], "{name}");
+            }
+            None => assert!(!cookie, "{name}: cookie round missing"),
+        }
+    }
+    let v6 = single("openssl-dtls12-ipv6");
+    assert!(v6.key.lo.ip.is_ipv6());
+}
+
+/// Mutual authentication: the server asks, the client sends its certificate and proves it.
+#[test]
+fn scenario_mutual_authentication() {
+    let conn = single("openssl-dtls12-mutual-auth");
+    let messages = flow_of(&conn);
+    for m in [(false, 13), (true, 11), (true, 15)] {
+        assert!(messages.contains(&m), "{m:?} missing from {messages:?}");
+    }
+    assert!(both_finished(&conn));
+}
+
+/// Failures: the server finds no shared cipher, the client rejects the server's certificate
+/// (both alerts in the clear, before any ChangeCipherSpec).
+#[test]
+fn scenario_failures_with_cleartext_alerts() {
+    let conn = single("openssl-dtls12-no-shared-cipher");
+    assert_eq!(
+        cleartext_alerts(&conn),
+        [(false, 2, 40)],
+        "handshake_failure from the server"
+    );
+    assert!(
+        !flow_of(&conn).iter().any(|&(c, t)| !c && t == 2),
+        "no ServerHello"
+    );
+    let conn = single("openssl-dtls12-unknown-ca");
+    assert_eq!(
+        cleartext_alerts(&conn),
+        [(true, 2, 48)],
+        "unknown_ca from the client"
+    );
+    assert!(!both_finished(&conn));
+}
+
+/// A server that never answers: the client's ClientHello goes out again on its doubling timer.
+#[test]
+fn scenario_silent_server() {
+    let conn = single("openssl-dtls12-silent-server");
+    assert_eq!(flow_of(&conn), [(true, 1)]);
+    let r = &conn.facts.retransmissions;
+    let client = conn.client.index();
+    assert!(r.flights[client] >= 2, "{r:?}");
+    assert_eq!(r.flights[1 - client], 0);
+    // OpenSSL's timer: 1 s, then doubled.
+    let after: Vec<i64> = r.listed.iter().filter_map(|f| f.after_us).collect();
+    assert!(after[0] >= 900_000 && after[0] < 1_500_000, "{after:?}");
+    assert!(after[1] >= 2_700_000 && after[1] < 3_500_000, "{after:?}");
+}
+
+/// A server flight lost once (dropped after the capture point): both ends resend, the
+/// handshake still completes, and the messages come out once.
+#[test]
+fn scenario_lost_flight_is_retransmitted() {
+    let conn = single("openssl-dtls12-lost-flight");
+    assert!(both_finished(&conn));
+    let r = &conn.facts.retransmissions;
+    assert!(r.flights[1 - conn.client.index()] >= 1, "{r:?}");
+    let server_hellos = flow_of(&conn).iter().filter(|m| **m == (false, 2)).count();
+    assert_eq!(
+        server_hellos, 1,
+        "a resent ServerHello is not a new message"
+    );
+    let resent = r
+        .listed
+        .iter()
+        .find(|f| f.from != conn.client)
+        .expect("server flight");
+    let after = resent.after_us.expect("timed");
+    assert!((900_000..2_000_000).contains(&after), "{resent:?}");
+}
+
+/// Resumption: the second connection (another client port) is abbreviated: no Certificate.
+#[test]
+fn scenario_resumption() {
+    let conns = scenario("openssl-dtls12-resumption");
+    assert_eq!(conns.len(), 2);
+    assert!(conns.iter().all(both_finished));
+    let certs = |c: &Connection| flow_of(c).iter().filter(|m| **m == (false, 11)).count();
+    let mut counts: Vec<usize> = conns.iter().map(certs).collect();
+    counts.sort_unstable();
+    assert_eq!(counts, [0, 1], "one full handshake, one abbreviated");
+}
+
+/// WebRTC-shaped: STUN binding requests and responses on the same 5-tuple before (and during)
+/// the DTLS handshake; the DTLS is followed and the STUN counted.
+#[test]
+fn scenario_webrtc_stun_then_dtls() {
+    let conn = single("webrtc-stun-dtls12");
+    assert!(both_finished(&conn));
+    let d = &conn.facts.datagrams;
+    assert!(d.stun >= 6, "{d:?}");
+    assert!(d.dtls > 0 && d.unknown == 0, "{d:?}");
+}
