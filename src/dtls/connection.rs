@@ -94,8 +94,15 @@ impl SeenRecords {
     }
 }
 
-/// Fragments of the retransmitted flight being counted: (message_seq, offset), `None` for a
+/// Something a sender repeated: one fragment (by `message_seq` and offset) or its
 /// ChangeCipherSpec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Resent {
+    Fragment { message_seq: u16, offset: u32 },
+    ChangeCipherSpec,
+}
+
+/// Repeats remembered per retransmitted flight (enough for any flight's fragments).
 const MAX_RUN_UNITS: usize = 64;
 
 /// What one side has sent so far.
@@ -114,8 +121,8 @@ struct Side {
     finished: bool,
     /// tls12_cid records it sent in its current epoch.
     cid_records: u64,
-    /// The retransmitted flight being counted: the fragments repeated so far.
-    run: Option<Vec<(u16, u32, bool)>>,
+    /// The retransmitted flight being counted: what it repeated so far.
+    run: Option<Vec<Resent>>,
 }
 
 /// One DTLS connection on a UDP flow; see the module doc.
@@ -403,9 +410,11 @@ impl DtlsConnection {
                     self.sides[dir.index()].run = None;
                 }
                 FragmentOutcome::Duplicate { first_seen } if !replayed => {
-                    let unit = (frag.message_seq, frag.offset, false);
-                    let after = ts.elapsed_since(first_seen);
-                    self.resent(dir, unit, Some(frag.message_seq), after, ts);
+                    let unit = Resent::Fragment {
+                        message_seq: frag.message_seq,
+                        offset: frag.offset,
+                    };
+                    self.resent(dir, unit, ts.elapsed_since(first_seen), ts);
                 }
                 FragmentOutcome::Duplicate { .. } | FragmentOutcome::Stale => {}
                 FragmentOutcome::Conflict => sink.anomaly(dir, DtlsAnomaly::InconsistentFragment),
@@ -453,23 +462,16 @@ impl DtlsConnection {
         let bit = 1u16.checked_shl(u32::from(epoch)).unwrap_or(0);
         if bit != 0 && side.ccs_epochs & bit != 0 {
             side.resent_ccs += 1;
-            self.resent(dir, (0, 0, true), None, None, ts);
+            self.resent(dir, Resent::ChangeCipherSpec, None, ts);
             return;
         }
         side.ccs_epochs |= bit;
         sink.on_change_cipher_spec(dir, ts);
     }
 
-    /// Counts a repeated fragment (or ChangeCipherSpec) `unit` of `dir`: part of the flight
-    /// being resent, or the first of a new one.
-    fn resent(
-        &mut self,
-        dir: Direction,
-        unit: (u16, u32, bool),
-        message_seq: Option<u16>,
-        after_us: Option<i64>,
-        ts: Timestamp,
-    ) {
+    /// Counts what `dir` repeated: part of the flight being resent, or the first of a new one
+    /// (`after_us`: since the repeated message was first sent).
+    fn resent(&mut self, dir: Direction, unit: Resent, after_us: Option<i64>, ts: Timestamp) {
         self.facts.retransmissions.fragments[dir.index()] += 1;
         let side = &mut self.sides[dir.index()];
         if let Some(run) = &mut side.run
@@ -481,6 +483,10 @@ impl DtlsConnection {
             return;
         }
         side.run = Some(vec![unit]);
+        let message_seq = match unit {
+            Resent::Fragment { message_seq, .. } => Some(message_seq),
+            Resent::ChangeCipherSpec => None,
+        };
         self.facts.retransmissions.add(RetransmittedFlight {
             from: dir,
             ts,
@@ -513,9 +519,9 @@ impl DtlsConnection {
                 };
                 match self.client {
                     None => {
-                        let mut random = [0u8; 32];
-                        random.copy_from_slice(&body[2..34]);
-                        self.client = Some((dir, random, first_seen));
+                        // The parse succeeded, so the random is there.
+                        let random = body.get(2..34).and_then(|r| <[u8; 32]>::try_from(r).ok());
+                        self.client = random.map(|random| (dir, random, first_seen));
                     }
                     Some((client, _, _)) if client == dir => {
                         if let Some(round) = &mut self.facts.cookie_exchange

@@ -161,14 +161,16 @@ pub enum FragmentOutcome {
     /// It contradicts what is held: another type or length for the same `message_seq`, or
     /// different bytes where copies overlap (the first copy wins).
     Conflict,
-    /// Its message is longer than [`JoinerLimits::max_message`]: skipped.
+    /// Its message is longer than [`JoinerLimits::max_message`]: skipped (this fragment and
+    /// every later one of the same message).
     TooLarge,
     /// Its `message_seq` is [`JoinerLimits::max_pending`] or more ahead of the next message
     /// due, or that many messages already wait: dropped.
     TooFarAhead,
     /// Holding it would exceed [`JoinerLimits::max_buffered`]: dropped.
     BufferFull,
-    /// It belongs to a message given up on (skipped over a hole): ignored.
+    /// It belongs to a message given up on (skipped over a hole, or too large and already
+    /// passed): ignored.
     Stale,
 }
 
@@ -259,7 +261,7 @@ struct Done {
     msg_type: u8,
     length: u32,
     first_seen: Timestamp,
-    /// Skipped over a hole rather than delivered.
+    /// Skipped over a hole, or too large to keep: its fragments are not retransmissions.
     stale: bool,
 }
 
@@ -323,9 +325,7 @@ impl MessageJoiner {
                 return FragmentOutcome::Conflict;
             }
             if p.too_large {
-                return FragmentOutcome::Duplicate {
-                    first_seen: p.first_seen,
-                };
+                return FragmentOutcome::TooLarge;
             }
             if self.charged + frag.bytes.len() + CHUNK_OVERHEAD > self.limits.max_buffered {
                 return FragmentOutcome::BufferFull;
@@ -373,7 +373,7 @@ impl MessageJoiner {
         }
         let p = entry.remove();
         self.charged -= p.charged();
-        self.remember(self.next_seq, &p, false);
+        self.remember(self.next_seq, &p, p.too_large);
         let msg = JoinedMessage {
             msg_type: p.msg_type,
             message_seq: self.next_seq,
@@ -420,6 +420,7 @@ impl MessageJoiner {
 
     /// Writes down a message leaving the pending set; forgets the oldest beyond the cap.
     fn remember(&mut self, seq: u16, p: &Pending, stale: bool) {
+        // Only the message's identity is kept, never its bytes.
         self.done.insert(
             seq,
             Done {

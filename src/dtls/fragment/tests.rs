@@ -153,12 +153,11 @@ fn limits_bound_what_is_held() {
         bytes: b"x",
     };
     assert_eq!(j.insert(&big, T), FragmentOutcome::TooLarge);
-    assert!(matches!(
-        j.insert(&big, T),
-        FragmentOutcome::Duplicate { .. }
-    ));
+    assert_eq!(j.insert(&big, T), FragmentOutcome::TooLarge);
     let m = j.pop().unwrap();
     assert!(m.too_large && m.body.is_empty());
+    // Its later fragments are not retransmissions.
+    assert_eq!(j.insert(&big, T), FragmentOutcome::Stale);
     // Too far ahead of the next one due (1).
     assert_eq!(
         j.insert(&frag(1, 5, b"x", 0, 1), T),
