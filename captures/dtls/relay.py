@@ -67,6 +67,17 @@ def is_stun(data):
     return len(data) >= 20 and data[0] < 4 and struct.unpack(">I", data[4:8])[0] == MAGIC
 
 
+def take_stun(sock, data, peer, where):
+    """Answers a STUN binding request arriving on `sock` (responses are only noted); returns
+    whether `data` was STUN."""
+    if not is_stun(data):
+        return False
+    if struct.unpack(">H", data[:2])[0] == BINDING_REQUEST:
+        sock.sendto(binding_success(data, peer), peer)
+    print(f"stun at {where}:", data[:2].hex(), file=sys.stderr)
+    return True
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--host", default="127.0.0.1")
@@ -111,20 +122,12 @@ def main():
                     consent_at = time.monotonic() + 1.0
                 a.sendto(data, b_addr)
             elif s is b:
-                if is_stun(data):
-                    if struct.unpack(">H", data[:2])[0] == BINDING_REQUEST:
-                        b.sendto(binding_success(data, peer), peer)
-                    print("stun at B:", data[:2].hex(), file=sys.stderr)
-                else:
+                if not take_stun(b, data, peer, "B"):
                     to_server.send(data)
             elif s is to_server:
                 b.sendto(data, a_addr)
             elif s is a:
-                if is_stun(data):
-                    if struct.unpack(">H", data[:2])[0] == BINDING_REQUEST:
-                        a.sendto(binding_success(data, peer), peer)
-                    print("stun at A:", data[:2].hex(), file=sys.stderr)
-                else:
+                if not take_stun(a, data, peer, "A"):
                     server_datagrams += 1
                     if server_datagrams == args.drop_server:
                         print(f"dropped server datagram {server_datagrams} ({len(data)} bytes)",

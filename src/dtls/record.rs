@@ -278,17 +278,7 @@ fn infer_cid_len(input: &[u8], between: usize, has_length: bool) -> Option<usize
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A classic record: type, version, epoch, seq, body.
-    fn classic(content_type: u8, version: u16, epoch: u16, seq: u64, body: &[u8]) -> Vec<u8> {
-        let mut r = vec![content_type];
-        r.extend_from_slice(&version.to_be_bytes());
-        r.extend_from_slice(&epoch.to_be_bytes());
-        r.extend_from_slice(&seq.to_be_bytes()[2..]);
-        r.extend_from_slice(&(body.len() as u16).to_be_bytes());
-        r.extend_from_slice(body);
-        r
-    }
+    use crate::dtls::test_wire::record as classic;
 
     #[test]
     fn several_classic_records_in_one_datagram() {

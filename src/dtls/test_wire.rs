@@ -43,6 +43,15 @@ fn extension(out: &mut Vec<u8>, typ: u16, body: &[u8]) {
     out.extend_from_slice(body);
 }
 
+/// The connection_id extension (54).
+fn cid_extension(out: &mut Vec<u8>, cid: &Option<Vec<u8>>) {
+    if let Some(cid) = cid {
+        let mut body = vec![cid.len() as u8];
+        body.extend_from_slice(cid);
+        extension(out, 54, &body);
+    }
+}
+
 /// What a test ClientHello holds.
 #[derive(Clone, Debug)]
 pub struct ClientHelloSpec {
@@ -97,11 +106,7 @@ impl ClientHelloSpec {
             }
             extension(&mut exts, 43, &sv);
         }
-        if let Some(cid) = &self.cid {
-            let mut body = vec![cid.len() as u8];
-            body.extend_from_slice(cid);
-            extension(&mut exts, 54, &body);
-        }
+        cid_extension(&mut exts, &self.cid);
         b.extend_from_slice(&(exts.len() as u16).to_be_bytes());
         b.extend_from_slice(&exts);
         b
@@ -158,11 +163,7 @@ impl ServerHelloSpec {
             body.extend_from_slice(cookie);
             extension(&mut exts, 44, &body);
         }
-        if let Some(cid) = &self.cid {
-            let mut body = vec![cid.len() as u8];
-            body.extend_from_slice(cid);
-            extension(&mut exts, 54, &body);
-        }
+        cid_extension(&mut exts, &self.cid);
         b.extend_from_slice(&(exts.len() as u16).to_be_bytes());
         b.extend_from_slice(&exts);
         b
