@@ -31,6 +31,7 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v gnutls-serv >/dev/null || need+=(gnutls-bin)
 command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v python3 >/dev/null || need+=(python3)
+command -v ss >/dev/null || need+=(iproute2)
 if ((${#need[@]})); then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
@@ -61,12 +62,25 @@ start_capture() {
     tcpdump -i lo -U -s 0 -w "$OUT/$1.pcap" "$2" 2>"$T/$1.tcpdump.log" &
     CAP_PID=$!
     PIDS+=("$CAP_PID")
-    sleep 1
+    for _ in $(seq 100); do
+        grep -q "listening on" "$T/$1.tcpdump.log" && return 0
+        sleep 0.1
+    done
 }
 stop_capture() {
     sleep 0.5
     kill -INT "$CAP_PID"
     wait "$CAP_PID" 2>/dev/null || true
+}
+# wait_udp PORT: waits (up to 10 s) until something listens on UDP PORT, so that a client
+# never starts before its server (a loaded machine can take seconds to start one).
+wait_udp() {
+    for _ in $(seq 100); do
+        [[ -n $(ss -Hunl "sport = :$1") ]] && return 0
+        sleep 0.1
+    done
+    echo "nothing listens on UDP port $1" >&2
+    return 1
 }
 # bg CMD...: runs CMD in the background, remembered for cleanup.
 bg() {
@@ -94,7 +108,7 @@ ossl_pair() {
     start_capture "$name" "udp port $port"
     # shellcheck disable=SC2086
     ossl_server 10 -accept "$addr:$port" "${SERVER[@]}" -naccept 1 -quiet $sargs
-    sleep 0.5
+    wait_udp "$port"
     # shellcheck disable=SC2086
     say | timeout 6 openssl s_client -connect "$addr:$port" -servername server.test \
         -keylogfile "$OUT/$name.keys" -quiet -no_ign_eof $cargs >"$T/$name.client.log" 2>&1 || true
@@ -126,7 +140,7 @@ if want openssl-dtls12-resumption; then
     log "$name"
     start_capture "$name" "udp port $port"
     ossl_server 12 -accept "127.0.0.1:$port" "${SERVER[@]}" -naccept 2 -quiet -dtls1_2
-    sleep 0.5
+    wait_udp "$port"
     say | timeout 5 openssl s_client -connect "127.0.0.1:$port" -servername server.test -dtls1_2 \
         "${CA[@]}" -sess_out "$T/session.pem" -keylogfile "$OUT/$name.keys" -quiet -no_ign_eof >/dev/null 2>&1 || true
     sleep 0.5
@@ -146,7 +160,7 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(('127.0.0.1', $port))
 while True:
     s.recvfrom(65535)"
-    sleep 0.5
+    wait_udp "$port"
     (sleep 8) | timeout 7 openssl s_client -connect "127.0.0.1:$port" -servername server.test \
         -dtls1_2 "${CA[@]}" -quiet >/dev/null 2>&1 || true
     stop_capture
@@ -163,7 +177,8 @@ relay_pair() {
     # shellcheck disable=SC2086
     bg python3 "$OUT/relay.py" --front "$front" --a "$a" --b "$b" --server "$srv" --seconds 9 $rargs \
         2>"$T/$name.relay.log"
-    sleep 1
+    wait_udp "$srv"
+    wait_udp "$front"
     say 2 | timeout 7 openssl s_client -connect "127.0.0.1:$front" -servername server.test \
         -dtls1_2 "${CA[@]}" -keylogfile "$OUT/$name.keys" -quiet -no_ign_eof >"$T/$name.client.log" 2>&1 || true
     sleep 1
@@ -183,7 +198,7 @@ gnutls_serv() {
     local port=$1 prio=${2:-NORMAL}
     shift 2 || shift $#
     bg timeout 10 gnutls-serv "${GNUTLS_SERVER[@]}" -p "$port" --priority "$prio" -q "$@" >/dev/null 2>&1
-    sleep 1
+    wait_udp "$port"
 }
 gnutls_cli() { # gnutls_cli NAME PORT [PRIORITY]
     say | SSLKEYLOGFILE="$OUT/$1.keys" timeout 6 gnutls-cli --udp -p "$2" 127.0.0.1 \
@@ -217,7 +232,7 @@ if want gnutls-client-openssl-server-dtls12; then
     log "$name"
     start_capture "$name" "udp port 21032"
     ossl_server 10 -accept 127.0.0.1:21032 "${SERVER[@]}" -naccept 1 -quiet -dtls1_2
-    sleep 0.5
+    wait_udp 21032
     gnutls_cli "$name" 21032 "NORMAL:-VERS-ALL:+VERS-DTLS1.2"
     stop_capture
 fi
