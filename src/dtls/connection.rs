@@ -21,10 +21,14 @@
 //!   is one retransmitted flight, listed with the delay since its first message was first sent.
 //!   A resent encrypted Finished (after a repeated ChangeCipherSpec) is not passed on again.
 //!   Records repeating an epoch and sequence number already seen were duplicated by the network
-//!   or the capture, not resent: they count as `duplicated_records` and nothing else.
+//!   or the capture, not resent: they count as `duplicated_records`, never as retransmissions,
+//!   and only a duplicated cleartext handshake record is read again (in case a sender reused a
+//!   sequence number for new bytes).
 //! - Epochs: DTLS ≤ 1.2 records of epoch ≥ 1 are encrypted (the first handshake record of an
-//!   epoch is the sender's Finished). DTLS 1.3 protected records (unified header) are
-//!   handshake-era in epoch 2 and application data in epochs 3 and later (0-RTT in epoch 1).
+//!   epoch is the sender's Finished). With connection IDs every encrypted record is a tls12_cid
+//!   record whose real type is hidden: a side's first one is taken for its Finished, the rest
+//!   for application data. DTLS 1.3 protected records (unified header) are handshake-era in
+//!   epoch 2 and application data in epochs 3 and later (0-RTT in epoch 1).
 //! - Holes: a message that never arrives (lost by the capture) holds back the ones after it
 //!   until the other side sends something new or the connection ends; then the hole becomes a
 //!   gap and the waiting messages are delivered.

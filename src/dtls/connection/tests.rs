@@ -560,3 +560,20 @@ fn odd_traffic_is_counted_not_fatal() {
     );
     assert_eq!(message_types(&log), [(C, 1), (C, 16), (C, 15)]);
 }
+
+#[test]
+fn record_window_tells_repeats_from_new_records() {
+    let mut w = SeenRecords::default();
+    assert!(!w.check_and_set(10));
+    assert!(w.check_and_set(10));
+    assert!(!w.check_and_set(8), "older but not seen");
+    assert!(w.check_and_set(8));
+    assert!(!w.check_and_set(100), "a jump forward");
+    assert!(w.check_and_set(100));
+    assert!(
+        !w.check_and_set(37),
+        "37 is 63 below the top: inside the window, not seen"
+    );
+    assert!(w.check_and_set(37));
+    assert!(!w.check_and_set(10), "beyond the window: taken as new");
+}
