@@ -12,6 +12,7 @@ use serde_json::Value;
 use tlsight::capture::{OfflineFile, PacketSource};
 use tlsight::decode::{Decoded, Decoder};
 use tlsight::dtls::demux;
+use tlsight::dtls::facts::CookieRequest;
 use tlsight::dtls::hello_verify::parse_hello_verify_request;
 use tlsight::dtls::sink::Event;
 use tlsight::dtls::{DatagramVerdict, DtlsConnection, DtlsFacts, EventLog};
@@ -799,4 +800,55 @@ mod recut {
             prop_assert_eq!(gaps, 0);
         }
     }
+}
+
+/// DTLS 1.3 from wolfSSL (the only stack here that speaks it): a HelloRetryRequest with a
+/// cookie, a second ClientHello in two fragments, then unified-header records in both
+/// directions; epoch-2 records are handshake-era, later ones application data.
+#[test]
+fn scenario_dtls13_wolfssl() {
+    let conn = single("wolfssl-dtls13");
+    assert_eq!(conn.facts.version, Some(0xfefc));
+    assert_eq!(
+        flow_of(&conn),
+        [(true, 1), (false, 2), (true, 1), (false, 2)]
+    );
+    let round = conn.facts.cookie_exchange.expect("HelloRetryRequest");
+    assert_eq!(
+        round.request,
+        CookieRequest::HelloRetryRequest { cookie: true }
+    );
+    assert!(round.second_client_hello.is_some());
+    assert!(both_finished(&conn), "epoch-2 records from both sides");
+    let app_data = conn
+        .log
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::ApplicationData { .. }))
+        .count();
+    assert!(app_data >= 2, "{app_data}");
+}
+
+/// DTLS 1.3, the client rejects the server's certificate: its only protected record is an
+/// alert-sized epoch-2 record (2 alert bytes, the inner type, a 16-byte tag), which the
+/// handshake layer can infer an alert from as it does for TLS 1.3.
+#[test]
+fn scenario_dtls13_client_rejects_certificate() {
+    let conn = single("wolfssl-dtls13-unknown-ca");
+    let client_records: Vec<&Event> = conn
+        .log
+        .events
+        .iter()
+        .filter(|e| match e {
+            Event::Protected { dir, .. } | Event::ApplicationData { dir, .. } => {
+                *dir == conn.client
+            }
+            _ => false,
+        })
+        .collect();
+    assert_eq!(client_records.len(), 1, "{client_records:?}");
+    assert!(
+        matches!(client_records[0], Event::Protected { len: 19, .. }),
+        "{client_records:?}"
+    );
 }

@@ -59,7 +59,7 @@ CAP_PID=""
 # start_capture NAME FILTER: tcpdump on lo into $OUT/NAME.pcap.
 start_capture() {
     rm -f "$OUT/$1.pcap" "$OUT/$1.keys"
-    tcpdump -i lo -U -s 0 -w "$OUT/$1.pcap" "$2" 2>"$T/$1.tcpdump.log" &
+    tcpdump -i lo --immediate-mode -U -s 0 -w "$OUT/$1.pcap" "$2" 2>"$T/$1.tcpdump.log" &
     CAP_PID=$!
     PIDS+=("$CAP_PID")
     for _ in $(seq 100); do
@@ -245,6 +245,34 @@ if want openssl-client-gnutls-server-dtls12; then
         "${CA[@]}" -keylogfile "$OUT/$name.keys" -quiet -no_ign_eof >/dev/null 2>&1 || true
     stop_capture
 fi
+
+# ---------------------------------------------------------------- wolfSSL, DTLS 1.3
+# Neither OpenSSL 3.0 nor GnuTLS 3.7 speaks DTLS 1.3, and Debian's wolfSSL is built without it:
+# dtls13/ is a small client + server on wolfSSL built from source by the `wolfssl` crate (which
+# needs autotools and libclang, and cargo).
+if want wolfssl-dtls13 || want wolfssl-dtls13-unknown-ca; then
+    need13=()
+    command -v autoreconf >/dev/null || need13+=(autoconf automake)
+    command -v libtoolize >/dev/null || need13+=(libtool)
+    compgen -G '/usr/lib/llvm-*/lib/libclang*.so*' >/dev/null || need13+=(libclang-dev)
+    if ((${#need13[@]})); then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need13[@]}" >/dev/null
+    fi
+    log "building dtls13-pair (wolfSSL from source; minutes the first time)"
+    (cd "$OUT/dtls13" && cargo build --release --quiet)
+    DTLS13="${CARGO_TARGET_DIR:-$OUT/dtls13/target}/release/dtls13-pair"
+fi
+# dtls13 NAME PORT [alert]
+dtls13() {
+    log "$1"
+    start_capture "$1" "udp port $2"
+    timeout 20 "$DTLS13" "$2" "$T/server.pem" "$T/server.key" "$T/ca.pem" "$OUT/$1.keys" ${3:-} \
+        >"$T/$1.log" 2>&1 || true
+    stop_capture
+}
+want wolfssl-dtls13 && dtls13 wolfssl-dtls13 21040
+want wolfssl-dtls13-unknown-ca && dtls13 wolfssl-dtls13-unknown-ca 21041 alert
 
 # Empty key logs (a handshake that never got keys) are not kept.
 find "$OUT" -name '*.keys' -empty -delete
