@@ -98,7 +98,7 @@ def udp_datagram(link, frame):
 def dtls_seeds():
     """dtls: the UDP flows of the DTLS captures (scenario and real), one seed per flow."""
     paths = sorted((CAPTURES / "dtls").glob("*.pcap")) + sorted(
-        (HERE.parent / "tests" / "real" / "udp").glob("*.pcap"))
+        (CAPTURES / "real" / "udp").glob("*dtls*.pcap")) + [CAPTURES / "real" / "udp" / "zeek__webrtc-stun.pcap"]
     for path in paths:
         parsed = read_pcap(path.read_bytes())
         if parsed is None:

@@ -5,7 +5,7 @@
 pub mod interface;
 mod mmap;
 
-pub use mmap::{Chunk, MappedFile, SharedFrame};
+pub use mmap::{MappedChunk, MappedFile, SharedFrame};
 
 use std::path::{Path, PathBuf};
 

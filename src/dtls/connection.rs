@@ -36,22 +36,15 @@
 use super::demux::{self, DatagramKind};
 use super::facts::{CookieExchange, CookieRequest, DtlsFacts, RetransmittedFlight};
 use super::fragment::{self, FragmentError, FragmentOutcome, JoinerLimits, MessageJoiner};
-use super::hello_verify::{HELLO_VERIFY_REQUEST, parse_hello_verify_request};
-use super::record::{self, CONTENT_TLS12_CID, DTLS1_3, Header, Record, RecordError};
+use super::hello_verify::parse_hello_verify_request;
+use super::record::{self, Header, Record, RecordError};
 use super::sink::{DtlsAnomaly, HandshakeSink};
 use crate::flow::{Direction, Timestamp};
 use crate::tls::Alert;
-use crate::tls::deframe::{
-    CONTENT_ALERT, CONTENT_APPLICATION_DATA, CONTENT_CHANGE_CIPHER_SPEC, CONTENT_HANDSHAKE,
+use crate::tls::codes::{
+    AlertDescription, AlertLevel, ContentType, ExtensionType, HandshakeType, ProtocolVersion,
 };
-use crate::tls::hello::{self, HelloFormat};
-
-/// Handshake type of a ClientHello.
-const CLIENT_HELLO: u8 = 1;
-/// Handshake type of a ServerHello (and DTLS 1.3 HelloRetryRequest).
-const SERVER_HELLO: u8 = 2;
-/// Extension type of the TLS 1.3 cookie (RFC 8446 §4.2.2).
-const EXT_COOKIE: u16 = 44;
+use crate::tls::handshake::hello::{self, HelloFormat};
 
 /// What the caller does with a datagram after [`DtlsConnection::on_datagram`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -257,7 +250,7 @@ impl DtlsConnection {
             .filter(|r| is_cleartext_handshake(&r.header))
             .flat_map(|r| fragment::fragments(r.body).map_while(Result::ok))
             .any(|f| {
-                f.msg_type == CLIENT_HELLO
+                f.msg_type == HandshakeType::CLIENT_HELLO.0
                     && f.offset == 0
                     && f.bytes.get(2..34).is_some_and(|r| r != random)
             })
@@ -345,30 +338,38 @@ impl DtlsConnection {
                     self.facts.duplicated_records += 1;
                     // A duplicated handshake record is still read, in case a sender reused a
                     // sequence number for new bytes; anything else is dropped.
-                    if !(epoch == 0 && content_type == CONTENT_HANDSHAKE) {
+                    if !(epoch == 0 && content_type == ContentType::HANDSHAKE.0) {
                         return;
                     }
                 }
                 let body = rec.body;
-                match content_type {
-                    CONTENT_HANDSHAKE if epoch == 0 => {
+                match ContentType(content_type) {
+                    ContentType::HANDSHAKE if epoch == 0 => {
                         self.on_handshake_record(dir, body, ts, replayed, older, sink)
                     }
-                    CONTENT_HANDSHAKE => self.on_protected_handshake(dir, body.len(), ts, sink),
-                    CONTENT_CHANGE_CIPHER_SPEC => self.on_change_cipher_spec(dir, epoch, ts, sink),
-                    CONTENT_ALERT if epoch == 0 => {
+                    ContentType::HANDSHAKE => {
+                        self.on_protected_handshake(dir, body.len(), ts, sink)
+                    }
+                    ContentType::CHANGE_CIPHER_SPEC => {
+                        self.on_change_cipher_spec(dir, epoch, ts, sink)
+                    }
+                    ContentType::ALERT if epoch == 0 => {
                         if older {
                             sink.anomaly(dir, DtlsAnomaly::EpochWentBackwards);
                         }
                         for pair in body.chunks(2) {
                             if let [level, description] = pair {
-                                sink.on_alert(dir, Alert::cleartext(*level, *description), ts);
+                                let alert = Alert::cleartext(
+                                    AlertLevel(*level),
+                                    AlertDescription(*description),
+                                );
+                                sink.on_alert(dir, alert, ts);
                             }
                         }
                     }
-                    CONTENT_ALERT => sink.on_alert(dir, Alert::ENCRYPTED, ts),
-                    CONTENT_APPLICATION_DATA => sink.on_application_data(dir, body.len(), ts),
-                    CONTENT_TLS12_CID => {
+                    ContentType::ALERT => sink.on_alert(dir, Alert::ENCRYPTED, ts),
+                    ContentType::APPLICATION_DATA => sink.on_application_data(dir, body.len(), ts),
+                    ContentType::TLS12_CID => {
                         let side = &mut self.sides[dir.index()];
                         side.cid_records += 1;
                         if side.cid_records == 1 {
@@ -516,8 +517,8 @@ impl DtlsConnection {
     /// the version, connection IDs. `first_seen` is when its first fragment arrived (a resent
     /// message counts from its first sending).
     fn interpret(&mut self, dir: Direction, msg_type: u8, body: &[u8], first_seen: Timestamp) {
-        match msg_type {
-            CLIENT_HELLO => {
+        match HandshakeType(msg_type) {
+            HandshakeType::CLIENT_HELLO => {
                 let Ok(ch) = hello::parse_client_hello_as(body, HelloFormat::Dtls) else {
                     return;
                 };
@@ -540,7 +541,7 @@ impl DtlsConnection {
                     self.facts.connection_ids.client = ch.connection_id;
                 }
             }
-            HELLO_VERIFY_REQUEST => {
+            HandshakeType::HELLO_VERIFY_REQUEST => {
                 if let Some(hvr) = parse_hello_verify_request(body) {
                     self.cookie_requested(
                         CookieRequest::HelloVerifyRequest,
@@ -550,18 +551,18 @@ impl DtlsConnection {
                     );
                 }
             }
-            SERVER_HELLO => {
+            HandshakeType::SERVER_HELLO => {
                 let Ok(sh) = hello::parse_server_hello(body, msg_type) else {
                     return;
                 };
                 if sh.hrr {
-                    let cookie = sh.extensions.contains(&EXT_COOKIE);
+                    let cookie = sh.extensions.contains(&ExtensionType::COOKIE.0);
                     let request = CookieRequest::HelloRetryRequest { cookie };
                     self.cookie_requested(request, sh.version, None, first_seen);
                     return;
                 }
                 self.server_hello = true;
-                self.tls13 = sh.version == DTLS1_3;
+                self.tls13 = ProtocolVersion(sh.version) == ProtocolVersion::DTLS13;
                 self.facts.version = Some(sh.version);
                 if !self.tls13 && sh.connection_id.is_some() {
                     self.facts.connection_ids.server = sh.connection_id;
@@ -599,11 +600,7 @@ impl DtlsConnection {
 fn is_cleartext_handshake(header: &Header<'_>) -> bool {
     matches!(
         header,
-        Header::Classic {
-            content_type: CONTENT_HANDSHAKE,
-            epoch: 0,
-            ..
-        }
+        Header::Classic { content_type, epoch: 0, .. } if *content_type == ContentType::HANDSHAKE.0
     )
 }
 

@@ -21,7 +21,7 @@
 
 use super::fragment::{self, Fragment};
 use super::record::{self, Header, is_known_version};
-use crate::tls::deframe::CONTENT_HANDSHAKE;
+use crate::tls::codes::{ContentType, HandshakeType};
 
 /// What a datagram's first byte says it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -72,7 +72,7 @@ pub fn starts_handshake(datagram: &[u8]) -> bool {
         return false;
     };
     let Header::Classic {
-        content_type: CONTENT_HANDSHAKE,
+        content_type,
         version,
         epoch: 0,
         ..
@@ -80,7 +80,7 @@ pub fn starts_handshake(datagram: &[u8]) -> bool {
     else {
         return false;
     };
-    if !is_known_version(version) {
+    if content_type != ContentType::HANDSHAKE.0 || !is_known_version(version) {
         return false;
     }
     match fragment::fragments(first.body).next() {
@@ -91,8 +91,10 @@ pub fn starts_handshake(datagram: &[u8]) -> bool {
 
 /// A fragment of a plausible ClientHello (one of the first two messages of a handshake).
 fn is_client_hello_fragment(f: &Fragment<'_>) -> bool {
-    const CLIENT_HELLO: u8 = 1;
-    if f.msg_type != CLIENT_HELLO || f.message_seq > 1 || f.length < MIN_CLIENT_HELLO {
+    if f.msg_type != HandshakeType::CLIENT_HELLO.0
+        || f.message_seq > 1
+        || f.length < MIN_CLIENT_HELLO
+    {
         return false;
     }
     match (f.offset, f.bytes) {

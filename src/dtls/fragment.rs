@@ -34,7 +34,7 @@ use nom::number::complete::{be_u8, be_u16, be_u24};
 
 use crate::flow::Timestamp;
 use crate::stream::assembler::{Assembler, CHUNK_OVERHEAD};
-use crate::tls::deframe::DEFAULT_MAX_HANDSHAKE_MESSAGE;
+use crate::tls::joiner::DEFAULT_MAX_HANDSHAKE_MESSAGE;
 
 /// Length of a DTLS handshake fragment header.
 pub const HEADER_LEN: usize = 12;

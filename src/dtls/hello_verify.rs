@@ -9,9 +9,6 @@ use nom::IResult;
 use nom::multi::length_data;
 use nom::number::complete::{be_u8, be_u16};
 
-/// Handshake type of a HelloVerifyRequest.
-pub const HELLO_VERIFY_REQUEST: u8 = 3;
-
 /// What a HelloVerifyRequest says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HelloVerifyRequest {

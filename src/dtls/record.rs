@@ -23,28 +23,21 @@ use nom::IResult;
 use nom::bytes::complete::take;
 use nom::number::complete::{be_u8, be_u16, be_u32};
 
-use crate::tls::deframe::MAX_RECORD_LEN;
+use crate::tls::codes::{ContentType, ProtocolVersion};
+use crate::tls::record::deframer::MAX_RECORD_LEN;
 
-/// DTLS 1.0 (RFC 4347).
-pub const DTLS1_0: u16 = 0xfeff;
-/// DTLS 1.2 (RFC 6347).
-pub const DTLS1_2: u16 = 0xfefd;
-/// DTLS 1.3 (RFC 9147); its records still carry 0xfefd, its hellos name it in
-/// supported_versions.
-pub const DTLS1_3: u16 = 0xfefc;
 /// The pre-RFC DTLS 1.0 of OpenSSL before 0.9.8m (`DTLS1_BAD_VER`), still spoken by Cisco
 /// AnyConnect and OpenConnect VPN gateways.
-pub const DTLS1_0_PRE_RFC: u16 = 0x0100;
+pub const DTLS1_0_PRE_RFC: ProtocolVersion = ProtocolVersion(0x0100);
 
-/// Whether `version` is a DTLS record or hello version tlsight knows.
+/// Whether `version` is a DTLS record or hello version tlsight knows (DTLS 1.3's records still
+/// carry 0xfefd; its hellos name 0xfefc in supported_versions).
 pub fn is_known_version(version: u16) -> bool {
-    matches!(version, DTLS1_0 | DTLS1_2 | DTLS1_3 | DTLS1_0_PRE_RFC)
+    let version = ProtocolVersion(version);
+    version.is_dtls() || version == DTLS1_0_PRE_RFC
 }
 
-/// Content type of a record carrying a connection ID (RFC 9146): always protected, the real
-/// type is inside.
-pub const CONTENT_TLS12_CID: u8 = 25;
-/// Content type of a DTLS 1.3 ACK record (RFC 9147 §7).
+/// Content type of a DTLS 1.3 ACK record (RFC 9147 §7), the highest DTLS defines.
 pub const CONTENT_ACK: u8 = 26;
 
 /// Length of a classic record header.
@@ -145,9 +138,9 @@ impl<'a> Iterator for Records<'a> {
         let first = *self.rest.first()?;
         let parsed = if first & unified::FIXED_MASK == unified::FIXED {
             unified_record(self.rest, self.cid_len)
-        } else if first == CONTENT_TLS12_CID {
+        } else if first == ContentType::TLS12_CID.0 {
             cid_record(self.rest, self.cid_len)
-        } else if (20..=CONTENT_ACK).contains(&first) {
+        } else if (ContentType::CHANGE_CIPHER_SPEC.0..=CONTENT_ACK).contains(&first) {
             classic_record(self.rest)
         } else {
             Err(RecordError::NotARecord)
@@ -282,11 +275,11 @@ mod tests {
 
     #[test]
     fn several_classic_records_in_one_datagram() {
-        let mut d = classic(22, DTLS1_2, 0, 5, b"hello");
-        d.extend(classic(20, DTLS1_2, 0, 6, &[1]));
+        let mut d = classic(22, ProtocolVersion::DTLS12.0, 0, 5, b"hello");
+        d.extend(classic(20, ProtocolVersion::DTLS12.0, 0, 6, &[1]));
         d.extend(classic(
             22,
-            DTLS1_2,
+            ProtocolVersion::DTLS12.0,
             1,
             0x0000_1234_5678,
             b"finished-ciphertext",
@@ -298,7 +291,7 @@ mod tests {
             Ok(Record {
                 header: Header::Classic {
                     content_type: 22,
-                    version: DTLS1_2,
+                    version: ProtocolVersion::DTLS12.0,
                     epoch: 0,
                     seq: 5,
                     cid: &[]
@@ -321,7 +314,7 @@ mod tests {
 
     #[test]
     fn bad_headers_end_the_datagram_with_an_error() {
-        let good = classic(22, DTLS1_0, 0, 0, b"x");
+        let good = classic(22, ProtocolVersion::DTLS10.0, 0, 0, b"x");
         // Truncated header after a good record.
         let mut d = good.clone();
         d.extend_from_slice(&[22, 0xfe, 0xff, 0, 0]);
@@ -330,7 +323,7 @@ mod tests {
         assert_eq!(got[1], Err(RecordError::Truncated));
         assert_eq!(got.len(), 2);
         // Length beyond the datagram.
-        let mut d = classic(22, DTLS1_0, 0, 0, b"xyz");
+        let mut d = classic(22, ProtocolVersion::DTLS10.0, 0, 0, b"xyz");
         d.truncate(d.len() - 1);
         assert_eq!(
             records(&d, None).next(),
@@ -342,7 +335,7 @@ mod tests {
             Some(Err(RecordError::NotARecord))
         );
         // Longer than any record may be.
-        let mut d = classic(23, DTLS1_2, 1, 0, &[]);
+        let mut d = classic(23, ProtocolVersion::DTLS12.0, 1, 0, &[]);
         d[11..13].copy_from_slice(&(MAX_RECORD_LEN + 1).to_be_bytes());
         d.resize(13 + usize::from(MAX_RECORD_LEN) + 1, 0);
         assert_eq!(records(&d, None).next(), Some(Err(RecordError::TooLong)));
@@ -351,7 +344,7 @@ mod tests {
 
     /// A tls12_cid record with a 4-byte connection ID.
     fn cid_record_bytes(cid: &[u8], body: &[u8]) -> Vec<u8> {
-        let mut r = vec![CONTENT_TLS12_CID, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 7];
+        let mut r = vec![ContentType::TLS12_CID.0, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 7];
         r.extend_from_slice(cid);
         r.extend_from_slice(&(body.len() as u16).to_be_bytes());
         r.extend_from_slice(body);
@@ -366,8 +359,8 @@ mod tests {
             assert_eq!(
                 got.header,
                 Header::Classic {
-                    content_type: CONTENT_TLS12_CID,
-                    version: DTLS1_2,
+                    content_type: ContentType::TLS12_CID.0,
+                    version: ProtocolVersion::DTLS12.0,
                     epoch: 1,
                     seq: 7,
                     cid: &[0xaa, 0xbb, 0xcc, 0xdd]
@@ -429,7 +422,7 @@ mod tests {
 
     #[test]
     fn versions() {
-        for v in [DTLS1_0, DTLS1_2, DTLS1_3, DTLS1_0_PRE_RFC] {
+        for v in [0xfeff, 0xfefd, 0xfefc, 0x0100] {
             assert!(is_known_version(v));
         }
         assert!(!is_known_version(0x0303));

@@ -1,6 +1,8 @@
 //! Builders of DTLS wire bytes for the unit tests: records, fragments and hello bodies.
 
-use super::record::DTLS1_2;
+use crate::tls::codes::ProtocolVersion;
+
+const DTLS1_2: u16 = ProtocolVersion::DTLS12.0;
 
 /// A classic record: type, version, epoch, 48-bit sequence number, body.
 pub fn record(content_type: u8, version: u16, epoch: u16, seq: u64, body: &[u8]) -> Vec<u8> {
@@ -142,7 +144,7 @@ impl ServerHelloSpec {
     pub fn body(&self) -> Vec<u8> {
         let mut b = DTLS1_2.to_be_bytes().to_vec();
         if self.hrr {
-            b.extend_from_slice(&crate::tls::hello::HRR_RANDOM);
+            b.extend_from_slice(&crate::tls::handshake::hello::HRR_RANDOM);
         } else {
             b.extend_from_slice(&[0x22; 32]);
         }

@@ -1,6 +1,8 @@
 use super::*;
 use crate::dtls::facts::DatagramCounts;
-use crate::dtls::record::{DTLS1_0, DTLS1_2};
+const DTLS1_0: u16 = ProtocolVersion::DTLS10.0;
+const DTLS1_2: u16 = ProtocolVersion::DTLS12.0;
+const DTLS1_3: u16 = ProtocolVersion::DTLS13.0;
 use crate::dtls::sink::{Event, EventLog};
 use crate::dtls::test_wire::{
     ClientHelloSpec, ServerHelloSpec, fragment as frag_bytes, handshake_record,
@@ -300,7 +302,11 @@ fn alerts_in_the_clear_and_encrypted() {
     assert_eq!(
         alerts,
         [
-            (S, Alert::cleartext(2, 40), ms(5)),
+            (
+                S,
+                Alert::cleartext(AlertLevel::FATAL, AlertDescription::HANDSHAKE_FAILURE),
+                ms(5),
+            ),
             (C, Alert::ENCRYPTED, ms(7))
         ]
     );
