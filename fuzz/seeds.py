@@ -53,27 +53,28 @@ def ip_offset(link, frame):
     return {101: 0, 228: 0, 229: 0, 0: 4, 108: 4, 113: 16, 276: 20}.get(link)
 
 
-def tcp_segment(link, frame):
-    """(src, dst, seq, flags, payload) of a TCP frame, or None."""
+def ip_packet(link, frame, proto):
+    """(src address, dst address, transport offset, end) of an IP frame carrying `proto`."""
     off = ip_offset(link, frame)
     if off is None or off >= len(frame):
         return None
     ver = frame[off] >> 4
-    if ver == 4:
-        ihl = (frame[off] & 15) * 4
-        if frame[off + 9] != 6:
-            return None
+    if ver == 4 and frame[off + 9] == proto:
         total = struct.unpack(">H", frame[off + 2:off + 4])[0]
-        src, dst, t = frame[off + 12:off + 16], frame[off + 16:off + 20], off + ihl
-        end = off + total
-    elif ver == 6:
-        if frame[off + 6] != 6:
-            return None
+        t = off + (frame[off] & 15) * 4
+        return frame[off + 12:off + 16], frame[off + 16:off + 20], t, off + total
+    if ver == 6 and frame[off + 6] == proto:
         plen = struct.unpack(">H", frame[off + 4:off + 6])[0]
-        src, dst, t = frame[off + 8:off + 24], frame[off + 24:off + 40], off + 40
-        end = t + plen
-    else:
+        return frame[off + 8:off + 24], frame[off + 24:off + 40], off + 40, off + 40 + plen
+    return None
+
+
+def tcp_segment(link, frame):
+    """(src, dst, seq, flags, payload) of a TCP frame, or None."""
+    ip = ip_packet(link, frame, 6)
+    if ip is None:
         return None
+    src, dst, t, end = ip
     sport, dport, seq = struct.unpack(">HHI", frame[t:t + 8])
     doff = (frame[t + 12] >> 4) * 4
     return (src, sport), (dst, dport), seq, frame[t + 13], frame[t + doff:end]
@@ -81,18 +82,12 @@ def tcp_segment(link, frame):
 
 def udp_datagram(link, frame):
     """(src, dst, payload) of a UDP frame, or None."""
-    off = ip_offset(link, frame)
-    if off is None or off >= len(frame):
+    ip = ip_packet(link, frame, 17)
+    if ip is None:
         return None
-    ver = frame[off] >> 4
-    if ver == 4 and frame[off + 9] == 17:
-        src, dst, u = frame[off + 12:off + 16], frame[off + 16:off + 20], off + (frame[off] & 15) * 4
-    elif ver == 6 and frame[off + 6] == 17:
-        src, dst, u = frame[off + 8:off + 24], frame[off + 24:off + 40], off + 40
-    else:
-        return None
-    sport, dport, length = struct.unpack(">HHH", frame[u:u + 6])
-    return (src, sport), (dst, dport), frame[u + 8:u + max(8, length)]
+    src, dst, u, end = ip
+    sport, dport = struct.unpack(">HH", frame[u:u + 4])
+    return (src, sport), (dst, dport), frame[u + 8:end]
 
 
 def dtls_seeds():
