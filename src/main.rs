@@ -146,7 +146,7 @@ fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
         for a in &news.notices {
             output::window::write_notice(a, w.end, &mut buf);
         }
-        output::window::write_window(&w, &news.new_certs, &news.notices, &mut buf);
+        output::window::write_window(&w, &news, &mut buf);
         out.write_all(&buf)
     };
     let done = match ndjson.as_mut() {

@@ -65,7 +65,7 @@ impl MappedFile {
     }
 }
 
-/// A [`CHUNK_BYTES`] stretch of a mapped file, held by whatever may still read frames in it:
+/// A `CHUNK_BYTES` stretch of a mapped file, held by whatever may still read frames in it:
 /// when the last holder drops it, its pages are handed back to the kernel.
 #[derive(Debug)]
 pub struct MappedChunk {
@@ -336,7 +336,7 @@ mod tests {
     }
 
     fn is_mapped(src: &OfflineFile) -> bool {
-        matches!(src.reader, crate::capture::Reader::Mapped(_))
+        matches!(src.backend, crate::capture::Backend::Mapped(_))
     }
 
     #[test]

@@ -333,6 +333,14 @@ impl MessageJoiner {
             let before = p.charged();
             let outcome = p.add(frag, ts);
             self.charged = self.charged + p.charged() - before;
+            // A fragment across several held pieces adds a chunk per hole it fills: if that
+            // broke the budget, the message is dropped (it becomes a hole, then a gap).
+            if self.charged > self.limits.max_buffered {
+                if let Some(p) = self.pending.remove(&seq) {
+                    self.charged -= p.charged();
+                }
+                return FragmentOutcome::BufferFull;
+            }
             return outcome;
         }
         if self.pending.len() >= usize::from(self.limits.max_pending) {
@@ -348,12 +356,18 @@ impl MessageJoiner {
             completed: ts,
             too_large,
         };
+        // What holding it costs at most: the message's overhead, plus its bytes as one chunk.
+        let cost = if too_large {
+            CHUNK_OVERHEAD
+        } else {
+            frag.bytes.len() + 2 * CHUNK_OVERHEAD
+        };
+        if self.charged + cost > self.limits.max_buffered {
+            return FragmentOutcome::BufferFull;
+        }
         let outcome = if too_large {
             FragmentOutcome::TooLarge
         } else {
-            if self.charged + frag.bytes.len() + 2 * CHUNK_OVERHEAD > self.limits.max_buffered {
-                return FragmentOutcome::BufferFull;
-            }
             // An empty message (ServerHelloDone) is complete with its first fragment.
             match p.add(frag, ts) {
                 FragmentOutcome::Duplicate { .. } => FragmentOutcome::New,

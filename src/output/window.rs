@@ -11,7 +11,7 @@ use super::report::{CountOut, ServerOut, TimingsOut, census, named, servers_out}
 use super::{rfc3339_micros, rfc3339_secs};
 use crate::facts::Finding;
 use crate::tls::names::version_name;
-use crate::watch::{CertSighting, ClosedWindow, Drops, Notice, Rule};
+use crate::watch::{CertSighting, ClosedWindow, Drops, Notice, Rule, WindowNews};
 
 #[derive(Serialize)]
 struct DropsOut {
@@ -70,18 +70,16 @@ struct WindowOut<'a> {
     new_certificate_findings: Vec<CertSightingOut<'a>>,
     alerts_started: usize,
     alerts_cleared: usize,
+    alerts_suppressed_total: u64,
+    sightings_not_kept: u64,
     drops: DropsOut,
     drops_total: DropsOut,
 }
 
-/// Writes one `"type":"window"` record (one line). `new_certs` are the certificates with
-/// findings seen for the first time; `alerts` the alerts this window started or cleared.
-pub fn write_window(
-    w: &ClosedWindow,
-    new_certs: &[(String, CertSighting)],
-    alerts: &[Notice],
-    out: &mut Vec<u8>,
-) {
+/// Writes one `"type":"window"` record (one line), with what the watch made of the window
+/// (`news`: notices started or cleared, certificates with findings seen for the first time).
+pub fn write_window(w: &ClosedWindow, news: &WindowNews, out: &mut Vec<u8>) {
+    let (alerts, new_certs) = (&news.notices, &news.new_certs);
     let agg = &w.aggregates;
     let started = alerts.iter().filter(|a| a.started).count();
     let record = WindowOut {
@@ -102,6 +100,8 @@ pub fn write_window(
             .collect(),
         alerts_started: started,
         alerts_cleared: alerts.len() - started,
+        alerts_suppressed_total: news.suppressed_total,
+        sightings_not_kept: w.sightings.overflow,
         drops: DropsOut::from(&w.drops),
         drops_total: DropsOut::from(&w.drops_total),
     };
@@ -265,7 +265,11 @@ mod tests {
             findings: vec![Finding::ExpiringSoon],
         };
         let mut out = Vec::new();
-        write_window(&w, &[("ab".into(), cert)], &[], &mut out);
+        let news = WindowNews {
+            new_certs: vec![("ab".into(), cert)],
+            ..WindowNews::default()
+        };
+        write_window(&w, &news, &mut out);
         let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
         assert_eq!(v["type"], "window");
         assert_eq!(v["start"], "2023-11-14T22:13:20.000000Z");

@@ -178,6 +178,9 @@ pub struct WindowNews {
     pub notices: Vec<Notice>,
     /// Certificates with findings seen for the first time.
     pub new_certs: Vec<(String, CertSighting)>,
+    /// Notices not raised since the capture started because [`MAX_TRACKED`] certificates or
+    /// pairs were already tracked ([`Watch::suppressed`]).
+    pub suppressed_total: u64,
 }
 
 impl Watch {
@@ -256,6 +259,7 @@ impl Watch {
                 *active = active.saturating_sub(1);
             }
         }
+        news.suppressed_total = self.suppressed;
         news
     }
 

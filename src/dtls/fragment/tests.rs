@@ -185,6 +185,34 @@ fn limits_bound_what_is_held() {
     );
 }
 
+/// A fragment across many held pieces adds a chunk per hole: when that breaks the budget, the
+/// message is dropped whole, and the budget holds.
+#[test]
+fn a_fragment_filling_many_holes_cannot_break_the_budget() {
+    let limits = JoinerLimits {
+        max_message: 1000,
+        max_pending: 4,
+        max_buffered: 1000,
+    };
+    let mut j = MessageJoiner::new(limits);
+    let body = [5u8; 200];
+    // One-byte pieces at 2, 4, 6 and 8: four chunks and the message, 644 charged.
+    for off in [2, 4, 6, 8] {
+        assert_eq!(
+            j.insert(&frag(1, 0, &body, off, 1), T),
+            FragmentOutcome::New
+        );
+    }
+    assert_eq!(j.charged(), 644);
+    // 1..9 is 8 bytes (within the budget on its face) but fills four holes: four more chunks.
+    assert_eq!(
+        j.insert(&frag(1, 0, &body, 1, 8), T),
+        FragmentOutcome::BufferFull
+    );
+    assert_eq!(j.charged(), 0);
+    assert!(j.pop().is_none());
+}
+
 #[test]
 fn holes_are_skipped_on_demand() {
     let mut j = MessageJoiner::new(JoinerLimits::default());
