@@ -13,7 +13,7 @@ use tlsight::dtls::hello_verify::parse_hello_verify_request;
 use tlsight::dtls::{DatagramVerdict, DtlsAnomaly, DtlsConnection, HandshakeSink};
 use tlsight::flow::{Direction, Timestamp};
 use tlsight::tls::Alert;
-use tlsight::tls::hello::{self, HelloFormat};
+use tlsight::tls::handshake::hello::{self, HelloFormat};
 
 /// Parses what the driver passes on, and counts the calls.
 #[derive(Default)]
@@ -81,12 +81,18 @@ fuzz_target!(|data: &[u8]| {
             Direction::HiToLo
         };
         ts += i64::from(ctl >> 1) * 1_000_000;
-        if conn.on_datagram(dir, datagram, Timestamp(ts), &mut sink) == DatagramVerdict::NewConnection {
+        if conn.on_datagram(dir, datagram, Timestamp(ts), &mut sink)
+            == DatagramVerdict::NewConnection
+        {
             let done = std::mem::replace(&mut conn, DtlsConnection::new(LIMITS));
             done.finish(&mut sink);
             sink = ParsingSink::default();
             let again = conn.on_datagram(dir, datagram, Timestamp(ts), &mut sink);
-            assert_eq!(again, DatagramVerdict::Taken, "a new connection takes its first datagram");
+            assert_eq!(
+                again,
+                DatagramVerdict::Taken,
+                "a new connection takes its first datagram"
+            );
         }
         assert!(conn.charged() <= 2 * LIMITS.max_buffered);
     }
