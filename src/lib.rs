@@ -10,6 +10,7 @@ pub mod capture;
 pub mod check;
 pub mod decode;
 pub mod diff;
+pub mod dtls;
 pub mod facts;
 pub mod flow;
 pub mod memo;

@@ -25,6 +25,9 @@ pub struct ClientHello {
     pub session_id_len: u8,
     /// The legacy session id (to tell whether the server echoed it).
     pub session_id: Vec<u8>,
+    /// DTLS only: length of the cookie after the session id (non-zero in the ClientHello that
+    /// answers a HelloVerifyRequest); `None` for TLS.
+    pub cookie_len: Option<u8>,
     /// Cipher suites in wire order, GREASE included (for an SSLv2 hello, the kinds whose first
     /// byte is zero, i.e. the TLS suites).
     pub cipher_suites: Vec<u16>,
@@ -60,6 +63,8 @@ pub struct ClientHello {
     pub renegotiation_info: bool,
     /// encrypted_client_hello (0xfe0d) present.
     pub ech: bool,
+    /// DTLS connection_id (54): the connection ID this client asks to receive on its records.
+    pub connection_id: Option<Vec<u8>>,
     /// Extension types whose body did not decode (kept in `extensions` all the same), so
     /// that odd clients are counted rather than dropped.
     pub malformed_extensions: Vec<u16>,
@@ -100,6 +105,9 @@ pub struct ServerHello {
     pub session_ticket: bool,
     /// renegotiation_info (0xff01) present.
     pub renegotiation_info: bool,
+    /// DTLS 1.2 connection_id (54): the connection ID this server asks to receive on its
+    /// records (DTLS 1.3 servers send theirs in the encrypted EncryptedExtensions).
+    pub connection_id: Option<Vec<u8>>,
     /// Extension types whose body did not decode (kept in `extensions` all the same).
     pub malformed_extensions: Vec<u16>,
     /// JA3S string.
@@ -287,8 +295,23 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Parses a ClientHello body (handshake type 1).
+/// The two layouts of a ClientHello body: DTLS (RFC 6347 §4.2.1, RFC 9147 §5.3) adds a cookie
+/// (`legacy_cookie` in DTLS 1.3) after the session id; everything else is the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HelloFormat {
+    /// TLS over TCP (and QUIC).
+    Tls,
+    /// DTLS: a 1-byte-length cookie follows the session id.
+    Dtls,
+}
+
+/// Parses a TLS ClientHello body (handshake type 1).
 pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, HelloError> {
+    parse_client_hello_as(body, HelloFormat::Tls)
+}
+
+/// Parses a ClientHello body (handshake type 1) laid out as `format` says.
+pub fn parse_client_hello_as(body: &[u8], format: HelloFormat) -> Result<ClientHello, HelloError> {
     let mut r = Reader::new(body, "ClientHello");
     let mut hello = ClientHello {
         legacy_version: r.u16()?,
@@ -298,6 +321,9 @@ pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, HelloError> {
     let session_id = r.vec8()?.buf;
     hello.session_id_len = session_id.len() as u8;
     hello.session_id = session_id.to_vec();
+    if format == HelloFormat::Dtls {
+        hello.cookie_len = Some(r.vec8()?.buf.len() as u8);
+    }
     hello.cipher_suites = cipher_list(&mut r)?;
     hello.compression = r.vec8()?.buf.to_vec();
     let extensions = optional_extensions(&mut r)?;
@@ -373,6 +399,7 @@ fn decode_client_extension(
         ExtensionType::PSK_KEY_EXCHANGE_MODES => hello.psk_modes = body.vec8()?.buf.to_vec(),
         ExtensionType::RENEGOTIATION_INFO => hello.renegotiation_info = true,
         ExtensionType::ENCRYPTED_CLIENT_HELLO => hello.ech = true,
+        ExtensionType::CONNECTION_ID => hello.connection_id = Some(body.vec8()?.buf.to_vec()),
         _ => {}
     }
     Ok(())
@@ -518,6 +545,7 @@ fn decode_server_extension(
         ExtensionType::PRE_SHARED_KEY => hello.psk_selected = Some(body.u16()?),
         ExtensionType::SESSION_TICKET => hello.session_ticket = true,
         ExtensionType::RENEGOTIATION_INFO => hello.renegotiation_info = true,
+        ExtensionType::CONNECTION_ID => hello.connection_id = Some(body.vec8()?.buf.to_vec()),
         _ => {}
     }
     Ok(None)

@@ -195,6 +195,32 @@ fn malformed_extension_body_keeps_type_list() {
     assert_eq!(&*h.ja3, "a607f3a5c94c2ee592af1456f36c8367");
 }
 
+/// DTLS: the cookie after the session id is read and its length kept; the connection_id
+/// extension is decoded in both hellos; a TLS hello has no cookie.
+#[test]
+fn dtls_client_hello_with_cookie_and_connection_id() {
+    use crate::dtls::test_wire::{ClientHelloSpec, ServerHelloSpec};
+    let spec = ClientHelloSpec {
+        cookie: vec![0xab; 20],
+        cid: Some(vec![1, 2, 3]),
+        ..ClientHelloSpec::default()
+    };
+    let h = parse_client_hello_as(&spec.body(), HelloFormat::Dtls).unwrap();
+    assert_eq!(h.legacy_version, 0xfefd);
+    assert_eq!(h.cookie_len, Some(20));
+    assert_eq!(h.cipher_suites, [0xc02f, 0xc030]);
+    assert_eq!(h.sni.as_deref(), Some("example.com"));
+    assert_eq!(h.extensions, [0, 10, 54]);
+    assert_eq!(h.connection_id.as_deref(), Some(&[1, 2, 3][..]));
+    assert_eq!(parse_client_hello(CH_TLS12).unwrap().cookie_len, None);
+    let sh = ServerHelloSpec {
+        cid: Some(vec![9; 8]),
+        ..ServerHelloSpec::default()
+    };
+    let sh = parse_server_hello(&sh.body(), 2).unwrap();
+    assert_eq!(sh.connection_id.as_deref(), Some(&[9; 8][..]));
+}
+
 #[test]
 fn sslv2_client_hello() {
     let h = parse_sslv2_client_hello(SSLV2_CH).unwrap();
@@ -513,6 +539,7 @@ proptest::proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(0u8..=255, 0..600)) {
         let _ = parse_client_hello(&bytes);
+        let _ = parse_client_hello_as(&bytes, HelloFormat::Dtls);
         let _ = parse_sslv2_client_hello(&bytes);
         let _ = parse_server_hello(&bytes, 2);
         let _ = parse_server_hello(&bytes, 6);
