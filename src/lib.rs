@@ -9,6 +9,7 @@ pub mod capture;
 pub mod decode;
 pub mod facts;
 pub mod flow;
+pub mod keylog;
 pub mod live;
 pub mod metrics;
 pub mod output;
