@@ -8,6 +8,7 @@
 //! joining) under [`observer`] (the per-connection state machine).
 
 pub mod cert;
+pub mod compressed_cert;
 pub mod decrypt;
 pub mod deframe;
 pub mod fingerprint;
