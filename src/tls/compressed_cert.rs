@@ -172,7 +172,8 @@ mod tests {
                 CertificateCompression::Zstd,
             ),
         ] {
-            let (got_alg, cert) = decompress_certificate(fixture).expect(alg.name());
+            let (got_alg, cert) =
+                decompress_certificate(fixture).unwrap_or_else(|e| panic!("{}: {e}", alg.name()));
             assert_eq!(got_alg, alg);
             assert_eq!(cert, CERTIFICATE, "{}", alg.name());
         }
