@@ -41,7 +41,7 @@ fn zeek_tls12_keylog_every_finished_decrypts_and_verifies() {
     );
     assert_eq!(
         c.finished,
-        [Some(true), Some(true)],
+        vec![(Sender::Client, Some(true)), (Sender::Server, Some(true))],
         "both Finished verified"
     );
     assert_eq!(c.not_decrypted, vec![], "every protected record decrypted");
@@ -70,5 +70,8 @@ fn zeek_tls12_without_keys_names_the_missing_secret() {
             .iter()
             .all(|w| format!("{w:?}") == "MissingSecret(MasterSecret)")
     );
-    assert_eq!(c.finished, [None, None]);
+    assert!(
+        c.finished.is_empty(),
+        "no Finished seen: they are encrypted"
+    );
 }

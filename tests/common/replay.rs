@@ -30,8 +30,8 @@ pub struct Replayed {
     pub decrypted: u64,
     /// Protected records that were not, and why.
     pub not_decrypted: Vec<NotDecrypted>,
-    /// Finished checks: client, server.
-    pub finished: [Option<bool>; 2],
+    /// Every Finished and whether it matched the transcript, in order.
+    pub finished: Vec<(Sender, Option<bool>)>,
     /// KeyUpdates: client, server.
     pub key_updates: [u32; 2],
 }
@@ -159,6 +159,9 @@ fn replay_connection(chunks: Vec<(Direction, Vec<u8>)>, source: &mut KeyLog) -> 
                     });
                     for (t, body) in messages {
                         keys.handshake_message(from, t, &body, source);
+                        if t == 20 {
+                            out.finished.push((from, keys.finished_verified(from)));
+                        }
                         out.messages.push((from, t, body, decrypted));
                     }
                 }
@@ -169,15 +172,78 @@ fn replay_connection(chunks: Vec<(Direction, Vec<u8>)>, source: &mut KeyLog) -> 
             }
         }
     }
-    out.finished = [
-        keys.finished_verified(Sender::Client),
-        keys.finished_verified(Sender::Server),
-    ];
     out.key_updates = [
         keys.key_updates(Sender::Client),
         keys.key_updates(Sender::Server),
     ];
     out
+}
+
+impl Replayed {
+    /// The handshake messages of one type, with their sender and whether they were decrypted.
+    pub fn of_type(&self, msg_type: u8) -> Vec<(Sender, &[u8], bool)> {
+        self.messages
+            .iter()
+            .filter(|m| m.1 == msg_type)
+            .map(|m| (m.0, m.2.as_slice(), m.3))
+            .collect()
+    }
+
+    /// SHA-256 (hex) of every certificate in the Certificate messages `from` sent, in order.
+    pub fn certificate_sha256s(&self, from: Sender) -> Vec<String> {
+        use sha2::{Digest, Sha256};
+        let mut tls13 = false;
+        let mut out = Vec::new();
+        for (sender, t, body, _) in &self.messages {
+            if *t == 2 {
+                let hello = tlsight::tls::hello::parse_server_hello(body, 2).expect("ServerHello");
+                tls13 = hello.version == 0x0304;
+            }
+            if *t == 11 && *sender == from {
+                let list = tlsight::tls::hello::parse_certificate_list(body, tls13)
+                    .expect("Certificate message");
+                out.extend(list.iter().map(|der| hex::encode(Sha256::digest(der))));
+            }
+        }
+        out
+    }
+
+    /// The ALPN protocol the server chose (EncryptedExtensions, or the ServerHello ≤ TLS 1.2).
+    pub fn alpn(&self) -> Option<String> {
+        self.messages
+            .iter()
+            .filter(|m| m.0 == Sender::Server && (m.1 == 8 || m.1 == 2))
+            .find_map(|m| {
+                let exts = if m.1 == 8 {
+                    m.2.as_slice()
+                } else {
+                    server_hello_extensions(&m.2)?
+                };
+                alpn_of(exts)
+            })
+    }
+}
+
+/// The extensions block of a ServerHello body.
+fn server_hello_extensions(body: &[u8]) -> Option<&[u8]> {
+    let session_id_len = usize::from(*body.get(34)?);
+    body.get(35 + session_id_len + 3..)
+}
+
+/// The first ALPN protocol in an extensions block (`u16 length` + extensions).
+fn alpn_of(block: &[u8]) -> Option<String> {
+    let mut rest = block.get(2..)?;
+    while rest.len() >= 4 {
+        let t = u16::from_be_bytes([rest[0], rest[1]]);
+        let len = usize::from(u16::from_be_bytes([rest[2], rest[3]]));
+        let data = rest.get(4..4 + len)?;
+        if t == 16 {
+            let name_len = usize::from(*data.get(2)?);
+            return Some(String::from_utf8_lossy(data.get(3..3 + name_len)?).into_owned());
+        }
+        rest = &rest[4 + len..];
+    }
+    None
 }
 
 fn from_index(from: Sender) -> usize {
