@@ -15,8 +15,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 use tlsight::capture::{OfflineFile, PacketSource};
 use tlsight::decode::{Decoded, Decoder, LinkType};
-use tlsight::flow::{Direction, Endpoint, FlowKey, Timestamp};
-use tlsight::reassembly::{CloseReason, Connection, FlowTable, Limits, Segment, StreamConsumer};
+use tlsight::flow::{Direction, Endpoint, FlowKey, Timestamp, Transport};
+use tlsight::tcp::{CloseReason, Connection, Limits, Segment, StreamConsumer, TcpTable};
 use tlsight::tls::cert::{CertCache, parse_certificate};
 use tlsight::tls::deframe::{Deframer, Framing, RecordBody, RecordHeader, RecordSink};
 use tlsight::tls::hello::{parse_certificate_list, parse_client_hello};
@@ -57,7 +57,7 @@ fn segments(cap: &Capture) -> Vec<OwnedSegment> {
     let mut out = Vec::new();
     for (ts, frame) in &cap.frames {
         if let Ok(Decoded::Tcp(seg)) = decoder.decode(cap.link, frame, *ts) {
-            let (key, dir) = FlowKey::from_endpoints(seg.src, seg.dst);
+            let (key, dir) = FlowKey::from_endpoints(Transport::Tcp, seg.src, seg.dst);
             out.push(OwnedSegment {
                 key,
                 dir,
@@ -92,7 +92,7 @@ fn replicate(segs: &[OwnedSegment], n: u16) -> Vec<OwnedSegment> {
                 Direction::LoToHi => (s.key.lo, s.key.hi),
                 Direction::HiToLo => (s.key.hi, s.key.lo),
             };
-            let (key, dir) = FlowKey::from_endpoints(shift(src), shift(dst));
+            let (key, dir) = FlowKey::from_endpoints(Transport::Tcp, shift(src), shift(dst));
             out.push(OwnedSegment {
                 key,
                 dir,
@@ -131,7 +131,7 @@ impl StreamConsumer for Count {
 
 /// Runs `segs` through `table`, then closes what is left.
 fn feed<S: StreamConsumer>(
-    table: &mut FlowTable<S>,
+    table: &mut TcpTable<S>,
     segs: &[OwnedSegment],
     new: &mut impl FnMut(&FlowKey) -> S,
     closed: &mut impl FnMut(Connection<S>, CloseReason),
@@ -156,7 +156,7 @@ fn feed<S: StreamConsumer>(
 fn streams(segs: &[OwnedSegment]) -> [Vec<u8>; 2] {
     let mut got = Vec::new();
     feed(
-        &mut FlowTable::new(Limits::default()),
+        &mut TcpTable::new(Limits::default()),
         segs,
         &mut |_: &FlowKey| Streams::default(),
         &mut |c: Connection<Streams>, _| got.push(c.consumer.0),
@@ -254,7 +254,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("key_and_shard", |b| {
         b.iter(|| {
             for s in &many {
-                let (key, dir) = FlowKey::from_endpoints(s.key.lo, s.key.hi);
+                let (key, dir) = FlowKey::from_endpoints(Transport::Tcp, s.key.lo, s.key.hi);
                 black_box((key.shard(2), dir));
             }
         })
@@ -262,7 +262,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("table_reassembly_1000_connections", |b| {
         b.iter(|| {
             feed(
-                &mut FlowTable::new(Limits::default()),
+                &mut TcpTable::new(Limits::default()),
                 &many,
                 &mut |_: &FlowKey| Count::default(),
                 &mut |c: Connection<Count>, _| {

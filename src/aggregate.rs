@@ -990,16 +990,16 @@ mod tests {
 
     /// Facts of a connection with no TLS events, to fill in by hand.
     fn empty_facts() -> ConnectionFacts {
-        use crate::flow::{Endpoint, FlowKey};
+        use crate::flow::{Endpoint, FlowKey, Transport};
         let ep = |port| Endpoint {
             ip: std::net::IpAddr::from([10, 0, 0, 1]),
             port,
         };
-        let key = FlowKey::from_endpoints(ep(50000), ep(443)).0;
+        let key = FlowKey::from_endpoints(Transport::Tcp, ep(50000), ep(443)).0;
         crate::facts::build(
             &key,
-            crate::reassembly::TcpMeta::default(),
-            crate::reassembly::CloseReason::Fin,
+            crate::tcp::TcpMeta::default(),
+            crate::tcp::CloseReason::Fin,
             crate::tls::Transcript::default(),
             &crate::facts::FactsConfig::default(),
         )

@@ -1,8 +1,8 @@
 //! Packet sources: where frames come from. Offline files (classic pcap memory-mapped, pcapng
-//! and everything else via libpcap) and live interfaces ([`live`]); in-memory sources for tests
+//! and everything else via libpcap) and live interfaces ([`interface`]); in-memory sources for tests
 //! plug in behind the same trait.
 
-pub mod live;
+pub mod interface;
 mod mmap;
 
 pub use mmap::{Chunk, MappedFile, SharedFrame};

@@ -4,11 +4,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use tlsight::capture::live::LiveOptions;
+use tlsight::capture::interface::LiveOptions;
 use tlsight::facts::FactsConfig;
-use tlsight::live::AlertConfig;
 use tlsight::pipeline::{Config, LiveConfig};
-use tlsight::reassembly::Limits;
+use tlsight::tcp::Limits;
+use tlsight::watch::AlertConfig;
 
 /// tlsight: passive TLS handshake analyzer.
 #[derive(Parser, Debug)]

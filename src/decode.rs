@@ -1,5 +1,6 @@
-//! Stateless link/IP/TCP header decoding, plus IP defragmentation (the only state), so that every
-//! TCP segment reaches the flow layer with its ports, whatever the link type or tunnel.
+//! Stateless link/IP/TCP/UDP header decoding, plus IP defragmentation (the only state), so that
+//! every TCP segment and UDP datagram reaches the flow layer with its ports, whatever the link
+//! type or tunnel.
 //!
 //! Parsing is hand-rolled over byte slices: it runs for every packet of multi-gigabyte captures,
 //! needs only the few fields tlsight uses, and never allocates (except to hold IP fragments).
@@ -82,13 +83,30 @@ pub struct TcpSegment<'a> {
     pub payload: &'a [u8],
 }
 
+/// One UDP datagram (not a tunnel's: those are decapsulated); the payload borrows the frame
+/// (or the decoder's defragmentation buffer).
+#[derive(Clone, Copy, Debug)]
+pub struct UdpDatagram<'a> {
+    /// Sender.
+    pub src: Endpoint,
+    /// Receiver.
+    pub dst: Endpoint,
+    /// UDP payload, as far as it was captured.
+    pub payload: &'a [u8],
+    /// The capture cut the datagram short (snap length): `payload` is incomplete.
+    pub truncated: bool,
+}
+
 /// What a frame turned out to be.
 #[derive(Debug)]
 pub enum Decoded<'a> {
     /// A TCP segment.
     Tcp(TcpSegment<'a>),
-    /// A well-formed packet that is not TCP (UDP, ICMP, ARP, ...): counted, not analysed.
-    NotTcp,
+    /// A UDP datagram.
+    Udp(UdpDatagram<'a>),
+    /// A well-formed packet that is neither TCP nor UDP (ICMP, ARP, ESP, ...): counted, not
+    /// analysed.
+    Other,
     /// An IP fragment taken by the defragmenter: kept until its datagram is complete, or
     /// dropped by one of its caps (counted in [`DecodeStats`]).
     FragmentHeld,
@@ -267,8 +285,8 @@ impl End {
     }
 }
 
-/// `Ok(Decoded::NotTcp)`, the answer for everything tlsight does not analyse.
-const NOT_TCP: Result<Decoded<'static>, DecodeError> = Ok(Decoded::NotTcp);
+/// `Ok(Decoded::Other)`, the answer for everything tlsight does not analyse.
+const OTHER: Result<Decoded<'static>, DecodeError> = Ok(Decoded::Other);
 
 /// The state of decoding one frame.
 struct Cx<'a, 'd> {
@@ -356,7 +374,7 @@ impl<'a> Cx<'a, '_> {
         } else if AF_INET6.contains(&family) {
             self.ipv6(data, End::Capture)
         } else {
-            NOT_TCP
+            OTHER
         }
     }
 
@@ -402,7 +420,7 @@ impl<'a> Cx<'a, '_> {
                 0x8864 => return self.pppoe(data),
                 0x8847 | 0x8848 => return self.mpls(data),
                 ETHERTYPE_TEB => return self.ethernet(data),
-                _ => return NOT_TCP,
+                _ => return OTHER,
             }
         }
     }
@@ -430,7 +448,7 @@ impl<'a> Cx<'a, '_> {
         match protocol {
             0x0021 => self.ipv4(payload, End::Framed),
             0x0057 => self.ipv6(payload, End::Framed),
-            _ => NOT_TCP,
+            _ => OTHER,
         }
     }
 
@@ -451,7 +469,7 @@ impl<'a> Cx<'a, '_> {
         match first >> 4 {
             4 => self.ipv4(data, End::Capture),
             6 => self.ipv6(data, End::Capture),
-            _ => NOT_TCP,
+            _ => OTHER,
         }
     }
 
@@ -531,7 +549,7 @@ impl<'a> Cx<'a, '_> {
         loop {
             match proto {
                 6 => return tcp(src, dst, data),
-                17 => return self.udp(data),
+                17 => return self.udp(src, dst, data),
                 4 => return self.ipv4(data, End::Capture),
                 41 => return self.ipv6(data, End::Capture),
                 47 => return self.gre(data),
@@ -573,7 +591,7 @@ impl<'a> Cx<'a, '_> {
                     return self.fragment(key, frag);
                 }
                 // ESP (encrypted), no next header, and every other transport.
-                _ => return NOT_TCP,
+                _ => return OTHER,
             }
         }
     }
@@ -598,14 +616,38 @@ impl<'a> Cx<'a, '_> {
         }
     }
 
-    /// UDP: only the tunnel ports are looked into.
-    fn udp(&mut self, data: &'a [u8]) -> Result<Decoded<'a>, DecodeError> {
+    /// UDP: the tunnel ports (VXLAN, Geneve) are decapsulated; any other datagram is handed on.
+    fn udp(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        data: &'a [u8],
+    ) -> Result<Decoded<'a>, DecodeError> {
         let (h, _) = split::<8>(data, layer::UDP)?;
         let dst_port = be16(h[2], h[3]);
-        if dst_port != 4789 && dst_port != 6081 {
-            return NOT_TCP;
+        let tunnel = dst_port == 4789 || dst_port == 6081;
+        let len = usize::from(be16(h[4], h[5]));
+        if !tunnel {
+            // Length 0 is an IPv6 jumbogram's (RFC 2675): the datagram runs to the end.
+            let end = if len == 0 { data.len() } else { len };
+            if end < 8 {
+                return OTHER;
+            }
+            let captured = data.get(..end).unwrap_or(data);
+            return Ok(Decoded::Udp(UdpDatagram {
+                src: Endpoint {
+                    ip: src,
+                    port: be16(h[0], h[1]),
+                },
+                dst: Endpoint {
+                    ip: dst,
+                    port: dst_port,
+                },
+                payload: captured.get(8..).unwrap_or_default(),
+                truncated: captured.len() < end,
+            }));
         }
-        let datagram = match usize::from(be16(h[4], h[5])) {
+        let datagram = match len {
             0 => data,
             len if len < 8 => return Err(malformed(layer::UDP, "length below 8 bytes")),
             len => take(data, len, layer::UDP)?,
@@ -623,7 +665,7 @@ impl<'a> Cx<'a, '_> {
         let (h, rest) = split::<8>(data, layer::VXLAN)?;
         if h[0] & 0x08 == 0 {
             // Without the valid-VNI flag this is not VXLAN (or carries nothing).
-            return NOT_TCP;
+            return OTHER;
         }
         self.ethernet(rest)
     }
@@ -645,7 +687,7 @@ impl<'a> Cx<'a, '_> {
         // Version 1 is PPTP's enhanced GRE and the routing bit is RFC 1701 source routing:
         // neither carries traffic tlsight expects.
         if flags & 0x0007 != 0 || flags & 0x4000 != 0 {
-            return NOT_TCP;
+            return OTHER;
         }
         // Checksum (with its reserved word), key and sequence number: 4 bytes each.
         let optional = (flags & 0xb000).count_ones() as usize;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::flow::{Direction, Endpoint, FlowKey, Timestamp};
-use crate::reassembly::{CloseReason, TcpMeta};
+use crate::tcp::{CloseReason, TcpMeta};
 use crate::tls::names::{alert_name, version_name, version_rank};
 use crate::tls::{Alert, Certificate, ClientHello, ServerHello, TlsEvent, Transcript};
 
@@ -1077,6 +1077,7 @@ fn dns_pattern_matches(pattern: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flow::Transport;
     use crate::tls::TimedEvent;
     use std::net::{IpAddr, Ipv4Addr};
 
@@ -1089,7 +1090,7 @@ mod tests {
             ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
             port: 443,
         };
-        FlowKey::from_endpoints(c, s).0
+        FlowKey::from_endpoints(Transport::Tcp, c, s).0
     }
 
     fn ts(ms: i64) -> Timestamp {

@@ -1,5 +1,6 @@
-//! Flow identity: the canonical key of a TCP connection, which way a packet travels on it,
-//! the symmetric hash that sends both directions to one worker, and packet timestamps.
+//! Flow identity: the canonical key of a connection (its transport and endpoints), which way a
+//! packet travels on it, the symmetric hash that sends both directions to one worker, and packet
+//! timestamps.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -38,12 +39,22 @@ impl Timestamp {
     }
 }
 
-/// One end of a TCP connection.
+/// The transport protocol a flow runs over. Part of the flow's identity, so that a TCP and a
+/// UDP flow between the same endpoints never share state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Transport {
+    /// TCP: TLS records in a reassembled byte stream.
+    Tcp,
+    /// UDP: QUIC packets or DTLS records in datagrams.
+    Udp,
+}
+
+/// One end of a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Endpoint {
     /// IPv4 or IPv6 address.
     pub ip: IpAddr,
-    /// TCP port.
+    /// TCP or UDP port.
     pub port: u16,
 }
 
@@ -83,10 +94,12 @@ impl Direction {
     }
 }
 
-/// A TCP connection's identity with its endpoints in canonical (sorted) order, so that both
-/// directions of a connection map to the same key.
+/// A connection's identity: its transport and its endpoints in canonical (sorted) order, so
+/// that both directions of a connection map to the same key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FlowKey {
+    /// TCP or UDP.
+    pub transport: Transport,
     /// The smaller endpoint.
     pub lo: Endpoint,
     /// The larger endpoint.
@@ -94,13 +107,27 @@ pub struct FlowKey {
 }
 
 impl FlowKey {
-    /// The key of the connection a packet from `src` to `dst` belongs to, and the packet's
-    /// direction on it.
-    pub fn from_endpoints(src: Endpoint, dst: Endpoint) -> (FlowKey, Direction) {
+    /// The key of the `transport` connection a packet from `src` to `dst` belongs to, and the
+    /// packet's direction on it.
+    pub fn from_endpoints(
+        transport: Transport,
+        src: Endpoint,
+        dst: Endpoint,
+    ) -> (FlowKey, Direction) {
         if src <= dst {
-            (FlowKey { lo: src, hi: dst }, Direction::LoToHi)
+            let key = FlowKey {
+                transport,
+                lo: src,
+                hi: dst,
+            };
+            (key, Direction::LoToHi)
         } else {
-            (FlowKey { lo: dst, hi: src }, Direction::HiToLo)
+            let key = FlowKey {
+                transport,
+                lo: dst,
+                hi: src,
+            };
+            (key, Direction::HiToLo)
         }
     }
 
@@ -121,7 +148,8 @@ impl FlowKey {
     /// the worker that owns the connection. A multiply-rotate step per address word and port,
     /// then the splitmix64 finaliser so that every key bit reaches the low bits `shard` uses:
     /// cheap on the reader thread (which hashes every packet), stable across runs and
-    /// platforms, so offline results never depend on a random hasher seed.
+    /// platforms, so offline results never depend on a random hasher seed. A UDP flow mixes in
+    /// its protocol number, so it need not land on the worker of the TCP flow on its ports.
     pub fn shard_hash(&self) -> u64 {
         let mut h: u64 = 0;
         let mut eat = |word: u64| {
@@ -139,6 +167,9 @@ impl FlowKey {
                 }
             }
             eat(u64::from(ep.port));
+        }
+        if self.transport == Transport::Udp {
+            eat(17);
         }
         h ^= h >> 30;
         h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -204,8 +235,8 @@ mod tests {
     fn both_directions_share_key_and_shard() {
         let a = ep(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 40000);
         let b = ep(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 443);
-        let (k1, d1) = FlowKey::from_endpoints(a, b);
-        let (k2, d2) = FlowKey::from_endpoints(b, a);
+        let (k1, d1) = FlowKey::from_endpoints(Transport::Tcp, a, b);
+        let (k2, d2) = FlowKey::from_endpoints(Transport::Tcp, b, a);
         assert_eq!(k1, k2);
         assert_eq!(d1, d2.reverse());
         assert_eq!(k1.shard(4), k2.shard(4));
@@ -218,7 +249,11 @@ mod tests {
         let server = ep(IpAddr::V6(Ipv6Addr::LOCALHOST), 443);
         let mut seen = [0usize; 4];
         for port in 1000..2000 {
-            let (k, _) = FlowKey::from_endpoints(ep(IpAddr::V6(Ipv6Addr::LOCALHOST), port), server);
+            let (k, _) = FlowKey::from_endpoints(
+                Transport::Tcp,
+                ep(IpAddr::V6(Ipv6Addr::LOCALHOST), port),
+                server,
+            );
             seen[k.shard(4)] += 1;
         }
         assert!(seen.iter().all(|&n| n > 150), "uneven shards: {seen:?}");
@@ -228,7 +263,7 @@ mod tests {
             let mut seen = [0usize; 3];
             for host in 0..1000u32 {
                 let client = ep(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + host)), 50000);
-                let (k, _) = FlowKey::from_endpoints(client, server);
+                let (k, _) = FlowKey::from_endpoints(Transport::Tcp, client, server);
                 seen[k.shard(workers)] += 1;
             }
             let fair = 1000 / workers;

@@ -12,10 +12,10 @@ use std::sync::{Arc, PoisonError};
 
 use anyhow::Context;
 use clap::Parser;
-use tlsight::capture::live::LiveInterface;
-use tlsight::live::{ClosedWindow, Watch};
+use tlsight::capture::interface::LiveInterface;
 use tlsight::metrics::{self, SharedMetrics};
 use tlsight::pipeline::{self, Analysis};
+use tlsight::watch::{ClosedWindow, Watch};
 use tlsight::{output, privileges};
 
 use crate::cli::{AnalyzeArgs, Cli, Command, CommonArgs, LiveArgs, LiveSettings};
@@ -140,13 +140,13 @@ fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
                 .update(&w, &watch);
         }
         if lines {
-            eprint!("{}", output::live::window_lines(&w, &news.alerts));
+            eprint!("{}", output::window::window_lines(&w, &news.alerts));
         }
         let mut buf = Vec::new();
         for a in &news.alerts {
-            output::live::write_alert(a, w.end, &mut buf);
+            output::window::write_alert(a, w.end, &mut buf);
         }
-        output::live::write_window(&w, &news.new_certs, &news.alerts, &mut buf);
+        output::window::write_window(&w, &news.new_certs, &news.alerts, &mut buf);
         out.write_all(&buf)
     };
     let done = match ndjson.as_mut() {

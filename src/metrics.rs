@@ -12,8 +12,8 @@ use std::thread;
 use std::time::Duration;
 
 use crate::aggregate::{Aggregates, Latency, Merge};
-use crate::live::{ClosedWindow, Drops, Watch};
 use crate::tls::names::version_name;
+use crate::watch::{ClosedWindow, Drops, Watch};
 
 /// Histogram bucket bounds for handshake durations, in seconds (1 ms … 10 s).
 const BUCKETS_S: [f64; 13] = [
@@ -249,7 +249,7 @@ mod tests {
     use crate::aggregate::Breakdown;
     use crate::facts::Outcome;
     use crate::flow::Timestamp;
-    use crate::live::{AlertConfig, Sightings};
+    use crate::watch::{AlertConfig, Sightings};
 
     fn state() -> MetricsState {
         let mut b = Breakdown {

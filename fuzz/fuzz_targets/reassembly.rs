@@ -13,8 +13,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use libfuzzer_sys::fuzz_target;
-use tlsight::flow::{Direction, Endpoint, FlowKey, TcpFlags, Timestamp};
-use tlsight::reassembly::{CloseReason, Connection, FlowTable, Limits, Segment, StreamConsumer};
+use tlsight::flow::{Direction, Endpoint, FlowKey, TcpFlags, Timestamp, Transport};
+use tlsight::tcp::{CloseReason, Connection, TcpTable, Limits, Segment, StreamConsumer};
 
 /// Checks the stream pattern of both directions of one connection.
 #[derive(Default)]
@@ -55,7 +55,7 @@ const LIMITS: Limits = Limits {
 };
 
 fuzz_target!(|data: &[u8]| {
-    let mut table: FlowTable<Checker> = FlowTable::new(LIMITS);
+    let mut table: TcpTable<Checker> = TcpTable::new(LIMITS);
     // Checked per input rather than per connection: a connection's checker exists before the
     // conflicting copy arrives.
     let conflicting = data
@@ -94,7 +94,7 @@ fuzz_target!(|data: &[u8]| {
         } else {
             (server, client)
         };
-        let (key, dir) = FlowKey::from_endpoints(src, dst);
+        let (key, dir) = FlowKey::from_endpoints(Transport::Tcp, src, dst);
         let seg = Segment {
             key,
             dir,

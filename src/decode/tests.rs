@@ -187,8 +187,8 @@ fn kind(r: Result<Decoded<'_>, DecodeError>) -> &'static str {
     }
 }
 
-fn is_not_tcp(r: Result<Decoded<'_>, DecodeError>) -> bool {
-    matches!(r, Ok(Decoded::NotTcp))
+fn is_other(r: Result<Decoded<'_>, DecodeError>) -> bool {
+    matches!(r, Ok(Decoded::Other))
 }
 
 #[test]
@@ -259,7 +259,7 @@ fn pppoe_session_ipv4_and_ipv6() {
     assert_eq!(s.payload, &PAYLOAD[..PAYLOAD.len() - 1]);
     // LCP is not IP.
     let frame = eth(0x8864, &pppoe(&[0xc0, 0x21], &[1, 1, 0, 4]));
-    assert!(is_not_tcp(decode!(LinkType::ETHERNET, &frame)));
+    assert!(is_other(decode!(LinkType::ETHERNET, &frame)));
     let mut bad = eth(0x8864, &pppoe(&[0, 0x21], &ipv4(6, &tcp())));
     bad[14] = 0x21;
     assert_eq!(kind(decode!(LinkType::ETHERNET, &bad)), "malformed_pppoe");
@@ -277,7 +277,7 @@ fn mpls_label_stack() {
         0x8847,
         &cat(&[&labels, &[0; 4], &eth(0x0800, &ipv4(6, &tcp()))]),
     );
-    assert!(is_not_tcp(decode!(LinkType::ETHERNET, &frame)));
+    assert!(is_other(decode!(LinkType::ETHERNET, &frame)));
     assert_eq!(
         kind(decode!(LinkType::ETHERNET, &eth(0x8847, &labels[..4]))),
         "truncated_mpls"
@@ -345,7 +345,7 @@ fn loopback_families_in_either_byte_order() {
         IN4.0,
         IN4.1,
     );
-    assert!(is_not_tcp(decode!(
+    assert!(is_other(decode!(
         LinkType::NULL,
         &cat(&[&[7, 0, 0, 0], &v4])
     )));
@@ -402,8 +402,8 @@ fn ipv6_extension_headers() {
     let frame = ipv6(44, &cat(&[&atomic, &tcp()]));
     assert_segment6(decode!(LinkType::RAW, &frame), IN6.0, IN6.1);
     // ESP and no-next-header stop the walk.
-    assert!(is_not_tcp(decode!(LinkType::RAW, &ipv6(50, &[0; 32]))));
-    assert!(is_not_tcp(decode!(
+    assert!(is_other(decode!(LinkType::RAW, &ipv6(50, &[0; 32]))));
+    assert!(is_other(decode!(
         LinkType::RAW,
         &ipv6(0, &cat(&[&[59, 0], &[0; 6]]))
     )));
@@ -413,35 +413,67 @@ fn ipv6_extension_headers() {
 }
 
 #[test]
-fn not_tcp_packets() {
-    assert!(is_not_tcp(decode!(
+fn packets_neither_tcp_nor_udp() {
+    assert!(is_other(decode!(
         LinkType::ETHERNET,
         &eth(0x0806, &[0; 28])
     )));
-    assert!(is_not_tcp(decode!(
+    assert!(is_other(decode!(
         LinkType::ETHERNET,
         &eth(0x0040, &[0; 64])
     )));
-    assert!(is_not_tcp(decode!(
-        LinkType::RAW,
-        &ipv4(17, &udp(53, &[0; 12]))
-    )));
-    assert!(is_not_tcp(decode!(LinkType::RAW, &ipv4(1, &[8, 0, 0, 0]))));
-    assert!(is_not_tcp(decode!(
-        LinkType::RAW,
-        &ipv6(58, &[128, 0, 0, 0])
-    )));
+    assert!(is_other(decode!(LinkType::RAW, &ipv4(1, &[8, 0, 0, 0]))));
+    assert!(is_other(decode!(LinkType::RAW, &ipv6(58, &[128, 0, 0, 0]))));
     // VXLAN port without the valid-VNI flag, GRE version 1 (PPTP) and GRE with routing.
     let frame = ipv4(17, &udp(4789, &[0; 8]));
-    assert!(is_not_tcp(decode!(LinkType::RAW, &frame)));
-    assert!(is_not_tcp(decode!(
+    assert!(is_other(decode!(LinkType::RAW, &frame)));
+    assert!(is_other(decode!(
         LinkType::RAW,
         &ipv4(47, &gre(0x0001, 0x880b, &[0; 16]))
     )));
-    assert!(is_not_tcp(decode!(
+    assert!(is_other(decode!(
         LinkType::RAW,
         &ipv4(47, &gre(0x4000, 0x0800, &[0; 16]))
     )));
+}
+
+#[test]
+fn udp_datagrams_are_handed_on_with_their_ports() {
+    let payload = [7u8; 12];
+    let mut d = Decoder::new();
+    let frame = ipv4(17, &udp(443, &payload));
+    let Ok(Decoded::Udp(u)) = d.decode(LinkType::RAW, &frame, ts(1)) else {
+        panic!("no datagram");
+    };
+    assert_eq!(u.src.ip, IpAddr::from(IN4.0));
+    assert_eq!(
+        (u.src.port, u.dst.ip, u.dst.port),
+        (0xc000, IpAddr::from(IN4.1), 443)
+    );
+    assert_eq!((u.payload, u.truncated), (&payload[..], false));
+    // Cut by the snap length: the IP packet is incomplete, as for TCP.
+    let cut = &frame[..frame.len() - 4];
+    assert_eq!(kind(decode!(LinkType::RAW, cut)), "truncated_ipv4");
+    // A UDP length beyond the IP payload: what there is, marked as cut short.
+    let mut long = udp(443, &payload);
+    long[5] += 4;
+    let frame = ipv4(17, &long);
+    let Ok(Decoded::Udp(u)) = d.decode(LinkType::RAW, &frame, ts(1)) else {
+        panic!("no datagram");
+    };
+    assert_eq!((u.payload, u.truncated), (&payload[..], true));
+    // Trailing bytes beyond the UDP length are not payload.
+    let mut padded = udp(443, &payload);
+    padded.extend_from_slice(&[0; 6]);
+    let frame = ipv4(17, &padded);
+    let Ok(Decoded::Udp(u)) = d.decode(LinkType::RAW, &frame, ts(1)) else {
+        panic!("no datagram");
+    };
+    assert_eq!(u.payload, &payload[..]);
+    // A length below the header's own is no datagram.
+    let mut short = udp(443, &payload);
+    short[5] = 4;
+    assert!(is_other(decode!(LinkType::RAW, &ipv4(17, &short))));
 }
 
 #[test]

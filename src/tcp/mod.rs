@@ -1,8 +1,9 @@
-//! TCP reassembly: per-connection, per-direction byte streams in order, with explicit gaps.
-//! Knows TCP, never TLS: whatever consumes the streams implements [`StreamConsumer`].
+//! TCP's transport driver: per-connection, per-direction byte streams in order, with explicit
+//! gaps. Knows TCP, never TLS: whatever consumes the streams implements [`StreamConsumer`].
 //!
-//! Layout: [`SeqNum`] (wrapping sequence arithmetic, `seq`), the out-of-order buffer
-//! (`assembler`), one direction's delivery state (`half`) and the [`FlowTable`] (`table`).
+//! Layout: [`SeqNum`] (wrapping sequence arithmetic, `seq`), one direction's delivery state
+//! (`half`, over the shared out-of-order [`crate::stream::assembler`]) and the [`TcpTable`]
+//! (`table`: TCP's bookkeeping over the shared [`crate::stream::FlowTable`]).
 //!
 //! Choices worth knowing:
 //! - A direction whose SYN was not seen starts at the first segment carrying data or FIN;
@@ -22,15 +23,17 @@
 //! - A SYN without ACK on a tracked key whose connection has both FINs, or whose sequence
 //!   number does not fit the connection, closes it ([`CloseReason::PortReused`]) and starts anew.
 
-mod assembler;
 mod half;
 mod seq;
 mod table;
+#[cfg(test)]
+mod tests;
 
 pub use seq::SeqNum;
-pub use table::FlowTable;
+pub use table::TcpTable;
 
 use crate::flow::{Direction, FlowKey, TcpFlags, Timestamp};
+pub use crate::stream::{CloseReason, StreamConsumer, TableLimits};
 
 /// One TCP segment as the flow table sees it.
 #[derive(Clone, Copy, Debug)]
@@ -56,19 +59,7 @@ pub struct Segment<'a> {
     pub clock: Timestamp,
 }
 
-/// Receives a connection's byte streams in order.
-pub trait StreamConsumer {
-    /// In-order bytes of direction `dir`; `ts` is the capture time of the segment that carried them.
-    fn on_data(&mut self, dir: Direction, bytes: &[u8], ts: Timestamp);
-    /// `len` bytes of direction `dir` are missing (capture loss or a cap): the next `on_data`
-    /// continues after them.
-    fn on_gap(&mut self, dir: Direction, len: u64, ts: Timestamp);
-    /// Asks the CPU to start loading what `on_data` will touch that does not live inline in
-    /// the consumer (a hint; none by default).
-    fn prefetch(&self) {}
-}
-
-/// Caps and timeouts of the flow table.
+/// Caps and timeouts of the TCP connections of one worker.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     /// Connections idle this long (capture time) are closed.
@@ -80,6 +71,16 @@ pub struct Limits {
     pub max_total_buffer: usize,
     /// Connections tracked at once; beyond, the least recently active is evicted.
     pub max_flows: usize,
+}
+
+impl Limits {
+    /// The caps every flow table has.
+    pub fn table(&self) -> TableLimits {
+        TableLimits {
+            idle_timeout_ns: self.idle_timeout_ns,
+            max_flows: self.max_flows,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -128,24 +129,6 @@ pub struct TcpMeta {
     pub buffer_cap_hits: u64,
 }
 
-/// Why a connection left the flow table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CloseReason {
-    /// Both directions sent FIN.
-    Fin,
-    /// A RST was seen.
-    Rst,
-    /// No packet for the idle timeout.
-    IdleTimeout,
-    /// Evicted because the table was full.
-    Evicted,
-    /// The capture ended with the connection open.
-    CaptureEnd,
-    /// A new SYN reused the connection's ports (the old connection had finished, or the SYN's
-    /// sequence number does not belong to it).
-    PortReused,
-}
-
 /// A connection tracked by the flow table, with its consumer.
 #[derive(Debug)]
 pub struct Connection<S> {
@@ -162,19 +145,15 @@ pub struct Connection<S> {
     pub closed_at: Timestamp,
 }
 
-/// Counters of the whole table.
+/// Counters of one worker's TCP connections.
 #[derive(Clone, Debug, Default)]
-pub struct TableStats {
-    /// Connections created.
-    pub flows_created: u64,
-    /// Connections evicted because `max_flows` was reached.
-    pub flows_evicted: u64,
+pub struct TcpStats {
+    /// Connections created, evicted, most at once.
+    pub table: crate::stream::TableStats,
     /// Gaps forced by `max_total_buffer`.
     pub total_buffer_cap_hits: u64,
     /// Gaps forced by `max_flow_buffer`.
     pub flow_buffer_cap_hits: u64,
-    /// Most connections tracked at once.
-    pub peak_flows: u64,
     /// Most out-of-order bytes buffered at once.
     pub peak_buffered_bytes: u64,
 }

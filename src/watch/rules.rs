@@ -1,131 +1,13 @@
-//! Live windows and alerts. Workers note, per window, what the aggregates do not keep
-//! ([`Sightings`]: certificates with findings, client/server pairs by version class); the main
-//! thread merges each window's aggregates and sightings and feeds them to a [`Watch`], whose
-//! state machines say which alerts start and which clear. Everything here is pure (no threads,
-//! no clock, no I/O), so the alert rules are tested directly.
+//! The watch rules and their state machines: for each closed window, which alerts start and
+//! which clear (SLO p95, failure rate, expiring certificates, deprecated versions).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use crate::aggregate::{Aggregates, Breakdown, Merge};
-use crate::capture::live::KernelStats;
-use crate::facts::{ConnectionFacts, Outcome};
-use crate::flow::Timestamp;
+use crate::aggregate::{Aggregates, Breakdown};
+use crate::facts::Outcome;
 
-/// Findings that make a certificate alert: it expires within the warning period (or already
-/// has).
-const EXPIRY_FINDINGS: [&str; 2] = ["expiring_soon", "expired"];
-
-/// Entries kept per window for each kind of sighting, and distinct certificates and pairs
-/// remembered for "once" alerts: beyond these, further ones are counted in
-/// [`Watch::suppressed`] instead of tracked, so memory stays flat whatever the traffic.
-pub const MAX_TRACKED: usize = 100_000;
-
-/// A certificate with findings, as seen in a window.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CertSighting {
-    /// The server that presented it (SNI, else ip:port).
-    pub server: String,
-    /// Subject (RFC 4514).
-    pub subject: String,
-    /// End of validity, seconds since the epoch.
-    pub not_after: i64,
-    /// Findings judged at capture time.
-    pub findings: Vec<&'static str>,
-}
-
-/// What one window saw beyond its aggregates. Built per worker, merged on window close.
-#[derive(Clone, Debug, Default)]
-pub struct Sightings {
-    /// Certificates with at least one finding, by SHA-256.
-    pub certs: BTreeMap<String, CertSighting>,
-    /// Client/server pairs that negotiated a version below TLS 1.2, with that version.
-    pub deprecated: BTreeMap<(IpAddr, String), u16>,
-    /// Client/server pairs that negotiated TLS 1.2 or later (clears their deprecated alert).
-    pub modern: BTreeSet<(IpAddr, String)>,
-    /// Servers that presented a leaf certificate without an expiry finding (a renewal clears
-    /// their certificate alerts).
-    pub renewed: BTreeSet<String>,
-    /// Sightings not kept because a map was full.
-    pub overflow: u64,
-}
-
-/// Whether a negotiated version is deprecated (below TLS 1.2: SSLv2, SSLv3, TLS 1.0, 1.1).
-pub fn is_deprecated(version: u16) -> bool {
-    matches!(version, 0x0002 | 0x0300 | 0x0301 | 0x0302)
-}
-
-/// Inserts into a bounded map, counting what does not fit.
-fn bounded_insert<K: Ord, V>(map: &mut BTreeMap<K, V>, k: K, v: V, overflow: &mut u64) {
-    if map.len() < MAX_TRACKED || map.contains_key(&k) {
-        map.insert(k, v);
-    } else {
-        *overflow += 1;
-    }
-}
-
-/// Inserts into a bounded set, counting what does not fit.
-fn bounded_set_insert<K: Ord>(set: &mut BTreeSet<K>, k: K, overflow: &mut u64) {
-    if set.len() < MAX_TRACKED || set.contains(&k) {
-        set.insert(k);
-    } else {
-        *overflow += 1;
-    }
-}
-
-impl Sightings {
-    /// Notes one connection.
-    pub fn add(&mut self, f: &ConnectionFacts) {
-        let server = f.server_label().into_owned();
-        for c in &f.certificates {
-            if !c.findings.is_empty() {
-                let sighting = CertSighting {
-                    server: server.clone(),
-                    subject: c.cert.subject.clone(),
-                    not_after: c.cert.not_after,
-                    findings: c.findings.clone(),
-                };
-                bounded_insert(
-                    &mut self.certs,
-                    c.cert.sha256.clone(),
-                    sighting,
-                    &mut self.overflow,
-                );
-            }
-        }
-        if let Some(leaf) = f.certificates.first()
-            && !leaf.findings.iter().any(|x| EXPIRY_FINDINGS.contains(x))
-        {
-            bounded_set_insert(&mut self.renewed, server.clone(), &mut self.overflow);
-        }
-        if let Some(v) = f.version {
-            let pair = (f.client.ip, server);
-            if is_deprecated(v) {
-                bounded_insert(&mut self.deprecated, pair, v, &mut self.overflow);
-            } else {
-                bounded_set_insert(&mut self.modern, pair, &mut self.overflow);
-            }
-        }
-    }
-}
-
-impl Merge for Sightings {
-    fn merge_in(&mut self, other: Self) {
-        self.overflow += other.overflow;
-        for (k, v) in other.certs {
-            bounded_insert(&mut self.certs, k, v, &mut self.overflow);
-        }
-        for (k, v) in other.deprecated {
-            bounded_insert(&mut self.deprecated, k, v, &mut self.overflow);
-        }
-        for k in other.modern {
-            bounded_set_insert(&mut self.modern, k, &mut self.overflow);
-        }
-        for k in other.renewed {
-            bounded_set_insert(&mut self.renewed, k, &mut self.overflow);
-        }
-    }
-}
+use super::sightings::{CertSighting, EXPIRY_FINDINGS, MAX_TRACKED, Sightings};
 
 /// Alert thresholds.
 #[derive(Clone, Debug)]
@@ -481,93 +363,10 @@ fn step_servers(
     });
 }
 
-/// Frames lost before analysis, counted since the capture started.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Drops {
-    /// libpcap's counters (`ps_drop`: kernel buffer full; `ps_ifdrop`: interface).
-    pub kernel: KernelStats,
-    /// TCP segments tlsight dropped because a worker's queue was full.
-    pub channel_segments: u64,
-}
-
-impl Drops {
-    /// What was lost since `earlier`.
-    pub fn since(&self, earlier: &Drops) -> Drops {
-        Drops {
-            kernel: KernelStats {
-                received: self.kernel.received.saturating_sub(earlier.kernel.received),
-                dropped: self.kernel.dropped.saturating_sub(earlier.kernel.dropped),
-                if_dropped: self
-                    .kernel
-                    .if_dropped
-                    .saturating_sub(earlier.kernel.if_dropped),
-            },
-            channel_segments: self
-                .channel_segments
-                .saturating_sub(earlier.channel_segments),
-        }
-    }
-}
-
-/// A closed live window: what every worker aggregated in it, merged, and what was lost.
-#[derive(Clone, Debug)]
-pub struct ClosedWindow {
-    /// When the window started (wall clock).
-    pub start: Timestamp,
-    /// When it ended.
-    pub end: Timestamp,
-    /// Frames read in the window.
-    pub packets: u64,
-    /// Connections that ended in the window.
-    pub aggregates: Aggregates,
-    /// Certificates and version pairs seen in the window.
-    pub sightings: Sightings,
-    /// Lost in this window.
-    pub drops: Drops,
-    /// Lost since the capture started.
-    pub drops_total: Drops,
-}
-
-/// Wall-clock window boundaries: the first window starts when capture starts and each lasts
-/// `interval_ns`; a reader that was busy past several boundaries closes one window for all.
-#[derive(Clone, Copy, Debug)]
-pub struct WindowClock {
-    start: Timestamp,
-    interval_ns: i64,
-}
-
-impl WindowClock {
-    /// Windows of `interval_ns` starting at `start`.
-    pub fn new(start: Timestamp, interval_ns: i64) -> Self {
-        WindowClock {
-            start,
-            interval_ns: interval_ns.max(1),
-        }
-    }
-
-    /// If the current window is over at `now`, closes it: returns its `(start, end)` and
-    /// starts the next one at `end`.
-    pub fn close_if_due(&mut self, now: Timestamp) -> Option<(Timestamp, Timestamp)> {
-        let end = Timestamp(self.start.0.saturating_add(self.interval_ns));
-        if now < end {
-            return None;
-        }
-        let window = (self.start, now);
-        self.start = now;
-        Some(window)
-    }
-
-    /// Closes the current window early (at shutdown).
-    pub fn close_now(&mut self, now: Timestamp) -> (Timestamp, Timestamp) {
-        let window = (self.start, now.max(self.start));
-        self.start = window.1;
-        window
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
     use crate::aggregate::Latency;
 
     /// A window where `server` had `n` connections, `failed` of them failed, handshakes of
@@ -742,52 +541,5 @@ mod tests {
         assert_eq!(news.alerts[0].client, Some(c1));
         assert!(w.on_window(&agg, &s).alerts.is_empty(), "once per pair");
         assert_eq!(w.active.get("deprecated_version"), Some(&1));
-    }
-
-    #[test]
-    fn deprecated_versions() {
-        for v in [0x0002, 0x0300, 0x0301, 0x0302] {
-            assert!(is_deprecated(v), "{v:#x}");
-        }
-        for v in [0x0303, 0x0304, 0x7f17] {
-            assert!(!is_deprecated(v), "{v:#x}");
-        }
-    }
-
-    #[test]
-    fn sightings_merge_and_stay_bounded() {
-        let mut a = Sightings::default();
-        let mut b = Sightings::default();
-        let ip: IpAddr = "10.0.0.1".parse().expect("ip");
-        for i in 0..MAX_TRACKED {
-            a.modern.insert((ip, i.to_string()));
-        }
-        b.modern.insert((ip, "new".into()));
-        b.modern.insert((ip, "0".into()));
-        b.renewed.insert("s".into());
-        a.merge_in(b);
-        assert_eq!(a.modern.len(), MAX_TRACKED);
-        assert_eq!(a.overflow, 1, "only the new pair overflowed");
-        assert!(a.renewed.contains("s"));
-    }
-
-    #[test]
-    fn window_clock_closes_on_interval_and_at_shutdown() {
-        let s = 1_000_000_000;
-        let mut c = WindowClock::new(Timestamp(0), 10 * s);
-        assert_eq!(c.close_if_due(Timestamp(9 * s)), None);
-        assert_eq!(
-            c.close_if_due(Timestamp(10 * s)),
-            Some((Timestamp(0), Timestamp(10 * s)))
-        );
-        // A late reader closes one longer window, not several empty ones.
-        assert_eq!(
-            c.close_if_due(Timestamp(35 * s)),
-            Some((Timestamp(10 * s), Timestamp(35 * s)))
-        );
-        assert_eq!(
-            c.close_now(Timestamp(36 * s)),
-            (Timestamp(35 * s), Timestamp(36 * s))
-        );
     }
 }

@@ -1,10 +1,10 @@
 //! One direction of a connection: maps sequence numbers to stream offsets, delivers bytes in
 //! order exactly once, buffers what arrives early, and declares holes gaps when they cannot fill.
 
-use super::assembler::Assembler;
 use super::seq::SeqNum;
 use super::{StreamConsumer, TcpMeta};
 use crate::flow::{Direction, Timestamp};
+use crate::stream::assembler::Assembler;
 
 /// A SYN (without ACK) whose sequence number is this far from where a stream picked up
 /// mid-connection stands starts a new connection on the same ports. ISNs are random, so a new

@@ -7,9 +7,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{CountOut, ServerOut, TimingsOut, census, named, rfc3339_micros, rfc3339_secs};
-use crate::live::{AlertEvent, AlertKind, CertSighting, ClosedWindow, Drops};
+use super::report::{CountOut, ServerOut, TimingsOut, census, named, servers_out};
+use super::{rfc3339_micros, rfc3339_secs};
 use crate::tls::names::version_name;
+use crate::watch::{AlertEvent, AlertKind, CertSighting, ClosedWindow, Drops};
 
 #[derive(Serialize)]
 struct DropsOut {
@@ -93,7 +94,7 @@ pub fn write_window(
         versions: census(&agg.versions, |v| version_name(v).into_owned()),
         resumed: &agg.resumed,
         latency_us: TimingsOut::from(&agg.all.timings),
-        servers: super::servers_out(agg),
+        servers: servers_out(agg),
         new_certificate_findings: new_certs.iter().map(|(s, c)| CertOut::new(s, c)).collect(),
         alerts_started: started,
         alerts_cleared: alerts.len() - started,
@@ -238,7 +239,7 @@ mod tests {
     use super::*;
     use crate::aggregate::Aggregates;
     use crate::flow::Timestamp;
-    use crate::live::{AlertConfig, Sightings, Watch};
+    use crate::watch::{AlertConfig, Sightings, Watch};
 
     #[test]
     fn window_record_has_counts_and_drops() {

@@ -1,0 +1,19 @@
+//! Output formats: the NDJSON connection record ([`record`]), the JSON report ([`report`]), the
+//! terminal summary ([`summary`]) and the live window and alert records ([`live`]). The
+//! serialization types here are kept apart from the internal types so that the output contract
+//! (field names in `DESIGN.md` and the README) only changes on purpose.
+
+mod json;
+mod record;
+mod report;
+mod summary;
+mod time;
+pub mod window;
+
+pub use record::{close_name, write_connection};
+pub use report::{InputFile, InputStats, Report, write_report};
+pub use summary::write_summary;
+pub use time::{rfc3339_micros, rfc3339_secs};
+
+/// Version of the output contract; bumped when a field is renamed or removed.
+pub const SCHEMA_VERSION: u32 = 1;

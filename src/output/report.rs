@@ -1,0 +1,694 @@
+//! The JSON report (`--json`): input counters and every aggregate, serialized through
+//! output types kept apart from the internal ones.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::SCHEMA_VERSION;
+use super::record::CertOut;
+
+use crate::aggregate::{
+    Aggregates, Breakdown, CertEntry, ClientProfile, Latency, OTHER_SERVERS, Percentiles,
+    ResumptionStats, Timings,
+};
+use crate::facts::Mechanism;
+use crate::tls::names::{cipher_name, group_is_post_quantum, group_name, version_name};
+
+/// Counters of the input side: what was read and what could not be decoded.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct InputStats {
+    /// Frames read.
+    pub packets: u64,
+    /// Bytes of frames read (captured length).
+    pub bytes: u64,
+    /// TCP segments decoded.
+    pub tcp_segments: u64,
+    /// Well-formed packets that are not TCP.
+    pub not_tcp: u64,
+    /// IP fragments held for reassembly.
+    pub ip_fragments: u64,
+    /// IP datagrams rebuilt from fragments.
+    pub ip_datagrams_reassembled: u64,
+    /// Incomplete IP datagrams dropped (timeout, caps, inconsistent fragments): their
+    /// fragments were counted but not analysed.
+    pub ip_datagrams_dropped: u64,
+    /// Frames that could not be decoded, by kind.
+    pub decode_errors: BTreeMap<&'static str, u64>,
+    /// TCP connections tracked (TLS or not).
+    pub tcp_connections: u64,
+    /// TCP connections on which no TLS was found.
+    pub tcp_connections_without_tls: u64,
+    /// Connections evicted because the flow table was full.
+    pub flows_evicted: u64,
+    /// Gaps forced by the per-flow buffer cap.
+    pub flow_buffer_cap_hits: u64,
+    /// Gaps forced by the global buffer cap.
+    pub total_buffer_cap_hits: u64,
+    /// Frames stamped earlier than the frame before them in the same file.
+    pub timestamps_backwards: u64,
+    /// Frames captured shorter than on the wire (cut by the snap length).
+    pub snaplen_truncated: u64,
+}
+
+/// One input file and how reading it ended.
+#[derive(Clone, Debug, Serialize)]
+pub struct InputFile {
+    /// Path as given.
+    pub path: String,
+    /// Frames read from it.
+    pub packets: u64,
+    /// Why reading stopped early, if it did.
+    pub error: Option<String>,
+}
+
+#[derive(Serialize)]
+pub(super) struct PercentilesOut {
+    pub(super) count: u64,
+    pub(super) p50: u64,
+    pub(super) p90: u64,
+    pub(super) p95: u64,
+    pub(super) p99: u64,
+    pub(super) max: u64,
+}
+
+impl From<Percentiles> for PercentilesOut {
+    fn from(p: Percentiles) -> Self {
+        PercentilesOut {
+            count: p.count,
+            p50: p.p50,
+            p90: p.p90,
+            p95: p.p95,
+            p99: p.p99,
+            max: p.max,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct TimingsOut {
+    pub(super) tcp_handshake: PercentilesOut,
+    pub(super) client_hello_to_server_hello: PercentilesOut,
+    pub(super) client_hello_to_done: PercentilesOut,
+}
+
+impl From<&Timings> for TimingsOut {
+    fn from(t: &Timings) -> Self {
+        let p = |l: &Latency| PercentilesOut::from(l.percentiles());
+        TimingsOut {
+            tcp_handshake: p(&t.tcp_handshake),
+            client_hello_to_server_hello: p(&t.client_hello_to_server_hello),
+            client_hello_to_done: p(&t.client_hello_to_done),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct ServerOut<'a> {
+    pub(super) server: &'a str,
+    pub(super) connections: u64,
+    pub(super) outcomes: BTreeMap<&'static str, u64>,
+    pub(super) failure_causes: BTreeMap<&'static str, u64>,
+    pub(super) failure_causes_ranked: Vec<CauseCountOut>,
+    pub(super) latency_us: TimingsOut,
+    pub(super) above_slo: Option<bool>,
+    pub(super) resumption: ResumptionStatsOut,
+}
+
+#[derive(Serialize)]
+pub(super) struct CauseCountOut {
+    pub(super) cause: &'static str,
+    pub(super) count: u64,
+}
+
+#[derive(Serialize)]
+pub(super) struct ServerCauseOut<'a> {
+    pub(super) server: &'a str,
+    pub(super) cause: &'static str,
+    pub(super) count: u64,
+}
+
+#[derive(Serialize)]
+pub(super) struct MechanismOut {
+    pub(super) mechanism: &'static str,
+    pub(super) offered: u64,
+    pub(super) accepted: u64,
+}
+
+#[derive(Serialize)]
+pub(super) struct ResumptionStatsOut {
+    pub(super) attempts: u64,
+    pub(super) hits: u64,
+    pub(super) hit_rate: Option<f64>,
+    pub(super) by_mechanism: Vec<MechanismOut>,
+    pub(super) tickets_issued: u64,
+    pub(super) early_data_offered: u64,
+    pub(super) early_data_accepted: u64,
+}
+
+impl From<&ResumptionStats> for ResumptionStatsOut {
+    fn from(r: &ResumptionStats) -> Self {
+        ResumptionStatsOut {
+            attempts: r.attempts,
+            hits: r.hits,
+            hit_rate: r.hit_rate().map(round4),
+            by_mechanism: Mechanism::ALL
+                .iter()
+                .map(|&m| MechanismOut {
+                    mechanism: m.name(),
+                    offered: r.offered[m.index()],
+                    accepted: r.accepted[m.index()],
+                })
+                .collect(),
+            tickets_issued: r.tickets_issued,
+            early_data_offered: r.early_data_offered,
+            early_data_accepted: r.early_data_accepted,
+        }
+    }
+}
+
+/// Rounds a ratio to four decimals so that reports stay stable and readable.
+pub(super) fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+#[derive(Serialize)]
+pub(super) struct VersionLatencyOut {
+    pub(super) version: Option<String>,
+    pub(super) code: Option<u16>,
+    pub(super) latency_us: TimingsOut,
+}
+
+#[derive(Serialize)]
+pub(super) struct OutcomeLatencyOut {
+    pub(super) outcome: &'static str,
+    pub(super) latency_us: TimingsOut,
+}
+
+#[derive(Serialize)]
+pub(super) struct SloServerOut<'a> {
+    pub(super) server: &'a str,
+    pub(super) connections: u64,
+    pub(super) p95_us: u64,
+}
+
+#[derive(Serialize)]
+pub(super) struct GroupCountOut {
+    pub(super) name: String,
+    pub(super) code: u16,
+    pub(super) post_quantum: bool,
+    pub(super) count: u64,
+}
+
+#[derive(Serialize)]
+pub(super) struct NameCountOut<'a> {
+    pub(super) name: &'a str,
+    pub(super) count: u64,
+}
+
+#[derive(Serialize)]
+pub(super) struct EchOut {
+    pub(super) offered: u64,
+    pub(super) confirmed: u64,
+    pub(super) unconfirmed: u64,
+}
+
+#[derive(Serialize)]
+pub(super) struct ClientOut<'a> {
+    pub(super) ja4: &'a str,
+    pub(super) ja3: Vec<NameCountOut<'a>>,
+    pub(super) connections: u64,
+    pub(super) unsuccessful: u64,
+    pub(super) highest_version: Option<String>,
+    pub(super) versions: Vec<String>,
+    pub(super) cipher_suites: &'a BTreeSet<u16>,
+    pub(super) groups: Vec<String>,
+    pub(super) post_quantum: bool,
+    pub(super) alpn: Vec<NameCountOut<'a>>,
+    pub(super) servers: Vec<NameCountOut<'a>>,
+    pub(super) breaks_if: Vec<&'static str>,
+}
+
+impl<'a> ClientOut<'a> {
+    fn new(ja4: &'a str, p: &'a ClientProfile) -> Self {
+        ClientOut {
+            ja4,
+            ja3: name_counts(&p.ja3.ranked()),
+            connections: p.connections,
+            unsuccessful: p.unsuccessful,
+            highest_version: p.highest_version().map(|v| version_name(v).into_owned()),
+            versions: p
+                .versions
+                .iter()
+                .rev()
+                .map(|&v| version_name(v).into_owned())
+                .collect(),
+            cipher_suites: &p.ciphers,
+            groups: p
+                .groups
+                .iter()
+                .map(|&g| group_name(g).into_owned())
+                .collect(),
+            post_quantum: p.groups.iter().any(|&g| group_is_post_quantum(g)),
+            alpn: name_counts(&p.alpn.ranked()),
+            servers: name_counts(&p.servers.ranked()),
+            breaks_if: p.breaks().iter().map(|c| c.name()).collect(),
+        }
+    }
+}
+
+pub(super) fn name_counts<'a>(v: &[(&'a str, u64)]) -> Vec<NameCountOut<'a>> {
+    v.iter()
+        .map(|&(name, count)| NameCountOut { name, count })
+        .collect()
+}
+
+#[derive(Serialize)]
+pub(super) struct BreakOut<'a> {
+    pub(super) change: &'static str,
+    pub(super) clients: usize,
+    pub(super) connections: u64,
+    pub(super) fingerprints: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+pub(super) struct InventoryCertOut<'a> {
+    pub(super) certificate: CertOut<'a>,
+    pub(super) leaf: bool,
+    pub(super) client_certificate: bool,
+    pub(super) connections: u64,
+    pub(super) servers: Vec<NameCountOut<'a>>,
+    pub(super) connection_findings: &'a BTreeMap<&'static str, u64>,
+}
+
+impl<'a> From<&'a CertEntry> for InventoryCertOut<'a> {
+    fn from(e: &'a CertEntry) -> Self {
+        InventoryCertOut {
+            certificate: CertOut {
+                cert: &e.cert,
+                findings: &e.findings,
+            },
+            leaf: e.chain_position == 0,
+            client_certificate: e.client_certificate,
+            connections: e.connections,
+            servers: name_counts(&e.servers.ranked()),
+            connection_findings: &e.connection_findings,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct RenegotiationStatsOut {
+    pub(super) connections: u64,
+    pub(super) client_initiated: u64,
+    pub(super) server_initiated: u64,
+    pub(super) completed: u64,
+    pub(super) secure_supported: u64,
+    pub(super) secure_unsupported: u64,
+}
+
+#[derive(Serialize)]
+pub(super) struct CountOut {
+    pub(super) name: String,
+    pub(super) code: Option<u16>,
+    pub(super) count: u64,
+}
+
+#[derive(Serialize)]
+pub(super) struct AlertCountOut<'a> {
+    pub(super) from: &'static str,
+    pub(super) description: &'a str,
+    pub(super) count: u64,
+}
+
+#[derive(Serialize)]
+pub(super) struct ReportOut<'a> {
+    #[serde(rename = "type")]
+    pub(super) kind: &'static str,
+    pub(super) schema_version: u32,
+    pub(super) tool: String,
+    pub(super) inputs: &'a [InputFile],
+    pub(super) summary: SummaryOut<'a>,
+    pub(super) versions_negotiated: Vec<CountOut>,
+    pub(super) versions_offered_highest: Vec<CountOut>,
+    pub(super) ciphers: Vec<CountOut>,
+    pub(super) alerts: Vec<AlertCountOut<'a>>,
+    pub(super) resumed: &'a BTreeMap<&'static str, u64>,
+    pub(super) latency_us: TimingsOut,
+    pub(super) servers: Vec<ServerOut<'a>>,
+    pub(super) anomalies: &'a BTreeMap<&'static str, u64>,
+    pub(super) failure_causes_ranked: Vec<CauseCountOut>,
+    pub(super) failure_causes_by_server: Vec<ServerCauseOut<'a>>,
+    pub(super) latency_by_version_us: Vec<VersionLatencyOut>,
+    pub(super) latency_by_outcome_us: Vec<OutcomeLatencyOut>,
+    pub(super) slo_p95_ms: Option<f64>,
+    pub(super) servers_above_slo: Vec<SloServerOut<'a>>,
+    pub(super) resumption: ResumptionStatsOut,
+    pub(super) groups_negotiated: Vec<GroupCountOut>,
+    pub(super) groups_offered: Vec<GroupCountOut>,
+    pub(super) post_quantum: PostQuantumOut,
+    pub(super) alpn_offered: Vec<NameCountOut<'a>>,
+    pub(super) alpn_negotiated: Vec<NameCountOut<'a>>,
+    pub(super) ech: EchOut,
+    pub(super) clients: Vec<ClientOut<'a>>,
+    pub(super) what_breaks: Vec<BreakOut<'a>>,
+    pub(super) certificates: Vec<InventoryCertOut<'a>>,
+    pub(super) certificates_not_listed: u64,
+    pub(super) renegotiation: RenegotiationStatsOut,
+}
+
+#[derive(Serialize)]
+pub(super) struct PostQuantumOut {
+    pub(super) offered: u64,
+    pub(super) negotiated: u64,
+}
+
+#[derive(Serialize)]
+pub(super) struct SummaryOut<'a> {
+    pub(super) input: &'a InputStats,
+    pub(super) tls_connections: u64,
+    pub(super) outcomes: BTreeMap<&'static str, u64>,
+    pub(super) failure_causes: BTreeMap<&'static str, u64>,
+}
+
+/// Everything the JSON report and the terminal summary are made from.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Input files.
+    pub inputs: Vec<InputFile>,
+    /// Input-side counters.
+    pub input: InputStats,
+    /// Aggregates over all connections.
+    pub aggregates: Aggregates,
+    /// `--slo-p95-ms`: servers whose p95 ClientHello → done time is above it are flagged.
+    pub slo_p95_ms: Option<f64>,
+}
+
+impl Report {
+    /// Whether a server's p95 handshake time is above the SLO (`None` without an SLO or
+    /// without a completed handshake to judge by).
+    pub fn above_slo(&self, b: &Breakdown) -> Option<bool> {
+        let slo = self.slo_p95_ms?;
+        let p = b.timings.client_hello_to_done.percentiles();
+        (p.count > 0).then_some(p.p95 as f64 > slo * 1000.0)
+    }
+
+    /// Servers above the SLO, by p95 (descending), then name.
+    pub(super) fn servers_above_slo(&self) -> Vec<(&str, &Breakdown, u64)> {
+        let mut v: Vec<_> = server_list(&self.aggregates)
+            .filter(|(_, b)| self.above_slo(b) == Some(true))
+            .map(|(label, b)| {
+                let p95 = b.timings.client_hello_to_done.percentiles().p95;
+                (label, b, p95)
+            })
+            .collect();
+        v.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)));
+        v
+    }
+}
+
+/// Failure causes per server, most frequent first (then server, then cause).
+pub(super) fn causes_by_server(agg: &Aggregates) -> Vec<ServerCauseOut<'_>> {
+    let mut v: Vec<_> = server_list(agg)
+        .flat_map(|(label, b)| {
+            b.failure_causes.iter().map(|(c, &count)| ServerCauseOut {
+                server: label,
+                cause: c.name(),
+                count,
+            })
+        })
+        .collect();
+    v.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then(a.server.cmp(b.server))
+            .then(a.cause.cmp(b.cause))
+    });
+    v
+}
+
+pub(super) fn ranked_causes(b: &Breakdown) -> Vec<CauseCountOut> {
+    b.ranked_causes()
+        .into_iter()
+        .map(|(c, count)| CauseCountOut {
+            cause: c.name(),
+            count,
+        })
+        .collect()
+}
+
+pub(super) fn group_census(map: &BTreeMap<u16, u64>) -> Vec<GroupCountOut> {
+    let mut v: Vec<_> = map
+        .iter()
+        .map(|(&code, &count)| GroupCountOut {
+            name: group_name(code).into_owned(),
+            code,
+            post_quantum: group_is_post_quantum(code),
+            count,
+        })
+        .collect();
+    v.sort_by(|a, b| b.count.cmp(&a.count).then(a.code.cmp(&b.code)));
+    v
+}
+
+/// Client profiles by connections (descending), then fingerprint.
+pub(super) fn clients_sorted(agg: &Aggregates) -> Vec<(&str, &ClientProfile)> {
+    let mut v: Vec<_> = agg
+        .clients
+        .entries
+        .iter()
+        .map(|(k, p)| (k.as_str(), p))
+        .collect();
+    v.sort_by(|a, b| b.1.connections.cmp(&a.1.connections).then(a.0.cmp(b.0)));
+    v
+}
+
+/// Inventory: certificates with findings first, then by connections, then hash.
+pub(super) fn certificates_sorted(agg: &Aggregates) -> Vec<&CertEntry> {
+    let mut v: Vec<_> = agg.certificates.entries.values().collect();
+    let findings = |e: &CertEntry| e.findings.len() + e.connection_findings.len();
+    v.sort_by(|a, b| {
+        findings(b)
+            .cmp(&findings(a))
+            .then(b.connections.cmp(&a.connections))
+            .then(a.cert.sha256.cmp(&b.cert.sha256))
+    });
+    v
+}
+
+pub(super) fn what_breaks(agg: &Aggregates) -> Vec<BreakOut<'_>> {
+    agg.what_breaks()
+        .into_iter()
+        .map(|(change, clients)| BreakOut {
+            change: change.name(),
+            clients: clients.len(),
+            connections: clients.iter().map(|(_, p)| p.connections).sum(),
+            fingerprints: clients.iter().map(|&(ja4, _)| ja4).collect(),
+        })
+        .collect()
+}
+
+/// Counts sorted by count (descending), then code, for stable, readable censuses.
+pub(super) fn census(map: &BTreeMap<u16, u64>, name: impl Fn(u16) -> String) -> Vec<CountOut> {
+    let mut v: Vec<CountOut> = map
+        .iter()
+        .map(|(&code, &count)| CountOut {
+            name: name(code),
+            code: Some(code),
+            count,
+        })
+        .collect();
+    v.sort_by(|a, b| b.count.cmp(&a.count).then(a.code.cmp(&b.code)));
+    v
+}
+
+pub(super) fn named<K: Copy + Ord>(
+    map: &BTreeMap<K, u64>,
+    name: impl Fn(K) -> &'static str,
+) -> BTreeMap<&'static str, u64> {
+    map.iter().map(|(&k, &n)| (name(k), n)).collect()
+}
+
+/// Every server entry, the pooled ones as [`OTHER_SERVERS`], in name order.
+pub(super) fn server_list(agg: &Aggregates) -> impl Iterator<Item = (&str, &Breakdown)> {
+    let other = &agg.servers.other;
+    agg.servers
+        .entries
+        .iter()
+        .map(|(label, b)| (label.as_str(), b))
+        .chain((other.connections > 0).then_some((OTHER_SERVERS, other)))
+}
+
+/// Servers by connection count (descending), then name.
+pub(super) fn servers_sorted(agg: &Aggregates) -> Vec<(&str, &Breakdown)> {
+    let mut v: Vec<_> = server_list(agg).collect();
+    v.sort_by(|a, b| b.1.connections.cmp(&a.1.connections).then(a.0.cmp(b.0)));
+    v
+}
+
+/// The per-server entries of live windows (which judge SLOs with their own alerts).
+pub(super) fn servers_out(agg: &Aggregates) -> Vec<ServerOut<'_>> {
+    server_entries(agg, |_| None)
+}
+
+/// The per-server entries, most connections first, with an SLO verdict from `above_slo`.
+pub(super) fn server_entries(
+    agg: &Aggregates,
+    above_slo: impl Fn(&Breakdown) -> Option<bool>,
+) -> Vec<ServerOut<'_>> {
+    servers_sorted(agg)
+        .into_iter()
+        .map(|(label, s)| ServerOut {
+            server: label,
+            connections: s.connections,
+            outcomes: named(&s.outcomes, |o| o.name()),
+            failure_causes: named(&s.failure_causes, |c| c.name()),
+            failure_causes_ranked: ranked_causes(s),
+            latency_us: TimingsOut::from(&s.timings),
+            above_slo: above_slo(s),
+            resumption: ResumptionStatsOut::from(&s.resumption),
+        })
+        .collect()
+}
+
+/// Writes the whole report as one JSON document.
+pub fn write_report(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let agg = &report.aggregates;
+    let doc = ReportOut {
+        kind: "report",
+        schema_version: SCHEMA_VERSION,
+        tool: format!("tlsight {}", env!("CARGO_PKG_VERSION")),
+        inputs: &report.inputs,
+        summary: SummaryOut {
+            input: &report.input,
+            tls_connections: agg.all.connections,
+            outcomes: named(&agg.all.outcomes, |o| o.name()),
+            failure_causes: named(&agg.all.failure_causes, |c| c.name()),
+        },
+        versions_negotiated: census(&agg.versions, |v| version_name(v).into_owned()),
+        versions_offered_highest: census(&agg.offered_versions, |v| version_name(v).into_owned()),
+        ciphers: census(&agg.ciphers, |c| cipher_name(c).into_owned()),
+        alerts: agg
+            .alerts
+            .iter()
+            .map(|((from, desc), &count)| AlertCountOut {
+                from,
+                description: desc,
+                count,
+            })
+            .collect(),
+        resumed: &agg.resumed,
+        latency_us: TimingsOut::from(&agg.all.timings),
+        servers: server_entries(agg, |b| report.above_slo(b)),
+        anomalies: &agg.anomalies,
+        failure_causes_ranked: ranked_causes(&agg.all),
+        failure_causes_by_server: causes_by_server(agg),
+        latency_by_version_us: agg
+            .by_version
+            .iter()
+            .map(|(&v, t)| VersionLatencyOut {
+                version: v.map(|v| version_name(v).into_owned()),
+                code: v,
+                latency_us: TimingsOut::from(t),
+            })
+            .collect(),
+        latency_by_outcome_us: agg
+            .by_outcome
+            .iter()
+            .map(|(o, t)| OutcomeLatencyOut {
+                outcome: o.name(),
+                latency_us: TimingsOut::from(t),
+            })
+            .collect(),
+        slo_p95_ms: report.slo_p95_ms,
+        servers_above_slo: report
+            .servers_above_slo()
+            .into_iter()
+            .map(|(server, b, p95_us)| SloServerOut {
+                server,
+                connections: b.connections,
+                p95_us,
+            })
+            .collect(),
+        resumption: ResumptionStatsOut::from(&agg.all.resumption),
+        groups_negotiated: group_census(&agg.groups_negotiated),
+        groups_offered: group_census(&agg.groups_offered.counts()),
+        post_quantum: PostQuantumOut {
+            offered: agg.post_quantum_offered,
+            negotiated: agg
+                .groups_negotiated
+                .iter()
+                .filter(|(g, _)| group_is_post_quantum(**g))
+                .map(|(_, n)| n)
+                .sum(),
+        },
+        alpn_offered: name_counts(&agg.alpn_offered.ranked()),
+        alpn_negotiated: name_counts(&agg.alpn_negotiated.ranked()),
+        ech: EchOut {
+            offered: agg.ech.offered,
+            confirmed: agg.ech.confirmed,
+            unconfirmed: agg.ech.offered - agg.ech.confirmed,
+        },
+        clients: clients_sorted(agg)
+            .into_iter()
+            .map(|(ja4, p)| ClientOut::new(ja4, p))
+            .collect(),
+        what_breaks: what_breaks(agg),
+        certificates: certificates_sorted(agg)
+            .into_iter()
+            .map(InventoryCertOut::from)
+            .collect(),
+        certificates_not_listed: agg.certificates.other.connections,
+        renegotiation: RenegotiationStatsOut {
+            connections: agg.renegotiation.connections,
+            client_initiated: agg.renegotiation.client_initiated,
+            server_initiated: agg.renegotiation.server_initiated,
+            completed: agg.renegotiation.completed,
+            secure_supported: agg.renegotiation.secure_supported,
+            secure_unsupported: agg.renegotiation.secure_unsupported,
+        },
+    };
+    serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::other)?;
+    out.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::write_summary;
+
+    #[test]
+    fn slo_flags_servers_whose_p95_is_above_it() {
+        let mut report = Report::default();
+        let mut slow = Breakdown::default();
+        for ms in 1..=100 {
+            slow.timings.client_hello_to_done.record(ms * 1000);
+        }
+        let mut fast = Breakdown::default();
+        fast.timings.client_hello_to_done.record(500);
+        *report.aggregates.servers.entry("slow.test") = slow;
+        *report.aggregates.servers.entry("fast.test") = fast;
+        report.aggregates.servers.entry("silent.test");
+        assert_eq!(
+            report.above_slo(&report.aggregates.servers.other),
+            None,
+            "no SLO"
+        );
+        report.slo_p95_ms = Some(50.0);
+        let verdict = |name: &str| report.above_slo(&report.aggregates.servers.entries[name]);
+        assert_eq!(verdict("slow.test"), Some(true));
+        assert_eq!(verdict("fast.test"), Some(false));
+        assert_eq!(verdict("silent.test"), None, "nothing to judge");
+        let above = report.servers_above_slo();
+        assert_eq!(above.len(), 1);
+        assert_eq!(above[0].0, "slow.test");
+        let mut text = Vec::new();
+        write_summary(&report, &mut text).expect("write to a Vec");
+        let text = String::from_utf8(text).expect("UTF-8");
+        assert!(
+            text.contains("Servers above the p95 SLO of 50 ms: 1"),
+            "{text}"
+        );
+    }
+}

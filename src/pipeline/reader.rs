@@ -1,0 +1,420 @@
+//! The capture thread's work: decode frames and deal their segments out to the workers in
+//! batches, on a capture clock that never goes back.
+
+use super::batch::{BATCH_SEGMENTS, Batch, PayloadAt, SegmentDesc, SegmentHead};
+
+use crate::capture::{Frame, OfflineFile, PacketSource, SharedFrame};
+use crate::decode::{Decoded, Decoder, LinkType};
+use crate::flow::{FlowKey, Timestamp, Transport};
+use crate::output::{InputFile, InputStats};
+use crossbeam_channel::{Receiver, Sender};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Every this many packets every worker gets a batch, even an empty one, so that a worker
+/// whose shard is quiet still advances its clock and lets held records be written.
+pub(super) const TICK_PACKETS: u64 = 1 << 16;
+
+/// Capture time made monotonic: advances by every forward step of the timestamps, never goes
+/// back. Computed from the packet sequence alone, so it is the same whatever the sharding.
+#[derive(Default)]
+pub(super) struct CaptureClock {
+    pub(super) last_ts: Option<Timestamp>,
+    pub(super) now: Timestamp,
+    /// Live: timestamps (the kernel's, and the reader's own readings when the link is quiet)
+    /// are all wall-clock time, so the clock is their running maximum. Adding forward steps
+    /// instead would drift ahead of the wall clock whenever a frame stamped before a reading
+    /// is read after it.
+    pub(super) wall: bool,
+}
+
+impl CaptureClock {
+    /// The clock after a packet stamped `ts`.
+    pub(super) fn tick(&mut self, ts: Timestamp) -> Timestamp {
+        self.now = match self.last_ts {
+            None => ts,
+            Some(_) if self.wall => self.now.max(ts),
+            Some(last) => Timestamp(self.now.0.saturating_add((ts.0 - last.0).max(0))),
+        };
+        self.last_ts = Some(ts);
+        self.now
+    }
+}
+
+/// Hands segments out to the workers in batches, and tells every worker the capture clock.
+pub(super) struct Dealer {
+    pub(super) senders: Vec<Sender<Batch>>,
+    pub(super) batches: Vec<Batch>,
+    pub(super) recycle: Receiver<Batch>,
+    /// Live: a batch whose worker's channel is full is dropped (and counted) rather than
+    /// waited for, so the capture never stalls behind slow workers.
+    pub(super) lossy: bool,
+    /// Segments dropped because a worker's channel was full (lossy mode only).
+    pub(super) dropped_segments: u64,
+    /// The live window new batches belong to.
+    pub(super) window: u64,
+}
+
+impl Dealer {
+    pub(super) fn new(senders: Vec<Sender<Batch>>, recycle: Receiver<Batch>) -> Self {
+        let batches = senders.iter().map(|_| Batch::default()).collect();
+        Dealer {
+            senders,
+            batches,
+            recycle,
+            lossy: false,
+            dropped_segments: 0,
+            window: 0,
+        }
+    }
+
+    /// Queues a segment for the worker of its flow: a payload in a mapped file is referred to
+    /// (the batch holds its chunks), any other is copied into the batch.
+    pub(super) fn push(
+        &mut self,
+        head: SegmentHead,
+        payload: &[u8],
+        shared: Option<SharedFrame<'_>>,
+        clock: Timestamp,
+    ) {
+        let w = head.key.shard(self.senders.len());
+        let mapped = shared.and_then(|s| Some((s, s.file.offset_of(payload)?)));
+        // A batch refers to one file: segments of the next file wait for the next batch.
+        if let Some((s, _)) = mapped
+            && let Some(batch) = self.batches.get(w)
+            && batch.file.as_ref().is_some_and(|f| !Arc::ptr_eq(f, s.file))
+        {
+            self.send(w, clock);
+        }
+        let Some(batch) = self.batches.get_mut(w) else {
+            return;
+        };
+        let len = payload.len();
+        let payload = match mapped {
+            Some((s, start)) => {
+                if batch.file.is_none() {
+                    batch.file = Some(Arc::clone(s.file));
+                }
+                for chunk in s.chunks {
+                    if !batch.chunks.last().is_some_and(|c| Arc::ptr_eq(c, chunk)) {
+                        batch.chunks.push(Arc::clone(chunk));
+                    }
+                }
+                PayloadAt::Mapped { start, len }
+            }
+            None => {
+                let start = batch.payload.len();
+                batch.payload.extend_from_slice(payload);
+                PayloadAt::Copied { start, len }
+            }
+        };
+        batch.segments.push(SegmentDesc { head, payload });
+        if batch.segments.len() >= BATCH_SEGMENTS {
+            self.send(w, clock);
+        }
+    }
+
+    /// Sends worker `w` its batch (even an empty one), stamped with the clock.
+    pub(super) fn send(&mut self, w: usize, clock: Timestamp) {
+        let (Some(batch), Some(tx)) = (self.batches.get_mut(w), self.senders.get(w)) else {
+            return;
+        };
+        if self.lossy && tx.is_full() {
+            // The reader is the only sender, so a channel with room now still has room when
+            // it sends; a full one means the worker is behind: drop, count, reuse the buffers.
+            self.dropped_segments += batch.segments.len() as u64;
+            batch.clear();
+            return;
+        }
+        let fresh = self.recycle.try_recv().unwrap_or_default();
+        let mut full = std::mem::replace(batch, fresh);
+        full.clock = clock;
+        full.window = self.window;
+        // A worker only hangs up by panicking, which the join reports.
+        let _ = tx.send(full);
+    }
+
+    /// Sends every worker its batch.
+    pub(super) fn send_all(&mut self, clock: Timestamp) {
+        for w in 0..self.senders.len() {
+            self.send(w, clock);
+        }
+    }
+}
+
+/// Decodes frames and deals their segments out to the workers: the part of the capture thread
+/// that files and live interfaces share.
+pub(super) struct Reader {
+    pub(super) stats: InputStats,
+    pub(super) decoder: Decoder,
+    pub(super) dealer: Dealer,
+    pub(super) decode_errors: BTreeMap<&'static str, u64>,
+    pub(super) clock: CaptureClock,
+    /// The previous frame's own timestamp, across files (the clock also takes live readings).
+    pub(super) last_frame_ts: Option<Timestamp>,
+}
+
+impl Reader {
+    pub(super) fn new(senders: Vec<Sender<Batch>>, recycle: Receiver<Batch>) -> Self {
+        Reader {
+            stats: InputStats::default(),
+            decoder: Decoder::new(),
+            dealer: Dealer::new(senders, recycle),
+            decode_errors: BTreeMap::new(),
+            clock: CaptureClock::default(),
+            last_frame_ts: None,
+        }
+    }
+
+    /// Takes one frame; returns the capture clock after it.
+    pub(super) fn frame(&mut self, link: LinkType, frame: &Frame<'_>) -> Timestamp {
+        self.stats.packets += 1;
+        self.stats.bytes += frame.data.len() as u64;
+        // A clock stepped back (or files merged out of order): durations across it are
+        // meaningless, so it is counted.
+        if self.last_frame_ts.is_some_and(|last| frame.ts < last) {
+            self.stats.timestamps_backwards += 1;
+        }
+        self.last_frame_ts = Some(frame.ts);
+        // Cut by the snap length: the missing bytes only show up as decode errors or gaps.
+        if (frame.data.len() as u64) < u64::from(frame.wire_len) {
+            self.stats.snaplen_truncated += 1;
+        }
+        let now = self.clock.tick(frame.ts);
+        match self.decoder.decode(link, frame.data, frame.ts) {
+            Ok(Decoded::Tcp(seg)) => {
+                self.stats.tcp_segments += 1;
+                let (key, dir) = FlowKey::from_endpoints(Transport::Tcp, seg.src, seg.dst);
+                let head = SegmentHead {
+                    key,
+                    dir,
+                    seq: seg.seq,
+                    ack: seg.ack,
+                    flags: seg.flags,
+                    ts: frame.ts,
+                    clock: now,
+                };
+                self.dealer.push(head, seg.payload, frame.shared, now);
+            }
+            // Counted as before UDP had drivers: no transport analyses datagrams yet.
+            Ok(Decoded::Udp(_) | Decoded::Other) => self.stats.not_tcp += 1,
+            Ok(Decoded::FragmentHeld) => self.stats.ip_fragments += 1,
+            Err(e) => *self.decode_errors.entry(e.kind()).or_default() += 1,
+        }
+        now
+    }
+
+    /// Sends every batch (waiting for room, even live: nothing is lost at the end) and
+    /// returns the input counters.
+    pub(super) fn finish(mut self) -> InputStats {
+        self.dealer.lossy = false;
+        self.dealer.send_all(self.clock.now);
+        // Datagrams still incomplete at the end of the capture never will be.
+        self.decoder.expire(Timestamp::MAX);
+        let d = self.decoder.stats();
+        let mut stats = self.stats;
+        stats.ip_datagrams_reassembled = d.datagrams_reassembled;
+        stats.ip_datagrams_dropped = d.datagrams_expired
+            + d.datagrams_evicted
+            + d.datagrams_oversized
+            + d.datagrams_too_fragmented
+            + d.total_bytes_cap_hits
+            + d.datagrams_inconsistent;
+        stats.decode_errors = self.decode_errors;
+        stats
+    }
+}
+
+/// The capture thread: reads every input, decodes, and deals segments out to the workers
+/// until the inputs end or `stop` is set.
+pub(super) fn read_inputs(
+    paths: &[PathBuf],
+    senders: Vec<Sender<Batch>>,
+    recycle: Receiver<Batch>,
+    stop: &AtomicBool,
+) -> (Vec<InputFile>, InputStats) {
+    let mut inputs = Vec::with_capacity(paths.len());
+    let mut reader = Reader::new(senders, recycle);
+    for path in paths {
+        let mut file = InputFile {
+            path: path.display().to_string(),
+            packets: 0,
+            error: None,
+        };
+        let mut source = match OfflineFile::open(path) {
+            Ok(s) => s,
+            Err(e) => {
+                file.error = Some(e.to_string());
+                inputs.push(file);
+                continue;
+            }
+        };
+        let link = source.link_type();
+        loop {
+            let frame = match source.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(e) => {
+                    file.error = Some(e.to_string());
+                    break;
+                }
+            };
+            let now = reader.frame(link, &frame);
+            if reader.stats.packets.is_multiple_of(TICK_PACKETS) {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                reader.dealer.send_all(now);
+            }
+        }
+        file.packets = source.packets_read();
+        inputs.push(file);
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    (inputs, reader.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::{Frame, OfflineFile, PacketSource};
+    use crate::decode::{Decoded, Decoder, LinkType};
+    use crate::flow::{Endpoint, FlowKey, TcpFlags, Timestamp, Transport};
+    use crate::pipeline::records::RecordKey;
+    use crossbeam_channel::{bounded, unbounded};
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn record(closed_at: i64, first: i64, port: u16) -> (RecordKey, Vec<u8>) {
+        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let client = Endpoint { ip, port };
+        let server = Endpoint { ip, port: 443 };
+        let key = (Timestamp(closed_at), Timestamp(first), client, server);
+        (key, format!("{closed_at}/{port}\n").into_bytes())
+    }
+
+    /// Headers of a segment of one made-up connection.
+    fn test_head() -> SegmentHead {
+        let (key, dir) =
+            FlowKey::from_endpoints(Transport::Tcp, record(0, 0, 1).0.2, record(0, 0, 2).0.2);
+        SegmentHead {
+            key,
+            dir,
+            seq: 0,
+            ack: 0,
+            flags: TcpFlags(0),
+            ts: Timestamp(0),
+            clock: Timestamp(0),
+        }
+    }
+
+    #[test]
+    fn payloads_in_a_mapped_file_are_referred_to_and_others_copied() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/tls12-ecdhe-rsa.pcap");
+        let mut source = OfflineFile::open(&path).expect("open");
+        let link = source.link_type();
+        let (tx, rx) = unbounded::<Batch>();
+        let (_recycle_tx, recycle_rx) = unbounded::<Batch>();
+        let mut reader = Reader::new(vec![tx], recycle_rx);
+        let mut decoder = Decoder::new();
+        let mut payloads = Vec::new();
+        while let Some(frame) = source.next_frame().expect("read") {
+            if let Ok(Decoded::Tcp(seg)) = decoder.decode(link, frame.data, frame.ts) {
+                payloads.push(seg.payload.to_vec());
+            }
+            reader.frame(link, &frame);
+        }
+        // The same payload again, from memory that is not the file: copied.
+        let head = test_head();
+        let last = payloads.last().expect("segments").clone();
+        reader.dealer.push(head, &last, None, Timestamp(0));
+        payloads.push(last);
+        reader.finish();
+        let batch = rx.try_recv().expect("one batch");
+        assert!(batch.file.is_some() && !batch.chunks.is_empty());
+        let got: Vec<Vec<u8>> = batch
+            .segments
+            .iter()
+            .map(|d| batch.payload_of(d).to_vec())
+            .collect();
+        assert_eq!(got, payloads);
+        let copied = batch
+            .segments
+            .iter()
+            .filter(|d| matches!(d.payload, PayloadAt::Copied { .. }))
+            .count();
+        assert_eq!(copied, 1, "only the segment from outside the file");
+        assert_eq!(batch.payload.len(), payloads[payloads.len() - 1].len());
+    }
+
+    #[test]
+    fn lossy_dealer_drops_and_counts_instead_of_waiting() {
+        let (tx, rx) = bounded::<Batch>(1);
+        let (_recycle_tx, recycle_rx) = unbounded::<Batch>();
+        let mut dealer = Dealer::new(vec![tx], recycle_rx);
+        dealer.lossy = true;
+        let head = test_head();
+        // Three full batches into a channel of one, nobody reading: one goes through, two are
+        // dropped and counted, and the reader never blocks.
+        for _ in 0..3 * BATCH_SEGMENTS {
+            dealer.push(head, b"abc", None, Timestamp(1));
+        }
+        assert_eq!(dealer.dropped_segments, 2 * BATCH_SEGMENTS as u64);
+        let got = rx.try_recv().expect("the first batch");
+        assert_eq!(got.segments.len(), BATCH_SEGMENTS);
+        assert_eq!(got.payload.len(), 3 * BATCH_SEGMENTS);
+        // Room again: the next batch goes through, stamped with the window.
+        dealer.window = 4;
+        dealer.push(head, b"abc", None, Timestamp(2));
+        dealer.send_all(Timestamp(2));
+        let got = rx.try_recv().expect("the next batch");
+        assert_eq!((got.segments.len(), got.window), (1, 4));
+    }
+
+    #[test]
+    fn reader_counts_backward_timestamps_and_snaplen_cuts_of_every_source() {
+        let (tx, _rx) = unbounded::<Batch>();
+        let (_recycle_tx, recycle_rx) = unbounded::<Batch>();
+        let mut reader = Reader::new(vec![tx], recycle_rx);
+        let data = [0u8; 60];
+        let frame = |secs: i64, wire_len: u32| Frame {
+            ts: Timestamp::from_parts(secs, 0),
+            data: &data,
+            wire_len,
+            shared: None,
+        };
+        // One step back within a file, one at the boundary between two files, one cut frame.
+        for (secs, wire_len) in [(100, 60), (99, 60), (99, 1500), (101, 60), (50, 60)] {
+            reader.frame(LinkType::ETHERNET, &frame(secs, wire_len));
+        }
+        let stats = reader.finish();
+        assert_eq!(stats.packets, 5);
+        assert_eq!(stats.timestamps_backwards, 2);
+        assert_eq!(stats.snaplen_truncated, 1);
+    }
+
+    #[test]
+    fn capture_clock_never_goes_back() {
+        let mut clock = CaptureClock::default();
+        assert_eq!(clock.tick(Timestamp(100)), Timestamp(100));
+        assert_eq!(clock.tick(Timestamp(50)), Timestamp(100));
+        assert_eq!(clock.tick(Timestamp(80)), Timestamp(130));
+    }
+
+    #[test]
+    fn live_clock_follows_the_wall_clock_without_drift() {
+        let mut clock = CaptureClock {
+            wall: true,
+            ..CaptureClock::default()
+        };
+        assert_eq!(clock.tick(Timestamp(100)), Timestamp(100));
+        // A frame stamped before the last reading, read after it.
+        assert_eq!(clock.tick(Timestamp(95)), Timestamp(100));
+        assert_eq!(clock.tick(Timestamp(96)), Timestamp(100));
+        assert_eq!(clock.tick(Timestamp(200)), Timestamp(200));
+    }
+}

@@ -1,0 +1,255 @@
+//! Connection records on their way out: workers pack them into [`RecordBatch`]es, and the
+//! calling thread merges the workers' streams into one, in [`RecordKey`] order, as soon as no
+//! record still to come can sort before them.
+
+use super::worker::WindowPart;
+
+use crate::flow::{Endpoint, Timestamp};
+use crossbeam_channel::{Receiver, Sender};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::{self, Write};
+use std::ops::Range;
+use std::rc::Rc;
+
+/// The order connection records are written in: when the connection ended (capture clock,
+/// see [`Connection::closed_at`]), then first packet time, client and server; remaining ties
+/// (a port reused within one timestamp) are broken by the record's bytes. None of it depends
+/// on which worker saw the connection.
+pub type RecordKey = (Timestamp, Timestamp, Endpoint, Endpoint);
+
+/// Records a worker finished since its last message, and how far it has got.
+pub(super) struct RecordMessage {
+    pub(super) worker: usize,
+    /// Every record this worker sends later has a key whose close time is at least this.
+    pub(super) progress: Timestamp,
+    pub(super) records: RecordBatch,
+    /// Live windows this worker has finished since its last message, oldest first.
+    pub(super) windows: Vec<WindowPart>,
+}
+
+/// Connection records packed into one buffer: one allocation per message, reused through the
+/// writer, instead of one per record (which the writer thread then freed, a costly free of
+/// another thread's memory).
+#[derive(Default)]
+pub(super) struct RecordBatch {
+    pub(super) bytes: Vec<u8>,
+    pub(super) records: Vec<(RecordKey, Range<usize>)>,
+}
+
+impl RecordBatch {
+    /// An empty batch writing into `bytes`, made room for as many bytes and records as
+    /// `previous` held (messages are alike, so the buffer rarely grows while records are
+    /// written into it).
+    pub(super) fn reusing(mut bytes: Vec<u8>, previous: &RecordBatch) -> Self {
+        bytes.clear();
+        bytes.reserve(previous.bytes.len());
+        RecordBatch {
+            bytes,
+            records: Vec::with_capacity(previous.records.len()),
+        }
+    }
+
+    /// Appends the record that `write` appends to the buffer.
+    pub(super) fn push(&mut self, key: RecordKey, write: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.bytes.len();
+        write(&mut self.bytes);
+        self.records.push((key, start..self.bytes.len()));
+    }
+}
+
+/// Writes the workers' record messages as one stream in [`RecordKey`] order. Returns how
+/// many records were written.
+pub(super) fn write_records(
+    messages: &Receiver<RecordMessage>,
+    mut merger: RecordMerger,
+    out: &mut dyn Write,
+) -> io::Result<u64> {
+    for msg in messages.iter() {
+        merger.accept(msg, out)?;
+    }
+    // Every worker has hung up: whatever is left is final.
+    merger.finish(out)
+}
+
+/// Merges per-worker record streams: a record is written once every worker's progress has
+/// passed its close time, so no record still to come can sort before it. What is held is
+/// bounded by the records closed within the workers' lag, not by the capture.
+pub(super) struct RecordMerger {
+    pub(super) progress: Vec<Timestamp>,
+    pub(super) held: BinaryHeap<Reverse<HeldRecord>>,
+    pub(super) written: u64,
+    /// Where a message's buffer goes back once all its records are written.
+    pub(super) spare_buffers: Sender<Vec<u8>>,
+}
+
+impl RecordMerger {
+    pub(super) fn new(workers: usize, spare_buffers: Sender<Vec<u8>>) -> Self {
+        RecordMerger {
+            progress: vec![Timestamp(i64::MIN); workers],
+            held: BinaryHeap::new(),
+            written: 0,
+            spare_buffers,
+        }
+    }
+
+    /// Takes one message and writes every record that has become final.
+    pub(super) fn accept(&mut self, msg: RecordMessage, out: &mut dyn Write) -> io::Result<()> {
+        if let Some(p) = self.progress.get_mut(msg.worker) {
+            *p = msg.progress;
+        }
+        let buffer = Rc::new(msg.records.bytes);
+        self.held
+            .extend(msg.records.records.into_iter().map(|(key, range)| {
+                Reverse(HeldRecord {
+                    key,
+                    buffer: Rc::clone(&buffer),
+                    range,
+                })
+            }));
+        self.recycle(buffer);
+        let watermark = self
+            .progress
+            .iter()
+            .copied()
+            .min()
+            .unwrap_or(Timestamp::MAX);
+        while let Some(Reverse(HeldRecord {
+            key: (closed_at, ..),
+            ..
+        })) = self.held.peek()
+        {
+            // A close time equal to a worker's progress may still come from it; at
+            // `Timestamp::MAX` every worker has finished.
+            if *closed_at >= watermark && watermark != Timestamp::MAX {
+                break;
+            }
+            self.write_first(out)?;
+        }
+        Ok(())
+    }
+
+    /// Writes everything still held; returns the number of records written in all.
+    pub(super) fn finish(mut self, out: &mut dyn Write) -> io::Result<u64> {
+        while !self.held.is_empty() {
+            self.write_first(out)?;
+        }
+        Ok(self.written)
+    }
+
+    pub(super) fn write_first(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        if let Some(Reverse(record)) = self.held.pop() {
+            out.write_all(record.line())?;
+            self.written += 1;
+            self.recycle(record.buffer);
+        }
+        Ok(())
+    }
+
+    /// Hands a message's buffer back to the workers once no held record is in it.
+    pub(super) fn recycle(&self, buffer: Rc<Vec<u8>>) {
+        if let Ok(bytes) = Rc::try_unwrap(buffer) {
+            // Full: enough spares already, this one is freed.
+            let _ = self.spare_buffers.try_send(bytes);
+        }
+    }
+}
+
+/// A record waiting to be written, in its message's buffer.
+pub(super) struct HeldRecord {
+    pub(super) key: RecordKey,
+    pub(super) buffer: Rc<Vec<u8>>,
+    pub(super) range: Range<usize>,
+}
+
+impl HeldRecord {
+    pub(super) fn line(&self) -> &[u8] {
+        self.buffer.get(self.range.clone()).unwrap_or_default()
+    }
+}
+
+impl Ord for HeldRecord {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.key, self.line()).cmp(&(other.key, other.line()))
+    }
+}
+
+impl PartialOrd for HeldRecord {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for HeldRecord {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for HeldRecord {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{Endpoint, Timestamp};
+    use crossbeam_channel::unbounded;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn record(closed_at: i64, first: i64, port: u16) -> (RecordKey, Vec<u8>) {
+        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let client = Endpoint { ip, port };
+        let server = Endpoint { ip, port: 443 };
+        let key = (Timestamp(closed_at), Timestamp(first), client, server);
+        (key, format!("{closed_at}/{port}\n").into_bytes())
+    }
+
+    fn message(worker: usize, progress: i64, records: Vec<(RecordKey, Vec<u8>)>) -> RecordMessage {
+        let mut batch = RecordBatch::default();
+        for (key, line) in records {
+            batch.push(key, |bytes| bytes.extend_from_slice(&line));
+        }
+        RecordMessage {
+            worker,
+            progress: Timestamp(progress),
+            records: batch,
+            windows: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn records_are_written_in_close_order_once_every_worker_has_passed_them() {
+        let (spare_tx, spare_rx) = unbounded();
+        let mut merger = RecordMerger::new(2, spare_tx);
+        let mut out = Vec::new();
+        merger
+            .accept(
+                message(0, 10, vec![record(7, 1, 1), record(9, 2, 2)]),
+                &mut out,
+            )
+            .unwrap();
+        assert!(out.is_empty(), "worker 1 has not reported yet");
+        merger
+            .accept(message(1, 8, vec![record(4, 3, 3)]), &mut out)
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out), "4/3\n7/1\n");
+        // A close time equal to the slowest worker's progress is held: another may follow.
+        merger
+            .accept(message(1, 9, vec![record(8, 4, 4)]), &mut out)
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out), "4/3\n7/1\n8/4\n");
+        merger
+            .accept(message(1, i64::MAX, vec![record(9, 0, 5)]), &mut out)
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out), "4/3\n7/1\n8/4\n9/5\n9/2\n");
+        merger
+            .accept(message(0, i64::MAX, vec![record(i64::MAX, 0, 6)]), &mut out)
+            .unwrap();
+        assert_eq!(merger.finish(&mut out).unwrap(), 6);
+        assert!(String::from_utf8_lossy(&out).ends_with("9/2\n9223372036854775807/6\n"));
+        assert_eq!(
+            spare_rx.len(),
+            5,
+            "every message's buffer handed back once written"
+        );
+    }
+}

@@ -1,0 +1,252 @@
+//! A worker: owns the flow table of its shard, runs each connection's TLS observer on the
+//! reassembled streams, and turns closed connections into facts, aggregates and records.
+
+use std::cell::RefCell;
+
+use super::batch::Batch;
+use super::records::{RecordBatch, RecordMessage};
+use super::{Config, RecordChannels};
+
+use crate::aggregate::Aggregates;
+use crate::facts::{self};
+use crate::flow::{Direction, FlowKey, Timestamp};
+use crate::output::{self};
+use crate::prefetch;
+use crate::tcp::{CloseReason, Connection, Segment, StreamConsumer, TcpTable};
+use crate::tls::{TlsContext, TlsObserver};
+use crate::watch::Sightings;
+use crossbeam_channel::{Receiver, Sender};
+use std::rc::Rc;
+
+/// How many segments ahead a worker asks for a connection's state to be loaded into cache
+/// (see [`TcpTable::prefetch`]): its flow-table entry first, its consumer's state half as far
+/// ahead, the payload's first bytes with the latter.
+pub(super) const PREFETCH_SEGMENTS: usize = 8;
+
+/// One worker's share of one live window.
+pub(super) struct WindowPart {
+    pub(super) window: u64,
+    pub(super) aggregates: Aggregates,
+    pub(super) sightings: Sightings,
+}
+
+/// What one worker produced besides its records.
+#[derive(Default)]
+pub(super) struct WorkerOutput {
+    pub(super) aggregates: Aggregates,
+    /// Live mode only: what the current window saw beyond its aggregates.
+    pub(super) sightings: Sightings,
+    pub(super) tcp_connections: u64,
+    pub(super) tcp_connections_without_tls: u64,
+    pub(super) flows_evicted: u64,
+    pub(super) flow_buffer_cap_hits: u64,
+    pub(super) total_buffer_cap_hits: u64,
+}
+
+/// Runs one connection's TLS observer on its reassembled streams.
+pub(super) struct ConnectionObserver {
+    /// Made when the first stream bytes (or gap) arrive: a connection that never carries data
+    /// (a SYN flood's half-open connections) then costs the flow table a pointer instead of
+    /// the observer's half kilobyte.
+    pub(super) tls: Option<Box<TlsObserver>>,
+    pub(super) ctx: Rc<RefCell<TlsContext>>,
+}
+
+impl StreamConsumer for ConnectionObserver {
+    fn on_data(&mut self, dir: Direction, bytes: &[u8], ts: Timestamp) {
+        observer(&mut self.tls).on_data(&mut self.ctx.borrow_mut(), dir, bytes, ts);
+    }
+
+    fn prefetch(&self) {
+        if let Some(tls) = &self.tls {
+            prefetch::object::<TlsObserver>(tls);
+        }
+    }
+
+    fn on_gap(&mut self, dir: Direction, len: u64, ts: Timestamp) {
+        observer(&mut self.tls).on_gap(dir, len, ts);
+    }
+}
+
+/// The observer of a connection, made on first use.
+pub(super) fn observer(tls: &mut Option<Box<TlsObserver>>) -> &mut TlsObserver {
+    tls.get_or_insert_with(|| Box::new(TlsObserver::new()))
+}
+
+/// A worker: owns the flow table of its shard, and sends its records to the writer after
+/// every batch.
+pub(super) fn run_worker(
+    worker: usize,
+    rx: Receiver<Batch>,
+    recycle: Sender<Batch>,
+    channels: RecordChannels,
+    cfg: Config,
+) -> WorkerOutput {
+    let mut table: TcpTable<ConnectionObserver> = TcpTable::new(cfg.limits);
+    let ctx = Rc::new(RefCell::new(TlsContext::default()));
+    let mut out = WorkerOutput::default();
+    let fresh_records = |previous: &RecordBatch| {
+        RecordBatch::reusing(channels.spare.try_recv().unwrap_or_default(), previous)
+    };
+    let mut records = RecordBatch::default();
+    let mut new_consumer = |_: &FlowKey| ConnectionObserver {
+        tls: None,
+        ctx: Rc::clone(&ctx),
+    };
+    let send = |records: &mut RecordBatch, progress, windows: Vec<WindowPart>| {
+        if cfg.want_records || !windows.is_empty() {
+            let msg = RecordMessage {
+                worker,
+                progress,
+                records: std::mem::replace(records, fresh_records(records)),
+                windows,
+            };
+            // The writer reads until every worker has hung up: a failed send cannot happen.
+            let _ = channels.messages.send(msg);
+        }
+    };
+    let mut window = 0;
+    for mut batch in rx {
+        // Windows end between batches: what came before belongs to the earlier ones.
+        let mut parts = Vec::new();
+        while cfg.windows && window < batch.window {
+            parts.push(take_window(window, &mut out));
+            window += 1;
+        }
+        let mut closed = |conn: Connection<ConnectionObserver>, reason: CloseReason| {
+            finish_connection(conn, reason, &cfg, &mut out, &mut records);
+        };
+        for (i, d) in batch.segments.iter().enumerate() {
+            if let Some(ahead) = batch.segments.get(i + PREFETCH_SEGMENTS) {
+                table.prefetch(&ahead.head.key, false);
+            }
+            if let Some(ahead) = batch.segments.get(i + PREFETCH_SEGMENTS / 2) {
+                table.prefetch(&ahead.head.key, true);
+                prefetch::line(batch.payload_of(ahead).as_ptr());
+            }
+            let h = d.head;
+            let seg = Segment {
+                key: h.key,
+                dir: h.dir,
+                seq: h.seq,
+                ack: h.ack,
+                flags: h.flags,
+                payload: batch.payload_of(d),
+                ts: h.ts,
+                clock: h.clock,
+            };
+            table.process(&seg, &mut new_consumer, &mut closed);
+        }
+        table.expire_idle(batch.clock, &mut closed);
+        let progress = batch.clock;
+        batch.clear();
+        let _ = recycle.send(batch);
+        send(&mut records, progress, parts);
+    }
+    table.drain(&mut |conn, reason| {
+        finish_connection(conn, reason, &cfg, &mut out, &mut records);
+    });
+    let last = if cfg.windows {
+        vec![take_window(window, &mut out)]
+    } else {
+        Vec::new()
+    };
+    send(&mut records, Timestamp::MAX, last);
+    let stats = table.stats();
+    out.flows_evicted = stats.table.flows_evicted;
+    out.flow_buffer_cap_hits = stats.flow_buffer_cap_hits;
+    out.total_buffer_cap_hits = stats.total_buffer_cap_hits;
+    out
+}
+
+/// Hands over what the worker aggregated in `window`, starting afresh.
+pub(super) fn take_window(window: u64, out: &mut WorkerOutput) -> WindowPart {
+    WindowPart {
+        window,
+        aggregates: std::mem::take(&mut out.aggregates),
+        sightings: std::mem::take(&mut out.sightings),
+    }
+}
+
+/// Turns a closed connection into facts and aggregates, and (if wanted) an NDJSON record
+/// in `records`, with its place in the output order.
+pub(super) fn finish_connection(
+    conn: Connection<ConnectionObserver>,
+    reason: CloseReason,
+    cfg: &Config,
+    out: &mut WorkerOutput,
+    records: &mut RecordBatch,
+) {
+    out.tcp_connections += 1;
+    let Some(tls) = conn.consumer.tls.filter(|tls| tls.is_tls()) else {
+        out.tcp_connections_without_tls += 1;
+        return;
+    };
+    let transcript = tls.finish();
+    let f = facts::build(&conn.key, conn.meta, reason, transcript, &cfg.facts);
+    out.aggregates.add(&f);
+    if cfg.windows {
+        out.sightings.add(&f);
+    }
+    if cfg.want_records {
+        let (first_ts, client, server) = f.sort_key();
+        records.push((conn.closed_at, first_ts, client, server), |bytes| {
+            output::write_connection(&f, bytes)
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{Endpoint, FlowKey, TcpFlags, Timestamp, Transport};
+    use crate::tcp::{Connection, Limits, Segment, TcpTable};
+    use crate::tls::TlsContext;
+    use std::cell::RefCell;
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::rc::Rc;
+
+    #[test]
+    fn half_open_connections_get_no_tls_observer() {
+        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let (client, server) = (Endpoint { ip, port: 40000 }, Endpoint { ip, port: 443 });
+        let (key, dir) = FlowKey::from_endpoints(Transport::Tcp, client, server);
+        let ctx = Rc::new(RefCell::new(TlsContext::default()));
+        let mut table: TcpTable<ConnectionObserver> = TcpTable::new(Limits::default());
+        let mut new_consumer = |_: &FlowKey| ConnectionObserver {
+            tls: None,
+            ctx: Rc::clone(&ctx),
+        };
+        let segment = |flags: u8, seq: u32, payload: &'static [u8]| Segment {
+            key,
+            dir,
+            seq,
+            ack: 0,
+            flags: TcpFlags(flags),
+            payload,
+            ts: Timestamp(1),
+            clock: Timestamp(1),
+        };
+        let mut observed = Vec::new();
+        let mut closed =
+            |c: Connection<ConnectionObserver>, _| observed.push(c.consumer.tls.is_some());
+        table.process(
+            &segment(TcpFlags::SYN, 1, b""),
+            &mut new_consumer,
+            &mut closed,
+        );
+        table.drain(&mut closed);
+        table.process(
+            &segment(TcpFlags::SYN, 1, b""),
+            &mut new_consumer,
+            &mut closed,
+        );
+        table.process(
+            &segment(0, 2, b"\x16\x03\x01"),
+            &mut new_consumer,
+            &mut closed,
+        );
+        table.drain(&mut closed);
+        assert_eq!(observed, [false, true]);
+    }
+}

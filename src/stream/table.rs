@@ -1,0 +1,388 @@
+//! The flow table: one worker's flows by key, with idle expiry, eviction of the least recently
+//! active flow when full, and a deterministic close time for each. Transport-neutral: TCP's
+//! driver keeps its connections here, and UDP flows (QUIC, DTLS) use the same machinery.
+//!
+//! A flow's close time depends only on the packets (its closing packet's clock, its idle
+//! deadline, or the end of the capture), never on when a sweep ran, so records can be streamed
+//! out in close order whatever the number of workers.
+
+use std::collections::BTreeSet;
+
+use rustc_hash::FxHashMap;
+
+use crate::flow::{FlowKey, Timestamp};
+use crate::prefetch;
+
+/// Why a flow left the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// TCP: both directions sent FIN.
+    Fin,
+    /// TCP: a RST was seen.
+    Rst,
+    /// No packet for the idle timeout.
+    IdleTimeout,
+    /// Evicted because the table was full.
+    Evicted,
+    /// The capture ended with the flow open.
+    CaptureEnd,
+    /// TCP: a new SYN reused the connection's ports (the old connection had finished, or the
+    /// SYN's sequence number does not belong to it).
+    PortReused,
+}
+
+/// Caps and timeouts every flow table has.
+#[derive(Clone, Copy, Debug)]
+pub struct TableLimits {
+    /// Flows idle this long (capture clock) are closed.
+    pub idle_timeout_ns: i64,
+    /// Flows tracked at once; beyond, the least recently active is evicted.
+    pub max_flows: usize,
+}
+
+/// Counters of one table.
+#[derive(Clone, Debug, Default)]
+pub struct TableStats {
+    /// Flows created.
+    pub flows_created: u64,
+    /// Flows evicted because `max_flows` was reached.
+    pub flows_evicted: u64,
+    /// Most flows tracked at once.
+    pub peak_flows: u64,
+}
+
+/// A tracked flow: the transport's state and the table's bookkeeping.
+#[derive(Debug)]
+pub struct Entry<F> {
+    /// The transport driver's state of this flow.
+    pub flow: F,
+    /// Capture time of the flow's first packet, for the order of the final drain.
+    first_ts: Timestamp,
+    /// Capture clock of the last packet (see [`crate::flow::Timestamp`] and the readers'
+    /// monotonic clock).
+    last_clock: Timestamp,
+    /// The clock of this flow's entry in the activity queue (at most `last_clock`).
+    queued_clock: Timestamp,
+}
+
+impl<F> Entry<F> {
+    /// Notes a packet at capture clock `clock`: the flow stays alive an idle timeout from here.
+    pub fn touch(&mut self, clock: Timestamp) {
+        self.last_clock = self.last_clock.max(clock);
+    }
+}
+
+/// All flows of one worker for one transport.
+///
+/// Lookups use FxHash (fast, and seedless, so runs are reproducible); nothing observable depends
+/// on the map's iteration order: expiry and eviction follow the activity queue, and the final
+/// drain sorts by first packet time then key.
+#[derive(Debug)]
+pub struct FlowTable<F> {
+    limits: TableLimits,
+    /// Boxed: a flow's state (with its consumer) is up to a kilobyte. Inline entries made every
+    /// probe of the map a cache miss and every resize a large move, and the map keeps up to half
+    /// of its slots empty after growing: an empty slot of boxes costs 8 bytes, not a kilobyte
+    /// (measured with a million half-open connections: see benches/flood.sh). The box costs one
+    /// allocation per flow, none per packet.
+    flows: FxHashMap<FlowKey, Box<Entry<F>>>,
+    /// One `(queued_clock, key)` entry per tracked flow, ordered by time. Updated lazily:
+    /// packets only move `last_clock`; an entry found stale when popped is re-queued at the
+    /// flow's real last activity. The per-packet cost is nil, and expiry and eviction touch
+    /// only entries that are due.
+    activity: BTreeSet<(Timestamp, FlowKey)>,
+    stats: TableStats,
+}
+
+impl<F> FlowTable<F> {
+    /// An empty table.
+    pub fn new(limits: TableLimits) -> Self {
+        FlowTable {
+            limits,
+            flows: FxHashMap::default(),
+            activity: BTreeSet::new(),
+            stats: TableStats::default(),
+        }
+    }
+
+    /// The flow of `key` if it is tracked and was active within the idle timeout before
+    /// `clock`: one probe of the map, the common case of every packet.
+    pub fn current(&mut self, key: &FlowKey, clock: Timestamp) -> Option<&mut Entry<F>> {
+        let cutoff = self.cutoff(clock);
+        self.flows
+            .get_mut(key)
+            .map(Box::as_mut)
+            .filter(|e| e.last_clock >= cutoff)
+    }
+
+    /// Closes the flow of `key` if it is tracked but idle past the timeout at `clock`, exactly
+    /// as [`Self::expire_idle`] would have (at its idle deadline), so that the result does not
+    /// depend on how often, or on which worker, the sweep ran. Returns whether a flow of `key`
+    /// is still tracked.
+    pub fn close_if_idle(
+        &mut self,
+        key: &FlowKey,
+        clock: Timestamp,
+        closed: &mut impl FnMut(FlowKey, F, CloseReason, Timestamp),
+    ) -> bool {
+        let cutoff = self.cutoff(clock);
+        match self.flows.get(key) {
+            Some(e) if e.last_clock < cutoff => {
+                let deadline = self.idle_deadline(e.last_clock);
+                self.close(*key, CloseReason::IdleTimeout, deadline, closed);
+                false
+            }
+            Some(_) => true,
+            None => false,
+        }
+    }
+
+    /// Starts tracking `flow` under `key` (not tracked yet), first packet at `ts` and capture
+    /// clock `clock`, evicting the least recently active flows if the table is full.
+    pub fn insert(
+        &mut self,
+        key: FlowKey,
+        flow: F,
+        ts: Timestamp,
+        clock: Timestamp,
+        closed: &mut impl FnMut(FlowKey, F, CloseReason, Timestamp),
+    ) -> &mut Entry<F> {
+        self.make_room(clock, closed);
+        self.activity.insert((clock, key));
+        self.stats.flows_created += 1;
+        self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64 + 1);
+        let entry = Box::new(Entry {
+            flow,
+            first_ts: ts,
+            last_clock: clock,
+            queued_clock: clock,
+        });
+        self.flows.entry(key).insert_entry(entry).into_mut()
+    }
+
+    /// Stops tracking the flow of `key` (if tracked) and hands it to `closed` with `reason` and
+    /// its close time `closed_at`.
+    pub fn close(
+        &mut self,
+        key: FlowKey,
+        reason: CloseReason,
+        closed_at: Timestamp,
+        closed: &mut impl FnMut(FlowKey, F, CloseReason, Timestamp),
+    ) {
+        if let Some(entry) = self.flows.remove(&key) {
+            self.activity.remove(&(entry.queued_clock, key));
+            closed(key, entry.flow, reason, closed_at);
+        }
+    }
+
+    /// Asks the CPU to start loading the entry of `key`, for a packet coming soon (a hint).
+    pub fn prefetch(&self, key: &FlowKey) {
+        if let Some(entry) = self.flows.get(key) {
+            prefetch::object::<Entry<F>>(entry);
+        }
+    }
+
+    /// The flow of `key`, if tracked (for hints: it may be idle).
+    pub fn peek(&self, key: &FlowKey) -> Option<&F> {
+        self.flows.get(key).map(|e| &e.flow)
+    }
+
+    /// Closes every flow idle since before `now - idle_timeout`; `now` is a capture clock
+    /// value.
+    ///
+    /// Cost is proportional to the flows that are due (plus queue entries made stale by activity
+    /// since the last call), not to the table size, so it can be called every batch.
+    pub fn expire_idle(
+        &mut self,
+        now: Timestamp,
+        closed: &mut impl FnMut(FlowKey, F, CloseReason, Timestamp),
+    ) {
+        let cutoff = self.cutoff(now);
+        // Entries are never later than their flow's activity: a head at or after the cutoff
+        // means nothing is due.
+        while self
+            .activity
+            .first()
+            .is_some_and(|&(queued, _)| queued < cutoff)
+        {
+            match self.least_recently_active() {
+                Some((last, key)) if last < cutoff => {
+                    let deadline = self.idle_deadline(last);
+                    self.close(key, CloseReason::IdleTimeout, deadline, closed);
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// Closes every remaining flow (end of capture, close time [`Timestamp::MAX`]). Flows are
+    /// handed over by first packet time, then key, so output does not depend on hash order.
+    pub fn drain(&mut self, closed: &mut impl FnMut(FlowKey, F, CloseReason, Timestamp)) {
+        let mut all: Vec<(FlowKey, Box<Entry<F>>)> = self.flows.drain().collect();
+        all.sort_unstable_by_key(|(key, e)| (e.first_ts, *key));
+        self.activity.clear();
+        for (key, entry) in all {
+            closed(key, entry.flow, CloseReason::CaptureEnd, Timestamp::MAX);
+        }
+    }
+
+    /// Table-wide counters.
+    pub fn stats(&self) -> &TableStats {
+        &self.stats
+    }
+
+    /// Flows tracked now.
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Whether no flow is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    /// The clock before which a flow's last activity makes it idle at `clock`.
+    fn cutoff(&self, clock: Timestamp) -> Timestamp {
+        Timestamp(clock.0.saturating_sub(self.limits.idle_timeout_ns))
+    }
+
+    /// The clock at which a flow last active at `last` becomes idle.
+    fn idle_deadline(&self, last: Timestamp) -> Timestamp {
+        Timestamp(last.0.saturating_add(self.limits.idle_timeout_ns))
+    }
+
+    /// Evicts least recently active flows until one more fits; `now` is the clock of the
+    /// packet that needs the room.
+    fn make_room(
+        &mut self,
+        now: Timestamp,
+        closed: &mut impl FnMut(FlowKey, F, CloseReason, Timestamp),
+    ) {
+        while self.flows.len() >= self.limits.max_flows.max(1) {
+            let Some((_, key)) = self.least_recently_active() else {
+                break;
+            };
+            self.stats.flows_evicted += 1;
+            self.close(key, CloseReason::Evicted, now, closed);
+        }
+    }
+
+    /// The least recently active flow and its last activity.
+    ///
+    /// Re-queues stale head entries at their flow's last activity until the head is current;
+    /// then every other entry's flow was active at or after the head's time. Each re-queue
+    /// consumes activity since the previous one, so the work is amortized over packets.
+    fn least_recently_active(&mut self) -> Option<(Timestamp, FlowKey)> {
+        while let Some(&(queued, key)) = self.activity.first() {
+            match self.flows.get_mut(&key) {
+                Some(e) if e.last_clock == queued => return Some((queued, key)),
+                Some(e) => {
+                    self.activity.remove(&(queued, key));
+                    e.queued_clock = e.last_clock;
+                    self.activity.insert((e.queued_clock, key));
+                }
+                None => {
+                    self.activity.remove(&(queued, key));
+                }
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{Endpoint, Transport};
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn key(port: u16) -> FlowKey {
+        let ep = |port| Endpoint {
+            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port,
+        };
+        FlowKey::from_endpoints(Transport::Udp, ep(port), ep(443)).0
+    }
+
+    const SEC: i64 = 1_000_000_000;
+
+    fn table(max_flows: usize) -> FlowTable<u16> {
+        FlowTable::new(TableLimits {
+            idle_timeout_ns: 10 * SEC,
+            max_flows,
+        })
+    }
+
+    type Closed = Vec<(u16, CloseReason, i64)>;
+
+    fn closer(log: &mut Closed) -> impl FnMut(FlowKey, u16, CloseReason, Timestamp) + '_ {
+        |_, flow, reason, at| log.push((flow, reason, at.0 / SEC))
+    }
+
+    #[test]
+    fn idle_flows_close_at_their_deadline_however_late_the_sweep() {
+        let mut t = table(10);
+        let mut log = Closed::new();
+        t.insert(key(1), 1, Timestamp(0), Timestamp(0), &mut closer(&mut log));
+        t.insert(key(2), 2, Timestamp(0), Timestamp(0), &mut closer(&mut log));
+        t.current(&key(2), Timestamp(5 * SEC))
+            .expect("active")
+            .touch(Timestamp(5 * SEC));
+        // A sweep long after both deadlines closes each at its own.
+        t.expire_idle(Timestamp(100 * SEC), &mut closer(&mut log));
+        assert_eq!(
+            log,
+            [
+                (1, CloseReason::IdleTimeout, 10),
+                (2, CloseReason::IdleTimeout, 15)
+            ]
+        );
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_packet_after_the_timeout_finds_no_current_flow_and_closes_the_old_one() {
+        let mut t = table(10);
+        let mut log = Closed::new();
+        t.insert(key(1), 1, Timestamp(0), Timestamp(0), &mut closer(&mut log));
+        assert!(t.current(&key(1), Timestamp(10 * SEC)).is_some());
+        assert!(t.current(&key(1), Timestamp(11 * SEC)).is_none());
+        assert!(!t.close_if_idle(&key(1), Timestamp(11 * SEC), &mut closer(&mut log)));
+        assert_eq!(log, [(1, CloseReason::IdleTimeout, 10)]);
+    }
+
+    #[test]
+    fn a_full_table_evicts_the_least_recently_active_flow() {
+        let mut t = table(2);
+        let mut log = Closed::new();
+        t.insert(key(1), 1, Timestamp(0), Timestamp(0), &mut closer(&mut log));
+        t.insert(
+            key(2),
+            2,
+            Timestamp(SEC),
+            Timestamp(SEC),
+            &mut closer(&mut log),
+        );
+        t.current(&key(1), Timestamp(2 * SEC))
+            .expect("active")
+            .touch(Timestamp(2 * SEC));
+        t.insert(
+            key(3),
+            3,
+            Timestamp(3 * SEC),
+            Timestamp(3 * SEC),
+            &mut closer(&mut log),
+        );
+        assert_eq!(log, [(2, CloseReason::Evicted, 3)]);
+        assert_eq!(t.stats().flows_evicted, 1);
+        assert_eq!(t.stats().peak_flows, 2);
+        t.drain(&mut closer(&mut log));
+        assert_eq!(
+            log[1..],
+            [
+                (1, CloseReason::CaptureEnd, i64::MAX / SEC),
+                (3, CloseReason::CaptureEnd, i64::MAX / SEC)
+            ]
+        );
+    }
+}

@@ -1,0 +1,342 @@
+//! TCP's connections over the shared flow table: their TCP bookkeeping (half-streams, SYN/FIN/
+//! RST, port reuse), the per-connection and table-wide buffer caps, and the hand-over of a
+//! closed connection with everything still buffered flushed.
+
+use super::half::{HalfStream, Out};
+use super::seq::SeqNum;
+use super::{CloseReason, Connection, Limits, Segment, StreamConsumer, TcpMeta, TcpStats};
+use crate::flow::{Direction, FlowKey, Timestamp};
+use crate::stream::{Entry, FlowTable};
+
+/// A TCP connection while it is tracked.
+#[derive(Debug)]
+struct TcpFlow<S> {
+    meta: TcpMeta,
+    consumer: S,
+    /// Half-streams indexed by [`Direction::index`].
+    halves: [HalfStream; 2],
+}
+
+impl<S: StreamConsumer> TcpFlow<S> {
+    fn new(consumer: S, ts: Timestamp) -> Self {
+        TcpFlow {
+            meta: TcpMeta {
+                first_ts: ts,
+                last_ts: ts,
+                ..TcpMeta::default()
+            },
+            consumer,
+            halves: Default::default(),
+        }
+    }
+
+    fn buffered(&self) -> usize {
+        self.halves.iter().map(HalfStream::buffered).sum()
+    }
+
+    /// Whether `seg` is a SYN opening a new connection on the ports of this one.
+    fn is_reused_by(&self, seg: &Segment<'_>) -> bool {
+        if !seg.flags.syn() || seg.flags.ack() {
+            return false;
+        }
+        let both_fins = self.meta.fin.iter().all(Option::is_some);
+        both_fins || self.halves[seg.dir.index()].is_other_incarnation(SeqNum(seg.seq))
+    }
+
+    /// Applies one segment; returns why the connection ends, if it does.
+    fn handle(
+        &mut self,
+        seg: &Segment<'_>,
+        limits: &Limits,
+        stats: &mut TcpStats,
+    ) -> Option<CloseReason> {
+        let TcpFlow {
+            meta,
+            consumer,
+            halves,
+        } = self;
+        let (dir, i, flags) = (seg.dir, seg.dir.index(), seg.flags);
+        meta.packets[i] += 1;
+        meta.payload_bytes[i] += seg.payload.len() as u64;
+        meta.last_ts = meta.last_ts.max(seg.ts);
+        if flags.rst() {
+            // Payload on a RST is a diagnostic, not stream data.
+            meta.rst.get_or_insert((dir, seg.ts));
+            return Some(CloseReason::Rst);
+        }
+        let [lo_to_hi, hi_to_lo] = halves;
+        let (half, peer) = match dir {
+            Direction::LoToHi => (lo_to_hi, hi_to_lo),
+            Direction::HiToLo => (hi_to_lo, lo_to_hi),
+        };
+        let seq = SeqNum(seg.seq);
+        if flags.syn() {
+            if flags.ack() {
+                meta.syn_ack.get_or_insert(seg.ts);
+            } else {
+                meta.syn.get_or_insert((dir, seg.ts));
+            }
+            meta.syn_data |= !seg.payload.is_empty();
+            half.on_syn(seq);
+        } else if flags.ack()
+            && meta.handshake_ack.is_none()
+            && meta.syn_ack.is_some()
+            && meta.syn.is_some_and(|(syn_dir, _)| syn_dir == dir)
+        {
+            meta.handshake_ack = Some(seg.ts);
+        }
+        let data_seq = if flags.syn() { seq + 1 } else { seq };
+        if !seg.payload.is_empty() || flags.fin() {
+            half.start_at(data_seq);
+        }
+        let mut out = Out {
+            dir,
+            ts: seg.ts,
+            consumer: &mut *consumer,
+            meta: &mut *meta,
+        };
+        half.receive(data_seq, seg.payload, &mut out);
+        if flags.fin() {
+            out.meta.fin[i].get_or_insert(seg.ts);
+            // Payload lengths fit in u32 (IP packets are smaller); truncation cannot happen.
+            half.on_fin(data_seq + seg.payload.len() as u32, &mut out);
+        }
+        while half.buffered() > limits.max_flow_buffer && half.skip_first_hole(&mut out) {
+            out.meta.buffer_cap_hits += 1;
+            stats.flow_buffer_cap_hits += 1;
+        }
+        if flags.ack() {
+            let mut peer_out = Out {
+                dir: dir.reverse(),
+                ts: seg.ts,
+                consumer: &mut *consumer,
+                meta: &mut *meta,
+            };
+            peer.on_peer_ack(SeqNum(seg.ack), &mut peer_out);
+        }
+        (half.finished() && peer.finished()).then_some(CloseReason::Fin)
+    }
+
+    /// Declares the first hole of direction `dir` a gap (a cap was hit); false if none.
+    fn skip_first_hole(&mut self, dir: Direction, ts: Timestamp) -> bool {
+        let mut out = Out {
+            dir,
+            ts,
+            consumer: &mut self.consumer,
+            meta: &mut self.meta,
+        };
+        self.halves[dir.index()].skip_first_hole(&mut out)
+    }
+
+    /// Delivers everything still buffered (gaps first) and hands the connection over.
+    fn close(
+        mut self,
+        key: FlowKey,
+        reason: CloseReason,
+        closed_at: Timestamp,
+        closed: &mut impl FnMut(Connection<S>, CloseReason),
+    ) {
+        let ts = self.meta.last_ts;
+        for (half, dir) in self
+            .halves
+            .iter_mut()
+            .zip([Direction::LoToHi, Direction::HiToLo])
+        {
+            half.flush(&mut Out {
+                dir,
+                ts,
+                consumer: &mut self.consumer,
+                meta: &mut self.meta,
+            });
+        }
+        closed(
+            Connection {
+                key,
+                meta: self.meta,
+                consumer: self.consumer,
+                closed_at,
+            },
+            reason,
+        );
+    }
+}
+
+/// The TCP connections of one worker.
+#[derive(Debug)]
+pub struct TcpTable<S> {
+    limits: Limits,
+    flows: FlowTable<TcpFlow<S>>,
+    /// Out-of-order bytes buffered by all connections.
+    buffered: usize,
+    stats: TcpStats,
+}
+
+impl<S: StreamConsumer> TcpTable<S> {
+    /// An empty table.
+    pub fn new(limits: Limits) -> Self {
+        TcpTable {
+            limits,
+            flows: FlowTable::new(limits.table()),
+            buffered: 0,
+            stats: TcpStats::default(),
+        }
+    }
+
+    /// Feeds one segment; `new_consumer` makes the consumer of a connection seen for the first
+    /// time; connections that end (FIN/RST, eviction, idle) are handed to `closed`.
+    ///
+    /// A pure ACK (no payload, SYN, FIN or RST) does not create a connection: it carries no
+    /// stream data, and the last ACK of every closed connection would otherwise leave a phantom
+    /// connection behind until the idle timeout.
+    pub fn process(
+        &mut self,
+        seg: &Segment<'_>,
+        new_consumer: &mut impl FnMut(&FlowKey) -> S,
+        closed: &mut impl FnMut(Connection<S>, CloseReason),
+    ) {
+        let key = seg.key;
+        // The common case, a segment of a connection already tracked and still current, takes
+        // one probe of the map.
+        let reason = match self.flows.current(&key, seg.clock) {
+            Some(entry) if !entry.flow.is_reused_by(seg) => Self::feed(
+                entry,
+                seg,
+                &self.limits,
+                &mut self.stats,
+                &mut self.buffered,
+            ),
+            _ => self.start_and_feed(seg, new_consumer, closed),
+        };
+        if let Some(reason) = reason {
+            self.close(key, reason, seg.clock, closed);
+        }
+    }
+
+    /// [`Self::process`] for a segment of no current connection: closes a stale one under the
+    /// same key, then starts tracking (unless the segment cannot start a connection) and feeds
+    /// the segment. Returns why the connection ends with it, if it does.
+    fn start_and_feed(
+        &mut self,
+        seg: &Segment<'_>,
+        new_consumer: &mut impl FnMut(&FlowKey) -> S,
+        closed: &mut impl FnMut(Connection<S>, CloseReason),
+    ) -> Option<CloseReason> {
+        let key = seg.key;
+        let buffered = &mut self.buffered;
+        let mut hand_over = |key, flow: TcpFlow<S>, reason, at| {
+            *buffered -= flow.buffered();
+            flow.close(key, reason, at, closed);
+        };
+        // Idle past the timeout: closed at its deadline, exactly as `expire_idle` would have.
+        if self.flows.close_if_idle(&key, seg.clock, &mut hand_over) {
+            // Still tracked and current: the segment reuses its ports.
+            self.flows
+                .close(key, CloseReason::PortReused, seg.clock, &mut hand_over);
+        }
+        let flags = seg.flags;
+        if seg.payload.is_empty() && !flags.syn() && !flags.fin() && !flags.rst() {
+            return None;
+        }
+        let flow = TcpFlow::new(new_consumer(&key), seg.ts);
+        let entry = self
+            .flows
+            .insert(key, flow, seg.ts, seg.clock, &mut hand_over);
+        Self::feed(
+            entry,
+            seg,
+            &self.limits,
+            &mut self.stats,
+            &mut self.buffered,
+        )
+    }
+
+    /// Feeds a segment to its tracked connection and keeps the global buffer bound. Returns
+    /// why the connection ends with this segment, if it does.
+    fn feed(
+        entry: &mut Entry<TcpFlow<S>>,
+        seg: &Segment<'_>,
+        limits: &Limits,
+        stats: &mut TcpStats,
+        buffered: &mut usize,
+    ) -> Option<CloseReason> {
+        entry.touch(seg.clock);
+        let flow = &mut entry.flow;
+        let before = flow.buffered();
+        let reason = flow.handle(seg, limits, stats);
+        *buffered = *buffered - before + flow.buffered();
+        // Only this segment's direction grew, so skipping its holes restores the bound.
+        while *buffered > limits.max_total_buffer {
+            let before = flow.buffered();
+            if !flow.skip_first_hole(seg.dir, seg.ts) {
+                break;
+            }
+            flow.meta.buffer_cap_hits += 1;
+            stats.total_buffer_cap_hits += 1;
+            *buffered = *buffered - before + flow.buffered();
+        }
+        stats.peak_buffered_bytes = stats.peak_buffered_bytes.max(*buffered as u64);
+        reason
+    }
+
+    /// Asks the CPU to start loading the state of `key`'s connection, for a segment coming
+    /// soon: first its entry (`consumer` false), then, once the entry is likely in cache, what
+    /// its consumer keeps elsewhere (`consumer` true). Connection state is scattered over the
+    /// heap, and every segment otherwise waits for memory a few times in a row.
+    pub fn prefetch(&self, key: &FlowKey, consumer: bool) {
+        if consumer {
+            if let Some(flow) = self.flows.peek(key) {
+                flow.consumer.prefetch();
+            }
+        } else {
+            self.flows.prefetch(key);
+        }
+    }
+
+    /// Closes every connection idle since before `now - idle_timeout`; `now` is a capture
+    /// clock value (see [`Segment::clock`]).
+    pub fn expire_idle(
+        &mut self,
+        now: Timestamp,
+        closed: &mut impl FnMut(Connection<S>, CloseReason),
+    ) {
+        let buffered = &mut self.buffered;
+        self.flows.expire_idle(now, &mut |key, flow, reason, at| {
+            *buffered -= flow.buffered();
+            flow.close(key, reason, at, closed);
+        });
+    }
+
+    /// Closes every remaining connection (end of capture), flushing buffered data after gaps.
+    /// Connections are handed over by first packet time, then key, so output does not depend
+    /// on hash order.
+    pub fn drain(&mut self, closed: &mut impl FnMut(Connection<S>, CloseReason)) {
+        self.buffered = 0;
+        self.flows.drain(&mut |key, flow, reason, at| {
+            flow.close(key, reason, at, closed);
+        });
+    }
+
+    /// Counters of the table.
+    pub fn stats(&self) -> TcpStats {
+        TcpStats {
+            table: self.flows.stats().clone(),
+            ..self.stats.clone()
+        }
+    }
+
+    /// Closes a connection, flushes it and hands it to `closed`.
+    fn close(
+        &mut self,
+        key: FlowKey,
+        reason: CloseReason,
+        closed_at: Timestamp,
+        closed: &mut impl FnMut(Connection<S>, CloseReason),
+    ) {
+        let buffered = &mut self.buffered;
+        self.flows
+            .close(key, reason, closed_at, &mut |key, flow, reason, at| {
+                *buffered -= flow.buffered();
+                flow.close(key, reason, at, closed);
+            });
+    }
+}
