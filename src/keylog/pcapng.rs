@@ -53,7 +53,15 @@ pub fn secrets_blocks(path: &Path) -> Result<Vec<SecretsBlock>, KeyLogError> {
         path: path.to_path_buf(),
         source,
     })?;
-    walk(BufReader::with_capacity(256 * 1024, file)).map_err(|(offset, reason)| {
+    secrets_blocks_in(file, path)
+}
+
+/// Every Decryption Secrets Block of a capture read from `reader` (errors name `path`).
+pub fn secrets_blocks_in<R: Read + Seek>(
+    reader: R,
+    path: &Path,
+) -> Result<Vec<SecretsBlock>, KeyLogError> {
+    walk(BufReader::with_capacity(256 * 1024, reader)).map_err(|(offset, reason)| {
         KeyLogError::Pcapng {
             path: path.to_path_buf(),
             offset,
@@ -231,14 +239,16 @@ mod tests {
 
     use super::*;
 
+    fn u32b(big: bool, v: u32) -> [u8; 4] {
+        if big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    }
+
     fn block(big: bool, block_type: u32, body: &[u8]) -> Vec<u8> {
-        let u32b = |v: u32| {
-            if big {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
+        let u32b = |v| u32b(big, v);
         let total = 12 + body.len() as u32;
         let mut out = Vec::new();
         out.extend_from_slice(&u32b(block_type));
@@ -262,13 +272,7 @@ mod tests {
     }
 
     fn dsb(big: bool, secrets_type: u32, data: &[u8]) -> Vec<u8> {
-        let u32b = |v: u32| {
-            if big {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
+        let u32b = |v| u32b(big, v);
         let mut body = Vec::new();
         body.extend_from_slice(&u32b(secrets_type));
         body.extend_from_slice(&u32b(data.len() as u32));

@@ -7,9 +7,9 @@ use std::path::Path;
 
 use tlsight::capture::{OfflineFile, PacketSource};
 use tlsight::decode::{Decoded, Decoder};
-use tlsight::flow::{Direction, FlowKey, Timestamp};
+use tlsight::flow::{Direction, FlowKey, Timestamp, Transport};
 use tlsight::keylog::KeyLog;
-use tlsight::reassembly::{FlowTable, Limits, Segment, StreamConsumer};
+use tlsight::tcp::{Limits, Segment, StreamConsumer, TcpTable};
 use tlsight::tls::decrypt::ConnectionKeys;
 use tlsight::tls::decrypt::connection::{NotDecrypted, Opened, Sender};
 use tlsight::tls::deframe::{
@@ -77,12 +77,12 @@ pub fn replay(capture: &Path, keys: &mut KeyLog) -> Vec<Replayed> {
     let mut file = OfflineFile::open(capture).expect("open capture");
     let link = file.link_type();
     let mut decoder = Decoder::new();
-    let mut table: FlowTable<Bytes> = FlowTable::new(Limits::default());
+    let mut table: TcpTable<Bytes> = TcpTable::new(Limits::default());
     let mut closed = Vec::new();
     while let Some(frame) = file.next_frame().expect("read frame") {
         let ts = frame.ts;
         if let Ok(Decoded::Tcp(tcp)) = decoder.decode(link, frame.data, ts) {
-            let (key, dir) = FlowKey::from_endpoints(tcp.src, tcp.dst);
+            let (key, dir) = FlowKey::from_endpoints(Transport::Tcp, tcp.src, tcp.dst);
             let seg = Segment {
                 key,
                 dir,

@@ -354,58 +354,50 @@ fn rfc8448_resumed_0rtt_handshake_through_the_connection() {
     assert_eq!(inner.content_type, 23);
 }
 
+/// The RFC 8448 §3 hellos with `secrets` in the key log, then the server's handshake record.
+fn s3_server_record_with(secrets: &[(&str, &str)]) -> (Opened, bool) {
+    let ch = unhex(S3_CLIENT_HELLO);
+    let mut source = key_log(&ch[6..38], secrets);
+    let mut keys = ConnectionKeys::new();
+    feed(&mut keys, Sender::Client, &ch, &mut source);
+    let sh = unhex(S3_SERVER_HELLO);
+    feed(&mut keys, Sender::Server, &sh, &mut source);
+    let has = keys.has_secrets();
+    (
+        open(&mut keys, Sender::Server, RFC8448_SERVER_HANDSHAKE_RECORD).0,
+        has,
+    )
+}
+
 #[test]
 fn missing_and_wrong_secrets_are_told_apart() {
-    let ch = unhex(S3_CLIENT_HELLO);
-    // Only the client's secrets: the server's records name the missing one.
-    let mut source = key_log(&ch[6..38], &[("CLIENT_HANDSHAKE_TRAFFIC_SECRET", S3_CHTS)]);
-    let mut keys = ConnectionKeys::new();
-    feed(&mut keys, Sender::Client, &ch, &mut source);
-    feed(
-        &mut keys,
-        Sender::Server,
-        &unhex(S3_SERVER_HELLO),
-        &mut source,
-    );
-    let (opened, _) = open(&mut keys, Sender::Server, RFC8448_SERVER_HANDSHAKE_RECORD);
+    // Only the client's secret: the server's records name the missing one.
     assert_eq!(
-        opened,
-        Opened::NotDecrypted(NotDecrypted::MissingSecret(
-            SecretKind::ServerHandshakeTraffic
-        ))
+        s3_server_record_with(&[("CLIENT_HANDSHAKE_TRAFFIC_SECRET", S3_CHTS)]),
+        (
+            Opened::NotDecrypted(NotDecrypted::MissingSecret(
+                SecretKind::ServerHandshakeTraffic
+            )),
+            true
+        )
     );
     // A wrong secret: the record does not authenticate.
-    let mut source = key_log(&ch[6..38], &[("SERVER_HANDSHAKE_TRAFFIC_SECRET", S3_CHTS)]);
-    let mut keys = ConnectionKeys::new();
-    feed(&mut keys, Sender::Client, &ch, &mut source);
-    feed(
-        &mut keys,
-        Sender::Server,
-        &unhex(S3_SERVER_HELLO),
-        &mut source,
-    );
-    let (opened, _) = open(&mut keys, Sender::Server, RFC8448_SERVER_HANDSHAKE_RECORD);
     assert_eq!(
-        opened,
-        Opened::NotDecrypted(NotDecrypted::Failed(super::DecryptError::Authentication))
+        s3_server_record_with(&[("SERVER_HANDSHAKE_TRAFFIC_SECRET", S3_CHTS)]),
+        (
+            Opened::NotDecrypted(NotDecrypted::Failed(super::DecryptError::Authentication)),
+            true
+        )
     );
-    // No key log entry at all: nothing is protected as far as the connection knows keys.
-    let mut empty = KeyLog::default();
-    let mut keys = ConnectionKeys::new();
-    feed(&mut keys, Sender::Client, &ch, &mut empty);
-    feed(
-        &mut keys,
-        Sender::Server,
-        &unhex(S3_SERVER_HELLO),
-        &mut empty,
-    );
-    assert!(!keys.has_secrets());
-    let (opened, _) = open(&mut keys, Sender::Server, RFC8448_SERVER_HANDSHAKE_RECORD);
+    // No key log entry at all.
     assert_eq!(
-        opened,
-        Opened::NotDecrypted(NotDecrypted::MissingSecret(
-            SecretKind::ServerHandshakeTraffic
-        ))
+        s3_server_record_with(&[]),
+        (
+            Opened::NotDecrypted(NotDecrypted::MissingSecret(
+                SecretKind::ServerHandshakeTraffic
+            )),
+            false
+        )
     );
 }
 
