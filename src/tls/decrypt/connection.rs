@@ -106,6 +106,44 @@ enum Protection {
 }
 
 impl Protection {
+    fn seq(&self) -> u64 {
+        match self {
+            Protection::Tls13(p) => p.seq(),
+            Protection::Tls12(p) => p.seq(),
+        }
+    }
+
+    fn set_seq(&mut self, seq: u64) {
+        match self {
+            Protection::Tls13(p) => p.set_seq(seq),
+            Protection::Tls12(p) => p.set_seq(seq),
+        }
+    }
+
+    /// Opens a record that may follow up to `lost` records missing from the capture: tries the
+    /// sequence numbers one by one (only after a gap, so only then at a cost).
+    fn open_after_loss(
+        &mut self,
+        lost: u64,
+        header: &[u8; 5],
+        body: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<u8, DecryptError> {
+        let first = self.seq();
+        let mut result = self.open(header, body, out);
+        for skip in 1..=lost {
+            if result.is_ok() {
+                break;
+            }
+            self.set_seq(first + skip);
+            result = self.open(header, body, out);
+        }
+        if result.is_err() {
+            self.set_seq(first);
+        }
+        result
+    }
+
     fn open(
         &mut self,
         header: &[u8; 5],
@@ -138,6 +176,8 @@ struct Side {
     finished: Option<bool>,
     /// Whether this sender's Finished of the current handshake was seen.
     finished_seen: bool,
+    /// After a capture gap: how many lost records the next record may follow.
+    lost: u64,
     /// KeyUpdates seen from this sender.
     key_updates: u32,
 }
@@ -211,6 +251,17 @@ impl ConnectionKeys {
         }
     }
 
+    /// Records lost in a gap that the next record of a sender is tried after: a lost record
+    /// advanced the sender's sequence number, which the nonce or MAC of the next one depends on.
+    pub const MAX_LOST_RECORDS: u64 = 16;
+
+    /// Part of `from`'s stream was missing from the capture: whole records may be lost, so the
+    /// next record is tried at up to [`MAX_LOST_RECORDS`](Self::MAX_LOST_RECORDS) sequence
+    /// numbers ahead. (TLS 1.0 CBC cannot recover: its IV was the lost record's last block.)
+    pub fn gap(&mut self, from: Sender) {
+        self.sides[from.index()].lost = Self::MAX_LOST_RECORDS;
+    }
+
     /// Opens one record from `from` (`header`: its 5-byte header; `body`: the rest) into
     /// `out`.
     pub fn open(
@@ -241,8 +292,9 @@ impl ConnectionKeys {
         {
             return Opened::Decrypted { content_type };
         }
+        let lost = std::mem::take(&mut side.lost);
         match &mut side.current {
-            Some(Ok(keys)) => match keys.open(header, body, out) {
+            Some(Ok(keys)) => match keys.open_after_loss(lost, header, body, out) {
                 Ok(content_type) => {
                     side.early = None;
                     Opened::Decrypted { content_type }

@@ -401,6 +401,44 @@ fn missing_and_wrong_secrets_are_told_apart() {
     );
 }
 
+#[test]
+fn records_lost_in_a_gap_are_skipped_over() {
+    let ch_record = unhex(S4_CLIENT_HELLO_RECORD);
+    let mut source = key_log(
+        &ch_record[11..43],
+        &[
+            ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", S4_CHTS),
+            ("SERVER_HANDSHAKE_TRAFFIC_SECRET", S4_SHTS),
+            ("SERVER_TRAFFIC_SECRET_0", S4_SATS),
+        ],
+    );
+    let mut keys = ConnectionKeys::new();
+    feed(&mut keys, Sender::Client, &ch_record[5..], &mut source);
+    feed(
+        &mut keys,
+        Sender::Server,
+        &unhex(S4_SERVER_HELLO_RECORD)[5..],
+        &mut source,
+    );
+    open_handshake(
+        &mut keys,
+        Sender::Server,
+        S4_SERVER_HANDSHAKE_RECORD,
+        &mut source,
+    );
+    // The server's application data record (sequence 0) is lost; its alert is sequence 1.
+    let (opened, _) = open(&mut keys, Sender::Server, S4_SERVER_ALERT_RECORD);
+    assert_eq!(
+        opened,
+        Opened::NotDecrypted(NotDecrypted::Failed(super::DecryptError::Authentication)),
+        "without a gap reported, sequence 0 is tried only"
+    );
+    keys.gap(Sender::Server);
+    let (opened, alert) = open(&mut keys, Sender::Server, S4_SERVER_ALERT_RECORD);
+    assert_eq!(opened, Opened::Decrypted { content_type: 21 });
+    assert_eq!(alert, vec![1, 0]);
+}
+
 /// A source that never has anything, to check the state machine never asks twice.
 struct Counting(u32);
 

@@ -232,6 +232,11 @@ impl Tls12Protection {
         self.seq
     }
 
+    /// Sets the sequence number of the next record (records lost in a capture gap).
+    pub fn set_seq(&mut self, seq: u64) {
+        self.seq = seq;
+    }
+
     /// Opens one record into `out` (the content type is the header's); on success the
     /// sequence number advances.
     pub fn open(

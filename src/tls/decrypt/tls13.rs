@@ -142,10 +142,17 @@ impl Tls13Protection {
         Ok(InnerPlaintext { content_type })
     }
 
-    /// Accounts for `n` records sent under this secret that could not be opened here (TLS 1.3
-    /// early data sent before the ServerHello named the suite).
+    /// Accounts for `n` records sent under this secret that could not be opened here (early
+    /// data sent before the ServerHello named the suite, records lost in a capture gap).
     pub fn skip_records(&mut self, n: u64) {
         self.seq += n;
+    }
+
+    /// Sets the sequence number of the next record (undoing a trial of [`skip_records`]).
+    ///
+    /// [`skip_records`]: Self::skip_records
+    pub fn set_seq(&mut self, seq: u64) {
+        self.seq = seq;
     }
 
     /// Moves to the next generation after a KeyUpdate from this sender (RFC 8446 §7.2):
