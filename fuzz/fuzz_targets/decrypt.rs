@@ -10,11 +10,13 @@
 //! content type, rest = body), 5 a CompressedCertificate body.
 #![no_main]
 
+use std::sync::OnceLock;
+
 use libfuzzer_sys::fuzz_target;
-use tlsight::keylog::KeyLog;
+use tlsight::keylog::{ClientRandom, ConnectionSecrets, KeyLog};
 use tlsight::tls::compressed_cert::decompress_certificate;
 use tlsight::tls::decrypt::ConnectionKeys;
-use tlsight::tls::decrypt::connection::Sender;
+use tlsight::tls::decrypt::connection::{SecretSource, Sender};
 
 /// (version, suite) pairs byte 0 chooses from: every supported kind of protection.
 const SUITES: [(u16, u16); 12] = [
@@ -67,6 +69,17 @@ fn server_hello(version: u16, cipher: u16, etm: bool) -> Vec<u8> {
     b
 }
 
+/// Hands out a copy of one connection's secrets for any client random (read once from key log
+/// text, so every run does not parse it again).
+struct Fixed;
+
+impl SecretSource for Fixed {
+    fn take(&mut self, _: &ClientRandom) -> Option<ConnectionSecrets> {
+        static SECRETS: OnceLock<Option<ConnectionSecrets>> = OnceLock::new();
+        SECRETS.get_or_init(|| key_log().take(&RANDOM)).clone()
+    }
+}
+
 fn key_log() -> KeyLog {
     let r = hex(&RANDOM);
     let mut text = format!("CLIENT_RANDOM {r} {}\n", "11".repeat(48));
@@ -93,7 +106,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let (version, cipher) = SUITES[usize::from(pick) % SUITES.len()];
-    let mut source = key_log();
+    let mut source = Fixed;
     let mut keys = ConnectionKeys::new();
     keys.handshake_message(Sender::Client, 1, &client_hello(), &mut source);
     keys.handshake_message(
@@ -108,7 +121,11 @@ fuzz_target!(|data: &[u8]| {
         let len = usize::from(u16::from_be_bytes([rest[1], rest[2]])).min(rest.len() - 3);
         let (event, tail) = rest[3..].split_at(len);
         rest = tail;
-        let from = if kind % 2 == 0 { Sender::Client } else { Sender::Server };
+        let from = if kind % 2 == 0 {
+            Sender::Client
+        } else {
+            Sender::Server
+        };
         match kind {
             0 | 1 => {
                 if let Some((&t, body)) = event.split_first() {
@@ -124,7 +141,11 @@ fuzz_target!(|data: &[u8]| {
                 keys.change_cipher_spec(from);
             }
             3 | 4 => {
-                let from = if kind == 3 { Sender::Client } else { Sender::Server };
+                let from = if kind == 3 {
+                    Sender::Client
+                } else {
+                    Sender::Server
+                };
                 if let Some((&content_type, body)) = event.split_first() {
                     let len = (body.len() as u16).to_be_bytes();
                     let header = [content_type, 3, 3, len[0], len[1]];

@@ -25,7 +25,10 @@ fuzz_target!(|data: &[u8]| {
     assert!(keys.charged_bytes() <= 4096);
     let stats = keys.stats();
     assert!(stats.bad_lines_named.len() as u64 <= stats.bad_lines);
-    assert!(stats.secrets + stats.unused + stats.duplicates + stats.conflicts + stats.bad_lines <= stats.lines);
+    assert!(
+        stats.secrets + stats.unused + stats.duplicates + stats.conflicts + stats.bad_lines
+            <= stats.lines
+    );
 
     if let Ok(blocks) = pcapng::secrets_blocks_in(Cursor::new(text), Path::new("fuzz.pcapng")) {
         for block in blocks {
