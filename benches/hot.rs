@@ -17,10 +17,11 @@ use tlsight::capture::{OfflineFile, PacketSource};
 use tlsight::decode::{Decoded, Decoder, LinkType};
 use tlsight::flow::{Direction, Endpoint, FlowKey, Timestamp, Transport};
 use tlsight::tcp::{CloseReason, Connection, Limits, Segment, StreamConsumer, TcpTable};
-use tlsight::tls::cert::{CertCache, parse_certificate};
-use tlsight::tls::deframe::{Deframer, Framing, RecordBody, RecordHeader, RecordSink};
-use tlsight::tls::hello::{parse_certificate_list, parse_client_hello};
-use tlsight::tls::{TlsContext, TlsObserver};
+use tlsight::tls::codes::ContentType;
+use tlsight::tls::handshake::certificate::{CertCache, parse_certificate};
+use tlsight::tls::handshake::hello::{parse_certificate_list, parse_client_hello};
+use tlsight::tls::record::{Deframer, Framing, RecordBody, RecordHeader, RecordSink};
+use tlsight::tls::{AnomalyKind, RecordLayer, TlsContext};
 
 /// The frames of one bundled capture.
 struct Capture {
@@ -42,15 +43,7 @@ fn load(name: &str) -> Capture {
 }
 
 /// A decoded TCP segment with owned payload.
-struct OwnedSegment {
-    key: FlowKey,
-    dir: Direction,
-    seq: u32,
-    ack: u32,
-    flags: tlsight::flow::TcpFlags,
-    payload: Vec<u8>,
-    ts: Timestamp,
-}
+type OwnedSegment = Segment<Vec<u8>>;
 
 fn segments(cap: &Capture) -> Vec<OwnedSegment> {
     let mut decoder = Decoder::new();
@@ -61,11 +54,10 @@ fn segments(cap: &Capture) -> Vec<OwnedSegment> {
             out.push(OwnedSegment {
                 key,
                 dir,
-                seq: seg.seq,
-                ack: seg.ack,
-                flags: seg.flags,
+                header: seg.header,
                 payload: seg.payload.to_vec(),
                 ts: *ts,
+                clock: *ts,
             });
         }
     }
@@ -93,14 +85,13 @@ fn replicate(segs: &[OwnedSegment], n: u16) -> Vec<OwnedSegment> {
                 Direction::HiToLo => (s.key.hi, s.key.lo),
             };
             let (key, dir) = FlowKey::from_endpoints(Transport::Tcp, shift(src), shift(dst));
+            let ts = Timestamp(s.ts.0 + i64::from(i) * 1_000);
             out.push(OwnedSegment {
                 key,
                 dir,
-                seq: s.seq,
-                ack: s.ack,
-                flags: s.flags,
-                payload: s.payload.clone(),
-                ts: Timestamp(s.ts.0 + i64::from(i) * 1_000),
+                ts,
+                clock: ts,
+                ..s.clone()
             });
         }
     }
@@ -137,17 +128,7 @@ fn feed<S: StreamConsumer>(
     closed: &mut impl FnMut(Connection<S>, CloseReason),
 ) {
     for s in segs {
-        let seg = Segment {
-            key: s.key,
-            dir: s.dir,
-            seq: s.seq,
-            ack: s.ack,
-            flags: s.flags,
-            payload: &s.payload,
-            ts: s.ts,
-            clock: s.ts,
-        };
-        table.process(&seg, new, closed);
+        table.process(&s.with_payload(s.payload.as_slice()), new, closed);
     }
     table.drain(closed);
 }
@@ -200,12 +181,12 @@ struct CountRecords(u64);
 
 impl RecordSink for CountRecords {
     fn wants_body(&self, header: &RecordHeader) -> bool {
-        header.content_type == 22
+        header.content_type == ContentType::HANDSHAKE
     }
     fn record(&mut self, _: RecordHeader, _: RecordBody<'_>, _: Timestamp) {
         self.0 += 1;
     }
-    fn anomaly(&mut self, _: &'static str) {}
+    fn anomaly(&mut self, _: AnomalyKind) {}
     fn peer_sent_client_hello(&self) -> bool {
         true
     }
@@ -300,7 +281,7 @@ fn benches(c: &mut Criterion) {
     g.bench_function("observer_one_connection", |b| {
         b.iter(|| {
             let mut ctx = TlsContext::default();
-            let mut obs = TlsObserver::new();
+            let mut obs = RecordLayer::new();
             let dirs = [Direction::LoToHi, Direction::HiToLo];
             for chunk in client.chunks(1460) {
                 obs.on_data(&mut ctx, dirs[0], chunk, Timestamp(0));

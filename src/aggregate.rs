@@ -11,9 +11,7 @@ use std::sync::Arc;
 use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
 
-use crate::facts::{
-    CONNECTION_FINDINGS, ChainCert, ConnectionFacts, FailureCause, Mechanism, Outcome,
-};
+use crate::facts::{ChainCert, ConnectionFacts, FailureCause, Finding, Mechanism, Outcome};
 use crate::tls::names::{
     cipher_is_rsa_kx, cipher_is_tls13, group_is_post_quantum, is_grease, version_rank,
 };
@@ -533,11 +531,11 @@ pub struct CertEntry {
     pub client_certificate: bool,
     /// Position in the chain when first seen: 0 = leaf.
     pub chain_position: usize,
-    /// Findings about the certificate itself, on any connection (e.g. `expired`), sorted.
-    pub findings: Vec<&'static str>,
-    /// Findings that depend on the connection ([`CONNECTION_FINDINGS`]), with the number of
-    /// connections that had each.
-    pub connection_findings: BTreeMap<&'static str, u64>,
+    /// Findings about the certificate itself, on any connection (e.g. expired), sorted.
+    pub findings: Vec<Finding>,
+    /// Findings that depend on the connection ([`Finding::is_per_connection`]), with the
+    /// number of connections that had each.
+    pub connection_findings: BTreeMap<Finding, u64>,
     /// Servers of the connections that presented it.
     pub servers: BoundedCounts<16>,
 }
@@ -554,7 +552,7 @@ impl CertEntry {
         self.client_certificate |= client;
         self.chain_position = self.chain_position.min(position);
         for &finding in &c.findings {
-            if CONNECTION_FINDINGS.contains(&finding) {
+            if finding.is_per_connection() {
                 count(&mut self.connection_findings, finding, 1);
             } else {
                 self.add_finding(finding);
@@ -564,7 +562,7 @@ impl CertEntry {
     }
 
     /// Adds a finding about the certificate itself, keeping the list sorted and unique.
-    fn add_finding(&mut self, finding: &'static str) {
+    fn add_finding(&mut self, finding: Finding) {
         if let Err(at) = self.findings.binary_search(&finding) {
             self.findings.insert(at, finding);
         }
@@ -750,18 +748,18 @@ impl Aggregates {
     #[inline(never)]
     pub fn add(&mut self, f: &ConnectionFacts) {
         self.all.add(f);
-        if let Some(v) = f.version {
+        if let Some(v) = f.version() {
             count(&mut self.versions, v, 1);
         }
         if let Some(v) = f.highest_offered_version() {
             count(&mut self.offered_versions, v, 1);
         }
-        if let Some(c) = f.cipher {
+        if let Some(c) = f.cipher() {
             count(&mut self.ciphers, c, 1);
         }
         for a in &f.alerts {
             let desc = match a.alert.description {
-                Some(d) => crate::tls::names::alert_name(d),
+                Some(d) => d.name(),
                 None => Cow::Borrowed("encrypted"),
             };
             count(&mut self.alerts, (a.from.name(), desc), 1);
@@ -770,15 +768,15 @@ impl Aggregates {
             count(&mut self.resumed, m.name(), 1);
         }
         for (k, n) in &f.anomalies {
-            count(&mut self.anomalies, k, *n);
+            count(&mut self.anomalies, k.name(), *n);
         }
-        let version_key = f.version.map(|v| version_rank(v).map_or(0, |_| v));
+        let version_key = f.version().map(|v| version_rank(v).map_or(0, |_| v));
         update(&mut self.by_version, version_key, |t| t.add(f));
         update(&mut self.by_outcome, f.outcome, |t| t.add(f));
         if let Some(g) = f.negotiated_group() {
             count(&mut self.groups_negotiated, g, 1);
         }
-        if let Some(alpn) = &f.alpn {
+        if let Some(alpn) = f.alpn() {
             self.alpn_negotiated.add(alpn, 1);
         }
         self.add_renegotiation(f);
@@ -838,7 +836,7 @@ impl Aggregates {
     fn add_renegotiation(&mut self, f: &ConnectionFacts) {
         let r = &f.renegotiation;
         let st = &mut self.renegotiation;
-        st.connections += u64::from(f.renegotiations > 0);
+        st.connections += u64::from(f.renegotiations() > 0);
         st.client_initiated += u64::from(r.client_initiated);
         st.server_initiated += u64::from(r.server_initiated);
         st.completed += u64::from(r.completed);
@@ -998,8 +996,10 @@ mod tests {
         let key = FlowKey::from_endpoints(Transport::Tcp, ep(50000), ep(443)).0;
         crate::facts::build(
             &key,
-            crate::tcp::TcpMeta::default(),
-            crate::tcp::CloseReason::Fin,
+            crate::facts::TransportFacts::Tcp(crate::facts::TcpFacts {
+                meta: crate::tcp::TcpMeta::default(),
+                close: crate::tcp::CloseReason::Fin,
+            }),
             crate::tls::Transcript::default(),
             &crate::facts::FactsConfig::default(),
         )

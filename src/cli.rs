@@ -112,7 +112,6 @@ impl CommonArgs {
                 cert_warn_days: self.cert_warn_days,
             },
             want_records: self.ndjson.is_some(),
-            windows: false,
         })
     }
 }

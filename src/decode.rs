@@ -16,7 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 pub use defrag::{DecodeStats, DefragConfig};
 use defrag::{Defrag, FragKey, Fragment, Insert};
 
-use crate::flow::{Endpoint, TcpFlags, Timestamp};
+use crate::flow::{Endpoint, TcpFlags, TcpHeader, Timestamp};
 
 /// A libpcap link-layer type (`DLT_*`/`LINKTYPE_*` number) as found in the capture header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -71,14 +71,8 @@ pub struct TcpSegment<'a> {
     pub src: Endpoint,
     /// Receiver.
     pub dst: Endpoint,
-    /// Sequence number.
-    pub seq: u32,
-    /// Acknowledgment number (meaningful when the ACK flag is set).
-    pub ack: u32,
-    /// TCP flags.
-    pub flags: TcpFlags,
-    /// Receive window (unscaled).
-    pub window: u16,
+    /// Sequence and acknowledgment numbers, flags.
+    pub header: TcpHeader,
     /// TCP payload.
     pub payload: &'a [u8],
 }
@@ -712,10 +706,11 @@ fn tcp<'a>(src: IpAddr, dst: IpAddr, data: &'a [u8]) -> Result<Decoded<'a>, Deco
             ip: dst,
             port: be16(h[2], h[3]),
         },
-        seq: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
-        ack: u32::from_be_bytes([h[8], h[9], h[10], h[11]]),
-        flags: TcpFlags(h[13]),
-        window: be16(h[14], h[15]),
+        header: TcpHeader {
+            seq: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
+            ack: u32::from_be_bytes([h[8], h[9], h[10], h[11]]),
+            flags: TcpFlags(h[13]),
+        },
         payload,
     }))
 }

@@ -184,6 +184,17 @@ impl FlowKey {
     }
 }
 
+/// The fields of a TCP header that reassembly uses, as decoded and as segments carry them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpHeader {
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgment number (meaningful when the ACK flag is set).
+    pub ack: u32,
+    /// TCP flags.
+    pub flags: TcpFlags,
+}
+
 /// The TCP header flags tlsight looks at.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct TcpFlags(pub u8);

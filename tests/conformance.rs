@@ -1,5 +1,6 @@
 //! Conformance: tlsight's facts on real captures from other projects' test suites, compared
-//! with what trusted peers (tshark, Zeek) report for them (`../shared/captures/real`).
+//! with what trusted peers (tshark, Zeek) report for them (`captures/real`, copied from
+//! `../shared/captures/real` with their provenance and licenses).
 //! Any disagreement not listed, with the reason tlsight is right, in
 //! `tests/conformance_known_differences.json` fails the test.
 
@@ -8,6 +9,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use tlsight::tls::codes::AlertDescription;
 
 use serde_json::Value;
 
@@ -73,7 +75,7 @@ fn expected_alerts(c: &Value) -> Vec<(String, String)> {
                 a["description"]
                     .as_u64()
                     .and_then(|d| u8::try_from(d).ok())
-                    .map(|d| tlsight::tls::names::alert_name(d).into_owned())
+                    .map(|d| AlertDescription(d).name().into_owned())
                     .unwrap_or_else(|| "?".into())
             };
             (a["from"].as_str().unwrap_or("?").to_string(), desc)
@@ -153,7 +155,7 @@ struct KnownDifference {
 
 #[test]
 fn facts_agree_with_peers_on_real_captures() {
-    let real = common::shared_dir().join("captures/real");
+    let real = common::real_captures_dir();
     let known: Vec<KnownDifference> =
         serde_json::from_str(include_str!("conformance_known_differences.json"))
             .expect("known differences file is valid JSON");

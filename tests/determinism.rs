@@ -6,15 +6,14 @@ mod common;
 use std::path::PathBuf;
 
 fn corpus() -> Vec<PathBuf> {
-    let shared = common::shared_dir();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(shared.join("captures/real"))
+    let mut files: Vec<PathBuf> = std::fs::read_dir(common::real_captures_dir())
         .expect("real captures")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
         .collect();
     files.sort();
-    files.push(shared.join("bench/seed/seed-hs.pcap"));
-    files.push(shared.join("bench/seed/seed-app.pcap"));
+    files.push(common::bench_seeds_dir().join("seed-hs.pcap"));
+    files.push(common::bench_seeds_dir().join("seed-app.pcap"));
     files
 }
 

@@ -9,9 +9,10 @@ use common::replay::replay;
 use tlsight::keylog::KeyLog;
 use tlsight::tls::decrypt::connection::Sender;
 
-fn fixture(name: &str) -> PathBuf {
+/// The real captures copied into the project (`captures/real/`, with provenance and licenses).
+fn real(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/keylog")
+        .join("captures/real")
         .join(name)
 }
 
@@ -21,10 +22,10 @@ fn fixture(name: &str) -> PathBuf {
 #[test]
 fn zeek_tls12_keylog_every_finished_decrypts_and_verifies() {
     let mut keys = KeyLog::default();
-    keys.load_file(&fixture("zeek__tls-1.2-stream-keylog.pcap.keylog"))
+    keys.load_file(&real("keylogs/zeek__tls-1.2-stream-keylog.pcap.keylog"))
         .expect("key log");
     assert_eq!(keys.len(), 1);
-    let conns = replay(&fixture("zeek__tls-1.2-stream-keylog.pcap"), &mut keys);
+    let conns = replay(&real("zeek__tls-1.2-stream-keylog.pcap"), &mut keys);
     assert_eq!(conns.len(), 1, "one connection");
     let c = &conns[0];
     assert!(keys.is_empty(), "the connection took its secrets");
@@ -61,7 +62,7 @@ fn zeek_tls12_keylog_every_finished_decrypts_and_verifies() {
 #[test]
 fn zeek_tls12_without_keys_names_the_missing_secret() {
     let mut keys = KeyLog::default();
-    let conns = replay(&fixture("zeek__tls-1.2-stream-keylog.pcap"), &mut keys);
+    let conns = replay(&real("zeek__tls-1.2-stream-keylog.pcap"), &mut keys);
     let c = &conns[0];
     assert_eq!(c.decrypted, 0);
     assert!(!c.not_decrypted.is_empty());

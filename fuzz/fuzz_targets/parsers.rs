@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tlsight::tls::{cert, hello};
+use tlsight::tls::handshake::{Carrier, certificate as cert, fingerprint, hello};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, body)) = data.split_first() else {
@@ -13,13 +13,19 @@ fuzz_target!(|data: &[u8]| {
     };
     match pick % 8 {
         0 => {
-            let _ = hello::parse_client_hello(body);
+            if let Ok(mut h) = hello::parse_client_hello(body) {
+                fingerprint::fill_client(&mut h, Carrier::Tcp);
+            }
         }
         1 => {
-            let _ = hello::parse_sslv2_client_hello(body);
+            if let Ok(mut h) = hello::parse_sslv2_client_hello(body) {
+                fingerprint::fill_client(&mut h, Carrier::Quic);
+            }
         }
         2 => {
-            let _ = hello::parse_server_hello(body, 2);
+            if let Ok(mut h) = hello::parse_server_hello(body, 2) {
+                fingerprint::fill_server(&mut h, Carrier::Dtls);
+            }
         }
         3 => {
             let _ = hello::parse_server_hello(body, 6);

@@ -13,7 +13,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use libfuzzer_sys::fuzz_target;
-use tlsight::flow::{Direction, Endpoint, FlowKey, TcpFlags, Timestamp, Transport};
+use tlsight::flow::{Direction, Endpoint, FlowKey, TcpFlags, TcpHeader, Timestamp, Transport};
 use tlsight::tcp::{CloseReason, Connection, TcpTable, Limits, Segment, StreamConsumer};
 
 /// Checks the stream pattern of both directions of one connection.
@@ -98,10 +98,12 @@ fuzz_target!(|data: &[u8]| {
         let seg = Segment {
             key,
             dir,
-            seq,
-            ack: seq.rotate_left(16),
-            flags: TcpFlags(flags),
-            payload: &payload,
+            header: TcpHeader {
+                seq,
+                ack: seq.rotate_left(16),
+                flags: TcpFlags(flags),
+            },
+            payload: payload.as_slice(),
             ts: Timestamp(ts),
             clock: Timestamp(clock),
         };
@@ -115,7 +117,7 @@ fuzz_target!(|data: &[u8]| {
         );
         table.expire_idle(Timestamp(clock), &mut closed);
         assert!(table.stats().peak_buffered_bytes <= LIMITS.max_total_buffer as u64);
-        assert!(table.stats().peak_flows <= LIMITS.max_flows as u64);
+        assert!(table.stats().table.peak_flows <= LIMITS.max_flows as u64);
     }
     table.drain(&mut closed);
 });

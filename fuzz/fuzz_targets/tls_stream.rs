@@ -7,11 +7,11 @@
 
 use libfuzzer_sys::fuzz_target;
 use tlsight::flow::{Direction, Timestamp};
-use tlsight::tls::{TlsContext, TlsObserver};
+use tlsight::tls::{RecordLayer, TlsContext};
 
 fuzz_target!(|data: &[u8]| {
     let mut ctx = TlsContext::default();
-    let mut observer = TlsObserver::new();
+    let mut observer = RecordLayer::new();
     let mut rest = data;
     let mut ts = 0i64;
     while let Some((&ctl, tail)) = rest.split_first() {
@@ -35,6 +35,6 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let transcript = observer.finish();
-    assert!(transcript.events.len() <= tlsight::tls::observer::MAX_EVENTS + 1);
-    assert!(transcript.anomalies.len() <= tlsight::tls::observer::MAX_ANOMALIES + 1);
+    assert!(transcript.events.len() <= tlsight::tls::handshake::MAX_EVENTS + 1);
+    assert!(transcript.anomalies.len() <= tlsight::tls::handshake::MAX_ANOMALIES + 1);
 });

@@ -165,10 +165,9 @@ fn assert_segment_ip(d: Result<Decoded<'_>, DecodeError>, src: IpAddr, dst: IpAd
         }
     );
     assert_eq!(s.dst, Endpoint { ip: dst, port: 443 });
-    assert_eq!(s.seq, 0x0102_0304);
-    assert_eq!(s.ack, 0x0506_0708);
-    assert_eq!(s.flags, TcpFlags(TcpFlags::PSH | TcpFlags::ACK));
-    assert_eq!(s.window, 0x1234);
+    assert_eq!(s.header.seq, 0x0102_0304);
+    assert_eq!(s.header.ack, 0x0506_0708);
+    assert_eq!(s.header.flags, TcpFlags(TcpFlags::PSH | TcpFlags::ACK));
     assert_eq!(s.payload, PAYLOAD);
 }
 
@@ -905,10 +904,9 @@ fn etherparse_built_frames_agree() {
     };
     assert_eq!(ours.src.port, t.source_port());
     assert_eq!(ours.dst.port, t.destination_port());
-    assert_eq!(ours.seq, t.sequence_number());
-    assert_eq!(ours.ack, t.acknowledgment_number());
-    assert_eq!(ours.window, t.window_size());
-    assert!(ours.flags.syn() && ours.flags.ack());
+    assert_eq!(ours.header.seq, t.sequence_number());
+    assert_eq!(ours.header.ack, t.acknowledgment_number());
+    assert!(ours.header.flags.syn() && ours.header.flags.ack());
     assert_eq!(ours.payload, t.payload());
     assert_eq!(ours.src.ip, IpAddr::from([172, 16, 0, 1]));
 }

@@ -20,7 +20,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use rustc_hash::FxHashMap;
+use crate::memo::BoundedMemo;
+use crate::tls::AnomalyKind;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
@@ -583,15 +584,16 @@ const RUN_MEMO_ENTRIES: usize = 4096;
 const RUN_MEMO_BYTES: usize = 2 << 20;
 
 /// The JSON of runs, by their key (`scratch` is reused for the key).
-#[derive(Default)]
 struct RunMemo {
     scratch: Vec<u8>,
-    map: FxHashMap<Box<[u8]>, Written>,
-    bytes: usize,
+    map: BoundedMemo<Box<[u8]>, Written>,
 }
 
 thread_local! {
-    static RUN_MEMO: RefCell<RunMemo> = RefCell::new(RunMemo::default());
+    static RUN_MEMO: RefCell<RunMemo> = RefCell::new(RunMemo {
+        scratch: Vec::new(),
+        map: BoundedMemo::new(RUN_MEMO_ENTRIES, RUN_MEMO_BYTES),
+    });
 }
 
 impl Object<'_> {
@@ -608,25 +610,39 @@ impl Object<'_> {
             let fields = Written::new(|o| run.fields(o));
             self.append(&fields);
             let size = memo.scratch.len() + fields.len();
-            if memo.map.len() >= RUN_MEMO_ENTRIES || memo.bytes + size > RUN_MEMO_BYTES {
-                memo.map.clear();
-                memo.bytes = 0;
-            }
-            memo.bytes += size;
-            memo.map.insert(memo.scratch.as_slice().into(), fields);
+            memo.map
+                .insert(memo.scratch.as_slice().into(), fields, size);
         });
     }
 }
 
-/// A map with string keys is an object: `{"key":value,...}`.
-impl<V: Json> Json for BTreeMap<&str, V> {
+/// A map key written as a JSON string: string keys, and named values such as anomaly kinds.
+pub trait KeyName {
+    /// The key's text.
+    fn key_name(&self) -> &str;
+}
+
+impl KeyName for &str {
+    fn key_name(&self) -> &str {
+        self
+    }
+}
+
+impl KeyName for AnomalyKind {
+    fn key_name(&self) -> &str {
+        self.name()
+    }
+}
+
+/// A map with named keys is an object: `{"key":value,...}`.
+impl<K: KeyName, V: Json> Json for BTreeMap<K, V> {
     fn write_json(&self, out: &mut Vec<u8>) {
         out.push(b'{');
         for (i, (k, v)) in self.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            push_str(out, k);
+            push_str(out, k.key_name());
             out.push(b':');
             v.write_json(out);
         }

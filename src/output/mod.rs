@@ -11,7 +11,7 @@ mod time;
 pub mod window;
 
 pub use record::{close_name, write_connection};
-pub use report::{InputFile, InputStats, Report, write_report};
+pub use report::{FlowCounts, InputFile, InputStats, Report, write_report};
 pub use summary::write_summary;
 pub use time::{rfc3339_micros, rfc3339_secs};
 

@@ -6,18 +6,20 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::json::{self, Fields, Json, KeyPart, Object, Run, RunFields, SerdeFields, Written, key};
 use super::time::Rfc3339;
+use crate::memo::BoundedMemo;
 
 use crate::facts::{
-    AlertFact, ChainCert, ConnectionFacts, Failure, Renegotiation, Resumption, Side,
+    AlertFact, ChainCert, ConnectionFacts, Failure, Finding, Renegotiation, Resumption, Side,
+    TcpFacts, TransportFacts,
 };
 use crate::flow::Endpoint;
 use crate::tcp::CloseReason;
-use crate::tls::names::{alert_name, cipher_name, group_name, version_name};
+use crate::tls::codes::{AlertDescription, AlertLevel};
+use crate::tls::names::{cipher_name, group_name, version_name};
 use crate::tls::{Certificate, ClientHello, ServerHello};
 
 impl Json for Endpoint {
@@ -153,11 +155,23 @@ impl Run for ServerTail<'_> {
     }
 }
 
+impl Json for Finding {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        self.name().write_json(out);
+    }
+}
+
+impl Serialize for Finding {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 /// A certificate as the records show it (with its findings on that connection) and as the
 /// report's inventory shows it (with its findings on any connection).
 pub(super) struct CertOut<'a> {
     pub(super) cert: &'a Certificate,
-    pub(super) findings: &'a [&'static str],
+    pub(super) findings: &'a [Finding],
 }
 
 impl CertOut<'_> {
@@ -207,33 +221,26 @@ const CERT_MEMO_BYTES: usize = 1 << 20;
 /// connections (the per-worker certificate cache hands out the same `Arc`), and their ~600
 /// bytes of fields cost more to write than to copy. Keyed by the address of the certificate,
 /// which cannot be reused while the entry holds the `Arc`.
-#[derive(Default)]
-struct CertMemo {
-    map: FxHashMap<usize, (Arc<Certificate>, Written)>,
-    bytes: usize,
-}
+struct CertMemo(BoundedMemo<usize, (Arc<Certificate>, Written)>);
 
 impl CertMemo {
     /// Copies the own fields of `cert`, written once.
     fn append(&mut self, o: &mut Object<'_>, cert: &Arc<Certificate>) {
         let key = Arc::as_ptr(cert) as usize;
-        if let Some((_, fields)) = self.map.get(&key) {
+        if let Some((_, fields)) = self.0.get(&key) {
             o.append(fields);
             return;
         }
         let fields = Written::new(|o| CertOut::own_fields(o, cert));
         o.append(&fields);
-        if self.map.len() >= CERT_MEMO_ENTRIES || self.bytes + fields.len() > CERT_MEMO_BYTES {
-            self.map.clear();
-            self.bytes = 0;
-        }
-        self.bytes += fields.len();
-        self.map.insert(key, (Arc::clone(cert), fields));
+        let bytes = fields.len();
+        self.0.insert(key, (Arc::clone(cert), fields), bytes);
     }
 }
 
 thread_local! {
-    static CERT_MEMO: RefCell<CertMemo> = RefCell::new(CertMemo::default());
+    static CERT_MEMO: RefCell<CertMemo> =
+        RefCell::new(CertMemo(BoundedMemo::new(CERT_MEMO_ENTRIES, CERT_MEMO_BYTES)));
 }
 
 /// A certificate chain of a record.
@@ -322,13 +329,9 @@ impl Run for MessagesRun<'_> {
     }
 }
 
-/// An alert description, by its code.
-#[derive(Clone, Copy)]
-struct AlertDescription(u8);
-
 impl Json for AlertDescription {
     fn write_json(&self, out: &mut Vec<u8>) {
-        alert_name(self.0).write_json(out);
+        self.name().write_json(out);
     }
 }
 
@@ -348,15 +351,12 @@ impl Run for AlertRun<'_> {
         let a = self.0;
         f.entry(key!("from"), &Static(a.from.name()));
         let level = a.alert.level.map(|l| match l {
-            1 => Static("warning"),
-            2 => Static("fatal"),
+            AlertLevel::WARNING => Static("warning"),
+            AlertLevel::FATAL => Static("fatal"),
             _ => Static("unknown"),
         });
         f.entry(key!("level"), &level);
-        f.entry(
-            key!("description"),
-            &a.alert.description.map(AlertDescription),
-        );
+        f.entry(key!("description"), &a.alert.description);
         f.entry(key!("encrypted"), &a.alert.encrypted);
         f.entry(key!("inferred"), &a.alert.inferred);
         f.entry(key!("after"), &a.after.map(Sided));
@@ -432,14 +432,18 @@ impl Run for Negotiated<'_> {
 
     fn fields<F: RunFields>(&self, f: &mut F) {
         let c = self.0;
-        f.entry(key!("version"), &c.version.map(|v| Named(v, version_name)));
-        f.entry(key!("cipher"), &c.cipher.map(|v| Named(v, cipher_name)));
+        f.entry(
+            key!("version"),
+            &c.version().map(|v| Named(v, version_name)),
+        );
+        f.entry(key!("cipher"), &c.cipher().map(|v| Named(v, cipher_name)));
     }
 }
 
 /// The `tcp` object of a record.
-fn write_tcp(o: &mut Object<'_>, f: &ConnectionFacts) {
-    let tcp = &f.tcp;
+fn write_tcp(o: &mut Object<'_>, f: &ConnectionFacts, tcp: &TcpFacts) {
+    let close = tcp.close;
+    let tcp = &tcp.meta;
     let client_first = f.client_dir.index() == 0;
     let per_side = |o: &mut Object<'_>, key, &[a, b]: &[u64; 2]| {
         let (client, server) = if client_first { (a, b) } else { (b, a) };
@@ -465,19 +469,19 @@ fn write_tcp(o: &mut Object<'_>, f: &ConnectionFacts) {
         }
     });
     o.field(key!("rst_from"), &rst_from);
-    o.field(key!("close"), close_name(f.close));
+    o.field(key!("close"), close_name(close));
 }
 
 /// Appends one NDJSON connection record (with its newline) to `out`.
 pub fn write_connection(f: &ConnectionFacts, out: &mut Vec<u8>) {
     json::object(out, |o| {
         o.field(key!("type"), "connection");
-        o.field(key!("ts"), &Rfc3339::micros(f.first_ts));
+        o.field(key!("ts"), &Rfc3339::micros(f.first_ts()));
         o.field(key!("client"), &f.client);
         o.field(key!("server"), &f.server);
         o.run(&Negotiated(f));
-        o.field(key!("sni"), &f.sni);
-        o.field(key!("alpn"), &f.alpn);
+        o.field(key!("sni"), &f.sni());
+        o.field(key!("alpn"), &f.alpn());
         o.field(key!("group"), &f.negotiated_group().map(group_name));
         o.field(key!("outcome"), f.outcome.name());
         o.field(key!("failure"), &f.failure);
@@ -520,10 +524,12 @@ pub fn write_connection(f: &ConnectionFacts, out: &mut Vec<u8>) {
         o.field(key!("alerts"), &f.alerts);
         o.run(&MessagesRun(&f.messages));
         o.field(key!("resumption"), &f.resumption);
-        o.field(key!("renegotiations"), &f.renegotiations);
+        o.field(key!("renegotiations"), &f.renegotiations());
         o.field(key!("renegotiation"), &f.renegotiation);
         o.field(key!("anomalies"), &f.anomalies);
-        o.object(key!("tcp"), |o| write_tcp(o, f));
+        match &f.transport {
+            TransportFacts::Tcp(tcp) => o.object(key!("tcp"), |o| write_tcp(o, f, tcp)),
+        }
     });
     out.push(b'\n');
 }
@@ -557,7 +563,7 @@ mod tests {
         let chain = [
             ChainCert {
                 cert: Arc::clone(&a),
-                findings: vec!["expired", "self_signed"],
+                findings: vec![Finding::Expired, Finding::SelfSigned],
             },
             ChainCert {
                 cert: Arc::clone(&b),
@@ -613,13 +619,13 @@ mod tests {
         let alerts = [
             AlertFact {
                 from: Side::Server,
-                alert: Alert::cleartext(2, 40),
+                alert: Alert::cleartext(AlertLevel::FATAL, AlertDescription::HANDSHAKE_FAILURE),
                 ts: Timestamp(0),
                 after: Some((Side::Client, "client_hello")),
             },
             AlertFact {
                 from: Side::Client,
-                alert: Alert::cleartext(1, 0),
+                alert: Alert::cleartext(AlertLevel::WARNING, AlertDescription::CLOSE_NOTIFY),
                 ts: Timestamp(0),
                 after: None,
             },

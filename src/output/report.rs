@@ -13,7 +13,7 @@ use crate::aggregate::{
     Aggregates, Breakdown, CertEntry, ClientProfile, Latency, OTHER_SERVERS, Percentiles,
     ResumptionStats, Timings,
 };
-use crate::facts::Mechanism;
+use crate::facts::{Finding, Mechanism};
 use crate::tls::names::{cipher_name, group_is_post_quantum, group_name, version_name};
 
 /// Counters of the input side: what was read and what could not be decoded.
@@ -36,6 +36,18 @@ pub struct InputStats {
     pub ip_datagrams_dropped: u64,
     /// Frames that could not be decoded, by kind.
     pub decode_errors: BTreeMap<&'static str, u64>,
+    /// What the workers counted of the flows they tracked.
+    #[serde(flatten)]
+    pub flows: FlowCounts,
+    /// Frames stamped earlier than the frame before them in the same file.
+    pub timestamps_backwards: u64,
+    /// Frames captured shorter than on the wire (cut by the snap length).
+    pub snaplen_truncated: u64,
+}
+
+/// What the workers count of the flows they track, summed over workers with `+=`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct FlowCounts {
     /// TCP connections tracked (TLS or not).
     pub tcp_connections: u64,
     /// TCP connections on which no TLS was found.
@@ -46,10 +58,16 @@ pub struct InputStats {
     pub flow_buffer_cap_hits: u64,
     /// Gaps forced by the global buffer cap.
     pub total_buffer_cap_hits: u64,
-    /// Frames stamped earlier than the frame before them in the same file.
-    pub timestamps_backwards: u64,
-    /// Frames captured shorter than on the wire (cut by the snap length).
-    pub snaplen_truncated: u64,
+}
+
+impl std::ops::AddAssign for FlowCounts {
+    fn add_assign(&mut self, other: Self) {
+        self.tcp_connections += other.tcp_connections;
+        self.tcp_connections_without_tls += other.tcp_connections_without_tls;
+        self.flows_evicted += other.flows_evicted;
+        self.flow_buffer_cap_hits += other.flow_buffer_cap_hits;
+        self.total_buffer_cap_hits += other.total_buffer_cap_hits;
+    }
 }
 
 /// One input file and how reading it ended.
@@ -279,7 +297,7 @@ pub(super) struct InventoryCertOut<'a> {
     pub(super) client_certificate: bool,
     pub(super) connections: u64,
     pub(super) servers: Vec<NameCountOut<'a>>,
-    pub(super) connection_findings: &'a BTreeMap<&'static str, u64>,
+    pub(super) connection_findings: &'a BTreeMap<Finding, u64>,
 }
 
 impl<'a> From<&'a CertEntry> for InventoryCertOut<'a> {

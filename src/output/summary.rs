@@ -25,7 +25,7 @@ pub fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let _ = writeln!(
         s,
         "tlsight: {} packets, {} bytes, {} TCP connections, {} with TLS",
-        inp.packets, inp.bytes, inp.tcp_connections, agg.all.connections
+        inp.packets, inp.bytes, inp.flows.tcp_connections, agg.all.connections
     );
     for f in &report.inputs {
         if let Some(e) = &f.error {
@@ -326,11 +326,11 @@ fn write_certificates(agg: &Aggregates, s: &mut String) {
         let findings: Vec<String> = e
             .findings
             .iter()
-            .map(|f| f.to_string())
+            .map(|f| f.name().to_string())
             .chain(
                 e.connection_findings
                     .iter()
-                    .map(|(f, n)| format!("{f} (on {n})")),
+                    .map(|(f, n)| format!("{} (on {n})", f.name())),
             )
             .collect();
         let _ = writeln!(

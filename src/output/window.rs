@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::report::{CountOut, ServerOut, TimingsOut, census, named, servers_out};
 use super::{rfc3339_micros, rfc3339_secs};
+use crate::facts::Finding;
 use crate::tls::names::version_name;
 use crate::watch::{AlertEvent, AlertKind, CertSighting, ClosedWindow, Drops};
 
@@ -37,7 +38,7 @@ struct CertOut<'a> {
     server: &'a str,
     subject: &'a str,
     not_after: String,
-    findings: &'a [&'static str],
+    findings: &'a [Finding],
 }
 
 impl<'a> CertOut<'a> {
@@ -258,7 +259,7 @@ mod tests {
             server: "a.example".into(),
             subject: "CN=a.example".into(),
             not_after: 1_700_000_100,
-            findings: vec!["expiring_soon"],
+            findings: vec![Finding::ExpiringSoon],
         };
         let mut out = Vec::new();
         write_window(&w, &[("ab".into(), cert)], &[], &mut out);

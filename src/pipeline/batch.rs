@@ -1,35 +1,17 @@
-//! Batches: what the reader sends a worker. Segment headers with their payloads referred to in
-//! the memory-mapped file (no copy) or copied into the batch's own buffer.
+//! Batches: what the reader sends a worker. Segments with their payloads referred to in the
+//! memory-mapped file (no copy) or copied into the batch's own buffer.
 
 use crate::capture::{Chunk, MappedFile};
-use crate::flow::{Direction, FlowKey, TcpFlags, Timestamp};
+use crate::flow::Timestamp;
+use crate::tcp::Segment;
 use std::sync::Arc;
 
 /// Segments per batch: large enough that channel traffic is a small fraction of the work,
 /// small enough that batches stay in cache.
 pub(super) const BATCH_SEGMENTS: usize = 512;
 
-/// What the reader decoded of a TCP segment, apart from its payload.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct SegmentHead {
-    pub(super) key: FlowKey,
-    pub(super) dir: Direction,
-    pub(super) seq: u32,
-    pub(super) ack: u32,
-    pub(super) flags: TcpFlags,
-    pub(super) ts: Timestamp,
-    pub(super) clock: Timestamp,
-}
-
-/// A segment in a batch: its headers, and where its payload lives in the batch (in the mapped
-/// file the batch holds, or in its own byte buffer).
-#[derive(Clone, Copy, Debug)]
-pub(super) struct SegmentDesc {
-    pub(super) head: SegmentHead,
-    pub(super) payload: PayloadAt,
-}
-
-/// Where a segment's payload is in its batch.
+/// Where a segment's payload is in its batch (in the mapped file the batch holds, or in its own
+/// byte buffer).
 #[derive(Clone, Copy, Debug)]
 pub(super) enum PayloadAt {
     /// In the batch's mapped file, at this offset (no copy was made).
@@ -41,7 +23,7 @@ pub(super) enum PayloadAt {
 /// Segments for one worker; buffers are recycled, so the steady state allocates nothing.
 #[derive(Default)]
 pub(super) struct Batch {
-    pub(super) segments: Vec<SegmentDesc>,
+    pub(super) segments: Vec<Segment<PayloadAt>>,
     pub(super) payload: Vec<u8>,
     /// The file the `Mapped` payloads are in.
     pub(super) file: Option<Arc<MappedFile>>,
@@ -58,7 +40,7 @@ pub(super) struct Batch {
 
 impl Batch {
     /// The payload of one of this batch's segments.
-    pub(super) fn payload_of(&self, d: &SegmentDesc) -> &[u8] {
+    pub(super) fn payload_of(&self, d: &Segment<PayloadAt>) -> &[u8] {
         let (bytes, start, len) = match d.payload {
             PayloadAt::Mapped { start, len } => (
                 self.file

@@ -1,11 +1,11 @@
 //! Live mode's own parts: the capture loop on an interface (time-based flushes, window ends,
 //! the stop flag) and the writer that puts each window together from the workers' parts.
 
-use super::LiveConfig;
 use super::batch::Batch;
 use super::reader::Reader;
 use super::records::{RecordMerger, RecordMessage};
 use super::worker::WindowPart;
+use super::{LiveConfig, Mode};
 
 use crate::aggregate::{Aggregates, Merge};
 use crate::capture::interface::LiveInterface;
@@ -48,9 +48,7 @@ pub(super) fn read_live(
     stop: &AtomicBool,
     windows_tx: &Sender<ReaderWindow>,
 ) -> (InputFile, InputStats, Drops) {
-    let mut reader = Reader::new(senders, recycle);
-    reader.dealer.lossy = true;
-    reader.clock.wall = true;
+    let mut reader = Reader::new(senders, recycle, Mode::Live);
     let link = source.link_type();
     let mut file = InputFile {
         path: source.interface().to_string(),

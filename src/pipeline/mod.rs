@@ -48,9 +48,18 @@ pub struct Config {
     pub facts: FactsConfig,
     /// Whether per-connection NDJSON records are wanted (skipped otherwise).
     pub want_records: bool,
-    /// Live mode: workers hand over their aggregates and [`Sightings`] per window instead of
-    /// once at the end.
-    pub windows: bool,
+}
+
+/// How the pipeline runs, chosen once when it starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Saved captures: the reader waits for the workers and never drops; the clock follows the
+    /// capture's timestamps.
+    Offline,
+    /// An interface: the reader drops (and counts) batches for workers that are behind, the
+    /// clock is the wall clock, and workers hand over their aggregates and [`Sightings`] per
+    /// window instead of once at the end.
+    Live,
 }
 
 impl Default for Config {
@@ -60,7 +69,6 @@ impl Default for Config {
             limits: Limits::default(),
             facts: FactsConfig::default(),
             want_records: true,
-            windows: false,
         }
     }
 }
@@ -103,7 +111,7 @@ pub fn analyze_files(
     cfg: &Config,
     records: &mut dyn Write,
 ) -> io::Result<Analysis> {
-    let workers = spawn_workers(cfg, CHANNEL_BATCHES);
+    let workers = spawn_workers(cfg, Mode::Offline);
     let stop = Arc::new(AtomicBool::new(false));
     let reader_paths = paths.to_vec();
     let reader_stop = Arc::clone(&stop);
@@ -147,8 +155,12 @@ struct RecordChannels {
     spare: Receiver<Vec<u8>>,
 }
 
-/// Starts `cfg.workers` workers, each fed by a channel of `capacity` batches.
-fn spawn_workers(cfg: &Config, capacity: usize) -> Workers {
+/// Starts `cfg.workers` workers for `mode`.
+fn spawn_workers(cfg: &Config, mode: Mode) -> Workers {
+    let capacity = match mode {
+        Mode::Offline => CHANNEL_BATCHES,
+        Mode::Live => LIVE_CHANNEL_BATCHES,
+    };
     let workers = cfg.workers.max(1);
     let mut senders = Vec::with_capacity(workers);
     let mut handles = Vec::with_capacity(workers);
@@ -165,7 +177,7 @@ fn spawn_workers(cfg: &Config, capacity: usize) -> Workers {
         };
         let wcfg = worker_config(cfg, workers);
         handles.push(thread::spawn(move || {
-            run_worker(worker, rx, recycle, records, wcfg)
+            run_worker(worker, rx, recycle, records, wcfg, mode)
         }));
     }
     Workers {
@@ -194,11 +206,7 @@ fn join_workers(
     for h in handles {
         let o = join(h);
         aggregates.merge_in(o.aggregates);
-        input.tcp_connections += o.tcp_connections;
-        input.tcp_connections_without_tls += o.tcp_connections_without_tls;
-        input.flows_evicted += o.flows_evicted;
-        input.flow_buffer_cap_hits += o.flow_buffer_cap_hits;
-        input.total_buffer_cap_hits += o.total_buffer_cap_hits;
+        input.flows += o.flows;
     }
     aggregates
 }
@@ -233,11 +241,7 @@ pub fn run_live(
     out: &mut dyn Write,
     on_window: &mut dyn FnMut(ClosedWindow, &mut dyn Write) -> io::Result<()>,
 ) -> io::Result<LiveAnalysis> {
-    let cfg = Config {
-        windows: true,
-        ..cfg.clone()
-    };
-    let workers = spawn_workers(&cfg, LIVE_CHANNEL_BATCHES);
+    let workers = spawn_workers(cfg, Mode::Live);
     let (window_tx, window_rx) = unbounded::<ReaderWindow>();
     let reader_stop = Arc::clone(stop);
     let (senders, recycle) = (workers.senders, workers.recycle);

@@ -1,12 +1,14 @@
 //! The capture thread's work: decode frames and deal their segments out to the workers in
 //! batches, on a capture clock that never goes back.
 
-use super::batch::{BATCH_SEGMENTS, Batch, PayloadAt, SegmentDesc, SegmentHead};
+use super::Mode;
+use super::batch::{BATCH_SEGMENTS, Batch, PayloadAt};
 
 use crate::capture::{Frame, OfflineFile, PacketSource, SharedFrame};
 use crate::decode::{Decoded, Decoder, LinkType};
 use crate::flow::{FlowKey, Timestamp, Transport};
 use crate::output::{InputFile, InputStats};
+use crate::tcp::Segment;
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -19,7 +21,6 @@ pub(super) const TICK_PACKETS: u64 = 1 << 16;
 
 /// Capture time made monotonic: advances by every forward step of the timestamps, never goes
 /// back. Computed from the packet sequence alone, so it is the same whatever the sharding.
-#[derive(Default)]
 pub(super) struct CaptureClock {
     pub(super) last_ts: Option<Timestamp>,
     pub(super) now: Timestamp,
@@ -27,10 +28,19 @@ pub(super) struct CaptureClock {
     /// are all wall-clock time, so the clock is their running maximum. Adding forward steps
     /// instead would drift ahead of the wall clock whenever a frame stamped before a reading
     /// is read after it.
-    pub(super) wall: bool,
+    wall: bool,
 }
 
 impl CaptureClock {
+    /// A clock for `mode`'s timestamps.
+    pub(super) fn new(mode: Mode) -> Self {
+        CaptureClock {
+            last_ts: None,
+            now: Timestamp::default(),
+            wall: mode == Mode::Live,
+        }
+    }
+
     /// The clock after a packet stamped `ts`.
     pub(super) fn tick(&mut self, ts: Timestamp) -> Timestamp {
         self.now = match self.last_ts {
@@ -50,7 +60,7 @@ pub(super) struct Dealer {
     pub(super) recycle: Receiver<Batch>,
     /// Live: a batch whose worker's channel is full is dropped (and counted) rather than
     /// waited for, so the capture never stalls behind slow workers.
-    pub(super) lossy: bool,
+    lossy: bool,
     /// Segments dropped because a worker's channel was full (lossy mode only).
     pub(super) dropped_segments: u64,
     /// The live window new batches belong to.
@@ -58,13 +68,13 @@ pub(super) struct Dealer {
 }
 
 impl Dealer {
-    pub(super) fn new(senders: Vec<Sender<Batch>>, recycle: Receiver<Batch>) -> Self {
+    pub(super) fn new(senders: Vec<Sender<Batch>>, recycle: Receiver<Batch>, mode: Mode) -> Self {
         let batches = senders.iter().map(|_| Batch::default()).collect();
         Dealer {
             senders,
             batches,
             recycle,
-            lossy: false,
+            lossy: mode == Mode::Live,
             dropped_segments: 0,
             window: 0,
         }
@@ -74,12 +84,12 @@ impl Dealer {
     /// (the batch holds its chunks), any other is copied into the batch.
     pub(super) fn push(
         &mut self,
-        head: SegmentHead,
-        payload: &[u8],
+        seg: Segment<&[u8]>,
         shared: Option<SharedFrame<'_>>,
         clock: Timestamp,
     ) {
-        let w = head.key.shard(self.senders.len());
+        let payload = seg.payload;
+        let w = seg.key.shard(self.senders.len());
         let mapped = shared.and_then(|s| Some((s, s.file.offset_of(payload)?)));
         // A batch refers to one file: segments of the next file wait for the next batch.
         if let Some((s, _)) = mapped
@@ -110,18 +120,30 @@ impl Dealer {
                 PayloadAt::Copied { start, len }
             }
         };
-        batch.segments.push(SegmentDesc { head, payload });
+        batch.segments.push(seg.with_payload(payload));
         if batch.segments.len() >= BATCH_SEGMENTS {
             self.send(w, clock);
         }
     }
 
-    /// Sends worker `w` its batch (even an empty one), stamped with the clock.
+    /// Sends worker `w` its batch (even an empty one), stamped with the clock; live, drops it
+    /// instead when the worker is behind.
     pub(super) fn send(&mut self, w: usize, clock: Timestamp) {
+        self.deliver(w, clock, self.lossy);
+    }
+
+    /// Sends every batch, waiting for room even live: nothing is lost at the end.
+    fn send_all_waiting(&mut self, clock: Timestamp) {
+        for w in 0..self.senders.len() {
+            self.deliver(w, clock, false);
+        }
+    }
+
+    fn deliver(&mut self, w: usize, clock: Timestamp, may_drop: bool) {
         let (Some(batch), Some(tx)) = (self.batches.get_mut(w), self.senders.get(w)) else {
             return;
         };
-        if self.lossy && tx.is_full() {
+        if may_drop && tx.is_full() {
             // The reader is the only sender, so a channel with room now still has room when
             // it sends; a full one means the worker is behind: drop, count, reuse the buffers.
             self.dropped_segments += batch.segments.len() as u64;
@@ -157,13 +179,13 @@ pub(super) struct Reader {
 }
 
 impl Reader {
-    pub(super) fn new(senders: Vec<Sender<Batch>>, recycle: Receiver<Batch>) -> Self {
+    pub(super) fn new(senders: Vec<Sender<Batch>>, recycle: Receiver<Batch>, mode: Mode) -> Self {
         Reader {
             stats: InputStats::default(),
             decoder: Decoder::new(),
-            dealer: Dealer::new(senders, recycle),
+            dealer: Dealer::new(senders, recycle, mode),
             decode_errors: BTreeMap::new(),
-            clock: CaptureClock::default(),
+            clock: CaptureClock::new(mode),
             last_frame_ts: None,
         }
     }
@@ -187,16 +209,15 @@ impl Reader {
             Ok(Decoded::Tcp(seg)) => {
                 self.stats.tcp_segments += 1;
                 let (key, dir) = FlowKey::from_endpoints(Transport::Tcp, seg.src, seg.dst);
-                let head = SegmentHead {
+                let seg = Segment {
                     key,
                     dir,
-                    seq: seg.seq,
-                    ack: seg.ack,
-                    flags: seg.flags,
+                    header: seg.header,
+                    payload: seg.payload,
                     ts: frame.ts,
                     clock: now,
                 };
-                self.dealer.push(head, seg.payload, frame.shared, now);
+                self.dealer.push(seg, frame.shared, now);
             }
             // Counted as before UDP had drivers: no transport analyses datagrams yet.
             Ok(Decoded::Udp(_) | Decoded::Other) => self.stats.not_tcp += 1,
@@ -209,8 +230,7 @@ impl Reader {
     /// Sends every batch (waiting for room, even live: nothing is lost at the end) and
     /// returns the input counters.
     pub(super) fn finish(mut self) -> InputStats {
-        self.dealer.lossy = false;
-        self.dealer.send_all(self.clock.now);
+        self.dealer.send_all_waiting(self.clock.now);
         // Datagrams still incomplete at the end of the capture never will be.
         self.decoder.expire(Timestamp::MAX);
         let d = self.decoder.stats();
@@ -236,7 +256,7 @@ pub(super) fn read_inputs(
     stop: &AtomicBool,
 ) -> (Vec<InputFile>, InputStats) {
     let mut inputs = Vec::with_capacity(paths.len());
-    let mut reader = Reader::new(senders, recycle);
+    let mut reader = Reader::new(senders, recycle, Mode::Offline);
     for path in paths {
         let mut file = InputFile {
             path: path.display().to_string(),
@@ -283,7 +303,7 @@ mod tests {
     use super::*;
     use crate::capture::{Frame, OfflineFile, PacketSource};
     use crate::decode::{Decoded, Decoder, LinkType};
-    use crate::flow::{Endpoint, FlowKey, TcpFlags, Timestamp, Transport};
+    use crate::flow::{Endpoint, FlowKey, TcpHeader, Timestamp, Transport};
     use crate::pipeline::records::RecordKey;
     use crossbeam_channel::{bounded, unbounded};
     use std::net::{IpAddr, Ipv4Addr};
@@ -292,20 +312,25 @@ mod tests {
         let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
         let client = Endpoint { ip, port };
         let server = Endpoint { ip, port: 443 };
-        let key = (Timestamp(closed_at), Timestamp(first), client, server);
+        let key = (
+            Timestamp(closed_at),
+            Timestamp(first),
+            client,
+            server,
+            Transport::Tcp,
+        );
         (key, format!("{closed_at}/{port}\n").into_bytes())
     }
 
-    /// Headers of a segment of one made-up connection.
-    fn test_head() -> SegmentHead {
+    /// A segment of one made-up connection carrying `payload`.
+    fn test_segment(payload: &[u8]) -> Segment<&[u8]> {
         let (key, dir) =
             FlowKey::from_endpoints(Transport::Tcp, record(0, 0, 1).0.2, record(0, 0, 2).0.2);
-        SegmentHead {
+        Segment {
             key,
             dir,
-            seq: 0,
-            ack: 0,
-            flags: TcpFlags(0),
+            header: TcpHeader::default(),
+            payload,
             ts: Timestamp(0),
             clock: Timestamp(0),
         }
@@ -319,7 +344,7 @@ mod tests {
         let link = source.link_type();
         let (tx, rx) = unbounded::<Batch>();
         let (_recycle_tx, recycle_rx) = unbounded::<Batch>();
-        let mut reader = Reader::new(vec![tx], recycle_rx);
+        let mut reader = Reader::new(vec![tx], recycle_rx, Mode::Offline);
         let mut decoder = Decoder::new();
         let mut payloads = Vec::new();
         while let Some(frame) = source.next_frame().expect("read") {
@@ -329,9 +354,8 @@ mod tests {
             reader.frame(link, &frame);
         }
         // The same payload again, from memory that is not the file: copied.
-        let head = test_head();
         let last = payloads.last().expect("segments").clone();
-        reader.dealer.push(head, &last, None, Timestamp(0));
+        reader.dealer.push(test_segment(&last), None, Timestamp(0));
         payloads.push(last);
         reader.finish();
         let batch = rx.try_recv().expect("one batch");
@@ -355,13 +379,11 @@ mod tests {
     fn lossy_dealer_drops_and_counts_instead_of_waiting() {
         let (tx, rx) = bounded::<Batch>(1);
         let (_recycle_tx, recycle_rx) = unbounded::<Batch>();
-        let mut dealer = Dealer::new(vec![tx], recycle_rx);
-        dealer.lossy = true;
-        let head = test_head();
+        let mut dealer = Dealer::new(vec![tx], recycle_rx, Mode::Live);
         // Three full batches into a channel of one, nobody reading: one goes through, two are
         // dropped and counted, and the reader never blocks.
         for _ in 0..3 * BATCH_SEGMENTS {
-            dealer.push(head, b"abc", None, Timestamp(1));
+            dealer.push(test_segment(b"abc"), None, Timestamp(1));
         }
         assert_eq!(dealer.dropped_segments, 2 * BATCH_SEGMENTS as u64);
         let got = rx.try_recv().expect("the first batch");
@@ -369,7 +391,7 @@ mod tests {
         assert_eq!(got.payload.len(), 3 * BATCH_SEGMENTS);
         // Room again: the next batch goes through, stamped with the window.
         dealer.window = 4;
-        dealer.push(head, b"abc", None, Timestamp(2));
+        dealer.push(test_segment(b"abc"), None, Timestamp(2));
         dealer.send_all(Timestamp(2));
         let got = rx.try_recv().expect("the next batch");
         assert_eq!((got.segments.len(), got.window), (1, 4));
@@ -379,7 +401,7 @@ mod tests {
     fn reader_counts_backward_timestamps_and_snaplen_cuts_of_every_source() {
         let (tx, _rx) = unbounded::<Batch>();
         let (_recycle_tx, recycle_rx) = unbounded::<Batch>();
-        let mut reader = Reader::new(vec![tx], recycle_rx);
+        let mut reader = Reader::new(vec![tx], recycle_rx, Mode::Offline);
         let data = [0u8; 60];
         let frame = |secs: i64, wire_len: u32| Frame {
             ts: Timestamp::from_parts(secs, 0),
@@ -399,7 +421,7 @@ mod tests {
 
     #[test]
     fn capture_clock_never_goes_back() {
-        let mut clock = CaptureClock::default();
+        let mut clock = CaptureClock::new(Mode::Offline);
         assert_eq!(clock.tick(Timestamp(100)), Timestamp(100));
         assert_eq!(clock.tick(Timestamp(50)), Timestamp(100));
         assert_eq!(clock.tick(Timestamp(80)), Timestamp(130));
@@ -407,10 +429,7 @@ mod tests {
 
     #[test]
     fn live_clock_follows_the_wall_clock_without_drift() {
-        let mut clock = CaptureClock {
-            wall: true,
-            ..CaptureClock::default()
-        };
+        let mut clock = CaptureClock::new(Mode::Live);
         assert_eq!(clock.tick(Timestamp(100)), Timestamp(100));
         // A frame stamped before the last reading, read after it.
         assert_eq!(clock.tick(Timestamp(95)), Timestamp(100));

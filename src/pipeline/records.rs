@@ -4,7 +4,7 @@
 
 use super::worker::WindowPart;
 
-use crate::flow::{Endpoint, Timestamp};
+use crate::flow::{Endpoint, Timestamp, Transport};
 use crossbeam_channel::{Receiver, Sender};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -13,10 +13,11 @@ use std::ops::Range;
 use std::rc::Rc;
 
 /// The order connection records are written in: when the connection ended (capture clock,
-/// see [`Connection::closed_at`]), then first packet time, client and server; remaining ties
-/// (a port reused within one timestamp) are broken by the record's bytes. None of it depends
-/// on which worker saw the connection.
-pub type RecordKey = (Timestamp, Timestamp, Endpoint, Endpoint);
+/// see [`Connection::closed_at`]), then first packet time, client and server, then the
+/// transport (a TCP and a UDP flow on the same endpoints); remaining ties (a port reused within
+/// one timestamp) are broken by the record's bytes. None of it depends on which worker saw the
+/// connection.
+pub type RecordKey = (Timestamp, Timestamp, Endpoint, Endpoint, Transport);
 
 /// Records a worker finished since its last message, and how far it has got.
 pub(super) struct RecordMessage {
@@ -199,7 +200,13 @@ mod tests {
         let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
         let client = Endpoint { ip, port };
         let server = Endpoint { ip, port: 443 };
-        let key = (Timestamp(closed_at), Timestamp(first), client, server);
+        let key = (
+            Timestamp(closed_at),
+            Timestamp(first),
+            client,
+            server,
+            Transport::Tcp,
+        );
         (key, format!("{closed_at}/{port}\n").into_bytes())
     }
 

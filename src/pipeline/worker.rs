@@ -5,15 +5,15 @@ use std::cell::RefCell;
 
 use super::batch::Batch;
 use super::records::{RecordBatch, RecordMessage};
-use super::{Config, RecordChannels};
+use super::{Config, Mode, RecordChannels};
 
 use crate::aggregate::Aggregates;
-use crate::facts::{self};
+use crate::facts::{self, TcpFacts, TransportFacts};
 use crate::flow::{Direction, FlowKey, Timestamp};
-use crate::output::{self};
+use crate::output::{self, FlowCounts};
 use crate::prefetch;
-use crate::tcp::{CloseReason, Connection, Segment, StreamConsumer, TcpTable};
-use crate::tls::{TlsContext, TlsObserver};
+use crate::tcp::{CloseReason, Connection, StreamConsumer, TcpTable};
+use crate::tls::{RecordLayer, TlsContext};
 use crate::watch::Sightings;
 use crossbeam_channel::{Receiver, Sender};
 use std::rc::Rc;
@@ -36,11 +36,7 @@ pub(super) struct WorkerOutput {
     pub(super) aggregates: Aggregates,
     /// Live mode only: what the current window saw beyond its aggregates.
     pub(super) sightings: Sightings,
-    pub(super) tcp_connections: u64,
-    pub(super) tcp_connections_without_tls: u64,
-    pub(super) flows_evicted: u64,
-    pub(super) flow_buffer_cap_hits: u64,
-    pub(super) total_buffer_cap_hits: u64,
+    pub(super) flows: FlowCounts,
 }
 
 /// Runs one connection's TLS observer on its reassembled streams.
@@ -48,7 +44,7 @@ pub(super) struct ConnectionObserver {
     /// Made when the first stream bytes (or gap) arrive: a connection that never carries data
     /// (a SYN flood's half-open connections) then costs the flow table a pointer instead of
     /// the observer's half kilobyte.
-    pub(super) tls: Option<Box<TlsObserver>>,
+    pub(super) tls: Option<Box<RecordLayer>>,
     pub(super) ctx: Rc<RefCell<TlsContext>>,
 }
 
@@ -59,7 +55,7 @@ impl StreamConsumer for ConnectionObserver {
 
     fn prefetch(&self) {
         if let Some(tls) = &self.tls {
-            prefetch::object::<TlsObserver>(tls);
+            prefetch::object::<RecordLayer>(tls);
         }
     }
 
@@ -69,8 +65,8 @@ impl StreamConsumer for ConnectionObserver {
 }
 
 /// The observer of a connection, made on first use.
-pub(super) fn observer(tls: &mut Option<Box<TlsObserver>>) -> &mut TlsObserver {
-    tls.get_or_insert_with(|| Box::new(TlsObserver::new()))
+pub(super) fn observer(tls: &mut Option<Box<RecordLayer>>) -> &mut RecordLayer {
+    tls.get_or_insert_with(|| Box::new(RecordLayer::new()))
 }
 
 /// A worker: owns the flow table of its shard, and sends its records to the writer after
@@ -81,7 +77,9 @@ pub(super) fn run_worker(
     recycle: Sender<Batch>,
     channels: RecordChannels,
     cfg: Config,
+    mode: Mode,
 ) -> WorkerOutput {
+    let windows = mode == Mode::Live;
     let mut table: TcpTable<ConnectionObserver> = TcpTable::new(cfg.limits);
     let ctx = Rc::new(RefCell::new(TlsContext::default()));
     let mut out = WorkerOutput::default();
@@ -109,32 +107,22 @@ pub(super) fn run_worker(
     for mut batch in rx {
         // Windows end between batches: what came before belongs to the earlier ones.
         let mut parts = Vec::new();
-        while cfg.windows && window < batch.window {
+        while windows && window < batch.window {
             parts.push(take_window(window, &mut out));
             window += 1;
         }
         let mut closed = |conn: Connection<ConnectionObserver>, reason: CloseReason| {
-            finish_connection(conn, reason, &cfg, &mut out, &mut records);
+            finish_connection(conn, reason, &cfg, windows, &mut out, &mut records);
         };
         for (i, d) in batch.segments.iter().enumerate() {
             if let Some(ahead) = batch.segments.get(i + PREFETCH_SEGMENTS) {
-                table.prefetch(&ahead.head.key, false);
+                table.prefetch(&ahead.key, false);
             }
             if let Some(ahead) = batch.segments.get(i + PREFETCH_SEGMENTS / 2) {
-                table.prefetch(&ahead.head.key, true);
+                table.prefetch(&ahead.key, true);
                 prefetch::line(batch.payload_of(ahead).as_ptr());
             }
-            let h = d.head;
-            let seg = Segment {
-                key: h.key,
-                dir: h.dir,
-                seq: h.seq,
-                ack: h.ack,
-                flags: h.flags,
-                payload: batch.payload_of(d),
-                ts: h.ts,
-                clock: h.clock,
-            };
+            let seg = d.with_payload(batch.payload_of(d));
             table.process(&seg, &mut new_consumer, &mut closed);
         }
         table.expire_idle(batch.clock, &mut closed);
@@ -144,18 +132,18 @@ pub(super) fn run_worker(
         send(&mut records, progress, parts);
     }
     table.drain(&mut |conn, reason| {
-        finish_connection(conn, reason, &cfg, &mut out, &mut records);
+        finish_connection(conn, reason, &cfg, windows, &mut out, &mut records);
     });
-    let last = if cfg.windows {
+    let last = if windows {
         vec![take_window(window, &mut out)]
     } else {
         Vec::new()
     };
     send(&mut records, Timestamp::MAX, last);
     let stats = table.stats();
-    out.flows_evicted = stats.table.flows_evicted;
-    out.flow_buffer_cap_hits = stats.flow_buffer_cap_hits;
-    out.total_buffer_cap_hits = stats.total_buffer_cap_hits;
+    out.flows.flows_evicted = stats.table.flows_evicted;
+    out.flows.flow_buffer_cap_hits = stats.flow_buffer_cap_hits;
+    out.flows.total_buffer_cap_hits = stats.total_buffer_cap_hits;
     out
 }
 
@@ -174,32 +162,36 @@ pub(super) fn finish_connection(
     conn: Connection<ConnectionObserver>,
     reason: CloseReason,
     cfg: &Config,
+    windows: bool,
     out: &mut WorkerOutput,
     records: &mut RecordBatch,
 ) {
-    out.tcp_connections += 1;
+    out.flows.tcp_connections += 1;
     let Some(tls) = conn.consumer.tls.filter(|tls| tls.is_tls()) else {
-        out.tcp_connections_without_tls += 1;
+        out.flows.tcp_connections_without_tls += 1;
         return;
     };
     let transcript = tls.finish();
-    let f = facts::build(&conn.key, conn.meta, reason, transcript, &cfg.facts);
+    let transport = TransportFacts::Tcp(TcpFacts {
+        meta: conn.meta,
+        close: reason,
+    });
+    let f = facts::build(&conn.key, transport, transcript, &cfg.facts);
     out.aggregates.add(&f);
-    if cfg.windows {
+    if windows {
         out.sightings.add(&f);
     }
     if cfg.want_records {
-        let (first_ts, client, server) = f.sort_key();
-        records.push((conn.closed_at, first_ts, client, server), |bytes| {
-            output::write_connection(&f, bytes)
-        });
+        let (first_ts, client, server, transport) = f.sort_key();
+        let key = (conn.closed_at, first_ts, client, server, transport);
+        records.push(key, |bytes| output::write_connection(&f, bytes));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::{Endpoint, FlowKey, TcpFlags, Timestamp, Transport};
+    use crate::flow::{Endpoint, FlowKey, TcpFlags, TcpHeader, Timestamp, Transport};
     use crate::tcp::{Connection, Limits, Segment, TcpTable};
     use crate::tls::TlsContext;
     use std::cell::RefCell;
@@ -220,9 +212,11 @@ mod tests {
         let segment = |flags: u8, seq: u32, payload: &'static [u8]| Segment {
             key,
             dir,
-            seq,
-            ack: 0,
-            flags: TcpFlags(flags),
+            header: TcpHeader {
+                seq,
+                ack: 0,
+                flags: TcpFlags(flags),
+            },
             payload,
             ts: Timestamp(1),
             clock: Timestamp(1),

@@ -32,24 +32,21 @@ mod tests;
 pub use seq::SeqNum;
 pub use table::TcpTable;
 
-use crate::flow::{Direction, FlowKey, TcpFlags, Timestamp};
+use crate::flow::{Direction, FlowKey, TcpHeader, Timestamp};
 pub use crate::stream::{CloseReason, StreamConsumer, TableLimits};
 
-/// One TCP segment as the flow table sees it.
+/// One TCP segment as the flow table sees it. `P` is its payload: the bytes, or where a batch
+/// on its way to a worker keeps them.
 #[derive(Clone, Copy, Debug)]
-pub struct Segment<'a> {
+pub struct Segment<P> {
     /// The connection.
     pub key: FlowKey,
     /// Which way it travels.
     pub dir: Direction,
-    /// Sequence number.
-    pub seq: u32,
-    /// Acknowledgment number.
-    pub ack: u32,
-    /// TCP flags.
-    pub flags: TcpFlags,
-    /// Payload bytes.
-    pub payload: &'a [u8],
+    /// Sequence and acknowledgment numbers, flags.
+    pub header: TcpHeader,
+    /// Payload.
+    pub payload: P,
     /// Capture time.
     pub ts: Timestamp,
     /// The capture clock: capture time made monotonic over the whole capture (it advances by
@@ -57,6 +54,20 @@ pub struct Segment<'a> {
     /// they are decided the same way whatever the worker count, even when timestamps step back
     /// (several files, a clock adjusted mid-capture).
     pub clock: Timestamp,
+}
+
+impl<P> Segment<P> {
+    /// The same segment with its payload in another form.
+    pub fn with_payload<Q>(&self, payload: Q) -> Segment<Q> {
+        Segment {
+            key: self.key,
+            dir: self.dir,
+            header: self.header,
+            payload,
+            ts: self.ts,
+            clock: self.clock,
+        }
+    }
 }
 
 /// Caps and timeouts of the TCP connections of one worker.

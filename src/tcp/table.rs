@@ -35,18 +35,18 @@ impl<S: StreamConsumer> TcpFlow<S> {
     }
 
     /// Whether `seg` is a SYN opening a new connection on the ports of this one.
-    fn is_reused_by(&self, seg: &Segment<'_>) -> bool {
-        if !seg.flags.syn() || seg.flags.ack() {
+    fn is_reused_by(&self, seg: &Segment<&[u8]>) -> bool {
+        if !seg.header.flags.syn() || seg.header.flags.ack() {
             return false;
         }
         let both_fins = self.meta.fin.iter().all(Option::is_some);
-        both_fins || self.halves[seg.dir.index()].is_other_incarnation(SeqNum(seg.seq))
+        both_fins || self.halves[seg.dir.index()].is_other_incarnation(SeqNum(seg.header.seq))
     }
 
     /// Applies one segment; returns why the connection ends, if it does.
     fn handle(
         &mut self,
-        seg: &Segment<'_>,
+        seg: &Segment<&[u8]>,
         limits: &Limits,
         stats: &mut TcpStats,
     ) -> Option<CloseReason> {
@@ -55,7 +55,7 @@ impl<S: StreamConsumer> TcpFlow<S> {
             consumer,
             halves,
         } = self;
-        let (dir, i, flags) = (seg.dir, seg.dir.index(), seg.flags);
+        let (dir, i, flags) = (seg.dir, seg.dir.index(), seg.header.flags);
         meta.packets[i] += 1;
         meta.payload_bytes[i] += seg.payload.len() as u64;
         meta.last_ts = meta.last_ts.max(seg.ts);
@@ -69,7 +69,7 @@ impl<S: StreamConsumer> TcpFlow<S> {
             Direction::LoToHi => (lo_to_hi, hi_to_lo),
             Direction::HiToLo => (hi_to_lo, lo_to_hi),
         };
-        let seq = SeqNum(seg.seq);
+        let seq = SeqNum(seg.header.seq);
         if flags.syn() {
             if flags.ack() {
                 meta.syn_ack.get_or_insert(seg.ts);
@@ -112,7 +112,7 @@ impl<S: StreamConsumer> TcpFlow<S> {
                 consumer: &mut *consumer,
                 meta: &mut *meta,
             };
-            peer.on_peer_ack(SeqNum(seg.ack), &mut peer_out);
+            peer.on_peer_ack(SeqNum(seg.header.ack), &mut peer_out);
         }
         (half.finished() && peer.finished()).then_some(CloseReason::Fin)
     }
@@ -190,7 +190,7 @@ impl<S: StreamConsumer> TcpTable<S> {
     /// connection behind until the idle timeout.
     pub fn process(
         &mut self,
-        seg: &Segment<'_>,
+        seg: &Segment<&[u8]>,
         new_consumer: &mut impl FnMut(&FlowKey) -> S,
         closed: &mut impl FnMut(Connection<S>, CloseReason),
     ) {
@@ -217,7 +217,7 @@ impl<S: StreamConsumer> TcpTable<S> {
     /// the segment. Returns why the connection ends with it, if it does.
     fn start_and_feed(
         &mut self,
-        seg: &Segment<'_>,
+        seg: &Segment<&[u8]>,
         new_consumer: &mut impl FnMut(&FlowKey) -> S,
         closed: &mut impl FnMut(Connection<S>, CloseReason),
     ) -> Option<CloseReason> {
@@ -233,7 +233,7 @@ impl<S: StreamConsumer> TcpTable<S> {
             self.flows
                 .close(key, CloseReason::PortReused, seg.clock, &mut hand_over);
         }
-        let flags = seg.flags;
+        let flags = seg.header.flags;
         if seg.payload.is_empty() && !flags.syn() && !flags.fin() && !flags.rst() {
             return None;
         }
@@ -254,7 +254,7 @@ impl<S: StreamConsumer> TcpTable<S> {
     /// why the connection ends with this segment, if it does.
     fn feed(
         entry: &mut Entry<TcpFlow<S>>,
-        seg: &Segment<'_>,
+        seg: &Segment<&[u8]>,
         limits: &Limits,
         stats: &mut TcpStats,
         buffered: &mut usize,

@@ -2,7 +2,7 @@
 //! tests.
 
 use super::*;
-use crate::flow::{Endpoint, TcpFlags, Transport};
+use crate::flow::{Endpoint, TcpFlags, TcpHeader, Transport};
 use crate::stream::assembler::CHUNK_OVERHEAD;
 use proptest::prelude::*;
 use std::cell::RefCell;
@@ -98,9 +98,11 @@ impl Harness {
         let seg = Segment {
             key,
             dir,
-            seq,
-            ack,
-            flags: TcpFlags(flags),
+            header: TcpHeader {
+                seq,
+                ack,
+                flags: TcpFlags(flags),
+            },
             payload,
             ts: Timestamp(ts),
             clock: Timestamp(ts),

@@ -11,7 +11,7 @@
 
 use std::io::Read;
 
-use super::deframe::DEFAULT_MAX_HANDSHAKE_MESSAGE;
+use super::joiner::DEFAULT_MAX_HANDSHAKE_MESSAGE;
 
 /// Handshake message type of CompressedCertificate.
 pub const COMPRESSED_CERTIFICATE: u8 = 25;

@@ -1,4 +1,4 @@
-//! Human-readable names for TLS codepoints (versions, cipher suites, alerts), so that
+//! Human-readable names for TLS codepoints (versions, cipher suites, groups), so that
 //! reports read like the RFCs while the wire-exact codes stay available beside them.
 
 use std::borrow::Cow;
@@ -94,49 +94,6 @@ pub fn group_is_post_quantum(id: u16) -> bool {
     matches!(id, 0x0200..=0x0202 | 0x11eb..=0x11ed | 0x6399 | 0x639a)
 }
 
-/// RFC snake_case name of an alert description, `"unknown_N"` otherwise.
-pub fn alert_name(description: u8) -> Cow<'static, str> {
-    let name = match description {
-        0 => "close_notify",
-        10 => "unexpected_message",
-        20 => "bad_record_mac",
-        21 => "decryption_failed",
-        22 => "record_overflow",
-        30 => "decompression_failure",
-        40 => "handshake_failure",
-        41 => "no_certificate",
-        42 => "bad_certificate",
-        43 => "unsupported_certificate",
-        44 => "certificate_revoked",
-        45 => "certificate_expired",
-        46 => "certificate_unknown",
-        47 => "illegal_parameter",
-        48 => "unknown_ca",
-        49 => "access_denied",
-        50 => "decode_error",
-        51 => "decrypt_error",
-        60 => "export_restriction",
-        70 => "protocol_version",
-        71 => "insufficient_security",
-        80 => "internal_error",
-        86 => "inappropriate_fallback",
-        90 => "user_canceled",
-        100 => "no_renegotiation",
-        109 => "missing_extension",
-        110 => "unsupported_extension",
-        111 => "certificate_unobtainable",
-        112 => "unrecognized_name",
-        113 => "bad_certificate_status_response",
-        114 => "bad_certificate_hash_value",
-        115 => "unknown_psk_identity",
-        116 => "certificate_required",
-        120 => "no_application_protocol",
-        121 => "ech_required",
-        other => return format!("unknown_{other}").into(),
-    };
-    name.into()
-}
-
 /// Whether a 16-bit codepoint is a GREASE value (RFC 8701: 0x?a?a with equal bytes).
 pub fn is_grease(value: u16) -> bool {
     value & 0x0f0f == 0x0a0a && value >> 8 == value & 0xff
@@ -166,8 +123,6 @@ mod tests {
         assert_eq!(cipher_name(0x1301), "TLS_AES_128_GCM_SHA256");
         assert_eq!(cipher_name(0xc02f), "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
         assert_eq!(cipher_name(0x9a9a), "GREASE");
-        assert_eq!(alert_name(48), "unknown_ca");
-        assert_eq!(alert_name(200), "unknown_200");
         assert!(is_grease(0xdada));
         assert!(!is_grease(0xda0a));
     }

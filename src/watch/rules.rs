@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use crate::aggregate::{Aggregates, Breakdown};
 use crate::facts::Outcome;
 
-use super::sightings::{CertSighting, EXPIRY_FINDINGS, MAX_TRACKED, Sightings};
+use super::sightings::{CertSighting, MAX_TRACKED, Sightings};
 
 /// Alert thresholds.
 #[derive(Clone, Debug)]
@@ -268,9 +268,7 @@ impl Watch {
                 self.seen_certs.insert(sha.clone());
                 news.new_certs.push((sha.clone(), c.clone()));
             }
-            if !c.findings.iter().any(|x| EXPIRY_FINDINGS.contains(x))
-                || self.certs.contains_key(sha)
-            {
+            if !c.findings.iter().any(|x| x.is_expiry()) || self.certs.contains_key(sha) {
                 continue;
             }
             if self.certs.len() >= MAX_TRACKED {
@@ -368,6 +366,7 @@ mod tests {
     use super::*;
 
     use crate::aggregate::Latency;
+    use crate::facts::Finding;
 
     /// A window where `server` had `n` connections, `failed` of them failed, handshakes of
     /// `us` microseconds.
@@ -478,7 +477,7 @@ mod tests {
         assert_eq!(kinds(&news), vec![(AlertKind::FailureRate, false)]);
     }
 
-    fn cert(server: &str, findings: Vec<&'static str>) -> CertSighting {
+    fn cert(server: &str, findings: Vec<Finding>) -> CertSighting {
         CertSighting {
             server: server.into(),
             subject: "CN=x".into(),
@@ -493,9 +492,9 @@ mod tests {
         let agg = Aggregates::default();
         let mut s = Sightings::default();
         s.certs
-            .insert("aa".into(), cert("c.example", vec!["expiring_soon"]));
+            .insert("aa".into(), cert("c.example", vec![Finding::ExpiringSoon]));
         s.certs
-            .insert("bb".into(), cert("c.example", vec!["self_signed"]));
+            .insert("bb".into(), cert("c.example", vec![Finding::SelfSigned]));
         let news = w.on_window(&agg, &s);
         assert_eq!(kinds(&news), vec![(AlertKind::CertExpiring, true)]);
         assert_eq!(

@@ -6,11 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use crate::aggregate::Merge;
-use crate::facts::ConnectionFacts;
-
-/// Findings that make a certificate alert: it expires within the warning period (or already
-/// has).
-pub(super) const EXPIRY_FINDINGS: [&str; 2] = ["expiring_soon", "expired"];
+use crate::facts::{ConnectionFacts, Finding};
 
 /// Entries kept per window for each kind of sighting, and distinct certificates and pairs
 /// remembered for "once" alerts: beyond these, further ones are counted in
@@ -27,7 +23,7 @@ pub struct CertSighting {
     /// End of validity, seconds since the epoch.
     pub not_after: i64,
     /// Findings judged at capture time.
-    pub findings: Vec<&'static str>,
+    pub findings: Vec<Finding>,
 }
 
 /// What one window saw beyond its aggregates. Built per worker, merged on window close.
@@ -90,11 +86,11 @@ impl Sightings {
             }
         }
         if let Some(leaf) = f.certificates.first()
-            && !leaf.findings.iter().any(|x| EXPIRY_FINDINGS.contains(x))
+            && !leaf.findings.iter().any(|x| x.is_expiry())
         {
             bounded_set_insert(&mut self.renewed, server.clone(), &mut self.overflow);
         }
-        if let Some(v) = f.version {
+        if let Some(v) = f.version() {
             let pair = (f.client.ip, server);
             if is_deprecated(v) {
                 bounded_insert(&mut self.deprecated, pair, v, &mut self.overflow);

@@ -7,9 +7,15 @@ use std::path::{Path, PathBuf};
 
 use tlsight::pipeline::{Analysis, Config, analyze_files};
 
-/// The shared folder beside the project (real captures, benchmark seeds).
-pub fn shared_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")
+/// Real captures from other projects' test suites, with the facts peers report for them
+/// (copied into the project with their provenance and licenses: `captures/real/README.md`).
+pub fn real_captures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/real")
+}
+
+/// The benchmark seed captures (`benches/seed/README.md`).
+pub fn bench_seeds_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/seed")
 }
 
 /// An analysis and the NDJSON log it wrote.

@@ -10,12 +10,12 @@ use tlsight::decode::{Decoded, Decoder};
 use tlsight::flow::{Direction, FlowKey, Timestamp, Transport};
 use tlsight::keylog::KeyLog;
 use tlsight::tcp::{Limits, Segment, StreamConsumer, TcpTable};
+use tlsight::tls::codes::ContentType;
 use tlsight::tls::decrypt::ConnectionKeys;
 use tlsight::tls::decrypt::connection::{NotDecrypted, Opened, Sender};
-use tlsight::tls::deframe::{
-    CONTENT_ALERT, CONTENT_CHANGE_CIPHER_SPEC, CONTENT_HANDSHAKE, Deframer, Framing, Joined,
-    Joiner, RecordBody, RecordHeader, RecordSink,
-};
+use tlsight::tls::handshake::AnomalyKind;
+use tlsight::tls::joiner::{Joined, Joiner};
+use tlsight::tls::record::{Deframer, Framing, RecordBody, RecordHeader, RecordSink};
 
 /// What one connection revealed.
 #[derive(Debug, Default)]
@@ -61,8 +61,8 @@ impl RecordSink for Records {
             self.0.push((header, body.to_vec()));
         }
     }
-    fn anomaly(&mut self, kind: &'static str) {
-        panic!("deframer anomaly {kind}");
+    fn anomaly(&mut self, kind: AnomalyKind) {
+        panic!("deframer anomaly {kind:?}");
     }
     fn peer_sent_client_hello(&self) -> bool {
         true
@@ -86,9 +86,7 @@ pub fn replay(capture: &Path, keys: &mut KeyLog) -> Vec<Replayed> {
             let seg = Segment {
                 key,
                 dir,
-                seq: tcp.seq,
-                ack: tcp.ack,
-                flags: tcp.flags,
+                header: tcp.header,
                 payload: tcp.payload,
                 ts,
                 clock: ts,
@@ -117,7 +115,7 @@ fn replay_connection(chunks: Vec<(Direction, Vec<u8>)>, source: &mut KeyLog) -> 
         deframers[dir.index()].feed(&bytes, Timestamp(0), &mut records);
         for (header, body) in records.0 {
             out.records += 1;
-            if client_dir.is_none() && header.content_type == CONTENT_HANDSHAKE {
+            if client_dir.is_none() && header.content_type == ContentType::HANDSHAKE {
                 // The side whose first handshake record is a ClientHello is the client.
                 client_dir = Some(if body.first() == Some(&1) {
                     dir
@@ -130,16 +128,16 @@ fn replay_connection(chunks: Vec<(Direction, Vec<u8>)>, source: &mut KeyLog) -> 
             } else {
                 Sender::Server
             };
-            if header.content_type == CONTENT_CHANGE_CIPHER_SPEC {
+            if header.content_type == ContentType::CHANGE_CIPHER_SPEC {
                 keys.change_cipher_spec(from);
                 continue;
             }
-            let mut raw = [header.content_type, 0, 0, 0, 0];
+            let mut raw = [header.content_type.0, 0, 0, 0, 0];
             raw[1..3].copy_from_slice(&header.version.to_be_bytes());
             raw[3..5].copy_from_slice(&header.len.to_be_bytes());
             let (content_type, content, decrypted) = match keys.open(from, &raw, &body, &mut plain)
             {
-                Opened::Cleartext => (header.content_type, body.as_slice(), false),
+                Opened::Cleartext => (header.content_type.0, body.as_slice(), false),
                 Opened::Decrypted { content_type } => {
                     out.decrypted += 1;
                     (content_type, plain.as_slice(), true)
@@ -149,8 +147,8 @@ fn replay_connection(chunks: Vec<(Direction, Vec<u8>)>, source: &mut KeyLog) -> 
                     continue;
                 }
             };
-            match content_type {
-                CONTENT_HANDSHAKE => {
+            match ContentType(content_type) {
+                ContentType::HANDSHAKE => {
                     let mut messages = Vec::new();
                     joiners[from_index(from)].push(content, |j| {
                         if let Joined::Message { msg_type, body } = j {
@@ -165,7 +163,7 @@ fn replay_connection(chunks: Vec<(Direction, Vec<u8>)>, source: &mut KeyLog) -> 
                         out.messages.push((from, t, body, decrypted));
                     }
                 }
-                CONTENT_ALERT if content.len() == 2 => {
+                ContentType::ALERT if content.len() == 2 => {
                     out.alerts.push((from, content[0], content[1], decrypted));
                 }
                 _ => {}
@@ -196,11 +194,12 @@ impl Replayed {
         let mut out = Vec::new();
         for (sender, t, body, _) in &self.messages {
             if *t == 2 {
-                let hello = tlsight::tls::hello::parse_server_hello(body, 2).expect("ServerHello");
+                let hello = tlsight::tls::handshake::hello::parse_server_hello(body, 2)
+                    .expect("ServerHello");
                 tls13 = hello.version == 0x0304;
             }
             if *t == 11 && *sender == from {
-                let list = tlsight::tls::hello::parse_certificate_list(body, tls13)
+                let list = tlsight::tls::handshake::hello::parse_certificate_list(body, tls13)
                     .expect("Certificate message");
                 out.extend(list.iter().map(|der| hex::encode(Sha256::digest(der))));
             }

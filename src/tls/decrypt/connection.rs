@@ -17,9 +17,9 @@
 //! messages are checked.
 
 use crate::keylog::{ClientRandom, ConnectionSecrets, KeyLog, SecretKind};
-use crate::tls::hello::{parse_client_hello, parse_server_hello};
+use crate::tls::codes::ProtocolVersion;
+use crate::tls::handshake::hello::{parse_client_hello, parse_server_hello};
 use crate::tls::key_schedule::HashAlg;
-use crate::tls::observer::is_tls13;
 
 use super::DecryptError;
 use super::finished::{tls12_verify_data, tls13_verify_data};
@@ -523,6 +523,11 @@ impl ConnectionKeys {
             self.transcript.restart();
         }
     }
+}
+
+/// The crate's one TLS 1.3 test, on a raw version.
+fn is_tls13(version: u16) -> bool {
+    ProtocolVersion(version).is_tls13()
 }
 
 fn missing_pair(kind: SecretKind) -> (Keys, Keys) {

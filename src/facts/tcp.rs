@@ -1,0 +1,131 @@
+//! TCP's part of the facts: the connection's segments as the reassembly saw them, why it left
+//! the flow table, its timings, and the evidence of a handshake that did not complete (resets,
+//! closes, silence, capture gaps).
+
+use super::diagnosis::{client_hello_wait_ms, failed};
+use super::{ConnectionFacts, Failure, FailureCause, Outcome, Timing};
+use crate::tcp::{CloseReason, TcpMeta};
+
+/// TCP's facts about a connection.
+#[derive(Clone, Debug)]
+pub struct TcpFacts {
+    /// What the reassembly counted and saw (SYN, FIN, RST, gaps).
+    pub meta: TcpMeta,
+    /// Why the connection left the flow table.
+    pub close: CloseReason,
+}
+
+impl TcpFacts {
+    /// The TCP phases of `timing`: SYN → SYN-ACK and SYN → handshake ACK.
+    pub(super) fn time(&self, timing: &mut Timing) {
+        let meta = &self.meta;
+        if let Some((_, syn_ts)) = meta.syn {
+            timing.tcp_syn_to_syn_ack_us = meta.syn_ack.and_then(|t| t.elapsed_since(syn_ts));
+            timing.tcp_handshake_us = meta.handshake_ack.and_then(|t| t.elapsed_since(syn_ts));
+        }
+    }
+
+    /// Outcome and cause from TCP's evidence, for a handshake that no alert ended; `after`
+    /// names the last handshake message.
+    pub(super) fn diagnose(
+        &self,
+        f: &ConnectionFacts,
+        server_spoke: bool,
+        after: &str,
+    ) -> (Outcome, Option<Failure>) {
+        let meta = &self.meta;
+        let server_dir = f.client_dir.reverse();
+        if let Some((dir, _)) = meta.rst {
+            return if dir == server_dir {
+                failed(
+                    FailureCause::ServerReset,
+                    format!("The server reset the connection after {after}."),
+                    false,
+                )
+            } else if !server_spoke && meta.payload_bytes[server_dir.index()] == 0 {
+                (
+                    Outcome::NoResponse,
+                    Some(Failure {
+                        cause: FailureCause::NoResponse,
+                        explanation: "The server never answered the ClientHello; the client reset the connection."
+                            .to_string(),
+                        inferred: false,
+                    }),
+                )
+            } else {
+                failed(
+                    FailureCause::ClientAbort,
+                    format!("The client reset the connection after {after}."),
+                    false,
+                )
+            };
+        }
+        if !server_spoke {
+            let server_bytes = meta.payload_bytes[server_dir.index()];
+            if server_bytes > 0 && meta.gaps[server_dir.index()] == 0 {
+                return failed(
+                    FailureCause::ServerNotTls,
+                    format!(
+                        "The server answered the ClientHello with {server_bytes} bytes that are not TLS."
+                    ),
+                    false,
+                );
+            }
+            // The server closing first is its answer; closing after the client gave up is not.
+            let client_fin = meta.fin[f.client_dir.index()];
+            if let Some(server_fin) = meta.fin[server_dir.index()]
+                && client_fin.is_none_or(|c| server_fin < c)
+            {
+                return failed(
+                    FailureCause::ServerClosed,
+                    "The server closed the connection without answering the ClientHello."
+                        .to_string(),
+                    false,
+                );
+            }
+            if self.close == CloseReason::CaptureEnd {
+                return (Outcome::Incomplete, None);
+            }
+            return (
+                Outcome::NoResponse,
+                Some(Failure {
+                    cause: FailureCause::NoResponse,
+                    explanation: match client_fin {
+                        Some(fin) => format!(
+                            "The server never answered the ClientHello; the client gave up after {} ms.",
+                            client_hello_wait_ms(f, fin)
+                        ),
+                        None => "The server never answered the ClientHello.".to_string(),
+                    },
+                    inferred: false,
+                }),
+            );
+        }
+        if meta.gaps.iter().any(|&g| g > 0) {
+            return failed(
+                FailureCause::CaptureGap,
+                format!(
+                    "Captured bytes are missing ({} bytes in {} gaps), so the handshake could not be followed past {after}.",
+                    meta.gap_bytes.iter().sum::<u64>(),
+                    meta.gaps.iter().sum::<u64>()
+                ),
+                true,
+            );
+        }
+        if meta.fin[f.client_dir.index()].is_some() {
+            return failed(
+                FailureCause::ClientAbort,
+                format!("The client closed the connection after {after} without an alert."),
+                false,
+            );
+        }
+        if meta.fin[server_dir.index()].is_some() {
+            return failed(
+                FailureCause::ServerClosed,
+                format!("The server closed the connection after {after} without an alert."),
+                false,
+            );
+        }
+        (Outcome::Incomplete, None)
+    }
+}
