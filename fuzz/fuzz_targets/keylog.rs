@@ -6,6 +6,7 @@
 //! the text, or the file.
 #![no_main]
 
+use std::io::Cursor;
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
@@ -29,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
             <= stats.lines
     );
 
-    if let Ok(blocks) = pcapng::secrets_blocks_in(text, Path::new("fuzz.pcapng")) {
+    if let Ok(blocks) = pcapng::secrets_blocks_in(Cursor::new(text), Path::new("fuzz.pcapng")) {
         for block in blocks {
             assert!(block.data.len() <= pcapng::MAX_SECRETS_LEN as usize);
             keys.add_text("dsb", &block.data);

@@ -2,15 +2,14 @@
 //! capture (`editcap --inject-secrets tls,KEYLOG`).
 //!
 //! libpcap skips block types it does not know, so the capture reader never sees them; this is
-//! a separate pass that walks the memory-mapped file from block header to block header, copying
-//! only the bodies of secrets blocks. Its cost is the page faults of touching the file once:
-//! measured in `benches/README.md` (key logs). A classic pcap file is recognised by its first
-//! bytes and not walked at all.
+//! a separate pass that walks the file block by block, reading only the 8-byte block headers
+//! and the bodies of secrets blocks, and skipping everything else inside a buffered reader
+//! (`seek_relative`, no system call per packet). Measured: see [`crate::keylog`]'s module doc.
+//! A classic pcap file is recognised by its first bytes and not walked at all.
 
 use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::Path;
-
-use memmap2::Mmap;
 
 use super::{KeyLog, KeyLogError};
 
@@ -50,97 +49,98 @@ impl std::fmt::Debug for SecretsBlock {
 
 /// Every Decryption Secrets Block of a pcapng file, in file order; none for other formats.
 pub fn secrets_blocks(path: &Path) -> Result<Vec<SecretsBlock>, KeyLogError> {
-    let io = |source| KeyLogError::Io {
+    let file = File::open(path).map_err(|source| KeyLogError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let file = File::open(path).map_err(io)?;
-    if file.metadata().map_err(io)?.len() == 0 {
-        return Ok(Vec::new());
-    }
-    // SAFETY: the mapping is only read. If another process truncates the file while it is
-    // mapped, reading the lost pages raises SIGBUS, as for the capture reader's mapping.
-    let map = unsafe { Mmap::map(&file) }.map_err(io)?;
-    secrets_blocks_in(&map, path)
+    })?;
+    secrets_blocks_in(file, path)
 }
 
-/// Every Decryption Secrets Block of a capture held in memory (errors name `path`).
-pub fn secrets_blocks_in(bytes: &[u8], path: &Path) -> Result<Vec<SecretsBlock>, KeyLogError> {
-    walk(bytes).map_err(|(offset, reason)| KeyLogError::Pcapng {
-        path: path.to_path_buf(),
-        offset,
-        reason,
+/// Every Decryption Secrets Block of a capture read from `reader` (errors name `path`).
+pub fn secrets_blocks_in<R: Read + Seek>(
+    reader: R,
+    path: &Path,
+) -> Result<Vec<SecretsBlock>, KeyLogError> {
+    walk(BufReader::with_capacity(256 * 1024, reader)).map_err(|(offset, reason)| {
+        KeyLogError::Pcapng {
+            path: path.to_path_buf(),
+            offset,
+            reason,
+        }
     })
 }
 
 /// Walks the blocks; an error is the offset of the block it concerns and what was wrong.
-fn walk(bytes: &[u8]) -> Result<Vec<SecretsBlock>, (u64, String)> {
+fn walk<R: Read + Seek>(mut r: BufReader<R>) -> Result<Vec<SecretsBlock>, (u64, String)> {
     let mut blocks = Vec::new();
-    let mut at = 0usize;
+    let mut offset = 0u64;
     let mut big_endian = false;
-    while at < bytes.len() {
-        let offset = at as u64;
-        let Some(header) = bytes.get(at..at + 8) else {
-            let n = bytes.len() - at;
-            return Err((offset, format!("file ends {n} bytes into a block header")));
-        };
+    loop {
+        let mut header = [0u8; 8];
+        match read_full(&mut r, &mut header) {
+            Ok(0) => return Ok(blocks),
+            Ok(8) => {}
+            Ok(n) => return Err((offset, format!("file ends {n} bytes into a block header"))),
+            Err(e) => return Err((offset, e.to_string())),
+        }
         let raw_type = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
-        if at == 0 && raw_type != SECTION_HEADER {
+        if offset == 0 && raw_type != SECTION_HEADER {
             return Ok(blocks);
         }
         if raw_type == SECTION_HEADER {
-            let magic = bytes
-                .get(at + 8..at + 12)
-                .ok_or((offset, "file ends inside the block".to_string()))?;
-            let magic = [magic[0], magic[1], magic[2], magic[3]];
+            let mut magic = [0u8; 4];
+            read_exact_at(&mut r, &mut magic, offset)?;
             big_endian = match (u32::from_le_bytes(magic), u32::from_be_bytes(magic)) {
                 (BYTE_ORDER_MAGIC, _) => false,
                 (_, BYTE_ORDER_MAGIC) => true,
                 _ => return Err((offset, "section header with a bad byte-order magic".into())),
             };
         }
-        let u32_at = |b: &[u8]| {
-            let b = [b[0], b[1], b[2], b[3]];
+        let u32_at = |b: [u8; 4]| {
             if big_endian {
                 u32::from_be_bytes(b)
             } else {
                 u32::from_le_bytes(b)
             }
         };
-        let block_type = u32_at(&header[..4]);
-        let total = u32_at(&header[4..]);
+        let block_type = u32_at([header[0], header[1], header[2], header[3]]);
+        let total = u32_at([header[4], header[5], header[6], header[7]]);
         if total < 12 || total % 4 != 0 {
             return Err((
                 offset,
                 format!("block length {total} is not a valid length"),
             ));
         }
-        let Some(block) = bytes.get(at..at + total as usize) else {
-            return Err((offset, "file ends inside the block".into()));
-        };
-        if block_type == DECRYPTION_SECRETS {
-            blocks.push(secrets_block(block, offset, u32_at)?);
+        // Body and trailer left to read or skip (the magic was read for a section header).
+        let mut rest = u64::from(total) - 8;
+        if block_type == SECTION_HEADER {
+            rest = rest
+                .checked_sub(4)
+                .ok_or((offset, "section header too short".to_string()))?;
         }
-        at += total as usize;
+        if block_type == DECRYPTION_SECRETS {
+            blocks.push(secrets_block(&mut r, offset, total, u32_at)?);
+        } else {
+            skip(&mut r, rest, offset)?;
+        }
+        offset += u64::from(total);
     }
-    Ok(blocks)
 }
 
-/// Reads a Decryption Secrets Block (`block`: the whole block, header and trailer included).
-fn secrets_block(
-    block: &[u8],
+/// Reads a Decryption Secrets Block's body after its header.
+fn secrets_block<R: Read + Seek>(
+    r: &mut BufReader<R>,
     offset: u64,
-    u32_at: impl Fn(&[u8]) -> u32,
+    total: u32,
+    u32_at: impl Fn([u8; 4]) -> u32,
 ) -> Result<SecretsBlock, (u64, String)> {
-    let total = block.len();
-    let fixed = block
-        .get(8..16)
-        .ok_or((offset, "secrets block too short".to_string()))?;
-    let secrets_type = u32_at(&fixed[..4]);
-    let len = u32_at(&fixed[4..]);
-    let padded = (len as usize).div_ceil(4) * 4;
+    let mut fixed = [0u8; 8];
+    read_exact_at(r, &mut fixed, offset)?;
+    let secrets_type = u32_at([fixed[0], fixed[1], fixed[2], fixed[3]]);
+    let len = u32_at([fixed[4], fixed[5], fixed[6], fixed[7]]);
+    let padded = u64::from(len).div_ceil(4) * 4;
     // Header (8) + type and length (8) + padded data + trailer (4) must fit the block.
-    if 20 + padded > total {
+    if 20 + padded > u64::from(total) {
         return Err((
             offset,
             format!("secrets of {len} bytes do not fit a block of {total} bytes"),
@@ -152,11 +152,54 @@ fn secrets_block(
             format!("secrets of {len} bytes exceed the {MAX_SECRETS_LEN}-byte cap"),
         ));
     }
+    let mut data = vec![0u8; len as usize];
+    read_exact_at(r, &mut data, offset)?;
+    skip(r, u64::from(total) - 16 - u64::from(len), offset)?;
     Ok(SecretsBlock {
         offset,
         secrets_type,
-        data: block[16..16 + len as usize].to_vec(),
+        data,
     })
+}
+
+/// Reads as much of `buf` as the file has; returns how much.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+fn read_exact_at(r: &mut impl Read, buf: &mut [u8], offset: u64) -> Result<(), (u64, String)> {
+    match read_full(r, buf) {
+        Ok(n) if n == buf.len() => Ok(()),
+        Ok(_) => Err((offset, "file ends inside the block".into())),
+        Err(e) => Err((offset, e.to_string())),
+    }
+}
+
+/// Skips `len` bytes, checking that the file has them.
+fn skip<R: Read + Seek>(r: &mut BufReader<R>, len: u64, offset: u64) -> Result<(), (u64, String)> {
+    let buffered = r.buffer().len() as u64;
+    if len <= buffered {
+        // Within the buffer: no system call.
+        r.consume(len as usize);
+        return Ok(());
+    }
+    let io = |e: std::io::Error| (offset, e.to_string());
+    let here = r.stream_position().map_err(io)?;
+    let end = r.seek(std::io::SeekFrom::End(0)).map_err(io)?;
+    if here + len > end {
+        return Err((offset, "file ends inside the block".into()));
+    }
+    r.seek(std::io::SeekFrom::Start(here + len)).map_err(io)?;
+    Ok(())
 }
 
 /// What a pcapng file's secrets blocks gave.
@@ -192,6 +235,8 @@ impl KeyLog {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Cursor;
+
     use super::*;
 
     fn u32b(big: bool, v: u32) -> [u8; 4] {
@@ -237,7 +282,7 @@ mod tests {
     }
 
     fn walk_bytes(bytes: Vec<u8>) -> Result<Vec<SecretsBlock>, (u64, String)> {
-        walk(&bytes)
+        walk(BufReader::with_capacity(64, Cursor::new(bytes)))
     }
 
     #[test]
