@@ -4,7 +4,8 @@
 //! libpcap skips block types it does not know, so the capture reader never sees them; this is
 //! a separate pass that walks the file block by block, reading only the 8-byte block headers
 //! and the bodies of secrets blocks, and skipping everything else inside a buffered reader
-//! (`seek_relative`, no system call per packet). Measured: see [`crate::keylog`]'s module doc.
+//! (no system call per packet). Measured (`benches/README.md`, key logs): on a 1 GB pcapng,
+//! 1.1 times the time of reading the file once, about 9 % of analysing it.
 //! A classic pcap file is recognised by its first bytes and not walked at all.
 
 use std::fs::File;
