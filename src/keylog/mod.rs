@@ -1,7 +1,7 @@
 //! Key logs: the secrets that let tlsight see what TLS 1.3 and QUIC encrypt (certificates,
 //! EncryptedExtensions, alerts, tickets) and what TLS ≤ 1.2 encrypts after ChangeCipherSpec.
 //!
-//! Secrets come from NSS key log files (`SSLKEYLOGFILE`, [`line`] for the format) and from
+//! Secrets come from NSS key log files (`SSLKEYLOGFILE`, [`mod@line`] for the format) and from
 //! pcapng Decryption Secrets Blocks ([`pcapng`]). They are matched to connections by the client
 //! random of the ClientHello, so they are kept in one map keyed by it ([`KeyLog`]).
 //!
