@@ -431,6 +431,35 @@ mod tests {
         assert_eq!(keys.charged_bytes(), 0);
     }
 
+    /// A QUIC stack's `QUIC_`-labelled secret comes out as the same traffic secret, from which
+    /// QUIC packet protection derives its keys: RFC 9001 Appendix A.1's client Initial secret
+    /// in a key log line gives A.1's `quic key`, `quic iv` and `quic hp`.
+    #[test]
+    fn quic_labelled_secrets_serve_quic_key_derivation() {
+        use crate::tls::key_schedule::{HashAlg, hkdf_expand_label};
+        let secret = "c00cf151ca5be075ed0ebfb5c80323c42d6b7db67881289af4008f1f6c357aea";
+        let text = format!(
+            "QUIC_CLIENT_HANDSHAKE_TRAFFIC_SECRET {} {secret}\n",
+            "ab".repeat(32)
+        );
+        let mut keys = KeyLog::default();
+        keys.add_text("quic.keylog", text.as_bytes());
+        let secrets = keys.take(&[0xab; 32]).expect("held");
+        let secret = secrets
+            .get(SecretKind::ClientHandshakeTraffic)
+            .expect("secret");
+        // The secret's length names its hash: 32 bytes, SHA-256.
+        assert_eq!(secret.len(), HashAlg::Sha256.output_len());
+        let derive = |label: &[u8], len: usize| {
+            let mut out = vec![0u8; len];
+            hkdf_expand_label(HashAlg::Sha256, secret, label, &[], &mut out).expect("expand");
+            hex::encode(out)
+        };
+        assert_eq!(derive(b"quic key", 16), "1f369613dd76d5467730efcbe3b1a22d");
+        assert_eq!(derive(b"quic iv", 12), "fa044b2f42a3fd3b46fb255c");
+        assert_eq!(derive(b"quic hp", 16), "9f50449e04a0e810283a1e9933adedd2");
+    }
+
     #[test]
     fn debug_names_kinds_only() {
         let mut keys = KeyLog::default();
