@@ -417,14 +417,19 @@ defects() {
 # OpenSSL client's -keylogfile): throwaway secrets of a throwaway PKI, test material only.
 KL=keylog
 
+# kl_begin NAME PORT: starts capturing PORT into keylog/NAME.pcap, with an empty key log beside it
+kl_begin() {
+    rm -f "$OUT/$KL/$1.keylog"
+    cap_start "$KL/$1" "tcp port $2"
+}
+
 # kl_simple NAME PORT "SERVER ARGS" "CLIENT ARGS": one connection, the client's secrets logged
 kl_simple() {
     local name=$1 port=$2
     local -a sargs=() cargs=()
     read -r -a sargs <<<"$3"
     read -r -a cargs <<<"$4"
-    rm -f "$OUT/$KL/$name.keylog"
-    cap_start "$KL/$name" "tcp port $port"
+    kl_begin "$name" "$port"
     srv "$port" "${S[@]}" "$port" "${sargs[@]}"
     cli "$HELLO" "${C[@]}" "127.0.0.1:$port" "${cargs[@]}" -keylogfile "$OUT/$KL/$name.keylog"
     srv_stop
@@ -438,8 +443,7 @@ kl_reneg() {
     local -a sargs=() cargs=()
     read -r -a sargs <<<"$3"
     read -r -a cargs <<<"$4"
-    rm -f "$OUT/$KL/$name.keylog"
-    cap_start "$KL/$name" "tcp port $port"
+    kl_begin "$name" "$port"
     srv "$port" "${S[@]}" "$port" "${RSA[@]}" -client_renegotiation "${sargs[@]}"
     { sleep 0.3; printf 'R\n'; sleep 0.5; printf '%b' "$HELLO"; sleep 0.7; } |
         timeout 10 "${C[@]}" "127.0.0.1:$port" "${CLI_OK[@]}" -tls1_2 "${cargs[@]}" \
@@ -466,8 +470,8 @@ keylog() {
 
     # PSK resumption: two connections, the second resumes the first's ticket; both logged.
     local name=tls13-resumption-psk port=20087
-    rm -f "$OUT/$KL/$name.keylog" "$T/sess.pem"
-    cap_start "$KL/$name" "tcp port $port"
+    rm -f "$T/sess.pem"
+    kl_begin "$name" "$port"
     srv "$port" openssl s_server -naccept 2 -rev -accept "$port" "${RSA[@]}"
     cli "$HELLO" "${C[@]}" "127.0.0.1:$port" "${CLI_OK[@]}" -tls1_3 -sess_out "$T/sess.pem" \
         -keylogfile "$OUT/$KL/$name.keylog"
