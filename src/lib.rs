@@ -17,6 +17,7 @@ pub mod output;
 pub mod pipeline;
 pub mod prefetch;
 pub mod privileges;
+pub mod quic;
 pub mod stream;
 pub mod tcp;
 pub mod tls;
