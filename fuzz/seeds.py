@@ -277,6 +277,20 @@ def main():
     for path in sorted((CAPTURES / "expected").glob("*.ndjson")):
         write("check_inputs", policy + b"\0" + path.read_bytes())
     dtls_seeds()
+    # keylog: the committed key logs (split every 7th byte), and the pcapng with a secrets block.
+    for path in sorted((CAPTURES / "keylog").glob("*.keylog")):
+        write("keylog", b"\x06" + path.read_bytes())
+    for path in sorted((CAPTURES / "keylog").glob("*.pcapng")):
+        write("keylog", b"\x00" + path.read_bytes())
+    # decrypt: for each (version, suite) choice, a CCS from each side and a few records of the
+    # shapes real connections have (a handshake record, an alert, application data).
+    for pick in range(24):
+        events = b""
+        for kind, data in ((2, b"\x00"), (2, b"\x01"), (3, b"\x17" + bytes(53)),
+                           (4, b"\x17" + bytes(650)), (4, b"\x15" + bytes(40)),
+                           (0, b"\x14" + bytes(12)), (1, b"\x18\x00"), (5, bytes(20))):
+            events += bytes([kind]) + struct.pack(">H", len(data)) + data
+        write("decrypt", bytes([pick]) + events)
     for target in sorted(CORPUS.iterdir()):
         print(f"{target.name}: {len(list(target.iterdir()))} seeds")
 

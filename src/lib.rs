@@ -13,6 +13,7 @@ pub mod diff;
 pub mod dtls;
 pub mod facts;
 pub mod flow;
+pub mod keylog;
 pub mod memo;
 pub mod merge;
 pub mod metrics;
