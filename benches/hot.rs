@@ -361,11 +361,13 @@ fn quic(c: &mut Criterion) {
 /// A handshake sink that drops everything (the QUIC benches measure the transport alone).
 struct NullSink;
 
-impl tlsight::quic::HandshakeSink for NullSink {
+impl tlsight::tls::handshake::HandshakeSink for NullSink {
     fn on_message(&mut self, _: Direction, _: u8, body: &[u8], _: Timestamp) {
         black_box(body);
     }
     fn on_protected(&mut self, _: Direction, _: usize, _: Timestamp) {}
+    fn on_application_data(&mut self, _: Direction, _: usize, _: Timestamp) {}
+    fn on_change_cipher_spec(&mut self, _: Direction, _: Timestamp) {}
     fn on_alert(&mut self, _: Direction, _: tlsight::tls::Alert, _: Timestamp) {}
     fn on_gap(&mut self, _: Direction, _: Timestamp) {}
     fn anomaly(&mut self, _: Direction, _: &'static str) {}

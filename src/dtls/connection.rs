@@ -33,17 +33,18 @@
 //!   until the other side sends something new or the connection ends; then the hole becomes a
 //!   gap and the waiting messages are delivered.
 
+use super::DtlsAnomaly;
 use super::demux::{self, DatagramKind};
 use super::facts::{CookieExchange, CookieRequest, DtlsFacts, RetransmittedFlight};
 use super::fragment::{self, FragmentError, FragmentOutcome, JoinerLimits, MessageJoiner};
 use super::hello_verify::parse_hello_verify_request;
 use super::record::{self, Header, Record, RecordError};
-use super::sink::{DtlsAnomaly, HandshakeSink};
 use crate::flow::{Direction, Timestamp};
 use crate::tls::Alert;
 use crate::tls::codes::{
     AlertDescription, AlertLevel, ContentType, ExtensionType, HandshakeType, ProtocolVersion,
 };
+use crate::tls::handshake::HandshakeSink;
 use crate::tls::handshake::hello::{self, HelloFormat};
 
 /// What the caller does with a datagram after [`DtlsConnection::on_datagram`].
@@ -207,7 +208,7 @@ impl DtlsConnection {
                         }
                         _ => DtlsAnomaly::BadRecordHeader,
                     };
-                    sink.anomaly(dir, kind);
+                    sink.anomaly(dir, kind.name());
                 }
             }
         }
@@ -318,7 +319,7 @@ impl DtlsConnection {
             } => {
                 self.facts.saw_record_version(version);
                 if !record::is_known_version(version) && version >> 8 != 0xfe {
-                    sink.anomaly(dir, DtlsAnomaly::UnknownRecordVersion);
+                    sink.anomaly(dir, DtlsAnomaly::UnknownRecordVersion.name());
                 }
                 if !cid.is_empty() {
                     self.facts.connection_ids.records += 1;
@@ -355,7 +356,7 @@ impl DtlsConnection {
                     }
                     ContentType::ALERT if epoch == 0 => {
                         if older {
-                            sink.anomaly(dir, DtlsAnomaly::EpochWentBackwards);
+                            sink.anomaly(dir, DtlsAnomaly::EpochWentBackwards.name());
                         }
                         for pair in body.chunks(2) {
                             if let [level, description] = pair {
@@ -401,11 +402,11 @@ impl DtlsConnection {
             let frag = match item {
                 Ok(frag) => frag,
                 Err(FragmentError::Truncated) => {
-                    sink.anomaly(dir, DtlsAnomaly::BadHandshakeFragment);
+                    sink.anomaly(dir, DtlsAnomaly::BadHandshakeFragment.name());
                     break;
                 }
                 Err(FragmentError::BeyondMessage) => {
-                    sink.anomaly(dir, DtlsAnomaly::FragmentBeyondMessageLength);
+                    sink.anomaly(dir, DtlsAnomaly::FragmentBeyondMessageLength.name());
                     break;
                 }
             };
@@ -422,15 +423,19 @@ impl DtlsConnection {
                     self.resent(dir, unit, ts.elapsed_since(first_seen), ts);
                 }
                 FragmentOutcome::Duplicate { .. } | FragmentOutcome::Stale => {}
-                FragmentOutcome::Conflict => sink.anomaly(dir, DtlsAnomaly::InconsistentFragment),
-                FragmentOutcome::TooFarAhead => {
-                    sink.anomaly(dir, DtlsAnomaly::MessageSeqTooFarAhead)
+                FragmentOutcome::Conflict => {
+                    sink.anomaly(dir, DtlsAnomaly::InconsistentFragment.name())
                 }
-                FragmentOutcome::BufferFull => sink.anomaly(dir, DtlsAnomaly::HandshakeBufferFull),
+                FragmentOutcome::TooFarAhead => {
+                    sink.anomaly(dir, DtlsAnomaly::MessageSeqTooFarAhead.name())
+                }
+                FragmentOutcome::BufferFull => {
+                    sink.anomaly(dir, DtlsAnomaly::HandshakeBufferFull.name())
+                }
             }
         }
         if older_epoch && new_bytes {
-            sink.anomaly(dir, DtlsAnomaly::EpochWentBackwards);
+            sink.anomaly(dir, DtlsAnomaly::EpochWentBackwards.name());
         }
         self.deliver(dir, sink);
     }
@@ -504,7 +509,7 @@ impl DtlsConnection {
     fn deliver(&mut self, dir: Direction, sink: &mut impl HandshakeSink) {
         while let Some(msg) = self.sides[dir.index()].joiner.pop() {
             if msg.too_large {
-                sink.anomaly(dir, DtlsAnomaly::HandshakeMessageTooLarge);
+                sink.anomaly(dir, DtlsAnomaly::HandshakeMessageTooLarge.name());
                 sink.on_gap(dir, msg.ts);
                 continue;
             }

@@ -3,11 +3,11 @@ use crate::dtls::facts::DatagramCounts;
 const DTLS1_0: u16 = ProtocolVersion::DTLS10.0;
 const DTLS1_2: u16 = ProtocolVersion::DTLS12.0;
 const DTLS1_3: u16 = ProtocolVersion::DTLS13.0;
-use crate::dtls::sink::{Event, EventLog};
 use crate::dtls::test_wire::{
     ClientHelloSpec, ServerHelloSpec, fragment as frag_bytes, handshake_record,
     hello_verify_request_body, record,
 };
+use crate::tls::handshake::sink::{Event, EventLog};
 
 const C: Direction = Direction::LoToHi;
 const S: Direction = Direction::HiToLo;
@@ -554,14 +554,14 @@ fn odd_traffic_is_counted_not_fatal() {
     assert_eq!(
         kinds,
         [
-            DtlsAnomaly::BadRecordHeader,
-            DtlsAnomaly::BadRecordHeader,
-            DtlsAnomaly::FragmentBeyondMessageLength,
-            DtlsAnomaly::BadHandshakeFragment,
-            DtlsAnomaly::MessageSeqTooFarAhead,
-            DtlsAnomaly::HandshakeMessageTooLarge,
-            DtlsAnomaly::EpochWentBackwards,
-            DtlsAnomaly::UnknownRecordVersion,
+            DtlsAnomaly::BadRecordHeader.name(),
+            DtlsAnomaly::BadRecordHeader.name(),
+            DtlsAnomaly::FragmentBeyondMessageLength.name(),
+            DtlsAnomaly::BadHandshakeFragment.name(),
+            DtlsAnomaly::MessageSeqTooFarAhead.name(),
+            DtlsAnomaly::HandshakeMessageTooLarge.name(),
+            DtlsAnomaly::EpochWentBackwards.name(),
+            DtlsAnomaly::UnknownRecordVersion.name(),
         ]
     );
     assert_eq!(message_types(&log), [(C, 1), (C, 16), (C, 15)]);
