@@ -137,7 +137,7 @@ pub const HRR_RANDOM: [u8; 32] = [
 ];
 
 /// TLS_EMPTY_RENEGOTIATION_INFO_SCSV (RFC 5746), the cipher-list form of renegotiation_info.
-const RENEGOTIATION_SCSV: u16 = 0x00ff;
+pub(super) const RENEGOTIATION_SCSV: u16 = 0x00ff;
 
 /// A bounds-checked big-endian cursor: every read either succeeds or yields
 /// [`HelloError::Truncated`], so wire data can never cause a panic.
@@ -283,7 +283,7 @@ fn cipher_list(r: &mut Reader<'_>) -> Result<Vec<u16>, HelloError> {
 
 /// Lossy text of a protocol name or host name: these are meant to be ASCII, and a passive
 /// analyzer reports what was sent rather than refusing it.
-fn text(bytes: &[u8]) -> String {
+pub(super) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
@@ -451,7 +451,7 @@ pub fn parse_sslv2_server_hello(msg: &[u8]) -> Option<(ServerHello, &[u8])> {
 
 /// Whether a ServerHello `version` field names a TLS 1.3 draft up to 21 (0x7f00..=0x7f15),
 /// whose ServerHello has neither session id nor compression method.
-fn is_early_draft(version: u16) -> bool {
+pub(super) fn is_early_draft(version: u16) -> bool {
     (0x7f00..=0x7f15).contains(&version)
 }
 

@@ -16,6 +16,7 @@
 pub mod certificate;
 pub mod fingerprint;
 pub mod hello;
+pub mod hello_nom;
 mod messages;
 mod transcript;
 
