@@ -19,8 +19,10 @@ use tlsight::flow::{Direction, Endpoint, FlowKey, Timestamp, Transport};
 use tlsight::tcp::{CloseReason, Connection, Limits, Segment, StreamConsumer, TcpTable};
 use tlsight::tls::codes::ContentType;
 use tlsight::tls::handshake::certificate::{CertCache, parse_certificate};
-use tlsight::tls::handshake::hello::{self, parse_certificate_list, parse_client_hello};
-use tlsight::tls::handshake::{Carrier, fingerprint, hello_nom};
+use tlsight::tls::handshake::hello::{
+    parse_certificate_list, parse_client_hello, parse_server_hello,
+};
+use tlsight::tls::handshake::{Carrier, fingerprint};
 use tlsight::tls::record::{Deframer, Framing, RecordBody, RecordHeader, RecordSink};
 use tlsight::tls::{AnomalyKind, RecordLayer, TlsContext};
 
@@ -277,8 +279,8 @@ fn benches(c: &mut Criterion) {
     });
     g.finish();
 
-    // The hello body parsers alone (no fingerprints), hand-written cursor against nom, on the
-    // capture's TLS 1.2 hellos and on a Chrome TLS 1.3 ClientHello with GREASE (issue 12).
+    // The hello body parsers alone (no fingerprints), on the capture's TLS 1.2 hellos and on a
+    // Chrome TLS 1.3 ClientHello with GREASE.
     let server_hello = server_msgs
         .iter()
         .find(|(t, _)| *t == 2)
@@ -291,18 +293,12 @@ fn benches(c: &mut Criterion) {
         ("client_tls12", hello.as_slice()),
         ("client_chrome_tls13", chrome),
     ] {
-        g.bench_function(format!("cursor/{name}"), |b| {
-            b.iter(|| black_box(hello::parse_client_hello(black_box(body))))
-        });
-        g.bench_function(format!("nom/{name}"), |b| {
-            b.iter(|| black_box(hello_nom::parse_client_hello(black_box(body))))
+        g.bench_function(name, |b| {
+            b.iter(|| black_box(parse_client_hello(black_box(body))))
         });
     }
-    g.bench_function("cursor/server_tls12", |b| {
-        b.iter(|| black_box(hello::parse_server_hello(black_box(&server_hello), 2)))
-    });
-    g.bench_function("nom/server_tls12", |b| {
-        b.iter(|| black_box(hello_nom::parse_server_hello(black_box(&server_hello), 2)))
+    g.bench_function("server_tls12", |b| {
+        b.iter(|| black_box(parse_server_hello(black_box(&server_hello), 2)))
     });
     g.finish();
 

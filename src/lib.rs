@@ -19,3 +19,4 @@ pub mod stream;
 pub mod tcp;
 pub mod tls;
 pub mod watch;
+pub mod wire;

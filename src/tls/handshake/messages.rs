@@ -31,18 +31,12 @@ pub struct WireParsers;
 
 impl MessageParsers for WireParsers {
     fn client_hello(body: &[u8]) -> Result<ClientHello, HelloError> {
-        #[cfg(feature = "nom-hellos")]
-        return super::hello_nom::parse_client_hello(body);
-        #[cfg(not(feature = "nom-hellos"))]
         hello::parse_client_hello(body)
     }
     fn sslv2_client_hello(msg: &[u8]) -> Result<ClientHello, HelloError> {
         hello::parse_sslv2_client_hello(msg)
     }
     fn server_hello(body: &[u8], handshake_type: u8) -> Result<ServerHello, HelloError> {
-        #[cfg(feature = "nom-hellos")]
-        return super::hello_nom::parse_server_hello(body, handshake_type);
-        #[cfg(not(feature = "nom-hellos"))]
         hello::parse_server_hello(body, handshake_type)
     }
     fn certificate_list(body: &[u8], tls13_format: bool) -> Result<Vec<&[u8]>, HelloError> {

@@ -16,7 +16,6 @@
 pub mod certificate;
 pub mod fingerprint;
 pub mod hello;
-pub mod hello_nom;
 mod messages;
 mod transcript;
 

@@ -481,10 +481,9 @@ mod tests {
     struct Fake;
 
     fn be16(body: &[u8]) -> Result<u16, HelloError> {
-        match body {
-            [a, b, ..] => Ok(u16::from_be_bytes([*a, *b])),
-            _ => Err(HelloError::Truncated { message: "fake" }),
-        }
+        let (_, v) = crate::wire::be_u16::<_, crate::wire::WireError>(body)
+            .map_err(|_| HelloError::Truncated { message: "fake" })?;
+        Ok(v)
     }
 
     impl MessageParsers for Fake {
