@@ -1,11 +1,11 @@
 //! Packet sources: where frames come from. Offline files (classic pcap memory-mapped, pcapng
-//! and everything else via libpcap) and live interfaces ([`interface`]); in-memory sources for tests
-//! plug in behind the same trait.
+//! and everything else via libpcap) and live interfaces ([`interface`]), both behind
+//! [`PacketSource`].
 
 pub mod interface;
 mod mmap;
 
-pub use mmap::{Chunk, MappedFile, SharedFrame};
+pub use mmap::{MappedChunk, MappedFile, SharedFrame};
 
 use std::path::{Path, PathBuf};
 
@@ -107,17 +107,17 @@ pub trait PacketSource {
 }
 
 /// A saved capture (pcap or pcapng; `-` is standard input). Regular classic-pcap files are
-/// memory-mapped and read without copying ([`mmap`]); everything else goes through libpcap.
+/// memory-mapped and read without copying (`mmap`); everything else goes through libpcap.
 /// Timestamps are read at nanosecond precision whatever the file's, so no precision is lost.
 pub struct OfflineFile {
-    reader: Reader,
+    backend: Backend,
     path: PathBuf,
     link: LinkType,
     packets_read: u64,
 }
 
 /// Which reader serves an [`OfflineFile`].
-enum Reader {
+enum Backend {
     Mapped(mmap::MappedPcap),
     Libpcap(pcap::Capture<pcap::Offline>),
 }
@@ -128,7 +128,7 @@ impl OfflineFile {
         if let Ok(Some(mapped)) = mmap::MappedPcap::open(path) {
             return Ok(OfflineFile {
                 link: mapped.link_type(),
-                reader: Reader::Mapped(mapped),
+                backend: Backend::Mapped(mapped),
                 path: path.to_path_buf(),
                 packets_read: 0,
             });
@@ -152,7 +152,7 @@ impl OfflineFile {
             });
         }
         Ok(OfflineFile {
-            reader: Reader::Libpcap(capture),
+            backend: Backend::Libpcap(capture),
             path: path.to_path_buf(),
             link,
             packets_read: 0,
@@ -188,9 +188,9 @@ impl PacketSource for OfflineFile {
 
     fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
         let packet = self.packets_read + 1;
-        let frame = match &mut self.reader {
-            Reader::Mapped(m) => m.next_frame(packet)?,
-            Reader::Libpcap(capture) => match capture.next_packet() {
+        let frame = match &mut self.backend {
+            Backend::Mapped(m) => m.next_frame(packet)?,
+            Backend::Libpcap(capture) => match capture.next_packet() {
                 Ok(p) => Some(Frame {
                     ts: Timestamp::from_parts(p.header.ts.tv_sec, p.header.ts.tv_usec),
                     data: p.data,

@@ -8,7 +8,7 @@ use tlsight::capture::interface::LiveOptions;
 use tlsight::facts::FactsConfig;
 use tlsight::pipeline::{Config, LiveConfig};
 use tlsight::tcp::Limits;
-use tlsight::watch::AlertConfig;
+use tlsight::watch::WatchConfig;
 
 /// tlsight: passive TLS handshake analyzer.
 #[derive(Parser, Debug)]
@@ -187,7 +187,7 @@ pub struct LiveSettings {
     /// Windows.
     pub live: LiveConfig,
     /// Alert thresholds.
-    pub alerts: AlertConfig,
+    pub alerts: WatchConfig,
 }
 
 impl LiveArgs {
@@ -226,7 +226,7 @@ impl LiveArgs {
             live: LiveConfig {
                 interval_ns: self.interval,
             },
-            alerts: AlertConfig {
+            alerts: WatchConfig {
                 slo_p95_us,
                 windows: self.alert_windows,
                 failure_rate: self.failure_rate,

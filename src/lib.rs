@@ -2,7 +2,8 @@
 //!
 //! Frames come in (saved capture or live interface), one fact record per TLS connection comes
 //! out, and aggregates are built from those records. One module per pipeline stage; each stage
-//! imports only earlier ones (see `DESIGN.md`).
+//! imports only earlier ones. `ARCHITECTURE.md` (at the project root) gives the stages, their
+//! boundary types, what may import what, and where each transport plugs in.
 
 pub mod aggregate;
 pub mod capture;

@@ -140,13 +140,13 @@ fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
                 .update(&w, &watch);
         }
         if lines {
-            eprint!("{}", output::window::window_lines(&w, &news.alerts));
+            eprint!("{}", output::window::window_lines(&w, &news.notices));
         }
         let mut buf = Vec::new();
-        for a in &news.alerts {
-            output::window::write_alert(a, w.end, &mut buf);
+        for a in &news.notices {
+            output::window::write_notice(a, w.end, &mut buf);
         }
-        output::window::write_window(&w, &news.new_certs, &news.alerts, &mut buf);
+        output::window::write_window(&w, &news, &mut buf);
         out.write_all(&buf)
     };
     let done = match ndjson.as_mut() {

@@ -249,7 +249,7 @@ mod tests {
     use crate::aggregate::Breakdown;
     use crate::facts::Outcome;
     use crate::flow::Timestamp;
-    use crate::watch::{AlertConfig, Sightings};
+    use crate::watch::{Sightings, WatchConfig};
 
     fn state() -> MetricsState {
         let mut b = Breakdown {
@@ -276,7 +276,7 @@ mod tests {
             drops_total: Drops::default(),
         };
         let mut s = MetricsState::default();
-        s.update(&w, &Watch::new(AlertConfig::default()));
+        s.update(&w, &Watch::new(WatchConfig::default()));
         s
     }
 

@@ -12,7 +12,7 @@
 //! mapping ([`SharedFrame`]), so the reader hands the workers offsets instead of bytes (copying
 //! every payload into the workers' batches was 11 % of the CPU on `bench-1g`).
 //!
-//! Memory stays flat: the file is divided into [`Chunk`]s of [`CHUNK_BYTES`], and a chunk's
+//! Memory stays flat: the file is divided into [`MappedChunk`]s of [`CHUNK_BYTES`], and a chunk's
 //! pages are handed back to the kernel (`MADV_DONTNEED`; the file's pages stay in the page
 //! cache) as soon as neither the reader nor any batch refers to a frame in it, so the resident
 //! set does not grow with the file. Like any memory-mapped reader, a file truncated by another
@@ -34,7 +34,7 @@ use crate::prefetch::{self, CACHE_LINE};
 /// headers are a few cache lines in every ~1.5 KB, too sparse for the hardware prefetcher, and
 /// each one missed cost a trip to memory (85 % of the reader's time in `next_frame`).
 const PREFETCH_AHEAD: usize = 16 << 10;
-/// Bytes per [`Chunk`] (a multiple of the page size, so chunks share no page).
+/// Bytes per [`MappedChunk`] (a multiple of the page size, so chunks share no page).
 const CHUNK_BYTES: usize = 4 << 20;
 /// Size of the file header.
 const FILE_HEADER: usize = 24;
@@ -65,16 +65,16 @@ impl MappedFile {
     }
 }
 
-/// A [`CHUNK_BYTES`] stretch of a mapped file, held by whatever may still read frames in it:
+/// A `CHUNK_BYTES` stretch of a mapped file, held by whatever may still read frames in it:
 /// when the last holder drops it, its pages are handed back to the kernel.
 #[derive(Debug)]
-pub struct Chunk {
+pub struct MappedChunk {
     file: Arc<MappedFile>,
     start: usize,
     len: usize,
 }
 
-impl Drop for Chunk {
+impl Drop for MappedChunk {
     fn drop(&mut self) {
         // SAFETY: the mapping is a read-only file mapping, so MADV_DONTNEED loses nothing:
         // should a page be touched again (it is not, by the holders' rule), it is faulted back
@@ -94,7 +94,7 @@ pub struct SharedFrame<'a> {
     /// The mapping the frame's bytes are in.
     pub file: &'a Arc<MappedFile>,
     /// The chunks the frame's bytes are in (one, or two when it crosses a chunk boundary).
-    pub chunks: &'a [Arc<Chunk>],
+    pub chunks: &'a [Arc<MappedChunk>],
 }
 
 /// A memory-mapped classic pcap file.
@@ -104,7 +104,7 @@ pub(super) struct MappedPcap {
     /// Offset of the next record header.
     pos: usize,
     /// The chunks the last frame returned lies in, oldest first.
-    chunks: Vec<Arc<Chunk>>,
+    chunks: Vec<Arc<MappedChunk>>,
     /// Bytes before this offset have been prefetched.
     prefetched: usize,
     big_endian: bool,
@@ -255,7 +255,7 @@ impl MappedPcap {
     /// Makes `chunks` the chunks that `bytes` of the file lie in, keeping those already held
     /// and dropping (so releasing, unless a batch still holds them) those before.
     fn hold_chunks(
-        chunks: &mut Vec<Arc<Chunk>>,
+        chunks: &mut Vec<Arc<MappedChunk>>,
         file: &Arc<MappedFile>,
         bytes: std::ops::Range<usize>,
     ) {
@@ -274,7 +274,7 @@ impl MappedPcap {
             // One call maps the whole chunk instead of a page fault every 64 KiB (bench-1g:
             // 23 k page faults down to 7 k). Only a hint: without it the pages fault in.
             let _ = file.0.advise_range(Advice::PopulateRead, next, len);
-            chunks.push(Arc::new(Chunk {
+            chunks.push(Arc::new(MappedChunk {
                 file: Arc::clone(file),
                 start: next,
                 len,
@@ -336,7 +336,7 @@ mod tests {
     }
 
     fn is_mapped(src: &OfflineFile) -> bool {
-        matches!(src.reader, crate::capture::Reader::Mapped(_))
+        matches!(src.backend, crate::capture::Backend::Mapped(_))
     }
 
     #[test]

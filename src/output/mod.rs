@@ -1,5 +1,5 @@
-//! Output formats: the NDJSON connection record ([`record`]), the JSON report ([`report`]), the
-//! terminal summary ([`summary`]) and the live window and alert records ([`live`]). The
+//! Output formats: the NDJSON connection record (`record`), the JSON report (`report`), the
+//! terminal summary (`summary`) and the live window and alert records ([`window`]). The
 //! serialization types here are kept apart from the internal types so that the output contract
 //! (field names in `DESIGN.md` and the README) only changes on purpose.
 

@@ -11,7 +11,7 @@ use super::report::{CountOut, ServerOut, TimingsOut, census, named, servers_out}
 use super::{rfc3339_micros, rfc3339_secs};
 use crate::facts::Finding;
 use crate::tls::names::version_name;
-use crate::watch::{AlertEvent, AlertKind, CertSighting, ClosedWindow, Drops};
+use crate::watch::{CertSighting, ClosedWindow, Drops, Notice, Rule, WindowNews};
 
 #[derive(Serialize)]
 struct DropsOut {
@@ -33,7 +33,7 @@ impl From<&Drops> for DropsOut {
 }
 
 #[derive(Serialize)]
-struct CertOut<'a> {
+struct CertSightingOut<'a> {
     sha256: &'a str,
     server: &'a str,
     subject: &'a str,
@@ -41,9 +41,9 @@ struct CertOut<'a> {
     findings: &'a [Finding],
 }
 
-impl<'a> CertOut<'a> {
+impl<'a> CertSightingOut<'a> {
     fn new(sha256: &'a str, c: &'a CertSighting) -> Self {
-        CertOut {
+        CertSightingOut {
             sha256,
             server: &c.server,
             subject: &c.subject,
@@ -67,21 +67,19 @@ struct WindowOut<'a> {
     resumed: &'a BTreeMap<&'static str, u64>,
     latency_us: TimingsOut,
     servers: Vec<ServerOut<'a>>,
-    new_certificate_findings: Vec<CertOut<'a>>,
+    new_certificate_findings: Vec<CertSightingOut<'a>>,
     alerts_started: usize,
     alerts_cleared: usize,
+    alerts_suppressed_total: u64,
+    sightings_not_kept: u64,
     drops: DropsOut,
     drops_total: DropsOut,
 }
 
-/// Writes one `"type":"window"` record (one line). `new_certs` are the certificates with
-/// findings seen for the first time; `alerts` the alerts this window started or cleared.
-pub fn write_window(
-    w: &ClosedWindow,
-    new_certs: &[(String, CertSighting)],
-    alerts: &[AlertEvent],
-    out: &mut Vec<u8>,
-) {
+/// Writes one `"type":"window"` record (one line), with what the watch made of the window
+/// (`news`: notices started or cleared, certificates with findings seen for the first time).
+pub fn write_window(w: &ClosedWindow, news: &WindowNews, out: &mut Vec<u8>) {
+    let (alerts, new_certs) = (&news.notices, &news.new_certs);
     let agg = &w.aggregates;
     let started = alerts.iter().filter(|a| a.started).count();
     let record = WindowOut {
@@ -96,9 +94,14 @@ pub fn write_window(
         resumed: &agg.resumed,
         latency_us: TimingsOut::from(&agg.all.timings),
         servers: servers_out(agg),
-        new_certificate_findings: new_certs.iter().map(|(s, c)| CertOut::new(s, c)).collect(),
+        new_certificate_findings: new_certs
+            .iter()
+            .map(|(s, c)| CertSightingOut::new(s, c))
+            .collect(),
         alerts_started: started,
         alerts_cleared: alerts.len() - started,
+        alerts_suppressed_total: news.suppressed_total,
+        sightings_not_kept: w.sightings.overflow,
         drops: DropsOut::from(&w.drops),
         drops_total: DropsOut::from(&w.drops_total),
     };
@@ -119,40 +122,40 @@ struct AlertOut<'a> {
     value: Option<f64>,
     threshold: Option<f64>,
     version: Option<String>,
-    certificate: Option<CertOut<'a>>,
+    certificate: Option<CertSightingOut<'a>>,
     message: String,
 }
 
 /// One sentence saying what happened, for people reading the log.
-fn alert_message(a: &AlertEvent) -> String {
+fn alert_message(a: &Notice) -> String {
     let mut m = String::new();
     let (value, threshold) = (a.value.unwrap_or(0.0), a.threshold.unwrap_or(0.0));
     let _ = match (a.kind, a.started) {
-        (AlertKind::SloP95, true) => write!(
+        (Rule::SloP95, true) => write!(
             m,
             "handshake p95 of {} is {:.1} ms, above the {:.1} ms SLO",
             a.server,
             value / 1000.0,
             threshold / 1000.0
         ),
-        (AlertKind::SloP95, false) => {
+        (Rule::SloP95, false) => {
             write!(m, "handshake p95 of {} is within the SLO again", a.server)
         }
-        (AlertKind::FailureRate, true) => write!(
+        (Rule::FailureRate, true) => write!(
             m,
             "{:.0}% of handshakes with {} failed, above the {:.0}% threshold",
             value * 100.0,
             a.server,
             threshold * 100.0
         ),
-        (AlertKind::FailureRate, false) => {
+        (Rule::FailureRate, false) => {
             write!(
                 m,
                 "failure rate of {} is below the threshold again",
                 a.server
             )
         }
-        (AlertKind::CertExpiring, true) => write!(
+        (Rule::CertExpiring, true) => write!(
             m,
             "certificate served by {} expires at {}",
             a.server,
@@ -160,10 +163,10 @@ fn alert_message(a: &AlertEvent) -> String {
                 .as_ref()
                 .map_or_else(String::new, |(_, c)| rfc3339_secs(c.not_after))
         ),
-        (AlertKind::CertExpiring, false) => {
+        (Rule::CertExpiring, false) => {
             write!(m, "{} now serves another certificate", a.server)
         }
-        (AlertKind::DeprecatedVersion, started) => write!(
+        (Rule::DeprecatedVersion, started) => write!(
             m,
             "{} and {} {} {}",
             a.client.map_or_else(String::new, |c| c.to_string()),
@@ -182,7 +185,7 @@ fn alert_message(a: &AlertEvent) -> String {
 
 /// Writes one `"type":"alert"` record (one line), stamped `ts` (the end of the window that
 /// decided it).
-pub fn write_alert(a: &AlertEvent, ts: crate::flow::Timestamp, out: &mut Vec<u8>) {
+pub fn write_notice(a: &Notice, ts: crate::flow::Timestamp, out: &mut Vec<u8>) {
     let record = AlertOut {
         kind: "alert",
         ts: rfc3339_micros(ts),
@@ -193,7 +196,7 @@ pub fn write_alert(a: &AlertEvent, ts: crate::flow::Timestamp, out: &mut Vec<u8>
         value: a.value,
         threshold: a.threshold,
         version: a.version.map(|v| version_name(v).into_owned()),
-        certificate: a.cert.as_ref().map(|(s, c)| CertOut::new(s, c)),
+        certificate: a.cert.as_ref().map(|(s, c)| CertSightingOut::new(s, c)),
         message: alert_message(a),
     };
     let _ = serde_json::to_writer(&mut *out, &record);
@@ -202,7 +205,7 @@ pub fn write_alert(a: &AlertEvent, ts: crate::flow::Timestamp, out: &mut Vec<u8>
 
 /// Readable lines for a window and its alerts, for the terminal when no NDJSON log is
 /// written.
-pub fn window_lines(w: &ClosedWindow, alerts: &[AlertEvent]) -> String {
+pub fn window_lines(w: &ClosedWindow, alerts: &[Notice]) -> String {
     let agg = &w.aggregates;
     let mut s = String::new();
     let outcomes: Vec<String> = agg
@@ -240,7 +243,7 @@ mod tests {
     use super::*;
     use crate::aggregate::Aggregates;
     use crate::flow::Timestamp;
-    use crate::watch::{AlertConfig, Sightings, Watch};
+    use crate::watch::{Sightings, Watch, WatchConfig};
 
     #[test]
     fn window_record_has_counts_and_drops() {
@@ -262,7 +265,11 @@ mod tests {
             findings: vec![Finding::ExpiringSoon],
         };
         let mut out = Vec::new();
-        write_window(&w, &[("ab".into(), cert)], &[], &mut out);
+        let news = WindowNews {
+            new_certs: vec![("ab".into(), cert)],
+            ..WindowNews::default()
+        };
+        write_window(&w, &news, &mut out);
         let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
         assert_eq!(v["type"], "window");
         assert_eq!(v["start"], "2023-11-14T22:13:20.000000Z");
@@ -283,13 +290,13 @@ mod tests {
 
     #[test]
     fn alert_records_say_what_started_and_cleared() {
-        let mut watch = Watch::new(AlertConfig::default());
+        let mut watch = Watch::new(WatchConfig::default());
         let mut s = Sightings::default();
         let client = "10.1.2.3".parse().expect("ip");
         s.deprecated.insert((client, "old.example".into()), 0x0301);
         let news = watch.on_window(&Aggregates::default(), &s);
         let mut out = Vec::new();
-        write_alert(&news.alerts[0], Timestamp(0), &mut out);
+        write_notice(&news.notices[0], Timestamp(0), &mut out);
         let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
         assert_eq!(v["type"], "alert");
         assert_eq!(v["alert"], "deprecated_version");
@@ -297,8 +304,8 @@ mod tests {
         assert_eq!(v["client"], "10.1.2.3");
         assert_eq!(v["version"], "TLSv1.0");
         assert_eq!(v["message"], "10.1.2.3 and old.example negotiated TLSv1.0");
-        let slo = AlertEvent {
-            kind: AlertKind::SloP95,
+        let slo = Notice {
+            kind: Rule::SloP95,
             started: true,
             server: "s".into(),
             client: None,

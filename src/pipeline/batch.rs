@@ -1,7 +1,7 @@
 //! Batches: what the reader sends a worker. Segments with their payloads referred to in the
 //! memory-mapped file (no copy) or copied into the batch's own buffer.
 
-use crate::capture::{Chunk, MappedFile};
+use crate::capture::{MappedChunk, MappedFile};
 use crate::flow::Timestamp;
 use crate::tcp::Segment;
 use std::sync::Arc;
@@ -29,7 +29,7 @@ pub(super) struct Batch {
     pub(super) file: Option<Arc<MappedFile>>,
     /// The chunks of `file` those payloads lie in, held so their pages stay resident until the
     /// worker is done with them.
-    pub(super) chunks: Vec<Arc<Chunk>>,
+    pub(super) chunks: Vec<Arc<MappedChunk>>,
     /// The capture clock when the batch was sent: every later segment for this worker has a
     /// clock at least this.
     pub(super) clock: Timestamp,

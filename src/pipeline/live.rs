@@ -2,7 +2,7 @@
 //! the stop flag) and the writer that puts each window together from the workers' parts.
 
 use super::batch::Batch;
-use super::reader::Reader;
+use super::reader::FrameReader;
 use super::records::{RecordMerger, RecordMessage};
 use super::worker::WindowPart;
 use super::{LiveConfig, Mode};
@@ -48,7 +48,7 @@ pub(super) fn read_live(
     stop: &AtomicBool,
     windows_tx: &Sender<ReaderWindow>,
 ) -> (InputFile, InputStats, Drops) {
-    let mut reader = Reader::new(senders, recycle, Mode::Live);
+    let mut reader = FrameReader::new(senders, recycle, Mode::Live);
     let link = source.link_type();
     let mut file = InputFile {
         path: source.interface().to_string(),
@@ -59,7 +59,7 @@ pub(super) fn read_live(
     let mut windows = WindowClock::new(start, live.interval_ns);
     let mut last_flush = start;
     let mut window_start_packets = 0;
-    let mut end_window = |reader: &mut Reader, source: &mut LiveInterface, (start, end)| {
+    let mut end_window = |reader: &mut FrameReader, source: &mut LiveInterface, (start, end)| {
         let drops = Drops {
             kernel: source.stats(),
             channel_segments: reader.dealer.dropped_segments,

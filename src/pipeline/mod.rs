@@ -1,9 +1,12 @@
-//! The pipeline: the only place that spawns threads and owns channels. A capture thread reads
-//! and decodes frames and sends TCP segments in batches over bounded channels to the workers,
-//! sharded by a symmetric flow hash (payloads in a memory-mapped file travel as offsets into it,
-//! not copies); each worker reassembles, observes TLS, builds facts and aggregates. Connection records stream back to the calling thread as connections close and
-//! are written in close order (see [`RecordKey`]), so memory does not grow with the capture and
-//! offline output does not depend on the number of workers.
+//! The pipeline: the only place that spawns the analysis threads and owns their channels (the
+//! metrics HTTP server of `tlsight live` runs on a thread of its own, started by
+//! [`crate::metrics::serve`]). A capture thread (`reader`) reads and decodes frames and sends
+//! TCP segments in batches (`batch`) over bounded channels to the workers (`worker`), sharded by a symmetric
+//! flow hash (payloads in a memory-mapped file travel as offsets into it, not copies); each
+//! worker drives its transports (TCP reassembly, the TLS record and handshake layers), builds
+//! facts and aggregates. Connection records (`records`) stream back to the calling thread as connections
+//! close and are written in close order (see `records::RecordKey`), so memory does not grow
+//! with the capture and offline output does not depend on the number of workers.
 //!
 //! Live ([`run_live`]) is the same pipeline fed by an interface, with three differences: the
 //! reader drops (and counts) batches for workers that are behind instead of waiting, flushes
@@ -57,7 +60,7 @@ pub enum Mode {
     /// capture's timestamps.
     Offline,
     /// An interface: the reader drops (and counts) batches for workers that are behind, the
-    /// clock is the wall clock, and workers hand over their aggregates and [`Sightings`] per
+    /// clock is the wall clock, and workers hand over their aggregates and [`crate::watch::Sightings`] per
     /// window instead of once at the end.
     Live,
 }

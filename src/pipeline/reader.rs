@@ -168,7 +168,7 @@ impl Dealer {
 
 /// Decodes frames and deals their segments out to the workers: the part of the capture thread
 /// that files and live interfaces share.
-pub(super) struct Reader {
+pub(super) struct FrameReader {
     pub(super) stats: InputStats,
     pub(super) decoder: Decoder,
     pub(super) dealer: Dealer,
@@ -178,9 +178,9 @@ pub(super) struct Reader {
     pub(super) last_frame_ts: Option<Timestamp>,
 }
 
-impl Reader {
+impl FrameReader {
     pub(super) fn new(senders: Vec<Sender<Batch>>, recycle: Receiver<Batch>, mode: Mode) -> Self {
-        Reader {
+        FrameReader {
             stats: InputStats::default(),
             decoder: Decoder::new(),
             dealer: Dealer::new(senders, recycle, mode),
@@ -256,7 +256,7 @@ pub(super) fn read_inputs(
     stop: &AtomicBool,
 ) -> (Vec<InputFile>, InputStats) {
     let mut inputs = Vec::with_capacity(paths.len());
-    let mut reader = Reader::new(senders, recycle, Mode::Offline);
+    let mut reader = FrameReader::new(senders, recycle, Mode::Offline);
     for path in paths {
         let mut file = InputFile {
             path: path.display().to_string(),
@@ -344,7 +344,7 @@ mod tests {
         let link = source.link_type();
         let (tx, rx) = unbounded::<Batch>();
         let (_recycle_tx, recycle_rx) = unbounded::<Batch>();
-        let mut reader = Reader::new(vec![tx], recycle_rx, Mode::Offline);
+        let mut reader = FrameReader::new(vec![tx], recycle_rx, Mode::Offline);
         let mut decoder = Decoder::new();
         let mut payloads = Vec::new();
         while let Some(frame) = source.next_frame().expect("read") {
@@ -401,7 +401,7 @@ mod tests {
     fn reader_counts_backward_timestamps_and_snaplen_cuts_of_every_source() {
         let (tx, _rx) = unbounded::<Batch>();
         let (_recycle_tx, recycle_rx) = unbounded::<Batch>();
-        let mut reader = Reader::new(vec![tx], recycle_rx, Mode::Offline);
+        let mut reader = FrameReader::new(vec![tx], recycle_rx, Mode::Offline);
         let data = [0u8; 60];
         let frame = |secs: i64, wire_len: u32| Frame {
             ts: Timestamp::from_parts(secs, 0),

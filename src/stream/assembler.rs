@@ -10,10 +10,10 @@ use std::collections::BTreeMap;
 
 use crate::flow::Timestamp;
 
-/// Bytes that arrived ahead of a hole, with the capture time of the segment that carried them
+/// Bytes held because they arrived ahead of a hole, with the capture time of the segment that carried them
 /// (so that the consumer learns when the bytes were seen, not when the hole filled).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Chunk {
+pub struct Held {
     /// The bytes.
     pub data: Vec<u8>,
     /// Capture time of the segment that carried them.
@@ -38,7 +38,7 @@ pub const CHUNK_OVERHEAD: usize = 128;
 /// Non-overlapping buffered chunks by stream offset.
 #[derive(Debug, Default)]
 pub struct Assembler {
-    chunks: BTreeMap<u64, Chunk>,
+    chunks: BTreeMap<u64, Held>,
     buffered: usize,
 }
 
@@ -75,7 +75,7 @@ impl Assembler {
             };
             self.chunks.insert(
                 cursor,
-                Chunk {
+                Held {
                     data: piece.to_vec(),
                     ts,
                 },
@@ -93,7 +93,7 @@ impl Assembler {
     }
 
     /// Removes and returns the first chunk with its offset.
-    pub fn pop_first(&mut self) -> Option<(u64, Chunk)> {
+    pub fn pop_first(&mut self) -> Option<(u64, Held)> {
         let first = self.chunks.pop_first();
         if let Some((_, chunk)) = &first {
             self.buffered -= chunk.data.len();

@@ -43,8 +43,6 @@ pub struct TableLimits {
 /// Counters of one table.
 #[derive(Clone, Debug, Default)]
 pub struct TableStats {
-    /// Flows created.
-    pub flows_created: u64,
     /// Flows evicted because `max_flows` was reached.
     pub flows_evicted: u64,
     /// Most flows tracked at once.
@@ -149,7 +147,6 @@ impl<F> FlowTable<F> {
     ) -> &mut Entry<F> {
         self.make_room(clock, closed);
         self.activity.insert((clock, key));
-        self.stats.flows_created += 1;
         self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64 + 1);
         let entry = Box::new(Entry {
             flow,

@@ -9,9 +9,10 @@ use crate::facts::Outcome;
 
 use super::sightings::{CertSighting, MAX_TRACKED, Sightings};
 
-/// Alert thresholds.
+/// Thresholds of the watch rules. ("Alert" in the outputs: a rule's notice is written as a
+/// `"type":"alert"` record; in the code, `Alert` is always a TLS alert.)
 #[derive(Clone, Debug)]
-pub struct AlertConfig {
+pub struct WatchConfig {
     /// Handshake p95 (ClientHello → done) above which a server is slow, in microseconds; no
     /// SLO alerts when `None`.
     pub slo_p95_us: Option<u64>,
@@ -25,9 +26,9 @@ pub struct AlertConfig {
     pub failure_min_connections: u64,
 }
 
-impl Default for AlertConfig {
+impl Default for WatchConfig {
     fn default() -> Self {
-        AlertConfig {
+        WatchConfig {
             slo_p95_us: None,
             windows: 3,
             failure_rate: 0.5,
@@ -36,9 +37,9 @@ impl Default for AlertConfig {
     }
 }
 
-/// Which rule an alert comes from.
+/// A watch rule: what a notice is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AlertKind {
+pub enum Rule {
     /// A server's handshake p95 above the SLO for K consecutive windows.
     SloP95,
     /// A server's failure rate above the threshold for K consecutive windows.
@@ -49,23 +50,23 @@ pub enum AlertKind {
     DeprecatedVersion,
 }
 
-impl AlertKind {
+impl Rule {
     /// Name in alert records and metrics labels.
     pub fn name(self) -> &'static str {
         match self {
-            AlertKind::SloP95 => "slo_p95",
-            AlertKind::FailureRate => "failure_rate",
-            AlertKind::CertExpiring => "cert_expiring",
-            AlertKind::DeprecatedVersion => "deprecated_version",
+            Rule::SloP95 => "slo_p95",
+            Rule::FailureRate => "failure_rate",
+            Rule::CertExpiring => "cert_expiring",
+            Rule::DeprecatedVersion => "deprecated_version",
         }
     }
 }
 
-/// An alert starting or clearing.
+/// A rule's notice: a condition starting or clearing (an `"alert"` record).
 #[derive(Clone, Debug, PartialEq)]
-pub struct AlertEvent {
+pub struct Notice {
     /// The rule.
-    pub kind: AlertKind,
+    pub kind: Rule,
     /// `true` when it starts, `false` when it clears.
     pub started: bool,
     /// The server (SNI, else ip:port).
@@ -82,9 +83,9 @@ pub struct AlertEvent {
     pub cert: Option<(String, CertSighting)>,
 }
 
-impl AlertEvent {
-    fn new(kind: AlertKind, started: bool, server: &str) -> Self {
-        AlertEvent {
+impl Notice {
+    fn new(kind: Rule, started: bool, server: &str) -> Self {
+        Notice {
             kind,
             started,
             server: server.to_string(),
@@ -156,7 +157,7 @@ struct Once<T> {
 /// Alert state across windows, kept by the main thread.
 #[derive(Debug)]
 pub struct Watch {
-    cfg: AlertConfig,
+    cfg: WatchConfig,
     slo: BTreeMap<String, Streak>,
     failing: BTreeMap<String, Streak>,
     certs: BTreeMap<String, Once<CertSighting>>,
@@ -174,14 +175,17 @@ pub struct Watch {
 #[derive(Clone, Debug, Default)]
 pub struct WindowNews {
     /// Alerts starting or clearing, in a stable order.
-    pub alerts: Vec<AlertEvent>,
+    pub notices: Vec<Notice>,
     /// Certificates with findings seen for the first time.
     pub new_certs: Vec<(String, CertSighting)>,
+    /// Notices not raised since the capture started because [`MAX_TRACKED`] certificates or
+    /// pairs were already tracked ([`Watch::suppressed`]).
+    pub suppressed_total: u64,
 }
 
 impl Watch {
     /// A watch with no history.
-    pub fn new(cfg: AlertConfig) -> Self {
+    pub fn new(cfg: WatchConfig) -> Self {
         Watch {
             cfg,
             slo: BTreeMap::new(),
@@ -213,7 +217,7 @@ impl Watch {
                 agg,
                 read,
                 k,
-                AlertKind::SloP95,
+                Rule::SloP95,
                 slo as f64,
                 &mut news,
             );
@@ -239,13 +243,13 @@ impl Watch {
             agg,
             read,
             k,
-            AlertKind::FailureRate,
+            Rule::FailureRate,
             rate,
             &mut news,
         );
         self.certificates(sightings, &mut news);
         self.versions(sightings, &mut news);
-        for a in &news.alerts {
+        for a in &news.notices {
             let name = a.kind.name();
             let active = self.active.entry(name).or_default();
             if a.started {
@@ -255,6 +259,7 @@ impl Watch {
                 *active = active.saturating_sub(1);
             }
         }
+        news.suppressed_total = self.suppressed;
         news
     }
 
@@ -282,17 +287,17 @@ impl Watch {
                     about: c.clone(),
                 },
             );
-            let mut a = AlertEvent::new(AlertKind::CertExpiring, true, &c.server);
+            let mut a = Notice::new(Rule::CertExpiring, true, &c.server);
             a.cert = Some((sha.clone(), c.clone()));
-            news.alerts.push(a);
+            news.notices.push(a);
         }
         for (sha, once) in self.certs.iter_mut() {
             let server = &once.about.server;
             if once.active && s.renewed.contains(server) && !s.certs.contains_key(sha) {
                 once.active = false;
-                let mut a = AlertEvent::new(AlertKind::CertExpiring, false, server);
+                let mut a = Notice::new(Rule::CertExpiring, false, server);
                 a.cert = Some((sha.clone(), once.about.clone()));
-                news.alerts.push(a);
+                news.notices.push(a);
             }
         }
     }
@@ -314,18 +319,18 @@ impl Watch {
                     about: v,
                 },
             );
-            let mut a = AlertEvent::new(AlertKind::DeprecatedVersion, true, server);
+            let mut a = Notice::new(Rule::DeprecatedVersion, true, server);
             a.client = Some(*client);
             a.version = Some(v);
-            news.alerts.push(a);
+            news.notices.push(a);
         }
         for (key, once) in self.pairs.iter_mut() {
             if once.active && s.modern.contains(key) && !s.deprecated.contains_key(key) {
                 once.active = false;
-                let mut a = AlertEvent::new(AlertKind::DeprecatedVersion, false, &key.1);
+                let mut a = Notice::new(Rule::DeprecatedVersion, false, &key.1);
                 a.client = Some(key.0);
                 a.version = Some(once.about);
-                news.alerts.push(a);
+                news.notices.push(a);
             }
         }
     }
@@ -337,7 +342,7 @@ fn step_servers(
     agg: &Aggregates,
     read: impl Fn(&Breakdown) -> Reading,
     k: u32,
-    kind: AlertKind,
+    kind: Rule,
     threshold: f64,
     news: &mut WindowNews,
 ) {
@@ -350,12 +355,12 @@ fn step_servers(
     streaks.retain(|server, streak| {
         let reading = agg.servers.get(server).map_or(Reading::NoData, &read);
         if let Some(started) = streak.step(reading, k) {
-            let mut a = AlertEvent::new(kind, started, server);
+            let mut a = Notice::new(kind, started, server);
             a.threshold = Some(threshold);
             if let Reading::Above(v) | Reading::Within(v) = reading {
                 a.value = Some(v);
             }
-            news.alerts.push(a);
+            news.notices.push(a);
         }
         !streak.idle()
     });
@@ -390,15 +395,15 @@ mod tests {
     }
 
     fn slo_watch(k: u32) -> Watch {
-        Watch::new(AlertConfig {
+        Watch::new(WatchConfig {
             slo_p95_us: Some(50_000),
             windows: k,
-            ..AlertConfig::default()
+            ..WatchConfig::default()
         })
     }
 
-    fn kinds(news: &WindowNews) -> Vec<(AlertKind, bool)> {
-        news.alerts.iter().map(|a| (a.kind, a.started)).collect()
+    fn kinds(news: &WindowNews) -> Vec<(Rule, bool)> {
+        news.notices.iter().map(|a| (a.kind, a.started)).collect()
     }
 
     #[test]
@@ -407,25 +412,25 @@ mod tests {
         let none = Sightings::default();
         let slow = window("a.example", 10, 0, 80_000);
         let fast = window("a.example", 10, 0, 10_000);
-        assert!(w.on_window(&slow, &none).alerts.is_empty());
-        assert!(w.on_window(&slow, &none).alerts.is_empty());
+        assert!(w.on_window(&slow, &none).notices.is_empty());
+        assert!(w.on_window(&slow, &none).notices.is_empty());
         // A fast window breaks the streak.
-        assert!(w.on_window(&fast, &none).alerts.is_empty());
-        assert!(w.on_window(&slow, &none).alerts.is_empty());
-        assert!(w.on_window(&slow, &none).alerts.is_empty());
+        assert!(w.on_window(&fast, &none).notices.is_empty());
+        assert!(w.on_window(&slow, &none).notices.is_empty());
+        assert!(w.on_window(&slow, &none).notices.is_empty());
         let news = w.on_window(&slow, &none);
-        assert_eq!(kinds(&news), vec![(AlertKind::SloP95, true)]);
-        let a = &news.alerts[0];
+        assert_eq!(kinds(&news), vec![(Rule::SloP95, true)]);
+        let a = &news.notices[0];
         assert_eq!(a.server, "a.example");
         assert_eq!(a.threshold, Some(50_000.0));
         assert!(a.value.is_some_and(|v| v > 79_000.0), "{a:?}");
         assert_eq!(w.active.get("slo_p95"), Some(&1));
         // Still slow: no repeat.
-        assert!(w.on_window(&slow, &none).alerts.is_empty());
-        assert!(w.on_window(&fast, &none).alerts.is_empty());
-        assert!(w.on_window(&fast, &none).alerts.is_empty());
+        assert!(w.on_window(&slow, &none).notices.is_empty());
+        assert!(w.on_window(&fast, &none).notices.is_empty());
+        assert!(w.on_window(&fast, &none).notices.is_empty());
         let news = w.on_window(&fast, &none);
-        assert_eq!(kinds(&news), vec![(AlertKind::SloP95, false)]);
+        assert_eq!(kinds(&news), vec![(Rule::SloP95, false)]);
         assert_eq!(w.active.get("slo_p95"), Some(&0));
         assert_eq!(w.started.get("slo_p95"), Some(&1));
     }
@@ -437,44 +442,48 @@ mod tests {
         let slow = window("a.example", 3, 0, 90_000);
         assert_eq!(
             kinds(&w.on_window(&slow, &none)),
-            vec![(AlertKind::SloP95, true)]
+            vec![(Rule::SloP95, true)]
         );
         let news = w.on_window(&Aggregates::default(), &none);
-        assert_eq!(kinds(&news), vec![(AlertKind::SloP95, false)]);
+        assert_eq!(kinds(&news), vec![(Rule::SloP95, false)]);
         assert!(w.slo.is_empty(), "state of a quiet server is dropped");
     }
 
     #[test]
     fn no_slo_no_slo_alerts() {
-        let mut w = Watch::new(AlertConfig {
+        let mut w = Watch::new(WatchConfig {
             windows: 1,
-            ..AlertConfig::default()
+            ..WatchConfig::default()
         });
         let news = w.on_window(&window("a", 10, 0, 10_000_000), &Sightings::default());
-        assert!(news.alerts.is_empty());
+        assert!(news.notices.is_empty());
     }
 
     #[test]
     fn failure_rate_alert_respects_threshold_and_minimum() {
-        let mut w = Watch::new(AlertConfig {
+        let mut w = Watch::new(WatchConfig {
             windows: 2,
             failure_rate: 0.5,
             failure_min_connections: 4,
-            ..AlertConfig::default()
+            ..WatchConfig::default()
         });
         let none = Sightings::default();
         // Too few connections to judge.
-        assert!(w.on_window(&window("b", 3, 3, 1), &none).alerts.is_empty());
-        assert!(w.on_window(&window("b", 3, 3, 1), &none).alerts.is_empty());
+        assert!(w.on_window(&window("b", 3, 3, 1), &none).notices.is_empty());
+        assert!(w.on_window(&window("b", 3, 3, 1), &none).notices.is_empty());
         // Exactly at the threshold is not above it.
-        assert!(w.on_window(&window("b", 4, 2, 1), &none).alerts.is_empty());
-        assert!(w.on_window(&window("b", 4, 3, 1), &none).alerts.is_empty());
+        assert!(w.on_window(&window("b", 4, 2, 1), &none).notices.is_empty());
+        assert!(w.on_window(&window("b", 4, 3, 1), &none).notices.is_empty());
         let news = w.on_window(&window("b", 10, 9, 1), &none);
-        assert_eq!(kinds(&news), vec![(AlertKind::FailureRate, true)]);
-        assert_eq!(news.alerts[0].value, Some(0.9));
-        assert!(w.on_window(&window("b", 10, 0, 1), &none).alerts.is_empty());
+        assert_eq!(kinds(&news), vec![(Rule::FailureRate, true)]);
+        assert_eq!(news.notices[0].value, Some(0.9));
+        assert!(
+            w.on_window(&window("b", 10, 0, 1), &none)
+                .notices
+                .is_empty()
+        );
         let news = w.on_window(&window("b", 10, 0, 1), &none);
-        assert_eq!(kinds(&news), vec![(AlertKind::FailureRate, false)]);
+        assert_eq!(kinds(&news), vec![(Rule::FailureRate, false)]);
     }
 
     fn cert(server: &str, findings: Vec<Finding>) -> CertSighting {
@@ -488,7 +497,7 @@ mod tests {
 
     #[test]
     fn expiring_certificate_alerts_once_and_clears_on_renewal() {
-        let mut w = Watch::new(AlertConfig::default());
+        let mut w = Watch::new(WatchConfig::default());
         let agg = Aggregates::default();
         let mut s = Sightings::default();
         s.certs
@@ -496,32 +505,32 @@ mod tests {
         s.certs
             .insert("bb".into(), cert("c.example", vec![Finding::SelfSigned]));
         let news = w.on_window(&agg, &s);
-        assert_eq!(kinds(&news), vec![(AlertKind::CertExpiring, true)]);
+        assert_eq!(kinds(&news), vec![(Rule::CertExpiring, true)]);
         assert_eq!(
-            news.alerts[0].cert.as_ref().map(|c| c.0.as_str()),
+            news.notices[0].cert.as_ref().map(|c| c.0.as_str()),
             Some("aa")
         );
         assert_eq!(news.new_certs.len(), 2, "both findings are new");
         // Seen again: no new alert, no new finding.
         let news = w.on_window(&agg, &s);
-        assert!(news.alerts.is_empty() && news.new_certs.is_empty());
+        assert!(news.notices.is_empty() && news.new_certs.is_empty());
         // The server now presents a fresh leaf.
         let mut renewed = Sightings::default();
         renewed.renewed.insert("c.example".into());
         let news = w.on_window(&agg, &renewed);
-        assert_eq!(kinds(&news), vec![(AlertKind::CertExpiring, false)]);
+        assert_eq!(kinds(&news), vec![(Rule::CertExpiring, false)]);
         assert_eq!(
-            news.alerts[0].cert.as_ref().map(|c| c.1.subject.as_str()),
+            news.notices[0].cert.as_ref().map(|c| c.1.subject.as_str()),
             Some("CN=x"),
             "a cleared alert still names the certificate"
         );
         // Once per certificate: the old one seen again does not alert again.
-        assert!(w.on_window(&agg, &s).alerts.is_empty());
+        assert!(w.on_window(&agg, &s).notices.is_empty());
     }
 
     #[test]
     fn deprecated_version_alerts_once_per_pair() {
-        let mut w = Watch::new(AlertConfig::default());
+        let mut w = Watch::new(WatchConfig::default());
         let agg = Aggregates::default();
         let c1: IpAddr = "10.0.0.1".parse().expect("ip");
         let c2: IpAddr = "10.0.0.2".parse().expect("ip");
@@ -529,16 +538,16 @@ mod tests {
         s.deprecated.insert((c1, "old.example".into()), 0x0301);
         s.deprecated.insert((c2, "old.example".into()), 0x0302);
         let news = w.on_window(&agg, &s);
-        assert_eq!(news.alerts.len(), 2);
-        assert_eq!(news.alerts[0].client, Some(c1));
-        assert_eq!(news.alerts[0].version, Some(0x0301));
-        assert!(w.on_window(&agg, &s).alerts.is_empty());
+        assert_eq!(news.notices.len(), 2);
+        assert_eq!(news.notices[0].client, Some(c1));
+        assert_eq!(news.notices[0].version, Some(0x0301));
+        assert!(w.on_window(&agg, &s).notices.is_empty());
         let mut upgraded = Sightings::default();
         upgraded.modern.insert((c1, "old.example".into()));
         let news = w.on_window(&agg, &upgraded);
-        assert_eq!(kinds(&news), vec![(AlertKind::DeprecatedVersion, false)]);
-        assert_eq!(news.alerts[0].client, Some(c1));
-        assert!(w.on_window(&agg, &s).alerts.is_empty(), "once per pair");
+        assert_eq!(kinds(&news), vec![(Rule::DeprecatedVersion, false)]);
+        assert_eq!(news.notices[0].client, Some(c1));
+        assert!(w.on_window(&agg, &s).notices.is_empty(), "once per pair");
         assert_eq!(w.active.get("deprecated_version"), Some(&1));
     }
 }

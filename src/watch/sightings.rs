@@ -10,7 +10,7 @@ use crate::facts::{ConnectionFacts, Finding};
 
 /// Entries kept per window for each kind of sighting, and distinct certificates and pairs
 /// remembered for "once" alerts: beyond these, further ones are counted in
-/// [`Watch::suppressed`] instead of tracked, so memory stays flat whatever the traffic.
+/// `Watch::suppressed` instead of tracked, so memory stays flat whatever the traffic.
 pub const MAX_TRACKED: usize = 100_000;
 
 /// A certificate with findings, as seen in a window.

@@ -1,5 +1,5 @@
 //! TCP's TLS record layer: [`Deframer`] finds where TLS starts in each direction's byte stream
-//! ([`detect`]) and cuts it into records; [`RecordLayer`] reads them (which are encrypted,
+//! (`detect`) and cuts it into records; [`RecordLayer`] reads them (which are encrypted,
 //! ChangeCipherSpec, TLS 1.3's record-size inference), joins handshake messages across records
 //! and drives the shared [`crate::tls::handshake::Handshake`] layer.
 

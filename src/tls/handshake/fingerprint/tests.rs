@@ -1,0 +1,252 @@
+//! Reference values are the worked examples of the FoxIO JA4 specification and the
+//! Salesforce JA3 definition; end-to-end values on real hellos are tested in `hello`.
+use super::*;
+
+fn sha256_12(s: &str) -> String {
+    let mut out = String::new();
+    push_sha256_12(&mut out, s);
+    out
+}
+
+fn hex_list(values: &[u16]) -> String {
+    let mut out = String::new();
+    push_hex_list(&mut out, values);
+    out
+}
+
+fn alpn(p: Option<&str>) -> String {
+    ja4_alpn(p).iter().collect()
+}
+
+#[test]
+fn memoised_fingerprints_equal_fresh_ones_for_every_input_field() {
+    let base = ClientHello {
+        legacy_version: 0x0303,
+        cipher_suites: vec![0x1301, 0xc02f, 0x0a0a],
+        extensions: vec![0x0000, 0x0010, 0x000d, 0x002b],
+        groups: vec![0x001d],
+        ec_point_formats: vec![0],
+        supported_versions: vec![0x0304, 0x0303],
+        sig_algs: vec![0x0403],
+        alpn: vec!["h2".into(), "http/1.1".into()],
+        ..ClientHello::default()
+    };
+    let variants: [fn(&mut ClientHello); 9] = [
+        |_| {},
+        |h| h.legacy_version = 0x0301,
+        |h| h.cipher_suites.push(0x002f),
+        |h| h.extensions.swap(2, 3),
+        |h| h.groups.push(0x0017),
+        |h| h.ec_point_formats.push(1),
+        |h| h.supported_versions.clear(),
+        |h| h.sig_algs.push(0x0804),
+        |h| h.alpn.reverse(),
+    ];
+    // Twice round: the second pass is answered from the memo.
+    for _ in 0..2 {
+        for change in variants {
+            let mut h = base.clone();
+            change(&mut h);
+            fill_client(&mut h, Carrier::Tcp);
+            let (ja3_string, ja3) = ja3(&h);
+            assert_eq!(
+                (&*h.ja3_string, &*h.ja3, &*h.ja4),
+                (&*ja3_string, &*ja3, &*ja4(&h, Carrier::Tcp))
+            );
+        }
+    }
+    let server = ServerHello {
+        legacy_version: 0x0303,
+        version: 0x0304,
+        cipher: 0x1301,
+        extensions: vec![0x002b, 0x0033],
+        alpn: Some("h2".into()),
+        ..ServerHello::default()
+    };
+    let server_variants: [fn(&mut ServerHello); 6] = [
+        |_| {},
+        |h| h.legacy_version = 0x0301,
+        |h| h.version = 0x0303,
+        |h| h.cipher = 0x1302,
+        |h| h.extensions.reverse(),
+        |h| h.alpn = None,
+    ];
+    for _ in 0..2 {
+        for change in server_variants {
+            let mut h = server.clone();
+            change(&mut h);
+            fill_server(&mut h, Carrier::Tcp);
+            let (ja3s_string, ja3s) = ja3s(&h);
+            assert_eq!(
+                (&*h.ja3s_string, &*h.ja3s, &*h.ja4s),
+                (&*ja3s_string, &*ja3s, &*ja4s(&h, Carrier::Tcp))
+            );
+        }
+    }
+}
+
+#[test]
+fn memo_is_emptied_when_full() {
+    let mut memo = Memo::default();
+    let value = || [String::from("a"), String::new(), String::new()];
+    for i in 0..MEMO_ENTRIES + 10 {
+        memo.get(|k| k.extend_from_slice(&i.to_le_bytes()), value);
+    }
+    assert_eq!(memo.map.len(), 10);
+    memo.get(|k| k.resize(MEMO_BYTES, 1), value);
+    assert_eq!(
+        memo.map.len(),
+        1,
+        "a key of the whole byte budget empties the rest"
+    );
+    assert_eq!(memo.map.bytes(), MEMO_BYTES);
+}
+
+#[test]
+fn decimal_and_hex_formatting_match_core_fmt() {
+    for v in [0u16, 7, 10, 99, 100, 771, 4865, 9999, 10000, 65535] {
+        let mut s = String::new();
+        push_dec(&mut s, v);
+        assert_eq!(s, v.to_string());
+        s.clear();
+        push_hex4(&mut s, v);
+        assert_eq!(s, format!("{v:04x}"));
+    }
+    let mut s = String::new();
+    push_ja4_count(&mut s, 7);
+    push_ja4_count(&mut s, 250);
+    assert_eq!(s, "0799");
+}
+
+#[test]
+fn grease_values() {
+    let grease: Vec<u16> = (0..16).map(|i| 0x0a0a + i * 0x1010).collect();
+    assert!(grease.iter().all(|&v| is_grease(v)));
+    assert_eq!(grease.last(), Some(&0xfafa));
+    for v in [0x0a0b, 0x1a0a, 0x0000, 0x1301, 0xaaab, 0xfe0d] {
+        assert!(!is_grease(v), "{v:#06x}");
+    }
+}
+
+#[test]
+fn ja4_spec_hashes() {
+    let ciphers = [
+        0x002f, 0x0035, 0x009c, 0x009d, 0x1301, 0x1302, 0x1303, 0xc013, 0xc014, 0xc02b, 0xc02c,
+        0xc02f, 0xc030, 0xcca8, 0xcca9,
+    ];
+    assert_eq!(sha256_12(&hex_list(&ciphers)), "8daaf6152771");
+    let exts = [
+        0x0005, 0x000a, 0x000b, 0x000d, 0x0012, 0x0015, 0x0017, 0x001b, 0x0023, 0x002b, 0x002d,
+        0x0033, 0x4469, 0xff01,
+    ];
+    assert_eq!(sha256_12(&hex_list(&exts)), "6d807ffa2a79");
+}
+
+/// The specification's example hello, GREASE added.
+fn spec_hello() -> ClientHello {
+    ClientHello {
+        legacy_version: 0x0303,
+        supported_versions: vec![0x2a2a, 0x0304, 0x0303],
+        cipher_suites: vec![
+            0x3a3a, 0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9, 0xcca8, 0xc013,
+            0xc014, 0x009c, 0x009d, 0x002f, 0x0035,
+        ],
+        extensions: vec![
+            0x4a4a, 0x001b, 0x0000, 0x0033, 0x0010, 0x4469, 0x0017, 0x002d, 0x000d, 0x0005, 0x0023,
+            0x0012, 0x002b, 0xff01, 0x000b, 0x000a, 0x0015,
+        ],
+        sig_algs: vec![
+            0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601,
+        ],
+        alpn: vec!["h2".into(), "http/1.1".into()],
+        groups: vec![0x5a5a, 29, 23, 24],
+        ec_point_formats: vec![0],
+        ..ClientHello::default()
+    }
+}
+
+#[test]
+fn ja4_of_spec_example() {
+    let mut h = spec_hello();
+    assert_eq!(
+        ja4(&h, Carrier::Tcp),
+        "t13d1516h2_8daaf6152771_e5627efa2ab1"
+    );
+    h.sig_algs.clear();
+    assert_eq!(
+        ja4(&h, Carrier::Tcp),
+        "t13d1516h2_8daaf6152771_6d807ffa2a79"
+    );
+}
+
+#[test]
+fn ja4_edge_cases() {
+    let mut h = ClientHello {
+        legacy_version: 0x0301,
+        ..ClientHello::default()
+    };
+    assert_eq!(
+        ja4(&h, Carrier::Tcp),
+        "t10i000000_000000000000_000000000000"
+    );
+    h.legacy_version = 0x0300;
+    h.extensions = vec![0x0000, 0x0010];
+    h.alpn = vec!["\u{1}x".into()];
+    assert_eq!(
+        ja4(&h, Carrier::Tcp),
+        "ts3d000208_000000000000_000000000000"
+    );
+    h.legacy_version = 0x7f12;
+    h.cipher_suites = (1..=120).collect();
+    assert!(ja4(&h, Carrier::Tcp).starts_with("t00d9902"));
+}
+
+#[test]
+fn ja4_alpn_rules() {
+    assert_eq!(alpn(None), "00");
+    assert_eq!(alpn(Some("")), "00");
+    assert_eq!(alpn(Some("http/1.1")), "h1");
+    assert_eq!(alpn(Some("h2")), "h2");
+    assert_eq!(alpn(Some("x")), "xx");
+    // Either end not alphanumeric: high nibble of the first byte, low of the last.
+    assert_eq!(alpn(Some("h2/")), "6f", "hex of 'h2/' is 68322f");
+    assert_eq!(alpn(Some("\u{1}x")), "08");
+}
+
+#[test]
+fn ja3_removes_grease_everywhere() {
+    let (s, md5) = ja3(&spec_hello());
+    assert_eq!(
+        s,
+        "771,4865-4866-4867-49195-49199-49196-49200-52393-52392-49171-49172-156-157-47-53,\
+         27-0-51-16-17513-23-45-13-5-35-18-43-65281-11-10-21,29-23-24,0"
+    );
+    assert_eq!(md5.len(), 32);
+    assert_eq!(md5, hex::encode(Md5::digest(s.as_bytes())));
+}
+
+#[test]
+fn ja3s_and_ja4s() {
+    let sh = ServerHello {
+        legacy_version: 0x0303,
+        version: 0x0304,
+        cipher: 0x1301,
+        extensions: vec![51, 43],
+        ..ServerHello::default()
+    };
+    let (s, md5) = ja3s(&sh);
+    assert_eq!(s, "771,4865,51-43");
+    // tshark's ja3s for this ServerHello (sv__ja4-rules).
+    assert_eq!(md5, "eb1d94daa7e0344597e756a1fb6e7054");
+    assert_eq!(
+        ja4s(&sh, Carrier::Tcp),
+        format!("t130200_1301_{}", sha256_12("0033,002b"))
+    );
+    let bare = ServerHello {
+        legacy_version: 0x0300,
+        version: 0x0300,
+        cipher: 0x000a,
+        ..ServerHello::default()
+    };
+    assert_eq!(ja4s(&bare, Carrier::Tcp), "ts30000_000a_000000000000");
+}
