@@ -2,7 +2,8 @@
 //! (`captures/tls12-ecdhe-rsa.pcap`: a TLS 1.2 handshake with a certificate chain, then
 //! application data): link/IP/TCP decoding, flow-key hashing, the flow table with
 //! reassembly, TLS record deframing, ClientHello parsing with fingerprints, certificate parsing
-//! and the certificate cache, and the whole TLS observer on one connection.
+//! and the certificate cache, and the whole TLS observer on one connection; and QUIC's cost per
+//! Initial packet (key derivation, header protection, AEAD open) on the RFC 9001 vectors.
 //!
 //! `cargo bench --bench hot` measures; `cargo test --benches` (part of `--all-targets`) runs
 //! each once as a smoke test. Where the time goes in the whole process is in the README
@@ -329,5 +330,81 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(hot, benches);
+/// QUIC: what every connection pays before its ClientHello can be read. Nothing is cached
+/// across iterations (a real connection has a fresh DCID): keys are derived inside the loop.
+fn quic(c: &mut Criterion) {
+    use tlsight::quic::keys::InitialKeys;
+    use tlsight::quic::packet::unprotect;
+    use tlsight::quic::{QuicConfig, QuicConnection, QuicContext, QuicVersion};
+
+    let fixture = |name: &str| {
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/quic")
+                .join(name),
+        )
+        .expect("fixture")
+    };
+    let client_initial = fixture("rfc9001_client_initial.bin");
+    let server_initial = fixture("rfc9001_server_initial.bin");
+    let v1 = QuicVersion::V1.params().expect("v1");
+    let dcid = &client_initial[6..14];
+
+    let mut g = c.benchmark_group("quic");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("initial_keys", |b| {
+        let mut fresh = [0u8; 8];
+        b.iter(|| {
+            fresh[0] = fresh[0].wrapping_add(1);
+            black_box(InitialKeys::derive(v1, black_box(&fresh)))
+        })
+    });
+    g.bench_function("client_initial_keys_and_open", |b| {
+        let mut scratch = Vec::new();
+        b.iter(|| {
+            let keys = InitialKeys::derive(v1, black_box(dcid)).expect("derive");
+            let opened = unprotect(&client_initial, 18, &keys.client, None, &mut scratch);
+            black_box(opened.map(|o| o.payload.len()))
+        })
+    });
+    g.bench_function("connection_client_and_server_initial", |b| {
+        let mut ctx = QuicContext::default();
+        b.iter(|| {
+            let mut conn = QuicConnection::new(QuicConfig::default());
+            let mut sink = NullSink;
+            conn.on_datagram(
+                &mut ctx,
+                Direction::HiToLo,
+                &client_initial,
+                Timestamp(0),
+                &mut sink,
+            );
+            conn.on_datagram(
+                &mut ctx,
+                Direction::LoToHi,
+                &server_initial,
+                Timestamp(1),
+                &mut sink,
+            );
+            black_box(conn.finish(&mut sink))
+        })
+    });
+    g.finish();
+}
+
+/// A handshake sink that drops everything (the QUIC benches measure the transport alone).
+struct NullSink;
+
+impl tlsight::quic::HandshakeSink for NullSink {
+    fn on_message(&mut self, _: Direction, _: u8, body: &[u8], _: Timestamp) {
+        black_box(body);
+    }
+    fn on_protected(&mut self, _: Direction, _: usize, _: Timestamp) {}
+    fn on_alert(&mut self, _: Direction, _: tlsight::tls::Alert, _: Timestamp) {}
+    fn on_gap(&mut self, _: Direction, _: Timestamp) {}
+    fn anomaly(&mut self, _: Direction, _: &'static str) {}
+    fn finish(&mut self) {}
+}
+
+criterion_group!(hot, benches, quic);
 criterion_main!(hot);

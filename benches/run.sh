@@ -9,11 +9,13 @@
 #   CORPORA=handshakes-1k EXTRAS= bash benches/run.sh 1   # smoke run (CI): seconds
 #
 # CORPORA: the main table (default: bench-1g handshakes-only). EXTRAS (default: all of
-# "workers variants scaling flows") adds, for the corpora named below:
+# "workers variants scaling flows html") adds, for the corpora named below:
 #   workers   tlsight --workers 1 and --workers 2 next to the floor, on every CORPORA entry
 #   variants  the same corpus with --reorder 0.01 --drop 0.001 (NAME-rd): wall vs the clean one
 #   scaling   10 % slices (bench-100m, handshakes-10k) next to the full ones: cost per GB, RSS
 #   flows     handshakes-only made with 500 and 50,000 concurrent flows instead of 5,000
+#   html      --html (the HTML report written too) next to the plain run, on every CORPORA
+#             entry, and the page's size
 # SHARED_DIR: the shared folder (default: ../shared beside the repository).
 # CARGO_TARGET_DIR is honoured for both builds.
 set -euo pipefail
@@ -22,7 +24,7 @@ shared="${SHARED_DIR:-$here/../shared}/bench"
 runs="${1:-5}"
 dir="${CORPUS_DIR:-$here/target/corpora}"
 corpora="${CORPORA:-bench-1g handshakes-only}"
-extras="${EXTRAS-workers variants scaling flows}"
+extras="${EXTRAS-workers variants scaling flows html}"
 target="${CARGO_TARGET_DIR:-$here/target}"
 mkdir -p "$dir"
 
@@ -139,4 +141,16 @@ if has flows; then
     header
     configs=("tlsight:")
     for name in handshakes-c500 handshakes-only handshakes-c50k; do bench "$name"; done
+fi
+
+if has html; then
+    echo
+    echo "== html: the HTML report written too (--html) vs not, and the page's size"
+    header
+    configs=("tlsight:" "+html:--html $dir/report.html")
+    for name in $corpora; do
+        bench "$name"
+        awk -v b="$(stat -c %s "$dir/report.html")" -v n="$name" \
+            'BEGIN { printf "%s: HTML report %.0f KB\n", n, b/1e3 }'
+    done
 fi

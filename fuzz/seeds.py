@@ -139,7 +139,62 @@ def certificates(body, tls13):
     return out
 
 
+def udp_datagrams(link, frames):
+    """(src, payload) of each UDP frame (IPv4/IPv6 over the link types above, PPP too)."""
+    out = []
+    for _, frame in frames:
+        off = 4 if link == 9 and frame[:2] == b"\xff\x03" else ip_offset(link, frame)
+        if off is None or off >= len(frame):
+            continue
+        try:
+            ver = frame[off] >> 4
+            if ver == 4 and frame[off + 9] == 17:
+                src, u = frame[off + 12:off + 16], off + (frame[off] & 15) * 4
+            elif ver == 6 and frame[off + 6] == 17:
+                src, u = frame[off + 8:off + 24], off + 40
+            else:
+                continue
+            sport, _, ulen = struct.unpack(">HHH", frame[u:u + 6])
+            out.append(((src, sport), frame[u + 8:u + ulen]))
+        except (IndexError, struct.error):
+            continue
+    return out
+
+
+def quic_seeds():
+    """quic_packets: the real QUIC captures' datagrams; plaintext Initial frames from the RFC
+    vectors. quic_crypto: the RFC's ClientHello cut into frames, in and out of order."""
+    for path in sorted((CAPTURES / "real").glob("*/*.pcap")):
+        parsed = read_pcap(path.read_bytes())
+        if parsed is None:
+            continue
+        datagrams = udp_datagrams(*parsed)
+        if not datagrams:
+            continue
+        first = datagrams[0][0]
+        write("quic_packets", b"".join(
+            struct.pack("<BH", 0 if src == first else 1, len(p)) + p for src, p in datagrams[:64]))
+    fixtures = HERE.parent / "tests" / "fixtures" / "quic"
+    ch_frame = (fixtures / "rfc9001_client_initial_crypto.bin").read_bytes()
+    sh_payload = (fixtures / "rfc9001_server_initial_payload.bin").read_bytes()
+    close = b"\x1c\x41\x78\x06\x04alpn"
+    for meta_client, meta_server in ((0x03, 0x02), (0x07, 0x06), (0x0b, 0x0a)):
+        write("quic_packets", struct.pack("<BH", meta_client, len(ch_frame)) + ch_frame
+              + struct.pack("<BH", meta_server, len(sh_payload)) + sh_payload
+              + struct.pack("<BH", meta_server | 0x10, len(close)) + close)
+    # The ClientHello message itself (after the CRYPTO frame's 4-byte header).
+    ch = ch_frame[4:]
+    n = (len(ch) + 3) // 4
+    source = ch.ljust(n * 4, b"\x00")
+    for cuts in ((0, 100, 200), (150, 0, 60), (0, 0, 40, 80, 120, 160, 200, 240)):
+        frames = b""
+        for c in cuts:
+            frames += struct.pack("<HBB", c, min(255, len(ch) - c), 0)
+        write("quic_crypto", bytes([n]) + source + frames)
+
+
 def main():
+    quic_seeds()
     for path in sorted(CAPTURES.glob("*.pcap*")):
         raw = path.read_bytes()
         write("pipeline", raw)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing tlsight needs and a fresh machine may lack: libpcap's
-# headers (libpcap-dev), a C toolchain, openssl (s_server/s_client drive the live tests) and
-# promtool (package prometheus: checks the served metrics). Safe to run again: it installs
-# only what is missing.
+# headers (libpcap-dev), a C toolchain, openssl (s_server/s_client drive the live tests),
+# promtool (package prometheus: checks the served metrics) and Chromium (renders the HTML
+# report in tests/html). Safe to run again: it installs only what is missing.
 set -euo pipefail
 
 missing=()
@@ -11,6 +11,7 @@ command -v cc >/dev/null 2>&1 || missing+=(gcc)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if [ ${#missing[@]} -gt 0 ]; then
     echo "tlsight: installing ${missing[*]}" >&2

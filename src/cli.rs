@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use tlsight::aggregate::failures::DEFAULT_PER_CAUSE;
 use tlsight::capture::interface::LiveOptions;
 use tlsight::facts::FactsConfig;
 use tlsight::pipeline::{Config, LiveConfig};
@@ -53,6 +54,14 @@ pub struct CommonArgs {
     /// PATH (`-` = standard output).
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
+    /// Write the report as one self-contained HTML page (charts and tables, no network access
+    /// when viewed) to PATH (`-` = standard output).
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
+    /// Failed connections listed in the report per failure cause (the earliest of each); the
+    /// rest are counted.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PER_CAUSE)]
+    pub failed_per_cause: usize,
     /// Worker threads (default: available cores).
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
@@ -79,7 +88,7 @@ pub struct CommonArgs {
 impl CommonArgs {
     /// How many of the machine-readable outputs go to standard output (`-`).
     pub fn stdout_outputs(&self) -> usize {
-        [&self.ndjson, &self.json]
+        [&self.ndjson, &self.json, &self.html]
             .iter()
             .filter(|p| p.as_ref().is_some_and(|p| p.as_os_str() == "-"))
             .count()
@@ -96,7 +105,9 @@ impl CommonArgs {
             return Err("--max-flows must be at least 1".into());
         }
         if self.stdout_outputs() > 1 {
-            return Err("only one of --ndjson and --json can write to standard output".into());
+            return Err(
+                "only one of --ndjson, --json and --html can write to standard output".into(),
+            );
         }
         Ok(Config {
             workers,
@@ -112,6 +123,7 @@ impl CommonArgs {
                 cert_warn_days: self.cert_warn_days,
             },
             want_records: self.ndjson.is_some(),
+            failed_per_cause: self.failed_per_cause,
         })
     }
 }

@@ -16,6 +16,7 @@ pub mod output;
 pub mod pipeline;
 pub mod prefetch;
 pub mod privileges;
+pub mod quic;
 pub mod stream;
 pub mod tcp;
 pub mod tls;

@@ -149,7 +149,7 @@ fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
         output::window::write_window(&w, &news, &mut buf);
         out.write_all(&buf)
     };
-    let done = match ndjson.as_mut() {
+    let mut done = match ndjson.as_mut() {
         Some(out) => pipeline::run_live(source, &s.config, s.live, &stop, out, &mut on_window),
         None => pipeline::run_live(
             source,
@@ -164,6 +164,7 @@ fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
     if let Some(mut out) = ndjson {
         out.flush().context("writing the NDJSON log")?;
     }
+    done.analysis.report.slo_p95_ms = args.slo_p95_ms;
     let analysis = &done.analysis;
     for f in &analysis.report.inputs {
         if let Some(e) = &f.error {
@@ -184,13 +185,19 @@ fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Writes the JSON report (if asked for) and the terminal summary (unless quiet).
+/// Writes the JSON and HTML reports (if asked for) and the terminal summary (unless quiet).
 fn write_report_and_summary(args: &CommonArgs, analysis: &Analysis) -> anyhow::Result<()> {
     if let Some(path) = &args.json {
         let mut out = open_output(path)?;
         output::write_report(&analysis.report, &mut out)
             .and_then(|()| out.flush())
             .context("writing the JSON report")?;
+    }
+    if let Some(path) = &args.html {
+        let mut out = open_output(path)?;
+        output::html::write_html(&analysis.report, &mut out)
+            .and_then(|()| out.flush())
+            .context("writing the HTML report")?;
     }
     if !args.quiet {
         write_summary(args, analysis)?;

@@ -110,3 +110,45 @@ fn bad_arguments_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--workers"));
 }
+
+#[test]
+fn html_report_to_a_file_or_standard_output() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let html = dir.path().join("r.html");
+    let out = tlsight()
+        .arg("analyze")
+        .arg(capture("fail-no-shared-cipher.pcap"))
+        .arg("--html")
+        .arg(&html)
+        .arg("--failed-per-cause")
+        .arg("5")
+        .output()
+        .expect("run tlsight");
+    assert!(out.status.success(), "{out:?}");
+    let page = std::fs::read_to_string(&html).expect("page written");
+    assert!(page.starts_with("<!DOCTYPE html>"), "{}", &page[..80]);
+    assert!(page.contains("The earliest 5 failed connections of each cause"));
+    assert!(page.contains("<tr data-cause=\"no_shared_cipher\">"));
+    // To standard output, the summary moves to standard error.
+    let out = tlsight()
+        .arg("analyze")
+        .arg(capture("fail-no-shared-cipher.pcap"))
+        .args(["--html", "-"])
+        .output()
+        .expect("run tlsight");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        out.stdout,
+        page.replace("earliest 5 ", "earliest 100 ").into_bytes()
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no_shared_cipher"));
+    // One output at most on standard output.
+    let out = tlsight()
+        .arg("analyze")
+        .arg(capture("fail-no-shared-cipher.pcap"))
+        .args(["--html", "-", "--json", "-"])
+        .output()
+        .expect("run tlsight");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--html can write to standard output"));
+}

@@ -1,5 +1,5 @@
 //! Offline output must not depend on the worker count: the same capture gives byte-identical
-//! NDJSON and JSON reports for `--workers 1` and `--workers 4`.
+//! NDJSON, JSON and HTML reports for `--workers 1` and `--workers 4`.
 
 mod common;
 
@@ -52,5 +52,9 @@ fn one_and_four_workers_give_identical_bytes() {
         String::from_utf8_lossy(&common::report_json(&one)),
         String::from_utf8_lossy(&common::report_json(&four)),
         "JSON reports differ"
+    );
+    assert!(
+        common::report_html(&one) == common::report_html(&four),
+        "HTML reports differ"
     );
 }

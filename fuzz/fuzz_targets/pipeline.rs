@@ -1,5 +1,6 @@
 //! The whole pipeline over arbitrary capture bytes: libpcap reads them from a file (it needs
-//! one), then decode, reassembly, TLS, facts, aggregates and both outputs.
+//! one), then decode, reassembly, TLS, facts, aggregates and every report (JSON, summary,
+//! HTML: traffic-chosen names and times reach the page's markup and charts).
 #![no_main]
 
 use std::io::Write;
@@ -20,6 +21,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(analysis) = analyze_files(&paths, &Config::default(), &mut sink) {
         output::write_report(&analysis.report, &mut sink).ok();
         output::write_summary(&analysis.report, &mut sink).ok();
+        output::html::write_html(&analysis.report, &mut sink).ok();
     }
     let _ = std::fs::remove_file(&path);
 });

@@ -59,6 +59,14 @@ impl Latency {
         self.hist.mean() * self.hist.len() as f64
     }
 
+    /// The distribution itself, for histograms and CDFs: each HDR bucket that holds samples,
+    /// ascending, as (highest value it stands for in microseconds, samples).
+    pub fn buckets(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.hist
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_since_last_iteration()))
+    }
+
     /// The distribution's percentiles.
     pub fn percentiles(&self) -> Percentiles {
         let h = &self.hist;

@@ -1,8 +1,10 @@
 //! Aggregates built from connection facts: outcome and failure-cause counts, censuses
 //! (versions, ciphers, groups, ALPN, ECH), latency histograms overall, per server, per version
 //! and per outcome, resumption per mechanism, client profiles by fingerprint, the certificate
-//! inventory and renegotiations. Each worker keeps its own and they are merged at the end,
-//! so no lock is taken per connection. Every map keyed by traffic-chosen values is capped.
+//! inventory and renegotiations, outcomes over capture time ([`timeline`]) and a bounded list
+//! of failed connections with their evidence ([`failures`]). Each worker keeps its own and they
+//! are merged at the end, so no lock is taken per connection. Every map keyed by
+//! traffic-chosen values is capped.
 //!
 //! Layout: [`Merge`] and the top-level [`Aggregates`] (here), latency histograms (`latency`),
 //! per-server and per-outcome breakdowns (`breakdown`), resumption and renegotiation (`resumption`),
@@ -14,10 +16,12 @@ mod capped;
 mod census;
 mod certificates;
 mod clients;
+pub mod failures;
 mod latency;
 mod resumption;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
+pub mod timeline;
 
 pub use breakdown::Breakdown;
 pub use capped::{BoundedCounts, Capped, OTHER};
@@ -30,8 +34,10 @@ pub use resumption::{RenegotiationStats, ResumptionStats};
 use crate::facts::{ConnectionFacts, Outcome};
 use crate::tls::ClientHello;
 use crate::tls::names::{group_is_post_quantum, is_grease, version_rank};
+use failures::FailedConnections;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use timeline::Timeline;
 
 /// Things that combine per-worker partial results.
 pub trait Merge {
@@ -129,6 +135,10 @@ pub struct Aggregates {
     pub certificates: Capped<CertEntry, MAX_CERTIFICATES>,
     /// Renegotiations.
     pub renegotiation: RenegotiationStats,
+    /// Connections, outcomes and failure causes over capture time.
+    pub timeline: Timeline,
+    /// The earliest failed connections of each cause, with their evidence.
+    pub failed: FailedConnections,
 }
 
 impl Aggregates {
@@ -175,6 +185,8 @@ impl Aggregates {
         }
         self.add_certificates(f, &label);
         self.servers.update(&label, |b| b.add(f));
+        self.timeline.add(f);
+        self.failed.add(f);
     }
 
     fn add_client_hello(&mut self, f: &ConnectionFacts, ch: &ClientHello, label: &str) {
@@ -280,6 +292,8 @@ impl Merge for Aggregates {
         self.clients.merge_in(other.clients);
         self.certificates.merge_in(other.certificates);
         self.renegotiation.merge_in(other.renegotiation);
+        self.timeline.merge_in(other.timeline);
+        self.failed.merge_in(other.failed);
     }
 }
 

@@ -35,6 +35,20 @@ fn cumulative_counts_and_sum() {
 }
 
 #[test]
+fn buckets_hold_every_sample_in_order() {
+    let mut a = Latency::default();
+    for us in [0, 150, 150, 90_000, 7] {
+        a.record(us);
+    }
+    let buckets: Vec<(u64, u64)> = a.buckets().collect();
+    assert_eq!(buckets.iter().map(|b| b.1).sum::<u64>(), 5);
+    assert!(buckets.windows(2).all(|w| w[0].0 < w[1].0), "{buckets:?}");
+    assert_eq!(buckets[0], (0, 1));
+    assert_eq!(buckets[2], (150, 2));
+    assert!((89_000..=91_000).contains(&buckets[3].0), "{buckets:?}");
+}
+
+#[test]
 fn negative_durations_count_as_zero() {
     let mut a = Latency::default();
     a.record(-5);
@@ -90,7 +104,7 @@ fn resumption_counts_attempts_and_hits_per_mechanism() {
 }
 
 /// Facts of a connection with no TLS events, to fill in by hand.
-fn empty_facts() -> ConnectionFacts {
+pub(crate) fn empty_facts() -> ConnectionFacts {
     use crate::flow::{Endpoint, FlowKey, Transport};
     let ep = |port| Endpoint {
         ip: std::net::IpAddr::from([10, 0, 0, 1]),
@@ -106,6 +120,20 @@ fn empty_facts() -> ConnectionFacts {
         crate::tls::Transcript::default(),
         &crate::facts::FactsConfig::default(),
     )
+}
+
+/// Sets the first and last packet times of facts made by [`empty_facts`].
+pub(crate) fn set_times(
+    f: &mut ConnectionFacts,
+    first: crate::flow::Timestamp,
+    last: crate::flow::Timestamp,
+) {
+    match &mut f.transport {
+        crate::facts::TransportFacts::Tcp(t) => {
+            t.meta.first_ts = first;
+            t.meta.last_ts = last;
+        }
+    }
 }
 
 fn profile(versions: &[u16], ciphers: &[u16]) -> ClientProfile {

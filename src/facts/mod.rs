@@ -61,6 +61,20 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, in [`Outcome::index`] order (successes first).
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Established,
+        Outcome::Resumed,
+        Outcome::Failed,
+        Outcome::NoResponse,
+        Outcome::Incomplete,
+    ];
+
+    /// Position in [`Outcome::ALL`], for per-outcome counter arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// Whether a session was established (fully or by resumption).
     pub fn is_success(self) -> bool {
         matches!(self, Outcome::Established | Outcome::Resumed)

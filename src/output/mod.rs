@@ -1,13 +1,17 @@
 //! Output formats: the NDJSON connection record (`record`), the JSON report (`report`), the
-//! terminal summary (`summary`) and the live window and alert records ([`window`]). The
+//! terminal summary (`summary`), the HTML report ([`html`]) and the live window and alert
+//! records ([`window`]). The
 //! serialization types here are kept apart from the internal types so that the output contract
 //! (field names in `DESIGN.md` and the README) only changes on purpose.
 
+mod failed;
+pub mod html;
 mod json;
 mod record;
 mod report;
 mod summary;
 mod time;
+mod timeline;
 pub mod window;
 
 pub use record::{close_name, write_connection};

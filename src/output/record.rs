@@ -350,17 +350,18 @@ impl Run for AlertRun<'_> {
     fn fields<F: RunFields>(&self, f: &mut F) {
         let a = self.0;
         f.entry(key!("from"), &Static(a.from.name()));
-        let level = a.alert.level.map(|l| match l {
-            AlertLevel::WARNING => Static("warning"),
-            AlertLevel::FATAL => Static("fatal"),
-            _ => Static("unknown"),
-        });
+        let level = a.alert.level.map(|l| Static(alert_level_name(l)));
         f.entry(key!("level"), &level);
         f.entry(key!("description"), &a.alert.description);
         f.entry(key!("encrypted"), &a.alert.encrypted);
         f.entry(key!("inferred"), &a.alert.inferred);
         f.entry(key!("after"), &a.after.map(Sided));
     }
+}
+
+/// `"warning"`, `"fatal"`, or `"unknown"` for other alert levels.
+pub(super) fn alert_level_name(level: AlertLevel) -> &'static str {
+    level.known_name().unwrap_or("unknown")
 }
 
 impl Json for AlertFact {

@@ -8,6 +8,9 @@ use serde::Serialize;
 
 use super::SCHEMA_VERSION;
 use super::record::CertOut;
+use super::time::Rfc3339;
+use super::{failed, timeline};
+use crate::flow::Timestamp;
 
 use crate::aggregate::{
     Aggregates, Breakdown, CertEntry, ClientProfile, Latency, OTHER_SERVERS, Percentiles,
@@ -71,7 +74,7 @@ impl std::ops::AddAssign for FlowCounts {
 }
 
 /// One input file and how reading it ended.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct InputFile {
     /// Path as given.
     pub path: String,
@@ -79,6 +82,18 @@ pub struct InputFile {
     pub packets: u64,
     /// Why reading stopped early, if it did.
     pub error: Option<String>,
+    /// The time span it covers: offline, its first and last packet's timestamps; live, when
+    /// capture started and stopped. `None` for a file without packets.
+    #[serde(serialize_with = "optional_time")]
+    pub start: Option<Timestamp>,
+    /// See `start`.
+    #[serde(serialize_with = "optional_time")]
+    pub end: Option<Timestamp>,
+}
+
+/// An optional capture time as RFC 3339 with microseconds, or null.
+fn optional_time<S: serde::Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+    t.map(Rfc3339::micros).serialize(s)
 }
 
 #[derive(Serialize)]
@@ -374,6 +389,10 @@ pub(super) struct ReportOut<'a> {
     pub(super) certificates: Vec<InventoryCertOut<'a>>,
     pub(super) certificates_not_listed: u64,
     pub(super) renegotiation: RenegotiationStatsOut,
+    pub(super) timeline: timeline::TimelineOut,
+    pub(super) failed_connections_per_cause: usize,
+    pub(super) failed_connections: Vec<failed::FailedOut<'a>>,
+    pub(super) failed_connections_not_listed: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Serialize)]
@@ -666,6 +685,10 @@ pub fn write_report(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             secure_supported: agg.renegotiation.secure_supported,
             secure_unsupported: agg.renegotiation.secure_unsupported,
         },
+        timeline: timeline::TimelineOut::from(&agg.timeline),
+        failed_connections_per_cause: agg.failed.per_cause(),
+        failed_connections: failed::listed(&agg.failed),
+        failed_connections_not_listed: failed::not_listed(&agg.failed),
     };
     serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::other)?;
     out.write_all(b"\n")

@@ -52,8 +52,7 @@ pub(super) fn read_live(
     let link = source.link_type();
     let mut file = InputFile {
         path: source.interface().to_string(),
-        packets: 0,
-        error: None,
+        ..InputFile::default()
     };
     let start = reader.clock.tick(wall_clock());
     let mut windows = WindowClock::new(start, live.interval_ns);
@@ -101,6 +100,7 @@ pub(super) fn read_live(
     let now = reader.clock.tick(wall_clock());
     let drops = end_window(&mut reader, &mut source, windows.close_now(now));
     file.packets = reader.stats.packets;
+    (file.start, file.end) = (Some(start), Some(now));
     (file, reader.finish(), drops)
 }
 

@@ -51,6 +51,9 @@ pub struct Config {
     pub facts: FactsConfig,
     /// Whether per-connection NDJSON records are wanted (skipped otherwise).
     pub want_records: bool,
+    /// Failed connections listed per failure cause in the report (see
+    /// [`FailedConnections`](crate::aggregate::failures::FailedConnections)).
+    pub failed_per_cause: usize,
 }
 
 /// How the pipeline runs, chosen once when it starts.
@@ -72,6 +75,7 @@ impl Default for Config {
             limits: Limits::default(),
             facts: FactsConfig::default(),
             want_records: true,
+            failed_per_cause: crate::aggregate::failures::DEFAULT_PER_CAUSE,
         }
     }
 }

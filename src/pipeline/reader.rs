@@ -174,8 +174,12 @@ pub(super) struct FrameReader {
     pub(super) dealer: Dealer,
     pub(super) decode_errors: BTreeMap<&'static str, u64>,
     pub(super) clock: CaptureClock,
-    /// The previous frame's own timestamp, across files (the clock also takes live readings).
+    /// The previous frame's own timestamp (the clock also takes live readings); `None` before
+    /// the first frame and, offline, before the first frame of each file.
     pub(super) last_frame_ts: Option<Timestamp>,
+    /// The timestamp of the first frame after `last_frame_ts` was `None`: offline, the current
+    /// file's first frame (its span's start, noted where the frame is checked anyway).
+    pub(super) first_frame_ts: Option<Timestamp>,
 }
 
 impl FrameReader {
@@ -187,6 +191,7 @@ impl FrameReader {
             decode_errors: BTreeMap::new(),
             clock: CaptureClock::new(mode),
             last_frame_ts: None,
+            first_frame_ts: None,
         }
     }
 
@@ -194,10 +199,12 @@ impl FrameReader {
     pub(super) fn frame(&mut self, link: LinkType, frame: &Frame<'_>) -> Timestamp {
         self.stats.packets += 1;
         self.stats.bytes += frame.data.len() as u64;
-        // A clock stepped back (or files merged out of order): durations across it are
-        // meaningless, so it is counted.
-        if self.last_frame_ts.is_some_and(|last| frame.ts < last) {
-            self.stats.timestamps_backwards += 1;
+        match self.last_frame_ts {
+            None => self.first_frame_ts = Some(frame.ts),
+            // A clock stepped back (or files merged out of order): durations across it are
+            // meaningless, so it is counted.
+            Some(last) if frame.ts < last => self.stats.timestamps_backwards += 1,
+            Some(_) => {}
         }
         self.last_frame_ts = Some(frame.ts);
         // Cut by the snap length: the missing bytes only show up as decode errors or gaps.
@@ -260,8 +267,7 @@ pub(super) fn read_inputs(
     for path in paths {
         let mut file = InputFile {
             path: path.display().to_string(),
-            packets: 0,
-            error: None,
+            ..InputFile::default()
         };
         let mut source = match OfflineFile::open(path) {
             Ok(s) => s,
@@ -272,6 +278,9 @@ pub(super) fn read_inputs(
             }
         };
         let link = source.link_type();
+        // Each file starts afresh, so that its first frame is noted as its span's start; the
+        // step from the previous file's last frame is checked after the loop.
+        let previous = reader.last_frame_ts.take();
         loop {
             let frame = match source.next_frame() {
                 Ok(Some(frame)) => frame,
@@ -290,6 +299,15 @@ pub(super) fn read_inputs(
             }
         }
         file.packets = source.packets_read();
+        match reader.first_frame_ts.take() {
+            Some(first) => {
+                (file.start, file.end) = (Some(first), reader.last_frame_ts);
+                if previous.is_some_and(|last| first < last) {
+                    reader.stats.timestamps_backwards += 1;
+                }
+            }
+            None => reader.last_frame_ts = previous,
+        }
         inputs.push(file);
         if stop.load(Ordering::Relaxed) {
             break;
@@ -417,6 +435,40 @@ mod tests {
         assert_eq!(stats.packets, 5);
         assert_eq!(stats.timestamps_backwards, 2);
         assert_eq!(stats.snaplen_truncated, 1);
+    }
+
+    #[test]
+    fn files_read_out_of_order_count_their_step_back_and_keep_their_own_spans() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+        // Recorded about an hour apart, read the later first, and the earlier one twice.
+        let (later, earlier) = (
+            dir.join("tls12-alpn-h2.pcap"),
+            dir.join("tls10-ecdhe-rsa.pcap"),
+        );
+        let paths = [
+            later,
+            earlier.clone(),
+            dir.join("no-such-file.pcap"),
+            earlier,
+        ];
+        let (tx, _rx) = unbounded::<Batch>();
+        let (_recycle_tx, recycle_rx) = unbounded::<Batch>();
+        let (inputs, stats) = read_inputs(&paths, vec![tx], recycle_rx, &AtomicBool::new(false));
+        assert_eq!(
+            stats.timestamps_backwards, 2,
+            "at the starts of the 2nd and 4th files"
+        );
+        let spans: Vec<_> = inputs.iter().map(|f| (f.start, f.end)).collect();
+        assert_eq!(spans[2], (None, None), "the missing file has none");
+        assert_eq!(spans[1], spans[3], "the same file, the same span");
+        for &(start, end) in [spans[0], spans[1]].iter() {
+            let (start, end) = (start.expect("start"), end.expect("end"));
+            assert!(start < end, "{start:?} {end:?}");
+        }
+        assert!(
+            spans[1].1 < spans[0].0,
+            "the second file ends before the first starts"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use super::records::{RecordBatch, RecordMessage};
 use super::{Config, Mode, RecordChannels};
 
 use crate::aggregate::Aggregates;
+use crate::aggregate::failures::FailedConnections;
 use crate::facts::{self, TcpFacts, TransportFacts};
 use crate::flow::{Direction, FlowKey, Timestamp};
 use crate::output::{self, FlowCounts};
@@ -82,7 +83,10 @@ pub(super) fn run_worker(
     let windows = mode == Mode::Live;
     let mut table: TcpTable<ConnectionObserver> = TcpTable::new(cfg.limits);
     let ctx = Rc::new(RefCell::new(TlsContext::default()));
-    let mut out = WorkerOutput::default();
+    let mut out = WorkerOutput {
+        aggregates: fresh_aggregates(&cfg),
+        ..WorkerOutput::default()
+    };
     let fresh_records = |previous: &RecordBatch| {
         RecordBatch::reusing(channels.spare.try_recv().unwrap_or_default(), previous)
     };
@@ -108,7 +112,7 @@ pub(super) fn run_worker(
         // Windows end between batches: what came before belongs to the earlier ones.
         let mut parts = Vec::new();
         while windows && window < batch.window {
-            parts.push(take_window(window, &mut out));
+            parts.push(take_window(window, &mut out, &cfg));
             window += 1;
         }
         let mut closed = |conn: Connection<ConnectionObserver>, reason: CloseReason| {
@@ -135,7 +139,7 @@ pub(super) fn run_worker(
         finish_connection(conn, reason, &cfg, windows, &mut out, &mut records);
     });
     let last = if windows {
-        vec![take_window(window, &mut out)]
+        vec![take_window(window, &mut out, &cfg)]
     } else {
         Vec::new()
     };
@@ -147,11 +151,19 @@ pub(super) fn run_worker(
     out
 }
 
+/// Empty aggregates with the configured limits.
+fn fresh_aggregates(cfg: &Config) -> Aggregates {
+    Aggregates {
+        failed: FailedConnections::with_limit(cfg.failed_per_cause),
+        ..Aggregates::default()
+    }
+}
+
 /// Hands over what the worker aggregated in `window`, starting afresh.
-pub(super) fn take_window(window: u64, out: &mut WorkerOutput) -> WindowPart {
+pub(super) fn take_window(window: u64, out: &mut WorkerOutput, cfg: &Config) -> WindowPart {
     WindowPart {
         window,
-        aggregates: std::mem::take(&mut out.aggregates),
+        aggregates: std::mem::replace(&mut out.aggregates, fresh_aggregates(cfg)),
         sightings: std::mem::take(&mut out.sightings),
     }
 }

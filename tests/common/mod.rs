@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod quic;
+pub mod udp;
+
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
@@ -55,6 +58,13 @@ pub fn records(run: &Run) -> Vec<serde_json::Value> {
         .filter(|l| !l.is_empty())
         .map(|l| serde_json::from_slice(l).expect("valid NDJSON line"))
         .collect()
+}
+
+/// The HTML report of an analysis.
+pub fn report_html(analysis: &Analysis) -> Vec<u8> {
+    let mut out = Vec::new();
+    tlsight::output::html::write_html(&analysis.report, &mut out).expect("write to a Vec");
+    out
 }
 
 /// The JSON report of an analysis.

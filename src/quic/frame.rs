@@ -1,0 +1,357 @@
+//! The frames of Initial (and Handshake) packets (RFC 9000 §12.4, §19): PADDING, PING, ACK,
+//! CRYPTO and CONNECTION_CLOSE are all these packets may carry. Any other frame there is a
+//! protocol violation; its layout is not read (an unknown type has none to read), so the walk
+//! stops at it and reports it by name.
+
+use nom::IResult;
+use nom::bytes::complete::take;
+
+use super::varint::{length_prefixed, varint};
+
+/// An ACK frame's contents (its ranges counted, not kept).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ack {
+    /// Largest packet number acknowledged.
+    pub largest: u64,
+    /// ACK delay (in units of 2^ack_delay_exponent microseconds).
+    pub delay: u64,
+    /// Additional ACK ranges after the first.
+    pub ranges: u64,
+    /// ECN counts (ECT(0), ECT(1), ECN-CE) of an ACK of type 0x03.
+    pub ecn: Option<[u64; 3]>,
+}
+
+/// A CONNECTION_CLOSE frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionClose<'a> {
+    /// Type 0x1d: an application error (not allowed in Initial packets, where peers send
+    /// 0x1c with APPLICATION_ERROR instead).
+    pub application: bool,
+    /// The error code (transport error codes for 0x1c; CRYPTO_ERROR is 0x0100 + TLS alert).
+    pub error_code: u64,
+    /// The frame type that caused the error (0x1c only; 0 when unknown).
+    pub frame_type: Option<u64>,
+    /// The reason phrase, as sent (UTF-8 by the RFC, not checked).
+    pub reason: &'a [u8],
+}
+
+impl ConnectionClose<'_> {
+    /// The TLS alert of a CRYPTO_ERROR (transport error 0x0100–0x01ff, RFC 9001 §4.8).
+    pub fn tls_alert(&self) -> Option<u8> {
+        if self.application {
+            return None;
+        }
+        match self.error_code {
+            0x0100..=0x01ff => u8::try_from(self.error_code - 0x0100).ok(),
+            _ => None,
+        }
+    }
+}
+
+/// One frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// A run of PADDING frames (one byte each).
+    Padding {
+        /// How many.
+        len: usize,
+    },
+    /// PING.
+    Ping,
+    /// ACK (types 0x02 and 0x03).
+    Ack(Ack),
+    /// CRYPTO: handshake bytes at an offset of the packet number space's crypto stream.
+    Crypto {
+        /// Stream offset of the first byte.
+        offset: u64,
+        /// The bytes.
+        data: &'a [u8],
+    },
+    /// CONNECTION_CLOSE (types 0x1c and 0x1d).
+    ConnectionClose(ConnectionClose<'a>),
+    /// A frame type Initial and Handshake packets may not carry; the walk stops here.
+    NotAllowed {
+        /// The frame type.
+        frame_type: u64,
+    },
+}
+
+/// Why the frames of a payload could not be read to its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// A frame runs past the end of the payload.
+    #[error("QUIC frame truncated")]
+    Truncated,
+    /// A CRYPTO frame's offset plus length is beyond 2^62 - 1 (RFC 9000 §19.6).
+    #[error("CRYPTO frame beyond the largest stream offset")]
+    OffsetTooLarge,
+}
+
+/// The frames of a decrypted payload, in order; stops after an error or a frame not allowed.
+#[derive(Clone, Debug)]
+pub struct Frames<'a> {
+    rest: &'a [u8],
+}
+
+/// Walks the frames of `payload`.
+pub fn frames(payload: &[u8]) -> Frames<'_> {
+    Frames { rest: payload }
+}
+
+impl<'a> Iterator for Frames<'a> {
+    type Item = Result<Frame<'a>, FrameError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        match parse_frame(self.rest) {
+            Ok((rest, frame)) => {
+                self.rest = if matches!(frame, Frame::NotAllowed { .. }) {
+                    &[]
+                } else {
+                    rest
+                };
+                Some(Ok(frame))
+            }
+            Err(e) => {
+                self.rest = &[];
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+fn parse_frame(input: &[u8]) -> Result<(&[u8], Frame<'_>), FrameError> {
+    let (rest, frame_type) = varint(input).map_err(|_| FrameError::Truncated)?;
+    let parsed: IResult<&[u8], Frame<'_>> = match frame_type {
+        0x00 => {
+            let zeros = rest.iter().take_while(|&&b| b == 0).count();
+            let len = input.len() - rest.len() + zeros;
+            Ok((
+                rest.get(zeros..).unwrap_or_default(),
+                Frame::Padding { len },
+            ))
+        }
+        0x01 => Ok((rest, Frame::Ping)),
+        0x02 | 0x03 => ack(rest, frame_type == 0x03),
+        0x06 => crypto(rest),
+        0x1c | 0x1d => connection_close(rest, frame_type == 0x1d),
+        _ => Ok((rest, Frame::NotAllowed { frame_type })),
+    };
+    let (rest, frame) = parsed.map_err(|_| FrameError::Truncated)?;
+    if let Frame::Crypto { offset, data } = frame
+        && offset.saturating_add(data.len() as u64) > super::varint::MAX
+    {
+        return Err(FrameError::OffsetTooLarge);
+    }
+    Ok((rest, frame))
+}
+
+fn crypto(input: &[u8]) -> IResult<&[u8], Frame<'_>> {
+    let (rest, offset) = varint(input)?;
+    let (rest, data) = length_prefixed(rest)?;
+    Ok((rest, Frame::Crypto { offset, data }))
+}
+
+fn ack(input: &[u8], with_ecn: bool) -> IResult<&[u8], Frame<'_>> {
+    let (mut rest, largest) = varint(input)?;
+    let delay;
+    (rest, delay) = varint(rest)?;
+    let ranges;
+    (rest, ranges) = varint(rest)?;
+    (rest, _) = varint(rest)?; // first ACK range
+    for _ in 0..ranges {
+        (rest, _) = varint(rest)?; // gap
+        (rest, _) = varint(rest)?; // range length
+    }
+    let ecn = if with_ecn {
+        let mut counts = [0u64; 3];
+        for count in &mut counts {
+            (rest, *count) = varint(rest)?;
+        }
+        Some(counts)
+    } else {
+        None
+    };
+    let ack = Ack {
+        largest,
+        delay,
+        ranges,
+        ecn,
+    };
+    Ok((rest, Frame::Ack(ack)))
+}
+
+fn connection_close(input: &[u8], application: bool) -> IResult<&[u8], Frame<'_>> {
+    let (rest, error_code) = varint(input)?;
+    let (rest, frame_type) = if application {
+        (rest, None)
+    } else {
+        let (rest, t) = varint(rest)?;
+        (rest, Some(t))
+    };
+    let (rest, reason_len) = varint(rest)?;
+    let (rest, reason) = take(usize::try_from(reason_len).unwrap_or(usize::MAX))(rest)?;
+    let close = ConnectionClose {
+        application,
+        error_code,
+        frame_type,
+        reason,
+    };
+    Ok((rest, Frame::ConnectionClose(close)))
+}
+
+/// The RFC 9000 name of a frame type, for anomalies (`stream`, `new_token`, ...).
+pub fn frame_name(frame_type: u64) -> &'static str {
+    match frame_type {
+        0x00 => "padding",
+        0x01 => "ping",
+        0x02 | 0x03 => "ack",
+        0x04 => "reset_stream",
+        0x05 => "stop_sending",
+        0x06 => "crypto",
+        0x07 => "new_token",
+        0x08..=0x0f => "stream",
+        0x10 => "max_data",
+        0x11 => "max_stream_data",
+        0x12 | 0x13 => "max_streams",
+        0x14 => "data_blocked",
+        0x15 => "stream_data_blocked",
+        0x16 | 0x17 => "streams_blocked",
+        0x18 => "new_connection_id",
+        0x19 => "retire_connection_id",
+        0x1a => "path_challenge",
+        0x1b => "path_response",
+        0x1c | 0x1d => "connection_close",
+        0x1e => "handshake_done",
+        0x30 | 0x31 => "datagram",
+        _ => "unknown",
+    }
+}
+
+/// The anomaly reported for a frame type an Initial packet may not carry.
+pub fn not_allowed_in_initial(frame_type: u64) -> &'static str {
+    match frame_name(frame_type) {
+        "reset_stream" => "quic_initial_frame_reset_stream",
+        "stop_sending" => "quic_initial_frame_stop_sending",
+        "new_token" => "quic_initial_frame_new_token",
+        "stream" => "quic_initial_frame_stream",
+        "max_data" => "quic_initial_frame_max_data",
+        "max_stream_data" => "quic_initial_frame_max_stream_data",
+        "max_streams" => "quic_initial_frame_max_streams",
+        "data_blocked" => "quic_initial_frame_data_blocked",
+        "stream_data_blocked" => "quic_initial_frame_stream_data_blocked",
+        "streams_blocked" => "quic_initial_frame_streams_blocked",
+        "new_connection_id" => "quic_initial_frame_new_connection_id",
+        "retire_connection_id" => "quic_initial_frame_retire_connection_id",
+        "path_challenge" => "quic_initial_frame_path_challenge",
+        "path_response" => "quic_initial_frame_path_response",
+        "connection_close" => "quic_initial_frame_application_close",
+        "handshake_done" => "quic_initial_frame_handshake_done",
+        "datagram" => "quic_initial_frame_datagram",
+        _ => "quic_initial_frame_unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(payload: &[u8]) -> Vec<Result<Frame<'_>, FrameError>> {
+        frames(payload).collect()
+    }
+
+    /// RFC 9001 A.3's server payload: an ACK of packet 0, then the ServerHello in a CRYPTO frame.
+    #[test]
+    fn rfc_server_payload() {
+        let payload =
+            include_bytes!("../../tests/fixtures/quic/rfc9001_server_initial_payload.bin");
+        let got = all(payload);
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            got[0],
+            Ok(Frame::Ack(Ack {
+                largest: 0,
+                delay: 0,
+                ranges: 0,
+                ecn: None
+            }))
+        );
+        let Ok(Frame::Crypto { offset, data }) = got[1] else {
+            panic!("not CRYPTO: {:?}", got[1]);
+        };
+        assert_eq!(offset, 0);
+        assert_eq!(data.len(), 90);
+        assert_eq!(data[0], 2, "ServerHello");
+    }
+
+    #[test]
+    fn padding_runs_ping_and_ack_with_ecn() {
+        let payload = [0x01, 0, 0, 0, 0x03, 5, 1, 1, 0, 2, 3, 7, 8, 9];
+        assert_eq!(
+            all(&payload),
+            [
+                Ok(Frame::Ping),
+                Ok(Frame::Padding { len: 3 }),
+                Ok(Frame::Ack(Ack {
+                    largest: 5,
+                    delay: 1,
+                    ranges: 1,
+                    ecn: Some([7, 8, 9])
+                })),
+            ]
+        );
+    }
+
+    #[test]
+    fn connection_close_with_crypto_error() {
+        // 0x1c, error 0x0178 (no_application_protocol), frame type 0x06, reason "alpn".
+        let payload = [0x1c, 0x41, 0x78, 0x06, 4, b'a', b'l', b'p', b'n'];
+        let got = all(&payload);
+        let Ok(Frame::ConnectionClose(close)) = got[0] else {
+            panic!("{got:?}");
+        };
+        assert_eq!(close.error_code, 0x178);
+        assert_eq!(close.frame_type, Some(6));
+        assert_eq!(close.reason, b"alpn");
+        assert_eq!(close.tls_alert(), Some(120));
+        let app = [0x1d, 0x41, 0x78, 0];
+        let Ok(Frame::ConnectionClose(close)) = all(&app)[0] else {
+            panic!("application close");
+        };
+        assert!(close.application);
+        assert_eq!(close.frame_type, None);
+        assert_eq!(close.tls_alert(), None);
+    }
+
+    #[test]
+    fn not_allowed_frames_stop_the_walk() {
+        let payload = [0x01, 0x08, 0, 0, 0x01];
+        assert_eq!(
+            all(&payload),
+            [Ok(Frame::Ping), Ok(Frame::NotAllowed { frame_type: 8 })]
+        );
+        assert_eq!(not_allowed_in_initial(8), "quic_initial_frame_stream");
+        assert_eq!(
+            not_allowed_in_initial(0x1d),
+            "quic_initial_frame_application_close"
+        );
+        assert_eq!(not_allowed_in_initial(0x4242), "quic_initial_frame_unknown");
+    }
+
+    #[test]
+    fn truncated_and_oversized_frames() {
+        assert_eq!(all(&[0x06, 0, 5, 1, 2]), [Err(FrameError::Truncated)]);
+        assert_eq!(all(&[0x02, 1]), [Err(FrameError::Truncated)]);
+        assert_eq!(all(&[0x1c, 1, 0, 9, b'x']), [Err(FrameError::Truncated)]);
+        // An ACK claiming 2^62 ranges ends at the payload's end, not after 2^62 loops.
+        let mut huge = vec![
+            0x02, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0,
+        ];
+        huge.extend_from_slice(&[0; 4]);
+        assert_eq!(all(&huge), [Err(FrameError::Truncated)]);
+        let offset_max = [0x06, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 0];
+        assert_eq!(all(&offset_max), [Err(FrameError::OffsetTooLarge)]);
+    }
+}
