@@ -158,7 +158,7 @@ srv() {
     local port=$1; shift
     # stdin is a FIFO held open by this shell (fd 9), so servers that read stdin (s_server without
     # -rev) neither see EOF nor get input.
-    timeout 20 "${NSX[@]}" "$@" <&9 >>"$T/$CAP_NAME.srv.log" 2>&1 &
+    timeout "${SRV_TIMEOUT:-20}" "${NSX[@]}" "$@" <&9 >>"$T/$CAP_NAME.srv.log" 2>&1 &
     SRV_PID=$!
     wait_listen "$port"
 }
@@ -403,6 +403,56 @@ census() {
     srv_stop; cap_stop
 }
 
+# `tlsight diff`: a base capture, the same traffic recorded again with a fresh PKI (new keys,
+# serials, dates, client ports and timings: the diff must be empty), and the base with one
+# regression injected each (captures/README.md, "Diff captures"). Twenty connections of one
+# OpenSSL client each (enough for a p95); the client offers TLS 1.0-1.2 with one suite
+# (0xc014) so that a server limited to TLS 1.0 changes the version and nothing else.
+DIFF_CONNECTIONS=20
+diff_clients() {
+    local i
+    for i in $(seq "$DIFF_CONNECTIONS"); do
+        { sleep 0.1; printf '%b' "$HELLO"; sleep 0.3; } |
+            timeout 10 "${C[@]}" "127.0.0.1:$1" "${CLI_OK[@]}" -no_tls1_3 -min_protocol TLSv1 \
+                -cipher 'ECDHE-RSA-AES256-SHA:@SECLEVEL=0' >>"$T/$CAP_NAME.cli.log" 2>&1 || true
+    done
+}
+
+# diff_pair NAME "SERVER ARGS": the two connections to an s_server on port 20080
+diff_pair() {
+    local -a sargs=()
+    read -r -a sargs <<<"$2"
+    cap_start "$1" "tcp port 20080"
+    srv 20080 openssl s_server -naccept "$DIFF_CONNECTIONS" -rev -accept 20080 "${sargs[@]}"
+    diff_clients 20080
+    srv_stop; cap_stop
+}
+
+diff_captures() {
+    mkdir -p "$OUT/diff" "$T/diff"
+    local SRV_TIMEOUT=60
+    local base="${RSA[*]} -cipher $LOW -min_protocol TLSv1"
+    local -a base_args=()
+    read -r -a base_args <<<"$base"
+    diff_pair diff/base "$base"
+    diff_pair diff/regress-version "$base -max_protocol TLSv1"
+    diff_pair diff/regress-client-cert "$base -Verify 1 -CAfile $T/root.pem"
+    # Latency: the base again behind a proxy that holds each server flight for 25 ms (this
+    # kernel has no netem). The capture sees only the client's side, port 20080; the server
+    # listens on 20081.
+    cap_start diff/regress-latency "tcp port 20080"
+    srv 20081 openssl s_server -naccept "$DIFF_CONNECTIONS" -rev -accept 20081 "${base_args[@]}"
+    python3 "$HELPERS" delay-proxy 20080 20081 25 "$DIFF_CONNECTIONS" &
+    local proxy_pid=$!
+    wait_listen 20080
+    diff_clients 20080
+    wait "$proxy_pid" || true
+    srv_stop; cap_stop
+    # A fresh PKI, as a later recording of the same deployment would have after renewals.
+    make_pki
+    diff_pair diff/rerecorded "$base"
+}
+
 defects() {
     python3 "$OUT/defects.py" all "$OUT"
     editcap -F pcapng "$OUT/tls13-aes128gcm.pcap" "$OUT/tls13-aes128gcm.pcapng"
@@ -417,7 +467,7 @@ main() {
     mkfifo "$T/stdin.fifo"
     exec 9<>"$T/stdin.fifo"
     local groups=("$@")
-    [[ ${#groups[@]} -gt 0 ]] || groups=(versions resumption interop failures certs transport netns_captures census defects)
+    [[ ${#groups[@]} -gt 0 ]] || groups=(versions resumption interop failures certs transport netns_captures census diff_captures defects)
     for g in "${groups[@]}"; do "$g"; done
     log "done: $(ls "$OUT"/*.pcap* | wc -l) capture files, $(du -sh "$OUT" | cut -f1) total"
 }

@@ -233,6 +233,10 @@ def main():
                                 pass
                     elif mtype in (4, 12):
                         write("parsers", b"\x07" + body)
+    # check_inputs: a policy stating every condition, then each scenario's NDJSON records.
+    policy = (HERE / "check_policy_seed.toml").read_bytes()
+    for path in sorted((CAPTURES / "expected").glob("*.ndjson")):
+        write("check_inputs", policy + b"\0" + path.read_bytes())
     for target in sorted(CORPUS.iterdir()):
         print(f"{target.name}: {len(list(target.iterdir()))} seeds")
 

@@ -2,14 +2,20 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tlsight::aggregate::failures::DEFAULT_PER_CAUSE;
 use tlsight::capture::interface::LiveOptions;
-use tlsight::facts::FactsConfig;
+use tlsight::output::format::{RecordFormat, Schema};
 use tlsight::pipeline::{Config, LiveConfig};
-use tlsight::tcp::Limits;
+use tlsight::sink::KafkaConfig;
 use tlsight::watch::WatchConfig;
+
+pub mod analysis;
+pub mod check;
+pub mod diff;
 
 /// tlsight: passive TLS handshake analyzer.
 #[derive(Parser, Debug)]
@@ -27,6 +33,34 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Capture from a network interface (e.g. a mirror port) until SIGINT/SIGTERM.
     Live(LiveArgs),
+    /// Check observed handshakes against a policy or a built-in profile (CI gate).
+    Check(check::CheckArgs),
+    /// Compare two captures, NDJSON record files or reports: what changed, per server,
+    /// client fingerprint and certificate.
+    Diff(diff::DiffArgs),
+    /// Merge JSON reports (from many sensors or runs) into the report of all their traffic.
+    Merge(MergeArgs),
+}
+
+/// Arguments of `tlsight merge`.
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// Reports written by `analyze --json`, `live --json` or `merge --json`.
+    #[arg(required = true, value_name = "REPORT.json")]
+    pub reports: Vec<PathBuf>,
+    /// Write the merged report as one JSON document to PATH (`-` = standard output).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Flag servers whose merged 95th-percentile ClientHello → handshake-done time is above
+    /// this many milliseconds (default: the reports' own, when they all agree).
+    #[arg(long, value_name = "MS")]
+    pub slo_p95_ms: Option<f64>,
+    /// Write the merged report as one self-contained HTML page to PATH (`-` = standard output).
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
+    /// Do not print the terminal summary.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// Arguments of `tlsight analyze`.
@@ -42,6 +76,15 @@ pub struct AnalyzeArgs {
     /// Outputs and analysis knobs shared with `live`.
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+/// `--schema`: the names connection records use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchemaArg {
+    /// tlsight's own names.
+    Native,
+    /// Elastic Common Schema names.
+    Ecs,
 }
 
 /// Arguments shared by `analyze` and `live`: outputs and analysis knobs.
@@ -62,30 +105,75 @@ pub struct CommonArgs {
     /// rest are counted.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_PER_CAUSE)]
     pub failed_per_cause: usize,
-    /// Worker threads (default: available cores).
-    #[arg(long, value_name = "N")]
-    pub workers: Option<usize>,
-    /// Certificates expiring within this many days of capture time are flagged.
-    #[arg(long, value_name = "DAYS", default_value_t = 30)]
-    pub cert_warn_days: i64,
-    /// Close connections idle for this many seconds of capture time.
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
-    pub idle_timeout: u64,
-    /// Most connections tracked at once (the least recently active is evicted beyond).
-    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
-    pub max_flows: usize,
-    /// Out-of-order bytes buffered per connection direction, in KiB.
-    #[arg(long, value_name = "KIB", default_value_t = 1024)]
-    pub max_flow_buffer_kib: usize,
-    /// Out-of-order bytes buffered in total, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 256)]
-    pub max_buffer_mib: usize,
+    /// Analysis knobs (shared with `check` and `diff`).
+    #[command(flatten)]
+    pub analysis: analysis::AnalysisArgs,
     /// Do not print the terminal summary.
     #[arg(long, short)]
     pub quiet: bool,
+    /// This sensor's name, written into every record, window and alert, as the `sensor` label
+    /// of every metric, and into the report (`live` default: the host name; `analyze` writes
+    /// it only when given, so its output does not depend on the machine).
+    #[arg(long, value_name = "NAME")]
+    pub sensor: Option<String>,
+    /// Field names of the connection records: `native` (tlsight's own, the README's contract)
+    /// or `ecs` (Elastic Common Schema, tlsight's own facts under `tlsight.*`).
+    #[arg(long, value_enum, default_value_t = SchemaArg::Native)]
+    pub schema: SchemaArg,
+    /// Seed of the Community ID (`network.community_id` of ECS records), when the other
+    /// tools of the deployment use one (Zeek's and Suricata's setting of the same name).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub community_id_seed: u16,
+    /// Send every record (connection, window, alert) to Kafka: bootstrap brokers
+    /// `host:port[,host:port...]`. One JSON document per message, keyed by connection.
+    #[arg(long, value_name = "BROKERS")]
+    pub kafka: Option<String>,
+    /// The Kafka topic records go to.
+    #[arg(long, value_name = "TOPIC", default_value = "tlsight")]
+    pub kafka_topic: String,
+    /// A librdkafka setting, `key=value` (repeatable): TLS (`security.protocol=ssl`, ...),
+    /// SASL, compression (`compression.type=lz4`, `gzip`, `snappy`), batching (`linger.ms`, ...).
+    #[arg(long = "kafka-option", value_name = "KEY=VALUE")]
+    pub kafka_options: Vec<String>,
+    /// Keep records the broker cannot take yet (its in-memory queue full) in a spool file in
+    /// DIR; records left at exit are sent first by the next run.
+    #[arg(long, value_name = "DIR", requires = "kafka")]
+    pub kafka_spool: Option<PathBuf>,
+    /// Most the spool holds, in MiB (records beyond are dropped and counted).
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    pub kafka_spool_max_mib: u64,
+    /// Longest wait, in seconds, for outstanding Kafka deliveries when the run ends.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub kafka_timeout: u64,
 }
 
 impl CommonArgs {
+    /// The Kafka sink these arguments ask for, if any.
+    pub fn kafka_config(&self) -> Result<Option<KafkaConfig>, String> {
+        let Some(brokers) = &self.kafka else {
+            return Ok(None);
+        };
+        if brokers.trim().is_empty() || self.kafka_topic.trim().is_empty() {
+            return Err("--kafka and --kafka-topic must not be empty".into());
+        }
+        let options = self
+            .kafka_options
+            .iter()
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().into(), v.into())),
+                _ => Err(format!("--kafka-option '{kv}' is not key=value")),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(KafkaConfig {
+            brokers: brokers.clone(),
+            topic: self.kafka_topic.clone(),
+            options,
+            spool: self.kafka_spool.clone(),
+            spool_max_bytes: self.kafka_spool_max_mib.saturating_mul(1 << 20),
+            finish_timeout: Duration::from_secs(self.kafka_timeout),
+        }))
+    }
+
     /// How many of the machine-readable outputs go to standard output (`-`).
     pub fn stdout_outputs(&self) -> usize {
         [&self.ndjson, &self.json, &self.html]
@@ -96,34 +184,27 @@ impl CommonArgs {
 
     /// The pipeline configuration these arguments ask for.
     pub fn config(&self) -> Result<Config, String> {
-        let workers = match self.workers {
-            Some(0) => return Err("--workers must be at least 1".into()),
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        };
-        if self.max_flows == 0 {
-            return Err("--max-flows must be at least 1".into());
-        }
         if self.stdout_outputs() > 1 {
             return Err(
                 "only one of --ndjson, --json and --html can write to standard output".into(),
             );
         }
+        if self.sensor.as_ref().is_some_and(|s| s.trim().is_empty()) {
+            return Err("--sensor must not be empty".into());
+        }
+        self.kafka_config()?;
         Ok(Config {
-            workers,
-            limits: Limits {
-                idle_timeout_ns: i64::try_from(self.idle_timeout)
-                    .unwrap_or(i64::MAX / 1_000_000_000)
-                    .saturating_mul(1_000_000_000),
-                max_flow_buffer: self.max_flow_buffer_kib.saturating_mul(1024),
-                max_total_buffer: self.max_buffer_mib.saturating_mul(1 << 20),
-                max_flows: self.max_flows,
-            },
-            facts: FactsConfig {
-                cert_warn_days: self.cert_warn_days,
-            },
-            want_records: self.ndjson.is_some(),
+            want_records: self.ndjson.is_some() || self.kafka.is_some(),
             failed_per_cause: self.failed_per_cause,
+            record_format: RecordFormat {
+                schema: match self.schema {
+                    SchemaArg::Native => Schema::Native,
+                    SchemaArg::Ecs => Schema::Ecs,
+                },
+                sensor: self.sensor.as_deref().map(Arc::from),
+                community_id_seed: self.community_id_seed,
+            },
+            ..self.analysis.config()?
         })
     }
 }
@@ -205,7 +286,10 @@ pub struct LiveSettings {
 impl LiveArgs {
     /// The settings these arguments ask for.
     pub fn settings(&self) -> Result<LiveSettings, String> {
-        let config = self.common.config()?;
+        let mut config = self.common.config()?;
+        if config.record_format.sensor.is_none() {
+            config.record_format.sensor = host_name().map(Arc::from);
+        }
         if self.snaplen <= 0 {
             return Err("--snaplen must be positive".into());
         }
@@ -246,6 +330,19 @@ impl LiveArgs {
             },
         })
     }
+}
+
+/// This machine's host name, the default sensor name of `live`.
+fn host_name() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at most that many bytes.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(buf.get(..len)?).into_owned();
+    (!name.is_empty()).then_some(name)
 }
 
 /// Parses `10s`, `500ms`, `2m`, `1h` or a bare number of seconds into nanoseconds.

@@ -5,11 +5,26 @@
 use std::fmt;
 use std::net::IpAddr;
 
+pub mod community_id;
+
 /// Capture time of a packet in nanoseconds since the Unix epoch.
 ///
 /// Nanoseconds so that nanosecond-precision captures keep their precision; microsecond files
 /// are scaled on read.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
@@ -41,7 +56,10 @@ impl Timestamp {
 
 /// The transport protocol a flow runs over. Part of the flow's identity, so that a TCP and a
 /// UDP flow between the same endpoints never share state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Transport {
     /// TCP: TLS records in a reassembled byte stream.
     Tcp,
@@ -50,7 +68,9 @@ pub enum Transport {
 }
 
 /// One end of a connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Endpoint {
     /// IPv4 or IPv6 address.
     pub ip: IpAddr,

@@ -7,16 +7,21 @@
 
 pub mod aggregate;
 pub mod capture;
+pub mod check;
 pub mod decode;
+pub mod diff;
 pub mod facts;
 pub mod flow;
 pub mod memo;
+pub mod merge;
 pub mod metrics;
+pub mod observed;
 pub mod output;
 pub mod pipeline;
 pub mod prefetch;
 pub mod privileges;
 pub mod quic;
+pub mod sink;
 pub mod stream;
 pub mod tcp;
 pub mod tls;

@@ -8,17 +8,19 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context;
 use clap::Parser;
 use tlsight::capture::interface::LiveInterface;
-use tlsight::metrics::{self, SharedMetrics};
+use tlsight::metrics::{self, MetricsState};
+use tlsight::output::window::WindowExtras;
 use tlsight::pipeline::{self, Analysis};
+use tlsight::sink::{KafkaSink, RecordStream};
 use tlsight::watch::{ClosedWindow, Watch};
 use tlsight::{output, privileges};
 
-use crate::cli::{AnalyzeArgs, Cli, Command, CommonArgs, LiveArgs, LiveSettings};
+use crate::cli::{AnalyzeArgs, Cli, Command, CommonArgs, LiveArgs, LiveSettings, MergeArgs};
 
 /// mimalloc instead of glibc's allocator: a connection still makes a few dozen short-lived
 /// allocations (hello lists, facts, observer state), and mimalloc's thread-local fast path
@@ -44,6 +46,9 @@ fn main() -> ExitCode {
             Err(msg) => return usage(&msg),
             Ok(settings) => live(&args, settings),
         },
+        Command::Check(args) => cli::check::run(&args),
+        Command::Diff(args) => cli::diff::run(&args),
+        Command::Merge(args) => merge(&args),
     };
     match result {
         Ok(code) => code,
@@ -69,17 +74,16 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn analyze(args: &AnalyzeArgs, cfg: &pipeline::Config) -> anyhow::Result<ExitCode> {
-    // Records are written while the analysis runs, so their output is opened first.
-    let mut ndjson = args.common.ndjson.as_deref().map(open_output).transpose()?;
-    let mut analysis = match ndjson.as_mut() {
-        Some(out) => pipeline::analyze_files(&args.files, cfg, out),
-        None => pipeline::analyze_files(&args.files, cfg, &mut io::sink()),
-    }
-    .context("writing the NDJSON log")?;
+    // Records are written while the analysis runs, so their outputs are opened first.
+    let mut records = record_stream(&args.common)?;
+    let mut analysis = pipeline::analyze_files(&args.files, cfg, &mut records)
+        .context("writing the NDJSON log")?;
     analysis.report.slo_p95_ms = args.slo_p95_ms;
-    if let Some(mut out) = ndjson {
-        out.flush().context("writing the NDJSON log")?;
-    }
+    analysis
+        .report
+        .sensors
+        .extend(cfg.record_format.sensor.as_deref().map(String::from));
+    let records_lost = finish_records(records, &args.common)?;
     for f in &analysis.report.inputs {
         if let Some(e) = &f.error {
             eprintln!("tlsight: {e}");
@@ -93,12 +97,53 @@ fn analyze(args: &AnalyzeArgs, cfg: &pipeline::Config) -> anyhow::Result<ExitCod
     {
         anyhow::bail!("no input could be read");
     }
-    write_report_and_summary(&args.common, &analysis)?;
+    write_report_and_summary(&Outputs::of(&args.common), &analysis)?;
     Ok(if analysis.input_failed() {
         ExitCode::from(EXIT_INPUT_DAMAGED)
+    } else if records_lost {
+        ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The record stream of a run: the NDJSON file and the Kafka sink, whichever are asked for.
+fn record_stream(args: &CommonArgs) -> anyhow::Result<RecordStream<BufWriter<Box<dyn Write>>>> {
+    let ndjson = args.ndjson.as_deref().map(open_output).transpose()?;
+    let kafka = match args.kafka_config().map_err(anyhow::Error::msg)? {
+        Some(cfg) => Some(KafkaSink::connect(&cfg)?),
+        None => None,
+    };
+    Ok(RecordStream::new(ndjson, kafka))
+}
+
+/// Flushes the NDJSON file and ends the Kafka sink's run, saying what became of the records.
+/// Returns whether any record was lost (refused, dropped, or not confirmed in time).
+fn finish_records(
+    records: RecordStream<BufWriter<Box<dyn Write>>>,
+    args: &CommonArgs,
+) -> anyhow::Result<bool> {
+    let Some((c, error)) = records.finish().context("writing the NDJSON log")? else {
+        return Ok(false);
+    };
+    eprintln!(
+        "tlsight: Kafka: {} records produced, {} delivered, {} refused, {} spooled, {} dropped \
+         (queue and spool full), {} not confirmed within {} s, {} waiting in the spool for the \
+         next run",
+        c.produced,
+        c.delivered,
+        c.failed,
+        c.spooled,
+        c.dropped,
+        c.unconfirmed,
+        args.kafka_timeout,
+        c.spool_pending
+    );
+    let lost = c.failed + c.dropped + c.unconfirmed > 0;
+    if let Some(e) = error.filter(|_| lost || c.spool_pending > 0) {
+        eprintln!("tlsight: Kafka: last error: {e}");
+    }
+    Ok(lost)
 }
 
 /// `tlsight live`: opens the interface, serves metrics, drops privileges, then captures until
@@ -114,7 +159,8 @@ fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
     let source = LiveInterface::open(&s.source)?;
     let metrics = match args.metrics {
         Some(addr) => {
-            let shared = SharedMetrics::default();
+            let sensor = s.config.record_format.sensor.as_deref().map(String::from);
+            let shared = Arc::new(Mutex::new(MetricsState::for_sensor(sensor)));
             let bound = metrics::serve(addr, Arc::clone(&shared))
                 .with_context(|| format!("cannot serve metrics on {addr}"))?;
             eprintln!("tlsight: metrics at http://{bound}/metrics");
@@ -122,7 +168,8 @@ fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let mut ndjson = args.common.ndjson.as_deref().map(open_output).transpose()?;
+    let mut records = record_stream(&args.common)?;
+    let sink = records.sink_counters();
     if let Some(user) = &args.user {
         privileges::drop_to(user)?;
     }
@@ -130,40 +177,45 @@ fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
         "tlsight: capturing on {} (stop with Ctrl-C)",
         source.interface()
     );
-    let lines = ndjson.is_none() && !args.common.quiet;
+    let lines = args.common.ndjson.is_none() && !args.common.quiet;
     let mut watch = Watch::new(s.alerts);
+    let sensor = s.config.record_format.sensor.clone();
     let mut on_window = |w: ClosedWindow, out: &mut dyn Write| -> io::Result<()> {
         let news = watch.on_window(&w.aggregates, &w.sightings);
+        let sink = sink.as_ref().map(|c| c.snapshot());
         if let Some(m) = &metrics {
             m.lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .update(&w, &watch);
+                .update(&w, &watch, sink);
         }
         if lines {
             eprint!("{}", output::window::window_lines(&w, &news.notices));
         }
         let mut buf = Vec::new();
         for a in &news.notices {
-            output::window::write_notice(a, w.end, &mut buf);
+            output::window::write_notice(a, w.end, sensor.as_deref(), &mut buf);
         }
-        output::window::write_window(&w, &news, &mut buf);
+        let extras = WindowExtras {
+            sensor: sensor.as_deref(),
+            sink,
+        };
+        output::window::write_window(&w, &news, &extras, &mut buf);
         out.write_all(&buf)
     };
-    let mut done = match ndjson.as_mut() {
-        Some(out) => pipeline::run_live(source, &s.config, s.live, &stop, out, &mut on_window),
-        None => pipeline::run_live(
-            source,
-            &s.config,
-            s.live,
-            &stop,
-            &mut io::sink(),
-            &mut on_window,
-        ),
-    }
+    let mut done = pipeline::run_live(
+        source,
+        &s.config,
+        s.live,
+        &stop,
+        &mut records,
+        &mut on_window,
+    )
     .context("writing the NDJSON log")?;
-    if let Some(mut out) = ndjson {
-        out.flush().context("writing the NDJSON log")?;
-    }
+    let records_lost = finish_records(records, &args.common)?;
+    done.analysis
+        .report
+        .sensors
+        .extend(sensor.as_deref().map(String::from));
     done.analysis.report.slo_p95_ms = args.slo_p95_ms;
     let analysis = &done.analysis;
     for f in &analysis.report.inputs {
@@ -171,43 +223,100 @@ fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
             eprintln!("tlsight: {e}");
         }
     }
-    write_report_and_summary(&args.common, analysis)?;
+    write_report_and_summary(&Outputs::of(&args.common), analysis)?;
     let d = done.drops;
     eprintln!(
         "tlsight: {} frames read; dropped: {} by the kernel (ps_drop), {} by the interface \
          (ps_ifdrop), {} TCP segments by tlsight (queues full)",
         analysis.report.input.packets, d.kernel.dropped, d.kernel.if_dropped, d.channel_segments
     );
-    Ok(if analysis.input_failed() {
+    Ok(if analysis.input_failed() || records_lost {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
 }
 
-/// Writes the JSON and HTML reports (if asked for) and the terminal summary (unless quiet).
-fn write_report_and_summary(args: &CommonArgs, analysis: &Analysis) -> anyhow::Result<()> {
-    if let Some(path) = &args.json {
+/// `tlsight merge`: reads every report, merges them exactly, writes the merged report and
+/// the summary.
+fn merge(args: &MergeArgs) -> anyhow::Result<ExitCode> {
+    if args
+        .slo_p95_ms
+        .is_some_and(|ms| !ms.is_finite() || ms < 0.0)
+    {
+        return Ok(usage(
+            "--slo-p95-ms must be a non-negative number of milliseconds",
+        ));
+    }
+    let reports = args
+        .reports
+        .iter()
+        .map(|path| tlsight::merge::read_report_file(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut report = tlsight::merge::merge(reports)?;
+    if args.slo_p95_ms.is_some() {
+        report.slo_p95_ms = args.slo_p95_ms;
+    }
+    let analysis = Analysis {
+        report,
+        records_written: 0,
+    };
+    let outputs = Outputs {
+        json: args.json.as_deref(),
+        html: args.html.as_deref(),
+        quiet: args.quiet,
+        stdout_taken: [&args.json, &args.html]
+            .into_iter()
+            .flatten()
+            .any(|p| p.as_os_str() == "-"),
+    };
+    write_report_and_summary(&outputs, &analysis)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where the report and the summary go.
+struct Outputs<'a> {
+    /// The JSON report's path, if one is wanted.
+    json: Option<&'a Path>,
+    /// The HTML report's path, if one is wanted.
+    html: Option<&'a Path>,
+    /// No terminal summary.
+    quiet: bool,
+    /// A machine-readable output goes to standard output, so the summary goes to standard
+    /// error.
+    stdout_taken: bool,
+}
+
+impl<'a> Outputs<'a> {
+    fn of(args: &'a CommonArgs) -> Self {
+        Outputs {
+            json: args.json.as_deref(),
+            html: args.html.as_deref(),
+            quiet: args.quiet,
+            stdout_taken: args.stdout_outputs() > 0,
+        }
+    }
+}
+
+/// Writes the JSON and HTML reports (if asked for) and the terminal summary (unless quiet); the
+/// summary goes to standard output unless a machine-readable output already does.
+fn write_report_and_summary(outputs: &Outputs<'_>, analysis: &Analysis) -> anyhow::Result<()> {
+    if let Some(path) = outputs.json {
         let mut out = open_output(path)?;
         output::write_report(&analysis.report, &mut out)
             .and_then(|()| out.flush())
             .context("writing the JSON report")?;
     }
-    if let Some(path) = &args.html {
+    if let Some(path) = outputs.html {
         let mut out = open_output(path)?;
         output::html::write_html(&analysis.report, &mut out)
             .and_then(|()| out.flush())
             .context("writing the HTML report")?;
     }
-    if !args.quiet {
-        write_summary(args, analysis)?;
+    if outputs.quiet {
+        return Ok(());
     }
-    Ok(())
-}
-
-/// The summary goes to standard output unless a machine-readable output already does.
-fn write_summary(args: &CommonArgs, analysis: &Analysis) -> anyhow::Result<()> {
-    if args.stdout_outputs() > 0 {
+    if outputs.stdout_taken {
         output::write_summary(&analysis.report, &mut io::stderr().lock())?;
     } else {
         output::write_summary(&analysis.report, &mut io::stdout().lock())?;

@@ -12,6 +12,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::aggregate::{Aggregates, Latency, Merge};
+use crate::sink::SinkCounts;
 use crate::tls::names::version_name;
 use crate::watch::{ClosedWindow, Drops, Watch};
 
@@ -29,14 +30,28 @@ pub struct MetricsState {
     windows: u64,
     alerts_active: BTreeMap<&'static str, u64>,
     alerts_started: BTreeMap<&'static str, u64>,
+    /// The `sensor` label of every sample, when set.
+    sensor: Option<String>,
+    /// The Kafka sink's counts, when records go to Kafka.
+    sink: Option<SinkCounts>,
 }
 
 /// The snapshot shared between the capture's main thread and the metrics server.
 pub type SharedMetrics = Arc<Mutex<MetricsState>>;
 
 impl MetricsState {
-    /// Adds a closed window, and takes the alert counts from `watch`.
-    pub fn update(&mut self, w: &ClosedWindow, watch: &Watch) {
+    /// Empty totals whose samples carry `sensor="NAME"`.
+    pub fn for_sensor(sensor: Option<String>) -> Self {
+        MetricsState {
+            sensor,
+            ..MetricsState::default()
+        }
+    }
+
+    /// Adds a closed window, and takes the alert counts from `watch` and the Kafka sink's
+    /// counts from `sink`.
+    pub fn update(&mut self, w: &ClosedWindow, watch: &Watch, sink: Option<SinkCounts>) {
+        self.sink = sink;
         self.aggregates.merge_in(w.aggregates.clone());
         self.drops = w.drops_total;
         self.packets += w.packets;
@@ -47,13 +62,16 @@ impl MetricsState {
 
     /// The text exposition.
     pub fn render(&self) -> String {
-        let mut out = String::with_capacity(4096);
+        let mut exposition = Exposition {
+            out: String::with_capacity(4096),
+            sensor: self.sensor.as_deref(),
+        };
         let agg = &self.aggregates;
-        let o = &mut out;
-        header(o, "tlsight_windows_total", "counter", "Windows closed.");
-        sample(o, "tlsight_windows_total", &[], self.windows as f64);
-        header(o, "tlsight_packets_total", "counter", "Frames read.");
-        sample(o, "tlsight_packets_total", &[], self.packets as f64);
+        let o = &mut exposition;
+        o.header("tlsight_windows_total", "counter", "Windows closed.");
+        o.sample("tlsight_windows_total", &[], self.windows as f64);
+        o.header("tlsight_packets_total", "counter", "Frames read.");
+        o.sample("tlsight_packets_total", &[], self.packets as f64);
         let drops = [
             (
                 "tlsight_pcap_received_total",
@@ -77,63 +95,74 @@ impl MetricsState {
             ),
         ];
         for (name, help, value) in drops {
-            header(o, name, "counter", help);
-            sample(o, name, &[], value as f64);
+            o.header(name, "counter", help);
+            o.sample(name, &[], value as f64);
         }
         let name = "tlsight_connections_total";
-        header(o, name, "counter", "TLS connections by outcome.");
+        o.header(name, "counter", "TLS connections by outcome.");
         for (outcome, n) in &agg.all.outcomes {
-            sample(o, name, &[("outcome", outcome.name())], *n as f64);
+            o.sample(name, &[("outcome", outcome.name())], *n as f64);
         }
         let name = "tlsight_failures_total";
-        header(o, name, "counter", "Failed TLS connections by cause.");
+        o.header(name, "counter", "Failed TLS connections by cause.");
         for (cause, n) in &agg.all.failure_causes {
-            sample(o, name, &[("cause", cause.name())], *n as f64);
+            o.sample(name, &[("cause", cause.name())], *n as f64);
         }
         let name = "tlsight_versions_total";
-        header(o, name, "counter", "TLS connections by negotiated version.");
+        o.header(name, "counter", "TLS connections by negotiated version.");
         for (v, n) in &agg.versions {
-            sample(o, name, &[("version", &version_name(*v))], *n as f64);
+            o.sample(name, &[("version", &version_name(*v))], *n as f64);
         }
         let name = "tlsight_server_connections_total";
-        header(
-            o,
-            name,
-            "counter",
-            "TLS connections per server and outcome.",
-        );
+        o.header(name, "counter", "TLS connections per server and outcome.");
         for (server, b) in &agg.servers {
             for (outcome, n) in &b.outcomes {
                 let labels = [("server", server.as_str()), ("outcome", outcome.name())];
-                sample(o, name, &labels, *n as f64);
+                o.sample(name, &labels, *n as f64);
             }
         }
         let name = "tlsight_handshake_duration_seconds";
-        header(
-            o,
+        o.header(
             name,
             "histogram",
             "Handshake duration (ClientHello to the last Finished) per server.",
         );
         for (server, b) in &agg.servers {
-            histogram(o, name, server, &b.timings.client_hello_to_done);
+            o.histogram(name, server, &b.timings.client_hello_to_done);
+        }
+        if let Some(sink) = &self.sink {
+            let name = "tlsight_kafka_records_total";
+            o.header(
+                name,
+                "counter",
+                "Records by what became of them in the Kafka sink.",
+            );
+            let states = [
+                ("produced", sink.produced),
+                ("delivered", sink.delivered),
+                ("refused", sink.failed),
+                ("spooled", sink.spooled),
+                ("dropped", sink.dropped),
+            ];
+            for (state, n) in states {
+                o.sample(name, &[("state", state)], n as f64);
+            }
+            let name = "tlsight_kafka_spool_records";
+            o.header(name, "gauge", "Records waiting in the Kafka spool.");
+            o.sample(name, &[], sink.spool_pending as f64);
         }
         let name = "tlsight_alerts_active";
-        header(o, name, "gauge", "Alerts active now, by rule.");
+        o.header(name, "gauge", "Alerts active now, by rule.");
         for (alert, n) in &self.alerts_active {
-            sample(o, name, &[("alert", alert)], *n as f64);
+            o.sample(name, &[("alert", alert)], *n as f64);
         }
         let name = "tlsight_alerts_started_total";
-        header(o, name, "counter", "Alerts started, by rule.");
+        o.header(name, "counter", "Alerts started, by rule.");
         for (alert, n) in &self.alerts_started {
-            sample(o, name, &[("alert", alert)], *n as f64);
+            o.sample(name, &[("alert", alert)], *n as f64);
         }
-        out
+        exposition.out
     }
-}
-
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
 /// A label value escaped as the exposition format requires (server names come off the wire).
@@ -150,42 +179,55 @@ fn escape(value: &str) -> String {
     s
 }
 
-fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
-    out.push_str(name);
-    if !labels.is_empty() {
-        out.push('{');
-        for (i, (k, v)) in labels.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            let _ = write!(out, "{k}=\"{}\"", escape(v));
-        }
-        out.push('}');
-    }
-    let _ = writeln!(out, " {value}");
+/// The text being rendered, and the sensor label every sample carries.
+struct Exposition<'a> {
+    out: String,
+    /// `sensor="NAME"` on every sample (`--sensor`, default the host name), so that series
+    /// from many sensors stay apart in one Prometheus and aggregate with `sum by`.
+    sensor: Option<&'a str>,
 }
 
-fn histogram(out: &mut String, name: &str, server: &str, lat: &Latency) {
-    let count = lat.percentiles().count;
-    let bucket = format!("{name}_bucket");
-    for le in BUCKETS_S {
-        let n = lat.count_at_most((le * 1e6) as u64);
-        sample(
-            out,
-            &bucket,
-            &[("server", server), ("le", &le.to_string())],
-            n as f64,
-        );
+impl Exposition<'_> {
+    fn header(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     }
-    sample(
-        out,
-        &bucket,
-        &[("server", server), ("le", "+Inf")],
-        count as f64,
-    );
-    let labels = [("server", server)];
-    sample(out, &format!("{name}_sum"), &labels, lat.sum() / 1e6);
-    sample(out, &format!("{name}_count"), &labels, count as f64);
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        let out = &mut self.out;
+        out.push_str(name);
+        let sensor = self.sensor.map(|s| ("sensor", s));
+        let mut labels = sensor.iter().chain(labels).peekable();
+        if labels.peek().is_some() {
+            out.push('{');
+            for (i, (k, v)) in labels.enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                let _ = write!(out, "{k}=\"{}\"", escape(v));
+            }
+            out.push('}');
+        }
+        let _ = writeln!(out, " {value}");
+    }
+
+    /// A Prometheus histogram with the fixed [`BUCKETS_S`] bounds: the same on every sensor
+    /// whatever its traffic, so `sum by (le)` across sensors adds like for like.
+    fn histogram(&mut self, name: &str, server: &str, lat: &Latency) {
+        let count = lat.percentiles().count;
+        let bucket = format!("{name}_bucket");
+        for le in BUCKETS_S {
+            let n = lat.count_at_most((le * 1e6) as u64);
+            self.sample(
+                &bucket,
+                &[("server", server), ("le", &le.to_string())],
+                n as f64,
+            );
+        }
+        self.sample(&bucket, &[("server", server), ("le", "+Inf")], count as f64);
+        let labels = [("server", server)];
+        self.sample(&format!("{name}_sum"), &labels, lat.sum() / 1e6);
+        self.sample(&format!("{name}_count"), &labels, count as f64);
+    }
 }
 
 /// Largest request head read; anything longer is answered 400.
@@ -276,7 +318,7 @@ mod tests {
             drops_total: Drops::default(),
         };
         let mut s = MetricsState::default();
-        s.update(&w, &Watch::new(WatchConfig::default()));
+        s.update(&w, &Watch::new(WatchConfig::default()), None);
         s
     }
 
@@ -296,6 +338,37 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
         }
+    }
+
+    /// The `le` bounds of every histogram series, in order.
+    fn bucket_bounds(text: &str) -> Vec<&str> {
+        text.lines()
+            .filter(|l| l.starts_with("tlsight_handshake_duration_seconds_bucket"))
+            .filter_map(|l| l.split("le=\"").nth(1)?.split('"').next())
+            .collect()
+    }
+
+    #[test]
+    fn every_sample_carries_the_sensor_and_buckets_do_not_depend_on_traffic() {
+        let mut named = state();
+        named.sensor = Some("dc1-lb".into());
+        let text = named.render();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            assert!(line.contains("{sensor=\"dc1-lb\""), "{line}");
+        }
+        assert!(
+            text.lines()
+                .any(|l| l == "tlsight_packets_total{sensor=\"dc1-lb\"} 10")
+        );
+        // Another sensor with other latencies: the same bucket bounds, so `sum by (le)`
+        // across sensors adds like for like.
+        let mut other = MetricsState::for_sensor(Some("dc2-lb".into()));
+        let mut b = Breakdown::default();
+        b.timings.client_hello_to_done.record(7_777_777);
+        other.aggregates.servers.insert("x".into(), b);
+        let bounds = bucket_bounds(&text);
+        assert_eq!(bounds.len(), BUCKETS_S.len() + 1);
+        assert_eq!(bucket_bounds(&other.render()), bounds);
     }
 
     #[test]

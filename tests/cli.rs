@@ -109,6 +109,59 @@ fn bad_arguments_exit_2() {
         .expect("run tlsight");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--workers"));
+    let out = tlsight()
+        .args(["analyze", "--sensor", " ", "x.pcap"])
+        .output()
+        .expect("run tlsight");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--sensor must not be empty"));
+}
+
+#[test]
+fn kafka_settings_that_cannot_work_are_named() {
+    let capture = capture("tls12-ecdhe-rsa.pcap");
+    let out = tlsight()
+        .arg("analyze")
+        .arg(&capture)
+        .args(["--kafka", "127.0.0.1:1", "--kafka-option", "linger.ms"])
+        .output()
+        .expect("run tlsight");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("'linger.ms' is not key=value"), "{err}");
+    let out = tlsight()
+        .arg("analyze")
+        .arg(&capture)
+        .args([
+            "--kafka",
+            "127.0.0.1:1",
+            "--kafka-option",
+            "no.such.setting=1",
+        ])
+        .output()
+        .expect("run tlsight");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Kafka producer for 127.0.0.1:1"), "{err}");
+    assert!(err.contains("no.such.setting"), "{err}");
+}
+
+#[test]
+fn a_report_that_cannot_be_merged_is_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"type\": \"report\"}").expect("write");
+    let out = tlsight()
+        .arg("merge")
+        .arg(&bad)
+        .output()
+        .expect("run tlsight");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.json is not a tlsight JSON report"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -334,6 +334,8 @@ fn live_reports_every_handshake_windows_alerts_and_metrics() {
             &metrics,
             "--json",
             report.to_str().expect("utf-8 path"),
+            "--sensor",
+            "dc1-lb",
         ],
     );
 
@@ -376,6 +378,10 @@ fn live_reports_every_handshake_windows_alerts_and_metrics() {
     stop(tl, libc::SIGINT);
 
     let records = read_records(&ndjson);
+    // Every record, window and alert names the sensor.
+    for r in &records {
+        assert_eq!(r["sensor"], "dc1-lb", "{r}");
+    }
     let conns = of_type(&records, "connection");
     let count = |outcome: &str, cause: Option<&str>| {
         conns
@@ -436,15 +442,18 @@ fn live_reports_every_handshake_windows_alerts_and_metrics() {
     let report: Value =
         serde_json::from_slice(&std::fs::read(&report).expect("report written")).expect("json");
     assert_eq!(report["summary"]["tls_connections"], conns.len());
+    assert_eq!(report["sensors"], serde_json::json!(["dc1-lb"]));
 
     for line in [
         "# TYPE tlsight_handshake_duration_seconds histogram",
-        "tlsight_alerts_started_total{alert=\"slo_p95\"} 1",
-        "tlsight_pcap_dropped_total 0",
+        "tlsight_alerts_started_total{sensor=\"dc1-lb\",alert=\"slo_p95\"} 1",
+        "tlsight_pcap_dropped_total{sensor=\"dc1-lb\"} 0",
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
     }
-    assert!(text.contains("tlsight_handshake_duration_seconds_bucket{server=\"localhost\""));
+    assert!(text.contains(
+        "tlsight_handshake_duration_seconds_bucket{sensor=\"dc1-lb\",server=\"localhost\""
+    ));
     promtool_check(dir.path(), &text);
 }
 

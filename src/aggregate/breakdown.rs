@@ -6,7 +6,7 @@ use crate::facts::{ConnectionFacts, FailureCause, Outcome};
 use std::collections::BTreeMap;
 
 /// Counts, causes and latencies of a group of connections (all of them, or one server's).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Breakdown {
     /// Connections.
     pub connections: u64,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 /// One distinct certificate of the inventory: parsed once, with where it was seen and every
 /// finding it had on any connection.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct CertEntry {
     /// The parsed certificate.
     pub cert: Arc<Certificate>,

@@ -7,7 +7,7 @@ use crate::tls::names::{cipher_is_rsa_kx, cipher_is_tls13, is_grease, version_ra
 use std::collections::BTreeSet;
 
 /// What one client fingerprint (JA4) offers, how often it connected and to which servers.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct ClientProfile {
     /// Connections.
     pub connections: u64,

@@ -25,7 +25,7 @@ const ALERTS_KEPT: usize = 4;
 const MESSAGES_KEPT: usize = 4;
 
 /// A failed connection and the evidence a reader needs to judge its diagnosis.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FailedConnection {
     /// The transport that carried it.
     pub transport: Transport,
@@ -52,6 +52,7 @@ pub struct FailedConnection {
     /// The first alerts, with their sender.
     pub alerts: Vec<AlertFact>,
     /// The last handshake messages, with their sender.
+    #[serde(deserialize_with = "super::codec::sided_names")]
     pub last_messages: Vec<(Side, &'static str)>,
     /// Subject of the server's leaf certificate, when one was seen.
     pub certificate_subject: Option<String>,
@@ -128,11 +129,36 @@ impl FailedConnection {
 /// First packet, client, server, transport, last packet.
 type Key = (Timestamp, Endpoint, Endpoint, Transport, Timestamp);
 
-/// The listed connections of one cause, and how many there were in all.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The listed connections of one cause, and how many there were in all. In a report's merge
+/// state the listed ones are a list (their keys are their own fields).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct CauseList {
     seen: u64,
+    #[serde(with = "kept_list")]
     kept: BTreeMap<Key, FailedConnection>,
+}
+
+/// [`CauseList::kept`] as a list of connections, keyed again when read.
+mod kept_list {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::{FailedConnection, Key};
+
+    pub fn serialize<S: Serializer>(
+        kept: &BTreeMap<Key, FailedConnection>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(kept.values())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<Key, FailedConnection>, D::Error> {
+        let list = Vec::<FailedConnection>::deserialize(d)?;
+        Ok(list.into_iter().map(|c| (c.key(), c)).collect())
+    }
 }
 
 impl CauseList {
@@ -152,7 +178,7 @@ impl CauseList {
 }
 
 /// Failed connections by cause, the earliest of each listed (see the module documentation).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FailedConnections {
     /// Connections listed per cause; `None` until set, meaning [`DEFAULT_PER_CAUSE`].
     per_cause: Option<usize>,

@@ -21,6 +21,10 @@ pub struct Percentiles {
     pub max: u64,
 }
 
+/// Significant digits of every latency histogram: the same on every sensor, so that reports
+/// merge exactly.
+pub(super) const SIGFIG: u8 = 2;
+
 /// A latency histogram in microseconds. Auto-resizing with two significant digits keeps
 /// per-server histograms to a few KiB; the value error is under 1 %.
 #[derive(Clone, Debug)]
@@ -32,7 +36,7 @@ impl Default for Latency {
     fn default() -> Self {
         Latency {
             // Two significant digits is always a valid precision; `new` cannot fail for it.
-            hist: Histogram::new(2).unwrap_or_else(|_| unreachable!("sigfig 2 is valid")),
+            hist: Histogram::new(SIGFIG).unwrap_or_else(|_| unreachable!("sigfig 2 is valid")),
         }
     }
 }
@@ -92,7 +96,7 @@ impl Merge for Latency {
 }
 
 /// The latencies tlsight keeps per group of connections.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Timings {
     /// SYN → handshake ACK.
     pub tcp_handshake: Latency,

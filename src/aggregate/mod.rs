@@ -16,6 +16,7 @@ mod capped;
 mod census;
 mod certificates;
 mod clients;
+pub mod codec;
 pub mod failures;
 mod latency;
 mod resumption;
@@ -92,8 +93,9 @@ pub const MAX_CLIENTS: usize = 10_000;
 /// Distinct certificates listed in the inventory; the others are pooled.
 pub const MAX_CERTIFICATES: usize = 10_000;
 
-/// Everything aggregated over a capture (or a live window).
-#[derive(Clone, Debug, Default)]
+/// Everything aggregated over a capture (or a live window). Serialized (see [`codec`]) into
+/// the report's merge state, from which `tlsight merge` rebuilds it.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Aggregates {
     /// All TLS connections.
     pub all: Breakdown,
@@ -105,14 +107,18 @@ pub struct Aggregates {
     pub ciphers: BTreeMap<u16, u64>,
     /// Alerts by (sender, description name). Known descriptions are borrowed names, so
     /// counting an alert allocates nothing.
+    #[serde(with = "codec::alerts")]
     pub alerts: BTreeMap<(&'static str, Cow<'static, str>), u64>,
     /// Per server (SNI, else ip:port).
     pub servers: Capped<Breakdown, MAX_SERVERS>,
     /// Resumption accepted, by mechanism name.
+    #[serde(deserialize_with = "codec::static_keys")]
     pub resumed: BTreeMap<&'static str, u64>,
     /// Anomalies over all connections.
+    #[serde(deserialize_with = "codec::static_keys")]
     pub anomalies: BTreeMap<&'static str, u64>,
     /// Latencies per negotiated version (`None`: no ServerHello; unknown codes pooled as 0).
+    #[serde(with = "codec::pairs")]
     pub by_version: BTreeMap<Option<u16>, Timings>,
     /// Latencies per outcome.
     pub by_outcome: BTreeMap<Outcome, Timings>,

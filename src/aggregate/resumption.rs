@@ -4,7 +4,7 @@ use super::Merge;
 use crate::facts::{ConnectionFacts, Mechanism};
 
 /// Resumption attempts and hits of a group of connections, per mechanism.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ResumptionStats {
     /// Connections whose ClientHello offered each mechanism ([`Mechanism::index`] order).
     pub offered: [u64; 3],
@@ -59,7 +59,7 @@ impl Merge for ResumptionStats {
 }
 
 /// Renegotiation counts over all connections.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RenegotiationStats {
     /// Connections with at least one renegotiation.
     pub connections: u64,

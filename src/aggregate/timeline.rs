@@ -62,7 +62,7 @@ fn width_ns(level: u32) -> i64 {
 }
 
 /// The connections of one time bin.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Bin {
     /// Connections whose first packet falls in the bin.
     pub connections: u64,
@@ -110,8 +110,9 @@ impl Merge for Bin {
     }
 }
 
-/// Connections per time bin over the capture (see the module documentation).
-#[derive(Clone, Debug, Default)]
+/// Connections per time bin over the capture (see the module documentation). Carried as is in
+/// a report's merge state: bins of another width are merged by the same rule as workers'.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Timeline {
     /// Place of the bin width on the ladder.
     level: u32,

@@ -10,7 +10,9 @@ use crate::tls::Certificate;
 
 /// What is wrong with a certificate, judged at capture time. Declared in the order of their
 /// names, so that sorted lists of findings read alphabetically.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Read back by name from a report's merge state (written by name in `output`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Finding {
     /// The chain has a gap: a certificate's issuer is not sent (the root aside).
     ChainIncomplete,

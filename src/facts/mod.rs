@@ -27,7 +27,10 @@ use crate::tls::names::version_rank;
 use crate::tls::{Alert, AnomalyKind, Certificate, ClientHello, ServerHello};
 
 /// Which end of the connection did something.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Side {
     /// The side that sent the ClientHello (else the SYN).
     Client,
@@ -46,7 +49,10 @@ impl Side {
 }
 
 /// How a connection's handshake ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Full handshake completed.
     Established,
@@ -93,7 +99,10 @@ impl Outcome {
 }
 
 /// Why a handshake did not complete.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum FailureCause {
     /// The server found no cipher suite (or parameters) in common.
     NoSharedCipher,
@@ -148,7 +157,7 @@ impl FailureCause {
 }
 
 /// A failure cause with its one-sentence explanation.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Failure {
     /// The cause.
     pub cause: FailureCause,
@@ -159,7 +168,7 @@ pub struct Failure {
 }
 
 /// An alert with its sender and the handshake stage it arrived at.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AlertFact {
     /// Who sent it.
     pub from: Side,
@@ -168,6 +177,7 @@ pub struct AlertFact {
     /// When.
     pub ts: Timestamp,
     /// The last handshake message seen before it (either side) and its sender.
+    #[serde(deserialize_with = "crate::aggregate::codec::sided_name")]
     pub after: Option<(Side, &'static str)>,
 }
 

@@ -4,7 +4,9 @@
 //! serialization types here are kept apart from the internal types so that the output contract
 //! (field names in `DESIGN.md` and the README) only changes on purpose.
 
+mod ecs;
 mod failed;
+pub mod format;
 pub mod html;
 mod json;
 mod record;
@@ -17,7 +19,7 @@ pub mod window;
 pub use record::{close_name, write_connection};
 pub use report::{FlowCounts, InputFile, InputStats, Report, write_report};
 pub use summary::write_summary;
-pub use time::{rfc3339_micros, rfc3339_secs};
+pub use time::{parse_rfc3339, rfc3339_micros, rfc3339_secs};
 
 /// Version of the output contract; bumped when a field is renamed or removed.
 pub const SCHEMA_VERSION: u32 = 1;

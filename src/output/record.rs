@@ -14,7 +14,7 @@ use crate::memo::BoundedMemo;
 
 use crate::facts::{
     AlertFact, ChainCert, ConnectionFacts, Failure, Finding, Renegotiation, Resumption, Side,
-    TcpFacts, TransportFacts,
+    TcpFacts, Timing, TransportFacts,
 };
 use crate::flow::Endpoint;
 use crate::tcp::CloseReason;
@@ -244,7 +244,7 @@ thread_local! {
 }
 
 /// A certificate chain of a record.
-fn write_chain(out: &mut Vec<u8>, chain: &[ChainCert]) {
+pub(super) fn write_chain(out: &mut Vec<u8>, chain: &[ChainCert]) {
     CERT_MEMO.with_borrow_mut(|memo| {
         json::array(out, chain, |out, c| {
             let cert = CertOut {
@@ -364,6 +364,20 @@ pub(super) fn alert_level_name(level: AlertLevel) -> &'static str {
     level.known_name().unwrap_or("unknown")
 }
 
+impl Json for Timing {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        json::object(out, |o| {
+            o.field(key!("tcp_handshake"), &self.tcp_handshake_us);
+            o.field(key!("tcp_syn_to_syn_ack"), &self.tcp_syn_to_syn_ack_us);
+            o.field(
+                key!("client_hello_to_server_hello"),
+                &self.client_hello_to_server_hello_us,
+            );
+            o.field(key!("client_hello_to_done"), &self.client_hello_to_done_us);
+        });
+    }
+}
+
 impl Json for AlertFact {
     fn write_json(&self, out: &mut Vec<u8>) {
         json::object(out, |o| o.run(&AlertRun(self)));
@@ -473,10 +487,14 @@ fn write_tcp(o: &mut Object<'_>, f: &ConnectionFacts, tcp: &TcpFacts) {
     o.field(key!("close"), close_name(close));
 }
 
-/// Appends one NDJSON connection record (with its newline) to `out`.
-pub fn write_connection(f: &ConnectionFacts, out: &mut Vec<u8>) {
+/// Appends one NDJSON connection record (with its newline) to `out`, naming the sensor that
+/// saw it when one is set (`--sensor`).
+pub fn write_connection(f: &ConnectionFacts, sensor: Option<&str>, out: &mut Vec<u8>) {
     json::object(out, |o| {
         o.field(key!("type"), "connection");
+        if let Some(sensor) = sensor {
+            o.field(key!("sensor"), sensor);
+        }
         o.field(key!("ts"), &Rfc3339::micros(f.first_ts()));
         o.field(key!("client"), &f.client);
         o.field(key!("server"), &f.server);
@@ -486,16 +504,7 @@ pub fn write_connection(f: &ConnectionFacts, out: &mut Vec<u8>) {
         o.field(key!("group"), &f.negotiated_group().map(group_name));
         o.field(key!("outcome"), f.outcome.name());
         o.field(key!("failure"), &f.failure);
-        o.object(key!("timing_us"), |o| {
-            let t = &f.timing;
-            o.field(key!("tcp_handshake"), &t.tcp_handshake_us);
-            o.field(key!("tcp_syn_to_syn_ack"), &t.tcp_syn_to_syn_ack_us);
-            o.field(
-                key!("client_hello_to_server_hello"),
-                &t.client_hello_to_server_hello_us,
-            );
-            o.field(key!("client_hello_to_done"), &t.client_hello_to_done_us);
-        });
+        o.field(key!("timing_us"), &f.timing);
         let ch = f.client_hello.as_deref();
         o.field(key!("client_hello"), &ch);
         let sh = f.server_hello.as_deref().map(|s| ServerHelloOut(s, ch));

@@ -20,7 +20,7 @@ use crate::facts::{Finding, Mechanism};
 use crate::tls::names::{cipher_name, group_is_post_quantum, group_name, version_name};
 
 /// Counters of the input side: what was read and what could not be decoded.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
 pub struct InputStats {
     /// Frames read.
     pub packets: u64,
@@ -38,6 +38,7 @@ pub struct InputStats {
     /// fragments were counted but not analysed.
     pub ip_datagrams_dropped: u64,
     /// Frames that could not be decoded, by kind.
+    #[serde(deserialize_with = "crate::aggregate::codec::static_keys")]
     pub decode_errors: BTreeMap<&'static str, u64>,
     /// What the workers counted of the flows they tracked.
     #[serde(flatten)]
@@ -49,7 +50,7 @@ pub struct InputStats {
 }
 
 /// What the workers count of the flows they track, summed over workers with `+=`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct FlowCounts {
     /// TCP connections tracked (TLS or not).
     pub tcp_connections: u64,
@@ -74,7 +75,7 @@ impl std::ops::AddAssign for FlowCounts {
 }
 
 /// One input file and how reading it ended.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
 pub struct InputFile {
     /// Path as given.
     pub path: String,
@@ -84,11 +85,30 @@ pub struct InputFile {
     pub error: Option<String>,
     /// The time span it covers: offline, its first and last packet's timestamps; live, when
     /// capture started and stopped. `None` for a file without packets.
-    #[serde(serialize_with = "optional_time")]
+    #[serde(
+        serialize_with = "optional_time",
+        deserialize_with = "optional_time_text"
+    )]
     pub start: Option<Timestamp>,
     /// See `start`.
-    #[serde(serialize_with = "optional_time")]
+    #[serde(
+        serialize_with = "optional_time",
+        deserialize_with = "optional_time_text"
+    )]
     pub end: Option<Timestamp>,
+}
+
+/// Reads back an optional time written by [`optional_time`].
+fn optional_time_text<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Timestamp>, D::Error> {
+    use serde::Deserialize as _;
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(text) => super::time::parse_rfc3339(&text)
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom(format!("not an RFC 3339 time: {text}"))),
+    }
 }
 
 /// An optional capture time as RFC 3339 with microseconds, or null.
@@ -361,6 +381,8 @@ pub(super) struct ReportOut<'a> {
     pub(super) kind: &'static str,
     pub(super) schema_version: u32,
     pub(super) tool: String,
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub(super) sensors: &'a BTreeSet<String>,
     pub(super) inputs: &'a [InputFile],
     pub(super) summary: SummaryOut<'a>,
     pub(super) versions_negotiated: Vec<CountOut>,
@@ -393,6 +415,15 @@ pub(super) struct ReportOut<'a> {
     pub(super) failed_connections_per_cause: usize,
     pub(super) failed_connections: Vec<failed::FailedOut<'a>>,
     pub(super) failed_connections_not_listed: BTreeMap<&'static str, u64>,
+    pub(super) merge_state: MergeStateOut,
+}
+
+/// The aggregates in the form `tlsight merge` reads back (see [`crate::aggregate::codec`]),
+/// written compactly on one line: it is for tlsight, the fields above are for people.
+#[derive(Serialize)]
+pub(super) struct MergeStateOut {
+    pub(super) format: u32,
+    pub(super) aggregates: Box<serde_json::value::RawValue>,
 }
 
 #[derive(Serialize)]
@@ -420,6 +451,8 @@ pub struct Report {
     pub aggregates: Aggregates,
     /// `--slo-p95-ms`: servers whose p95 ClientHello → done time is above it are flagged.
     pub slo_p95_ms: Option<f64>,
+    /// The sensors whose traffic it covers (`--sensor`; several after `tlsight merge`).
+    pub sensors: BTreeSet<String>,
 }
 
 impl Report {
@@ -596,6 +629,7 @@ pub fn write_report(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         kind: "report",
         schema_version: SCHEMA_VERSION,
         tool: format!("tlsight {}", env!("CARGO_PKG_VERSION")),
+        sensors: &report.sensors,
         inputs: &report.inputs,
         summary: SummaryOut {
             input: &report.input,
@@ -689,6 +723,10 @@ pub fn write_report(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         failed_connections_per_cause: agg.failed.per_cause(),
         failed_connections: failed::listed(&agg.failed),
         failed_connections_not_listed: failed::not_listed(&agg.failed),
+        merge_state: MergeStateOut {
+            format: crate::aggregate::codec::FORMAT,
+            aggregates: serde_json::value::to_raw_value(agg).map_err(io::Error::other)?,
+        },
     };
     serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::other)?;
     out.write_all(b"\n")

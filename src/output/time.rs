@@ -172,9 +172,87 @@ pub(super) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// Proleptic Gregorian date to days since 1970-01-01 (H. Hinnant's algorithm; the inverse of
+/// [`civil_from_days`]).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Reads back a time written by [`rfc3339_micros`] (`YYYY-MM-DDTHH:MM:SS[.ffffff]Z`, years
+/// 0000–9999), for reports read back by `tlsight merge`; `None` for any other text.
+pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
+    let b = text.as_bytes();
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        let digits = b.get(range)?;
+        digits.iter().try_fold(0i64, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
+        })
+    };
+    let sep = |at: usize, c: u8| b.get(at) == Some(&c);
+    if !(sep(4, b'-') && sep(7, b'-') && sep(10, b'T') && sep(13, b':') && sep(16, b':')) {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let month = u32::try_from(month).ok().filter(|m| (1..=12).contains(m))?;
+    let day = u32::try_from(day).ok().filter(|d| (1..=31).contains(d))?;
+    if hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let nanos = match b.get(19) {
+        Some(b'Z') if b.len() == 20 => 0,
+        Some(b'.') if b.last() == Some(&b'Z') => {
+            let frac = b.get(20..b.len() - 1)?;
+            if frac.is_empty() || frac.len() > 9 {
+                return None;
+            }
+            let n = num(20..b.len() - 1)?;
+            n * 10i64.pow(9 - frac.len() as u32)
+        }
+        _ => return None,
+    };
+    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second;
+    Some(Timestamp::from_parts(secs, nanos))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_reads_back_what_it_writes() {
+        for ts in [
+            0,
+            951_782_400_123_456_000,
+            -1_000,
+            1_763_827_118_632_301_000,
+        ] {
+            let ts = Timestamp(ts);
+            assert_eq!(
+                parse_rfc3339(&rfc3339_micros(ts)),
+                Some(Timestamp(ts.0.div_euclid(1000) * 1000))
+            );
+        }
+        assert_eq!(
+            parse_rfc3339("1970-01-01T00:00:01Z"),
+            Some(Timestamp(1_000_000_000))
+        );
+        for bad in [
+            "",
+            "1970-01-01",
+            "1970-13-01T00:00:00Z",
+            "1970-01-01T00:00:00",
+            "x970-01-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn formats_rfc3339() {

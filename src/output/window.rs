@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::report::{CountOut, ServerOut, TimingsOut, census, named, servers_out};
 use super::{rfc3339_micros, rfc3339_secs};
 use crate::facts::Finding;
+use crate::sink::SinkCounts;
 use crate::tls::names::version_name;
 use crate::watch::{CertSighting, ClosedWindow, Drops, Notice, Rule, WindowNews};
 
@@ -57,6 +58,8 @@ impl<'a> CertSightingOut<'a> {
 struct WindowOut<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sensor: Option<&'a str>,
     start: String,
     end: String,
     packets: u64,
@@ -74,16 +77,35 @@ struct WindowOut<'a> {
     sightings_not_kept: u64,
     drops: DropsOut,
     drops_total: DropsOut,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kafka: Option<SinkCounts>,
+}
+
+/// What a window record says beyond the window itself: the sensor, and the Kafka sink's
+/// counts since the start (when records go to Kafka).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WindowExtras<'a> {
+    /// `--sensor`.
+    pub sensor: Option<&'a str>,
+    /// The sink's counts.
+    pub sink: Option<SinkCounts>,
 }
 
 /// Writes one `"type":"window"` record (one line), with what the watch made of the window
-/// (`news`: notices started or cleared, certificates with findings seen for the first time).
-pub fn write_window(w: &ClosedWindow, news: &WindowNews, out: &mut Vec<u8>) {
+/// (`news`: notices started or cleared, certificates with findings seen for the first time)
+/// and the sensor and Kafka sink counts (`extras`).
+pub fn write_window(
+    w: &ClosedWindow,
+    news: &WindowNews,
+    extras: &WindowExtras<'_>,
+    out: &mut Vec<u8>,
+) {
     let (alerts, new_certs) = (&news.notices, &news.new_certs);
     let agg = &w.aggregates;
     let started = alerts.iter().filter(|a| a.started).count();
     let record = WindowOut {
         kind: "window",
+        sensor: extras.sensor,
         start: rfc3339_micros(w.start),
         end: rfc3339_micros(w.end),
         packets: w.packets,
@@ -104,6 +126,7 @@ pub fn write_window(w: &ClosedWindow, news: &WindowNews, out: &mut Vec<u8>) {
         sightings_not_kept: w.sightings.overflow,
         drops: DropsOut::from(&w.drops),
         drops_total: DropsOut::from(&w.drops_total),
+        kafka: extras.sink,
     };
     // Plain structs of strings and numbers serialize into a Vec without error.
     let _ = serde_json::to_writer(&mut *out, &record);
@@ -114,6 +137,8 @@ pub fn write_window(w: &ClosedWindow, news: &WindowNews, out: &mut Vec<u8>) {
 struct AlertOut<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sensor: Option<&'a str>,
     ts: String,
     alert: &'static str,
     state: &'static str,
@@ -185,9 +210,15 @@ fn alert_message(a: &Notice) -> String {
 
 /// Writes one `"type":"alert"` record (one line), stamped `ts` (the end of the window that
 /// decided it).
-pub fn write_notice(a: &Notice, ts: crate::flow::Timestamp, out: &mut Vec<u8>) {
+pub fn write_notice(
+    a: &Notice,
+    ts: crate::flow::Timestamp,
+    sensor: Option<&str>,
+    out: &mut Vec<u8>,
+) {
     let record = AlertOut {
         kind: "alert",
+        sensor,
         ts: rfc3339_micros(ts),
         alert: a.kind.name(),
         state: if a.started { "started" } else { "cleared" },
@@ -269,7 +300,7 @@ mod tests {
             new_certs: vec![("ab".into(), cert)],
             ..WindowNews::default()
         };
-        write_window(&w, &news, &mut out);
+        write_window(&w, &news, &WindowExtras::default(), &mut out);
         let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
         assert_eq!(v["type"], "window");
         assert_eq!(v["start"], "2023-11-14T22:13:20.000000Z");
@@ -296,7 +327,7 @@ mod tests {
         s.deprecated.insert((client, "old.example".into()), 0x0301);
         let news = watch.on_window(&Aggregates::default(), &s);
         let mut out = Vec::new();
-        write_notice(&news.notices[0], Timestamp(0), &mut out);
+        write_notice(&news.notices[0], Timestamp(0), None, &mut out);
         let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
         assert_eq!(v["type"], "alert");
         assert_eq!(v["alert"], "deprecated_version");

@@ -54,6 +54,8 @@ pub struct Config {
     /// Failed connections listed per failure cause in the report (see
     /// [`FailedConnections`](crate::aggregate::failures::FailedConnections)).
     pub failed_per_cause: usize,
+    /// Their schema and sensor name.
+    pub record_format: crate::output::format::RecordFormat,
 }
 
 /// How the pipeline runs, chosen once when it starts.
@@ -76,6 +78,7 @@ impl Default for Config {
             facts: FactsConfig::default(),
             want_records: true,
             failed_per_cause: crate::aggregate::failures::DEFAULT_PER_CAUSE,
+            record_format: crate::output::format::RecordFormat::default(),
         }
     }
 }

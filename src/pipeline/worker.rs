@@ -11,7 +11,7 @@ use crate::aggregate::Aggregates;
 use crate::aggregate::failures::FailedConnections;
 use crate::facts::{self, TcpFacts, TransportFacts};
 use crate::flow::{Direction, FlowKey, Timestamp};
-use crate::output::{self, FlowCounts};
+use crate::output::FlowCounts;
 use crate::prefetch;
 use crate::tcp::{CloseReason, Connection, StreamConsumer, TcpTable};
 use crate::tls::{RecordLayer, TlsContext};
@@ -196,7 +196,7 @@ pub(super) fn finish_connection(
     if cfg.want_records {
         let (first_ts, client, server, transport) = f.sort_key();
         let key = (conn.closed_at, first_ts, client, server, transport);
-        records.push(key, |bytes| output::write_connection(&f, bytes));
+        records.push(key, |bytes| cfg.record_format.write(&f, bytes));
     }
 }
 

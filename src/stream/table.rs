@@ -14,7 +14,8 @@ use crate::flow::{FlowKey, Timestamp};
 use crate::prefetch;
 
 /// Why a flow left the table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CloseReason {
     /// TCP: both directions sent FIN.
     Fin,

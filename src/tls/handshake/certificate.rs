@@ -22,8 +22,9 @@ use x509_parser::prelude::{FromDer as _, X509Certificate, X509Name};
 use x509_parser::public_key::PublicKey;
 use x509_parser::x509::AttributeTypeAndValue;
 
-/// Facts of one X.509 certificate, parsed once per distinct DER.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Facts of one X.509 certificate, parsed once per distinct DER (serializable: the report's
+/// merge state carries the certificate inventory).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Certificate {
     /// SHA-256 of the DER, lowercase hex.
     pub sha256: String,

@@ -10,7 +10,7 @@ use crate::flow::{Direction, Timestamp};
 use crate::tls::codes::{AlertDescription, AlertLevel};
 
 /// A TLS alert as seen on the wire.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Alert {
     /// Warning or fatal; `None` when encrypted.
     pub level: Option<AlertLevel>,
