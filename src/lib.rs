@@ -28,3 +28,4 @@ pub mod stream;
 pub mod tcp;
 pub mod tls;
 pub mod watch;
+pub mod wire;

@@ -2,6 +2,10 @@
 //! of consecutive TLS handshake records, or a QUIC CRYPTO stream — into handshake messages,
 //! which may span records or share one. Bounded by a cap on one message.
 
+use nom::sequence::pair;
+
+use crate::wire::{WireError, be_u8, be_u24};
+
 /// Default cap on one joined handshake message: 256 KiB.
 ///
 /// Why: the protocol allows 2^24 - 1 bytes, but the largest real messages are certificate
@@ -47,13 +51,8 @@ impl Default for Joiner {
 
 /// Type and body length of a handshake message header.
 fn message_header(bytes: &[u8]) -> Option<(u8, usize)> {
-    match bytes.get(..4) {
-        Some(&[t, a, b, c]) => Some((
-            t,
-            usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c),
-        )),
-        _ => None,
-    }
+    let (_, (msg_type, len)) = pair(be_u8::<_, WireError>, be_u24)(bytes).ok()?;
+    Some((msg_type, len as usize))
 }
 
 impl Joiner {

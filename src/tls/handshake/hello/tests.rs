@@ -173,17 +173,16 @@ fn ja3_ciphers(h: &ClientHello) -> String {
 fn malformed_extension_body_keeps_type_list() {
     let mut body = CH_TLS12.to_vec();
     // Corrupt the ALPN list length (ext 16) so that the body no longer decodes.
-    let mut r = Reader::new(&CH_TLS12[client_extensions_offset(CH_TLS12) + 2..], "t");
     let mut pos = client_extensions_offset(CH_TLS12) + 2;
+    let mut block = &CH_TLS12[pos..];
     loop {
-        let typ = r.u16().unwrap();
-        let len = usize::from(r.u16().unwrap());
+        let (rest, (typ, ext)) = extension(block).unwrap();
         if typ == 16 {
             body[pos + 4] = 0xff;
             break;
         }
-        r.take(len).unwrap();
-        pos += 4 + len;
+        block = rest;
+        pos += 4 + ext.len();
     }
     let h = parse_client_hello(&body).unwrap();
     assert_eq!(
