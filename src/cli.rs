@@ -5,17 +5,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use tlsight::aggregate::failures::DEFAULT_PER_CAUSE;
 use tlsight::capture::filter::FrameFilter;
 use tlsight::capture::interface::LiveOptions;
-use tlsight::facts::scope::{AddressPattern, Scope};
-use tlsight::facts::{FactsConfig, WELL_KNOWN_TLS_PORTS};
+use tlsight::facts::WELL_KNOWN_TLS_PORTS;
 use tlsight::output::format::{RecordFormat, Schema};
 use tlsight::output::{SummaryOptions, parse_utc};
 use tlsight::pipeline::{Config, LiveConfig, MAX_INPUTS};
 use tlsight::sink::KafkaConfig;
-use tlsight::tcp::Limits;
 use tlsight::watch::WatchConfig;
 
 /// What every `--help` ends with.
@@ -26,6 +24,7 @@ Exit codes:
   2    bad arguments
   3    an input could not be read to its end (missing, not a capture, truncated): the
        outputs cover everything read before the cut, and the message names file and packet
+  4    check: a policy was violated; diff: a --fail-on change was found
   130  analyze stopped by Ctrl-C (SIGINT; 143 for SIGTERM): the outputs cover what was read
        (a second Ctrl-C exits at once)";
 
@@ -46,6 +45,10 @@ Examples:
       Why each failed handshake failed.
 ";
 
+pub mod analysis;
+pub mod check;
+pub mod diff;
+
 /// tlsight: passive TLS handshake analyzer.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None, after_help = EXIT_CODES, max_term_width = 100)]
@@ -65,6 +68,13 @@ pub enum Command {
     /// Capture from a network interface (e.g. a mirror port) until SIGINT/SIGTERM.
     #[command(after_help = EXIT_CODES)]
     Live(LiveArgs),
+    /// Check observed handshakes against a policy or a built-in profile (CI gate).
+    #[command(after_help = EXIT_CODES)]
+    Check(check::CheckArgs),
+    /// Compare two captures, NDJSON record files or reports: what changed, per server,
+    /// client fingerprint and certificate.
+    #[command(after_help = EXIT_CODES)]
+    Diff(diff::DiffArgs),
     /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -73,7 +83,7 @@ pub enum Command {
     },
     /// Print the manual page (roff), e.g. `tlsight man | man -l -`, or that of a subcommand.
     Man {
-        /// `analyze` or `live`; none: the main page.
+        /// A subcommand's name (`analyze`, `live`, `check`, ...); none: the main page.
         subcommand: Option<String>,
     },
     /// Merge JSON reports (from many sensors or runs) into the report of all their traffic.
@@ -150,40 +160,9 @@ pub struct CommonArgs {
     /// rest are counted.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_PER_CAUSE, value_parser = whole, allow_hyphen_values = true)]
     pub failed_per_cause: usize,
-    /// Worker threads (default: available cores).
-    #[arg(long, value_name = "N", value_parser = at_least_one, allow_hyphen_values = true)]
-    pub workers: Option<usize>,
-    /// Certificates expiring within this many days of capture time are flagged.
-    #[arg(long, value_name = "DAYS", default_value_t = 30, value_parser = days, allow_hyphen_values = true)]
-    pub cert_warn_days: i64,
-    /// Close connections idle for this many seconds of capture time.
-    #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = at_least_one_u64, allow_hyphen_values = true)]
-    pub idle_timeout: u64,
-    /// Most connections tracked at once (the least recently active is evicted beyond).
-    #[arg(long, value_name = "N", default_value_t = 1_000_000, value_parser = at_least_one, allow_hyphen_values = true)]
-    pub max_flows: usize,
-    /// Most connections that have not carried a byte yet (SYN, SYN-ACK, ACK only) held at once
-    /// in the compact half-open table, apart from --max-flows (the least recently active is
-    /// evicted beyond); 0 tracks every connection in full from its first packet.
-    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
-    pub max_half_open: usize,
-    /// Out-of-order bytes buffered per connection direction, in KiB.
-    #[arg(long, value_name = "KIB", default_value_t = 1024, value_parser = at_least_one, allow_hyphen_values = true)]
-    pub max_flow_buffer_kib: usize,
-    /// Out-of-order bytes buffered in total, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = at_least_one, allow_hyphen_values = true)]
-    pub max_buffer_mib: usize,
-    /// Only connections to these servers: an address, network or port (10.0.0.1,
-    /// 10.0.0.0/8, 10.0.0.1:443, [2001:db8::1]:443, :443); repeat for alternatives.
-    #[arg(long, value_name = "ADDR", value_parser = address_pattern, action = ArgAction::Append)]
-    pub server: Vec<AddressPattern>,
-    /// Only connections whose ClientHello names a server matching this glob (`*.example.com`,
-    /// case does not matter); repeat for alternatives.
-    #[arg(long, value_name = "GLOB", action = ArgAction::Append)]
-    pub sni: Vec<String>,
-    /// Only connections from these clients (forms as for --server); repeat for alternatives.
-    #[arg(long, value_name = "ADDR", value_parser = address_pattern, action = ArgAction::Append)]
-    pub client: Vec<AddressPattern>,
+    /// Analysis knobs (shared with `check` and `diff`).
+    #[command(flatten)]
+    pub analysis: analysis::AnalysisArgs,
     /// Rows per table in the summary ("N more" says what was left out).
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = at_least_one, allow_hyphen_values = true)]
     pub top: usize,
@@ -292,10 +271,6 @@ impl CommonArgs {
 
     /// The pipeline configuration these arguments ask for.
     pub fn config(&self) -> Result<Config, String> {
-        let workers = match self.workers {
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        };
         if self.stdout_outputs() > 1 {
             return Err(
                 "only one of --ndjson, --json and --html can write to standard output".into(),
@@ -327,29 +302,13 @@ impl CommonArgs {
         }
         self.kafka_config()?;
         Ok(Config {
-            workers,
-            limits: Limits {
-                idle_timeout_ns: i64::try_from(self.idle_timeout)
-                    .unwrap_or(i64::MAX / 1_000_000_000)
-                    .saturating_mul(1_000_000_000),
-                max_flow_buffer: self.max_flow_buffer_kib.saturating_mul(1024),
-                max_total_buffer: self.max_buffer_mib.saturating_mul(1 << 20),
-                max_flows: self.max_flows,
-                max_half_open: self.max_half_open,
-            },
-            facts: FactsConfig {
-                cert_warn_days: self.cert_warn_days,
-            },
-            failed_per_cause: self.failed_per_cause,
-            filter: None,
-            progress: None,
-            scope: Scope::new(self.server.clone(), self.sni.clone(), self.client.clone()),
             tcp_failure_records: self.tcp_failures,
             tls_ports: self
                 .tls_ports
                 .clone()
                 .unwrap_or_else(|| WELL_KNOWN_TLS_PORTS.to_vec()),
             want_records: self.ndjson.is_some() || self.kafka.is_some(),
+            failed_per_cause: self.failed_per_cause,
             record_format: RecordFormat {
                 schema: match self.schema {
                     SchemaArg::Native => Schema::Native,
@@ -360,6 +319,7 @@ impl CommonArgs {
                 inputs: Arc::from(Vec::new()),
                 ja4_plus: self.ja4_plus,
             },
+            ..self.analysis.config()?
         })
     }
 }
@@ -427,17 +387,6 @@ fn days(text: &str) -> Result<i64, String> {
         Ok(_) => Err(format!("'{text}' is negative: {what}")),
         Err(e) => Err(e),
     }
-}
-
-/// An address pattern of `--server` / `--client`.
-fn address_pattern(text: &str) -> Result<AddressPattern, String> {
-    AddressPattern::parse(text).map_err(|e| {
-        if text.contains(|c: char| c.is_ascii_alphabetic()) && !text.contains(':') {
-            format!("{e}; for server names use --sni '{text}'")
-        } else {
-            e.to_string()
-        }
-    })
 }
 
 impl AnalyzeArgs {

@@ -24,6 +24,7 @@ use tlsight::sink::{KafkaSink, RecordStream};
 use tlsight::watch::{ClosedWindow, Watch};
 use tlsight::{output, privileges};
 
+use crate::cli::analysis::{EXIT_INPUT_DAMAGED, EXIT_USAGE};
 use crate::cli::{AnalyzeArgs, Cli, Command, CommonArgs, LiveArgs, LiveSettings, MergeArgs};
 
 /// mimalloc instead of glibc's allocator: a connection still makes a few dozen short-lived
@@ -34,10 +35,6 @@ use crate::cli::{AnalyzeArgs, Cli, Command, CommonArgs, LiveArgs, LiveSettings, 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Exit code when arguments are wrong.
-const EXIT_USAGE: u8 = 2;
-/// Exit code when an input could not be read to its end but the report was written.
-const EXIT_INPUT_DAMAGED: u8 = 3;
 /// Exit code when `analyze` was stopped by SIGINT (128 + the signal, as shells report it);
 /// SIGTERM gives 143.
 const EXIT_INTERRUPTED: u8 = 130;
@@ -53,6 +50,8 @@ fn main() -> ExitCode {
             Err(msg) => return usage(&msg),
             Ok(settings) => live(&args, settings),
         },
+        Command::Check(args) => cli::check::run(&args),
+        Command::Diff(args) => cli::diff::run(&args),
         Command::Merge(args) => merge(&args),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
@@ -94,7 +93,7 @@ fn man(subcommand: Option<&str>) -> anyhow::Result<ExitCode> {
             Some(sub) => sub.clone().name(format!("tlsight-{name}")),
             None => {
                 return Ok(usage(&format!(
-                    "no subcommand '{name}' (analyze, live, merge, completions, man)"
+                    "no subcommand '{name}' (analyze, live, check, diff, merge, completions, man)"
                 )));
             }
         },
