@@ -24,7 +24,6 @@ Exit codes:
   2    bad arguments
   3    an input could not be read to its end (missing, not a capture, truncated): the
        outputs cover everything read before the cut, and the message names file and packet
-  4    check: a policy was violated; diff: a --fail-on change was found
   130  analyze stopped by Ctrl-C (SIGINT; 143 for SIGTERM): the outputs cover what was read
        (a second Ctrl-C exits at once)";
 
@@ -69,11 +68,9 @@ pub enum Command {
     #[command(after_help = EXIT_CODES)]
     Live(LiveArgs),
     /// Check observed handshakes against a policy or a built-in profile (CI gate).
-    #[command(after_help = EXIT_CODES)]
     Check(check::CheckArgs),
     /// Compare two captures, NDJSON record files or reports: what changed, per server,
     /// client fingerprint and certificate.
-    #[command(after_help = EXIT_CODES)]
     Diff(diff::DiffArgs),
     /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell).
     Completions {
@@ -199,8 +196,8 @@ pub struct CommonArgs {
     /// or `ecs` (Elastic Common Schema, tlsight's own facts under `tlsight.*`).
     #[arg(long, value_enum, default_value_t = SchemaArg::Native)]
     pub schema: SchemaArg,
-    /// Seed of the Community ID (`network.community_id` of ECS records), when the other
-    /// tools of the deployment use one (Zeek's and Suricata's setting of the same name).
+    /// Seed of the Community ID (`community_id` of records, `network.community_id` in ECS),
+    /// when the other tools of the deployment use one (Zeek's and Suricata's setting of the same name).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub community_id_seed: u16,
     /// Send every record (connection, window, alert) to Kafka: bootstrap brokers

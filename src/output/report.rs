@@ -542,11 +542,15 @@ pub(super) fn without_tls_total(agg: &Aggregates) -> WithoutTlsCounts {
     total
 }
 
-/// Servers with TCP connections without TLS, most connections first (then address), the
-/// pooled ones last as [`OTHER_SERVERS`].
+/// Servers with TCP connections without TLS, most failures before TLS first (then most
+/// connections, then address), the pooled ones last as [`OTHER_SERVERS`].
 pub(super) fn without_tls_by_server(agg: &Aggregates) -> Vec<ServerWithoutTlsOut> {
     let mut v: Vec<_> = agg.without_tls.entries.iter().collect();
-    v.sort_by(|a, b| b.1.total().cmp(&a.1.total()).then(a.0.cmp(b.0)));
+    v.sort_by(|a, b| {
+        (b.1.failures(), b.1.total())
+            .cmp(&(a.1.failures(), a.1.total()))
+            .then(a.0.cmp(b.0))
+    });
     let mut out: Vec<_> = v
         .into_iter()
         .map(|(server, counts)| ServerWithoutTlsOut {

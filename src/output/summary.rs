@@ -13,7 +13,7 @@ use super::table::{Column, LINE_WIDTH, Table, cut_at_word, more, plural, wrap};
 use super::time::rfc3339_secs;
 
 use crate::aggregate::{Aggregates, CertEntry, Percentiles};
-use crate::facts::{FailureCause, Finding, Mechanism, WithoutTls};
+use crate::facts::{FailureCause, Mechanism, WithoutTls};
 use crate::flow::Timestamp;
 use crate::tls::names::{cipher_name, version_name};
 
@@ -464,12 +464,11 @@ fn write_without_tls(report: &Report, options: &SummaryOptions, s: &mut String) 
     if total.total() == 0 {
         return;
     }
-    let failed: u64 = WithoutTls::FAILURES.iter().map(|&k| total.of(k)).sum();
     let _ = writeln!(
         s,
         "\nTCP connections without TLS: {}, {} failed before TLS",
         count(total.total()),
-        count(failed),
+        count(total.failures()),
     );
     let mut kinds: Vec<WithoutTls> = WithoutTls::ALL
         .into_iter()
@@ -496,6 +495,7 @@ fn write_without_tls(report: &Report, options: &SummaryOptions, s: &mut String) 
         ("tcp_no_answer", Column::Number),
         ("closed_before_hello", Column::Number),
         ("not_tls", Column::Number),
+        ("no_syn", Column::Number),
     ]);
     let (shown, left) = options.cut(&servers);
     for c in servers.iter().take(shown) {
@@ -506,6 +506,7 @@ fn write_without_tls(report: &Report, options: &SummaryOptions, s: &mut String) 
             count(n.tcp_no_answer),
             count(n.closed_before_hello),
             count(n.not_tls),
+            count(n.no_syn),
         ]);
     }
     t.write(s);
@@ -679,13 +680,9 @@ fn write_certificates(report: &Report, options: &SummaryOptions, s: &mut String)
     let Some(now) = options.now.or(capture_end) else {
         return;
     };
-    // Expired first, then soonest to expire, then findings (the inventory's order).
-    let order = |e: &&CertEntry| {
-        let days = days_left(e.cert.not_after, now);
-        let urgent = days < 0 || e.findings.contains(&Finding::ExpiringSoon);
-        (!urgent, if urgent { days } else { 0 })
-    };
-    certs.sort_by_key(order);
+    // By days left at `now` (expired first, then soonest to expire), ties in the inventory's
+    // order (findings first): "which certificates expire" reads from the top.
+    certs.sort_by_key(|e: &&CertEntry| days_left(e.cert.not_after, now));
     let _ = writeln!(
         s,
         "\nCertificates ({} distinct; expired and expiring first; days left at {})",
