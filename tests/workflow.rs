@@ -396,6 +396,9 @@ fn bad_arguments_get_a_message_that_says_what_to_do() {
         ),
         (vec!["--top", "5", "--all"], "cannot be used with"),
         (vec!["--now", "yesterday"], "not a UTC time"),
+        (vec!["--tcp-failures"], "give --ndjson PATH"),
+        (vec!["--tls-ports", "443,0"], "port 0 is not a port"),
+        (vec!["--tls-ports", "https"], "ports from 1 to 65535"),
     ] {
         let mut all = vec!["analyze", arg(&c)];
         all.extend(args.iter());
