@@ -201,13 +201,19 @@ pub(super) fn capture_span(report: &Report) -> Option<(Timestamp, Timestamp)> {
     Some((start, end.max(start)))
 }
 
-/// `3 h 2 min`, `5 min 3 s`, `42 s`.
+/// `7580 days 18 h`, `3 h 2 min`, `5 min 3 s`, `42 s`.
 fn duration(secs: i64) -> String {
-    let (h, m, sec) = (secs / 3600, secs % 3600 / 60, secs % 60);
-    match (h, m) {
-        (0, 0) => format!("{sec} s"),
-        (0, _) => format!("{m} min {sec} s"),
-        _ => format!("{h} h {m} min"),
+    let (d, h, m, sec) = (
+        secs / 86_400,
+        secs % 86_400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{sec} s"),
+        (0, 0, _) => format!("{m} min {sec} s"),
+        (0, _, _) => format!("{h} h {m} min"),
+        _ => format!("{} {h} h", plural(d.unsigned_abs(), "day")),
     }
 }
 
@@ -738,4 +744,18 @@ fn write_certificates(report: &Report, options: &SummaryOptions, s: &mut String)
     }
     t.write(s);
     more(s, left, "certificate");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration;
+
+    #[test]
+    fn spans_read_in_the_largest_units_that_fit() {
+        assert_eq!(duration(42), "42 s");
+        assert_eq!(duration(303), "5 min 3 s");
+        assert_eq!(duration(3 * 3600 + 120), "3 h 2 min");
+        assert_eq!(duration(86_400 + 3600), "1 day 1 h");
+        assert_eq!(duration(181_938 * 3600), "7580 days 18 h");
+    }
 }
