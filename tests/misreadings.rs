@@ -50,7 +50,10 @@ fn a_certificate_message_beyond_the_buffer_budgets_is_counted() {
     let r = records_with(real("zeek__tls-fragmented-handshake.pcap"), &cfg);
     assert_eq!(r[0]["anomalies"]["handshake_message_too_large"], 1);
     let messages = r[0]["messages"].as_array().expect("messages");
-    assert_eq!(messages.last().expect("messages"), "server:server_hello_done");
+    assert_eq!(
+        messages.last().expect("messages"),
+        "server:server_hello_done"
+    );
     assert!(!messages.iter().any(|m| m == "server:certificate"));
     let mut cfg = Config::default();
     cfg.limits.max_total_buffer = 300_000;

@@ -12,6 +12,7 @@
 
 use std::sync::Arc;
 
+use super::fingerprint::ja4_alpn;
 use crate::tls::codes::ExtensionType;
 
 /// Facts of a ClientHello (TLS, or SSLv2-compatible), codepoints exactly as on the wire.
@@ -46,6 +47,9 @@ pub struct ClientHello {
     pub sig_algs: Vec<u16>,
     /// ALPN protocols (16), wire order.
     pub alpn: Vec<String>,
+    /// JA4's two characters for the first ALPN protocol, from its raw bytes (see
+    /// [`super::fingerprint::ja4_alpn`]); `None` without one.
+    pub ja4_alpn: Option<[u8; 2]>,
     /// server_name (0) host name.
     pub sni: Option<String>,
     /// psk_key_exchange_modes (45).
@@ -94,6 +98,8 @@ pub struct ServerHello {
     pub selected_group: Option<u16>,
     /// Negotiated ALPN protocol.
     pub alpn: Option<String>,
+    /// JA4S's two characters for it, from its raw bytes.
+    pub ja4_alpn: Option<[u8; 2]>,
     /// Selected pre_shared_key identity (TLS 1.3 PSK resumption accepted).
     pub psk_selected: Option<u16>,
     /// session_ticket (35) present (the server will send a NewSessionTicket).
@@ -345,7 +351,11 @@ fn decode_client_extension(
         ExtensionType::ALPN => {
             let mut list = body.vec16()?;
             while !list.is_empty() {
-                hello.alpn.push(text(list.vec8()?.buf));
+                let protocol = list.vec8()?.buf;
+                if hello.alpn.is_empty() {
+                    hello.ja4_alpn = ja4_alpn(protocol);
+                }
+                hello.alpn.push(text(protocol));
             }
         }
         ExtensionType::SESSION_TICKET => hello.session_ticket_len = Some(body.buf.len() as u16),
@@ -513,7 +523,9 @@ fn decode_server_extension(
         }
         ExtensionType::ALPN => {
             let mut list = body.vec16()?;
-            hello.alpn = Some(text(list.vec8()?.buf));
+            let protocol = list.vec8()?.buf;
+            hello.ja4_alpn = ja4_alpn(protocol);
+            hello.alpn = Some(text(protocol));
         }
         ExtensionType::PRE_SHARED_KEY => hello.psk_selected = Some(body.u16()?),
         ExtensionType::SESSION_TICKET => hello.session_ticket = true,
