@@ -20,7 +20,10 @@ use tlsight::flow::{Direction, Endpoint, FlowKey, Timestamp, Transport};
 use tlsight::tcp::{CloseReason, Connection, Limits, Segment, StreamConsumer, TcpTable};
 use tlsight::tls::codes::ContentType;
 use tlsight::tls::handshake::certificate::{CertCache, parse_certificate};
-use tlsight::tls::handshake::hello::{parse_certificate_list, parse_client_hello};
+use tlsight::tls::handshake::hello::{
+    parse_certificate_list, parse_client_hello, parse_server_hello,
+};
+use tlsight::tls::handshake::{Carrier, fingerprint};
 use tlsight::tls::record::{Deframer, Framing, RecordBody, RecordHeader, RecordSink};
 use tlsight::tls::{AnomalyKind, RecordLayer, TlsContext};
 
@@ -269,8 +272,39 @@ fn benches(c: &mut Criterion) {
     });
     g.throughput(Throughput::Elements(1));
     g.bench_function("client_hello_with_fingerprints", |b| {
-        b.iter(|| black_box(parse_client_hello(&hello)))
+        b.iter(|| {
+            let mut h = parse_client_hello(&hello).expect("the capture's ClientHello parses");
+            fingerprint::fill_client(&mut h, Carrier::Tcp);
+            black_box(h)
+        })
     });
+    g.finish();
+
+    // The hello body parsers alone (no fingerprints), on the capture's TLS 1.2 hellos and on a
+    // Chrome TLS 1.3 ClientHello with GREASE.
+    let server_hello = server_msgs
+        .iter()
+        .find(|(t, _)| *t == 2)
+        .map(|(_, b)| b.clone())
+        .expect("a ServerHello");
+    let chrome = include_bytes!("../tests/fixtures/tls/ch_tls13_grease.bin");
+    let mut g = c.benchmark_group("hello_parse");
+    g.throughput(Throughput::Elements(1));
+    for (name, body) in [
+        ("client_tls12", hello.as_slice()),
+        ("client_chrome_tls13", chrome),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| black_box(parse_client_hello(black_box(body))))
+        });
+    }
+    g.bench_function("server_tls12", |b| {
+        b.iter(|| black_box(parse_server_hello(black_box(&server_hello), 2)))
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("tls");
+    g.throughput(Throughput::Elements(1));
     g.bench_function("certificate_parse", |b| {
         b.iter(|| black_box(parse_certificate(&ders[0])))
     });
@@ -361,11 +395,13 @@ fn quic(c: &mut Criterion) {
 /// A handshake sink that drops everything (the QUIC benches measure the transport alone).
 struct NullSink;
 
-impl tlsight::quic::HandshakeSink for NullSink {
+impl tlsight::tls::handshake::HandshakeSink for NullSink {
     fn on_message(&mut self, _: Direction, _: u8, body: &[u8], _: Timestamp) {
         black_box(body);
     }
     fn on_protected(&mut self, _: Direction, _: usize, _: Timestamp) {}
+    fn on_application_data(&mut self, _: Direction, _: usize, _: Timestamp) {}
+    fn on_change_cipher_spec(&mut self, _: Direction, _: Timestamp) {}
     fn on_alert(&mut self, _: Direction, _: tlsight::tls::Alert, _: Timestamp) {}
     fn on_gap(&mut self, _: Direction, _: Timestamp) {}
     fn anomaly(&mut self, _: Direction, _: &'static str) {}

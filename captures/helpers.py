@@ -17,10 +17,16 @@ openssl/gnutls tools cannot produce on their own:
                                  + x25519 key shares, ALPN h2, GREASE ECH extension), then
                                  random stand-ins for its Finished and a request.
 
+  delay-proxy PORT BACKEND MS N TCP proxy on PORT to BACKEND (both on loopback) that holds
+                                 every chunk the server sends for MS milliseconds: a server
+                                 grown slow, without netem (this kernel has none). Serves N
+                                 connections, then exits.
+
 Servers handle exactly one connection and exit, so captures stay small.
 """
 
 import os
+import select
 import socket
 import ssl
 import struct
@@ -281,6 +287,33 @@ def pq_client(port, sni):
     sock.close()
 
 
+def delay_proxy(port, backend, delay_ms, connections):
+    srv = listen(port)
+    for _ in range(connections):
+        client, _ = srv.accept()
+        upstream = socket.create_connection((HOST, backend))
+        for s in (client, upstream):
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        open_dirs = {client: upstream, upstream: client}
+        while open_dirs:
+            readable, _, _ = select.select(list(open_dirs), [], [], 10)
+            if not readable:
+                break
+            for s in readable:
+                data = s.recv(65536)
+                peer = open_dirs[s]
+                if not data:
+                    peer.shutdown(socket.SHUT_WR)
+                    del open_dirs[s]
+                    continue
+                if s is upstream:
+                    time.sleep(delay_ms / 1000.0)
+                peer.sendall(data)
+        client.close()
+        upstream.close()
+    srv.close()
+
+
 def main(argv):
     cmd, args = argv[1], argv[2:]
     if cmd == "smtp-server":
@@ -295,6 +328,8 @@ def main(argv):
         pq_server(int(args[0]))
     elif cmd == "pq-client":
         pq_client(int(args[0]), args[1])
+    elif cmd == "delay-proxy":
+        delay_proxy(int(args[0]), int(args[1]), float(args[2]), int(args[3]))
     else:
         sys.exit(f"unknown subcommand {cmd}")
 

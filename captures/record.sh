@@ -2,6 +2,7 @@
 # Record small real TLS handshake captures for tlsight's scenario tests.
 #
 # Usage: sudo bash captures/record.sh        (regenerates every *.pcap / *.pcapng in captures/)
+#        sudo bash captures/record.sh keylog (only captures/keylog/: captures with their key logs)
 #
 # All traffic stays on loopback or inside network namespaces this script creates (and deletes on exit).
 # A fresh PKI is generated in a temporary directory on every run; private keys never leave it.
@@ -158,7 +159,7 @@ srv() {
     local port=$1; shift
     # stdin is a FIFO held open by this shell (fd 9), so servers that read stdin (s_server without
     # -rev) neither see EOF nor get input.
-    timeout 20 "${NSX[@]}" "$@" <&9 >>"$T/$CAP_NAME.srv.log" 2>&1 &
+    timeout "${SRV_TIMEOUT:-20}" "${NSX[@]}" "$@" <&9 >>"$T/$CAP_NAME.srv.log" 2>&1 &
     SRV_PID=$!
     wait_listen "$port"
 }
@@ -403,6 +404,56 @@ census() {
     srv_stop; cap_stop
 }
 
+# `tlsight diff`: a base capture, the same traffic recorded again with a fresh PKI (new keys,
+# serials, dates, client ports and timings: the diff must be empty), and the base with one
+# regression injected each (captures/README.md, "Diff captures"). Twenty connections of one
+# OpenSSL client each (enough for a p95); the client offers TLS 1.0-1.2 with one suite
+# (0xc014) so that a server limited to TLS 1.0 changes the version and nothing else.
+DIFF_CONNECTIONS=20
+diff_clients() {
+    local i
+    for i in $(seq "$DIFF_CONNECTIONS"); do
+        { sleep 0.1; printf '%b' "$HELLO"; sleep 0.3; } |
+            timeout 10 "${C[@]}" "127.0.0.1:$1" "${CLI_OK[@]}" -no_tls1_3 -min_protocol TLSv1 \
+                -cipher 'ECDHE-RSA-AES256-SHA:@SECLEVEL=0' >>"$T/$CAP_NAME.cli.log" 2>&1 || true
+    done
+}
+
+# diff_pair NAME "SERVER ARGS": the two connections to an s_server on port 20080
+diff_pair() {
+    local -a sargs=()
+    read -r -a sargs <<<"$2"
+    cap_start "$1" "tcp port 20080"
+    srv 20080 openssl s_server -naccept "$DIFF_CONNECTIONS" -rev -accept 20080 "${sargs[@]}"
+    diff_clients 20080
+    srv_stop; cap_stop
+}
+
+diff_captures() {
+    mkdir -p "$OUT/diff" "$T/diff"
+    local SRV_TIMEOUT=60
+    local base="${RSA[*]} -cipher $LOW -min_protocol TLSv1"
+    local -a base_args=()
+    read -r -a base_args <<<"$base"
+    diff_pair diff/base "$base"
+    diff_pair diff/regress-version "$base -max_protocol TLSv1"
+    diff_pair diff/regress-client-cert "$base -Verify 1 -CAfile $T/root.pem"
+    # Latency: the base again behind a proxy that holds each server flight for 25 ms (this
+    # kernel has no netem). The capture sees only the client's side, port 20080; the server
+    # listens on 20081.
+    cap_start diff/regress-latency "tcp port 20080"
+    srv 20081 openssl s_server -naccept "$DIFF_CONNECTIONS" -rev -accept 20081 "${base_args[@]}"
+    python3 "$HELPERS" delay-proxy 20080 20081 25 "$DIFF_CONNECTIONS" &
+    local proxy_pid=$!
+    wait_listen 20080
+    diff_clients 20080
+    wait "$proxy_pid" || true
+    srv_stop; cap_stop
+    # A fresh PKI, as a later recording of the same deployment would have after renewals.
+    make_pki
+    diff_pair diff/rerecorded "$base"
+}
+
 defects() {
     python3 "$OUT/defects.py" all "$OUT"
     editcap -F pcapng "$OUT/tls13-aes128gcm.pcap" "$OUT/tls13-aes128gcm.pcapng"
@@ -411,13 +462,109 @@ defects() {
     editcap -F nsecpcap "$OUT/tls12-ecdhe-ecdsa.pcap" "$OUT/tls12-ecdhe-ecdsa-nsec.pcap"
 }
 
+# ---------------------------------------------------------------- captures with key logs
+# Each capture in captures/keylog/ has its NSS key log beside it (NAME.keylog, written by the
+# OpenSSL client's -keylogfile): throwaway secrets of a throwaway PKI, test material only.
+KL=keylog
+
+# kl_begin NAME PORT: starts capturing PORT into keylog/NAME.pcap, with an empty key log beside it
+kl_begin() {
+    rm -f "$OUT/$KL/$1.keylog"
+    cap_start "$KL/$1" "tcp port $2"
+}
+
+# kl_simple NAME PORT "SERVER ARGS" "CLIENT ARGS": one connection, the client's secrets logged
+kl_simple() {
+    local name=$1 port=$2
+    local -a sargs=() cargs=()
+    read -r -a sargs <<<"$3"
+    read -r -a cargs <<<"$4"
+    kl_begin "$name" "$port"
+    srv "$port" "${S[@]}" "$port" "${sargs[@]}"
+    cli "$HELLO" "${C[@]}" "127.0.0.1:$port" "${cargs[@]}" -keylogfile "$OUT/$KL/$name.keylog"
+    srv_stop
+    cap_stop
+}
+
+# kl_reneg NAME PORT "SERVER ARGS" "CLIENT ARGS": TLS 1.2 with a client-initiated renegotiation
+# ("R" on s_client's stdin) that the server allows, so the second handshake runs encrypted.
+kl_reneg() {
+    local name=$1 port=$2
+    local -a sargs=() cargs=()
+    read -r -a sargs <<<"$3"
+    read -r -a cargs <<<"$4"
+    kl_begin "$name" "$port"
+    srv "$port" "${S[@]}" "$port" "${RSA[@]}" -client_renegotiation "${sargs[@]}"
+    { sleep 0.3; printf 'R\n'; sleep 0.5; printf '%b' "$HELLO"; sleep 0.7; } |
+        timeout 10 "${C[@]}" "127.0.0.1:$port" "${CLI_OK[@]}" -tls1_2 "${cargs[@]}" \
+            -keylogfile "$OUT/$KL/$name.keylog" >>"$T/$CAP_NAME.cli.log" 2>&1 || true
+    srv_stop
+    cap_stop
+}
+
+keylog() {
+    mkdir -p "$OUT/$KL" "$T/$KL"
+    local t13=(-tls1_3 -ciphersuites)
+    kl_simple tls13-aes128gcm 20080 "${RSA[*]} -alpn h2,http/1.1" \
+        "${CLI_OK[*]} ${t13[*]} TLS_AES_128_GCM_SHA256 -alpn h2,http/1.1"
+    kl_simple tls13-aes256gcm 20081 "${RSA[*]}" "${CLI_OK[*]} ${t13[*]} TLS_AES_256_GCM_SHA384"
+    kl_simple tls13-chacha20 20082 "${ECDSA[*]}" "${CLI_OK[*]} ${t13[*]} TLS_CHACHA20_POLY1305_SHA256"
+    kl_simple tls13-unknown-ca 20083 "${RSA[*]}" \
+        "-servername server.test -CAfile $T/otherroot.pem -verify_return_error -tls1_3"
+    kl_simple tls13-certificate-required 20084 "${RSA[*]} -Verify 1 -CAfile $T/root.pem" \
+        "${CLI_OK[*]} -tls1_3"
+    kl_simple tls13-mutual-auth 20085 "${RSA[*]} -Verify 1 -CAfile $T/root.pem" \
+        "${CLI_OK[*]} -tls1_3 -cert $T/client.pem -key $T/client.key -cert_chain $T/inter.pem"
+    kl_simple tls13-hello-retry-request 20086 "${RSA[*]} -groups X25519" \
+        "${CLI_OK[*]} -tls1_3 -groups P-256:X25519"
+
+    # PSK resumption: two connections, the second resumes the first's ticket; both logged.
+    local name=tls13-resumption-psk port=20087
+    rm -f "$T/sess.pem"
+    kl_begin "$name" "$port"
+    srv "$port" openssl s_server -naccept 2 -rev -accept "$port" "${RSA[@]}"
+    cli "$HELLO" "${C[@]}" "127.0.0.1:$port" "${CLI_OK[@]}" -tls1_3 -sess_out "$T/sess.pem" \
+        -keylogfile "$OUT/$KL/$name.keylog"
+    cli "$HELLO" "${C[@]}" "127.0.0.1:$port" "${CLI_OK[@]}" -tls1_3 -sess_in "$T/sess.pem" \
+        -keylogfile "$OUT/$KL/$name.keylog"
+    srv_stop; cap_stop
+
+    kl_reneg tls12-gcm-renegotiation 20088 "" "-cipher ECDHE-RSA-AES128-GCM-SHA256"
+    kl_reneg tls12-cbc-etm-renegotiation 20089 "" "-cipher ECDHE-RSA-AES256-SHA384"
+    kl_simple tls12-cbc-sha1-mte 20090 "${RSA[*]} -no_etm" \
+        "${CLI_OK[*]} -tls1_2 -cipher ECDHE-RSA-AES128-SHA"
+    kl_simple tls12-chacha20 20091 "${RSA[*]}" "${CLI_OK[*]} -tls1_2 -cipher ECDHE-RSA-CHACHA20-POLY1305"
+    kl_simple tls10-cbc-implicit-iv 20092 "${RSA[*]} -tls1 -cipher $LOW -no_etm" \
+        "${CLI_OK[*]} -tls1 -cipher $LOW"
+
+    # The first capture again, its secrets stored inside as a Decryption Secrets Block.
+    editcap --inject-secrets "tls,$OUT/$KL/tls13-aes128gcm.keylog" \
+        "$OUT/$KL/tls13-aes128gcm.pcap" "$OUT/$KL/tls13-aes128gcm-dsb.pcapng"
+}
+
+# Installs what the recording needs and is missing (Debian packages).
+install_tools() {
+    local need=()
+    command -v openssl >/dev/null || need+=(openssl)
+    command -v tcpdump >/dev/null || need+=(tcpdump)
+    command -v gnutls-cli >/dev/null || need+=(gnutls-bin)
+    command -v editcap >/dev/null || need+=(wireshark-common)
+    command -v tshark >/dev/null || need+=(tshark)
+    command -v ethtool >/dev/null || need+=(ethtool)
+    command -v ip >/dev/null || need+=(iproute2)
+    if [[ ${#need[@]} -gt 0 ]]; then
+        apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
+    fi
+}
+
 main() {
     [[ $(id -u) == 0 ]] || { echo "run as root (tcpdump, ip netns)" >&2; exit 1; }
+    install_tools
     make_pki
     mkfifo "$T/stdin.fifo"
     exec 9<>"$T/stdin.fifo"
     local groups=("$@")
-    [[ ${#groups[@]} -gt 0 ]] || groups=(versions resumption interop failures certs transport netns_captures census defects)
+    [[ ${#groups[@]} -gt 0 ]] || groups=(versions resumption interop failures certs transport netns_captures census diff_captures defects keylog)
     for g in "${groups[@]}"; do "$g"; done
     log "done: $(ls "$OUT"/*.pcap* | wc -l) capture files, $(du -sh "$OUT" | cut -f1) total"
 }

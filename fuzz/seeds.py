@@ -53,30 +53,69 @@ def ip_offset(link, frame):
     return {101: 0, 228: 0, 229: 0, 0: 4, 108: 4, 113: 16, 276: 20}.get(link)
 
 
-def tcp_segment(link, frame):
-    """(src, dst, seq, flags, payload) of a TCP frame, or None."""
+def ip_packet(link, frame, proto):
+    """(src address, dst address, transport offset, end) of an IP frame carrying `proto`."""
     off = ip_offset(link, frame)
     if off is None or off >= len(frame):
         return None
     ver = frame[off] >> 4
-    if ver == 4:
-        ihl = (frame[off] & 15) * 4
-        if frame[off + 9] != 6:
-            return None
+    if ver == 4 and frame[off + 9] == proto:
         total = struct.unpack(">H", frame[off + 2:off + 4])[0]
-        src, dst, t = frame[off + 12:off + 16], frame[off + 16:off + 20], off + ihl
-        end = off + total
-    elif ver == 6:
-        if frame[off + 6] != 6:
-            return None
+        t = off + (frame[off] & 15) * 4
+        return frame[off + 12:off + 16], frame[off + 16:off + 20], t, off + total
+    if ver == 6 and frame[off + 6] == proto:
         plen = struct.unpack(">H", frame[off + 4:off + 6])[0]
-        src, dst, t = frame[off + 8:off + 24], frame[off + 24:off + 40], off + 40
-        end = t + plen
-    else:
+        return frame[off + 8:off + 24], frame[off + 24:off + 40], off + 40, off + 40 + plen
+    return None
+
+
+def tcp_segment(link, frame):
+    """(src, dst, seq, flags, payload) of a TCP frame, or None."""
+    ip = ip_packet(link, frame, 6)
+    if ip is None:
         return None
+    src, dst, t, end = ip
     sport, dport, seq = struct.unpack(">HHI", frame[t:t + 8])
     doff = (frame[t + 12] >> 4) * 4
     return (src, sport), (dst, dport), seq, frame[t + 13], frame[t + doff:end]
+
+
+def udp_datagram(link, frame):
+    """(src, dst, payload) of a UDP frame, or None."""
+    ip = ip_packet(link, frame, 17)
+    if ip is None:
+        return None
+    src, dst, u, end = ip
+    sport, dport = struct.unpack(">HH", frame[u:u + 4])
+    return (src, sport), (dst, dport), frame[u + 8:end]
+
+
+def dtls_seeds():
+    """dtls: the UDP flows of the DTLS captures (scenario and real), one seed per flow."""
+    paths = sorted((CAPTURES / "dtls").glob("*.pcap")) + sorted(
+        (CAPTURES / "real" / "udp").glob("*dtls*.pcap")) + [CAPTURES / "real" / "udp" / "zeek__webrtc-stun.pcap"]
+    for path in paths:
+        parsed = read_pcap(path.read_bytes())
+        if parsed is None:
+            continue
+        link, frames = parsed
+        flows, last = {}, None
+        for ts, frame in frames:
+            try:
+                d = udp_datagram(link, frame)
+            except (IndexError, struct.error):
+                d = None
+            if d is None:
+                continue
+            src, dst, payload = d
+            key = tuple(sorted([src, dst]))
+            flow = flows.setdefault(key, {"first": src, "data": b"", "last": ts})
+            gap_ms = max(0, min(127, (ts - flow["last"]) // 1000))
+            flow["last"] = ts
+            ctl = (gap_ms << 1) | (0 if src == flow["first"] else 1)
+            flow["data"] += struct.pack("<BH", ctl, len(payload)) + payload
+        for flow in flows.values():
+            write("dtls", flow["data"])
 
 
 def connections(link, frames):
@@ -233,6 +272,25 @@ def main():
                                 pass
                     elif mtype in (4, 12):
                         write("parsers", b"\x07" + body)
+    # check_inputs: a policy stating every condition, then each scenario's NDJSON records.
+    policy = (HERE / "check_policy_seed.toml").read_bytes()
+    for path in sorted((CAPTURES / "expected").glob("*.ndjson")):
+        write("check_inputs", policy + b"\0" + path.read_bytes())
+    dtls_seeds()
+    # keylog: the committed key logs (split every 7th byte), and the pcapng with a secrets block.
+    for path in sorted((CAPTURES / "keylog").glob("*.keylog")):
+        write("keylog", b"\x06" + path.read_bytes())
+    for path in sorted((CAPTURES / "keylog").glob("*.pcapng")):
+        write("keylog", b"\x00" + path.read_bytes())
+    # decrypt: for each (version, suite) choice, a CCS from each side and a few records of the
+    # shapes real connections have (a handshake record, an alert, application data).
+    for pick in range(24):
+        events = b""
+        for kind, data in ((2, b"\x00"), (2, b"\x01"), (3, b"\x17" + bytes(53)),
+                           (4, b"\x17" + bytes(650)), (4, b"\x15" + bytes(40)),
+                           (0, b"\x14" + bytes(12)), (1, b"\x18\x00"), (5, bytes(20))):
+            events += bytes([kind]) + struct.pack(">H", len(data)) + data
+        write("decrypt", bytes([pick]) + events)
     for target in sorted(CORPUS.iterdir()):
         print(f"{target.name}: {len(list(target.iterdir()))} seeds")
 

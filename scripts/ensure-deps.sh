@@ -3,8 +3,10 @@
 # headers (libpcap-dev), a C toolchain with make, OpenSSL's and zlib's headers (librdkafka, the
 # Kafka client, is built from source by the rdkafka crate with TLS and gzip: Debian's
 # librdkafka-dev is 2.0.2, older than the 2.12 the crate needs), openssl (s_server/s_client
-# drive the live tests), promtool (package prometheus: checks the served metrics) and Chromium
-# (renders the HTML report in tests/html). Safe to run again: it installs only what is missing.
+# drive the live tests), promtool (package prometheus: checks the served metrics), Chromium
+# (renders the HTML report in tests/html), xmllint (package libxml2-utils: validates
+# `tlsight check --junit` output against its XSD) and tshark (the key-log decryption is compared
+# with tshark's). Safe to run again: it installs only what is missing.
 set -euo pipefail
 
 missing=()
@@ -16,6 +18,8 @@ command -v make >/dev/null 2>&1 || missing+=(make)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v xmllint >/dev/null 2>&1 || missing+=(libxml2-utils)
+command -v tshark >/dev/null 2>&1 || missing+=(tshark)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if [ ${#missing[@]} -gt 0 ]; then

@@ -8,12 +8,14 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use tlsight::aggregate::failures::DEFAULT_PER_CAUSE;
 use tlsight::capture::interface::LiveOptions;
-use tlsight::facts::FactsConfig;
 use tlsight::output::format::{RecordFormat, Schema};
 use tlsight::pipeline::{Config, LiveConfig};
 use tlsight::sink::KafkaConfig;
-use tlsight::tcp::Limits;
 use tlsight::watch::WatchConfig;
+
+pub mod analysis;
+pub mod check;
+pub mod diff;
 
 /// tlsight: passive TLS handshake analyzer.
 #[derive(Parser, Debug)]
@@ -31,6 +33,11 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Capture from a network interface (e.g. a mirror port) until SIGINT/SIGTERM.
     Live(LiveArgs),
+    /// Check observed handshakes against a policy or a built-in profile (CI gate).
+    Check(check::CheckArgs),
+    /// Compare two captures, NDJSON record files or reports: what changed, per server,
+    /// client fingerprint and certificate.
+    Diff(diff::DiffArgs),
     /// Merge JSON reports (from many sensors or runs) into the report of all their traffic.
     Merge(MergeArgs),
 }
@@ -98,29 +105,9 @@ pub struct CommonArgs {
     /// rest are counted.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_PER_CAUSE)]
     pub failed_per_cause: usize,
-    /// Worker threads (default: available cores).
-    #[arg(long, value_name = "N")]
-    pub workers: Option<usize>,
-    /// Certificates expiring within this many days of capture time are flagged.
-    #[arg(long, value_name = "DAYS", default_value_t = 30)]
-    pub cert_warn_days: i64,
-    /// Close connections idle for this many seconds of capture time.
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
-    pub idle_timeout: u64,
-    /// Most connections tracked at once (the least recently active is evicted beyond).
-    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
-    pub max_flows: usize,
-    /// Most connections that have not carried a byte yet (SYN, SYN-ACK, ACK only) held at once
-    /// in the compact half-open table, apart from --max-flows (the least recently active is
-    /// evicted beyond); 0 tracks every connection in full from its first packet.
-    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
-    pub max_half_open: usize,
-    /// Out-of-order bytes buffered per connection direction, in KiB.
-    #[arg(long, value_name = "KIB", default_value_t = 1024)]
-    pub max_flow_buffer_kib: usize,
-    /// Out-of-order bytes buffered in total, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 256)]
-    pub max_buffer_mib: usize,
+    /// Analysis knobs (shared with `check` and `diff`).
+    #[command(flatten)]
+    pub analysis: analysis::AnalysisArgs,
     /// Do not print the terminal summary.
     #[arg(long, short)]
     pub quiet: bool,
@@ -197,14 +184,6 @@ impl CommonArgs {
 
     /// The pipeline configuration these arguments ask for.
     pub fn config(&self) -> Result<Config, String> {
-        let workers = match self.workers {
-            Some(0) => return Err("--workers must be at least 1".into()),
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        };
-        if self.max_flows == 0 {
-            return Err("--max-flows must be at least 1".into());
-        }
         if self.stdout_outputs() > 1 {
             return Err(
                 "only one of --ndjson, --json and --html can write to standard output".into(),
@@ -215,21 +194,8 @@ impl CommonArgs {
         }
         self.kafka_config()?;
         Ok(Config {
-            workers,
-            limits: Limits {
-                idle_timeout_ns: i64::try_from(self.idle_timeout)
-                    .unwrap_or(i64::MAX / 1_000_000_000)
-                    .saturating_mul(1_000_000_000),
-                max_flow_buffer: self.max_flow_buffer_kib.saturating_mul(1024),
-                max_total_buffer: self.max_buffer_mib.saturating_mul(1 << 20),
-                max_flows: self.max_flows,
-                max_half_open: self.max_half_open,
-            },
-            facts: FactsConfig {
-                cert_warn_days: self.cert_warn_days,
-            },
-            failed_per_cause: self.failed_per_cause,
             want_records: self.ndjson.is_some() || self.kafka.is_some(),
+            failed_per_cause: self.failed_per_cause,
             record_format: RecordFormat {
                 schema: match self.schema {
                     SchemaArg::Native => Schema::Native,
@@ -238,6 +204,7 @@ impl CommonArgs {
                 sensor: self.sensor.as_deref().map(Arc::from),
                 community_id_seed: self.community_id_seed,
             },
+            ..self.analysis.config()?
         })
     }
 }

@@ -7,12 +7,17 @@
 
 pub mod aggregate;
 pub mod capture;
+pub mod check;
 pub mod decode;
+pub mod diff;
+pub mod dtls;
 pub mod facts;
 pub mod flow;
+pub mod keylog;
 pub mod memo;
 pub mod merge;
 pub mod metrics;
+pub mod observed;
 pub mod output;
 pub mod pipeline;
 pub mod prefetch;
@@ -23,3 +28,4 @@ pub mod stream;
 pub mod tcp;
 pub mod tls;
 pub mod watch;
+pub mod wire;

@@ -46,6 +46,8 @@ fn main() -> ExitCode {
             Err(msg) => return usage(&msg),
             Ok(settings) => live(&args, settings),
         },
+        Command::Check(args) => cli::check::run(&args),
+        Command::Diff(args) => cli::diff::run(&args),
         Command::Merge(args) => merge(&args),
     };
     match result {

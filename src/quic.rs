@@ -26,7 +26,7 @@ pub mod protection;
 pub mod varint;
 pub mod version;
 
-pub use connection::{HandshakeSink, QuicConfig, QuicConnection, QuicContext, QuicFacts};
+pub use connection::{QuicConfig, QuicConnection, QuicContext, QuicFacts};
 pub use version::QuicVersion;
 
 /// The type of a QUIC packet, as counted per side.

@@ -41,23 +41,7 @@ use super::{PacketType, Space};
 use crate::flow::{Direction, Timestamp};
 use crate::tls::Alert;
 use crate::tls::codes::{AlertDescription, AlertLevel};
-
-/// Receives the TLS handshake a transport driver reads: the shared handshake layer's API.
-pub trait HandshakeSink {
-    /// A complete handshake message from `dir`, with the capture time of the packet that
-    /// completed it.
-    fn on_message(&mut self, dir: Direction, msg_type: u8, body: &[u8], ts: Timestamp);
-    /// An encrypted handshake-era unit went by (here: a Handshake packet of `len` bytes).
-    fn on_protected(&mut self, dir: Direction, len: usize, ts: Timestamp);
-    /// An alert from `dir` (here: a CONNECTION_CLOSE with CRYPTO_ERROR in an Initial packet).
-    fn on_alert(&mut self, dir: Direction, alert: Alert, ts: Timestamp);
-    /// Handshake bytes from `dir` are missing: what follows is not read.
-    fn on_gap(&mut self, dir: Direction, ts: Timestamp);
-    /// A protocol oddity seen in `dir`.
-    fn anomaly(&mut self, dir: Direction, kind: &'static str);
-    /// The connection is over: nothing more will arrive.
-    fn finish(&mut self);
-}
+use crate::tls::handshake::HandshakeSink;
 
 /// Caps of the driver.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

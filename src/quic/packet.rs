@@ -11,13 +11,13 @@
 //! ignored.
 
 use nom::IResult;
-use nom::multi::length_data;
 use nom::number::complete::{be_u8, be_u32};
 
 use super::PacketType;
 use super::protection::{OpenError, PacketKeys, SAMPLE_LEN, TAG_LEN};
 use super::varint::{length_prefixed, varint};
 use super::version::{QuicVersion, RetryIntegrity, VersionKind};
+use crate::wire::vec8;
 
 /// Longest connection ID of QUIC v1 and v2 (RFC 9000 §17.2); Version Negotiation packets may
 /// carry longer ones (RFC 8999), which are kept as slices only.
@@ -262,8 +262,8 @@ fn parse_packet(bytes: &[u8]) -> Result<(Packet<'_>, usize), PacketError> {
     let (rest, _) = truncated(be_u8(bytes))?;
     let (rest, version) = truncated(be_u32(rest))?;
     let version = QuicVersion(version);
-    let (rest, dcid) = truncated(length_data(be_u8)(rest))?;
-    let (rest, scid) = truncated(length_data(be_u8)(rest))?;
+    let (rest, dcid) = truncated(vec8(rest))?;
+    let (rest, scid) = truncated(vec8(rest))?;
     if version == QuicVersion::NEGOTIATION {
         if rest.is_empty() || rest.len() % 4 != 0 {
             return Err(PacketError::Malformed(
@@ -291,7 +291,7 @@ fn parse_packet(bytes: &[u8]) -> Result<(Packet<'_>, usize), PacketError> {
                 .checked_sub(TAG_LEN)
                 .and_then(|n| rest.get(..n))
                 .ok_or(PacketError::Truncated)?,
-            RetryIntegrity::OriginalDcid => truncated(length_data(be_u8)(rest))?.0,
+            RetryIntegrity::OriginalDcid => truncated(vec8(rest))?.0,
         };
         let retry = RetryPacket {
             version,

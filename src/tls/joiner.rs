@@ -6,6 +6,10 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
+use nom::sequence::pair;
+
+use crate::wire::{WireError, be_u8, be_u24};
+
 /// Default cap on one joined handshake message where no budget says otherwise: 256 KiB.
 ///
 /// Why: the protocol allows 2^24 - 1 bytes, but the largest real messages are certificate
@@ -112,13 +116,8 @@ impl Drop for Joiner {
 
 /// Type and body length of a handshake message header.
 fn message_header(bytes: &[u8]) -> Option<(u8, usize)> {
-    match bytes.get(..4) {
-        Some(&[t, a, b, c]) => Some((
-            t,
-            usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c),
-        )),
-        _ => None,
-    }
+    let (_, (msg_type, len)) = pair(be_u8::<_, WireError>, be_u24)(bytes).ok()?;
+    Some((msg_type, len as usize))
 }
 
 impl Joiner {

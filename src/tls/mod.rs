@@ -9,12 +9,16 @@
 //!   certificates, key exchange, tickets, SSLv2 hellos), fingerprints with the carrier's
 //!   prefix, alerts, the transcript;
 //! - [`codes`] and [`names`]: codepoints as open newtypes, and their readable names;
-//! - [`key_schedule`]: HKDF-Expand-Label for QUIC Initial keys and key-log decryption.
+//! - [`key_schedule`]: HKDF-Expand-Label for QUIC Initial keys and key-log decryption;
+//! - [`decrypt`]: record decryption with key-log secrets (not yet driven by the record layer),
+//!   and [`compressed_cert`]: RFC 8879 CompressedCertificate bodies.
 //!
 //! Odd traffic is data, not failure: protocol oddities become [`Anomaly`] values in the
 //! transcript, never errors.
 
 pub mod codes;
+pub mod compressed_cert;
+pub mod decrypt;
 pub mod handshake;
 pub mod joiner;
 pub mod key_schedule;

@@ -73,3 +73,5 @@ pub fn report_json(analysis: &Analysis) -> Vec<u8> {
     tlsight::output::write_report(&analysis.report, &mut out).expect("write to a Vec");
     out
 }
+
+pub mod replay;

@@ -7,7 +7,8 @@ use std::path::Path;
 
 use tlsight::flow::{Direction, Endpoint, FlowKey, Timestamp, Transport};
 use tlsight::quic::connection::starts_quic;
-use tlsight::quic::{HandshakeSink, QuicConfig, QuicConnection, QuicContext, QuicFacts};
+use tlsight::quic::{QuicConfig, QuicConnection, QuicContext, QuicFacts};
+use tlsight::tls::handshake::HandshakeSink;
 use tlsight::tls::handshake::hello::{parse_client_hello, parse_server_hello};
 use tlsight::tls::{Alert, ClientHello, ServerHello};
 
@@ -57,6 +58,8 @@ impl HandshakeSink for Collected {
     fn anomaly(&mut self, dir: Direction, kind: &'static str) {
         self.anomalies.push((dir, kind));
     }
+    fn on_application_data(&mut self, _: Direction, _: usize, _: Timestamp) {}
+    fn on_change_cipher_spec(&mut self, _: Direction, _: Timestamp) {}
     fn finish(&mut self) {}
 }
 

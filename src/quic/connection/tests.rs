@@ -40,6 +40,12 @@ impl HandshakeSink for Sink {
     fn anomaly(&mut self, dir: Direction, kind: &'static str) {
         self.0.push(Seen::Anomaly(dir, kind));
     }
+    fn on_application_data(&mut self, _: Direction, _: usize, _: Timestamp) {
+        unreachable!("the QUIC driver reads no application data");
+    }
+    fn on_change_cipher_spec(&mut self, _: Direction, _: Timestamp) {
+        unreachable!("QUIC has no ChangeCipherSpec");
+    }
     fn finish(&mut self) {
         self.0.push(Seen::Finish);
     }

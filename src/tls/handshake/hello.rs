@@ -3,17 +3,24 @@
 //! NewSessionTicket. They take a message body (after the 4-byte handshake header) and return
 //! owned facts.
 //!
-//! The framing is walked by hand with a bounds-checked `Reader` rather than with
-//! `tls-parser`'s message parsers, because a passive analyzer must keep what real traffic
-//! sends even where `tls-parser` is strict or silent: it rejects a whole ClientHello when one
-//! extension body is odd (we keep the extension *type* list regardless and only skip that
-//! body), it has no SSLv2 CLIENT-HELLO parser, and it does not know the draft-era TLS 1.3
-//! ServerHello layouts (no session id, no compression, type-6 HelloRetryRequest).
+//! The framing is walked with the shared reading layer ([`crate::wire`]: nom's big-endian
+//! integers and length-prefixed vectors) rather than with `tls-parser`'s message parsers,
+//! because a passive analyzer must keep what real traffic sends even where `tls-parser` is
+//! strict or silent: it rejects a whole ClientHello when one extension body is odd (we keep
+//! the extension *type* list regardless and only skip that body), it has no SSLv2
+//! CLIENT-HELLO parser, and it does not know the draft-era TLS 1.3 ServerHello layouts (no
+//! session id, no compression, type-6 HelloRetryRequest).
 
 use std::sync::Arc;
 
+use nom::Err;
+use nom::sequence::{pair, tuple};
+
 use super::fingerprint::ja4_alpn;
 use crate::tls::codes::ExtensionType;
+use crate::wire::{
+    WireError, WireResult, be_u8, be_u16, be_u32, malformed, take, u16_list, vec8, vec16, vec24,
+};
 
 /// Facts of a ClientHello (TLS, or SSLv2-compatible), codepoints exactly as on the wire.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -26,6 +33,9 @@ pub struct ClientHello {
     pub session_id_len: u8,
     /// The legacy session id (to tell whether the server echoed it).
     pub session_id: Vec<u8>,
+    /// DTLS only: length of the cookie after the session id (non-zero in the ClientHello that
+    /// answers a HelloVerifyRequest); `None` for TLS.
+    pub cookie_len: Option<u8>,
     /// Cipher suites in wire order, GREASE included (for an SSLv2 hello, the kinds whose first
     /// byte is zero, i.e. the TLS suites).
     pub cipher_suites: Vec<u16>,
@@ -64,6 +74,8 @@ pub struct ClientHello {
     pub renegotiation_info: bool,
     /// encrypted_client_hello (0xfe0d) present.
     pub ech: bool,
+    /// DTLS connection_id (54): the connection ID this client asks to receive on its records.
+    pub connection_id: Option<Vec<u8>>,
     /// Extension types whose body did not decode (kept in `extensions` all the same), so
     /// that odd clients are counted rather than dropped.
     pub malformed_extensions: Vec<u16>,
@@ -106,6 +118,9 @@ pub struct ServerHello {
     pub session_ticket: bool,
     /// renegotiation_info (0xff01) present.
     pub renegotiation_info: bool,
+    /// DTLS 1.2 connection_id (54): the connection ID this server asks to receive on its
+    /// records (DTLS 1.3 servers send theirs in the encrypted EncryptedExtensions).
+    pub connection_id: Option<Vec<u8>>,
     /// Extension types whose body did not decode (kept in `extensions` all the same).
     pub malformed_extensions: Vec<u16>,
     /// JA3S string.
@@ -145,146 +160,32 @@ pub const HRR_RANDOM: [u8; 32] = [
 /// TLS_EMPTY_RENEGOTIATION_INFO_SCSV (RFC 5746), the cipher-list form of renegotiation_info.
 const RENEGOTIATION_SCSV: u16 = 0x00ff;
 
-/// A bounds-checked big-endian cursor: every read either succeeds or yields
-/// [`HelloError::Truncated`], so wire data can never cause a panic.
-#[derive(Debug, Clone, Copy)]
-struct Reader<'a> {
-    buf: &'a [u8],
-    message: &'static str,
-}
-
-impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8], message: &'static str) -> Self {
-        Reader { buf, message }
-    }
-
-    fn truncated(&self) -> HelloError {
-        HelloError::Truncated {
-            message: self.message,
-        }
-    }
-
-    fn malformed(&self, what: &'static str) -> HelloError {
-        HelloError::Malformed {
-            message: self.message,
-            what,
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], HelloError> {
-        if n > self.buf.len() {
-            return Err(self.truncated());
-        }
-        let (head, tail) = self.buf.split_at(n);
-        self.buf = tail;
-        Ok(head)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], HelloError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
-    }
-
-    fn u8(&mut self) -> Result<u8, HelloError> {
-        Ok(self.array::<1>()?[0])
-    }
-
-    fn u16(&mut self) -> Result<u16, HelloError> {
-        Ok(u16::from_be_bytes(self.array()?))
-    }
-
-    fn u24(&mut self) -> Result<usize, HelloError> {
-        let [a, b, c] = self.array()?;
-        Ok(usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c))
-    }
-
-    fn u32(&mut self) -> Result<u32, HelloError> {
-        Ok(u32::from_be_bytes(self.array()?))
-    }
-
-    /// A vector with a 1-byte length prefix, as a sub-reader.
-    fn vec8(&mut self) -> Result<Reader<'a>, HelloError> {
-        let n = usize::from(self.u8()?);
-        Ok(Reader::new(self.take(n)?, self.message))
-    }
-
-    /// A vector with a 2-byte length prefix, as a sub-reader.
-    fn vec16(&mut self) -> Result<Reader<'a>, HelloError> {
-        let n = usize::from(self.u16()?);
-        Ok(Reader::new(self.take(n)?, self.message))
-    }
-
-    /// A vector with a 3-byte length prefix, as a sub-reader.
-    fn vec24(&mut self) -> Result<Reader<'a>, HelloError> {
-        let n = self.u24()?;
-        Ok(Reader::new(self.take(n)?, self.message))
-    }
-
-    /// The rest as big-endian u16 values; an odd byte count is malformed.
-    fn u16_list(self, what: &'static str) -> Result<Vec<u16>, HelloError> {
-        if !self.buf.len().is_multiple_of(2) {
-            return Err(self.malformed(what));
-        }
-        Ok(self
-            .buf
-            .chunks_exact(2)
-            .map(|c| u16::from_be_bytes([c[0], c[1]]))
-            .collect())
+/// The [`HelloError`] of a failed read of a `message` body.
+fn hello_error(message: &'static str) -> impl Fn(Err<WireError>) -> HelloError {
+    move |e| match WireError::of(e) {
+        WireError::Truncated => HelloError::Truncated { message },
+        WireError::Malformed(what) => HelloError::Malformed { message, what },
     }
 }
 
-/// One extension as framed on the wire: type and body.
-struct RawExtension<'a> {
-    typ: u16,
-    body: Reader<'a>,
-}
-
-/// The (type, body) pairs of an extensions block in wire order, without allocating. Only
-/// the framing is checked here: bodies are decoded by the caller one at a time, so one odd
-/// body cannot hide the other extensions. A broken framing ends the iteration with an error.
-struct Extensions<'a> {
-    block: Reader<'a>,
-}
-
-impl<'a> Iterator for Extensions<'a> {
-    type Item = Result<RawExtension<'a>, HelloError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.block.is_empty() {
-            return None;
-        }
-        let item = self.block.u16().and_then(|typ| {
-            Ok(RawExtension {
-                typ,
-                body: self.block.vec16()?,
-            })
-        });
-        if item.is_err() {
-            self.block.buf = &[];
-        }
-        Some(item)
-    }
+/// A 2-byte-length vector of u16 codepoints; an odd byte count is malformed (`what`).
+fn vec16_of_u16<'a>(i: &'a [u8], what: &'static str) -> WireResult<'a, Vec<u16>> {
+    let (i, list) = vec16(i)?;
+    let list = u16_list(list, what).map_err(Err::Error)?;
+    Ok((i, list))
 }
 
 /// The optional extensions block at the end of a hello: absent (old clients and servers send
 /// none) or a 2-byte length and the extensions. Bytes after the block are ignored.
-fn optional_extensions<'a>(r: &mut Reader<'a>) -> Result<Extensions<'a>, HelloError> {
-    let block = if r.is_empty() {
-        Reader::new(&[], r.message)
-    } else {
-        r.vec16()?
-    };
-    Ok(Extensions { block })
+fn optional_extensions(i: &[u8]) -> WireResult<'_, &[u8]> {
+    if i.is_empty() { Ok((i, i)) } else { vec16(i) }
 }
 
-/// The cipher suites of a hello: a 2-byte-length list of u16.
-fn cipher_list(r: &mut Reader<'_>) -> Result<Vec<u16>, HelloError> {
-    r.vec16()?.u16_list("odd cipher_suites length")
+/// The first extension of an extensions block as framed on the wire: type and body. Only the
+/// framing is checked here: bodies are decoded by the caller one at a time, so one odd body
+/// cannot hide the other extensions; a broken framing fails the whole hello.
+fn extension(block: &[u8]) -> WireResult<'_, (u16, &[u8])> {
+    pair(be_u16, vec16)(block)
 }
 
 /// Lossy text of a protocol name or host name: these are meant to be ASCII, and a passive
@@ -293,96 +194,134 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Parses a ClientHello body (handshake type 1).
+/// The two layouts of a ClientHello body: DTLS (RFC 6347 §4.2.1, RFC 9147 §5.3) adds a cookie
+/// (`legacy_cookie` in DTLS 1.3) after the session id; everything else is the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HelloFormat {
+    /// TLS over TCP (and QUIC).
+    Tls,
+    /// DTLS: a 1-byte-length cookie follows the session id.
+    Dtls,
+}
+
+/// Parses a TLS ClientHello body (handshake type 1).
 pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello, HelloError> {
-    let mut r = Reader::new(body, "ClientHello");
+    parse_client_hello_as(body, HelloFormat::Tls)
+}
+
+/// Parses a ClientHello body (handshake type 1) laid out as `format` says.
+pub fn parse_client_hello_as(body: &[u8], format: HelloFormat) -> Result<ClientHello, HelloError> {
+    client_hello(body, format)
+        .map(|(_, h)| h)
+        .map_err(hello_error("ClientHello"))
+}
+
+fn client_hello(i: &[u8], format: HelloFormat) -> WireResult<'_, ClientHello> {
+    let (i, legacy_version) = be_u16(i)?;
+    let (i, _random) = take(32usize)(i)?;
+    let (i, session_id) = vec8(i)?;
+    let (i, cookie_len) = match format {
+        HelloFormat::Tls => (i, None),
+        HelloFormat::Dtls => {
+            let (i, cookie) = vec8(i)?;
+            (i, Some(cookie.len() as u8))
+        }
+    };
+    let (i, cipher_suites) = vec16_of_u16(i, "odd cipher_suites length")?;
+    let (i, compression) = vec8(i)?;
+    let (i, mut block) = optional_extensions(i)?;
     let mut hello = ClientHello {
-        legacy_version: r.u16()?,
+        legacy_version,
+        cookie_len,
+        session_id_len: session_id.len() as u8,
+        session_id: session_id.to_vec(),
+        cipher_suites,
+        compression: compression.to_vec(),
+        // One allocation: an extension takes at least 4 bytes of the block.
+        extensions: Vec::with_capacity(block.len() / 4),
         ..ClientHello::default()
     };
-    r.take(32)?; // random
-    let session_id = r.vec8()?.buf;
-    hello.session_id_len = session_id.len() as u8;
-    hello.session_id = session_id.to_vec();
-    hello.cipher_suites = cipher_list(&mut r)?;
-    hello.compression = r.vec8()?.buf.to_vec();
-    let extensions = optional_extensions(&mut r)?;
-    // One allocation: an extension takes at least 4 bytes of the block.
-    hello.extensions = Vec::with_capacity(extensions.block.buf.len() / 4);
-    for e in extensions {
-        let e = e?;
-        hello.extensions.push(e.typ);
-        if decode_client_extension(&mut hello, e.typ, e.body).is_err() {
-            hello.malformed_extensions.push(e.typ);
+    while !block.is_empty() {
+        let (rest, (typ, body)) = extension(block)?;
+        block = rest;
+        hello.extensions.push(typ);
+        if decode_client_extension(&mut hello, typ, body).is_err() {
+            hello.malformed_extensions.push(typ);
         }
     }
     hello.renegotiation_info |= hello.cipher_suites.contains(&RENEGOTIATION_SCSV);
-    Ok(hello)
+    Ok((i, hello))
 }
 
 /// Decodes one ClientHello extension body into `hello`; unknown types are only listed.
 fn decode_client_extension(
     hello: &mut ClientHello,
     typ: u16,
-    mut body: Reader<'_>,
-) -> Result<(), HelloError> {
+    body: &[u8],
+) -> Result<(), Err<WireError>> {
     match ExtensionType(typ) {
         ExtensionType::SERVER_NAME => {
             // An empty body is legal in a ServerHello; in a ClientHello it has no name.
             if body.is_empty() {
                 return Ok(());
             }
-            let mut list = body.vec16()?;
+            let (_, mut list) = vec16(body)?;
             while !list.is_empty() {
-                let name_type = list.u8()?;
-                let name = list.vec16()?;
+                let (rest, (name_type, name)) = pair(be_u8, vec16)(list)?;
+                list = rest;
                 if name_type == 0 && hello.sni.is_none() {
-                    hello.sni = Some(text(name.buf));
+                    hello.sni = Some(text(name));
                 }
             }
         }
         ExtensionType::SUPPORTED_GROUPS => {
-            hello.groups = body.vec16()?.u16_list("odd supported_groups")?
+            hello.groups = vec16_of_u16(body, "odd supported_groups")?.1
         }
-        ExtensionType::EC_POINT_FORMATS => hello.ec_point_formats = body.vec8()?.buf.to_vec(),
+        ExtensionType::EC_POINT_FORMATS => hello.ec_point_formats = vec8(body)?.1.to_vec(),
         ExtensionType::SIGNATURE_ALGORITHMS => {
-            hello.sig_algs = body.vec16()?.u16_list("odd signature_algorithms")?
+            hello.sig_algs = vec16_of_u16(body, "odd signature_algorithms")?.1
         }
         ExtensionType::ALPN => {
-            let mut list = body.vec16()?;
+            let (_, mut list) = vec16(body)?;
             while !list.is_empty() {
-                let protocol = list.vec8()?.buf;
+                let (rest, protocol) = vec8(list)?;
+                list = rest;
                 if hello.alpn.is_empty() {
                     hello.ja4_alpn = ja4_alpn(protocol);
                 }
                 hello.alpn.push(text(protocol));
             }
         }
-        ExtensionType::SESSION_TICKET => hello.session_ticket_len = Some(body.buf.len() as u16),
+        ExtensionType::SESSION_TICKET => hello.session_ticket_len = Some(body.len() as u16),
         ExtensionType::KEY_SHARE | ExtensionType::KEY_SHARE_DRAFT => {
-            let mut list = body.vec16()?;
+            let (_, mut list) = vec16(body)?;
             while !list.is_empty() {
-                hello.key_share_groups.push(list.u16()?);
-                list.vec16()?; // key_exchange
+                let (rest, group) = be_u16(list)?;
+                // Listed before its key is read: a cut entry still names its group.
+                hello.key_share_groups.push(group);
+                (list, _) = vec16(rest)?; // key_exchange
             }
         }
         ExtensionType::PRE_SHARED_KEY => {
-            let mut identities = body.vec16()?;
+            let (_, mut identities) = vec16(body)?;
             let mut count: u16 = 0;
             while !identities.is_empty() {
-                identities.vec16()?; // identity
-                identities.u32()?; // obfuscated_ticket_age
+                // identity, obfuscated_ticket_age
+                (identities, _) = pair(vec16, be_u32)(identities)?;
                 count = count.saturating_add(1);
             }
             hello.psk_identities = Some(count);
         }
         ExtensionType::EARLY_DATA => hello.early_data = true,
         ExtensionType::SUPPORTED_VERSIONS => {
-            hello.supported_versions = body.vec8()?.u16_list("odd supported_versions")?
+            let (_, list) = vec8(body)?;
+            hello.supported_versions =
+                u16_list(list, "odd supported_versions").map_err(Err::Error)?
         }
-        ExtensionType::PSK_KEY_EXCHANGE_MODES => hello.psk_modes = body.vec8()?.buf.to_vec(),
+        ExtensionType::PSK_KEY_EXCHANGE_MODES => hello.psk_modes = vec8(body)?.1.to_vec(),
         ExtensionType::RENEGOTIATION_INFO => hello.renegotiation_info = true,
         ExtensionType::ENCRYPTED_CLIENT_HELLO => hello.ech = true,
+        ExtensionType::CONNECTION_ID => hello.connection_id = Some(vec8(body)?.1.to_vec()),
         _ => {}
     }
     Ok(())
@@ -397,24 +336,31 @@ fn decode_client_extension(
 /// hellos (tshark and Salesforce's ja3 compute none), and this keeps a client that upgrades
 /// from SSLv2 framing comparable with the suites it would offer in a TLS hello.
 pub fn parse_sslv2_client_hello(msg: &[u8]) -> Result<ClientHello, HelloError> {
-    let mut r = Reader::new(msg, "SSLv2 CLIENT-HELLO");
-    if r.u8()? != 1 {
-        return Err(r.malformed("not a CLIENT-HELLO"));
+    sslv2_client_hello(msg)
+        .map(|(_, h)| h)
+        .map_err(hello_error("SSLv2 CLIENT-HELLO"))
+}
+
+fn sslv2_client_hello(i: &[u8]) -> WireResult<'_, ClientHello> {
+    let (i, msg_type) = be_u8(i)?;
+    if msg_type != SSLV2_CLIENT_HELLO {
+        return malformed("not a CLIENT-HELLO");
     }
-    let legacy_version = r.u16()?;
-    let cipher_spec_len = usize::from(r.u16()?);
-    let session_id_len = usize::from(r.u16()?);
-    let challenge_len = usize::from(r.u16()?);
+    let (i, (legacy_version, cipher_spec_len, session_id_len, challenge_len)) =
+        tuple((be_u16, be_u16, be_u16, be_u16))(i)?;
     if !cipher_spec_len.is_multiple_of(3) {
-        return Err(r.malformed("cipher_spec_length not a multiple of 3"));
+        return malformed("cipher_spec_length not a multiple of 3");
     }
-    let specs = r.take(cipher_spec_len)?;
-    let session_id = r.take(session_id_len)?;
-    r.take(challenge_len)?;
+    let (i, specs) = take(cipher_spec_len)(i)?;
+    let (i, session_id) = take(session_id_len)(i)?;
+    let (i, _challenge) = take(challenge_len)(i)?;
+    let Ok(session_id_len) = u8::try_from(session_id.len()) else {
+        return malformed("session id");
+    };
     let mut hello = ClientHello {
         sslv2_format: true,
         legacy_version,
-        session_id_len: u8::try_from(session_id.len()).map_err(|_| r.malformed("session id"))?,
+        session_id_len,
         ..ClientHello::default()
     };
     for spec in specs.chunks_exact(3) {
@@ -427,7 +373,7 @@ pub fn parse_sslv2_client_hello(msg: &[u8]) -> Result<ClientHello, HelloError> {
         }
     }
     hello.renegotiation_info = hello.cipher_suites.contains(&RENEGOTIATION_SCSV);
-    Ok(hello)
+    Ok((i, hello))
 }
 
 /// SSLv2 CLIENT-HELLO message type.
@@ -438,25 +384,25 @@ pub const SSLV2_SERVER_HELLO: u8 = 4;
 /// Reads an SSLv2 SERVER-HELLO (from its type byte): the version and the certificate.
 /// SSLv2 cipher kinds are 3-byte codes with no TLS equivalent, so `cipher` stays 0.
 pub fn parse_sslv2_server_hello(msg: &[u8]) -> Option<(ServerHello, &[u8])> {
-    let be16 = |at: usize| match msg.get(at..at + 2) {
-        Some(&[hi, lo]) => Some(usize::from(hi) << 8 | usize::from(lo)),
-        _ => None,
-    };
-    let version = u16::try_from(be16(3)?).ok()?;
-    let cert_len = be16(5)?;
-    let ciphers_len = be16(7)?;
-    let conn_id_len = be16(9)?;
-    if msg.len() < 11 + cert_len + ciphers_len + conn_id_len {
-        return None;
-    }
-    let cert = msg.get(11..11 + cert_len)?;
+    let (_, hello) = sslv2_server_hello(msg).ok()?;
+    Some(hello)
+}
+
+fn sslv2_server_hello(i: &[u8]) -> WireResult<'_, (ServerHello, &[u8])> {
+    // Message type, session_id_hit, certificate_type.
+    let (i, _) = take(3usize)(i)?;
+    let (i, (version, cert_len, ciphers_len, conn_id_len)) =
+        tuple((be_u16, be_u16, be_u16, be_u16))(i)?;
+    let (i, cert) = take(cert_len)(i)?;
+    let (i, _ciphers) = take(ciphers_len)(i)?;
+    let (i, _connection_id) = take(conn_id_len)(i)?;
     let sh = ServerHello {
         sslv2_format: true,
         legacy_version: version,
         version,
         ..ServerHello::default()
     };
-    Some((sh, cert))
+    Ok((i, (sh, cert)))
 }
 
 /// Whether a ServerHello `version` field names a TLS 1.3 draft up to 21 (0x7f00..=0x7f15),
@@ -472,8 +418,13 @@ fn is_early_draft(version: u16) -> bool {
 /// final TLS 1.3 use the TLS 1.2 layout with supported_versions. A type-6 HelloRetryRequest
 /// is `version, extensions`, with a cipher suite after the version from draft 19 on.
 pub fn parse_server_hello(body: &[u8], handshake_type: u8) -> Result<ServerHello, HelloError> {
-    let mut r = Reader::new(body, "ServerHello");
-    let legacy_version = r.u16()?;
+    server_hello(body, handshake_type)
+        .map(|(_, h)| h)
+        .map_err(hello_error("ServerHello"))
+}
+
+fn server_hello(i: &[u8], handshake_type: u8) -> WireResult<'_, ServerHello> {
+    let (mut i, legacy_version) = be_u16(i)?;
     let mut hello = ServerHello {
         legacy_version,
         ..ServerHello::default()
@@ -481,31 +432,35 @@ pub fn parse_server_hello(body: &[u8], handshake_type: u8) -> Result<ServerHello
     if handshake_type == 6 {
         hello.hrr = true;
         if legacy_version >= 0x7f13 && is_early_draft(legacy_version) {
-            hello.cipher = r.u16()?;
+            (i, hello.cipher) = be_u16(i)?;
         }
     } else {
-        let random: [u8; 32] = r.array()?;
+        let random;
+        (i, random) = take(32usize)(i)?;
         hello.hrr = random == HRR_RANDOM;
         if is_early_draft(legacy_version) {
-            hello.cipher = r.u16()?;
+            (i, hello.cipher) = be_u16(i)?;
         } else {
-            hello.session_id = r.vec8()?.buf.to_vec();
-            hello.cipher = r.u16()?;
-            hello.compression = r.u8()?;
+            let session_id;
+            (i, session_id) = vec8(i)?;
+            hello.session_id = session_id.to_vec();
+            (i, (hello.cipher, hello.compression)) = pair(be_u16, be_u8)(i)?;
         }
     }
+    let (i, mut block) = optional_extensions(i)?;
     let mut selected_version = None;
-    for e in optional_extensions(&mut r)? {
-        let e = e?;
-        hello.extensions.push(e.typ);
-        match decode_server_extension(&mut hello, e.typ, e.body) {
+    while !block.is_empty() {
+        let (rest, (typ, body)) = extension(block)?;
+        block = rest;
+        hello.extensions.push(typ);
+        match decode_server_extension(&mut hello, typ, body) {
             Ok(Some(v)) => selected_version = Some(v),
             Ok(None) => {}
-            Err(_) => hello.malformed_extensions.push(e.typ),
+            Err(_) => hello.malformed_extensions.push(typ),
         }
     }
     hello.version = selected_version.unwrap_or(legacy_version);
-    Ok(hello)
+    Ok((i, hello))
 }
 
 /// Decodes one ServerHello extension body into `hello`; returns the selected version when
@@ -513,23 +468,24 @@ pub fn parse_server_hello(body: &[u8], handshake_type: u8) -> Result<ServerHello
 fn decode_server_extension(
     hello: &mut ServerHello,
     typ: u16,
-    mut body: Reader<'_>,
-) -> Result<Option<u16>, HelloError> {
+    body: &[u8],
+) -> Result<Option<u16>, Err<WireError>> {
     match ExtensionType(typ) {
-        ExtensionType::SUPPORTED_VERSIONS => return Ok(Some(body.u16()?)),
+        ExtensionType::SUPPORTED_VERSIONS => return Ok(Some(be_u16(body)?.1)),
         // A HelloRetryRequest names only the group; a ServerHello adds its key share.
         ExtensionType::KEY_SHARE | ExtensionType::KEY_SHARE_DRAFT => {
-            hello.selected_group = Some(body.u16()?)
+            hello.selected_group = Some(be_u16(body)?.1)
         }
         ExtensionType::ALPN => {
-            let mut list = body.vec16()?;
-            let protocol = list.vec8()?.buf;
+            let (_, list) = vec16(body)?;
+            let protocol = vec8(list)?.1;
             hello.ja4_alpn = ja4_alpn(protocol);
             hello.alpn = Some(text(protocol));
         }
-        ExtensionType::PRE_SHARED_KEY => hello.psk_selected = Some(body.u16()?),
+        ExtensionType::PRE_SHARED_KEY => hello.psk_selected = Some(be_u16(body)?.1),
         ExtensionType::SESSION_TICKET => hello.session_ticket = true,
         ExtensionType::RENEGOTIATION_INFO => hello.renegotiation_info = true,
+        ExtensionType::CONNECTION_ID => hello.connection_id = Some(vec8(body)?.1.to_vec()),
         _ => {}
     }
     Ok(None)
@@ -538,20 +494,31 @@ fn decode_server_extension(
 /// The DER certificates of a Certificate body (type 11), leaf first. `tls13_format` selects
 /// the TLS 1.3 layout (request context, per-entry extensions).
 pub fn parse_certificate_list(body: &[u8], tls13_format: bool) -> Result<Vec<&[u8]>, HelloError> {
-    let mut r = Reader::new(body, "Certificate");
+    certificate_list(body, tls13_format)
+        .map(|(_, list)| list)
+        .map_err(hello_error("Certificate"))
+}
+
+fn certificate_list(i: &[u8], tls13_format: bool) -> WireResult<'_, Vec<&[u8]>> {
+    let mut i = i;
     if tls13_format {
-        r.vec8()?; // certificate_request_context
+        (i, _) = vec8(i)?; // certificate_request_context
     }
-    let mut list = r.vec24()?;
+    let (i, mut list) = vec24(i)?;
     let mut certs = Vec::new();
     while !list.is_empty() {
-        certs.push(list.vec24()?.buf);
+        let cert;
+        (list, cert) = vec24(list)?;
+        certs.push(cert);
         if tls13_format {
-            list.vec16()?; // per-entry extensions
+            (list, _) = vec16(list)?; // per-entry extensions
         }
     }
-    Ok(certs)
+    Ok((i, certs))
 }
+
+/// `ECCurveType.named_curve` (RFC 8422 §5.4).
+const NAMED_CURVE: u8 = 3;
 
 /// The named curve of an ECDHE ServerKeyExchange body (type 12), if it is one.
 ///
@@ -559,18 +526,14 @@ pub fn parse_certificate_list(body: &[u8], tls13_format: bool) -> Result<Vec<&[u
 /// layouts (which do not start with a curve type) yield `None`. The caller knows from the
 /// cipher suite whether the exchange is ECDHE; a DHE body could begin with a 3 by chance.
 pub fn parse_server_key_exchange_curve(body: &[u8]) -> Option<u16> {
-    match body {
-        [3, hi, lo, ..] => Some(u16::from_be_bytes([*hi, *lo])),
-        _ => None,
-    }
+    let (_, (curve_type, group)) = pair(be_u8::<_, WireError>, be_u16)(body).ok()?;
+    (curve_type == NAMED_CURVE).then_some(group)
 }
 
 /// Lifetime hint and ticket length of a TLS ≤ 1.2 NewSessionTicket body (type 4).
 pub fn parse_new_session_ticket(body: &[u8]) -> Option<(u32, u16)> {
-    let mut r = Reader::new(body, "NewSessionTicket");
-    let lifetime = r.u32().ok()?;
-    let ticket = r.vec16().ok()?;
-    Some((lifetime, ticket.buf.len() as u16))
+    let (_, (lifetime, ticket)) = pair(be_u32::<_, WireError>, vec16)(body).ok()?;
+    Some((lifetime, ticket.len() as u16))
 }
 
 #[cfg(test)]

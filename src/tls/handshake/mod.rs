@@ -17,11 +17,13 @@ pub mod certificate;
 pub mod fingerprint;
 pub mod hello;
 mod messages;
+pub mod sink;
 mod transcript;
 
 pub use certificate::{CertCache, Certificate};
 pub use hello::{ClientHello, HelloError, ServerHello};
 pub use messages::{MessageParsers, WireParsers};
+pub use sink::{EventLog, HandshakeSink};
 pub use transcript::{Alert, Anomaly, AnomalyKind, TimedEvent, TlsEvent, Transcript};
 
 use std::marker::PhantomData;

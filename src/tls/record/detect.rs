@@ -5,6 +5,7 @@
 use super::deframer::{Framing, MAX_RECORD_LEN};
 use crate::tls::codes::ContentType;
 use crate::tls::handshake::hello::{SSLV2_CLIENT_HELLO, SSLV2_SERVER_HELLO};
+use crate::wire;
 
 /// Longest prefix the start-of-TLS detection needs to decide (the SSLv2 SERVER-HELLO header).
 pub(super) const DETECT_WINDOW: usize = 13;
@@ -51,11 +52,10 @@ fn signature(bytes: &[u8], pat: &[Pat], extra: impl Fn(&[u8]) -> bool) -> Detect
     }
 }
 
-fn be16(bytes: &[u8], at: usize) -> usize {
-    match bytes.get(at..at + 2) {
-        Some(&[a, b]) => usize::from(u16::from_be_bytes([a, b])),
-        _ => 0,
-    }
+/// The big-endian u16 at `at` of a signature window (whose length the pattern checked), as a
+/// length.
+fn be16(window: &[u8], at: usize) -> usize {
+    wire::u16_at(window, at).map_or(0, usize::from)
 }
 
 /// A TLS handshake record whose first message is `msg_type` (ClientHello or ServerHello):

@@ -173,17 +173,16 @@ fn ja3_ciphers(h: &ClientHello) -> String {
 fn malformed_extension_body_keeps_type_list() {
     let mut body = CH_TLS12.to_vec();
     // Corrupt the ALPN list length (ext 16) so that the body no longer decodes.
-    let mut r = Reader::new(&CH_TLS12[client_extensions_offset(CH_TLS12) + 2..], "t");
     let mut pos = client_extensions_offset(CH_TLS12) + 2;
+    let mut block = &CH_TLS12[pos..];
     loop {
-        let typ = r.u16().unwrap();
-        let len = usize::from(r.u16().unwrap());
+        let (rest, (typ, ext)) = extension(block).unwrap();
         if typ == 16 {
             body[pos + 4] = 0xff;
             break;
         }
-        r.take(len).unwrap();
-        pos += 4 + len;
+        block = rest;
+        pos += 4 + ext.len();
     }
     let h = parse_client_hello(&body).unwrap();
     assert_eq!(
@@ -193,6 +192,32 @@ fn malformed_extension_body_keeps_type_list() {
     assert_eq!(h.malformed_extensions, [16]);
     assert!(h.alpn.is_empty());
     assert_eq!(&*h.ja3, "a607f3a5c94c2ee592af1456f36c8367");
+}
+
+/// DTLS: the cookie after the session id is read and its length kept; the connection_id
+/// extension is decoded in both hellos; a TLS hello has no cookie.
+#[test]
+fn dtls_client_hello_with_cookie_and_connection_id() {
+    use crate::dtls::test_wire::{ClientHelloSpec, ServerHelloSpec};
+    let spec = ClientHelloSpec {
+        cookie: vec![0xab; 20],
+        cid: Some(vec![1, 2, 3]),
+        ..ClientHelloSpec::default()
+    };
+    let h = parse_client_hello_as(&spec.body(), HelloFormat::Dtls).unwrap();
+    assert_eq!(h.legacy_version, 0xfefd);
+    assert_eq!(h.cookie_len, Some(20));
+    assert_eq!(h.cipher_suites, [0xc02f, 0xc030]);
+    assert_eq!(h.sni.as_deref(), Some("example.com"));
+    assert_eq!(h.extensions, [0, 10, 54]);
+    assert_eq!(h.connection_id.as_deref(), Some(&[1, 2, 3][..]));
+    assert_eq!(parse_client_hello(CH_TLS12).unwrap().cookie_len, None);
+    let sh = ServerHelloSpec {
+        cid: Some(vec![9; 8]),
+        ..ServerHelloSpec::default()
+    };
+    let sh = parse_server_hello(&sh.body(), 2).unwrap();
+    assert_eq!(sh.connection_id.as_deref(), Some(&[9; 8][..]));
 }
 
 #[test]
@@ -513,6 +538,7 @@ proptest::proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(0u8..=255, 0..600)) {
         let _ = parse_client_hello(&bytes);
+        let _ = parse_client_hello_as(&bytes, HelloFormat::Dtls);
         let _ = parse_sslv2_client_hello(&bytes);
         let _ = parse_server_hello(&bytes, 2);
         let _ = parse_server_hello(&bytes, 6);
