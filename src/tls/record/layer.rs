@@ -15,7 +15,8 @@
 use std::ops::RangeInclusive;
 
 use super::deframer::{
-    DEFAULT_MAX_PREAMBLE, Deframer, Framing, RecordBody, RecordHeader, RecordSink,
+    DEFAULT_MAX_PREAMBLE, Deframer, ENCRYPTED_ALERT_LEN, Framing, RecordBody, RecordHeader,
+    RecordSink,
 };
 use crate::flow::{Direction, Timestamp};
 use crate::tls::codes::{AlertDescription, AlertLevel, ContentType, HandshakeType};
@@ -252,8 +253,24 @@ impl<P: MessageParsers> Records<P> {
         }
     }
 
-    /// Cleartext alert record: one or more 2-byte alerts.
+    /// An alert record its direction should have sent in cleartext: one or more 2-byte alerts.
+    ///
+    /// A level other than warning (1) or fatal (2) cannot be a cleartext alert (issue #20:
+    /// after a gap, the bytes of an encrypted alert whose ChangeCipherSpec fell into the gap
+    /// were read as `level 143, unknown_143`). Such a record is an encrypted alert when an
+    /// encrypted alert can be that long, and otherwise not an alert at all (`bad_alert`).
     fn on_cleartext_alerts(&mut self, dir: Direction, bytes: &[u8], ts: Timestamp) {
+        let impossible_level = bytes
+            .chunks_exact(2)
+            .any(|pair| !matches!(AlertLevel(pair[0]), AlertLevel::WARNING | AlertLevel::FATAL));
+        if impossible_level {
+            if ENCRYPTED_ALERT_LEN.contains(&(bytes.len() as u16)) {
+                self.hs.on_alert(dir, Alert::ENCRYPTED, ts);
+            } else {
+                self.hs.anomaly(dir, AnomalyKind::BadAlert);
+            }
+            return;
+        }
         if bytes.is_empty() || !bytes.len().is_multiple_of(2) {
             self.hs.anomaly(dir, AnomalyKind::BadAlert);
         }
