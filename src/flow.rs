@@ -79,6 +79,17 @@ pub struct Endpoint {
     pub port: u16,
 }
 
+impl Endpoint {
+    /// The endpoint of `ip` (a literal) and `port`, for tests.
+    #[cfg(test)]
+    pub(crate) fn test(ip: &str, port: u16) -> Self {
+        Endpoint {
+            ip: ip.parse().expect("test address"),
+            port,
+        }
+    }
+}
+
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.ip {

@@ -9,6 +9,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
 
+use tlsight::output::thousands;
 use tlsight::pipeline::{Progress, ProgressSnapshot};
 
 /// How often the line is redrawn.
@@ -95,19 +96,6 @@ fn bytes(n: u64) -> String {
     } else {
         format!("{value:.1} {unit}")
     }
-}
-
-/// A count with thousands separators.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]

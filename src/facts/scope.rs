@@ -149,11 +149,10 @@ impl Scope {
 mod tests {
     use super::*;
 
+    use crate::flow::Endpoint;
+
     fn ep(ip: &str, port: u16) -> Endpoint {
-        Endpoint {
-            ip: ip.parse().expect("test address"),
-            port,
-        }
+        Endpoint::test(ip, port)
     }
 
     #[test]

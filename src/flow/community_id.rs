@@ -51,11 +51,10 @@ pub fn community_id_v1(proto: u8, a: Endpoint, b: Endpoint, seed: u16) -> String
 mod tests {
     use super::*;
 
+    use crate::flow::Endpoint;
+
     fn ep(ip: &str, port: u16) -> Endpoint {
-        Endpoint {
-            ip: ip.parse().expect("test address"),
-            port,
-        }
+        Endpoint::test(ip, port)
     }
 
     /// The spec's published baseline (`baseline/baseline_deflt.json`, seed 0) for the

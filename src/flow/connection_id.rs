@@ -56,11 +56,10 @@ pub fn connection_id(
 mod tests {
     use super::*;
 
+    use crate::flow::Endpoint;
+
     fn ep(ip: &str, port: u16) -> Endpoint {
-        Endpoint {
-            ip: ip.parse().expect("test address"),
-            port,
-        }
+        Endpoint::test(ip, port)
     }
 
     #[test]

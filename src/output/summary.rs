@@ -9,7 +9,7 @@ use super::report::{
     Report, causes_by_server, census, certificates_sorted, clients_sorted, group_census,
     servers_sorted, what_breaks, without_tls_by_server, without_tls_total,
 };
-use super::table::{Column, LINE_WIDTH, Table, cut_at_word, more, plural, wrap};
+use super::table::{Column, LINE_WIDTH, Table, cut_at_word, more, plural, thousands, wrap};
 use super::time::rfc3339_secs;
 
 use crate::aggregate::{Aggregates, CertEntry, Percentiles};
@@ -51,19 +51,6 @@ fn ms(us: u64, samples: u64) -> String {
     } else {
         format!("{:.3}", us as f64 / 1000.0)
     }
-}
-
-/// A count with thousands separators.
-fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// `part` of `whole` as a whole percentage.
@@ -133,14 +120,14 @@ fn write_header(report: &Report, s: &mut String) {
         s,
         "tlsight: {} ({} bytes){}, {}, {} with TLS",
         plural(inp.packets, "packet"),
-        count(inp.bytes),
+        thousands(inp.bytes),
         if files > 1 {
             format!(" in {files} files")
         } else {
             String::new()
         },
         plural(inp.flows.tcp_connections, "TCP connection"),
-        count(report.aggregates.all.connections),
+        thousands(report.aggregates.all.connections),
     );
     if let Some((start, end)) = capture_span(report) {
         let secs = (end.0 - start.0).max(0) / 1_000_000_000;
@@ -226,7 +213,11 @@ fn write_outcomes(report: &Report, s: &mut String) {
         ("share", Column::Number),
     ]);
     for (o, &n) in &all.outcomes {
-        t.row(vec![o.name().into(), count(n), share(n, all.connections)]);
+        t.row(vec![
+            o.name().into(),
+            thousands(n),
+            share(n, all.connections),
+        ]);
     }
     t.write(s);
 }
@@ -290,7 +281,7 @@ fn write_versions_and_ciphers(agg: &Aggregates, options: &SummaryOptions, s: &mu
         let mut t = Table::new(&[("version", Column::Name), ("connections", Column::Number)]);
         let (shown, left) = options.cut(&versions);
         for c in versions.iter().take(shown) {
-            t.row(vec![c.name.clone(), count(c.count)]);
+            t.row(vec![c.name.clone(), thousands(c.count)]);
         }
         t.write(s);
         more(s, left, "version");
@@ -304,7 +295,7 @@ fn write_versions_and_ciphers(agg: &Aggregates, options: &SummaryOptions, s: &mu
         ]);
         let (shown, left) = options.cut(&ciphers);
         for c in ciphers.iter().take(shown) {
-            t.row(vec![c.name.clone(), count(c.count)]);
+            t.row(vec![c.name.clone(), thousands(c.count)]);
         }
         t.write(s);
         more(s, left, "cipher suite");
@@ -315,7 +306,7 @@ fn write_versions_and_ciphers(agg: &Aggregates, options: &SummaryOptions, s: &mu
 fn latency_row(t: &mut Table, label: String, p: &Percentiles) {
     t.row(vec![
         label,
-        count(p.count),
+        thousands(p.count),
         ms(p.p50, p.count),
         ms(p.p95, p.count),
         ms(p.p99, p.count),
@@ -410,8 +401,8 @@ fn write_servers(report: &Report, options: &SummaryOptions, s: &mut String) {
         };
         t.row(vec![
             (*label).to_string(),
-            count(st.connections),
-            count(st.failed()),
+            thousands(st.connections),
+            thousands(st.failed()),
             ms(p.p50, p.count),
             ms(p.p95, p.count),
             percent(st.resumption.hit_rate()),
@@ -437,7 +428,7 @@ fn write_servers(report: &Report, options: &SummaryOptions, s: &mut String) {
             t.row(vec![
                 (*label).to_string(),
                 ms(*p95, 1),
-                count(b.connections),
+                thousands(b.connections),
             ]);
         }
         if shown > 0 {
@@ -455,7 +446,11 @@ fn write_servers(report: &Report, options: &SummaryOptions, s: &mut String) {
         ]);
         let (shown, left) = options.cut(&causes);
         for c in causes.iter().take(shown) {
-            t.row(vec![c.server.to_string(), c.cause.into(), count(c.count)]);
+            t.row(vec![
+                c.server.to_string(),
+                c.cause.into(),
+                thousands(c.count),
+            ]);
         }
         t.write(s);
         more(s, left, "row");
@@ -473,8 +468,8 @@ fn write_without_tls(report: &Report, options: &SummaryOptions, s: &mut String) 
     let _ = writeln!(
         s,
         "\nTCP connections without TLS: {}, {} failed before TLS",
-        count(total.total()),
-        count(total.failures()),
+        thousands(total.total()),
+        thousands(total.failures()),
     );
     let mut kinds: Vec<WithoutTls> = WithoutTls::ALL
         .into_iter()
@@ -483,7 +478,11 @@ fn write_without_tls(report: &Report, options: &SummaryOptions, s: &mut String) 
     kinds.sort_by_key(|&k| (!k.is_failure(), std::cmp::Reverse(total.of(k))));
     let width = kinds.iter().map(|k| k.name().len()).max().unwrap_or(0);
     for kind in kinds {
-        let head = format!("  {:<width$}  {:>9}  ", kind.name(), count(total.of(kind)));
+        let head = format!(
+            "  {:<width$}  {:>9}  ",
+            kind.name(),
+            thousands(total.of(kind))
+        );
         let lines = wrap(kind.explanation(), LINE_WIDTH - head.len());
         for (i, line) in lines.iter().enumerate() {
             let lead = if i == 0 {
@@ -508,11 +507,11 @@ fn write_without_tls(report: &Report, options: &SummaryOptions, s: &mut String) 
         let n = &c.counts;
         t.row(vec![
             c.server.clone(),
-            count(n.tcp_refused),
-            count(n.tcp_no_answer),
-            count(n.closed_before_hello),
-            count(n.not_tls),
-            count(n.no_syn),
+            thousands(n.tcp_refused),
+            thousands(n.tcp_no_answer),
+            thousands(n.closed_before_hello),
+            thousands(n.not_tls),
+            thousands(n.no_syn),
         ]);
     }
     t.write(s);
@@ -555,8 +554,8 @@ fn write_resumption(agg: &Aggregates, s: &mut String) {
     for m in Mechanism::ALL {
         t.row(vec![
             m.name().into(),
-            count(r.offered[m.index()]),
-            count(r.accepted[m.index()]),
+            thousands(r.offered[m.index()]),
+            thousands(r.accepted[m.index()]),
         ]);
     }
     t.write(s);
@@ -574,7 +573,7 @@ fn write_census(agg: &Aggregates, options: &SummaryOptions, s: &mut String) {
             } else {
                 ""
             };
-            t.row(vec![format!("{}{pq}", g.name), count(g.count)]);
+            t.row(vec![format!("{}{pq}", g.name), thousands(g.count)]);
         }
         t.write(s);
         more(s, left, "group");
@@ -603,8 +602,8 @@ fn write_census(agg: &Aggregates, options: &SummaryOptions, s: &mut String) {
             let n = |v: &[(&str, u64)]| v.iter().find(|(n, _)| n == name).map_or(0, |&(_, c)| c);
             t.row(vec![
                 (*name).to_string(),
-                count(n(&alpn)),
-                count(n(&offered)),
+                thousands(n(&alpn)),
+                thousands(n(&offered)),
             ]);
         }
         t.write(s);
@@ -639,8 +638,8 @@ fn write_clients(agg: &Aggregates, options: &SummaryOptions, s: &mut String) {
         let breaks: Vec<&str> = p.breaks().iter().map(|c| c.name()).collect();
         t.row(vec![
             (*ja4).to_string(),
-            count(p.connections),
-            count(p.failed),
+            thousands(p.connections),
+            thousands(p.failed),
             p.highest_version()
                 .map_or_else(|| "-".into(), |v| version_name(v).into_owned()),
             if breaks.is_empty() {
@@ -664,8 +663,8 @@ fn write_clients(agg: &Aggregates, options: &SummaryOptions, s: &mut String) {
     for b in what_breaks(agg) {
         t.row(vec![
             b.change.into(),
-            count(b.clients as u64),
-            count(b.connections),
+            thousands(b.clients as u64),
+            thousands(b.connections),
         ]);
     }
     t.write(s);
@@ -734,7 +733,7 @@ fn write_certificates(report: &Report, options: &SummaryOptions, s: &mut String)
             subject,
             date.get(..10).unwrap_or(&date).to_string(),
             days_left(e.cert.not_after, now).to_string(),
-            count(e.connections),
+            thousands(e.connections),
             if findings.is_empty() {
                 "-".to_string()
             } else {

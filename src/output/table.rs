@@ -172,6 +172,20 @@ pub fn wrap(text: &str, w: usize) -> Vec<String> {
     lines
 }
 
+/// `1234567` → `1,234,567`: counts for people (the summary, the HTML report, the progress
+/// line).
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// `"1 connection"`, `"2 connections"`: the count with the noun in the right number.
 pub fn plural(n: u64, noun: &str) -> String {
     if n == 1 {
