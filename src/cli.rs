@@ -16,7 +16,7 @@ use tlsight::pipeline::{Config, LiveConfig, MAX_INPUTS};
 use tlsight::sink::KafkaConfig;
 use tlsight::watch::WatchConfig;
 
-/// What every `--help` ends with.
+/// The exit codes every subcommand that analyses shares (`--help` ends with them).
 const EXIT_CODES: &str = "\
 Exit codes:
   0    success
@@ -24,7 +24,13 @@ Exit codes:
   2    bad arguments
   3    an input could not be read to its end (missing, not a capture, truncated): the
        outputs cover everything read before the cut, and the message names file and packet
-  130  analyze stopped by Ctrl-C (SIGINT; 143 for SIGTERM): the outputs cover what was read
+";
+/// The exit code of `check` and `diff`, in the main `--help`.
+const EXIT_FINDINGS: &str =
+    "  4    check: a policy was violated; diff: a --fail-on change was found\n";
+/// The exit code of an interrupted `analyze`.
+const EXIT_INTERRUPTED: &str =
+    "  130  analyze stopped by Ctrl-C (SIGINT; 143 for SIGTERM): the outputs cover what was read
        (a second Ctrl-C exits at once)";
 
 /// `tlsight analyze --help`: examples, then the exit codes.
@@ -50,7 +56,8 @@ pub mod diff;
 
 /// tlsight: passive TLS handshake analyzer.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about = None, after_help = EXIT_CODES, max_term_width = 100)]
+#[command(version, about, long_about = None, max_term_width = 100,
+    after_help = format!("{EXIT_CODES}{EXIT_FINDINGS}{EXIT_INTERRUPTED}"))]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -62,7 +69,7 @@ pub struct Cli {
 pub enum Command {
     /// Analyse saved captures (pcap or pcapng, possibly gzip, zstd or xz compressed) as one
     /// capture, their packets merged by time.
-    #[command(after_help = format!("{ANALYZE_EXAMPLES}\n{EXIT_CODES}"))]
+    #[command(after_help = format!("{ANALYZE_EXAMPLES}\n{EXIT_CODES}{EXIT_INTERRUPTED}"))]
     Analyze(AnalyzeArgs),
     /// Capture from a network interface (e.g. a mirror port) until SIGINT/SIGTERM.
     #[command(after_help = EXIT_CODES)]
