@@ -56,6 +56,11 @@ fn message_header(bytes: &[u8]) -> Option<(u8, usize)> {
 }
 
 impl Joiner {
+    /// Longest message body joined.
+    pub fn max_message(&self) -> usize {
+        self.max
+    }
+
     /// A joiner that skips messages with a body longer than `max` bytes.
     pub fn new(max: usize) -> Self {
         Joiner {
