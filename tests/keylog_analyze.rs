@@ -332,7 +332,10 @@ fn bad_key_log_lines_are_named_and_skipped() {
     let path = tmp.path().join("bad.keylog");
     let good = std::fs::read_to_string(dir().join("tls13-aes128gcm.keylog")).expect("read");
     std::fs::write(&path, format!("CLIENT_RANDOM nothex\n{good}")).expect("write");
-    let (ndjson, stderr) = analyze(&dir().join("tls13-aes128gcm.pcap"), &[path.clone()]);
+    let (ndjson, stderr) = analyze(
+        &dir().join("tls13-aes128gcm.pcap"),
+        std::slice::from_ref(&path),
+    );
     assert!(
         stderr.contains(&format!("{}:1:", path.display())),
         "{stderr}"
