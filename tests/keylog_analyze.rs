@@ -426,3 +426,50 @@ fn alert_code(name: &str) -> u8 {
         .find(|&c| tlsight::tls::codes::AlertDescription(c).name() == name)
         .unwrap_or_else(|| panic!("unknown alert name {name}"))
 }
+
+/// The report counts connections by decryption level and names the missing secrets; a key log
+/// whose secret is wrong counts `decryption_failed` records.
+#[test]
+fn report_counts_decryption() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let report = tmp.path().join("report.json");
+    // The key log's server handshake secret damaged: its records have keys and do not open.
+    let good = std::fs::read_to_string(dir().join("tls13-aes128gcm.keylog")).expect("read");
+    let wrong: String = good
+        .lines()
+        .map(
+            |l| match l.strip_prefix("SERVER_HANDSHAKE_TRAFFIC_SECRET ") {
+                Some(rest) => {
+                    let (random, secret) = rest.split_once(' ').expect("two fields");
+                    format!(
+                        "SERVER_HANDSHAKE_TRAFFIC_SECRET {random} {}\n",
+                        "00".repeat(secret.len() / 2)
+                    )
+                }
+                None => format!("{l}\n"),
+            },
+        )
+        .collect();
+    let keylog = tmp.path().join("wrong.keylog");
+    std::fs::write(&keylog, wrong).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_tlsight"))
+        .arg("analyze")
+        .arg(dir().join("tls13-aes128gcm.pcap"))
+        .arg(dir().join("tls12-chacha20.pcap"))
+        .arg("--keylog")
+        .arg(&keylog)
+        .arg("--json")
+        .arg(&report)
+        .output()
+        .expect("run tlsight");
+    assert!(out.status.success());
+    // The terminal summary goes to standard output when no output claims it.
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.contains("decryption_failed:"), "{summary}");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("JSON");
+    let d = &report["decryption"];
+    assert_eq!(d["missing"]["CLIENT_RANDOM"], 1, "{d}");
+    assert!(d["failed_records"].as_u64() > Some(0), "{d}");
+    assert_eq!(d["failed_connections"], 1, "{d}");
+}

@@ -17,6 +17,7 @@ mod census;
 mod certificates;
 mod clients;
 pub mod codec;
+mod decryption;
 pub mod failures;
 mod latency;
 mod resumption;
@@ -29,6 +30,7 @@ pub use capped::{BoundedCounts, Capped, OTHER};
 pub use census::{EchStats, GroupCensus, MAX_LISTED_GROUPS};
 pub use certificates::CertEntry;
 pub use clients::{ClientProfile, PolicyChange};
+pub use decryption::DecryptionStats;
 pub use latency::{Latency, Percentiles, Timings};
 pub use resumption::{RenegotiationStats, ResumptionStats};
 
@@ -145,6 +147,9 @@ pub struct Aggregates {
     pub timeline: Timeline,
     /// The earliest failed connections of each cause, with their evidence.
     pub failed: FailedConnections,
+    /// Key-log decryption (analyses with key logs only).
+    #[serde(default, skip_serializing_if = "DecryptionStats::is_empty")]
+    pub decryption: DecryptionStats,
 }
 
 impl Aggregates {
@@ -193,6 +198,7 @@ impl Aggregates {
         self.servers.update(&label, |b| b.add(f));
         self.timeline.add(f);
         self.failed.add(f);
+        self.decryption.add(f);
     }
 
     fn add_client_hello(&mut self, f: &ConnectionFacts, ch: &ClientHello, label: &str) {
@@ -300,6 +306,7 @@ impl Merge for Aggregates {
         self.renegotiation.merge_in(other.renegotiation);
         self.timeline.merge_in(other.timeline);
         self.failed.merge_in(other.failed);
+        self.decryption.merge_in(other.decryption);
     }
 }
 

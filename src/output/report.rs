@@ -13,8 +13,8 @@ use super::{failed, timeline};
 use crate::flow::Timestamp;
 
 use crate::aggregate::{
-    Aggregates, Breakdown, CertEntry, ClientProfile, Latency, OTHER_SERVERS, Percentiles,
-    ResumptionStats, Timings,
+    Aggregates, Breakdown, CertEntry, ClientProfile, DecryptionStats, Latency, OTHER_SERVERS,
+    Percentiles, ResumptionStats, Timings,
 };
 use crate::facts::{Finding, Mechanism};
 use crate::tls::names::{cipher_name, group_is_post_quantum, group_name, version_name};
@@ -411,6 +411,8 @@ pub(super) struct ReportOut<'a> {
     pub(super) certificates: Vec<InventoryCertOut<'a>>,
     pub(super) certificates_not_listed: u64,
     pub(super) renegotiation: RenegotiationStatsOut,
+    #[serde(skip_serializing_if = "DecryptionStats::is_empty")]
+    pub(super) decryption: &'a DecryptionStats,
     pub(super) timeline: timeline::TimelineOut,
     pub(super) failed_connections_per_cause: usize,
     pub(super) failed_connections: Vec<failed::FailedOut<'a>>,
@@ -719,6 +721,7 @@ pub fn write_report(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             secure_supported: agg.renegotiation.secure_supported,
             secure_unsupported: agg.renegotiation.secure_unsupported,
         },
+        decryption: &agg.decryption,
         timeline: timeline::TimelineOut::from(&agg.timeline),
         failed_connections_per_cause: agg.failed.per_cause(),
         failed_connections: failed::listed(&agg.failed),
