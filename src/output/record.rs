@@ -8,17 +8,20 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::json::{self, Fields, Json, KeyPart, Object, Run, RunFields, SerdeFields, Written, key};
+use super::json::{
+    self, Fields, Json, Key, KeyPart, Object, Run, RunFields, SerdeFields, Written, key,
+};
 use super::time::Rfc3339;
 use crate::memo::BoundedMemo;
 
 use super::format::RecordFormat;
 use crate::facts::{
-    AlertFact, ChainCert, ConnectionFacts, Failure, Finding, Renegotiation, Resumption, Side,
-    TcpFacts, Timing, TransportFacts, WithoutTls,
+    AlertFact, ChainCert, ConnectionFacts, Decrypted, Failure, Finding, Renegotiation, Resumption,
+    Side, TcpFacts, Timing, TransportFacts, WithoutTls,
 };
 use crate::flow::connection_id::connection_id;
 use crate::flow::{Direction, Endpoint, Transport, community_id};
+use crate::keylog::SecretKind;
 use crate::tcp::CloseReason;
 use crate::tls::codes::{AlertDescription, AlertLevel};
 use crate::tls::names::{cipher_name, group_name, version_name};
@@ -458,6 +461,31 @@ impl Run for Negotiated<'_> {
     }
 }
 
+/// What key-log decryption did and revealed (records of an analysis with key logs only).
+fn write_decrypted(o: &mut Object<'_>, d: &Decrypted) {
+    fn sides<T: Json + ?Sized>(o: &mut Object<'_>, key: Key, [client, server]: [&T; 2]) {
+        o.object(key, |o| {
+            o.field(key!("client"), client);
+            o.field(key!("server"), server);
+        });
+    }
+    let a = &d.accounting;
+    o.field(key!("decryption"), a.level().name());
+    o.field(
+        key!("decryption_missing"),
+        &a.missing.map(SecretKind::label),
+    );
+    o.field(key!("decryption_failed"), &a.failed_records);
+    let [c, s] = &a.finished_verified;
+    sides(o, key!("finished_verified"), [c, s]);
+    let [c, s] = &d.certificate_verify;
+    sides(o, key!("certificate_verify_scheme"), [c, s]);
+    let [c, s] = &d.key_updates;
+    sides(o, key!("key_updates"), [c, s]);
+    o.field(key!("ticket_lifetime_s"), &d.ticket_lifetime);
+    o.field(key!("ticket_max_early_data"), &d.ticket_max_early_data);
+}
+
 /// The `tcp` object of a record, whose client sent in `client_dir`.
 fn write_tcp(o: &mut Object<'_>, client_dir: Direction, tcp: &TcpFacts) {
     let close = tcp.close;
@@ -616,6 +644,9 @@ pub fn write_connection(f: &ConnectionFacts, input: u16, format: &RecordFormat, 
         o.field(key!("renegotiations"), &f.renegotiations());
         o.field(key!("renegotiation"), &f.renegotiation);
         o.field(key!("anomalies"), &f.anomalies);
+        if let Some(d) = &f.decrypted {
+            write_decrypted(o, d);
+        }
         match &f.transport {
             TransportFacts::Tcp(tcp) => o.object(key!("tcp"), |o| write_tcp(o, f.client_dir, tcp)),
         }

@@ -109,6 +109,7 @@ pub fn write_summary(
             plural(r.secure_unsupported, "connection"),
         );
     }
+    write_decryption(&agg.decryption, &mut s);
     out.write_all(s.as_bytes())
 }
 
@@ -743,6 +744,37 @@ fn write_certificates(report: &Report, options: &SummaryOptions, s: &mut String)
     }
     t.write(s);
     more(s, left, "certificate");
+}
+
+/// Key-log decryption: connections by level, the secrets missing, the records that had keys and
+/// did not decrypt.
+fn write_decryption(d: &crate::aggregate::DecryptionStats, s: &mut String) {
+    if d.is_empty() {
+        return;
+    }
+    let level = |name| d.levels.get(name).copied().unwrap_or(0);
+    let mut text = format!(
+        "Decryption (key logs): {} connections full, {} handshake only, {} none; \
+         decryption_failed: {} records on {} connections",
+        level("full"),
+        level("handshake"),
+        level("none"),
+        d.failed_records,
+        d.failed_connections
+    );
+    if !d.missing.is_empty() {
+        let missing: Vec<String> = d
+            .missing
+            .iter()
+            .map(|(k, n)| format!("{k} ({n})"))
+            .collect();
+        text.push_str(&format!("; missing secrets: {}", missing.join(", ")));
+    }
+    // Within 100 columns, as every line of the summary.
+    s.push('\n');
+    for (i, line) in wrap(&text, LINE_WIDTH - 2).iter().enumerate() {
+        let _ = writeln!(s, "{}{line}", if i == 0 { "" } else { "  " });
+    }
 }
 
 #[cfg(test)]

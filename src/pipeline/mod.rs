@@ -72,6 +72,8 @@ pub struct Config {
     pub tcp_failure_records: bool,
     /// `--tls-ports`: where `--tcp-failures` writes records besides the ports TLS was seen on.
     pub tls_ports: Vec<u16>,
+    /// Key logs (`--keylog`, pcapng secrets blocks): connections with secrets are decrypted.
+    pub keys: Option<crate::keylog::SharedKeyLog>,
 }
 
 /// How the pipeline runs, chosen once when it starts.
@@ -100,6 +102,7 @@ impl Default for Config {
             scope: Scope::default(),
             tcp_failure_records: false,
             tls_ports: crate::facts::WELL_KNOWN_TLS_PORTS.to_vec(),
+            keys: None,
         }
     }
 }

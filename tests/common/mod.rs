@@ -84,3 +84,4 @@ pub fn report_json(analysis: &Analysis) -> Vec<u8> {
 }
 
 pub mod replay;
+pub mod tshark_tls;
