@@ -754,13 +754,12 @@ fn write_decryption(d: &crate::aggregate::DecryptionStats, s: &mut String) {
     }
     let level = |name| d.levels.get(name).copied().unwrap_or(0);
     let mut text = format!(
-        "Decryption (key logs): {} connections full, {} handshake only, {} none; \
-         decryption_failed: {} records on {} connections",
-        level("full"),
+        "Decryption (key logs): {} full, {} handshake only, {} none; decryption_failed: {} on {}",
+        plural(level("full"), "connection"),
         level("handshake"),
         level("none"),
-        d.failed_records,
-        d.failed_connections
+        plural(d.failed_records, "record"),
+        plural(d.failed_connections, "connection"),
     );
     if !d.missing.is_empty() {
         let missing: Vec<String> = d
