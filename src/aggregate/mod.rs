@@ -102,6 +102,10 @@ pub const MAX_CERTIFICATES: usize = 10_000;
 pub struct Aggregates {
     /// All TLS connections.
     pub all: Breakdown,
+    /// The connections of each transport (`"tcp"`, `"quic"`, `"dtls"`; absent from the merge
+    /// state of reports written before it was counted: read as none).
+    #[serde(default, deserialize_with = "codec::static_keyed")]
+    pub by_transport: BTreeMap<&'static str, Breakdown>,
     /// Negotiated versions.
     pub versions: BTreeMap<u16, u64>,
     /// Highest version offered by the client.
@@ -160,6 +164,7 @@ impl Aggregates {
     #[inline(never)]
     pub fn add(&mut self, f: &ConnectionFacts) {
         self.all.add(f);
+        update(&mut self.by_transport, f.transport.name(), |b| b.add(f));
         if let Some(v) = f.version() {
             count(&mut self.versions, v, 1);
         }
@@ -292,6 +297,7 @@ impl Aggregates {
 impl Merge for Aggregates {
     fn merge_in(&mut self, other: Self) {
         self.all.merge_in(other.all);
+        self.by_transport.merge_in(other.by_transport);
         self.versions.merge_in(other.versions);
         self.offered_versions.merge_in(other.offered_versions);
         self.ciphers.merge_in(other.ciphers);

@@ -194,6 +194,32 @@ pub(super) struct ServerOut<'a> {
     pub(super) resumption: ResumptionStatsOut,
 }
 
+/// One transport's connections (`transports` in the report).
+#[derive(Serialize)]
+pub(super) struct TransportOut {
+    pub(super) transport: &'static str,
+    pub(super) connections: u64,
+    pub(super) outcomes: BTreeMap<&'static str, u64>,
+    pub(super) failure_causes: BTreeMap<&'static str, u64>,
+    pub(super) latency_us: TimingsOut,
+    pub(super) resumption: ResumptionStatsOut,
+}
+
+/// The per-transport entries, in name order.
+pub(super) fn transport_entries(agg: &Aggregates) -> Vec<TransportOut> {
+    agg.by_transport
+        .iter()
+        .map(|(&transport, b)| TransportOut {
+            transport,
+            connections: b.connections,
+            outcomes: named(&b.outcomes, |o| o.name()),
+            failure_causes: named(&b.failure_causes, |c| c.name()),
+            latency_us: TimingsOut::from(&b.timings),
+            resumption: ResumptionStatsOut::from(&b.resumption),
+        })
+        .collect()
+}
+
 #[derive(Serialize)]
 pub(super) struct CauseCountOut {
     pub(super) cause: &'static str,
@@ -441,6 +467,7 @@ pub(super) struct ReportOut<'a> {
     pub(super) failed_connections: Vec<failed::FailedOut<'a>>,
     pub(super) failed_connections_not_listed: BTreeMap<&'static str, u64>,
     pub(super) tcp_without_tls_by_server: Vec<ServerWithoutTlsOut>,
+    pub(super) transports: Vec<TransportOut>,
     pub(super) merge_state: MergeStateOut,
 }
 
@@ -812,6 +839,7 @@ pub fn write_report(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         failed_connections: failed::listed(&agg.failed),
         failed_connections_not_listed: failed::not_listed(&agg.failed),
         tcp_without_tls_by_server: without_tls_by_server(agg),
+        transports: transport_entries(agg),
         merge_state: MergeStateOut {
             format: crate::aggregate::codec::FORMAT,
             aggregates: serde_json::value::to_raw_value(agg).map_err(io::Error::other)?,
