@@ -41,9 +41,33 @@ pub fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             .collect();
         let _ = writeln!(s, "  undecodable frames: {errors} ({})", list.join(", "));
     }
+    if inp.udp_datagrams > 0 {
+        let _ = writeln!(
+            s,
+            "  {} UDP datagrams, {} QUIC/DTLS flows ({} without a readable hello)",
+            inp.udp_datagrams, inp.flows.udp_flows, inp.flows.udp_flows_without_tls
+        );
+    }
     let _ = writeln!(s, "\nOutcomes");
     for (o, n) in &agg.all.outcomes {
         let _ = writeln!(s, "  {:<36} {n:>10}", o.name());
+    }
+    // The split by transport, once a handshake came over anything but TCP.
+    if agg.by_transport.keys().any(|&t| t != "tcp") {
+        let _ = writeln!(s, "\nTransports");
+        for (t, b) in &agg.by_transport {
+            let outcomes: Vec<String> = b
+                .outcomes
+                .iter()
+                .map(|(o, n)| format!("{} {n}", o.name()))
+                .collect();
+            let _ = writeln!(
+                s,
+                "  {t:<8} {:>10} connections ({})",
+                b.connections,
+                outcomes.join(", ")
+            );
+        }
     }
     if !agg.all.failure_causes.is_empty() {
         let _ = writeln!(s, "\nFailure causes");
