@@ -173,7 +173,7 @@ impl Aggregates {
             count(&mut self.resumed, m.name(), 1);
         }
         for (k, n) in &f.anomalies {
-            count(&mut self.anomalies, k.name(), *n);
+            count(&mut self.anomalies, k, *n);
         }
         let version_key = f.version().map(|v| version_rank(v).map_or(0, |_| v));
         update(&mut self.by_version, version_key, |t| t.add(f));

@@ -232,6 +232,8 @@ const FAILURE_CAUSES: &[&str] = &[
     "server_not_tls",
     "no_response",
     "capture_gap",
+    "connection_refused",
+    "transport_error",
     "unknown",
 ];
 

@@ -60,6 +60,7 @@ pub fn build(
         client_chain: Vec::new(),
         last_message: None,
         renegotiation_ccs: None,
+        hello_verify_request: false,
     };
     for ev in transcript.events {
         let side = if ev.from == client_dir {
@@ -73,7 +74,7 @@ pub fn build(
         }
     }
     for a in &transcript.anomalies {
-        *b.f.anomalies.entry(a.kind).or_default() += 1;
+        *b.f.anomalies.entry(a.kind.name()).or_default() += 1;
     }
     b.f.resumption.early_data_accepted = transcript.early_data_accepted;
     b.finish(cfg)
@@ -100,7 +101,12 @@ struct Builder {
     last_message: Option<(Side, &'static str)>,
     /// ChangeCipherSpec seen per side since the current renegotiation began.
     renegotiation_ccs: Option<[bool; 2]>,
+    /// A DTLS HelloVerifyRequest asked for the ClientHello again (not yet answered).
+    hello_verify_request: bool,
 }
+
+/// HelloVerifyRequest's handshake type (DTLS ≤ 1.2's cookie challenge; reserved in TLS).
+const HELLO_VERIFY_REQUEST: u8 = 3;
 
 impl Builder {
     /// Takes one event; returns the name of the handshake message it was, if it was one.
@@ -133,6 +139,10 @@ impl Builder {
                 self.f.resumption.tickets_issued += 1;
                 Some("new_session_ticket")
             }
+            TlsEvent::OtherHandshake(HELLO_VERIFY_REQUEST) => {
+                self.hello_verify_request = true;
+                Some("hello_verify_request")
+            }
             TlsEvent::OtherHandshake(_) => Some("other_handshake"),
             TlsEvent::ChangeCipherSpec => {
                 st.ccs.get_or_insert(ts);
@@ -153,7 +163,11 @@ impl Builder {
                 None
             }
             TlsEvent::Heartbeat { .. } => {
-                *self.f.anomalies.entry(AnomalyKind::Heartbeat).or_default() += 1;
+                *self
+                    .f
+                    .anomalies
+                    .entry(AnomalyKind::Heartbeat.name())
+                    .or_default() += 1;
                 None
             }
         }
@@ -170,9 +184,12 @@ impl Builder {
         } else if f.server_hello.is_some() {
             f.renegotiation.client_initiated += 1;
             self.renegotiation_ccs = Some([false, false]);
+        } else if std::mem::take(&mut self.hello_verify_request) {
+            // DTLS's cookie round: the ClientHello again, with the cookie (the first one's
+            // facts and time stand).
         } else {
             *f.anomalies
-                .entry(AnomalyKind::DuplicateClientHello)
+                .entry(AnomalyKind::DuplicateClientHello.name())
                 .or_default() += 1;
         }
         "client_hello"
@@ -260,9 +277,16 @@ impl Builder {
         }
         match &f.transport {
             TransportFacts::Tcp(tcp) => tcp.time(&mut f.timing),
+            TransportFacts::Quic(quic) => quic.time(f.client_dir, &mut f.timing),
+            TransportFacts::Dtls(_) => {}
         }
         let done_ts = self.handshake_done();
         let f = &mut self.f;
+        // QUIC: the client's Handshake flight is its Finished only if it went on to 1-RTT.
+        let done_ts = done_ts.filter(|_| match &f.transport {
+            TransportFacts::Quic(quic) => quic.handshake_confirmed(f.client_dir),
+            TransportFacts::Tcp(_) | TransportFacts::Dtls(_) => true,
+        });
         if let Some(ch_ts) = f.client_hello_ts {
             f.timing.client_hello_to_server_hello_us =
                 self.server_hello_ts.and_then(|t| t.elapsed_since(ch_ts));

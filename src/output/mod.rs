@@ -14,6 +14,7 @@ mod report;
 mod summary;
 mod time;
 mod timeline;
+mod transport;
 pub mod window;
 
 pub use record::{close_name, write_connection};

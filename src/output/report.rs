@@ -28,7 +28,10 @@ pub struct InputStats {
     pub bytes: u64,
     /// TCP segments decoded.
     pub tcp_segments: u64,
-    /// Well-formed packets that are not TCP.
+    /// UDP datagrams decoded (each goes to its flow's worker; see `udp_not_tls`).
+    #[serde(default)]
+    pub udp_datagrams: u64,
+    /// Well-formed packets that are neither TCP nor UDP.
     pub not_tcp: u64,
     /// IP fragments held for reassembly.
     pub ip_fragments: u64,
@@ -62,6 +65,19 @@ pub struct FlowCounts {
     pub flow_buffer_cap_hits: u64,
     /// Gaps forced by the global buffer cap.
     pub total_buffer_cap_hits: u64,
+    /// UDP flows tracked: a datagram started QUIC or a DTLS handshake on them.
+    #[serde(default)]
+    pub udp_flows: u64,
+    /// UDP flows on which no hello was read (Google QUIC, undecryptable Initials).
+    #[serde(default)]
+    pub udp_flows_without_tls: u64,
+    /// UDP flows evicted because their flow table was full.
+    #[serde(default)]
+    pub udp_flows_evicted: u64,
+    /// Datagrams of untracked UDP flows that started neither QUIC nor DTLS: counted, never
+    /// kept (a flood of random UDP costs no memory).
+    #[serde(default)]
+    pub udp_not_tls: u64,
 }
 
 impl std::ops::AddAssign for FlowCounts {
@@ -71,6 +87,10 @@ impl std::ops::AddAssign for FlowCounts {
         self.flows_evicted += other.flows_evicted;
         self.flow_buffer_cap_hits += other.flow_buffer_cap_hits;
         self.total_buffer_cap_hits += other.total_buffer_cap_hits;
+        self.udp_flows += other.udp_flows;
+        self.udp_flows_without_tls += other.udp_flows_without_tls;
+        self.udp_flows_evicted += other.udp_flows_evicted;
+        self.udp_not_tls += other.udp_not_tls;
     }
 }
 

@@ -9,6 +9,7 @@ use crate::decode::{Decoded, Decoder, LinkType};
 use crate::flow::{FlowKey, Timestamp, Transport};
 use crate::output::{InputFile, InputStats};
 use crate::tcp::Segment;
+use crate::udp::Datagram;
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -61,7 +62,7 @@ pub(super) struct Dealer {
     /// Live: a batch whose worker's channel is full is dropped (and counted) rather than
     /// waited for, so the capture never stalls behind slow workers.
     lossy: bool,
-    /// Segments dropped because a worker's channel was full (lossy mode only).
+    /// Segments and datagrams dropped because a worker's channel was full (lossy mode only).
     pub(super) dropped_segments: u64,
     /// The live window new batches belong to.
     pub(super) window: u64,
@@ -88,21 +89,53 @@ impl Dealer {
         shared: Option<SharedFrame<'_>>,
         clock: Timestamp,
     ) {
-        let payload = seg.payload;
         let w = seg.key.shard(self.senders.len());
+        let Some((batch, payload)) = self.place(w, seg.payload, shared, clock) else {
+            return;
+        };
+        batch.segments.push(seg.with_payload(payload));
+        if batch.len() >= BATCH_SEGMENTS {
+            self.send(w, clock);
+        }
+    }
+
+    /// Queues a UDP datagram for the worker of its flow, as [`Self::push`] does segments.
+    pub(super) fn push_datagram(
+        &mut self,
+        d: Datagram<&[u8]>,
+        shared: Option<SharedFrame<'_>>,
+        clock: Timestamp,
+    ) {
+        let w = d.key.shard(self.senders.len());
+        let Some((batch, payload)) = self.place(w, d.payload, shared, clock) else {
+            return;
+        };
+        batch.datagrams.push(d.with_payload(payload));
+        if batch.len() >= BATCH_SEGMENTS {
+            self.send(w, clock);
+        }
+    }
+
+    /// Where `payload` goes in worker `w`'s batch: referred to in the mapped file (the batch
+    /// holds its chunks; a batch refers to one file, so the next file's payloads wait for the
+    /// next batch), else copied into the batch.
+    fn place(
+        &mut self,
+        w: usize,
+        payload: &[u8],
+        shared: Option<SharedFrame<'_>>,
+        clock: Timestamp,
+    ) -> Option<(&mut Batch, PayloadAt)> {
         let mapped = shared.and_then(|s| Some((s, s.file.offset_of(payload)?)));
-        // A batch refers to one file: segments of the next file wait for the next batch.
         if let Some((s, _)) = mapped
             && let Some(batch) = self.batches.get(w)
             && batch.file.as_ref().is_some_and(|f| !Arc::ptr_eq(f, s.file))
         {
             self.send(w, clock);
         }
-        let Some(batch) = self.batches.get_mut(w) else {
-            return;
-        };
+        let batch = self.batches.get_mut(w)?;
         let len = payload.len();
-        let payload = match mapped {
+        let at = match mapped {
             Some((s, start)) => {
                 if batch.file.is_none() {
                     batch.file = Some(Arc::clone(s.file));
@@ -120,10 +153,7 @@ impl Dealer {
                 PayloadAt::Copied { start, len }
             }
         };
-        batch.segments.push(seg.with_payload(payload));
-        if batch.segments.len() >= BATCH_SEGMENTS {
-            self.send(w, clock);
-        }
+        Some((batch, at))
     }
 
     /// Sends worker `w` its batch (even an empty one), stamped with the clock; live, drops it
@@ -146,7 +176,7 @@ impl Dealer {
         if may_drop && tx.is_full() {
             // The reader is the only sender, so a channel with room now still has room when
             // it sends; a full one means the worker is behind: drop, count, reuse the buffers.
-            self.dropped_segments += batch.segments.len() as u64;
+            self.dropped_segments += batch.len() as u64;
             batch.clear();
             return;
         }
@@ -226,8 +256,19 @@ impl FrameReader {
                 };
                 self.dealer.push(seg, frame.shared, now);
             }
-            // Counted as before UDP had drivers: no transport analyses datagrams yet.
-            Ok(Decoded::Udp(_) | Decoded::Other) => self.stats.not_tcp += 1,
+            Ok(Decoded::Udp(d)) => {
+                self.stats.udp_datagrams += 1;
+                let (key, dir) = FlowKey::from_endpoints(Transport::Udp, d.src, d.dst);
+                let d = Datagram {
+                    key,
+                    dir,
+                    payload: d.payload,
+                    ts: frame.ts,
+                    clock: now,
+                };
+                self.dealer.push_datagram(d, frame.shared, now);
+            }
+            Ok(Decoded::Other) => self.stats.not_tcp += 1,
             Ok(Decoded::FragmentHeld) => self.stats.ip_fragments += 1,
             Err(e) => *self.decode_errors.entry(e.kind()).or_default() += 1,
         }
