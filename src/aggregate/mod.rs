@@ -23,6 +23,7 @@ mod resumption;
 #[cfg(test)]
 pub(crate) mod tests;
 pub mod timeline;
+mod without_tls;
 
 pub use breakdown::Breakdown;
 pub use capped::{BoundedCounts, Capped, OTHER};
@@ -31,8 +32,10 @@ pub use certificates::CertEntry;
 pub use clients::{ClientProfile, PolicyChange};
 pub use latency::{Latency, Percentiles, Timings};
 pub use resumption::{RenegotiationStats, ResumptionStats};
+pub use without_tls::WithoutTlsCounts;
 
-use crate::facts::{ConnectionFacts, Outcome};
+use crate::facts::{ConnectionFacts, Outcome, WithoutTls};
+use crate::flow::Endpoint;
 use crate::tls::ClientHello;
 use crate::tls::names::{group_is_post_quantum, is_grease, version_rank};
 use failures::FailedConnections;
@@ -99,6 +102,10 @@ pub const MAX_CERTIFICATES: usize = 10_000;
 pub struct Aggregates {
     /// All TLS connections.
     pub all: Breakdown,
+    /// The connections of each transport (`"tcp"`, `"quic"`, `"dtls"`; absent from the merge
+    /// state of reports written before it was counted: read as none).
+    #[serde(default, deserialize_with = "codec::static_keyed")]
+    pub by_transport: BTreeMap<&'static str, Breakdown>,
     /// Negotiated versions.
     pub versions: BTreeMap<u16, u64>,
     /// Highest version offered by the client.
@@ -145,6 +152,10 @@ pub struct Aggregates {
     pub timeline: Timeline,
     /// The earliest failed connections of each cause, with their evidence.
     pub failed: FailedConnections,
+    /// TCP connections without TLS per server (ip:port; absent from the merge state of reports
+    /// written before it was counted: read as none).
+    #[serde(default)]
+    pub without_tls: Capped<WithoutTlsCounts, MAX_SERVERS, Endpoint>,
 }
 
 impl Aggregates {
@@ -153,6 +164,7 @@ impl Aggregates {
     #[inline(never)]
     pub fn add(&mut self, f: &ConnectionFacts) {
         self.all.add(f);
+        update(&mut self.by_transport, f.transport.name(), |b| b.add(f));
         if let Some(v) = f.version() {
             count(&mut self.versions, v, 1);
         }
@@ -190,9 +202,14 @@ impl Aggregates {
             self.add_client_hello(f, ch, &label);
         }
         self.add_certificates(f, &label);
-        self.servers.update(&label, |b| b.add(f));
+        self.servers.update(&*label, |b| b.add(f));
         self.timeline.add(f);
         self.failed.add(f);
+    }
+
+    /// Adds one TCP connection on which no TLS was found.
+    pub fn add_without_tls(&mut self, server: Endpoint, kind: WithoutTls) {
+        self.without_tls.update(&server, |c| c.add(kind));
     }
 
     fn add_client_hello(&mut self, f: &ConnectionFacts, ch: &ClientHello, label: &str) {
@@ -226,7 +243,7 @@ impl Aggregates {
                 .is_some_and(|hrr| hrr.extensions.contains(&EXT_ECH));
             self.ech.confirmed += u64::from(confirmed);
         }
-        self.clients.update(&ch.ja4, |p| p.add(f, ch, label));
+        self.clients.update(&*ch.ja4, |p| p.add(f, ch, label));
     }
 
     fn add_certificates(&mut self, f: &ConnectionFacts, label: &str) {
@@ -280,6 +297,7 @@ impl Aggregates {
 impl Merge for Aggregates {
     fn merge_in(&mut self, other: Self) {
         self.all.merge_in(other.all);
+        self.by_transport.merge_in(other.by_transport);
         self.versions.merge_in(other.versions);
         self.offered_versions.merge_in(other.offered_versions);
         self.ciphers.merge_in(other.ciphers);
@@ -300,6 +318,7 @@ impl Merge for Aggregates {
         self.renegotiation.merge_in(other.renegotiation);
         self.timeline.merge_in(other.timeline);
         self.failed.merge_in(other.failed);
+        self.without_tls.merge_in(other.without_tls);
     }
 }
 

@@ -20,7 +20,7 @@ pub use builder::build;
 pub use certificates::{Finding, name_matches};
 pub use dtls::DtlsTransport;
 pub use quic::{QuicTransport, transport_error_name};
-pub use tcp::TcpFacts;
+pub use tcp::{TcpFacts, WithoutTls};
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

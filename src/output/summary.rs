@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use super::report::{
     Report, causes_by_server, census, certificates_sorted, clients_sorted, group_census,
-    servers_sorted, what_breaks,
+    servers_sorted, what_breaks, without_tls_by_server, without_tls_total,
 };
 
 use crate::aggregate::{Aggregates, Latency, Timings};
@@ -41,9 +41,33 @@ pub fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             .collect();
         let _ = writeln!(s, "  undecodable frames: {errors} ({})", list.join(", "));
     }
+    if inp.udp_datagrams > 0 {
+        let _ = writeln!(
+            s,
+            "  {} UDP datagrams, {} QUIC/DTLS flows ({} without a readable hello)",
+            inp.udp_datagrams, inp.flows.udp_flows, inp.flows.udp_flows_without_tls
+        );
+    }
     let _ = writeln!(s, "\nOutcomes");
     for (o, n) in &agg.all.outcomes {
         let _ = writeln!(s, "  {:<36} {n:>10}", o.name());
+    }
+    // The split by transport, once a handshake came over anything but TCP.
+    if agg.by_transport.keys().any(|&t| t != "tcp") {
+        let _ = writeln!(s, "\nTransports");
+        for (t, b) in &agg.by_transport {
+            let outcomes: Vec<String> = b
+                .outcomes
+                .iter()
+                .map(|(o, n)| format!("{} {n}", o.name()))
+                .collect();
+            let _ = writeln!(
+                s,
+                "  {t:<8} {:>10} connections ({})",
+                b.connections,
+                outcomes.join(", ")
+            );
+        }
     }
     if !agg.all.failure_causes.is_empty() {
         let _ = writeln!(s, "\nFailure causes");
@@ -109,6 +133,7 @@ pub fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         }
     }
     write_servers(report, &mut s);
+    write_without_tls(report, &mut s);
     write_resumption(agg, &mut s);
     write_census(agg, &mut s);
     write_clients(agg, &mut s);
@@ -184,6 +209,40 @@ fn write_servers(report: &Report, s: &mut String) {
         for c in causes.iter().take(15) {
             let _ = writeln!(s, "  {:<40} {:<34} {:>7}", c.server, c.cause, c.count);
         }
+    }
+}
+
+/// TCP connections without TLS (floods, scans, refused and silent services), per server.
+fn write_without_tls(report: &Report, s: &mut String) {
+    let agg = &report.aggregates;
+    let total = without_tls_total(agg);
+    if total.total() == 0 {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\nTCP connections without TLS: {} (top 10 servers)",
+        total.total()
+    );
+    let _ = writeln!(
+        s,
+        "  {:<40} {:>9} {:>9} {:>9} {:>9}",
+        "server", "no answer", "refused", "no data", "not TLS"
+    );
+    for c in without_tls_by_server(agg).iter().take(10) {
+        let n = &c.counts;
+        let _ = writeln!(
+            s,
+            "  {:<40} {:>9} {:>9} {:>9} {:>9}",
+            c.server, n.no_answer, n.refused, n.closed_before_data, n.not_tls
+        );
+    }
+    let evicted = report.input.flows.half_open_evicted;
+    if evicted > 0 {
+        let _ = writeln!(
+            s,
+            "  {evicted} half-open connections evicted (--max-half-open reached)"
+        );
     }
 }
 
