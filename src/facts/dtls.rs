@@ -119,3 +119,163 @@ fn times(n: u32) -> String {
         n => format!("{n} times"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dtls::facts::{CookieExchange, RetransmittedFlight};
+    use crate::facts::{FactsConfig, TransportFacts, build};
+    use crate::flow::{Direction, Endpoint, FlowKey, Transport};
+    use crate::tls::{ClientHello, TimedEvent, TlsEvent, Transcript};
+    use std::net::{IpAddr, Ipv4Addr};
+
+    const C: Direction = Direction::LoToHi;
+    const S: Direction = Direction::HiToLo;
+
+    fn ms(n: i64) -> Timestamp {
+        Timestamp(n * 1_000_000)
+    }
+
+    /// The facts of a connection whose client sent one ClientHello at 0 ms and whose flow
+    /// ended (`close`) at `last_ms`, with the driver's facts `dtls`.
+    fn facts(dtls: DtlsFacts, close: CloseReason, last_ms: i64) -> ConnectionFacts {
+        let ep = |last, port| Endpoint {
+            ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, last)),
+            port,
+        };
+        let key = FlowKey::from_endpoints(Transport::Udp, ep(1, 50000), ep(2, 4433)).0;
+        let hello = TlsEvent::ClientHello(Box::new(ClientHello {
+            legacy_version: 0xfefd,
+            cipher_suites: vec![0xc02f],
+            ..Default::default()
+        }));
+        let transcript = Transcript {
+            client: Some(C),
+            events: vec![TimedEvent {
+                ts: ms(0),
+                from: C,
+                event: hello,
+            }],
+            ..Default::default()
+        };
+        let transport = DtlsTransport {
+            dtls,
+            close,
+            first_ts: ms(0),
+            last_ts: ms(last_ms),
+        };
+        build(
+            &key,
+            TransportFacts::Dtls(Box::new(transport)),
+            transcript,
+            &FactsConfig::default(),
+        )
+    }
+
+    /// Driver facts with `records` per side and `flights` retransmitted per side.
+    fn driver(records: [u64; 2], flights: [u32; 2]) -> DtlsFacts {
+        let mut d = DtlsFacts {
+            records,
+            ..DtlsFacts::default()
+        };
+        for (dir, n) in [(C, flights[0]), (S, flights[1])] {
+            for i in 0..n {
+                d.retransmissions.add(RetransmittedFlight {
+                    from: dir,
+                    ts: ms(1000 * i64::from(i + 1)),
+                    message_seq: Some(0),
+                    after_us: Some(1_000_000),
+                });
+            }
+        }
+        d
+    }
+
+    fn cause(f: &ConnectionFacts) -> (Outcome, Option<FailureCause>) {
+        (f.outcome, f.failure.as_ref().map(|x| x.cause))
+    }
+
+    #[test]
+    fn silence_needs_a_resent_client_hello_or_an_idle_flow() {
+        let f = facts(driver([1, 0], [0, 0]), CloseReason::CaptureEnd, 10);
+        assert_eq!(cause(&f), (Outcome::Incomplete, None));
+        let f = facts(driver([3, 0], [2, 0]), CloseReason::CaptureEnd, 3000);
+        assert_eq!(
+            cause(&f),
+            (Outcome::NoResponse, Some(FailureCause::NoResponse))
+        );
+        let explanation = f.failure.map(|x| x.explanation).unwrap_or_default();
+        assert!(
+            explanation.contains("sent 3 times over 3000 ms"),
+            "{explanation}"
+        );
+        let f = facts(driver([1, 0], [0, 0]), CloseReason::IdleTimeout, 60_000);
+        assert_eq!(
+            cause(&f),
+            (Outcome::NoResponse, Some(FailureCause::NoResponse))
+        );
+    }
+
+    #[test]
+    fn a_cookie_request_never_answered() {
+        let with_round = |request, resent: u32, close| {
+            let mut d = driver(
+                [1 + u64::from(resent), 1 + u64::from(resent)],
+                [resent, resent],
+            );
+            d.cookie_exchange = Some(CookieExchange {
+                request,
+                version: 0xfeff,
+                cookie_len: Some(20),
+                first_client_hello: ms(0),
+                requested: ms(1),
+                second_client_hello: None,
+            });
+            facts(d, close, 7000)
+        };
+        let hvr = CookieRequest::HelloVerifyRequest;
+        let f = with_round(hvr, 3, CloseReason::CaptureEnd);
+        assert_eq!(
+            cause(&f),
+            (
+                Outcome::Failed,
+                Some(FailureCause::CookieExchangeIncomplete)
+            )
+        );
+        let explanation = f.failure.map(|x| x.explanation).unwrap_or_default();
+        assert!(
+            explanation.contains("HelloVerifyRequest, sent 4 times")
+                && explanation.contains("resent its first ClientHello 3 times"),
+            "{explanation}"
+        );
+        // The capture ended right after the request: nothing shown yet.
+        let f = with_round(hvr, 0, CloseReason::CaptureEnd);
+        assert_eq!(cause(&f), (Outcome::Incomplete, None));
+        let f = with_round(hvr, 0, CloseReason::IdleTimeout);
+        assert_eq!(cause(&f).1, Some(FailureCause::CookieExchangeIncomplete));
+        // A HelloRetryRequest without a cookie asks for another key share, not for a cookie.
+        let hrr = CookieRequest::HelloRetryRequest { cookie: false };
+        let f = with_round(hrr, 1, CloseReason::CaptureEnd);
+        assert_ne!(cause(&f).1, Some(FailureCause::CookieExchangeIncomplete));
+    }
+
+    #[test]
+    fn flights_resent_again_and_again_are_a_storm() {
+        let f = facts(driver([4, 4], [2, 2]), CloseReason::CaptureEnd, 7000);
+        assert_eq!(
+            cause(&f),
+            (Outcome::Failed, Some(FailureCause::RetransmissionStorm))
+        );
+        let explanation = f.failure.map(|x| x.explanation).unwrap_or_default();
+        assert!(
+            explanation.contains("client resent its flight twice and the server twice"),
+            "{explanation}"
+        );
+        let f = facts(driver([3, 3], [2, 1]), CloseReason::CaptureEnd, 7000);
+        assert_eq!(
+            cause(&f),
+            (Outcome::Incomplete, None),
+            "below the threshold"
+        );
+    }
+}
