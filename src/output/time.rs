@@ -174,7 +174,7 @@ pub(super) fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// Proleptic Gregorian date to days since 1970-01-01 (H. Hinnant's algorithm; the inverse of
 /// [`civil_from_days`]).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y.rem_euclid(400);
@@ -224,6 +224,14 @@ pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn civil_dates_round_trip() {
+        for days in (-800_000..800_000).step_by(997) {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
 
     #[test]
     fn rfc3339_reads_back_what_it_writes() {

@@ -321,24 +321,9 @@ mod tests {
     use super::*;
     use crate::capture::{Frame, OfflineFile, PacketSource};
     use crate::decode::{Decoded, Decoder, LinkType};
-    use crate::flow::{Endpoint, FlowKey, TcpHeader, Timestamp, Transport};
-    use crate::pipeline::records::RecordKey;
+    use crate::flow::{FlowKey, TcpHeader, Timestamp, Transport};
+    use crate::pipeline::records::tests::record;
     use crossbeam_channel::{bounded, unbounded};
-    use std::net::{IpAddr, Ipv4Addr};
-
-    fn record(closed_at: i64, first: i64, port: u16) -> (RecordKey, Vec<u8>) {
-        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
-        let client = Endpoint { ip, port };
-        let server = Endpoint { ip, port: 443 };
-        let key = (
-            Timestamp(closed_at),
-            Timestamp(first),
-            client,
-            server,
-            Transport::Tcp,
-        );
-        (key, format!("{closed_at}/{port}\n").into_bytes())
-    }
 
     /// A segment of one made-up connection carrying `payload`.
     fn test_segment(payload: &[u8]) -> Segment<&[u8]> {

@@ -190,13 +190,15 @@ impl PartialEq for HeldRecord {
 impl Eq for HeldRecord {}
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::flow::{Endpoint, Timestamp};
     use crossbeam_channel::unbounded;
     use std::net::{IpAddr, Ipv4Addr};
 
-    fn record(closed_at: i64, first: i64, port: u16) -> (RecordKey, Vec<u8>) {
+    /// A record key and body for ordering tests: closed at `closed_at`, first seen at `first`,
+    /// client port `port`.
+    pub(crate) fn record(closed_at: i64, first: i64, port: u16) -> (RecordKey, Vec<u8>) {
         let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
         let client = Endpoint { ip, port };
         let server = Endpoint { ip, port: 443 };
