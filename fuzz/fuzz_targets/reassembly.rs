@@ -21,7 +21,7 @@ use std::rc::Rc;
 
 use libfuzzer_sys::fuzz_target;
 use tlsight::flow::{Direction, Endpoint, FlowKey, TcpFlags, TcpHeader, Timestamp, Transport};
-use tlsight::tcp::{CloseReason, Connection, TcpTable, Limits, Segment, StreamConsumer};
+use tlsight::tcp::{CloseReason, Connection, Limits, Segment, StreamConsumer, TcpTable};
 
 /// Checks the stream pattern of both directions of one connection.
 #[derive(Default)]
@@ -56,20 +56,27 @@ impl StreamConsumer for Checker {
 
 /// What a connection delivered, by connection (tables may hand connections over in
 /// different orders, never a connection's own events).
-type Log = Rc<RefCell<BTreeMap<FlowKey, Vec<String>>>>;
+type Log = Rc<RefCell<BTreeMap<FlowKey, Vec<Event>>>>;
+
+/// One delivery to a connection's consumer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Event {
+    Data(Direction, Vec<u8>, Timestamp),
+    Gap(Direction, u64, Timestamp),
+}
 
 /// Records what its connection delivers.
 struct Recorder(FlowKey, Log);
 
 impl StreamConsumer for Recorder {
     fn on_data(&mut self, dir: Direction, bytes: &[u8], ts: Timestamp) {
-        let entry = format!("data {dir:?} {bytes:?} {ts:?}");
-        self.1.borrow_mut().entry(self.0).or_default().push(entry);
+        let event = Event::Data(dir, bytes.to_vec(), ts);
+        self.1.borrow_mut().entry(self.0).or_default().push(event);
     }
 
     fn on_gap(&mut self, dir: Direction, len: u64, ts: Timestamp) {
-        let entry = format!("gap {dir:?} {len} {ts:?}");
-        self.1.borrow_mut().entry(self.0).or_default().push(entry);
+        let event = Event::Gap(dir, len, ts);
+        self.1.borrow_mut().entry(self.0).or_default().push(event);
     }
 }
 
@@ -102,7 +109,7 @@ impl Twin {
     }
 
     /// Drains the table; what it delivered, and what it closed (sorted).
-    fn finish(mut self) -> (BTreeMap<FlowKey, Vec<String>>, Vec<String>) {
+    fn finish(mut self) -> (BTreeMap<FlowKey, Vec<Event>>, Vec<String>) {
         let log = &self.log;
         let closed = &mut self.closed;
         self.table.drain(
