@@ -46,7 +46,7 @@ pub enum CaptureError {
     /// The file's link type is not one the decoder understands: refused up front rather than
     /// counting every frame as undecodable.
     #[error(
-        "capture {path}: unsupported link type {link} (tlsight decodes Ethernet, Linux SLL/SLL2, raw IP and BSD loopback)"
+        "capture {path}: unsupported link type {link} (tlsight decodes Ethernet, PPP, Linux SLL/SLL2, raw IP and BSD loopback)"
     )]
     UnsupportedLinkType {
         /// The file.

@@ -138,6 +138,7 @@ impl Merge for InputStats {
             packets,
             bytes,
             tcp_segments,
+            udp_datagrams,
             not_tcp,
             ip_fragments,
             ip_datagrams_reassembled,
@@ -152,6 +153,7 @@ impl Merge for InputStats {
         self.packets += packets;
         self.bytes += bytes;
         self.tcp_segments += tcp_segments;
+        self.udp_datagrams += udp_datagrams;
         self.not_tcp += not_tcp;
         self.ip_fragments += ip_fragments;
         self.ip_datagrams_reassembled += ip_datagrams_reassembled;

@@ -15,6 +15,7 @@ mod summary;
 mod table;
 mod time;
 mod timeline;
+mod transport;
 pub mod window;
 
 pub use record::{close_name, write_connection};

@@ -12,6 +12,7 @@ use super::json::{
     self, Fields, Json, Key, KeyPart, Object, Run, RunFields, SerdeFields, Written, key,
 };
 use super::time::Rfc3339;
+use super::transport::{write_dtls, write_quic};
 use crate::memo::BoundedMemo;
 
 use super::format::RecordFormat;
@@ -380,6 +381,7 @@ impl Json for Timing {
                 &self.client_hello_to_server_hello_us,
             );
             o.field(key!("client_hello_to_done"), &self.client_hello_to_done_us);
+            o.field(key!("server_first_reply"), &self.server_first_reply_us);
         });
     }
 }
@@ -602,6 +604,7 @@ pub fn write_connection(f: &ConnectionFacts, input: u16, format: &RecordFormat, 
         );
         o.field(key!("client"), &f.client);
         o.field(key!("server"), &f.server);
+        o.field(key!("transport"), f.transport.name());
         o.run(&Negotiated(f));
         o.field(key!("sni"), &f.sni());
         o.field(key!("alpn"), &f.alpn());
@@ -647,8 +650,19 @@ pub fn write_connection(f: &ConnectionFacts, input: u16, format: &RecordFormat, 
         if let Some(d) = &f.decrypted {
             write_decrypted(o, d);
         }
+        // Every record has the three transport objects; all but its own are null.
+        let none = &None::<u8>;
         match &f.transport {
             TransportFacts::Tcp(tcp) => o.object(key!("tcp"), |o| write_tcp(o, f.client_dir, tcp)),
+            _ => o.field(key!("tcp"), none),
+        }
+        match &f.transport {
+            TransportFacts::Quic(quic) => o.object(key!("quic"), |o| write_quic(o, f, quic)),
+            _ => o.field(key!("quic"), none),
+        }
+        match &f.transport {
+            TransportFacts::Dtls(dtls) => o.object(key!("dtls"), |o| write_dtls(o, f, dtls)),
+            _ => o.field(key!("dtls"), none),
         }
     });
     out.push(b'\n');

@@ -28,7 +28,10 @@ pub struct InputStats {
     pub bytes: u64,
     /// TCP segments decoded.
     pub tcp_segments: u64,
-    /// Well-formed packets that are not TCP.
+    /// UDP datagrams decoded (each goes to its flow's worker; see `udp_not_tls`).
+    #[serde(default)]
+    pub udp_datagrams: u64,
+    /// Well-formed packets that are neither TCP nor UDP.
     pub not_tcp: u64,
     /// IP fragments held for reassembly.
     pub ip_fragments: u64,
@@ -72,6 +75,19 @@ pub struct FlowCounts {
     pub flow_buffer_cap_hits: u64,
     /// Gaps forced by the global buffer cap.
     pub total_buffer_cap_hits: u64,
+    /// UDP flows tracked: a datagram started QUIC or a DTLS handshake on them.
+    #[serde(default)]
+    pub udp_flows: u64,
+    /// UDP flows on which no hello was read (Google QUIC, undecryptable Initials).
+    #[serde(default)]
+    pub udp_flows_without_tls: u64,
+    /// UDP flows evicted because their flow table was full.
+    #[serde(default)]
+    pub udp_flows_evicted: u64,
+    /// Datagrams of untracked UDP flows that started neither QUIC nor DTLS: counted, never
+    /// kept (a flood of random UDP costs no memory).
+    #[serde(default)]
+    pub udp_not_tls: u64,
     /// TLS connections left out by `--server`, `--sni` or `--client`.
     #[serde(default)]
     pub out_of_scope: u64,
@@ -85,6 +101,10 @@ impl std::ops::AddAssign for FlowCounts {
         self.half_open_evicted += other.half_open_evicted;
         self.flow_buffer_cap_hits += other.flow_buffer_cap_hits;
         self.total_buffer_cap_hits += other.total_buffer_cap_hits;
+        self.udp_flows += other.udp_flows;
+        self.udp_flows_without_tls += other.udp_flows_without_tls;
+        self.udp_flows_evicted += other.udp_flows_evicted;
+        self.udp_not_tls += other.udp_not_tls;
         self.out_of_scope += other.out_of_scope;
     }
 }
@@ -184,6 +204,32 @@ pub(super) struct ServerOut<'a> {
     pub(super) latency_us: TimingsOut,
     pub(super) above_slo: Option<bool>,
     pub(super) resumption: ResumptionStatsOut,
+}
+
+/// One transport's connections (`transports` in the report).
+#[derive(Serialize)]
+pub(super) struct TransportOut {
+    pub(super) transport: &'static str,
+    pub(super) connections: u64,
+    pub(super) outcomes: BTreeMap<&'static str, u64>,
+    pub(super) failure_causes: BTreeMap<&'static str, u64>,
+    pub(super) latency_us: TimingsOut,
+    pub(super) resumption: ResumptionStatsOut,
+}
+
+/// The per-transport entries, in name order.
+pub(super) fn transport_entries(agg: &Aggregates) -> Vec<TransportOut> {
+    agg.by_transport
+        .iter()
+        .map(|(&transport, b)| TransportOut {
+            transport,
+            connections: b.connections,
+            outcomes: named(&b.outcomes, |o| o.name()),
+            failure_causes: named(&b.failure_causes, |c| c.name()),
+            latency_us: TimingsOut::from(&b.timings),
+            resumption: ResumptionStatsOut::from(&b.resumption),
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -437,6 +483,7 @@ pub(super) struct ReportOut<'a> {
     pub(super) failed_connections: Vec<failed::FailedOut<'a>>,
     pub(super) failed_connections_not_listed: BTreeMap<&'static str, u64>,
     pub(super) tcp_without_tls_by_server: Vec<ServerWithoutTlsOut>,
+    pub(super) transports: Vec<TransportOut>,
     pub(super) merge_state: MergeStateOut,
 }
 
@@ -818,6 +865,7 @@ pub fn write_report(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         failed_connections: failed::listed(&agg.failed),
         failed_connections_not_listed: failed::not_listed(&agg.failed),
         tcp_without_tls_by_server: without_tls_by_server(agg),
+        transports: transport_entries(agg),
         merge_state: MergeStateOut {
             format: crate::aggregate::codec::FORMAT,
             aggregates: serde_json::value::to_raw_value(agg).map_err(io::Error::other)?,

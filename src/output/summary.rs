@@ -180,6 +180,15 @@ fn write_header(report: &Report, s: &mut String) {
         );
         let _ = writeln!(s, "{}", cut_at_word(&text, LINE_WIDTH));
     }
+    if inp.udp_datagrams > 0 {
+        let _ = writeln!(
+            s,
+            "  {}, {} ({} without a readable hello)",
+            plural(inp.udp_datagrams, "UDP datagram"),
+            plural(inp.flows.udp_flows, "QUIC/DTLS flow"),
+            thousands(inp.flows.udp_flows_without_tls)
+        );
+    }
 }
 
 /// The earliest first and latest last packet of the inputs.
@@ -221,6 +230,29 @@ fn write_outcomes(report: &Report, s: &mut String) {
         ]);
     }
     t.write(s);
+    // The split by transport, once a handshake came over anything but TCP.
+    let agg = &report.aggregates;
+    if agg.by_transport.keys().any(|&t| t != "tcp") {
+        let _ = writeln!(s, "\nTransports");
+        let mut t = Table::new(&[
+            ("transport", Column::Name),
+            ("connections", Column::Number),
+            ("outcomes", Column::Text),
+        ]);
+        for (name, b) in &agg.by_transport {
+            let outcomes: Vec<String> = b
+                .outcomes
+                .iter()
+                .map(|(o, n)| format!("{} {}", o.name(), thousands(*n)))
+                .collect();
+            t.row(vec![
+                (*name).to_string(),
+                thousands(b.connections),
+                outcomes.join(", "),
+            ]);
+        }
+        t.write(s);
+    }
 }
 
 /// Causes by count, each with the explanation of its earliest failed connection.

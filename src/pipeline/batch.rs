@@ -4,9 +4,10 @@
 use crate::capture::{MappedChunk, MappedFile};
 use crate::flow::Timestamp;
 use crate::tcp::Segment;
+use crate::udp::Datagram;
 use std::sync::Arc;
 
-/// Segments per batch: large enough that channel traffic is a small fraction of the work,
+/// Segments (and datagrams) per batch: large enough that channel traffic is a small fraction of the work,
 /// small enough that batches stay in cache.
 pub(super) const BATCH_SEGMENTS: usize = 512;
 
@@ -40,6 +41,9 @@ impl PayloadAt {
 #[derive(Default)]
 pub(super) struct Batch {
     pub(super) segments: Vec<Segment<PayloadAt>>,
+    /// UDP datagrams, apart from the segments: the transports share no flow, so the order
+    /// between the two lists does not matter, and TCP's loop stays as it was.
+    pub(super) datagrams: Vec<Datagram<PayloadAt>>,
     pub(super) payload: Vec<u8>,
     /// The files the mapped payloads are in (one, unless inputs are merged by time).
     pub(super) files: Vec<Arc<MappedFile>>,
@@ -57,7 +61,20 @@ pub(super) struct Batch {
 impl Batch {
     /// The payload of one of this batch's segments.
     pub(super) fn payload_of(&self, d: &Segment<PayloadAt>) -> &[u8] {
-        let at = d.payload;
+        self.bytes_at(d.payload)
+    }
+
+    /// The payload of one of this batch's datagrams.
+    pub(super) fn datagram_payload(&self, d: &Datagram<PayloadAt>) -> &[u8] {
+        self.bytes_at(d.payload)
+    }
+
+    /// Packets queued (segments and datagrams).
+    pub(super) fn len(&self) -> usize {
+        self.segments.len() + self.datagrams.len()
+    }
+
+    fn bytes_at(&self, at: PayloadAt) -> &[u8] {
         let bytes = if at.is_copied() {
             self.payload.as_slice()
         } else {
@@ -119,6 +136,7 @@ impl Batch {
     /// Empties the batch for reuse, keeping its buffers and letting go of the files' chunks.
     pub(super) fn clear(&mut self) {
         self.segments.clear();
+        self.datagrams.clear();
         self.payload.clear();
         self.files.clear();
         self.chunks.clear();

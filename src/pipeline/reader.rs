@@ -2,13 +2,14 @@
 //! batches, on a capture clock that never goes back.
 
 use super::Mode;
-use super::batch::{BATCH_SEGMENTS, Batch};
+use super::batch::{BATCH_SEGMENTS, Batch, PayloadAt};
 
 use crate::capture::{Frame, SharedFrame};
 use crate::decode::{Decoded, Decoder, LinkType};
 use crate::flow::{FlowKey, Timestamp, Transport};
 use crate::output::InputStats;
 use crate::tcp::Segment;
+use crate::udp::Datagram;
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::BTreeMap;
 
@@ -75,7 +76,7 @@ pub(super) struct Dealer {
     /// Live: a batch whose worker's channel is full is dropped (and counted) rather than
     /// waited for, so the capture never stalls behind slow workers.
     lossy: bool,
-    /// Segments dropped because a worker's channel was full (lossy mode only).
+    /// Segments and datagrams dropped because a worker's channel was full (lossy mode only).
     pub(super) dropped_segments: u64,
     /// The live window new batches belong to.
     pub(super) window: u64,
@@ -103,27 +104,66 @@ impl Dealer {
         input: u16,
         clock: Timestamp,
     ) {
-        let payload = seg.payload;
         let w = seg.key.shard(self.senders.len());
-        let mapped = shared.and_then(|s| Some((s, s.file.offset_of(payload)?)));
-        let Some(batch) = self.batches.get_mut(w) else {
+        let Some((batch, payload)) = self.place(w, seg.payload, shared, input, clock) else {
             return;
         };
-        let at = match mapped {
-            Some((s, start)) => match batch.refer(s.file, s.chunks, start, payload.len(), input) {
-                Some(at) => at,
-                None => {
-                    // The batch names as many files as it can: it goes, the next one starts.
-                    self.send(w, clock);
-                    return self.push(seg, shared, input, clock);
-                }
-            },
-            None => batch.copy(payload, input),
-        };
-        batch.segments.push(seg.with_payload(at));
-        if batch.segments.len() >= BATCH_SEGMENTS {
+        batch.segments.push(seg.with_payload(payload));
+        if batch.len() >= BATCH_SEGMENTS {
             self.send(w, clock);
         }
+    }
+
+    /// Queues a UDP datagram for the worker of its flow, as [`Self::push`] does segments.
+    pub(super) fn push_datagram(
+        &mut self,
+        d: Datagram<&[u8]>,
+        shared: Option<SharedFrame<'_>>,
+        input: u16,
+        clock: Timestamp,
+    ) {
+        let w = d.key.shard(self.senders.len());
+        let Some((batch, payload)) = self.place(w, d.payload, shared, input, clock) else {
+            return;
+        };
+        batch.datagrams.push(d.with_payload(payload));
+        if batch.len() >= BATCH_SEGMENTS {
+            self.send(w, clock);
+        }
+    }
+
+    /// Where `payload` goes in worker `w`'s batch: referred to in the mapped file it lies in
+    /// (the batch holds the file and its chunks; no copy), else copied into the batch.
+    fn place(
+        &mut self,
+        w: usize,
+        payload: &[u8],
+        shared: Option<SharedFrame<'_>>,
+        input: u16,
+        clock: Timestamp,
+    ) -> Option<(&mut Batch, PayloadAt)> {
+        let mapped = shared.and_then(|s| Some((s, s.file.offset_of(payload)?)));
+        let at = match mapped {
+            Some((s, start)) => {
+                let len = payload.len();
+                match self
+                    .batches
+                    .get_mut(w)?
+                    .refer(s.file, s.chunks, start, len, input)
+                {
+                    Some(at) => at,
+                    None => {
+                        // The batch names as many files as it can: it goes, the next starts.
+                        self.send(w, clock);
+                        self.batches
+                            .get_mut(w)?
+                            .refer(s.file, s.chunks, start, len, input)?
+                    }
+                }
+            }
+            None => self.batches.get_mut(w)?.copy(payload, input),
+        };
+        Some((self.batches.get_mut(w)?, at))
     }
 
     /// Sends worker `w` its batch (even an empty one), stamped with the clock; live, drops it
@@ -146,7 +186,7 @@ impl Dealer {
         if may_drop && tx.is_full() {
             // The reader is the only sender, so a channel with room now still has room when
             // it sends; a full one means the worker is behind: drop, count, reuse the buffers.
-            self.dropped_segments += batch.segments.len() as u64;
+            self.dropped_segments += batch.len() as u64;
             batch.clear();
             return;
         }
@@ -226,8 +266,19 @@ impl FrameReader {
                 };
                 self.dealer.push(seg, frame.shared, input, now);
             }
-            // Counted as before UDP had drivers: no transport analyses datagrams yet.
-            Ok(Decoded::Udp(_) | Decoded::Other) => self.stats.not_tcp += 1,
+            Ok(Decoded::Udp(d)) => {
+                self.stats.udp_datagrams += 1;
+                let (key, dir) = FlowKey::from_endpoints(Transport::Udp, d.src, d.dst);
+                let d = Datagram {
+                    key,
+                    dir,
+                    payload: d.payload,
+                    ts: frame.ts,
+                    clock: now,
+                };
+                self.dealer.push_datagram(d, frame.shared, input, now);
+            }
+            Ok(Decoded::Other) => self.stats.not_tcp += 1,
             Ok(Decoded::FragmentHeld) => self.stats.ip_fragments += 1,
             Err(e) => *self.decode_errors.entry(e.kind()).or_default() += 1,
         }

@@ -9,13 +9,14 @@ use super::{Config, Mode, RecordChannels};
 
 use crate::aggregate::Aggregates;
 use crate::aggregate::failures::FailedConnections;
-use crate::facts::{self, TcpFacts, TransportFacts, WithoutTls};
+use crate::facts::{self, DtlsTransport, QuicTransport, TcpFacts, TransportFacts, WithoutTls};
 use crate::flow::{Direction, FlowKey, Timestamp};
 use crate::output::FlowCounts;
 use crate::prefetch;
 use crate::tcp::{CloseReason, Connection, StreamConsumer, TcpTable};
 use crate::tls::joiner::{JoinBudget, MAX_HANDSHAKE_MESSAGE};
 use crate::tls::{RecordConfig, RecordLayer, TlsContext};
+use crate::udp::{UdpConnection, UdpTable, UdpTransportFacts};
 use crate::watch::Sightings;
 use crossbeam_channel::{Receiver, Sender};
 use std::rc::Rc;
@@ -98,6 +99,7 @@ pub(super) fn run_worker(
 ) -> WorkerOutput {
     let windows = mode == Mode::Live;
     let mut table: TcpTable<ConnectionObserver> = TcpTable::new(cfg.limits);
+    let mut udp = UdpTable::new(cfg.limits.table());
     let ctx = Rc::new(RefCell::new(TlsContext {
         keys: cfg.keys.clone(),
         ..TlsContext::default()
@@ -157,6 +159,18 @@ pub(super) fn run_worker(
             table.process(&seg, &mut new_consumer, &mut closed);
         }
         table.expire_idle(batch.clock, &mut new_consumer, &mut closed);
+        let tls = &mut *ctx.borrow_mut();
+        let mut udp_closed = |conn: UdpConnection, reason: CloseReason, tls: &mut TlsContext| {
+            finish_udp_connection(conn, reason, tls, &cfg, windows, &mut out, &mut records);
+        };
+        for d in &batch.datagrams {
+            udp.process(
+                &d.with_payload(batch.datagram_payload(d)),
+                tls,
+                &mut udp_closed,
+            );
+        }
+        udp.expire_idle(batch.clock, tls, &mut udp_closed);
         let progress = batch.clock;
         if let Some(p) = &cfg.progress {
             p.connections_done(out.aggregates.all.connections.saturating_sub(published));
@@ -169,6 +183,9 @@ pub(super) fn run_worker(
     table.drain(&mut new_consumer, &mut |conn, reason| {
         finish_connection(conn, reason, &cfg, windows, &mut out, &mut records);
     });
+    udp.drain(&mut ctx.borrow_mut(), &mut |conn, reason, tls| {
+        finish_udp_connection(conn, reason, tls, &cfg, windows, &mut out, &mut records);
+    });
     let last = if windows {
         vec![take_window(window, &mut out, &cfg)]
     } else {
@@ -180,6 +197,10 @@ pub(super) fn run_worker(
     out.flows.half_open_evicted = stats.half_open.flows_evicted;
     out.flows.flow_buffer_cap_hits = stats.flow_buffer_cap_hits;
     out.flows.total_buffer_cap_hits = stats.total_buffer_cap_hits;
+    let stats = udp.stats();
+    out.flows.udp_flows = stats.flows;
+    out.flows.udp_flows_evicted = stats.table.flows_evicted;
+    out.flows.udp_not_tls = stats.not_tls;
     out
 }
 
@@ -260,7 +281,87 @@ pub(super) fn finish_connection(
         meta: conn.meta,
         close: reason,
     });
-    let f = facts::build(&conn.key, transport, transcript, &cfg.facts);
+    let input = conn.consumer.input;
+    record_facts(
+        &conn.key,
+        conn.closed_at,
+        input,
+        transport,
+        transcript,
+        cfg,
+        windows,
+        out,
+        records,
+    );
+}
+
+/// Turns a closed UDP flow (QUIC or DTLS) into facts, aggregates and a record, as
+/// [`finish_connection`] does a TCP connection.
+fn finish_udp_connection(
+    conn: UdpConnection,
+    reason: CloseReason,
+    tls: &mut TlsContext,
+    cfg: &Config,
+    windows: bool,
+    out: &mut WorkerOutput,
+    records: &mut RecordBatch,
+) {
+    let (first_ts, last_ts) = (conn.flow.first_ts, conn.flow.last_ts);
+    let (driver_facts, transcript) = conn.flow.finish(tls);
+    let Some(transcript) = transcript else {
+        out.flows.udp_flows_without_tls += 1;
+        return;
+    };
+    let transport = match driver_facts {
+        UdpTransportFacts::Quic(quic) => TransportFacts::Quic(Box::new(QuicTransport {
+            quic: *quic,
+            close: reason,
+            first_ts,
+            last_ts,
+        })),
+        UdpTransportFacts::Dtls(dtls) => TransportFacts::Dtls(Box::new(DtlsTransport {
+            dtls: *dtls,
+            close: reason,
+            first_ts,
+            last_ts,
+        })),
+    };
+    // Which input a UDP flow started in is not tracked yet: known only when there is one.
+    let input = if cfg.record_format.inputs.len() == 1 {
+        0
+    } else {
+        u16::MAX
+    };
+    record_facts(
+        &conn.key,
+        conn.closed_at,
+        input,
+        transport,
+        transcript,
+        cfg,
+        windows,
+        out,
+        records,
+    );
+}
+
+/// Builds a closed connection's facts from its transport's and its transcript, adds them to
+/// the aggregates (and the live window's sightings) and, if wanted, writes its record (naming
+/// `input`, the index of the input file it started in); out of `--server`/`--sni`/`--client`,
+/// it is only counted.
+#[allow(clippy::too_many_arguments)]
+fn record_facts(
+    key: &FlowKey,
+    closed_at: Timestamp,
+    input: u16,
+    transport: TransportFacts,
+    transcript: crate::tls::Transcript,
+    cfg: &Config,
+    windows: bool,
+    out: &mut WorkerOutput,
+    records: &mut RecordBatch,
+) {
+    let f = facts::build(key, transport, transcript, &cfg.facts);
     if !cfg.scope.is_everything() && !cfg.scope.admits_facts(&f) {
         out.flows.out_of_scope += 1;
         return;
@@ -271,8 +372,7 @@ pub(super) fn finish_connection(
     }
     if cfg.want_records {
         let (first_ts, client, server, transport) = f.sort_key();
-        let key = (conn.closed_at, first_ts, client, server, transport);
-        let input = conn.consumer.input;
+        let key = (closed_at, first_ts, client, server, transport);
         records.push(key, |bytes| cfg.record_format.write(&f, input, bytes));
     }
 }
