@@ -105,6 +105,11 @@ pub struct CommonArgs {
     /// rest are counted.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_PER_CAUSE)]
     pub failed_per_cause: usize,
+    /// NSS key log (`SSLKEYLOGFILE`) whose secrets decrypt the connections they belong to
+    /// (repeatable; `live` re-reads it as it grows). Secrets in pcapng Decryption Secrets
+    /// Blocks are read without it.
+    #[arg(long = "keylog", value_name = "FILE")]
+    pub keylog: Vec<PathBuf>,
     /// Analysis knobs (shared with `check` and `diff`).
     #[command(flatten)]
     pub analysis: analysis::AnalysisArgs,

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use anyhow::Context;
 use clap::Parser;
 use tlsight::capture::interface::LiveInterface;
+use tlsight::keylog::KeyLogSources;
 use tlsight::metrics::{self, MetricsState};
 use tlsight::output::window::WindowExtras;
 use tlsight::pipeline::{self, Analysis};
@@ -73,7 +74,66 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
         .any(|io| io.kind() == io::ErrorKind::BrokenPipe)
 }
 
+/// Reads the key logs of a run (`--keylog` files, pcapng secrets blocks of `captures`) into
+/// the configuration; names the bad lines. Live follows the files afterwards (`follow`).
+fn load_key_logs(
+    args: &CommonArgs,
+    captures: &[std::path::PathBuf],
+    cfg: &mut pipeline::Config,
+    follow: bool,
+) -> anyhow::Result<Option<KeyLogSources>> {
+    let Some(mut sources) = KeyLogSources::load(&args.keylog, captures)? else {
+        return Ok(None);
+    };
+    if !follow {
+        report_key_log_lines(&sources.finish());
+    }
+    cfg.keys = Some(sources.keys().clone());
+    Ok(Some(sources))
+}
+
+/// How often live re-reads growing key logs: a client writes a connection's secrets as it
+/// derives them, while its first protected records are on the wire.
+const KEY_LOG_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Live: a thread re-reading the key log files as they grow, until `stop`.
+fn follow_key_logs(
+    mut sources: KeyLogSources,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<KeyLogSources> {
+    std::thread::spawn(move || {
+        let mut failing = false;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            match sources.read_new() {
+                Ok(_) => failing = false,
+                Err(e) if !failing => {
+                    eprintln!("tlsight: {e} (retrying)");
+                    failing = true;
+                }
+                Err(_) => {}
+            }
+            std::thread::sleep(KEY_LOG_POLL);
+        }
+        let _ = sources.read_new();
+        sources
+    })
+}
+
+/// Names the key log lines that could not be read (they are skipped, not fatal).
+fn report_key_log_lines(stats: &tlsight::keylog::KeyLogStats) {
+    for bad in &stats.bad_lines_named {
+        eprintln!("tlsight: key log {bad} (line skipped)");
+    }
+    let unnamed = stats.bad_lines - stats.bad_lines_named.len() as u64;
+    if unnamed > 0 {
+        eprintln!("tlsight: key log: {unnamed} more bad lines skipped");
+    }
+}
+
 fn analyze(args: &AnalyzeArgs, cfg: &pipeline::Config) -> anyhow::Result<ExitCode> {
+    let mut cfg = cfg.clone();
+    load_key_logs(&args.common, &args.files, &mut cfg, false)?;
+    let cfg = &cfg;
     // Records are written while the analysis runs, so their outputs are opened first.
     let mut records = record_stream(&args.common)?;
     let mut analysis = pipeline::analyze_files(&args.files, cfg, &mut records)
@@ -148,8 +208,9 @@ fn finish_records(
 
 /// `tlsight live`: opens the interface, serves metrics, drops privileges, then captures until
 /// SIGINT or SIGTERM (a second one exits at once), and writes the final report.
-fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
+fn live(args: &LiveArgs, mut s: LiveSettings) -> anyhow::Result<ExitCode> {
     let stop = Arc::new(AtomicBool::new(false));
+    let key_logs = load_key_logs(&args.common, &[], &mut s.config, true)?;
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))
             .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)))
@@ -202,6 +263,7 @@ fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
         output::window::write_window(&w, &news, &extras, &mut buf);
         out.write_all(&buf)
     };
+    let follower = key_logs.map(|sources| follow_key_logs(sources, Arc::clone(&stop)));
     let mut done = pipeline::run_live(
         source,
         &s.config,
@@ -211,6 +273,12 @@ fn live(args: &LiveArgs, s: LiveSettings) -> anyhow::Result<ExitCode> {
         &mut on_window,
     )
     .context("writing the NDJSON log")?;
+    if let Some(follower) = follower {
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut sources) = follower.join() {
+            report_key_log_lines(&sources.finish());
+        }
+    }
     let records_lost = finish_records(records, &args.common)?;
     done.analysis
         .report

@@ -426,8 +426,9 @@ fn compare_quic(tally: &mut Tally) {
                 h["sport"].as_str().unwrap_or("")
             );
             let Some(r) = got.iter().find(|r| {
-                r["client"]["port"].to_string() == h["sport"].as_str().unwrap_or("")
-                    && r["server"]["port"].to_string() == h["dport"].as_str().unwrap_or("")
+                let port = |v: &Value| v.as_str().and_then(|p| p.parse::<u64>().ok());
+                r["client"]["port"].as_u64() == port(&h["sport"])
+                    && r["server"]["port"].as_u64() == port(&h["dport"])
             }) else {
                 tally.check(name, &format!("{id} found"), &json!(true), json!(false));
                 continue;

@@ -72,6 +72,7 @@ impl AnalysisArgs {
             want_records: true,
             failed_per_cause: DEFAULT_PER_CAUSE,
             record_format: tlsight::output::format::RecordFormat::default(),
+            keys: None,
         })
     }
 }

@@ -8,16 +8,19 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::json::{self, Fields, Json, KeyPart, Object, Run, RunFields, SerdeFields, Written, key};
+use super::json::{
+    self, Fields, Json, Key, KeyPart, Object, Run, RunFields, SerdeFields, Written, key,
+};
 use super::time::Rfc3339;
 use super::transport::{write_dtls, write_quic};
 use crate::memo::BoundedMemo;
 
 use crate::facts::{
-    AlertFact, ChainCert, ConnectionFacts, Failure, Finding, Renegotiation, Resumption, Side,
-    TcpFacts, Timing, TransportFacts,
+    AlertFact, ChainCert, ConnectionFacts, Decrypted, Failure, Finding, Renegotiation, Resumption,
+    Side, TcpFacts, Timing, TransportFacts,
 };
 use crate::flow::Endpoint;
+use crate::keylog::SecretKind;
 use crate::tcp::CloseReason;
 use crate::tls::codes::{AlertDescription, AlertLevel};
 use crate::tls::names::{cipher_name, group_name, version_name};
@@ -457,6 +460,31 @@ impl Run for Negotiated<'_> {
     }
 }
 
+/// What key-log decryption did and revealed (records of an analysis with key logs only).
+fn write_decrypted(o: &mut Object<'_>, d: &Decrypted) {
+    fn sides<T: Json + ?Sized>(o: &mut Object<'_>, key: Key, [client, server]: [&T; 2]) {
+        o.object(key, |o| {
+            o.field(key!("client"), client);
+            o.field(key!("server"), server);
+        });
+    }
+    let a = &d.accounting;
+    o.field(key!("decryption"), a.level().name());
+    o.field(
+        key!("decryption_missing"),
+        &a.missing.map(SecretKind::label),
+    );
+    o.field(key!("decryption_failed"), &a.failed_records);
+    let [c, s] = &a.finished_verified;
+    sides(o, key!("finished_verified"), [c, s]);
+    let [c, s] = &d.certificate_verify;
+    sides(o, key!("certificate_verify_scheme"), [c, s]);
+    let [c, s] = &d.key_updates;
+    sides(o, key!("key_updates"), [c, s]);
+    o.field(key!("ticket_lifetime_s"), &d.ticket_lifetime);
+    o.field(key!("ticket_max_early_data"), &d.ticket_max_early_data);
+}
+
 /// The `tcp` object of a record.
 fn write_tcp(o: &mut Object<'_>, f: &ConnectionFacts, tcp: &TcpFacts) {
     let close = tcp.close;
@@ -540,6 +568,9 @@ pub fn write_connection(f: &ConnectionFacts, sensor: Option<&str>, out: &mut Vec
         o.field(key!("renegotiations"), &f.renegotiations());
         o.field(key!("renegotiation"), &f.renegotiation);
         o.field(key!("anomalies"), &f.anomalies);
+        if let Some(d) = &f.decrypted {
+            write_decrypted(o, d);
+        }
         // Every record has the three transport objects; all but its own are null.
         let none = &None::<u8>;
         match &f.transport {

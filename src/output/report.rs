@@ -13,8 +13,8 @@ use super::{failed, timeline};
 use crate::flow::Timestamp;
 
 use crate::aggregate::{
-    Aggregates, Breakdown, CertEntry, ClientProfile, Latency, Merge, OTHER_SERVERS, Percentiles,
-    ResumptionStats, Timings, WithoutTlsCounts,
+    Aggregates, Breakdown, CertEntry, ClientProfile, DecryptionStats, Latency, Merge,
+    OTHER_SERVERS, Percentiles, ResumptionStats, Timings, WithoutTlsCounts,
 };
 use crate::facts::{Finding, Mechanism, WithoutTls};
 use crate::tls::names::{cipher_name, group_is_post_quantum, group_name, version_name};
@@ -462,6 +462,8 @@ pub(super) struct ReportOut<'a> {
     pub(super) certificates: Vec<InventoryCertOut<'a>>,
     pub(super) certificates_not_listed: u64,
     pub(super) renegotiation: RenegotiationStatsOut,
+    #[serde(skip_serializing_if = "DecryptionStats::is_empty")]
+    pub(super) decryption: &'a DecryptionStats,
     pub(super) timeline: timeline::TimelineOut,
     pub(super) failed_connections_per_cause: usize,
     pub(super) failed_connections: Vec<failed::FailedOut<'a>>,
@@ -834,6 +836,7 @@ pub fn write_report(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             secure_supported: agg.renegotiation.secure_supported,
             secure_unsupported: agg.renegotiation.secure_unsupported,
         },
+        decryption: &agg.decryption,
         timeline: timeline::TimelineOut::from(&agg.timeline),
         failed_connections_per_cause: agg.failed.per_cause(),
         failed_connections: failed::listed(&agg.failed),

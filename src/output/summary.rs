@@ -152,6 +152,7 @@ pub fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             r.secure_unsupported
         );
     }
+    write_decryption(&agg.decryption, &mut s);
     out.write_all(s.as_bytes())
 }
 
@@ -405,4 +406,32 @@ fn write_certificates(agg: &Aggregates, s: &mut String) {
             }
         );
     }
+}
+
+/// Key-log decryption: connections by level, the secrets missing, the records that had keys and
+/// did not decrypt.
+fn write_decryption(d: &crate::aggregate::DecryptionStats, s: &mut String) {
+    if d.is_empty() {
+        return;
+    }
+    let level = |name| d.levels.get(name).copied().unwrap_or(0);
+    let _ = write!(
+        s,
+        "\nDecryption (key logs): {} connections full, {} handshake only, {} none; \
+         decryption_failed: {} records on {} connections",
+        level("full"),
+        level("handshake"),
+        level("none"),
+        d.failed_records,
+        d.failed_connections
+    );
+    if !d.missing.is_empty() {
+        let missing: Vec<String> = d
+            .missing
+            .iter()
+            .map(|(k, n)| format!("{k} ({n})"))
+            .collect();
+        let _ = write!(s, "; missing secrets: {}", missing.join(", "));
+    }
+    s.push('\n');
 }

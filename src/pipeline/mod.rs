@@ -56,6 +56,8 @@ pub struct Config {
     pub failed_per_cause: usize,
     /// Their schema and sensor name.
     pub record_format: crate::output::format::RecordFormat,
+    /// Key logs (`--keylog`, pcapng secrets blocks): connections with secrets are decrypted.
+    pub keys: Option<crate::keylog::SharedKeyLog>,
 }
 
 /// How the pipeline runs, chosen once when it starts.
@@ -79,6 +81,7 @@ impl Default for Config {
             want_records: true,
             failed_per_cause: crate::aggregate::failures::DEFAULT_PER_CAUSE,
             record_format: crate::output::format::RecordFormat::default(),
+            keys: None,
         }
     }
 }

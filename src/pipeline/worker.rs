@@ -55,7 +55,8 @@ pub(super) struct ConnectionObserver {
 
 impl StreamConsumer for ConnectionObserver {
     fn on_data(&mut self, dir: Direction, bytes: &[u8], ts: Timestamp) {
-        observer(&mut self.tls, &self.config).on_data(&mut self.ctx.borrow_mut(), dir, bytes, ts);
+        let mut ctx = self.ctx.borrow_mut();
+        observer(&mut self.tls, &self.config, &ctx).on_data(&mut ctx, dir, bytes, ts);
     }
 
     fn prefetch(&self) {
@@ -65,16 +66,23 @@ impl StreamConsumer for ConnectionObserver {
     }
 
     fn on_gap(&mut self, dir: Direction, len: u64, ts: Timestamp) {
-        observer(&mut self.tls, &self.config).on_gap(dir, len, ts);
+        observer(&mut self.tls, &self.config, &self.ctx.borrow()).on_gap(dir, len, ts);
     }
 }
 
-/// The observer of a connection, made on first use.
+/// The observer of a connection, made on first use (decrypting when the analysis has key logs).
 pub(super) fn observer<'a>(
     tls: &'a mut Option<Box<RecordLayer>>,
     config: &RecordConfig,
+    ctx: &TlsContext,
 ) -> &'a mut RecordLayer {
-    tls.get_or_insert_with(|| Box::new(RecordLayer::with_config(config.clone())))
+    tls.get_or_insert_with(|| {
+        let mut layer = Box::new(RecordLayer::with_config(config.clone()));
+        if let Some(keys) = &ctx.keys {
+            layer.decrypt_with(keys.clone());
+        }
+        layer
+    })
 }
 
 /// A worker: owns the flow table of its shard, and sends its records to the writer after
@@ -90,7 +98,10 @@ pub(super) fn run_worker(
     let windows = mode == Mode::Live;
     let mut table: TcpTable<ConnectionObserver> = TcpTable::new(cfg.limits);
     let mut udp = UdpTable::new(cfg.limits.table());
-    let ctx = Rc::new(RefCell::new(TlsContext::default()));
+    let ctx = Rc::new(RefCell::new(TlsContext {
+        keys: cfg.keys.clone(),
+        ..TlsContext::default()
+    }));
     let mut out = WorkerOutput {
         aggregates: fresh_aggregates(&cfg),
         ..WorkerOutput::default()

@@ -75,3 +75,4 @@ pub fn report_json(analysis: &Analysis) -> Vec<u8> {
 }
 
 pub mod replay;
+pub mod tshark_tls;
