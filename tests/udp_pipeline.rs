@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use similar::TextDiff;
+use tlsight::tls::codes::AlertDescription;
 
 fn project(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -266,6 +267,40 @@ fn dtls_scenarios_key_facts() {
         r["dtls"]["cookie_exchange"]["request"],
         "hello_retry_request"
     );
+    // DTLS 1.3, the client rejects the certificate: its only protected record is alert-sized,
+    // an inferred alert.
+    let r = one("captures/dtls/wolfssl-dtls13-unknown-ca.pcap");
+    assert_eq!(
+        cause(&r),
+        ("failed", Some("client_rejected_certificate"), true)
+    );
+    // No common version: the server refuses DTLS 1.0 in the clear after the cookie round.
+    let r = one("captures/dtls/openssl-dtls12-version-mismatch.pcap");
+    assert_eq!(cause(&r), ("failed", Some("version_mismatch"), false));
+    assert_eq!(r["alerts"][0]["from"], "server");
+    // The server's HelloVerifyRequests never reach the client: the cookie exchange never
+    // completes.
+    let r = one("captures/dtls/openssl-dtls12-cookie-unanswered.pcap");
+    assert_eq!(
+        cause(&r),
+        ("failed", Some("cookie_exchange_incomplete"), true)
+    );
+    assert_eq!(r["dtls"]["cookie_exchange"]["completed"], false);
+    // The server's flight never reaches the client: both resend until the client gives up.
+    let r = one("captures/dtls/openssl-dtls12-retransmission-storm.pcap");
+    assert_eq!(cause(&r), ("failed", Some("retransmission_storm"), true));
+    assert!(r["dtls"]["retransmitted_flights"]["server"].as_u64() >= Some(3));
+    // Zeek's synthetic capture: a ClientHello in three fragments whose record numbers jump,
+    // reassembled; the ServerHello picks DTLS 1.3 and the capture ends there.
+    let r = one("captures/real/udp/zeek__dtls-sequence-number-jumps.pcap");
+    assert_eq!(
+        (cause(&r).0, r["version"].as_str()),
+        ("incomplete", Some("DTLSv1.3"))
+    );
+    assert_eq!(
+        r["messages"],
+        json!(["client:client_hello", "server:server_hello"])
+    );
 }
 
 /// `0x1301`-style text of a codepoint.
@@ -412,7 +447,94 @@ fn compare_udp(tally: &mut Tally) {
                 let version = r["quic"]["version"].as_u64().map(|v| format!("{v:#010x}"));
                 fact("quic_version", &w["quic_version"], json!(version));
             }
+            if w["transport"] == "dtls" {
+                compare_dtls(w, r, &mut fact);
+            }
         }
+    }
+}
+
+/// The DTLS facts beyond the hellos: the HelloRetryRequest, the HelloVerifyRequest's version,
+/// alerts with their sender (level and description when in the clear), the record-layer
+/// versions seen, and Zeek's `established` where Zeek logged the connection.
+fn compare_dtls(w: &Value, r: &Value, fact: &mut impl FnMut(&str, &Value, Value)) {
+    let (hrr, whrr) = (&r["hello_retry_request"], &w["hello_retry_request"]);
+    fact(
+        "hello_retry_request.cipher",
+        &whrr["cipher"],
+        hex(&hrr["cipher"]),
+    );
+    let hvr_version = r["dtls"]["cookie_exchange"]
+        .as_object()
+        .filter(|c| c["request"] == "hello_verify_request")
+        .map(|c| c["version"].clone());
+    let whvr = &w["hello_verify_request"];
+    let wanted = whvr["version"].as_str().map(|v| {
+        let code = u16::from_str_radix(v.trim_start_matches("0x"), 16).unwrap_or(0);
+        json!(tlsight::tls::names::version_name(code))
+    });
+    fact(
+        "hello_verify_request.version",
+        &json!(wanted),
+        json!(hvr_version),
+    );
+    let alert = |a: &Value, named: bool| {
+        let encrypted = a["encrypted"].as_bool().unwrap_or(false);
+        let (level, description) = if named || encrypted {
+            (a["level"].clone(), a["description"].clone())
+        } else {
+            let code = |k: &str| a[k].as_u64().and_then(|n| u8::try_from(n).ok());
+            (
+                json!(code("level").map(|l| if l == 1 { "warning" } else { "fatal" })),
+                json!(code("description").map(|d| AlertDescription(d).name())),
+            )
+        };
+        json!([a["from"], encrypted, level, description])
+    };
+    let list = |v: &Value, named| {
+        Value::Array(
+            v.as_array()
+                .map_or_else(Vec::new, |a| a.iter().map(|x| alert(x, named)).collect()),
+        )
+    };
+    fact(
+        "alerts",
+        &list(&w["alerts"], false),
+        list(&r["alerts"], true),
+    );
+    let names = |v: &Value| {
+        let mut n: Vec<String> = v.as_array().map_or_else(Vec::new, |a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        });
+        n.sort();
+        json!(n)
+    };
+    let wanted: Vec<Value> =
+        w["dtls"]["record_versions_seen"]
+            .as_array()
+            .map_or_else(Vec::new, |a| {
+                a.iter()
+                    .filter_map(|v| v.as_str())
+                    .map(|v| {
+                        let code = u16::from_str_radix(v.trim_start_matches("0x"), 16).unwrap_or(0);
+                        json!(tlsight::tls::names::version_name(code))
+                    })
+                    .collect()
+            });
+    fact(
+        "dtls.record_versions",
+        &names(&json!(wanted)),
+        names(&r["dtls"]["record_versions"]),
+    );
+    if let Some(established) = w.pointer("/zeek/core/ssl/established") {
+        let ours = r["outcome"] == "established" || r["outcome"] == "resumed";
+        fact(
+            "established (Zeek)",
+            &json!(established == "T"),
+            json!(ours),
+        );
     }
 }
 
@@ -493,6 +615,7 @@ fn real_udp_captures_agree_with_peers() {
         serde_json::to_string_pretty(&unknown).unwrap_or_default()
     );
     let equal = tally.compared - tally.differences.len();
+    println!("UDP conformance: {equal} of {} facts equal", tally.compared);
     assert!(
         equal * 100 >= tally.compared * 99,
         "{equal} of {} facts equal",

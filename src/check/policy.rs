@@ -233,6 +233,8 @@ const FAILURE_CAUSES: &[&str] = &[
     "no_response",
     "capture_gap",
     "connection_refused",
+    "cookie_exchange_incomplete",
+    "retransmission_storm",
     "transport_error",
     "unknown",
 ];

@@ -62,8 +62,8 @@ pub fn build(
         client_chain: Vec::new(),
         last_message: None,
         renegotiation_ccs: None,
-        hello_verify_request: false,
         decrypted: Decrypted::default(),
+        hello_verify_request: false,
     };
     for ev in transcript.events {
         let side = if ev.from == client_dir {
@@ -108,10 +108,10 @@ struct Builder {
     last_message: Option<(Side, &'static str)>,
     /// ChangeCipherSpec seen per side since the current renegotiation began.
     renegotiation_ccs: Option<[bool; 2]>,
-    /// A DTLS HelloVerifyRequest asked for the ClientHello again (not yet answered).
-    hello_verify_request: bool,
     /// What only decrypted messages tell, kept when the transcript has decryption facts.
     decrypted: Decrypted,
+    /// A DTLS HelloVerifyRequest asked for the ClientHello again (not yet answered).
+    hello_verify_request: bool,
 }
 
 /// HelloVerifyRequest's handshake type (DTLS ≤ 1.2's cookie challenge; reserved in TLS).
@@ -159,10 +159,6 @@ impl Builder {
                 d.ticket_max_early_data = d.ticket_max_early_data.max(max_early_data);
                 Some("new_session_ticket")
             }
-            TlsEvent::OtherHandshake(HELLO_VERIFY_REQUEST) => {
-                self.hello_verify_request = true;
-                Some("hello_verify_request")
-            }
             TlsEvent::EncryptedExtensions { alpn, early_data } => {
                 self.f.encrypted_alpn = self.f.encrypted_alpn.take().or(alpn);
                 self.f.resumption.early_data_accepted |= early_data;
@@ -175,6 +171,10 @@ impl Builder {
             TlsEvent::KeyUpdate { .. } => {
                 self.decrypted.key_updates[side as usize] += 1;
                 Some("key_update")
+            }
+            TlsEvent::OtherHandshake(HELLO_VERIFY_REQUEST) => {
+                self.hello_verify_request = true;
+                Some("hello_verify_request")
             }
             TlsEvent::OtherHandshake(_) => Some("other_handshake"),
             TlsEvent::ChangeCipherSpec => {

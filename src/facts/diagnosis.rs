@@ -67,7 +67,7 @@ pub(super) fn diagnose(f: &ConnectionFacts, seen: HandshakeEvidence) -> (Outcome
     match &f.transport {
         TransportFacts::Tcp(tcp) => tcp.diagnose(f, server_spoke, &after),
         TransportFacts::Quic(quic) => quic.diagnose(f, server_spoke, &after),
-        TransportFacts::Dtls(dtls) => dtls.diagnose(f, server_spoke),
+        TransportFacts::Dtls(dtls) => dtls.diagnose(f, server_spoke, &after),
     }
 }
 

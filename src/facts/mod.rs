@@ -139,6 +139,12 @@ pub enum FailureCause {
     /// QUIC: a side closed the connection with a transport (or application) error that
     /// carries no TLS alert; the explanation names the code.
     TransportError,
+    /// DTLS: the server asked for a cookie (HelloVerifyRequest, or a HelloRetryRequest with
+    /// one) and the client never sent its ClientHello again with it.
+    CookieExchangeIncomplete,
+    /// DTLS: both ends kept resending their flights and the handshake never got further
+    /// (datagrams lost between them).
+    RetransmissionStorm,
     /// Nothing above fits; the explanation lists the evidence.
     Unknown,
 }
@@ -162,6 +168,8 @@ impl FailureCause {
             FailureCause::CaptureGap => "capture_gap",
             FailureCause::ConnectionRefused => "connection_refused",
             FailureCause::TransportError => "transport_error",
+            FailureCause::CookieExchangeIncomplete => "cookie_exchange_incomplete",
+            FailureCause::RetransmissionStorm => "retransmission_storm",
             FailureCause::Unknown => "unknown",
         }
     }

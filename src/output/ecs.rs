@@ -145,9 +145,12 @@ fn tls(o: &mut Object<'_>, f: &ConnectionFacts) {
     });
 }
 
-/// `"TLSv1.2"` → (`"tls"`, `"1.2"`); `"SSLv3"` → (`"ssl"`, `"3"`); drafts keep their suffix.
+/// `"TLSv1.2"` → (`"tls"`, `"1.2"`); `"SSLv3"` → (`"ssl"`, `"3"`); `"DTLSv1.2"` →
+/// (`"dtls"`, `"1.2"`); drafts keep their suffix.
 fn version_parts(name: &str) -> (&'static str, String) {
-    if let Some(n) = name.strip_prefix("TLSv") {
+    if let Some(n) = name.strip_prefix("DTLSv") {
+        ("dtls", n.to_owned())
+    } else if let Some(n) = name.strip_prefix("TLSv") {
         ("tls", n.to_owned())
     } else if let Some(n) = name.strip_prefix("SSLv") {
         ("ssl", n.to_owned())
