@@ -328,6 +328,8 @@ impl TransportFacts {
 pub struct Decrypted {
     /// What the record layer decrypted and what it could not.
     pub accounting: crate::tls::decrypt::DecryptionFacts,
+    /// TLS 1.3: the ALPN protocol of the decrypted EncryptedExtensions.
+    pub alpn: Option<String>,
     /// The signature scheme of each side's CertificateVerify (TLS 1.3), indexed by [`Side`].
     pub certificate_verify: [Option<u16>; 2],
     /// KeyUpdates each side sent, indexed by [`Side`].
@@ -386,8 +388,6 @@ pub struct ConnectionFacts {
     pub renegotiation: Renegotiation,
     /// Protocol oddities by kind.
     pub anomalies: BTreeMap<AnomalyKind, u64>,
-    /// TLS 1.3: the ALPN protocol of the decrypted EncryptedExtensions.
-    pub encrypted_alpn: Option<String>,
     /// What decryption revealed (analyses with key logs only).
     pub decrypted: Option<Box<Decrypted>>,
     /// The transport's facts.
@@ -445,7 +445,7 @@ impl ConnectionFacts {
         self.server_hello
             .as_deref()
             .and_then(|sh| sh.alpn.as_deref())
-            .or(self.encrypted_alpn.as_deref())
+            .or_else(|| self.decrypted.as_deref()?.alpn.as_deref())
     }
 
     /// Whether the negotiated version is TLS 1.3 (or a draft of it).

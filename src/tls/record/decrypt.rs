@@ -5,7 +5,8 @@
 //! counted ([`DecryptionFacts`]).
 //!
 //! Only connections of such an analysis carry this state: the record layer holds it as an
-//! `Option<Box<_>>`, so an analysis without key logs pays one branch per record.
+//! `Option<Box<_>>`, so an analysis without key logs pays one branch per record; its entry
+//! points are kept out of line so that the cleartext path's inlining does not change.
 
 use crate::flow::{Direction, Timestamp};
 use crate::keylog::SharedKeyLog;
@@ -63,6 +64,7 @@ impl Decryption {
     }
 
     /// A cleartext handshake message, which the keys follow (hellos, the transcript).
+    #[inline(never)]
     pub(super) fn cleartext_message<P>(
         &mut self,
         hs: &Handshake<P>,
@@ -76,17 +78,20 @@ impl Decryption {
     }
 
     /// A ChangeCipherSpec from `dir`.
+    #[inline(never)]
     pub(super) fn change_cipher_spec<P>(&mut self, hs: &Handshake<P>, dir: Direction) {
         self.keys.change_cipher_spec(sender(hs, dir));
     }
 
     /// Records of `dir` may have been lost.
+    #[inline(never)]
     pub(super) fn gap<P>(&mut self, hs: &Handshake<P>, dir: Direction) {
         self.keys.gap(sender(hs, dir));
     }
 
     /// One TLS record (not a ChangeCipherSpec): opened, and when it was decrypted, its content
     /// delivered to `hs`.
+    #[inline(never)]
     pub(super) fn record<P: MessageParsers>(
         &mut self,
         hs: &mut Handshake<P>,

@@ -145,13 +145,7 @@ impl<P: MessageParsers> Records<P> {
     }
 
     fn wants_body(&self, dir: Direction, header: &RecordHeader) -> bool {
-        if let Some(d) = &self.decrypt
-            && header.framing == Framing::Tls
-            && d.wants_bodies()
-        {
-            return true;
-        }
-        match header.framing {
+        let wanted = match header.framing {
             // Only the hello is read; what follows it is encrypted or of no interest.
             Framing::Sslv2 => self.sides[dir.index()].records == 0,
             Framing::Tls => match header.content_type {
@@ -159,7 +153,13 @@ impl<P: MessageParsers> Records<P> {
                 ContentType::HANDSHAKE => !self.handshake_encrypted(dir),
                 _ => false,
             },
-        }
+        };
+        // With keys, protected records are read too.
+        wanted
+            || self
+                .decrypt
+                .as_ref()
+                .is_some_and(|d| header.framing == Framing::Tls && d.wants_bodies())
     }
 
     fn on_record(
