@@ -2,6 +2,12 @@
 """Attack captures for benches/flood.sh: each is a flood with real handshakes mixed in.
 
     flood.py syn-flood  OUT.pcap [N]   N half-open connections (SYN only; default 1,000,000)
+    flood.py syn-answered OUT.pcap [N] the same, each SYN answered by a SYN-ACK (a server
+                                       with SYN cookies under attack)
+    flood.py scan-refused OUT.pcap [N] N SYNs each refused with a reset (a port scan of
+                                       closed ports)
+    flood.py udp-flood  OUT.pcap [N]   N random UDP datagrams, random sources and ports
+                                       (default 1,000,000)
     flood.py ooo-flood  OUT.pcap [N]   N connections each sending only out-of-order segments,
                                        never filling their holes (default 100,000)
     flood.py ooo-tiny   OUT.pcap [N]   N connections (default 1,000) each sending 1,000 one-byte
@@ -9,9 +15,11 @@
     flood.py big-message OUT.pcap      a server Certificate message claiming 16 MiB, sent in full
     flood.py many-extensions OUT.pcap  a ClientHello with 10,000 extensions
 
-Every capture also holds LEGIT copies of the handshakes of captures/tls12-ecdhe-rsa.pcap and
+Every capture also holds copies of the handshakes of captures/tls12-ecdhe-rsa.pcap and
 captures/tls13-aes128gcm.pcap, spread over the flood (each copy from its own client address
-192.0.2.X), so the benchmark can check that they are still reported. Plain struct, no scapy.
+in 192.0.0.0/16): 10,000 in the floods of a million (SYN and UDP), 20 in the others, so the
+benchmark can check that they are still reported; OUT.legit holds how many. Plain struct, no
+scapy.
 """
 import pathlib
 import struct
@@ -19,11 +27,12 @@ import sys
 
 CAPTURES = pathlib.Path(__file__).resolve().parent.parent / "captures"
 LEGIT_SOURCES = ["tls12-ecdhe-rsa.pcap", "tls13-aes128gcm.pcap"]
-LEGIT_COPIES = 10  # per source
+LEGIT_COPIES = 10  # per source, unless the kind says otherwise
+FLOOD_LEGIT_COPIES = 5_000  # per source, in the floods of a million
 SERVER = bytes([198, 51, 100, 1])
 ETH = b"\x02\x00\x00\x00\x00\x02" + b"\x02\x00\x00\x00\x00\x01" + b"\x08\x00"
 T0 = 1_700_000_000
-SYN, ACK, PSH = 0x02, 0x10, 0x08
+SYN, RST, ACK, PSH = 0x02, 0x04, 0x10, 0x08
 
 
 def frame(src, dst, sport, dport, seq, ack, flags, payload=b""):
@@ -63,17 +72,17 @@ def read_pcap(path):
     return out
 
 
-def legit_handshakes():
-    """[(relative ts_us, frame)] per copy, client address rewritten to 192.0.2.X."""
+def legit_handshakes(copies_per_source):
+    """[(relative ts_us, frame)] per copy, client address rewritten to 192.0.X.Y."""
     copies = []
     n = 0
     for name in LEGIT_SOURCES:
         packets = read_pcap(CAPTURES / name)
         client = packets[0][1][26:30]
         t0 = packets[0][0]
-        for _ in range(LEGIT_COPIES):
+        for _ in range(copies_per_source):
+            addr = bytes([192, 0, 2 + n // 250, 1 + n % 250])
             n += 1
-            addr = bytes([192, 0, 2, n])
             copy = []
             for ts, data in packets:
                 data = bytearray(data)
@@ -86,9 +95,11 @@ def legit_handshakes():
     return copies
 
 
-def with_legit(w, attack_packets, total, spacing_us):
-    """Writes the attack, the legitimate handshakes spread evenly among its packets."""
-    copies = legit_handshakes()
+def with_legit(w, attack_packets, total, spacing_us, copies_per_source=LEGIT_COPIES):
+    """Writes the attack, the legitimate handshakes spread evenly among its packets; returns
+    how many handshakes were mixed in."""
+    copies = legit_handshakes(copies_per_source)
+    legit = len(copies)
     every = max(1, total // (len(copies) + 1))
     pending = []  # (ts, frame) of legit copies in progress
     i = 0
@@ -105,12 +116,55 @@ def with_legit(w, attack_packets, total, spacing_us):
         pending.extend((end + rel, f) for rel, f in copy)
     for ts, f in sorted(pending, key=lambda p: p[0]):
         w.packet(max(ts, end), f)
+    return legit
 
 
 def syn_flood(n):
     for i in range(n):
         src = bytes([10, (i >> 16) & 0xFF, (i >> 8) & 0xFF, i & 0xFF])
         yield frame(src, SERVER, 1024 + i % 60000, 443, i * 7919, 0, SYN)
+
+
+def syn_answered(n):
+    for i in range(n):
+        src = bytes([10, (i >> 16) & 0xFF, (i >> 8) & 0xFF, i & 0xFF])
+        sport = 1024 + i % 60000
+        yield frame(src, SERVER, sport, 443, i * 7919, 0, SYN)
+        yield frame(SERVER, src, 443, sport, i * 104729, i * 7919 + 1, SYN | ACK)
+
+
+def scan_refused(n):
+    """One scanner probing ports of many hosts, every probe refused."""
+    for i in range(n):
+        dst = bytes([198, 51, (i >> 16) & 0xFF | 128, (i >> 8) & 0xFF])
+        dport = 1 + (i & 0xFF) * 200
+        yield frame(bytes([10, 99, 0, 1]), dst, 40000 + i % 20000, dport, i * 7919, 0, SYN)
+        yield frame(dst, bytes([10, 99, 0, 1]), dport, 40000 + i % 20000, 0, i * 7919 + 1,
+                    RST | ACK)
+
+
+def udp_frame(src, dst, sport, dport, payload):
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 28 + len(payload), 0, 0x4000, 64, 17, 0, src,
+                     dst)
+    return ETH + ip + struct.pack(">HHHH", sport, dport, 8 + len(payload), 0) + payload
+
+
+def udp_flood(n):
+    """Random datagrams (a seeded generator: the capture is the same every time), each its
+    own flow: random 10/8 sources, servers in 198.51.100.0/24, random ports and payloads of
+    20 to 200 bytes (some starting like a QUIC long header or a DTLS record)."""
+    x = 0x2545F4914F6CDD1D
+    for _ in range(n):
+        x ^= (x << 13) & 0xFFFFFFFFFFFFFFFF
+        x ^= x >> 7
+        x ^= (x << 17) & 0xFFFFFFFFFFFFFFFF
+        r = x
+        src = bytes([10, r & 0xFF, (r >> 8) & 0xFF, (r >> 16) & 0xFF])
+        dst = bytes([198, 51, 100, (r >> 24) & 0xFF])
+        sport, dport = (r >> 32) & 0xFFFF, [443, 4433, 8443, (r >> 48) & 0xFFFF][(r >> 20) & 3]
+        first = [b"\xc0\x00\x00\x00\x01", b"\x16\xfe\xfd\x00\x00", b"\x40", b"\x00"][(r >> 22) & 3]
+        payload = (first + r.to_bytes(8, "little") * 25)[:20 + (r >> 40) % 181]
+        yield udp_frame(src, dst, sport, dport, payload)
 
 
 def ooo_flood(n, segments=8, size=200):
@@ -186,24 +240,32 @@ def many_extensions(n=10_000):
 def main():
     kind, out = sys.argv[1], sys.argv[2]
     w = Writer(out)
+    n = int(sys.argv[3]) if len(sys.argv) > 3 else None
+    million = n or 1_000_000
     if kind == "syn-flood":
-        n = int(sys.argv[3]) if len(sys.argv) > 3 else 1_000_000
-        with_legit(w, syn_flood(n), n, 10)
+        legit = with_legit(w, syn_flood(million), million, 10, FLOOD_LEGIT_COPIES)
+    elif kind == "syn-answered":
+        legit = with_legit(w, syn_answered(million), 2 * million, 5, FLOOD_LEGIT_COPIES)
+    elif kind == "scan-refused":
+        legit = with_legit(w, scan_refused(million), 2 * million, 5, FLOOD_LEGIT_COPIES)
+    elif kind == "udp-flood":
+        legit = with_legit(w, udp_flood(million), million, 10, FLOOD_LEGIT_COPIES)
     elif kind == "ooo-flood":
-        n = int(sys.argv[3]) if len(sys.argv) > 3 else 100_000
-        with_legit(w, ooo_flood(n), n * 9, 10)
+        n = n or 100_000
+        legit = with_legit(w, ooo_flood(n), n * 9, 10)
     elif kind == "ooo-tiny":
-        n = int(sys.argv[3]) if len(sys.argv) > 3 else 1_000
-        with_legit(w, ooo_tiny(n), n * 1001, 10)
+        n = n or 1_000
+        legit = with_legit(w, ooo_tiny(n), n * 1001, 10)
     elif kind == "big-message":
         p = big_message()
-        with_legit(w, p, len(p), 100)
+        legit = with_legit(w, p, len(p), 100)
     elif kind == "many-extensions":
         p = many_extensions()
-        with_legit(w, p, len(p), 100)
+        legit = with_legit(w, p, len(p), 100)
     else:
         sys.exit(f"unknown capture kind {kind}")
     w.close()
+    pathlib.Path(out + ".legit").write_text(f"{legit}\n")
     print(f"{out}: {w.packets} packets", file=sys.stderr)
 
 

@@ -134,7 +134,7 @@ fn feed<S: StreamConsumer>(
     for s in segs {
         table.process(&s.with_payload(s.payload.as_slice()), new, closed);
     }
-    table.drain(closed);
+    table.drain(new, closed);
 }
 
 /// The client's and the server's byte streams of the capture's connection (client first).

@@ -179,6 +179,8 @@ layers! {
     GENEVE = "geneve",
     VXLAN = "vxlan",
     GRE = "gre",
+    GTP = "gtp",
+    ERSPAN = "erspan",
     TCP = "tcp",
     TUNNEL = "tunnel",
 }
@@ -333,6 +335,15 @@ const AF_INET6: [u32; 5] = [10, 23, 24, 28, 30];
 const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_IPV6: u16 = 0x86dd;
 const ETHERTYPE_TEB: u16 = 0x6558;
+/// GRE protocol types of ERSPAN: types I and II (told apart by GRE's sequence number flag),
+/// and type III.
+const GRE_ERSPAN: u16 = 0x88be;
+const GRE_ERSPAN_III: u16 = 0x22eb;
+
+/// UDP destination ports of the tunnels that are decapsulated.
+const PORT_VXLAN: u16 = 4789;
+const PORT_GENEVE: u16 = 6081;
+const PORT_GTP_U: u16 = 2152;
 
 impl<'a> Cx<'a, '_> {
     fn link(&mut self, link: LinkType, frame: &'a [u8]) -> Result<Decoded<'a>, DecodeError> {
@@ -616,7 +627,8 @@ impl<'a> Cx<'a, '_> {
         }
     }
 
-    /// UDP: the tunnel ports (VXLAN, Geneve) are decapsulated; any other datagram is handed on.
+    /// UDP: the tunnel ports (VXLAN, Geneve, GTP-U) are decapsulated; any other datagram is
+    /// handed on.
     fn udp(
         &mut self,
         src: IpAddr,
@@ -625,7 +637,7 @@ impl<'a> Cx<'a, '_> {
     ) -> Result<Decoded<'a>, DecodeError> {
         let (h, _) = split::<8>(data, layer::UDP)?;
         let dst_port = be16(h[2], h[3]);
-        let tunnel = dst_port == 4789 || dst_port == 6081;
+        let tunnel = matches!(dst_port, PORT_VXLAN | PORT_GENEVE | PORT_GTP_U);
         let len = usize::from(be16(h[4], h[5]));
         if !tunnel {
             // Length 0 is an IPv6 jumbogram's (RFC 2675): the datagram runs to the end.
@@ -653,10 +665,50 @@ impl<'a> Cx<'a, '_> {
             len => take(data, len, layer::UDP)?,
         };
         let payload = skip(datagram, 8, layer::UDP)?;
-        if dst_port == 4789 {
-            self.vxlan(payload)
-        } else {
-            self.geneve(payload)
+        match dst_port {
+            PORT_VXLAN => self.vxlan(payload),
+            PORT_GENEVE => self.geneve(payload),
+            _ => self.gtp_u(payload),
+        }
+    }
+
+    /// GTP-U (3GPP TS 29.281), version 1: an 8-byte header; a 4-byte one more when any of
+    /// the E, S and PN flags is set, and with E a chain of extension headers (each a length
+    /// in 4-byte units, content, and the type of the next; type 0 ends the chain). Only
+    /// G-PDUs (message type 255) carry user traffic, an IP packet; echo, error indication and
+    /// end marker messages, GTP' (protocol type 0) and other versions carry none.
+    fn gtp_u(&mut self, data: &'a [u8]) -> Result<Decoded<'a>, DecodeError> {
+        let (h, _) = split::<8>(data, layer::GTP)?;
+        let flags = h[0];
+        if flags >> 5 != 1 || flags & 0x10 == 0 || h[1] != 255 {
+            return OTHER;
+        }
+        // The length counts what follows the first 8 bytes; a capture cut short is left to
+        // the inner IP header to report.
+        let end = 8 + usize::from(be16(h[2], h[3]));
+        let message = data.get(..end).unwrap_or(data);
+        let mut rest = skip(message, 8, layer::GTP)?;
+        if flags & 0x07 != 0 {
+            let (optional, after) = split::<4>(rest, layer::GTP)?;
+            rest = after;
+            let mut next = if flags & 0x04 != 0 { optional[3] } else { 0 };
+            while next != 0 {
+                let (&units, _) = rest
+                    .split_first()
+                    .ok_or(DecodeError::Truncated { layer: layer::GTP })?;
+                if units == 0 {
+                    return Err(malformed(layer::GTP, "extension header of length 0"));
+                }
+                let ext = take(rest, usize::from(units) * 4, layer::GTP)?;
+                next = ext.last().copied().unwrap_or_default();
+                rest = skip(rest, ext.len(), layer::GTP)?;
+            }
+        }
+        match rest.first().map(|b| b >> 4) {
+            Some(4) => self.ipv4(rest, End::Capture),
+            Some(6) => self.ipv6(rest, End::Capture),
+            // An Ethernet or unstructured PDU session, or an empty G-PDU.
+            _ => OTHER,
         }
     }
 
@@ -692,7 +744,47 @@ impl<'a> Cx<'a, '_> {
         // Checksum (with its reserved word), key and sequence number: 4 bytes each.
         let optional = (flags & 0xb000).count_ones() as usize;
         let rest = skip(data, 4 + 4 * optional, layer::GRE)?;
-        self.ethertype(be16(h[2], h[3]), rest)
+        match be16(h[2], h[3]) {
+            // ERSPAN type I has no header of its own (and GRE no sequence number).
+            GRE_ERSPAN if flags & 0x1000 == 0 => self.ethernet(rest),
+            GRE_ERSPAN => self.erspan(rest),
+            GRE_ERSPAN_III => self.erspan_iii(rest),
+            protocol => self.ethertype(protocol, rest),
+        }
+    }
+
+    /// ERSPAN type II (draft-foschiano-erspan): an 8-byte header of version 1, then the
+    /// mirrored Ethernet frame.
+    fn erspan(&mut self, data: &'a [u8]) -> Result<Decoded<'a>, DecodeError> {
+        let (h, rest) = split::<8>(data, layer::ERSPAN)?;
+        if h[0] >> 4 != 1 {
+            return Err(malformed(layer::ERSPAN, "type II header without version 1"));
+        }
+        self.ethernet(rest)
+    }
+
+    /// ERSPAN type III: a 12-byte header of version 2, an 8-byte platform-specific
+    /// subheader when its O flag is set, then the mirrored frame, Ethernet or (frame type 2)
+    /// an IP packet.
+    fn erspan_iii(&mut self, data: &'a [u8]) -> Result<Decoded<'a>, DecodeError> {
+        let (h, rest) = split::<12>(data, layer::ERSPAN)?;
+        if h[0] >> 4 != 2 {
+            return Err(malformed(
+                layer::ERSPAN,
+                "type III header without version 2",
+            ));
+        }
+        let word = be16(h[10], h[11]);
+        let rest = if word & 1 != 0 {
+            skip(rest, 8, layer::ERSPAN)?
+        } else {
+            rest
+        };
+        match (word >> 10) & 0x1f {
+            0 => self.ethernet(rest),
+            2 => self.raw_ip(rest),
+            _ => OTHER,
+        }
     }
 }
 

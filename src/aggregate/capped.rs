@@ -3,23 +3,38 @@
 //! count.
 
 use super::Merge;
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
 /// A map from names to aggregates that holds at most `N` names: the `N` smallest, so that
 /// which names are held depends neither on arrival order nor on the worker count (a held name
 /// always has its exact total). Everything else is merged into `other`. Only a new name
-/// allocates.
-#[derive(Clone, Debug, Default)]
-pub struct Capped<V, const N: usize> {
+/// allocates. Names are strings unless `K` says otherwise (endpoints, for instance).
+#[derive(Clone, Debug)]
+pub struct Capped<V, const N: usize, K = String> {
     /// Aggregates by name.
-    pub entries: BTreeMap<String, V>,
+    pub entries: BTreeMap<K, V>,
     /// Everything not held by name.
     pub other: V,
 }
 
-impl<V: Default + Merge, const N: usize> Capped<V, N> {
+impl<V: Default, const N: usize, K> Default for Capped<V, N, K> {
+    fn default() -> Self {
+        Capped {
+            entries: BTreeMap::new(),
+            other: V::default(),
+        }
+    }
+}
+
+impl<V: Default + Merge, const N: usize, K: Ord + Clone> Capped<V, N, K> {
     /// Runs `f` on the aggregate of `name`: one map lookup when `name` is held already.
-    pub fn update(&mut self, name: &str, f: impl FnOnce(&mut V)) {
+    #[inline]
+    pub fn update<Q>(&mut self, name: &Q, f: impl FnOnce(&mut V))
+    where
+        K: Borrow<Q>,
+        Q: Ord + ToOwned<Owned = K> + ?Sized,
+    {
         match self.entries.get_mut(name) {
             Some(v) => f(v),
             None => f(self.entry(name)),
@@ -28,7 +43,7 @@ impl<V: Default + Merge, const N: usize> Capped<V, N> {
 
     /// Sets the aggregate of `name` (merged into `other` when `name` is not held), as
     /// `BTreeMap::insert` does for maps without a cap.
-    pub fn insert(&mut self, name: String, v: V) {
+    pub fn insert(&mut self, name: K, v: V) {
         if self.entries.len() < N || self.entries.contains_key(&name) {
             self.entries.insert(name, v);
         } else {
@@ -38,13 +53,17 @@ impl<V: Default + Merge, const N: usize> Capped<V, N> {
 
     /// The aggregate of `name` (inserted if missing), or `other` when `name` is not among
     /// the `N` smallest names seen.
-    pub fn entry(&mut self, name: &str) -> &mut V {
+    pub fn entry<Q>(&mut self, name: &Q) -> &mut V
+    where
+        K: Borrow<Q>,
+        Q: Ord + ToOwned<Owned = K> + ?Sized,
+    {
         if !self.entries.contains_key(name) {
             if self.entries.len() >= N {
                 let smaller = self
                     .entries
                     .last_key_value()
-                    .is_some_and(|(largest, _)| name < largest.as_str());
+                    .is_some_and(|(largest, _)| name < largest.borrow());
                 if !smaller {
                     return &mut self.other;
                 }
@@ -61,24 +80,27 @@ impl<V: Default + Merge, const N: usize> Capped<V, N> {
     }
 }
 
-impl<V, const N: usize> Capped<V, N> {
+impl<V, const N: usize, K: Ord> Capped<V, N, K> {
     /// The aggregate held under `name`, if it is held by name.
-    pub fn get(&self, name: &str) -> Option<&V> {
+    pub fn get<Q: Ord + ?Sized>(&self, name: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+    {
         self.entries.get(name)
     }
 }
 
 /// Iterates the entries held by name (not the pooled `other`), in name order.
-impl<'a, V, const N: usize> IntoIterator for &'a Capped<V, N> {
-    type Item = (&'a String, &'a V);
-    type IntoIter = std::collections::btree_map::Iter<'a, String, V>;
+impl<'a, V, const N: usize, K> IntoIterator for &'a Capped<V, N, K> {
+    type Item = (&'a K, &'a V);
+    type IntoIter = std::collections::btree_map::Iter<'a, K, V>;
 
     fn into_iter(self) -> Self::IntoIter {
         self.entries.iter()
     }
 }
 
-impl<V: Default + Merge, const N: usize> Merge for Capped<V, N> {
+impl<V: Default + Merge, const N: usize, K: Ord + Clone> Merge for Capped<V, N, K> {
     fn merge_in(&mut self, other: Self) {
         for (name, v) in other.entries {
             self.update(&name, |mine| mine.merge_in(v));

@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::{Mutex, PoisonError};
 
 use base64::Engine as _;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::latency::SIGFIG;
 use super::{Capped, GroupCensus, Latency, Merge};
+use crate::flow::Endpoint;
 
 /// Version of the merge state's layout (`merge_state.format` in the report): a reader refuses
 /// a format it does not know rather than merge it wrongly.
@@ -176,10 +178,49 @@ impl<'de> Deserialize<'de> for Latency {
     }
 }
 
-impl<V: Serialize, const N: usize> Serialize for Capped<V, N> {
+/// A capped map's key as a report writes it: names as they are, endpoints as `ip:port`
+/// (`[ip]:port` for IPv6).
+pub trait KeyText: Sized {
+    /// The key as written.
+    fn text(&self) -> Cow<'_, str>;
+    /// The key read back.
+    fn parse(text: String) -> Result<Self, String>;
+}
+
+impl KeyText for String {
+    fn text(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self)
+    }
+    fn parse(text: String) -> Result<Self, String> {
+        Ok(text)
+    }
+}
+
+impl KeyText for Endpoint {
+    fn text(&self) -> Cow<'_, str> {
+        Cow::Owned(self.to_string())
+    }
+    fn parse(text: String) -> Result<Self, String> {
+        let addr: SocketAddr = text
+            .parse()
+            .map_err(|e| format!("{text:?} is not an ip:port endpoint: {e}"))?;
+        Ok(Endpoint {
+            ip: addr.ip(),
+            port: addr.port(),
+        })
+    }
+}
+
+impl<V: Serialize, const N: usize, K: KeyText> Serialize for Capped<V, N, K> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Entries<'a, V, K>(&'a BTreeMap<K, V>);
+        impl<V: Serialize, K: KeyText> Serialize for Entries<'_, V, K> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_map(self.0.iter().map(|(k, v)| (k.text(), v)))
+            }
+        }
         let mut st = s.serialize_struct("Capped", 2)?;
-        st.serialize_field("entries", &self.entries)?;
+        st.serialize_field("entries", &Entries(&self.entries))?;
         st.serialize_field("other", &self.other)?;
         st.end()
     }
@@ -192,7 +233,11 @@ struct CappedIn<V> {
     other: V,
 }
 
-impl<'de, V: Deserialize<'de> + Default + Merge, const N: usize> Deserialize<'de> for Capped<V, N> {
+impl<'de, V, const N: usize, K> Deserialize<'de> for Capped<V, N, K>
+where
+    V: Deserialize<'de> + Default + Merge,
+    K: KeyText + Ord + Clone,
+{
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let read = CappedIn::<V>::deserialize(d)?;
         // Inserted one by one, so the cap of this build applies (the smallest names are held).
@@ -201,7 +246,7 @@ impl<'de, V: Deserialize<'de> + Default + Merge, const N: usize> Deserialize<'de
             other: read.other,
         };
         for (name, v) in read.entries {
-            capped.insert(name, v);
+            capped.insert(K::parse(name).map_err(de::Error::custom)?, v);
         }
         Ok(capped)
     }

@@ -24,6 +24,7 @@ mod resumption;
 #[cfg(test)]
 pub(crate) mod tests;
 pub mod timeline;
+mod without_tls;
 
 pub use breakdown::Breakdown;
 pub use capped::{BoundedCounts, Capped, OTHER};
@@ -33,8 +34,10 @@ pub use clients::{ClientProfile, PolicyChange};
 pub use decryption::DecryptionStats;
 pub use latency::{Latency, Percentiles, Timings};
 pub use resumption::{RenegotiationStats, ResumptionStats};
+pub use without_tls::WithoutTlsCounts;
 
-use crate::facts::{ConnectionFacts, Outcome};
+use crate::facts::{ConnectionFacts, Outcome, WithoutTls};
+use crate::flow::Endpoint;
 use crate::tls::ClientHello;
 use crate::tls::names::{group_is_post_quantum, is_grease, version_rank};
 use failures::FailedConnections;
@@ -147,6 +150,10 @@ pub struct Aggregates {
     pub timeline: Timeline,
     /// The earliest failed connections of each cause, with their evidence.
     pub failed: FailedConnections,
+    /// TCP connections without TLS per server (ip:port; absent from the merge state of reports
+    /// written before it was counted: read as none).
+    #[serde(default)]
+    pub without_tls: Capped<WithoutTlsCounts, MAX_SERVERS, Endpoint>,
     /// Key-log decryption (analyses with key logs only).
     #[serde(default, skip_serializing_if = "DecryptionStats::is_empty")]
     pub decryption: DecryptionStats,
@@ -195,10 +202,15 @@ impl Aggregates {
             self.add_client_hello(f, ch, &label);
         }
         self.add_certificates(f, &label);
-        self.servers.update(&label, |b| b.add(f));
+        self.servers.update(&*label, |b| b.add(f));
         self.timeline.add(f);
         self.failed.add(f);
         self.decryption.add(f);
+    }
+
+    /// Adds one TCP connection on which no TLS was found.
+    pub fn add_without_tls(&mut self, server: Endpoint, kind: WithoutTls) {
+        self.without_tls.update(&server, |c| c.add(kind));
     }
 
     fn add_client_hello(&mut self, f: &ConnectionFacts, ch: &ClientHello, label: &str) {
@@ -232,7 +244,7 @@ impl Aggregates {
                 .is_some_and(|hrr| hrr.extensions.contains(&EXT_ECH));
             self.ech.confirmed += u64::from(confirmed);
         }
-        self.clients.update(&ch.ja4, |p| p.add(f, ch, label));
+        self.clients.update(&*ch.ja4, |p| p.add(f, ch, label));
     }
 
     fn add_certificates(&mut self, f: &ConnectionFacts, label: &str) {
@@ -306,6 +318,7 @@ impl Merge for Aggregates {
         self.renegotiation.merge_in(other.renegotiation);
         self.timeline.merge_in(other.timeline);
         self.failed.merge_in(other.failed);
+        self.without_tls.merge_in(other.without_tls);
         self.decryption.merge_in(other.decryption);
     }
 }

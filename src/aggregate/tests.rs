@@ -221,3 +221,40 @@ fn maps_merge_by_key() {
     a.merge_in(BTreeMap::from([("y", 3), ("z", 4)]));
     assert_eq!(a, BTreeMap::from([("x", 1), ("y", 5), ("z", 4)]));
 }
+
+/// Issue #20: connections without TLS per server, capped like every per-server map (the
+/// smallest addresses kept, whatever the worker split), totals exact.
+#[test]
+fn connections_without_tls_are_counted_per_server_within_the_cap() {
+    use crate::facts::WithoutTls;
+    use std::net::{IpAddr, Ipv4Addr};
+    let server = |i: u32| Endpoint {
+        ip: IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)),
+        port: 443,
+    };
+    let mut one = Aggregates::default();
+    let mut halves = [Aggregates::default(), Aggregates::default()];
+    let n = MAX_SERVERS as u32 + 50;
+    for i in (0..n).rev() {
+        let kind = WithoutTls::ALL[i as usize % 4];
+        one.add_without_tls(server(i), kind);
+        halves[i as usize % 2].add_without_tls(server(i), kind);
+        halves[i as usize % 2].add_without_tls(server(i), WithoutTls::NoAnswer);
+    }
+    let [mut merged, other] = halves;
+    merged.merge_in(other);
+    assert_eq!(one.without_tls.entries.len(), MAX_SERVERS);
+    assert_eq!(one.without_tls.other.total(), 50);
+    let kept: Vec<_> = one.without_tls.entries.keys().copied().collect();
+    let kept_merged: Vec<_> = merged.without_tls.entries.keys().copied().collect();
+    assert_eq!(kept, kept_merged);
+    assert_eq!(kept.first(), Some(&server(0)));
+    let first = merged
+        .without_tls
+        .get(&server(1))
+        .copied()
+        .unwrap_or_default();
+    assert_eq!(first.of(WithoutTls::Refused), 1);
+    assert_eq!(first.of(WithoutTls::NoAnswer), 1);
+    assert_eq!(merged.without_tls.other.total(), 100);
+}

@@ -31,6 +31,11 @@ pub struct AnalysisArgs {
     /// Most connections tracked at once (the least recently active is evicted beyond).
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub max_flows: usize,
+    /// Most connections that have not carried a byte yet (SYN, SYN-ACK, ACK only) held at once
+    /// in the compact half-open table, apart from --max-flows (the least recently active is
+    /// evicted beyond); 0 tracks every connection in full from its first packet.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub max_half_open: usize,
     /// Out-of-order bytes buffered per connection direction, in KiB.
     #[arg(long, value_name = "KIB", default_value_t = 1024)]
     pub max_flow_buffer_kib: usize,
@@ -59,6 +64,7 @@ impl AnalysisArgs {
                 max_flow_buffer: self.max_flow_buffer_kib.saturating_mul(1024),
                 max_total_buffer: self.max_buffer_mib.saturating_mul(1 << 20),
                 max_flows: self.max_flows,
+                max_half_open: self.max_half_open,
             },
             facts: FactsConfig {
                 cert_warn_days: self.cert_warn_days,

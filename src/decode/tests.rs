@@ -144,6 +144,51 @@ fn gre(flags: u16, protocol: u16, payload: &[u8]) -> Vec<u8> {
     ])
 }
 
+/// A GTP-U message (version 1, protocol type GTP) of `msg_type`; with `extensions` (each the
+/// content of one extension header, padded to a 4-byte multiple with its length and next-type
+/// bytes), the E flag and the 4 optional bytes are set.
+fn gtp_u(msg_type: u8, extensions: &[&[u8]], payload: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    if !extensions.is_empty() {
+        // Sequence number, N-PDU number, then the first extension header's type.
+        body.extend([0x12, 0x34, 0, 0x85]);
+        for (i, content) in extensions.iter().enumerate() {
+            let len = content.len() + 2;
+            assert_eq!(len % 4, 0);
+            body.push(u8::try_from(len / 4).unwrap());
+            body.extend_from_slice(content);
+            body.push(if i + 1 < extensions.len() { 0x85 } else { 0 });
+        }
+    }
+    body.extend_from_slice(payload);
+    let flags = if extensions.is_empty() { 0x30 } else { 0x34 };
+    let len = u16::try_from(body.len()).unwrap();
+    cat(&[
+        &[flags, msg_type],
+        &len.to_be_bytes(),
+        &[0, 0, 0, 42],
+        &body,
+    ])
+}
+
+/// An ERSPAN type II header (version 1, session 42) before `payload`.
+fn erspan_ii(payload: &[u8]) -> Vec<u8> {
+    cat(&[&[0x10, 0x07, 0x00, 0x2a, 0, 0, 0, 5], payload])
+}
+
+/// An ERSPAN type III header (version 2) of frame type `ft`, with the 8-byte platform
+/// subheader when `platform`.
+fn erspan_iii(ft: u16, platform: bool, payload: &[u8]) -> Vec<u8> {
+    let word = (ft << 10) | u16::from(platform);
+    let sub: &[u8] = if platform { &[0xaa; 8] } else { &[] };
+    cat(&[
+        &[0x20, 0x07, 0x00, 0x2a, 1, 2, 3, 4, 0, 0],
+        &word.to_be_bytes(),
+        sub,
+        payload,
+    ])
+}
+
 /// Asserts `d` is the standard test segment between `src` and `dst`.
 fn assert_segment(d: Result<Decoded<'_>, DecodeError>, src: [u8; 4], dst: [u8; 4]) {
     assert_segment_ip(d, Ipv4Addr::from(src).into(), Ipv4Addr::from(dst).into());
@@ -498,6 +543,90 @@ fn vxlan_tunnel() {
     let inner = eth_tagged(&[0x8100], 0x86dd, &ipv6(6, &tcp()));
     let frame = eth(0x86dd, &ipv6_from(OUT6, 17, &udp(4789, &vxlan(&inner))));
     assert_segment6(decode!(LinkType::ETHERNET, &frame), IN6.0, IN6.1);
+}
+
+/// Issue #20: GTP-U (3GPP mobile core, UDP port 2152) is decapsulated: G-PDUs with and without
+/// the optional fields and extension headers (a PDU session container, then a 4-byte one),
+/// carrying IPv4 or IPv6; messages that carry no user traffic are not analysed. tshark 4
+/// decodes the first two frames (in Ethernet) to the same inner addresses and ports.
+#[test]
+fn gtp_u_tunnels() {
+    let frame = eth(
+        0x0800,
+        &ipv4_from(OUT4, 17, &udp(2152, &gtp_u(255, &[], &ipv4(6, &tcp())))),
+    );
+    assert_segment(decode!(LinkType::ETHERNET, &frame), IN4.0, IN4.1);
+    let pdu_session: &[u8] = &[0x10, 0x09];
+    let long: &[u8] = &[1, 2, 3, 4, 5, 6];
+    let message = gtp_u(255, &[pdu_session, long], &ipv6(6, &tcp()));
+    let frame = ipv6_from(OUT6, 17, &udp(2152, &message));
+    assert_segment6(decode!(LinkType::RAW, &frame), IN6.0, IN6.1);
+    // Only the S flag: the optional bytes are there, no extension header follows.
+    let mut message = gtp_u(255, &[], &ipv4(6, &tcp()));
+    message[0] |= 0x02;
+    message.splice(8..8, [0, 1, 0, 0x85]);
+    message[3] += 4;
+    let frame = ipv4_from(OUT4, 17, &udp(2152, &message));
+    assert_segment(decode!(LinkType::RAW, &frame), IN4.0, IN4.1);
+    // Echo request, end marker, GTP' and version 2 carry no user traffic.
+    for (flags, msg_type) in [(0x32, 1), (0x30, 254), (0x20, 255), (0x50, 255)] {
+        let mut message = gtp_u(msg_type, &[], &ipv4(6, &tcp()));
+        message[0] = flags;
+        let frame = ipv4_from(OUT4, 17, &udp(2152, &message));
+        assert!(
+            is_other(decode!(LinkType::RAW, &frame)),
+            "{flags:#x} {msg_type}"
+        );
+    }
+    let mut bad = gtp_u(255, &[pdu_session], &ipv4(6, &tcp()));
+    bad[12] = 0;
+    let frame = ipv4_from(OUT4, 17, &udp(2152, &bad));
+    assert_eq!(kind(decode!(LinkType::RAW, &frame)), "malformed_gtp");
+    let frame = ipv4_from(OUT4, 17, &udp(2152, &gtp_u(255, &[pdu_session], &[])[..13]));
+    assert_eq!(kind(decode!(LinkType::RAW, &frame)), "truncated_gtp");
+}
+
+/// Issue #20: ERSPAN over GRE: type I (no header, GRE without sequence number), type II
+/// (8-byte header after GRE's sequence number) and type III (12-byte header, optional
+/// platform subheader, Ethernet or IP frames). tshark 4 decodes the Ethernet ones (in
+/// Ethernet) to the same inner addresses and ports.
+#[test]
+fn erspan_tunnels() {
+    let inner = eth(0x0800, &ipv4(6, &tcp()));
+    let frame = eth(0x0800, &ipv4_from(OUT4, 47, &gre(0, 0x88be, &inner)));
+    assert_segment(decode!(LinkType::ETHERNET, &frame), IN4.0, IN4.1);
+    let frame = ipv4_from(OUT4, 47, &gre(0x1000, 0x88be, &erspan_ii(&inner)));
+    assert_segment(decode!(LinkType::RAW, &frame), IN4.0, IN4.1);
+    for platform in [false, true] {
+        let frame = ipv4_from(
+            OUT4,
+            47,
+            &gre(0x1000, 0x22eb, &erspan_iii(0, platform, &inner)),
+        );
+        assert_segment(decode!(LinkType::RAW, &frame), IN4.0, IN4.1);
+    }
+    let frame = ipv6_from(
+        OUT6,
+        47,
+        &gre(0x1000, 0x22eb, &erspan_iii(2, false, &ipv6(6, &tcp()))),
+    );
+    assert_segment6(decode!(LinkType::RAW, &frame), IN6.0, IN6.1);
+    let frame = ipv4_from(
+        OUT4,
+        47,
+        &gre(0x1000, 0x22eb, &erspan_iii(5, false, &inner)),
+    );
+    assert!(is_other(decode!(LinkType::RAW, &frame)));
+    let mut bad = erspan_ii(&inner);
+    bad[0] = 0x20;
+    let frame = ipv4_from(OUT4, 47, &gre(0x1000, 0x88be, &bad));
+    assert_eq!(kind(decode!(LinkType::RAW, &frame)), "malformed_erspan");
+    let frame = ipv4_from(
+        OUT4,
+        47,
+        &gre(0x1000, 0x22eb, &erspan_iii(0, true, &[])[..15]),
+    );
+    assert_eq!(kind(decode!(LinkType::RAW, &frame)), "truncated_erspan");
 }
 
 #[test]

@@ -379,12 +379,16 @@ impl Builder {
         }
     }
 
-    /// The resumption mechanism the server accepted: TLS 1.3, a selected PSK; TLS ≤ 1.2, an
+    /// The resumption mechanism the server accepted: a selected PSK, whatever the version code
+    /// (only TLS 1.3, its drafts and experiments have one); otherwise, before TLS 1.3, an
     /// abbreviated handshake (no server Certificate, server Finished before the client's).
     fn accepted_resumption(&self) -> Option<Mechanism> {
         let sh = self.f.server_hello.as_deref()?;
+        if sh.psk_selected.is_some() {
+            return Some(Mechanism::Psk);
+        }
         if self.f.is_tls13() {
-            return sh.psk_selected.map(|_| Mechanism::Psk);
+            return None;
         }
         let [client, server] = self.sides;
         let abbreviated = !server.certificate

@@ -16,7 +16,7 @@ mod tests;
 
 pub use builder::build;
 pub use certificates::{Finding, name_matches};
-pub use tcp::TcpFacts;
+pub use tcp::{TcpFacts, WithoutTls};
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

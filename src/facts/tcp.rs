@@ -4,7 +4,74 @@
 
 use super::diagnosis::{client_hello_wait_ms, failed};
 use super::{ConnectionFacts, Failure, FailureCause, Outcome, Timing};
+use crate::flow::{Endpoint, FlowKey};
 use crate::tcp::{CloseReason, TcpMeta};
+
+/// How a TCP connection on which no TLS was found went: what users of a mirror port want
+/// counted per server (scans, SYN floods, refused and unreachable services) without a record
+/// per connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WithoutTls {
+    /// The SYN got neither a SYN-ACK nor a reset from the server (Zeek's `S0`).
+    NoAnswer,
+    /// The server answered the SYN with a reset (Zeek's `REJ`).
+    Refused,
+    /// Ended (or the capture ended) without a payload byte, after the server answered the SYN
+    /// or without a SYN seen.
+    ClosedBeforeData,
+    /// Payload bytes that are not TLS (or that could not be recognised as TLS).
+    NotTls,
+}
+
+impl WithoutTls {
+    /// Every kind, in report order.
+    pub const ALL: [WithoutTls; 4] = [
+        WithoutTls::NoAnswer,
+        WithoutTls::Refused,
+        WithoutTls::ClosedBeforeData,
+        WithoutTls::NotTls,
+    ];
+
+    /// The connection's server (the SYN's destination; without a SYN, the endpoint with the
+    /// lower port) and how it went.
+    pub fn classify(key: &FlowKey, meta: &TcpMeta) -> (Endpoint, WithoutTls) {
+        let server = match meta.syn {
+            Some((dir, _)) => key.destination(dir),
+            None if key.hi.port < key.lo.port => key.hi,
+            None => key.lo,
+        };
+        let kind = if meta.payload_bytes.iter().any(|&n| n > 0) {
+            WithoutTls::NotTls
+        } else {
+            match meta.syn {
+                Some((syn_dir, _)) if meta.syn_ack.is_none() => {
+                    if meta.rst.is_some_and(|(dir, _)| dir != syn_dir) {
+                        WithoutTls::Refused
+                    } else {
+                        WithoutTls::NoAnswer
+                    }
+                }
+                _ => WithoutTls::ClosedBeforeData,
+            }
+        };
+        (server, kind)
+    }
+
+    /// Position in [`Self::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The name in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            WithoutTls::NoAnswer => "no_answer",
+            WithoutTls::Refused => "refused",
+            WithoutTls::ClosedBeforeData => "closed_before_data",
+            WithoutTls::NotTls => "not_tls",
+        }
+    }
+}
 
 /// TCP's facts about a connection.
 #[derive(Clone, Debug)]

@@ -256,3 +256,104 @@ fn rfc6125_wildcards() {
     assert!(name_matches(&cert(&[], "cn.test"), "cn.test"));
     assert!(!name_matches(&cert(&["*.com"], ""), "example.com"));
 }
+
+/// Issue #20: connections without TLS are counted per server by how they went, the server
+/// being the SYN's destination (else the lower port).
+#[test]
+fn connections_without_tls_are_classified_per_server() {
+    let server = key().destination(C);
+    let syn = |meta: TcpMeta| TcpMeta {
+        syn: Some((C, ts(0))),
+        ..meta
+    };
+    let classify = |meta: TcpMeta| WithoutTls::classify(&key(), &meta);
+    let base = TcpMeta::default();
+    assert_eq!(classify(syn(base.clone())), (server, WithoutTls::NoAnswer));
+    let refused = TcpMeta {
+        rst: Some((S, ts(1))),
+        ..syn(base.clone())
+    };
+    assert_eq!(classify(refused), (server, WithoutTls::Refused));
+    let client_gave_up = TcpMeta {
+        rst: Some((C, ts(3000))),
+        ..syn(base.clone())
+    };
+    assert_eq!(classify(client_gave_up), (server, WithoutTls::NoAnswer));
+    let answered = TcpMeta {
+        syn_ack: Some(ts(1)),
+        fin: [Some(ts(5)), Some(ts(6))],
+        ..syn(base.clone())
+    };
+    assert_eq!(classify(answered), (server, WithoutTls::ClosedBeforeData));
+    let http = TcpMeta {
+        payload_bytes: [80, 0],
+        ..syn(base.clone())
+    };
+    assert_eq!(classify(http), (server, WithoutTls::NotTls));
+    // No SYN seen: the endpoint with the lower port is taken for the server.
+    let stray_reset = TcpMeta {
+        rst: Some((C, ts(0))),
+        ..base
+    };
+    assert_eq!(
+        classify(stray_reset),
+        (server, WithoutTls::ClosedBeforeData)
+    );
+}
+
+/// Issue #20: a PSK the ServerHello accepts is a resumption whatever the TLS 1.3 version code:
+/// Google's 0x7e01 experiment (in the layout BoringSSL wrote for it: legacy version 0x0303, the
+/// client's session id echoed, supported_versions naming the experiment, key_share still under
+/// the draft's number 40), and a code no table names yet (0x0305).
+#[test]
+fn tls13_experiment_psk_is_a_resumption() {
+    for version in [0x7e01u16, 0x0305] {
+        let mut body = vec![0x03, 0x03];
+        body.extend_from_slice(&[0x42; 32]);
+        body.push(32);
+        body.extend_from_slice(&[0x07; 32]);
+        body.extend_from_slice(&[0x13, 0x01, 0x00]);
+        let extensions = [
+            &[0x00, 0x29, 0x00, 0x02, 0x00, 0x00][..],
+            &[0x00, 0x28, 0x00, 0x06, 0x00, 0x1d, 0x00, 0x02, 0xaa, 0xbb],
+            &[0x00, 0x2b, 0x00, 0x02],
+            &version.to_be_bytes(),
+        ]
+        .concat();
+        body.extend_from_slice(&(extensions.len() as u16).to_be_bytes());
+        body.extend_from_slice(&extensions);
+        let sh = crate::tls::handshake::hello::parse_server_hello(&body, 2).expect("ServerHello");
+        let ch = ClientHello {
+            legacy_version: 0x0303,
+            supported_versions: vec![version, 0x0303],
+            session_id_len: 32,
+            psk_identities: Some(1),
+            cipher_suites: vec![0x1301],
+            ..Default::default()
+        };
+        let f = run(
+            vec![
+                ev(1, C, TlsEvent::ClientHello(Box::new(ch))),
+                ev(2, S, TlsEvent::ServerHello(Box::new(sh))),
+                ev(2, S, TlsEvent::EncryptedHandshake),
+                ev(3, C, TlsEvent::EncryptedHandshake),
+            ],
+            TcpMeta::default(),
+            CloseReason::Fin,
+        );
+        assert_eq!(f.version(), Some(version));
+        assert_eq!(
+            f.resumption.accepted,
+            Some(Mechanism::Psk),
+            "{version:#06x}"
+        );
+        assert_eq!(f.outcome, Outcome::Resumed, "{version:#06x}");
+        // The random legacy session id is no resumption offer from a client naming a version
+        // known to be TLS 1.3; with a code no table names, it cannot be told from one.
+        if version == 0x7e01 {
+            assert_eq!(f.resumption.offered, [Mechanism::Psk]);
+        } else {
+            assert!(f.resumption.offered.contains(&Mechanism::Psk));
+        }
+    }
+}

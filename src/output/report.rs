@@ -13,10 +13,10 @@ use super::{failed, timeline};
 use crate::flow::Timestamp;
 
 use crate::aggregate::{
-    Aggregates, Breakdown, CertEntry, ClientProfile, DecryptionStats, Latency, OTHER_SERVERS,
-    Percentiles, ResumptionStats, Timings,
+    Aggregates, Breakdown, CertEntry, ClientProfile, DecryptionStats, Latency, Merge,
+    OTHER_SERVERS, Percentiles, ResumptionStats, Timings, WithoutTlsCounts,
 };
-use crate::facts::{Finding, Mechanism};
+use crate::facts::{Finding, Mechanism, WithoutTls};
 use crate::tls::names::{cipher_name, group_is_post_quantum, group_name, version_name};
 
 /// Counters of the input side: what was read and what could not be decoded.
@@ -58,6 +58,10 @@ pub struct FlowCounts {
     pub tcp_connections_without_tls: u64,
     /// Connections evicted because the flow table was full.
     pub flows_evicted: u64,
+    /// Connections that had not carried a byte evicted because the half-open table was full
+    /// (absent from reports written before the half-open table: read as 0).
+    #[serde(default)]
+    pub half_open_evicted: u64,
     /// Gaps forced by the per-flow buffer cap.
     pub flow_buffer_cap_hits: u64,
     /// Gaps forced by the global buffer cap.
@@ -69,6 +73,7 @@ impl std::ops::AddAssign for FlowCounts {
         self.tcp_connections += other.tcp_connections;
         self.tcp_connections_without_tls += other.tcp_connections_without_tls;
         self.flows_evicted += other.flows_evicted;
+        self.half_open_evicted += other.half_open_evicted;
         self.flow_buffer_cap_hits += other.flow_buffer_cap_hits;
         self.total_buffer_cap_hits += other.total_buffer_cap_hits;
     }
@@ -417,6 +422,7 @@ pub(super) struct ReportOut<'a> {
     pub(super) failed_connections_per_cause: usize,
     pub(super) failed_connections: Vec<failed::FailedOut<'a>>,
     pub(super) failed_connections_not_listed: BTreeMap<&'static str, u64>,
+    pub(super) tcp_without_tls_by_server: Vec<ServerWithoutTlsOut>,
     pub(super) merge_state: MergeStateOut,
 }
 
@@ -426,6 +432,35 @@ pub(super) struct ReportOut<'a> {
 pub(super) struct MergeStateOut {
     pub(super) format: u32,
     pub(super) aggregates: Box<serde_json::value::RawValue>,
+}
+
+/// TCP connections without TLS by how they went (see [`WithoutTls`]).
+#[derive(Serialize)]
+pub(super) struct WithoutTlsOut {
+    pub(super) connections: u64,
+    pub(super) no_answer: u64,
+    pub(super) refused: u64,
+    pub(super) closed_before_data: u64,
+    pub(super) not_tls: u64,
+}
+
+impl From<&WithoutTlsCounts> for WithoutTlsOut {
+    fn from(c: &WithoutTlsCounts) -> Self {
+        WithoutTlsOut {
+            connections: c.total(),
+            no_answer: c.of(WithoutTls::NoAnswer),
+            refused: c.of(WithoutTls::Refused),
+            closed_before_data: c.of(WithoutTls::ClosedBeforeData),
+            not_tls: c.of(WithoutTls::NotTls),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct ServerWithoutTlsOut {
+    pub(super) server: String,
+    #[serde(flatten)]
+    pub(super) counts: WithoutTlsOut,
 }
 
 #[derive(Serialize)]
@@ -440,6 +475,7 @@ pub(super) struct SummaryOut<'a> {
     pub(super) tls_connections: u64,
     pub(super) outcomes: BTreeMap<&'static str, u64>,
     pub(super) failure_causes: BTreeMap<&'static str, u64>,
+    pub(super) tcp_without_tls: WithoutTlsOut,
 }
 
 /// Everything the JSON report and the terminal summary are made from.
@@ -478,6 +514,37 @@ impl Report {
         v.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)));
         v
     }
+}
+
+/// TCP connections without TLS over all servers.
+pub(super) fn without_tls_total(agg: &Aggregates) -> WithoutTlsCounts {
+    let mut total = agg.without_tls.other;
+    for counts in agg.without_tls.entries.values() {
+        total.merge_in(*counts);
+    }
+    total
+}
+
+/// Servers with TCP connections without TLS, most connections first (then address), the
+/// pooled ones last as [`OTHER_SERVERS`].
+pub(super) fn without_tls_by_server(agg: &Aggregates) -> Vec<ServerWithoutTlsOut> {
+    let mut v: Vec<_> = agg.without_tls.entries.iter().collect();
+    v.sort_by(|a, b| b.1.total().cmp(&a.1.total()).then(a.0.cmp(b.0)));
+    let mut out: Vec<_> = v
+        .into_iter()
+        .map(|(server, counts)| ServerWithoutTlsOut {
+            server: server.to_string(),
+            counts: WithoutTlsOut::from(counts),
+        })
+        .collect();
+    let other = &agg.without_tls.other;
+    if other.total() > 0 {
+        out.push(ServerWithoutTlsOut {
+            server: OTHER_SERVERS.to_string(),
+            counts: WithoutTlsOut::from(other),
+        });
+    }
+    out
 }
 
 /// Failure causes per server, most frequent first (then server, then cause).
@@ -638,6 +705,7 @@ pub fn write_report(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             tls_connections: agg.all.connections,
             outcomes: named(&agg.all.outcomes, |o| o.name()),
             failure_causes: named(&agg.all.failure_causes, |c| c.name()),
+            tcp_without_tls: WithoutTlsOut::from(&without_tls_total(agg)),
         },
         versions_negotiated: census(&agg.versions, |v| version_name(v).into_owned()),
         versions_offered_highest: census(&agg.offered_versions, |v| version_name(v).into_owned()),
@@ -726,6 +794,7 @@ pub fn write_report(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         failed_connections_per_cause: agg.failed.per_cause(),
         failed_connections: failed::listed(&agg.failed),
         failed_connections_not_listed: failed::not_listed(&agg.failed),
+        tcp_without_tls_by_server: without_tls_by_server(agg),
         merge_state: MergeStateOut {
             format: crate::aggregate::codec::FORMAT,
             aggregates: serde_json::value::to_raw_value(agg).map_err(io::Error::other)?,

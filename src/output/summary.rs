@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use super::report::{
     Report, causes_by_server, census, certificates_sorted, clients_sorted, group_census,
-    servers_sorted, what_breaks,
+    servers_sorted, what_breaks, without_tls_by_server, without_tls_total,
 };
 
 use crate::aggregate::{Aggregates, Latency, Timings};
@@ -109,6 +109,7 @@ pub fn write_summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         }
     }
     write_servers(report, &mut s);
+    write_without_tls(report, &mut s);
     write_resumption(agg, &mut s);
     write_census(agg, &mut s);
     write_clients(agg, &mut s);
@@ -185,6 +186,40 @@ fn write_servers(report: &Report, s: &mut String) {
         for c in causes.iter().take(15) {
             let _ = writeln!(s, "  {:<40} {:<34} {:>7}", c.server, c.cause, c.count);
         }
+    }
+}
+
+/// TCP connections without TLS (floods, scans, refused and silent services), per server.
+fn write_without_tls(report: &Report, s: &mut String) {
+    let agg = &report.aggregates;
+    let total = without_tls_total(agg);
+    if total.total() == 0 {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\nTCP connections without TLS: {} (top 10 servers)",
+        total.total()
+    );
+    let _ = writeln!(
+        s,
+        "  {:<40} {:>9} {:>9} {:>9} {:>9}",
+        "server", "no answer", "refused", "no data", "not TLS"
+    );
+    for c in without_tls_by_server(agg).iter().take(10) {
+        let n = &c.counts;
+        let _ = writeln!(
+            s,
+            "  {:<40} {:>9} {:>9} {:>9} {:>9}",
+            c.server, n.no_answer, n.refused, n.closed_before_data, n.not_tls
+        );
+    }
+    let evicted = report.input.flows.half_open_evicted;
+    if evicted > 0 {
+        let _ = writeln!(
+            s,
+            "  {evicted} half-open connections evicted (--max-half-open reached)"
+        );
     }
 }
 

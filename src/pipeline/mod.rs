@@ -44,8 +44,8 @@ use std::thread;
 pub struct Config {
     /// Worker threads (at least 1).
     pub workers: usize,
-    /// Flow-table caps and timeouts (per worker; `max_flows` and `max_total_buffer` are
-    /// divided among the workers).
+    /// Flow-table caps and timeouts (per worker; `max_flows`, `max_half_open` and
+    /// `max_total_buffer` are divided among the workers).
     pub limits: Limits,
     /// Fact-building knobs.
     pub facts: FactsConfig,
@@ -295,6 +295,7 @@ pub fn run_live(
 fn worker_config(cfg: &Config, workers: usize) -> Config {
     let mut c = cfg.clone();
     c.limits.max_flows = (cfg.limits.max_flows / workers).max(1);
+    c.limits.max_half_open = cfg.limits.max_half_open.div_ceil(workers);
     c.limits.max_total_buffer = (cfg.limits.max_total_buffer / workers).max(1);
     c
 }

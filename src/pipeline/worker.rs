@@ -9,12 +9,13 @@ use super::{Config, Mode, RecordChannels};
 
 use crate::aggregate::Aggregates;
 use crate::aggregate::failures::FailedConnections;
-use crate::facts::{self, TcpFacts, TransportFacts};
+use crate::facts::{self, TcpFacts, TransportFacts, WithoutTls};
 use crate::flow::{Direction, FlowKey, Timestamp};
 use crate::output::FlowCounts;
 use crate::prefetch;
 use crate::tcp::{CloseReason, Connection, StreamConsumer, TcpTable};
-use crate::tls::{RecordLayer, TlsContext};
+use crate::tls::joiner::{JoinBudget, MAX_HANDSHAKE_MESSAGE};
+use crate::tls::{RecordConfig, RecordLayer, TlsContext};
 use crate::watch::Sightings;
 use crossbeam_channel::{Receiver, Sender};
 use std::rc::Rc;
@@ -47,12 +48,14 @@ pub(super) struct ConnectionObserver {
     /// the observer's half kilobyte.
     pub(super) tls: Option<Box<RecordLayer>>,
     pub(super) ctx: Rc<RefCell<TlsContext>>,
+    /// The worker's record-layer limits (handshake messages within the buffer budgets).
+    pub(super) config: Rc<RecordConfig>,
 }
 
 impl StreamConsumer for ConnectionObserver {
     fn on_data(&mut self, dir: Direction, bytes: &[u8], ts: Timestamp) {
         let mut ctx = self.ctx.borrow_mut();
-        observer(&mut self.tls, &ctx).on_data(&mut ctx, dir, bytes, ts);
+        observer(&mut self.tls, &self.config, &ctx).on_data(&mut ctx, dir, bytes, ts);
     }
 
     fn prefetch(&self) {
@@ -62,17 +65,18 @@ impl StreamConsumer for ConnectionObserver {
     }
 
     fn on_gap(&mut self, dir: Direction, len: u64, ts: Timestamp) {
-        observer(&mut self.tls, &self.ctx.borrow()).on_gap(dir, len, ts);
+        observer(&mut self.tls, &self.config, &self.ctx.borrow()).on_gap(dir, len, ts);
     }
 }
 
 /// The observer of a connection, made on first use (decrypting when the analysis has key logs).
 pub(super) fn observer<'a>(
     tls: &'a mut Option<Box<RecordLayer>>,
+    config: &RecordConfig,
     ctx: &TlsContext,
 ) -> &'a mut RecordLayer {
     tls.get_or_insert_with(|| {
-        let mut layer = Box::new(RecordLayer::new());
+        let mut layer = Box::new(RecordLayer::with_config(config.clone()));
         if let Some(keys) = &ctx.keys {
             layer.decrypt_with(keys.clone());
         }
@@ -104,9 +108,11 @@ pub(super) fn run_worker(
         RecordBatch::reusing(channels.spare.try_recv().unwrap_or_default(), previous)
     };
     let mut records = RecordBatch::default();
+    let config = Rc::new(record_config(&cfg));
     let mut new_consumer = |_: &FlowKey| ConnectionObserver {
         tls: None,
         ctx: Rc::clone(&ctx),
+        config: Rc::clone(&config),
     };
     let send = |records: &mut RecordBatch, progress, windows: Vec<WindowPart>| {
         if cfg.want_records || !windows.is_empty() {
@@ -142,13 +148,13 @@ pub(super) fn run_worker(
             let seg = d.with_payload(batch.payload_of(d));
             table.process(&seg, &mut new_consumer, &mut closed);
         }
-        table.expire_idle(batch.clock, &mut closed);
+        table.expire_idle(batch.clock, &mut new_consumer, &mut closed);
         let progress = batch.clock;
         batch.clear();
         let _ = recycle.send(batch);
         send(&mut records, progress, parts);
     }
-    table.drain(&mut |conn, reason| {
+    table.drain(&mut new_consumer, &mut |conn, reason| {
         finish_connection(conn, reason, &cfg, windows, &mut out, &mut records);
     });
     let last = if windows {
@@ -159,6 +165,7 @@ pub(super) fn run_worker(
     send(&mut records, Timestamp::MAX, last);
     let stats = table.stats();
     out.flows.flows_evicted = stats.table.flows_evicted;
+    out.flows.half_open_evicted = stats.half_open.flows_evicted;
     out.flows.flow_buffer_cap_hits = stats.flow_buffer_cap_hits;
     out.flows.total_buffer_cap_hits = stats.total_buffer_cap_hits;
     out
@@ -169,6 +176,17 @@ fn fresh_aggregates(cfg: &Config) -> Aggregates {
     Aggregates {
         failed: FailedConnections::with_limit(cfg.failed_per_cause),
         ..Aggregates::default()
+    }
+}
+
+/// A worker's record-layer limits: a handshake message may be as long as a connection's
+/// buffer budget (`max_flow_buffer`, at most the protocol's 2^24 - 1 bytes), and the partial
+/// messages of all its connections together hold at most its share of the global budget.
+fn record_config(cfg: &Config) -> RecordConfig {
+    RecordConfig {
+        max_handshake_message: cfg.limits.max_flow_buffer.min(MAX_HANDSHAKE_MESSAGE),
+        join_budget: Some(JoinBudget::new(cfg.limits.max_total_buffer)),
+        ..RecordConfig::default()
     }
 }
 
@@ -194,6 +212,8 @@ pub(super) fn finish_connection(
     out.flows.tcp_connections += 1;
     let Some(tls) = conn.consumer.tls.filter(|tls| tls.is_tls()) else {
         out.flows.tcp_connections_without_tls += 1;
+        let (server, kind) = WithoutTls::classify(&conn.key, &conn.meta);
+        out.aggregates.add_without_tls(server, kind);
         return;
     };
     let transcript = tls.finish();
@@ -230,9 +250,11 @@ mod tests {
         let (key, dir) = FlowKey::from_endpoints(Transport::Tcp, client, server);
         let ctx = Rc::new(RefCell::new(TlsContext::default()));
         let mut table: TcpTable<ConnectionObserver> = TcpTable::new(Limits::default());
+        let config = Rc::new(RecordConfig::default());
         let mut new_consumer = |_: &FlowKey| ConnectionObserver {
             tls: None,
             ctx: Rc::clone(&ctx),
+            config: Rc::clone(&config),
         };
         let segment = |flags: u8, seq: u32, payload: &'static [u8]| Segment {
             key,
@@ -254,7 +276,7 @@ mod tests {
             &mut new_consumer,
             &mut closed,
         );
-        table.drain(&mut closed);
+        table.drain(&mut new_consumer, &mut closed);
         table.process(
             &segment(TcpFlags::SYN, 1, b""),
             &mut new_consumer,
@@ -265,7 +287,7 @@ mod tests {
             &mut new_consumer,
             &mut closed,
         );
-        table.drain(&mut closed);
+        table.drain(&mut new_consumer, &mut closed);
         assert_eq!(observed, [false, true]);
     }
 }

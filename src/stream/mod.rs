@@ -7,7 +7,7 @@
 pub mod assembler;
 pub mod table;
 
-pub use table::{CloseReason, Entry, FlowTable, TableLimits, TableStats};
+pub use table::{CloseReason, Entry, FlowTable, Lookup, TableLimits, TableStats};
 
 use crate::flow::{Direction, Timestamp};
 

@@ -71,6 +71,17 @@ impl<F> Entry<F> {
     }
 }
 
+/// What [`FlowTable::lookup`] found.
+#[derive(Debug)]
+pub enum Lookup<'a, F> {
+    /// A flow active within the idle timeout.
+    Current(&'a mut Entry<F>),
+    /// A flow idle past the timeout, still to be closed.
+    Idle,
+    /// No flow.
+    Absent,
+}
+
 /// All flows of one worker for one transport.
 ///
 /// Lookups use FxHash (fast, and seedless, so runs are reproducible); nothing observable depends
@@ -107,11 +118,21 @@ impl<F> FlowTable<F> {
     /// The flow of `key` if it is tracked and was active within the idle timeout before
     /// `clock`: one probe of the map, the common case of every packet.
     pub fn current(&mut self, key: &FlowKey, clock: Timestamp) -> Option<&mut Entry<F>> {
+        match self.lookup(key, clock) {
+            Lookup::Current(entry) => Some(entry),
+            Lookup::Idle | Lookup::Absent => None,
+        }
+    }
+
+    /// What the table holds for `key` at `clock`, in one probe of the map: the current flow,
+    /// or whether an idle one (to close with [`Self::close_if_idle`]) or none is tracked.
+    pub fn lookup(&mut self, key: &FlowKey, clock: Timestamp) -> Lookup<'_, F> {
         let cutoff = self.cutoff(clock);
-        self.flows
-            .get_mut(key)
-            .map(Box::as_mut)
-            .filter(|e| e.last_clock >= cutoff)
+        match self.flows.get_mut(key) {
+            Some(e) if e.last_clock >= cutoff => Lookup::Current(e),
+            Some(_) => Lookup::Idle,
+            None => Lookup::Absent,
+        }
     }
 
     /// Closes the flow of `key` if it is tracked but idle past the timeout at `clock`, exactly

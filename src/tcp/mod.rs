@@ -18,12 +18,17 @@
 //!   the first hole when a buffer cap is hit; all of them at close, plus the tail up to the FIN
 //!   (or, without FIN, up to the peer's highest ACK).
 //! - Gaps carry the time of the event that declared them; data the time of its segment.
+//! - A connection that has carried no byte yet (SYN, SYN-ACK, pure ACKs) is held in a compact
+//!   half-open table (`half_open`: 64 bytes for IPv4) and moves to the full table on its
+//!   first byte, with exactly the state the full table would have built: SYN floods and scans
+//!   cost little, and they can evict only one another.
 //! - A pure ACK does not create a connection (after a close it would only leave a phantom);
 //!   a RST's payload is not stream data.
 //! - A SYN without ACK on a tracked key whose connection has both FINs, or whose sequence
 //!   number does not fit the connection, closes it ([`CloseReason::PortReused`]) and starts anew.
 
 mod half;
+mod half_open;
 mod seq;
 mod table;
 #[cfg(test)]
@@ -82,6 +87,11 @@ pub struct Limits {
     pub max_total_buffer: usize,
     /// Connections tracked at once; beyond, the least recently active is evicted.
     pub max_flows: usize,
+    /// Connections that have not carried a byte yet (SYN, SYN-ACK, ACK) held at once in the
+    /// compact half-open table, apart from `max_flows`; beyond, the least recently active of
+    /// them is evicted. 0: no half-open table (every connection is tracked in full from its
+    /// first packet).
+    pub max_half_open: usize,
 }
 
 impl Limits {
@@ -101,6 +111,7 @@ impl Default for Limits {
             max_flow_buffer: 1 << 20,
             max_total_buffer: 256 << 20,
             max_flows: 1_000_000,
+            max_half_open: 1_000_000,
         }
     }
 }
@@ -140,6 +151,22 @@ pub struct TcpMeta {
     pub buffer_cap_hits: u64,
 }
 
+impl TcpMeta {
+    /// Counts a segment of this connection (packets, bytes, time) and notes it if it is a
+    /// reset; returns whether it is (the connection then ends with it).
+    fn count<P: AsRef<[u8]>>(&mut self, seg: &Segment<P>) -> bool {
+        let i = seg.dir.index();
+        self.packets[i] += 1;
+        self.payload_bytes[i] += seg.payload.as_ref().len() as u64;
+        self.last_ts = self.last_ts.max(seg.ts);
+        if seg.header.flags.rst() {
+            // Payload on a RST is a diagnostic, not stream data.
+            self.rst.get_or_insert((seg.dir, seg.ts));
+        }
+        seg.header.flags.rst()
+    }
+}
+
 /// A connection tracked by the flow table, with its consumer.
 #[derive(Debug)]
 pub struct Connection<S> {
@@ -161,6 +188,8 @@ pub struct Connection<S> {
 pub struct TcpStats {
     /// Connections created, evicted, most at once.
     pub table: crate::stream::TableStats,
+    /// The same for the half-open table (connections that never carried a byte).
+    pub half_open: crate::stream::TableStats,
     /// Gaps forced by `max_total_buffer`.
     pub total_buffer_cap_hits: u64,
     /// Gaps forced by `max_flow_buffer`.

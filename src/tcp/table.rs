@@ -1,12 +1,14 @@
 //! TCP's connections over the shared flow table: their TCP bookkeeping (half-streams, SYN/FIN/
 //! RST, port reuse), the per-connection and table-wide buffer caps, and the hand-over of a
-//! closed connection with everything still buffered flushed.
+//! closed connection with everything still buffered flushed. Connections that have not
+//! carried a byte yet are held in the compact [`HalfOpenTable`] until their first byte.
 
 use super::half::{HalfStream, Out};
+use super::half_open::{HalfOpenTable, Offered, Opening};
 use super::seq::SeqNum;
 use super::{CloseReason, Connection, Limits, Segment, StreamConsumer, TcpMeta, TcpStats};
 use crate::flow::{Direction, FlowKey, Timestamp};
-use crate::stream::{Entry, FlowTable};
+use crate::stream::{Entry, FlowTable, Lookup, TableLimits};
 
 /// A TCP connection while it is tracked.
 #[derive(Debug)]
@@ -27,6 +29,21 @@ impl<S: StreamConsumer> TcpFlow<S> {
             },
             consumer,
             halves: Default::default(),
+        }
+    }
+
+    /// The connection the full table would have built from the segments `opening` holds.
+    fn from_opening(consumer: S, opening: &Opening) -> Self {
+        let mut halves: [HalfStream; 2] = Default::default();
+        for (i, half) in halves.iter_mut().enumerate() {
+            if let Some(isn) = opening.isn(i) {
+                half.on_syn(isn);
+            }
+        }
+        TcpFlow {
+            meta: opening.meta(),
+            consumer,
+            halves,
         }
     }
 
@@ -56,12 +73,7 @@ impl<S: StreamConsumer> TcpFlow<S> {
             halves,
         } = self;
         let (dir, i, flags) = (seg.dir, seg.dir.index(), seg.header.flags);
-        meta.packets[i] += 1;
-        meta.payload_bytes[i] += seg.payload.len() as u64;
-        meta.last_ts = meta.last_ts.max(seg.ts);
-        if flags.rst() {
-            // Payload on a RST is a diagnostic, not stream data.
-            meta.rst.get_or_insert((dir, seg.ts));
+        if meta.count(seg) {
             return Some(CloseReason::Rst);
         }
         let [lo_to_hi, hi_to_lo] = halves;
@@ -166,6 +178,8 @@ impl<S: StreamConsumer> TcpFlow<S> {
 pub struct TcpTable<S> {
     limits: Limits,
     flows: FlowTable<TcpFlow<S>>,
+    /// Connections that have not carried a byte yet.
+    half_open: HalfOpenTable,
     /// Out-of-order bytes buffered by all connections.
     buffered: usize,
     stats: TcpStats,
@@ -177,6 +191,10 @@ impl<S: StreamConsumer> TcpTable<S> {
         TcpTable {
             limits,
             flows: FlowTable::new(limits.table()),
+            half_open: HalfOpenTable::new(TableLimits {
+                idle_timeout_ns: limits.idle_timeout_ns,
+                max_flows: limits.max_half_open,
+            }),
             buffered: 0,
             stats: TcpStats::default(),
         }
@@ -197,24 +215,51 @@ impl<S: StreamConsumer> TcpTable<S> {
         let key = seg.key;
         // The common case, a segment of a connection already tracked and still current, takes
         // one probe of the map.
-        let reason = match self.flows.current(&key, seg.clock) {
-            Some(entry) if !entry.flow.is_reused_by(seg) => Self::feed(
+        let reason = match self.flows.lookup(&key, seg.clock) {
+            Lookup::Current(entry) if !entry.flow.is_reused_by(seg) => Self::feed(
                 entry,
                 seg,
                 &self.limits,
                 &mut self.stats,
                 &mut self.buffered,
             ),
-            _ => self.start_and_feed(seg, new_consumer, closed),
+            Lookup::Absent => self.start_and_feed(seg, new_consumer, closed),
+            Lookup::Current(_) | Lookup::Idle => {
+                self.close_stale(seg, closed);
+                self.start_and_feed(seg, new_consumer, closed)
+            }
         };
         if let Some(reason) = reason {
             self.close(key, reason, seg.clock, closed);
         }
     }
 
-    /// [`Self::process`] for a segment of no current connection: closes a stale one under the
-    /// same key, then starts tracking (unless the segment cannot start a connection) and feeds
-    /// the segment. Returns why the connection ends with it, if it does.
+    /// Closes the connection tracked under `seg`'s key that `seg` cannot belong to: idle
+    /// past the timeout (at its deadline, exactly as `expire_idle` would have), or current
+    /// but with its ports reused by `seg`.
+    fn close_stale(
+        &mut self,
+        seg: &Segment<&[u8]>,
+        closed: &mut impl FnMut(Connection<S>, CloseReason),
+    ) {
+        let buffered = &mut self.buffered;
+        let mut hand_over = |key, flow: TcpFlow<S>, reason, at| {
+            *buffered -= flow.buffered();
+            flow.close(key, reason, at, closed);
+        };
+        if self
+            .flows
+            .close_if_idle(&seg.key, seg.clock, &mut hand_over)
+        {
+            self.flows
+                .close(seg.key, CloseReason::PortReused, seg.clock, &mut hand_over);
+        }
+    }
+
+    /// [`Self::process`] for a segment of a connection this table does not track: lets the
+    /// half-open table hold, update or give up the connection, and otherwise starts tracking
+    /// it here (unless the segment cannot start a connection) and feeds the segment. Returns
+    /// why the connection ends with it, if it does.
     fn start_and_feed(
         &mut self,
         seg: &Segment<&[u8]>,
@@ -222,25 +267,40 @@ impl<S: StreamConsumer> TcpTable<S> {
         closed: &mut impl FnMut(Connection<S>, CloseReason),
     ) -> Option<CloseReason> {
         let key = seg.key;
-        let buffered = &mut self.buffered;
-        let mut hand_over = |key, flow: TcpFlow<S>, reason, at| {
-            *buffered -= flow.buffered();
-            flow.close(key, reason, at, closed);
+        let offered = self.half_open.offer(seg, &mut |key, opening, reason, at| {
+            TcpFlow::from_opening(new_consumer(&key), &opening).close(key, reason, at, closed);
+        });
+        let flow = match offered {
+            Offered::Held => return None,
+            Offered::Promote(opening) => TcpFlow::from_opening(new_consumer(&key), &opening),
+            Offered::NotHeld => {
+                let flags = seg.header.flags;
+                if seg.payload.is_empty() && !flags.syn() && !flags.fin() && !flags.rst() {
+                    return None;
+                }
+                TcpFlow::new(new_consumer(&key), seg.ts)
+            }
         };
-        // Idle past the timeout: closed at its deadline, exactly as `expire_idle` would have.
-        if self.flows.close_if_idle(&key, seg.clock, &mut hand_over) {
-            // Still tracked and current: the segment reuses its ports.
-            self.flows
-                .close(key, CloseReason::PortReused, seg.clock, &mut hand_over);
-        }
-        let flags = seg.header.flags;
-        if seg.payload.is_empty() && !flags.syn() && !flags.fin() && !flags.rst() {
+        if seg.header.flags.rst() {
+            // The connection ends with this segment: handed over without being tracked (a
+            // refused SYN, a stray reset), so it can evict nothing.
+            let mut flow = flow;
+            flow.meta.count(seg);
+            flow.close(key, CloseReason::Rst, seg.clock, closed);
             return None;
         }
-        let flow = TcpFlow::new(new_consumer(&key), seg.ts);
-        let entry = self
-            .flows
-            .insert(key, flow, seg.ts, seg.clock, &mut hand_over);
+        let first_ts = flow.meta.first_ts;
+        let buffered = &mut self.buffered;
+        let entry = self.flows.insert(
+            key,
+            flow,
+            first_ts,
+            seg.clock,
+            &mut |key, flow, reason, at| {
+                *buffered -= flow.buffered();
+                flow.close(key, reason, at, closed);
+            },
+        );
         Self::feed(
             entry,
             seg,
@@ -293,10 +353,12 @@ impl<S: StreamConsumer> TcpTable<S> {
     }
 
     /// Closes every connection idle since before `now - idle_timeout`; `now` is a capture
-    /// clock value (see [`Segment::clock`]).
+    /// clock value (see [`Segment::clock`]). Connections that never carried a byte get their
+    /// consumer from `new_consumer` only now.
     pub fn expire_idle(
         &mut self,
         now: Timestamp,
+        new_consumer: &mut impl FnMut(&FlowKey) -> S,
         closed: &mut impl FnMut(Connection<S>, CloseReason),
     ) {
         let buffered = &mut self.buffered;
@@ -304,15 +366,26 @@ impl<S: StreamConsumer> TcpTable<S> {
             *buffered -= flow.buffered();
             flow.close(key, reason, at, closed);
         });
+        self.half_open
+            .expire_idle(now, &mut |key, opening, reason, at| {
+                TcpFlow::from_opening(new_consumer(&key), &opening).close(key, reason, at, closed);
+            });
     }
 
     /// Closes every remaining connection (end of capture), flushing buffered data after gaps.
-    /// Connections are handed over by first packet time, then key, so output does not depend
-    /// on hash order.
-    pub fn drain(&mut self, closed: &mut impl FnMut(Connection<S>, CloseReason)) {
+    /// Connections are handed over by first packet time, then key, then the half-open ones
+    /// by last activity, so output does not depend on hash order.
+    pub fn drain(
+        &mut self,
+        new_consumer: &mut impl FnMut(&FlowKey) -> S,
+        closed: &mut impl FnMut(Connection<S>, CloseReason),
+    ) {
         self.buffered = 0;
         self.flows.drain(&mut |key, flow, reason, at| {
             flow.close(key, reason, at, closed);
+        });
+        self.half_open.drain(&mut |key, opening, reason, at| {
+            TcpFlow::from_opening(new_consumer(&key), &opening).close(key, reason, at, closed);
         });
     }
 
@@ -320,6 +393,7 @@ impl<S: StreamConsumer> TcpTable<S> {
     pub fn stats(&self) -> TcpStats {
         TcpStats {
             table: self.flows.stats().clone(),
+            half_open: self.half_open.stats().clone(),
             ..self.stats.clone()
         }
     }

@@ -5,7 +5,9 @@ use super::*;
 use crate::flow::{Endpoint, TcpFlags, TcpHeader, Transport};
 use crate::stream::assembler::CHUNK_OVERHEAD;
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::rc::Rc;
 
@@ -116,15 +118,22 @@ impl Harness {
     }
 
     fn expire(&mut self, now: i64) {
+        let log = &self.log;
         let closed = &mut self.closed;
-        self.table
-            .expire_idle(Timestamp(now), &mut |c, r| closed.push((c.key, c.meta, r)));
+        self.table.expire_idle(
+            Timestamp(now),
+            &mut |_| Recorder(Rc::clone(log)),
+            &mut |c, r| closed.push((c.key, c.meta, r)),
+        );
     }
 
     fn drain(&mut self) {
+        let log = &self.log;
         let closed = &mut self.closed;
         self.table
-            .drain(&mut |c, r| closed.push((c.key, c.meta, r)));
+            .drain(&mut |_| Recorder(Rc::clone(log)), &mut |c, r| {
+                closed.push((c.key, c.meta, r))
+            });
     }
 
     /// Runs of direction `dir` (client to server when `to_server`) of the one connection.
@@ -204,6 +213,13 @@ fn prefetch_reaches_the_consumer_of_a_tracked_connection_only() {
     };
     h.table.prefetch(&key_for(PORT).0, true);
     handshake(&mut h);
+    h.table.prefetch(&key_for(PORT).0, true);
+    assert_eq!(
+        prefetches(&h),
+        0,
+        "a half-open connection has no consumer yet"
+    );
+    h.send(PORT, true, C_ISN + 1, S_ISN + 1, ACK, b"hello", 4);
     h.table.prefetch(&key_for(PORT).0, false);
     h.table.prefetch(&key_for(PORT + 1).0, true);
     assert_eq!(prefetches(&h), 0, "untracked key, or the entry only");
@@ -475,16 +491,137 @@ fn the_least_recently_active_connection_is_evicted() {
         max_flows: 2,
         ..Limits::default()
     });
-    h.send(1, true, 100, 0, SYN, b"", 1);
-    h.send(2, true, 100, 0, SYN, b"", 2);
+    h.send(1, true, 100, 0, ACK, b"a", 1);
+    h.send(2, true, 100, 0, ACK, b"b", 2);
     h.send(1, true, 101, 0, ACK, b"a", 3);
-    h.send(3, true, 100, 0, SYN, b"", 4);
+    h.send(3, true, 100, 0, ACK, b"c", 4);
     let evicted: Vec<_> = h.closed.iter().map(|(k, _, r)| (k.lo.port, *r)).collect();
     assert_eq!(evicted, [(2, CloseReason::Evicted)]);
     let stats = h.table.stats();
     assert_eq!((stats.table.flows_evicted, stats.table.peak_flows), (1, 2));
     h.drain();
     assert_eq!(h.closed.len(), 3, "three connections in all");
+}
+
+/// Regression (issue #20, SYN floods): connections that never carried a byte are held in the
+/// half-open table with its own cap; a flood of them evicts only one another, never a
+/// connection carrying data, and what is evicted is counted.
+#[test]
+fn half_open_connections_evict_only_one_another() {
+    let mut h = Harness::new(Limits {
+        max_flows: 2,
+        max_half_open: 2,
+        ..Limits::default()
+    });
+    handshake(&mut h);
+    h.send(PORT, true, C_ISN + 1, S_ISN + 1, ACK, b"hello", 4);
+    for port in 1..=5 {
+        h.send(port, true, 100, 0, SYN, b"", 4 + i64::from(port));
+    }
+    // A retransmitted SYN keeps port 4 the more recently active of the two held.
+    h.send(4, true, 100, 0, SYN, b"", 10);
+    h.send(6, true, 100, 0, SYN, b"", 11);
+    let evicted: Vec<_> = h.closed.iter().map(|(k, _, r)| (k.lo.port, *r)).collect();
+    let e = CloseReason::Evicted;
+    assert_eq!(evicted, [(1, e), (2, e), (3, e), (5, e)]);
+    let stats = h.table.stats();
+    assert_eq!(
+        (stats.half_open.flows_evicted, stats.half_open.peak_flows),
+        (4, 2)
+    );
+    assert_eq!((stats.table.flows_evicted, stats.table.peak_flows), (0, 1));
+    assert_eq!(h.closed[3].1.packets, [1, 0]);
+    h.drain();
+    // Clients (10.0.0.1) sort before the server: their direction is index 0.
+    let left: Vec<_> = h.closed[4..]
+        .iter()
+        .map(|(k, m, _)| (k.lo.port, m.packets))
+        .collect();
+    assert_eq!(left, [(PORT, [3, 1]), (4, [2, 0]), (6, [1, 0])]);
+}
+
+/// A connection held half-open and then promoted by its first byte reports what a
+/// connection tracked in full from its SYN reports: the TCP facts, the times, the stream.
+#[test]
+fn a_promoted_connection_reports_what_a_full_one_would() {
+    let run = |max_half_open| {
+        let mut h = Harness::new(Limits {
+            max_half_open,
+            ..Limits::default()
+        });
+        h.send(PORT, true, C_ISN, 0, SYN, b"", 1);
+        h.send(PORT, true, C_ISN, 0, SYN, b"", 1_000_000_001);
+        h.send(PORT, false, S_ISN, C_ISN + 1, SYN_ACK, b"", 1_000_000_002);
+        h.send(PORT, true, C_ISN + 1, S_ISN + 1, ACK, b"", 1_000_000_003);
+        h.send(PORT, true, C_ISN + 1, S_ISN + 1, ACK, b"", 1_000_000_004);
+        let held = h.table.stats().half_open.peak_flows;
+        h.send(
+            PORT,
+            true,
+            C_ISN + 1,
+            S_ISN + 1,
+            ACK,
+            b"hello",
+            1_000_000_005,
+        );
+        h.send(
+            PORT,
+            false,
+            S_ISN + 1,
+            C_ISN + 6,
+            FIN_ACK,
+            b"bye",
+            1_000_000_006,
+        );
+        h.send(
+            PORT,
+            true,
+            C_ISN + 6,
+            S_ISN + 5,
+            FIN_ACK,
+            b"",
+            1_000_000_007,
+        );
+        (held, format!("{:?}", h.closed), h.log.borrow().clone())
+    };
+    let (held, compact, compact_log) = run(Limits::default().max_half_open);
+    let (none_held, full, full_log) = run(0);
+    assert_eq!((held, none_held), (1, 0));
+    assert_eq!(compact, full);
+    assert_eq!(compact_log, full_log);
+    assert!(
+        compact.contains("handshake_ack: Some(Timestamp(1000000003))"),
+        "{compact}"
+    );
+}
+
+/// A half-open connection that waits past the idle timeout closes at its deadline, and one
+/// whose ports a new SYN reuses closes then: as the full table closes them.
+#[test]
+fn half_open_connections_close_on_idle_and_port_reuse() {
+    let mut h = Harness::new(Limits {
+        idle_timeout_ns: 100,
+        ..Limits::default()
+    });
+    h.send(1, true, 100, 0, SYN, b"", 0);
+    h.send(2, true, 100, 0, SYN, b"", 10);
+    h.send(2, true, 500, 0, SYN, b"", 20);
+    h.send(1, true, 100, 0, SYN, b"", 150);
+    let closes: Vec<_> = h
+        .closed
+        .iter()
+        .map(|(k, m, r)| (k.lo.port, *r, m.first_ts.0))
+        .collect();
+    assert_eq!(
+        closes,
+        [
+            (2, CloseReason::PortReused, 10),
+            (1, CloseReason::IdleTimeout, 0)
+        ]
+    );
+    h.expire(1000);
+    assert_eq!(h.closed.len(), 4);
+    assert_eq!(h.table.stats().half_open.flows_evicted, 0);
 }
 
 #[test]
@@ -509,15 +646,22 @@ fn a_new_syn_on_used_ports_starts_a_new_connection() {
 fn drain_hands_connections_over_by_first_packet_then_key() {
     let mut h = Harness::new(Limits::default());
     for (i, port) in [7u16, 3, 9, 1, 5].into_iter().enumerate() {
-        h.send(port, true, 100, 0, SYN, b"", 10 - (i as i64 % 2));
+        h.send(port, true, 100, 0, ACK, b"x", 10 - (i as i64 % 2));
     }
+    // Half-open connections come last, by last activity.
+    h.send(8, true, 100, 0, SYN, b"", 11);
+    h.send(2, true, 100, 0, SYN, b"", 12);
+    h.send(8, true, 100, 0, SYN, b"", 13);
     h.drain();
     let order: Vec<_> = h
         .closed
         .iter()
         .map(|(k, m, _)| (m.first_ts.0, k.lo.port))
         .collect();
-    assert_eq!(order, [(9, 1), (9, 3), (10, 5), (10, 7), (10, 9)]);
+    assert_eq!(
+        order,
+        [(9, 1), (9, 3), (10, 5), (10, 7), (10, 9), (12, 2), (11, 8)]
+    );
 }
 
 /// A stream of `len` bytes cut into consecutive segments of the given lengths.
@@ -744,4 +888,156 @@ proptest! {
         }
         prop_assert_eq!(at, source.len());
     }
+}
+
+/// Consumer events per connection key, for comparing tables that interleave connections
+/// differently.
+type KeyedLog = Rc<RefCell<BTreeMap<FlowKey, Vec<Event>>>>;
+
+/// Records one connection's events under its key.
+struct KeyedRecorder(FlowKey, KeyedLog);
+
+impl StreamConsumer for KeyedRecorder {
+    fn on_data(&mut self, dir: Direction, bytes: &[u8], ts: Timestamp) {
+        let mut log = self.1.borrow_mut();
+        let events = log.entry(self.0).or_default();
+        events.push(Event::Data(dir, bytes.to_vec(), ts));
+    }
+    fn on_gap(&mut self, dir: Direction, len: u64, _ts: Timestamp) {
+        let mut log = self.1.borrow_mut();
+        log.entry(self.0).or_default().push(Event::Gap(dir, len));
+    }
+}
+
+/// One generated segment: connection, direction, flags, sequence and acknowledgment numbers
+/// near the connection's ISNs (or anywhere), payload length, time step.
+type Op = (u16, bool, u8, Option<u32>, i32, i32, usize, i64);
+
+fn op_strategy() -> impl Strategy<Value = Op> {
+    let flags = prop_oneof![
+        3 => Just(SYN),
+        3 => Just(SYN_ACK),
+        4 => Just(ACK),
+        1 => Just(FIN_ACK),
+        1 => Just(RST),
+        1 => Just(RST | ACK),
+        1 => any::<u8>().prop_map(|f| f & 0x1f),
+    ];
+    let step = prop_oneof![
+        6 => 0i64..2_000,
+        2 => 1_000_000_000i64..6_000_000_000,
+        1 => -2_000i64..0,
+    ];
+    (
+        0u16..4,
+        any::<bool>(),
+        flags,
+        prop::option::weighted(0.1, any::<u32>()),
+        -2i32..3,
+        -2i32..3,
+        prop_oneof![4 => Just(0usize), 1 => 1usize..4],
+        step,
+    )
+}
+
+/// Runs `ops` through a table with `limits`, sweeping idle connections after each segment
+/// as the workers do; returns the events per connection, every closed connection (sorted:
+/// tables may close in different orders), and the half-open table's peak.
+fn run_ops(limits: Limits, ops: &[Op]) -> (BTreeMap<FlowKey, Vec<Event>>, Vec<String>, u64) {
+    let log: KeyedLog = Rc::default();
+    let mut closed = Vec::new();
+    let mut table: TcpTable<KeyedRecorder> = TcpTable::new(limits);
+    let mut new_consumer = |key: &FlowKey| KeyedRecorder(*key, Rc::clone(&log));
+    let mut on_close = |c: Connection<KeyedRecorder>, r: CloseReason| {
+        closed.push(format!(
+            "{:?} {:?} {:?} {:?}",
+            c.key, r, c.closed_at, c.meta
+        ));
+    };
+    let (mut ts, mut clock) = (1_000_000_000_000i64, 1_000_000_000_000i64);
+    for &(conn, to_server, flags, anywhere, seq_delta, ack_delta, len, step) in ops {
+        ts += step;
+        clock += step.max(0);
+        let (key, client_dir) = key_for(1000 + conn);
+        let (c_isn, s_isn) = (
+            (u32::MAX - 1).wrapping_add(u32::from(conn)),
+            7_000 * u32::from(conn),
+        );
+        let (isn, peer_isn) = if to_server {
+            (c_isn, s_isn)
+        } else {
+            (s_isn, c_isn)
+        };
+        let seq = anywhere.unwrap_or(isn.wrapping_add_signed(seq_delta));
+        let seg = Segment {
+            key,
+            dir: if to_server {
+                client_dir
+            } else {
+                client_dir.reverse()
+            },
+            header: TcpHeader {
+                seq,
+                ack: peer_isn.wrapping_add(1).wrapping_add_signed(ack_delta),
+                flags: TcpFlags(flags),
+            },
+            payload: &[seq as u8, 1, 2][..len.min(3)],
+            ts: Timestamp(ts),
+            clock: Timestamp(clock),
+        };
+        table.process(&seg, &mut new_consumer, &mut on_close);
+        table.expire_idle(Timestamp(clock), &mut new_consumer, &mut on_close);
+    }
+    table.drain(&mut new_consumer, &mut on_close);
+    closed.sort();
+    let peak = table.stats().half_open.peak_flows;
+    let events = log.borrow().clone();
+    (events, closed, peak)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The half-open table is invisible in the output (issue #20): SYNs, SYN-ACKs, ACKs,
+    /// FINs, resets and data in any order, with sequence and acknowledgment numbers around
+    /// the ISNs (and anywhere), time steps beyond what the compact form holds, clocks going
+    /// back, idle timeouts and port reuse, give exactly the streams and closed connections
+    /// (TCP facts, reason, close time) of a table that tracks every connection in full from
+    /// its first packet (the oracle: `max_half_open` 0).
+    #[test]
+    fn the_half_open_table_changes_nothing_but_memory(
+        ops in prop::collection::vec(op_strategy(), 1..80),
+    ) {
+        let limits = Limits { idle_timeout_ns: 20_000_000_000, ..Limits::default() };
+        let (events, closed, _) = run_ops(limits, &ops);
+        let (oracle_events, oracle_closed, oracle_peak) =
+            run_ops(Limits { max_half_open: 0, ..limits }, &ops);
+        prop_assert_eq!(oracle_peak, 0);
+        prop_assert_eq!(events, oracle_events);
+        prop_assert_eq!(closed, oracle_closed);
+    }
+}
+
+/// The generator above does reach the half-open table and promotes from it (a property test
+/// that never exercised the path would prove nothing).
+#[test]
+fn the_generated_segments_exercise_the_half_open_table() {
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let ops = prop::collection::vec(op_strategy(), 40..80);
+    let (mut held, mut promoted) = (0, 0);
+    for _ in 0..200 {
+        let case = ops.new_tree(&mut runner).expect("a case").current();
+        let (_, closed, peak) = run_ops(Limits::default(), &case);
+        held += u64::from(peak > 0);
+        promoted += u64::from(closed.iter().any(|c| {
+            c.contains("payload_bytes: [1")
+                || c.contains("payload_bytes: [2")
+                || c.contains("payload_bytes: [3")
+        }));
+    }
+    assert!(held > 150, "half-open table used in {held} of 200 cases");
+    assert!(
+        promoted > 50,
+        "data after a half-open start in {promoted} of 200 cases"
+    );
 }

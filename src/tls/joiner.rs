@@ -1,18 +1,72 @@
 //! Handshake-message joining: [`Joiner`] turns an in-order run of handshake bytes — the bodies
 //! of consecutive TLS handshake records, or a QUIC CRYPTO stream — into handshake messages,
-//! which may span records or share one. Bounded by a cap on one message.
+//! which may span records or share one. Bounded by a cap on one message and, when given one, by
+//! a [`JoinBudget`] shared by many joiners.
+
+use std::cell::Cell;
+use std::rc::Rc;
 
 use nom::sequence::pair;
 
 use crate::wire::{WireError, be_u8, be_u24};
 
-/// Default cap on one joined handshake message: 256 KiB.
+/// Default cap on one joined handshake message where no budget says otherwise: 256 KiB.
 ///
 /// Why: the protocol allows 2^24 - 1 bytes, but the largest real messages are certificate
 /// chains and CertificateRequest CA lists, which stay far below 256 KiB. The cap bounds the
 /// memory a hostile or broken peer can make us hold per direction; a longer message is skipped
 /// and counted as an anomaly.
 pub const DEFAULT_MAX_HANDSHAKE_MESSAGE: usize = 256 * 1024;
+
+/// The longest handshake message the protocol can carry (its length is 24 bits). TCP
+/// connections may join messages up to this long (real certificate chains of several hundred
+/// kilobytes exist) within their buffer budgets.
+pub const MAX_HANDSHAKE_MESSAGE: usize = (1 << 24) - 1;
+
+/// A partial message's buffer this large or larger is freed when the message is done, so
+/// that what a joiner keeps between messages stays small and uncharged.
+const KEEP_CAPACITY: usize = 16 * 1024;
+
+/// Bytes that the partial handshake messages of many joiners (a worker's connections) may
+/// hold at once. Clones share one count; a joiner charges a message's full length when it
+/// starts holding it, and gives it back when the message is done or dropped.
+#[derive(Clone, Debug)]
+pub struct JoinBudget(Rc<BudgetState>);
+
+#[derive(Debug)]
+struct BudgetState {
+    limit: usize,
+    held: Cell<usize>,
+}
+
+impl JoinBudget {
+    /// A budget of `limit` bytes, none held.
+    pub fn new(limit: usize) -> Self {
+        JoinBudget(Rc::new(BudgetState {
+            limit,
+            held: Cell::new(0),
+        }))
+    }
+
+    /// Bytes held now.
+    pub fn held(&self) -> usize {
+        self.0.held.get()
+    }
+
+    /// Takes `n` bytes if they fit.
+    fn take(&self, n: usize) -> bool {
+        let held = self.0.held.get();
+        let fits = n <= self.0.limit.saturating_sub(held);
+        if fits {
+            self.0.held.set(held + n);
+        }
+        fits
+    }
+
+    fn give(&self, n: usize) {
+        self.0.held.set(self.0.held.get().saturating_sub(n));
+    }
+}
 
 /// What a [`Joiner`] yields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,7 +78,8 @@ pub enum Joined<'a> {
         /// Message body.
         body: &'a [u8],
     },
-    /// A message longer than the cap, which is skipped.
+    /// A message that could not be held, which is skipped: longer than the cap, or (with a
+    /// budget) longer than what the budget had left.
     TooLarge {
         /// Handshake message type.
         msg_type: u8,
@@ -41,11 +96,21 @@ pub struct Joiner {
     /// Bytes of an oversized message still to skip.
     skip: usize,
     max: usize,
+    /// Shared with other joiners, if any.
+    budget: Option<JoinBudget>,
+    /// What the partial message took from the budget.
+    charged: usize,
 }
 
 impl Default for Joiner {
     fn default() -> Self {
         Joiner::new(DEFAULT_MAX_HANDSHAKE_MESSAGE)
+    }
+}
+
+impl Drop for Joiner {
+    fn drop(&mut self) {
+        self.done_with_message();
     }
 }
 
@@ -67,7 +132,24 @@ impl Joiner {
             buf: Vec::new(),
             skip: 0,
             max,
+            budget: None,
+            charged: 0,
         }
+    }
+
+    /// A fresh joiner with the same limits (and budget) as this one: the decrypted messages of a
+    /// connection are joined apart from its cleartext ones, within the same bounds.
+    pub fn sibling(&self) -> Joiner {
+        let mut joiner = Joiner::new(self.max);
+        joiner.budget = self.budget.clone();
+        joiner
+    }
+
+    /// A joiner that also skips a message when `budget` cannot hold it.
+    pub fn with_budget(max: usize, budget: JoinBudget) -> Self {
+        let mut joiner = Joiner::new(max);
+        joiner.budget = Some(budget);
+        joiner
     }
 
     /// Whether part of a message is pending (or being skipped).
@@ -77,7 +159,7 @@ impl Joiner {
 
     /// Forgets any partial message (after a gap, or when the stream turns encrypted).
     pub fn clear(&mut self) {
-        self.buf.clear();
+        self.done_with_message();
         self.skip = 0;
     }
 
@@ -85,6 +167,32 @@ impl Joiner {
     pub fn release(&mut self) {
         self.clear();
         self.buf = Vec::new();
+    }
+
+    /// Empties the partial message's buffer (freeing a large one) and gives its charge back.
+    fn done_with_message(&mut self) {
+        if self.buf.capacity() >= KEEP_CAPACITY {
+            self.buf = Vec::new();
+        } else {
+            self.buf.clear();
+        }
+        if let Some(budget) = &self.budget {
+            budget.give(std::mem::take(&mut self.charged));
+        }
+    }
+
+    /// Makes room for a whole message of `len` body bytes before holding its first bytes,
+    /// taking it from the budget; false if the budget cannot hold it.
+    fn hold(&mut self, len: usize) -> bool {
+        let whole = 4 + len;
+        if let Some(budget) = &self.budget {
+            if self.charged == 0 && !budget.take(whole) {
+                return false;
+            }
+            self.charged = whole;
+        }
+        self.buf.reserve_exact(whole.saturating_sub(self.buf.len()));
+        true
     }
 
     /// Feeds the body of one handshake record; calls `f` for each message it completes.
@@ -101,15 +209,17 @@ impl Joiner {
             if self.buf.is_empty() {
                 // Fast path: messages wholly inside this record need no copy.
                 if let Some((msg_type, len)) = message_header(data) {
-                    if len > self.max {
+                    if len <= self.max
+                        && let Some(body) = data.get(4..4 + len)
+                    {
+                        f(Joined::Message { msg_type, body });
+                        data = data.get(4 + len..).unwrap_or_default();
+                        continue;
+                    }
+                    if len > self.max || !self.hold(len) {
                         f(Joined::TooLarge { msg_type, len });
                         self.skip = len;
                         data = data.get(4..).unwrap_or_default();
-                        continue;
-                    }
-                    if let Some(body) = data.get(4..4 + len) {
-                        f(Joined::Message { msg_type, body });
-                        data = data.get(4 + len..).unwrap_or_default();
                         continue;
                     }
                 }
@@ -125,9 +235,9 @@ impl Joiner {
             let Some((msg_type, len)) = message_header(&self.buf) else {
                 return;
             };
-            if len > self.max {
+            if len > self.max || !self.hold(len) {
                 f(Joined::TooLarge { msg_type, len });
-                self.buf.clear();
+                self.done_with_message();
                 self.skip = len;
                 continue;
             }
@@ -139,7 +249,7 @@ impl Joiner {
                 if let Some(body) = self.buf.get(4..) {
                     f(Joined::Message { msg_type, body });
                 }
-                self.buf.clear();
+                self.done_with_message();
             }
         }
     }
@@ -211,6 +321,40 @@ mod tests {
         for i in 0..=s.len() {
             assert_eq!(join_all(100, &[&s[..i], &s[i..]]), expected, "split {i}");
         }
+    }
+
+    /// Regression (issue #20): a real 330 KB certificate chain (see the conformance test of
+    /// `zeek__tls-fragmented-handshake.pcap`) is joined when the cap allows it, and several
+    /// joiners sharing a budget hold at most that budget: a message that does not fit is
+    /// skipped, and its charge (like every finished message's) is given back.
+    #[test]
+    fn messages_beyond_256_kib_are_joined_within_a_shared_budget() {
+        let big = message(11, &(0..=255u8).cycle().take(330_000).collect::<Vec<_>>());
+        let budget = JoinBudget::new(400_000);
+        let mut a = Joiner::with_budget(MAX_HANDSHAKE_MESSAGE, budget.clone());
+        let mut b = Joiner::with_budget(MAX_HANDSHAKE_MESSAGE, budget.clone());
+        let mut got = Vec::new();
+        fn feed(who: char, j: &mut Joiner, bytes: &[u8], got: &mut Vec<(char, usize, bool)>) {
+            for record in bytes.chunks(16_384) {
+                j.push(record, |m| match m {
+                    Joined::Message { body, .. } => got.push((who, body.len(), false)),
+                    Joined::TooLarge { len, .. } => got.push((who, len, true)),
+                });
+            }
+        }
+        feed('a', &mut a, &big[..100_000], &mut got);
+        assert_eq!(budget.held(), big.len(), "the whole message is charged");
+        // The second joiner's message does not fit beside the first: skipped whole.
+        feed('b', &mut b, &big, &mut got);
+        feed('a', &mut a, &big[100_000..], &mut got);
+        assert_eq!(got, [('b', 330_000, true), ('a', 330_000, false)]);
+        assert_eq!(budget.held(), 0);
+        feed('b', &mut b, &big, &mut got);
+        assert_eq!(got[2], ('b', 330_000, false));
+        b.push(&big[..10], |_| panic!("incomplete"));
+        assert_eq!(budget.held(), big.len());
+        drop(b);
+        assert_eq!(budget.held(), 0, "a dropped joiner gives its charge back");
     }
 
     #[test]

@@ -94,7 +94,7 @@ pub fn replay(capture: &Path, keys: &mut KeyLog) -> Vec<Replayed> {
             table.process(&seg, &mut |_| Bytes::default(), &mut |c, _| closed.push(c));
         }
     }
-    table.drain(&mut |c, _| closed.push(c));
+    table.drain(&mut |_| Bytes::default(), &mut |c, _| closed.push(c));
     closed.sort_by_key(|c| c.meta.first_ts);
     closed
         .into_iter()

@@ -180,8 +180,7 @@ pub fn fill_client(hello: &mut ClientHello, carrier: Carrier) {
         key_list(key, &hello.ec_point_formats);
         key_list(key, &hello.supported_versions);
         key_list(key, &hello.sig_algs);
-        let alpn = hello.alpn.first().map(String::as_bytes).unwrap_or_default();
-        key_list(key, alpn);
+        key_list(key, hello.ja4_alpn.as_ref().map_or(&[][..], |a| &a[..]));
     };
     let compute = || {
         let (ja3_string, ja3) = ja3(hello);
@@ -200,7 +199,7 @@ pub fn fill_server(hello: &mut ServerHello, carrier: Carrier) {
         key.push(carrier as u8);
         key_list(key, &[hello.legacy_version, hello.version, hello.cipher]);
         key_list(key, &hello.extensions);
-        key_list(key, hello.alpn.as_deref().unwrap_or_default().as_bytes());
+        key_list(key, hello.ja4_alpn.as_ref().map_or(&[][..], |a| &a[..]));
     };
     let compute = || {
         let (ja3s_string, ja3s) = ja3s(hello);
@@ -235,22 +234,24 @@ fn push_ja4_count(out: &mut String, n: usize) {
     out.push(char::from(b'0' + n % 10));
 }
 
-/// JA4's two ALPN characters: first and last character of the first protocol, `00` when
-/// there is none; when either end is not ASCII alphanumeric, the first and last characters
-/// of the protocol's hex form instead (the high nibble of the first byte, the low nibble of
-/// the last).
-fn ja4_alpn(alpn: Option<&str>) -> [char; 2] {
-    let bytes = alpn.unwrap_or_default().as_bytes();
-    match (bytes.first(), bytes.last()) {
+/// JA4's two ALPN characters for a protocol's raw bytes: its first and last characters (one
+/// character counts as both), `None` when the protocol is empty. When either end is not
+/// ASCII alphanumeric, the first and last characters of the protocol's hex form instead (the
+/// high nibble of the first byte, the low nibble of the last). Taken from the wire bytes: a
+/// text form would have replaced bytes that are not UTF-8.
+pub fn ja4_alpn(protocol: &[u8]) -> Option<[u8; 2]> {
+    match (protocol.first(), protocol.last()) {
         (Some(&f), Some(&l)) if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric() => {
-            [char::from(f), char::from(l)]
+            Some([f, l])
         }
-        (Some(&f), Some(&l)) => [
-            char::from(HEX[usize::from(f >> 4)]),
-            char::from(HEX[usize::from(l & 0xf)]),
-        ],
-        _ => ['0', '0'],
+        (Some(&f), Some(&l)) => Some([HEX[usize::from(f >> 4)], HEX[usize::from(l & 0xf)]]),
+        _ => None,
     }
+}
+
+/// The two ALPN characters as JA4 writes them, `00` without a protocol.
+fn ja4_alpn_chars(alpn: Option<[u8; 2]>) -> [char; 2] {
+    alpn.unwrap_or(*b"00").map(char::from)
 }
 
 /// Comma-joined 4-digit lowercase hex values, appended.
@@ -300,7 +301,7 @@ pub fn ja4(hello: &ClientHello, carrier: Carrier) -> String {
     out.push(sni);
     push_ja4_count(&mut out, ciphers.len());
     push_ja4_count(&mut out, extensions.len());
-    out.extend(ja4_alpn(hello.alpn.first().map(String::as_str)));
+    out.extend(ja4_alpn_chars(hello.ja4_alpn));
     out.push('_');
     ciphers.sort_unstable();
     let mut input =
@@ -329,7 +330,7 @@ pub fn ja4s(hello: &ServerHello, carrier: Carrier) -> String {
     out.push(carrier.ja4_prefix());
     out.push_str(ja4_version(hello.version));
     push_ja4_count(&mut out, extensions.len());
-    out.extend(ja4_alpn(hello.alpn.as_deref()));
+    out.extend(ja4_alpn_chars(hello.ja4_alpn));
     out.push('_');
     push_hex4(&mut out, hello.cipher);
     out.push('_');

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use nom::Err;
 use nom::sequence::{pair, tuple};
 
+use super::fingerprint::ja4_alpn;
 use crate::tls::codes::ExtensionType;
 use crate::wire::{
     WireError, WireResult, be_u8, be_u16, be_u32, malformed, take, u16_list, vec8, vec16, vec24,
@@ -56,6 +57,9 @@ pub struct ClientHello {
     pub sig_algs: Vec<u16>,
     /// ALPN protocols (16), wire order.
     pub alpn: Vec<String>,
+    /// JA4's two characters for the first ALPN protocol, from its raw bytes (see
+    /// [`super::fingerprint::ja4_alpn`]); `None` without one.
+    pub ja4_alpn: Option<[u8; 2]>,
     /// server_name (0) host name.
     pub sni: Option<String>,
     /// psk_key_exchange_modes (45).
@@ -106,6 +110,8 @@ pub struct ServerHello {
     pub selected_group: Option<u16>,
     /// Negotiated ALPN protocol.
     pub alpn: Option<String>,
+    /// JA4S's two characters for it, from its raw bytes.
+    pub ja4_alpn: Option<[u8; 2]>,
     /// Selected pre_shared_key identity (TLS 1.3 PSK resumption accepted).
     pub psk_selected: Option<u16>,
     /// session_ticket (35) present (the server will send a NewSessionTicket).
@@ -278,9 +284,12 @@ fn decode_client_extension(
         ExtensionType::ALPN => {
             let (_, mut list) = vec16(body)?;
             while !list.is_empty() {
-                let (rest, name) = vec8(list)?;
+                let (rest, protocol) = vec8(list)?;
                 list = rest;
-                hello.alpn.push(text(name));
+                if hello.alpn.is_empty() {
+                    hello.ja4_alpn = ja4_alpn(protocol);
+                }
+                hello.alpn.push(text(protocol));
             }
         }
         ExtensionType::SESSION_TICKET => hello.session_ticket_len = Some(body.len() as u16),
@@ -469,7 +478,9 @@ fn decode_server_extension(
         }
         ExtensionType::ALPN => {
             let (_, list) = vec16(body)?;
-            hello.alpn = Some(text(vec8(list)?.1));
+            let protocol = vec8(list)?.1;
+            hello.ja4_alpn = ja4_alpn(protocol);
+            hello.alpn = Some(text(protocol));
         }
         ExtensionType::PRE_SHARED_KEY => hello.psk_selected = Some(be_u16(body)?.1),
         ExtensionType::SESSION_TICKET => hello.session_ticket = true,

@@ -167,9 +167,13 @@ pub enum AnomalyKind {
     DuplicateClientHello,
     /// Bytes of the stream were missing (capture loss or a buffer cap).
     Gap,
+    /// A handshake message skipped because the worker's budget for partial handshake messages
+    /// (its share of the global buffer budget) could not hold it.
+    HandshakeBufferFull,
     /// A ChangeCipherSpec arrived in the middle of a handshake message.
     HandshakeMessageCutByCcs,
-    /// A handshake message longer than the cap, skipped.
+    /// A handshake message longer than the per-connection cap (the per-flow buffer budget),
+    /// skipped.
     HandshakeMessageTooLarge,
     /// A handshake message body that did not parse.
     HandshakeParseError,
@@ -191,6 +195,7 @@ impl AnomalyKind {
             AnomalyKind::BadRecordHeader => "bad_record_header",
             AnomalyKind::DuplicateClientHello => "duplicate_client_hello",
             AnomalyKind::Gap => "gap",
+            AnomalyKind::HandshakeBufferFull => "handshake_buffer_full",
             AnomalyKind::HandshakeMessageCutByCcs => "handshake_message_cut_by_ccs",
             AnomalyKind::HandshakeMessageTooLarge => "handshake_message_too_large",
             AnomalyKind::HandshakeParseError => "handshake_parse_error",
@@ -202,11 +207,12 @@ impl AnomalyKind {
     }
 
     /// Every kind, in declaration (= name) order.
-    pub const ALL: [AnomalyKind; 11] = [
+    pub const ALL: [AnomalyKind; 12] = [
         AnomalyKind::BadAlert,
         AnomalyKind::BadRecordHeader,
         AnomalyKind::DuplicateClientHello,
         AnomalyKind::Gap,
+        AnomalyKind::HandshakeBufferFull,
         AnomalyKind::HandshakeMessageCutByCcs,
         AnomalyKind::HandshakeMessageTooLarge,
         AnomalyKind::HandshakeParseError,

@@ -17,6 +17,7 @@ use crate::tls::handshake::{Alert, AnomalyKind, Handshake, MessageParsers, TlsCo
 use crate::tls::joiner::{Joined, Joiner};
 
 use super::deframer::{RecordBody, RecordHeader};
+use super::layer::too_large;
 
 /// One connection's decryption state.
 #[derive(Debug)]
@@ -45,14 +46,11 @@ pub(super) enum Outcome {
 
 impl Decryption {
     /// Decryption for a new connection, with secrets from `source`.
-    pub(super) fn new(source: SharedKeyLog, max_handshake_message: usize) -> Self {
+    pub(super) fn new(source: SharedKeyLog, joiners: [Joiner; 2]) -> Self {
         Decryption {
             keys: ConnectionKeys::new(),
             source,
-            joiners: [
-                Joiner::new(max_handshake_message),
-                Joiner::new(max_handshake_message),
-            ],
+            joiners,
             plain: Vec::new(),
             facts: DecryptionFacts::default(),
         }
@@ -152,16 +150,16 @@ impl Decryption {
             ContentType::HANDSHAKE => {
                 let keys = &mut self.keys;
                 let source = &mut self.source;
-                self.joiners[dir.index()].push(plain, |joined| match joined {
+                let joiner = &mut self.joiners[dir.index()];
+                let max = joiner.max_message();
+                joiner.push(plain, |joined| match joined {
                     Joined::Message { msg_type, body } => {
                         // The keys first: a Finished moves its sender to new keys, and the
                         // next record of the same packet needs them.
                         keys.handshake_message(from, msg_type, body, source);
                         hs.on_message(ctx, dir, HandshakeType(msg_type), body, ts);
                     }
-                    Joined::TooLarge { .. } => {
-                        hs.anomaly(dir, AnomalyKind::HandshakeMessageTooLarge);
-                    }
+                    Joined::TooLarge { len, .. } => hs.anomaly(dir, too_large(len, max)),
                 });
             }
             ContentType::ALERT => {

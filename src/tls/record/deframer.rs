@@ -8,6 +8,8 @@
 //! Bounded: a record body buffer never exceeds [`MAX_RECORD_LEN`] (or the SSLv2 maximum of
 //! 32767 bytes), and hostile length fields never cause an allocation beyond it.
 
+use std::ops::RangeInclusive;
+
 use super::detect::{DETECT_WINDOW, Detect, detect};
 use crate::flow::Timestamp;
 use crate::tls::codes::ContentType;
@@ -16,6 +18,11 @@ use crate::tls::handshake::AnomalyKind;
 /// Largest record body accepted: 2^14 plaintext bytes plus 2048 of expansion, the TLS 1.2 bound
 /// on `TLSCiphertext.length` (RFC 5246 §6.2.3; TLS 1.3 allows less). Anything longer is not TLS.
 pub const MAX_RECORD_LEN: u16 = 16384 + 2048;
+
+/// Lengths an encrypted alert record can have: from a 2-byte alert with the shortest MAC of a
+/// stream cipher (MD5's 16 bytes) up to the TLS ≤ 1.2 bound on ciphertext expansion (2048
+/// bytes); TLS 1.3 may pad beyond, which no implementation does for an alert.
+pub const ENCRYPTED_ALERT_LEN: RangeInclusive<u16> = 18..=2 + 2048;
 
 /// Default number of bytes per direction scanned for the start of TLS before giving up: 64 KiB,
 /// enough for any STARTTLS dialogue (banner, capabilities, the upgrade command and its reply).
@@ -64,12 +71,18 @@ impl RecordHeader {
     }
 
     /// The stricter test used when resynchronising in the middle of unknown bytes, where a
-    /// false positive costs a record: nonempty, and a ChangeCipherSpec exactly one byte long.
-    /// A candidate must also be followed by a header passing [`Self::confirms`].
+    /// false positive costs a record: nonempty, a ChangeCipherSpec exactly one byte long, an
+    /// alert as long as a cleartext alert (2 bytes) or an encrypted one
+    /// ([`ENCRYPTED_ALERT_LEN`]). A candidate must also be followed by a header passing
+    /// [`Self::confirms`].
     fn is_plausible_resync(&self) -> bool {
         self.is_plausible()
             && self.len > 0
-            && (self.content_type != ContentType::CHANGE_CIPHER_SPEC || self.len == 1)
+            && match self.content_type {
+                ContentType::CHANGE_CIPHER_SPEC => self.len == 1,
+                ContentType::ALERT => self.len == 2 || ENCRYPTED_ALERT_LEN.contains(&self.len),
+                _ => true,
+            }
     }
 
     /// Whether this header, right after a resynchronisation `candidate`, confirms it: plausible

@@ -16,14 +16,15 @@ use std::ops::RangeInclusive;
 
 use super::decrypt::{Decryption, Outcome};
 use super::deframer::{
-    DEFAULT_MAX_PREAMBLE, Deframer, Framing, RecordBody, RecordHeader, RecordSink,
+    DEFAULT_MAX_PREAMBLE, Deframer, ENCRYPTED_ALERT_LEN, Framing, RecordBody, RecordHeader,
+    RecordSink,
 };
 use crate::flow::{Direction, Timestamp};
 use crate::tls::codes::{AlertDescription, AlertLevel, ContentType, HandshakeType};
 use crate::tls::handshake::{
     Alert, AnomalyKind, Carrier, Handshake, MessageParsers, TlsContext, Transcript, WireParsers,
 };
-use crate::tls::joiner::{DEFAULT_MAX_HANDSHAKE_MESSAGE, Joined, Joiner};
+use crate::tls::joiner::{JoinBudget, Joined, Joiner, MAX_HANDSHAKE_MESSAGE};
 
 /// Lengths of a TLS 1.3 protected record that can be a bare alert: 2 alert bytes + 1 inner
 /// content type + 16-byte AEAD tag = 19, plus up to 5 bytes of padding. Every TLS 1.3 Finished
@@ -32,19 +33,25 @@ use crate::tls::joiner::{DEFAULT_MAX_HANDSHAKE_MESSAGE, Joined, Joiner};
 pub const INFERRED_ALERT_LEN: RangeInclusive<u16> = 19..=24;
 
 /// Limits of one record layer.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct RecordConfig {
-    /// Longest handshake message body joined (see [`DEFAULT_MAX_HANDSHAKE_MESSAGE`]).
+    /// Longest handshake message body joined per direction (the per-flow buffer budget; at
+    /// most [`MAX_HANDSHAKE_MESSAGE`], the default).
     pub max_handshake_message: usize,
     /// Bytes per direction scanned for the start of TLS (see [`DEFAULT_MAX_PREAMBLE`]).
     pub max_preamble: u64,
+    /// What partial handshake messages may hold across the connections sharing it (a
+    /// worker's share of the global buffer budget); none: only `max_handshake_message` bounds
+    /// them.
+    pub join_budget: Option<JoinBudget>,
 }
 
 impl Default for RecordConfig {
     fn default() -> Self {
         RecordConfig {
-            max_handshake_message: DEFAULT_MAX_HANDSHAKE_MESSAGE,
+            max_handshake_message: MAX_HANDSHAKE_MESSAGE,
             max_preamble: DEFAULT_MAX_PREAMBLE,
+            join_budget: None,
         }
     }
 }
@@ -94,6 +101,16 @@ struct Records<P> {
     renegotiation: Option<[bool; 2]>,
     /// With key logs: the connection's keys and what they decrypted.
     decrypt: Option<Box<Decryption>>,
+}
+
+/// Why a handshake message of `len` bytes was skipped by a joiner joining at most `max`: too
+/// long for any connection, or longer than what the shared buffer budget had left.
+pub(super) fn too_large(len: usize, max: usize) -> AnomalyKind {
+    if len > max {
+        AnomalyKind::HandshakeMessageTooLarge
+    } else {
+        AnomalyKind::HandshakeBufferFull
+    }
 }
 
 impl<P: MessageParsers> Records<P> {
@@ -230,18 +247,21 @@ impl<P: MessageParsers> Records<P> {
                 }
             }
             ContentType::HANDSHAKE => match body {
-                RecordBody::Data(bytes) => joiner.push(bytes, |joined| match joined {
-                    Joined::Message { msg_type, body } => {
-                        self.hs
-                            .on_message(ctx, dir, HandshakeType(msg_type), body, ts);
-                        if let Some(d) = self.decrypt.as_deref_mut() {
-                            d.cleartext_message(&self.hs, dir, msg_type, body);
+                RecordBody::Data(bytes) => {
+                    let joiner_max = joiner.max_message();
+                    joiner.push(bytes, |joined| match joined {
+                        Joined::Message { msg_type, body } => {
+                            self.hs
+                                .on_message(ctx, dir, HandshakeType(msg_type), body, ts);
+                            if let Some(d) = self.decrypt.as_deref_mut() {
+                                d.cleartext_message(&self.hs, dir, msg_type, body);
+                            }
                         }
-                    }
-                    Joined::TooLarge { .. } => {
-                        self.hs.anomaly(dir, AnomalyKind::HandshakeMessageTooLarge);
-                    }
-                }),
+                        Joined::TooLarge { len, .. } => {
+                            self.hs.anomaly(dir, too_large(len, joiner_max));
+                        }
+                    })
+                }
                 // Lost in a gap, or encryption started between header and body: whatever
                 // message was being joined cannot be completed.
                 RecordBody::Lost | RecordBody::Skipped => joiner.clear(),
@@ -272,8 +292,24 @@ impl<P: MessageParsers> Records<P> {
         }
     }
 
-    /// Cleartext alert record: one or more 2-byte alerts.
+    /// An alert record its direction should have sent in cleartext: one or more 2-byte alerts.
+    ///
+    /// A level other than warning (1) or fatal (2) cannot be a cleartext alert (issue #20:
+    /// after a gap, the bytes of an encrypted alert whose ChangeCipherSpec fell into the gap
+    /// were read as `level 143, unknown_143`). Such a record is an encrypted alert when an
+    /// encrypted alert can be that long, and otherwise not an alert at all (`bad_alert`).
     fn on_cleartext_alerts(&mut self, dir: Direction, bytes: &[u8], ts: Timestamp) {
+        let impossible_level = bytes
+            .chunks_exact(2)
+            .any(|pair| !matches!(AlertLevel(pair[0]), AlertLevel::WARNING | AlertLevel::FATAL));
+        if impossible_level {
+            if ENCRYPTED_ALERT_LEN.contains(&(bytes.len() as u16)) {
+                self.hs.on_alert(dir, Alert::ENCRYPTED, ts);
+            } else {
+                self.hs.anomaly(dir, AnomalyKind::BadAlert);
+            }
+            return;
+        }
         if bytes.is_empty() || !bytes.len().is_multiple_of(2) {
             self.hs.anomaly(dir, AnomalyKind::BadAlert);
         }
@@ -418,10 +454,10 @@ impl<P: MessageParsers> RecordLayer<P> {
                 Deframer::new(config.max_preamble),
                 Deframer::new(config.max_preamble),
             ],
-            joiners: [
-                Joiner::new(config.max_handshake_message),
-                Joiner::new(config.max_handshake_message),
-            ],
+            joiners: [(); 2].map(|()| match &config.join_budget {
+                Some(budget) => Joiner::with_budget(config.max_handshake_message, budget.clone()),
+                None => Joiner::new(config.max_handshake_message),
+            }),
             records: Records {
                 hs: Handshake::new(Carrier::Tcp),
                 sides: Default::default(),
@@ -437,8 +473,8 @@ impl<P: MessageParsers> RecordLayer<P> {
     /// Decrypts what the secrets of `keys` open (an analysis with key logs); call before the
     /// first bytes.
     pub fn decrypt_with(&mut self, keys: crate::keylog::SharedKeyLog) {
-        let max = self.joiners[0].max_message();
-        self.records.decrypt = Some(Box::new(Decryption::new(keys, max)));
+        let joiners = [self.joiners[0].sibling(), self.joiners[1].sibling()];
+        self.records.decrypt = Some(Box::new(Decryption::new(keys, joiners)));
     }
 
     /// In-order bytes from one side, carried by a packet captured at `ts`.

@@ -14,8 +14,8 @@ fn hex_list(values: &[u16]) -> String {
     out
 }
 
-fn alpn(p: Option<&str>) -> String {
-    ja4_alpn(p).iter().collect()
+fn alpn(protocol: &[u8]) -> String {
+    ja4_alpn_chars(ja4_alpn(protocol)).iter().collect()
 }
 
 #[test]
@@ -29,6 +29,7 @@ fn memoised_fingerprints_equal_fresh_ones_for_every_input_field() {
         supported_versions: vec![0x0304, 0x0303],
         sig_algs: vec![0x0403],
         alpn: vec!["h2".into(), "http/1.1".into()],
+        ja4_alpn: Some(*b"h2"),
         ..ClientHello::default()
     };
     let variants: [fn(&mut ClientHello); 9] = [
@@ -40,7 +41,7 @@ fn memoised_fingerprints_equal_fresh_ones_for_every_input_field() {
         |h| h.ec_point_formats.push(1),
         |h| h.supported_versions.clear(),
         |h| h.sig_algs.push(0x0804),
-        |h| h.alpn.reverse(),
+        |h| h.ja4_alpn = Some(*b"h1"),
     ];
     // Twice round: the second pass is answered from the memo.
     for _ in 0..2 {
@@ -61,6 +62,7 @@ fn memoised_fingerprints_equal_fresh_ones_for_every_input_field() {
         cipher: 0x1301,
         extensions: vec![0x002b, 0x0033],
         alpn: Some("h2".into()),
+        ja4_alpn: Some(*b"h2"),
         ..ServerHello::default()
     };
     let server_variants: [fn(&mut ServerHello); 6] = [
@@ -69,7 +71,7 @@ fn memoised_fingerprints_equal_fresh_ones_for_every_input_field() {
         |h| h.version = 0x0303,
         |h| h.cipher = 0x1302,
         |h| h.extensions.reverse(),
-        |h| h.alpn = None,
+        |h| h.ja4_alpn = None,
     ];
     for _ in 0..2 {
         for change in server_variants {
@@ -159,6 +161,7 @@ fn spec_hello() -> ClientHello {
             0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601,
         ],
         alpn: vec!["h2".into(), "http/1.1".into()],
+        ja4_alpn: Some(*b"h2"),
         groups: vec![0x5a5a, 29, 23, 24],
         ec_point_formats: vec![0],
         ..ClientHello::default()
@@ -191,7 +194,7 @@ fn ja4_edge_cases() {
     );
     h.legacy_version = 0x0300;
     h.extensions = vec![0x0000, 0x0010];
-    h.alpn = vec!["\u{1}x".into()];
+    h.ja4_alpn = ja4_alpn(b"\x01x");
     assert_eq!(
         ja4(&h, Carrier::Tcp),
         "ts3d000208_000000000000_000000000000"
@@ -203,14 +206,38 @@ fn ja4_edge_cases() {
 
 #[test]
 fn ja4_alpn_rules() {
-    assert_eq!(alpn(None), "00");
-    assert_eq!(alpn(Some("")), "00");
-    assert_eq!(alpn(Some("http/1.1")), "h1");
-    assert_eq!(alpn(Some("h2")), "h2");
-    assert_eq!(alpn(Some("x")), "xx");
+    assert_eq!(alpn(b""), "00");
+    assert_eq!(alpn(b"http/1.1"), "h1");
+    assert_eq!(alpn(b"h2"), "h2");
+    assert_eq!(alpn(b"x"), "xx");
     // Either end not alphanumeric: high nibble of the first byte, low of the last.
-    assert_eq!(alpn(Some("h2/")), "6f", "hex of 'h2/' is 68322f");
-    assert_eq!(alpn(Some("\u{1}x")), "08");
+    assert_eq!(alpn(b"h2/"), "6f", "hex of 'h2/' is 68322f");
+    assert_eq!(alpn(b"\x01x"), "08");
+}
+
+/// Regression (issue #20): FoxIO's published examples for an ALPN whose first or last byte
+/// is not alphanumeric (technical_details/JA4.md). The bytes used to go through a text form
+/// that replaced non-UTF-8 bytes with U+FFFD (EF BF BD), so 0xAB 0xCD came out as "ed".
+#[test]
+fn ja4_alpn_of_bytes_that_are_not_text_follows_foxio_examples() {
+    assert_eq!(alpn(&[0xab]), "ab");
+    assert_eq!(alpn(&[0xab, 0xcd]), "ad");
+    assert_eq!(alpn(&[0x30, 0xab]), "3b");
+    assert_eq!(alpn(&[0x30, 0x31, 0xab, 0xcd]), "3d");
+    assert_eq!(alpn(&[0x30, 0xab, 0xcd, 0x31]), "01");
+    // Through the parser: a ClientHello offering [0xab 0xcd] then h2.
+    let mut body = vec![0x03, 0x03];
+    body.extend_from_slice(&[0; 32]);
+    body.extend_from_slice(&[0, 0, 2, 0x13, 0x01, 1, 0]);
+    let alpn_ext = [
+        0x00, 0x10, 0x00, 0x08, 0x00, 0x06, 0x02, 0xab, 0xcd, 0x02, b'h', b'2',
+    ];
+    body.extend_from_slice(&(alpn_ext.len() as u16).to_be_bytes());
+    body.extend_from_slice(&alpn_ext);
+    let mut h = crate::tls::handshake::hello::parse_client_hello(&body).expect("ClientHello");
+    fill_client(&mut h, Carrier::Tcp);
+    assert_eq!(&h.ja4[..10], "t12i0101ad");
+    assert_eq!(h.alpn[1], "h2");
 }
 
 #[test]

@@ -556,3 +556,40 @@ proptest::proptest! {
         let _ = parse_client_hello(&body);
     }
 }
+
+/// Regression (issue #20): every TLS 1.3 draft and experiment that tshark names gives its
+/// negotiated version and cipher suite, in the ServerHello layout it used: drafts up to 21
+/// carry the version in the body and have neither session id nor compression method; draft
+/// 22 on, Google's experiments (BoringSSL writes 0x0303 and supported_versions for them) and
+/// Facebook's drafts use the TLS 1.2 layout with supported_versions.
+#[test]
+fn every_draft_and_experiment_peers_name_gives_version_and_cipher() {
+    let key_share = [0x00, 0x28, 0x00, 0x02, 0x00, 0x1d];
+    let drafts = 0x7f0e..=0x7f1cu16;
+    let others = [0x7e01, 0x7e02, 0x7e03, 0xfb17, 0xfb1a];
+    for version in drafts.chain(others) {
+        let cipher = 0x1301 + version % 3;
+        let mut body = Vec::new();
+        let early = (0x7f00..=0x7f15).contains(&version);
+        body.extend_from_slice(&(if early { version } else { 0x0303 }).to_be_bytes());
+        body.extend_from_slice(&[0x5a; 32]);
+        if !early {
+            body.extend_from_slice(&[32]);
+            body.extend_from_slice(&[0x11; 32]);
+        }
+        body.extend_from_slice(&cipher.to_be_bytes());
+        let mut extensions = key_share.to_vec();
+        if !early {
+            body.push(0);
+            extensions.extend_from_slice(&[0x00, 0x2b, 0x00, 0x02]);
+            extensions.extend_from_slice(&version.to_be_bytes());
+        }
+        body.extend_from_slice(&(extensions.len() as u16).to_be_bytes());
+        body.extend_from_slice(&extensions);
+        let h = parse_server_hello(&body, 2).unwrap_or_else(|e| panic!("{version:#06x}: {e:?}"));
+        assert_eq!((h.version, h.cipher), (version, cipher), "{version:#06x}");
+        assert!(crate::tls::codes::ProtocolVersion(h.version).is_tls13());
+        assert_eq!(h.session_id.is_empty(), early);
+        assert_eq!(h.selected_group, Some(0x1d));
+    }
+}

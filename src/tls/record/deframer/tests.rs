@@ -448,3 +448,30 @@ fn skipped_bodies_are_not_buffered() {
     // Only the ClientHello, split by the detection, was ever copied.
     assert!(d.buf.capacity() < 100);
 }
+
+/// Regression (issue #20): resynchronising, an alert header is a candidate only when its
+/// length is one an alert record can have (2 bytes in cleartext, or [`ENCRYPTED_ALERT_LEN`]),
+/// so that encrypted bytes that happen to read `15 03 03` are not taken for an alert.
+#[test]
+fn resync_rejects_alert_candidates_of_impossible_length() {
+    for (len, candidate) in [
+        (2u16, true),
+        (4, false),
+        (17, false),
+        (18, true),
+        (2050, true),
+    ]
+    .into_iter()
+    .chain([(2051, false), (16_000, false)])
+    {
+        let mut s = hello_record_bytes(1, 40);
+        s.extend(b"junk");
+        s.extend(record(ContentType::ALERT.0, &vec![1; usize::from(len)]));
+        s.extend(record(ContentType::APPLICATION_DATA.0, &[7; 8]));
+        let (seen, _) = run(&[&s]);
+        let alert_seen = seen.iter().any(
+            |x| matches!(x, Seen::Record(t, l, ..) if *t == ContentType::ALERT.0 && *l == len),
+        );
+        assert_eq!(alert_seen, candidate, "alert of {len} bytes: {seen:?}");
+    }
+}

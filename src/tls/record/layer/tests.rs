@@ -314,6 +314,36 @@ fn cleartext_alerts_are_read_and_several_per_record() {
     assert_eq!(events(&t)[1..], [(S, alert(2, 40)), (S, alert(2, 40))]);
 }
 
+/// Regression (issue #20): the server's ChangeCipherSpec and Finished fall into a gap, so its
+/// direction turned encrypted unseen; its encrypted alert after the resynchronisation (26
+/// bytes beginning 0x8f) used to come out as a cleartext alert of level 143, `unknown_143`.
+/// A level other than 1 or 2 makes it an encrypted alert; a 2-byte record with one is no alert.
+#[test]
+fn garbage_after_resynchronisation_is_not_read_as_alerts() {
+    let steps = tls12_handshake();
+    let mut server3 = record(23, &[0x55; 500]);
+    server3.extend(record(21, &[0x8f; 26]));
+    server3.extend(record(21, &[0x8f, 0x8f]));
+    server3.extend(record(23, &[0x55; 40]));
+    let mut obs = RecordLayer::<Fake>::with_parsers(RecordConfig::default());
+    let mut ctx = TlsContext::default();
+    for (dir, bytes) in &steps[..3] {
+        obs.on_data(&mut ctx, *dir, bytes, Timestamp(1));
+    }
+    // The server's NewSessionTicket, ChangeCipherSpec and Finished, and the first bytes of
+    // its application data, are lost.
+    let lost = steps[3].1.len() + 7;
+    obs.on_gap(S, lost as u64, Timestamp(2));
+    obs.on_data(&mut ctx, S, &server3[7..], Timestamp(3));
+    let t = obs.finish();
+    let alerts: Vec<_> = events(&t)
+        .into_iter()
+        .filter(|(_, e)| matches!(e, TlsEvent::Alert(_)))
+        .collect();
+    assert_eq!(alerts, [(S, ENCRYPTED_ALERT)]);
+    assert_eq!(kinds(&t), vec!["gap", "resynchronised", "bad_alert"]);
+}
+
 fn tls13_handshake(client_first_protected: usize) -> Vec<Step> {
     let mut flight = record(22, &server_hello(0x0304, false));
     flight.extend(record(20, &[1]));
