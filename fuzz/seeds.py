@@ -291,6 +291,16 @@ def main():
                            (0, b"\x14" + bytes(12)), (1, b"\x18\x00"), (5, bytes(20))):
             events += bytes([kind]) + struct.pack(">H", len(data)) + data
         write("decrypt", bytes([pick]) + events)
+    # record_decrypt: each key-log capture's connections with its key log's number (name order).
+    key_logs = sorted((CAPTURES / "keylog").glob("*.keylog"))
+    for number, keylog in enumerate(key_logs):
+        parsed = read_pcap(keylog.with_suffix(".pcap").read_bytes())
+        if parsed is None:
+            continue
+        link, frames = parsed
+        for conn in connections(link, frames):
+            write("record_decrypt", bytes([number]) + b"".join(
+                struct.pack("<BH", d, len(p)) + p for _, d, _, _, p in conn["segs"] if p))
     for target in sorted(CORPUS.iterdir()):
         print(f"{target.name}: {len(list(target.iterdir()))} seeds")
 

@@ -52,7 +52,6 @@ pub fn build(
             resumption: Resumption::default(),
             renegotiation: Renegotiation::default(),
             anomalies: BTreeMap::new(),
-            encrypted_alpn: None,
             decrypted: None,
             transport,
         },
@@ -81,7 +80,7 @@ pub fn build(
     }
     b.f.resumption.early_data_accepted |= transcript.early_data_accepted;
     if let Some(accounting) = transcript.decryption {
-        b.decrypted.accounting = accounting;
+        b.decrypted.accounting = *accounting;
         b.f.decrypted = Some(Box::new(std::mem::take(&mut b.decrypted)));
     }
     b.finish(cfg)
@@ -160,7 +159,8 @@ impl Builder {
                 Some("new_session_ticket")
             }
             TlsEvent::EncryptedExtensions { alpn, early_data } => {
-                self.f.encrypted_alpn = self.f.encrypted_alpn.take().or(alpn);
+                let d = &mut self.decrypted;
+                d.alpn = d.alpn.take().or(alpn);
                 self.f.resumption.early_data_accepted |= early_data;
                 Some("encrypted_extensions")
             }

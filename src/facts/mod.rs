@@ -383,6 +383,8 @@ impl TransportFacts {
 pub struct Decrypted {
     /// What the record layer decrypted and what it could not.
     pub accounting: crate::tls::decrypt::DecryptionFacts,
+    /// TLS 1.3: the ALPN protocol of the decrypted EncryptedExtensions.
+    pub alpn: Option<String>,
     /// The signature scheme of each side's CertificateVerify (TLS 1.3), indexed by [`Side`].
     pub certificate_verify: [Option<u16>; 2],
     /// KeyUpdates each side sent, indexed by [`Side`].
@@ -442,8 +444,6 @@ pub struct ConnectionFacts {
     /// Protocol oddities by name ([`crate::tls::AnomalyKind::name`]): the handshake layer's and the
     /// transport driver's, in one alphabetical map.
     pub anomalies: BTreeMap<&'static str, u64>,
-    /// TLS 1.3: the ALPN protocol of the decrypted EncryptedExtensions.
-    pub encrypted_alpn: Option<String>,
     /// What decryption revealed (analyses with key logs only).
     pub decrypted: Option<Box<Decrypted>>,
     /// The transport's facts.
@@ -502,7 +502,7 @@ impl ConnectionFacts {
         self.server_hello
             .as_deref()
             .and_then(|sh| sh.alpn.as_deref())
-            .or(self.encrypted_alpn.as_deref())
+            .or_else(|| self.decrypted.as_deref()?.alpn.as_deref())
     }
 
     /// Whether the negotiated version is TLS 1.3 (or a draft of it).

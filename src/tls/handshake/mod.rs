@@ -247,7 +247,7 @@ impl<P> Handshake<P> {
 
     /// What decryption did for this connection (the record layer's count, with key logs).
     pub fn set_decryption(&mut self, facts: crate::tls::decrypt::DecryptionFacts) {
-        self.t.decryption = Some(facts);
+        self.t.decryption = Some(Box::new(facts));
     }
 
     /// The side that sent the first ClientHello.
@@ -325,17 +325,7 @@ impl<P: MessageParsers> Handshake<P> {
                     TlsEvent::ServerHello(Box::new(sh))
                 })
             }
-            HandshakeType::NEW_SESSION_TICKET if self.tls13 => protected::parse_tls13_ticket(body)
-                .map(|t| TlsEvent::NewSessionTicket {
-                    lifetime: t.lifetime,
-                    ticket_len: t.ticket_len,
-                    max_early_data: t.max_early_data,
-                })
-                .ok_or(HelloError::Malformed {
-                    message: "NewSessionTicket",
-                    what: "body",
-                }),
-            HandshakeType::NEW_SESSION_TICKET => P::new_session_ticket(body)
+            HandshakeType::NEW_SESSION_TICKET if !self.tls13 => P::new_session_ticket(body)
                 .map(|(lifetime, ticket_len)| TlsEvent::NewSessionTicket {
                     lifetime,
                     ticket_len,
@@ -346,33 +336,6 @@ impl<P: MessageParsers> Handshake<P> {
                     what: "body",
                 }),
             HandshakeType::CERTIFICATE => Self::certificates(ctx, body, self.tls13),
-            // RFC 8879: the Certificate message it stands for, compressed (TLS 1.3 only).
-            HandshakeType::COMPRESSED_CERTIFICATE => {
-                match crate::tls::compressed_cert::decompress_certificate(body) {
-                    Ok((_, certificate)) => Self::certificates(ctx, &certificate, true),
-                    Err(_) => Err(HelloError::Malformed {
-                        message: "CompressedCertificate",
-                        what: "compressed data",
-                    }),
-                }
-            }
-            HandshakeType::ENCRYPTED_EXTENSIONS => protected::parse_encrypted_extensions(body)
-                .map(|ee| TlsEvent::EncryptedExtensions {
-                    alpn: ee.alpn,
-                    early_data: ee.early_data,
-                })
-                .ok_or(HelloError::Malformed {
-                    message: "EncryptedExtensions",
-                    what: "extensions",
-                }),
-            HandshakeType::KEY_UPDATE if self.tls13 => protected::key_update_requested(body)
-                .map(|requested| TlsEvent::KeyUpdate { requested })
-                .ok_or(HelloError::Malformed {
-                    message: "KeyUpdate",
-                    what: "body",
-                }),
-            HandshakeType::FINISHED => Ok(TlsEvent::Finished),
-            HandshakeType::HELLO_REQUEST if self.is_server(dir) => Ok(TlsEvent::Renegotiation),
             HandshakeType::SERVER_KEY_EXCHANGE => Ok(TlsEvent::ServerKeyExchange {
                 curve: P::server_key_exchange_curve(body),
             }),
@@ -386,7 +349,8 @@ impl<P: MessageParsers> Handshake<P> {
             }),
             HandshakeType::CLIENT_KEY_EXCHANGE => Ok(TlsEvent::ClientKeyExchange),
             HandshakeType::CERTIFICATE_STATUS => Ok(TlsEvent::CertificateStatus),
-            other => Ok(TlsEvent::OtherHandshake(other.0)),
+            // What only decryption shows, out of the cleartext path's way.
+            other => self.protected_message(ctx, dir, other, body),
         };
         match event {
             Ok(event) => {

@@ -6,8 +6,56 @@
 
 use nom::sequence::tuple;
 
-use crate::tls::codes::ExtensionType;
+use super::{Handshake, HelloError, MessageParsers, TlsContext, TlsEvent};
+use crate::flow::Direction;
+use crate::tls::codes::{ExtensionType, HandshakeType};
 use crate::wire::{WireError, WireResult, be_u8, be_u16, be_u32, vec8, vec16};
+
+impl<P: MessageParsers> Handshake<P> {
+    /// The messages a cleartext handshake does not carry (TLS 1.3's encrypted ones, a
+    /// TLS ≤ 1.2 Finished or HelloRequest read from decrypted records), and any other type.
+    /// Kept out of line: without key logs they never come, and the cleartext path stays as
+    /// small as it was.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn protected_message(
+        &mut self,
+        ctx: &mut TlsContext,
+        dir: Direction,
+        msg_type: HandshakeType,
+        body: &[u8],
+    ) -> Result<TlsEvent, HelloError> {
+        let malformed = |message, what| HelloError::Malformed { message, what };
+        match msg_type {
+            HandshakeType::NEW_SESSION_TICKET => parse_tls13_ticket(body)
+                .map(|t| TlsEvent::NewSessionTicket {
+                    lifetime: t.lifetime,
+                    ticket_len: t.ticket_len,
+                    max_early_data: t.max_early_data,
+                })
+                .ok_or(malformed("NewSessionTicket", "body")),
+            // RFC 8879: the Certificate message it stands for, compressed (TLS 1.3 only).
+            HandshakeType::COMPRESSED_CERTIFICATE => {
+                match crate::tls::compressed_cert::decompress_certificate(body) {
+                    Ok((_, certificate)) => Self::certificates(ctx, &certificate, true),
+                    Err(_) => Err(malformed("CompressedCertificate", "compressed data")),
+                }
+            }
+            HandshakeType::ENCRYPTED_EXTENSIONS => parse_encrypted_extensions(body)
+                .map(|ee| TlsEvent::EncryptedExtensions {
+                    alpn: ee.alpn,
+                    early_data: ee.early_data,
+                })
+                .ok_or(malformed("EncryptedExtensions", "extensions")),
+            HandshakeType::KEY_UPDATE if self.tls13 => key_update_requested(body)
+                .map(|requested| TlsEvent::KeyUpdate { requested })
+                .ok_or(malformed("KeyUpdate", "body")),
+            HandshakeType::FINISHED => Ok(TlsEvent::Finished),
+            HandshakeType::HELLO_REQUEST if self.is_server(dir) => Ok(TlsEvent::Renegotiation),
+            other => Ok(TlsEvent::OtherHandshake(other.0)),
+        }
+    }
+}
 
 /// What an EncryptedExtensions message (type 8) says.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -242,7 +242,7 @@ pub struct Transcript {
     /// accepted the early data (inferred from sizes; the acceptance itself is encrypted).
     pub early_data_accepted: bool,
     /// What decryption did, when the analysis had key logs.
-    pub decryption: Option<crate::tls::decrypt::DecryptionFacts>,
+    pub decryption: Option<Box<crate::tls::decrypt::DecryptionFacts>>,
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! counted ([`DecryptionFacts`]).
 //!
 //! Only connections of such an analysis carry this state: the record layer holds it as an
-//! `Option<Box<_>>`, so an analysis without key logs pays one branch per record.
+//! `Option<Box<_>>`, so an analysis without key logs pays one branch per record (the record
+//! sink's, before the record layer proper, whose inlining stays as it was).
 
 use crate::flow::{Direction, Timestamp};
 use crate::keylog::SharedKeyLog;
@@ -23,7 +24,11 @@ use super::layer::too_large;
 pub(super) struct Decryption {
     keys: ConnectionKeys,
     source: SharedKeyLog,
-    /// Decrypted handshake bytes per direction, joined into messages.
+    /// The side whose first handshake message was a ClientHello.
+    client: Option<Direction>,
+    /// Handshake bytes per direction (cleartext, then decrypted), joined into messages: the
+    /// keys follow every message, the handshake layer gets the decrypted ones from here (the
+    /// cleartext ones through the record layer's own joiners).
     joiners: [Joiner; 2],
     /// The plaintext of the record being read.
     plain: Vec<u8>,
@@ -49,6 +54,7 @@ impl Decryption {
         Decryption {
             keys: ConnectionKeys::new(),
             source,
+            client: None,
             joiners,
             plain: Vec::new(),
             facts: DecryptionFacts::default(),
@@ -60,31 +66,21 @@ impl Decryption {
         self.keys.has_secrets() || !self.keys.negotiated()
     }
 
-    /// A cleartext handshake message, which the keys follow (hellos, the transcript).
-    pub(super) fn cleartext_message<P>(
-        &mut self,
-        hs: &Handshake<P>,
-        dir: Direction,
-        msg_type: u8,
-        body: &[u8],
-    ) {
-        let from = sender(hs, dir);
-        self.keys
-            .handshake_message(from, msg_type, body, &mut self.source);
-    }
-
     /// A ChangeCipherSpec from `dir`.
-    pub(super) fn change_cipher_spec<P>(&mut self, hs: &Handshake<P>, dir: Direction) {
-        self.keys.change_cipher_spec(sender(hs, dir));
+    #[inline(never)]
+    pub(super) fn change_cipher_spec(&mut self, dir: Direction) {
+        self.keys.change_cipher_spec(self.sender(dir));
     }
 
     /// Records of `dir` may have been lost.
-    pub(super) fn gap<P>(&mut self, hs: &Handshake<P>, dir: Direction) {
-        self.keys.gap(sender(hs, dir));
+    #[inline(never)]
+    pub(super) fn gap(&mut self, dir: Direction) {
+        self.keys.gap(self.sender(dir));
+        self.joiners[dir.index()].clear();
     }
 
     /// One TLS record (not a ChangeCipherSpec): opened, and when it was decrypted, its content
-    /// delivered to `hs`.
+    /// delivered to `hs`; a cleartext handshake record's messages go to the keys only.
     pub(super) fn record<P: MessageParsers>(
         &mut self,
         hs: &mut Handshake<P>,
@@ -94,7 +90,7 @@ impl Decryption {
         body: &RecordBody<'_>,
         ts: Timestamp,
     ) -> Outcome {
-        let from = sender(hs, dir);
+        let from = self.sender(dir);
         let mut raw = [header.content_type.0, 0, 0, 0, 0];
         raw[1..3].copy_from_slice(&header.version.to_be_bytes());
         raw[3..5].copy_from_slice(&header.len.to_be_bytes());
@@ -105,7 +101,12 @@ impl Decryption {
         };
         let mut plain = std::mem::take(&mut self.plain);
         let outcome = match self.keys.open(from, &raw, bytes, &mut plain) {
-            Opened::Cleartext => Outcome::Cleartext,
+            Opened::Cleartext => {
+                if header.content_type == ContentType::HANDSHAKE {
+                    self.cleartext_handshake(dir, bytes);
+                }
+                Outcome::Cleartext
+            }
             Opened::Decrypted { content_type } => {
                 self.facts.protected_records += 1;
                 self.facts.decrypted_records += 1;
@@ -127,6 +128,39 @@ impl Decryption {
         };
         self.plain = plain;
         outcome
+    }
+
+    /// A cleartext handshake record's bytes: its messages move the keys (hellos, transcript).
+    fn cleartext_handshake(&mut self, dir: Direction, bytes: &[u8]) {
+        let Decryption {
+            keys,
+            source,
+            client,
+            joiners,
+            ..
+        } = self;
+        joiners[dir.index()].push(bytes, |joined| {
+            if let Joined::Message { msg_type, body } = joined {
+                if client.is_none() && HandshakeType(msg_type) == HandshakeType::CLIENT_HELLO {
+                    *client = Some(dir);
+                }
+                let from = if *client == Some(dir) {
+                    Sender::Client
+                } else {
+                    Sender::Server
+                };
+                keys.handshake_message(from, msg_type, body, source);
+            }
+        });
+    }
+
+    /// Which end sent what `dir` carries: the first ClientHello's sender is the client.
+    fn sender(&self, dir: Direction) -> Sender {
+        if self.client == Some(dir) {
+            Sender::Client
+        } else {
+            Sender::Server
+        }
     }
 
     /// A decrypted record's content.
@@ -185,14 +219,5 @@ impl Decryption {
             ],
             ..self.facts
         }
-    }
-}
-
-/// Which end sent what `dir` carries: the ClientHello's sender is the client.
-fn sender<P>(hs: &Handshake<P>, dir: Direction) -> Sender {
-    if hs.client() == Some(dir) {
-        Sender::Client
-    } else {
-        Sender::Server
     }
 }

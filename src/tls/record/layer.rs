@@ -162,13 +162,7 @@ impl<P: MessageParsers> Records<P> {
     }
 
     fn wants_body(&self, dir: Direction, header: &RecordHeader) -> bool {
-        if let Some(d) = &self.decrypt
-            && header.framing == Framing::Tls
-            && d.wants_bodies()
-        {
-            return true;
-        }
-        match header.framing {
+        let wanted = match header.framing {
             // Only the hello is read; what follows it is encrypted or of no interest.
             Framing::Sslv2 => self.sides[dir.index()].records == 0,
             Framing::Tls => match header.content_type {
@@ -176,7 +170,13 @@ impl<P: MessageParsers> Records<P> {
                 ContentType::HANDSHAKE => !self.handshake_encrypted(dir),
                 _ => false,
             },
-        }
+        };
+        // With keys, protected records are read too.
+        wanted
+            || self
+                .decrypt
+                .as_ref()
+                .is_some_and(|d| header.framing == Framing::Tls && d.wants_bodies())
     }
 
     fn on_record(
@@ -194,16 +194,6 @@ impl<P: MessageParsers> Records<P> {
                 self.hs.on_sslv2_hello(ctx, dir, msg, ts);
             }
             return;
-        }
-        if let Some(d) = self.decrypt.as_deref_mut() {
-            if header.content_type == ContentType::CHANGE_CIPHER_SPEC {
-                d.change_cipher_spec(&self.hs, dir);
-            } else if let Outcome::Decrypted { content_type } =
-                d.record(&mut self.hs, ctx, dir, &header, &body, ts)
-            {
-                self.decrypted(dir, content_type);
-                return;
-            }
         }
         match header.content_type {
             ContentType::CHANGE_CIPHER_SPEC => {
@@ -253,9 +243,6 @@ impl<P: MessageParsers> Records<P> {
                         Joined::Message { msg_type, body } => {
                             self.hs
                                 .on_message(ctx, dir, HandshakeType(msg_type), body, ts);
-                            if let Some(d) = self.decrypt.as_deref_mut() {
-                                d.cleartext_message(&self.hs, dir, msg_type, body);
-                            }
                         }
                         Joined::TooLarge { len, .. } => {
                             self.hs.anomaly(dir, too_large(len, joiner_max));
@@ -277,6 +264,37 @@ impl<P: MessageParsers> Records<P> {
             }
             ContentType::HEARTBEAT => self.hs.on_heartbeat(dir, header.len, ts),
             _ => {}
+        }
+    }
+
+    /// With key logs, a record goes through the connection's keys first; returns whether it was
+    /// decrypted (and its content delivered), so that the record layer proper skips it. Out of
+    /// line: analyses without key logs never call it.
+    #[inline(never)]
+    fn decrypting(
+        &mut self,
+        ctx: &mut TlsContext,
+        dir: Direction,
+        header: &RecordHeader,
+        body: &RecordBody<'_>,
+        ts: Timestamp,
+    ) -> bool {
+        let Some(d) = self.decrypt.as_deref_mut() else {
+            return false;
+        };
+        if header.framing != Framing::Tls {
+            return false;
+        }
+        if header.content_type == ContentType::CHANGE_CIPHER_SPEC {
+            d.change_cipher_spec(dir);
+            return false;
+        }
+        match d.record(&mut self.hs, ctx, dir, header, body, ts) {
+            Outcome::Decrypted { content_type } => {
+                self.decrypted(dir, content_type);
+                true
+            }
+            Outcome::Cleartext | Outcome::Encrypted => false,
         }
     }
 
@@ -400,6 +418,13 @@ impl<P: MessageParsers> RecordSink for SideSink<'_, P> {
         self.records.wants_body(self.dir, header)
     }
     fn record(&mut self, header: RecordHeader, body: RecordBody<'_>, ts: Timestamp) {
+        if self.records.decrypt.is_some()
+            && self
+                .records
+                .decrypting(self.ctx, self.dir, &header, &body, ts)
+        {
+            return;
+        }
         self.records
             .on_record(self.ctx, self.joiner, self.dir, header, body, ts);
     }
@@ -498,7 +523,7 @@ impl<P: MessageParsers> RecordLayer<P> {
         let i = dir.index();
         self.records.hs.on_gap(dir);
         if let Some(d) = self.records.decrypt.as_deref_mut() {
-            d.gap(&self.records.hs, dir);
+            d.gap(dir);
         }
         self.joiners[i].clear();
         self.deframers[i].gap(len, ts);
