@@ -118,7 +118,9 @@ impl Dealer {
 
     /// Where `payload` goes in worker `w`'s batch: referred to in the mapped file (the batch
     /// holds its chunks; a batch refers to one file, so the next file's payloads wait for the
-    /// next batch), else copied into the batch.
+    /// next batch), else copied into the batch. Inlined into both callers: a call per packet
+    /// showed in callgrind (~6 M instructions on handshakes-10k).
+    #[inline(always)]
     fn place(
         &mut self,
         w: usize,
