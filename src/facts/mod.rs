@@ -16,11 +16,13 @@ mod tcp;
 #[cfg(test)]
 mod tests;
 
+pub mod scope;
+
 pub use builder::build;
 pub use certificates::{Finding, name_matches};
 pub use dtls::DtlsTransport;
 pub use quic::{QuicTransport, transport_error_name};
-pub use tcp::{TcpFacts, WithoutTls};
+pub use tcp::{TcpFacts, WELL_KNOWN_TLS_PORTS, WithoutTls};
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -88,6 +90,12 @@ impl Outcome {
     /// Whether a session was established (fully or by resumption).
     pub fn is_success(self) -> bool {
         matches!(self, Outcome::Established | Outcome::Resumed)
+    }
+
+    /// Whether the handshake failed or went unanswered (`incomplete` is neither: the capture
+    /// ended first).
+    pub fn is_failure(self) -> bool {
+        matches!(self, Outcome::Failed | Outcome::NoResponse)
     }
 
     /// snake_case name used in every output.

@@ -29,7 +29,12 @@ impl KeyLogSources {
             files.push(file);
         }
         let mut secrets_blocks = 0;
-        for capture in captures.iter().filter(|p| p.as_os_str() != "-") {
+        // Standard input is read once, by the analysis; a capture that is not there is the
+        // reader's to report (named, with its exit code), not a key log error.
+        for capture in captures
+            .iter()
+            .filter(|p| p.as_os_str() != "-" && p.is_file())
+        {
             secrets_blocks += keys.load_pcapng_secrets(capture)?.tls;
         }
         if files.is_empty() && secrets_blocks == 0 {
