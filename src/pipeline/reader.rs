@@ -134,6 +134,9 @@ impl Dealer {
 
     /// Where `payload` goes in worker `w`'s batch: referred to in the mapped file it lies in
     /// (the batch holds the file and its chunks; no copy), else copied into the batch.
+    /// Inlined into both callers: a call per packet showed in callgrind (~5 M instructions on
+    /// handshakes-10k, --workers 1).
+    #[inline(always)]
     fn place(
         &mut self,
         w: usize,
