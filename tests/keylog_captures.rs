@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::replay::{Replayed, replay};
+use common::tshark_tls::{Shown, tshark_available, tshark_shows};
 use tlsight::keylog::KeyLog;
 use tlsight::tls::decrypt::connection::Sender::{self, Client, Server};
 
@@ -221,101 +220,11 @@ fn secrets_from_a_decryption_secrets_block() {
     assert_eq!(from_dsb[0].alerts, from_file[0].alerts);
 }
 
-/// What tshark shows of one connection: certificates by sender, ALPN, alerts.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Shown {
-    server_certs: Vec<String>,
-    client_certs: Vec<String>,
-    alpn: Option<String>,
-    alerts: Vec<(Sender, u8, u8)>,
-}
-
-fn tshark_shows(pcap: &Path, keylog: &Path) -> Vec<Shown> {
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(pcap)
-        .arg("-o")
-        .arg(format!("tls.keylog_file:{}", keylog.display()))
-        .args([
-            "-Y",
-            "tls",
-            "-T",
-            "fields",
-            "-E",
-            "occurrence=a",
-            "-E",
-            "aggregator=|",
-        ])
-        .args([
-            "-e",
-            "tcp.stream",
-            "-e",
-            "tcp.srcport",
-            "-e",
-            "tls.handshake.type",
-        ])
-        .args([
-            "-e",
-            "tls.handshake.extensions_alpn_str",
-            "-e",
-            "tls.alert_message.level",
-        ])
-        .args([
-            "-e",
-            "tls.alert_message.desc",
-            "-e",
-            "tls.handshake.certificate",
-        ])
-        .output()
-        .expect("run tshark");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut client_port: BTreeMap<u32, String> = BTreeMap::new();
-    let mut shown: BTreeMap<u32, Shown> = BTreeMap::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let f: Vec<&str> = line.split('\t').collect();
-        let stream: u32 = f[0].parse().expect("stream");
-        let types: Vec<&str> = f[2].split('|').filter(|t| !t.is_empty()).collect();
-        if types.contains(&"1") {
-            client_port
-                .entry(stream)
-                .or_insert_with(|| f[1].to_string());
-        }
-        let from = if client_port.get(&stream).map(String::as_str) == Some(f[1]) {
-            Client
-        } else {
-            Server
-        };
-        let s = shown.entry(stream).or_default();
-        if from == Server && !f[3].is_empty() && !types.contains(&"1") {
-            s.alpn = Some(f[3].to_string());
-        }
-        let levels: Vec<&str> = f[4].split('|').filter(|t| !t.is_empty()).collect();
-        let descs: Vec<&str> = f[5].split('|').filter(|t| !t.is_empty()).collect();
-        for (l, d) in levels.iter().zip(&descs) {
-            s.alerts
-                .push((from, l.parse().expect("level"), d.parse().expect("desc")));
-        }
-        for der in f[6].split('|').filter(|c| !c.is_empty()) {
-            use sha2::{Digest, Sha256};
-            let sha = hex::encode(Sha256::digest(hex::decode(der).expect("hex DER")));
-            match from {
-                Client => s.client_certs.push(sha),
-                Server => s.server_certs.push(sha),
-            }
-        }
-    }
-    shown.into_values().collect()
-}
-
 /// Certificates (SHA-256), ALPN and alerts from standalone decryption equal tshark's, for
 /// every capture with keys. Skipped, with the reason printed, where tshark is not installed.
 #[test]
 fn decryption_agrees_with_tshark() {
-    if Command::new("tshark").arg("-v").output().is_err() {
+    if !tshark_available() {
         eprintln!("SKIPPED: tshark is not installed (scripts/ensure-deps.sh installs it)");
         return;
     }

@@ -336,19 +336,30 @@ impl Tally {
     }
 }
 
-/// `captures/real/udp/`: tshark's facts per connection.
-fn compare_udp(tally: &mut Tally) {
-    let dir = project("captures/real/udp/expected");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+/// The peer facts of each capture of `dir` (`dir/expected/<capture>.json`, sorted) with the
+/// pipeline's records of the capture.
+fn peer_facts(dir: &str) -> Vec<(Value, Vec<Value>)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(project(dir).join("expected"))
         .expect("expected")
         .map(|e| e.expect("entry").path())
         .collect();
     files.sort();
-    for file in files {
-        let want: Value =
-            serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
+    files
+        .into_iter()
+        .map(|file| {
+            let want: Value =
+                serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
+            let name = want["name"].as_str().expect("name");
+            let got = records(&project(dir).join(name)).1;
+            (want, got)
+        })
+        .collect()
+}
+
+/// `captures/real/udp/`: tshark's facts per connection.
+fn compare_udp(tally: &mut Tally) {
+    for (want, got) in peer_facts("captures/real/udp") {
         let name = want["name"].as_str().expect("name");
-        let got = records(&project("captures/real/udp").join(name)).1;
         let conns = want["connections"].as_array().expect("connections");
         tally.check(name, "connections", &json!(conns.len()), json!(got.len()));
         for w in conns {
@@ -529,17 +540,8 @@ fn compare_dtls(w: &Value, r: &Value, fact: &mut impl FnMut(&str, &Value, Value)
 
 /// `captures/real/quic/`: tshark's hello packets (SNI, ALPN, suites, versions, QUIC version).
 fn compare_quic(tally: &mut Tally) {
-    let dir = project("captures/real/quic/expected");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("expected")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    files.sort();
-    for file in files {
-        let want: Value =
-            serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
+    for (want, got) in peer_facts("captures/real/quic") {
         let name = want["name"].as_str().expect("name");
-        let got = records(&project("captures/real/quic").join(name)).1;
         let hellos = want["hello_packets"].as_array().expect("hello_packets");
         for h in hellos.iter().filter(|h| h["hs_types"] == "1") {
             let id = format!(

@@ -17,6 +17,7 @@ mod census;
 mod certificates;
 mod clients;
 pub mod codec;
+mod decryption;
 pub mod failures;
 mod latency;
 mod resumption;
@@ -30,6 +31,7 @@ pub use capped::{BoundedCounts, Capped, OTHER};
 pub use census::{EchStats, GroupCensus, MAX_LISTED_GROUPS};
 pub use certificates::CertEntry;
 pub use clients::{ClientProfile, PolicyChange};
+pub use decryption::DecryptionStats;
 pub use latency::{Latency, Percentiles, Timings};
 pub use resumption::{RenegotiationStats, ResumptionStats};
 pub use without_tls::WithoutTlsCounts;
@@ -156,6 +158,9 @@ pub struct Aggregates {
     /// written before it was counted: read as none).
     #[serde(default)]
     pub without_tls: Capped<WithoutTlsCounts, MAX_SERVERS, Endpoint>,
+    /// Key-log decryption (analyses with key logs only).
+    #[serde(default, skip_serializing_if = "DecryptionStats::is_empty")]
+    pub decryption: DecryptionStats,
 }
 
 impl Aggregates {
@@ -205,6 +210,7 @@ impl Aggregates {
         self.servers.update(&*label, |b| b.add(f));
         self.timeline.add(f);
         self.failed.add(f);
+        self.decryption.add(f);
     }
 
     /// Adds one TCP connection on which no TLS was found.
@@ -319,6 +325,7 @@ impl Merge for Aggregates {
         self.timeline.merge_in(other.timeline);
         self.failed.merge_in(other.failed);
         self.without_tls.merge_in(other.without_tls);
+        self.decryption.merge_in(other.decryption);
     }
 }
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use super::certificates::judge_chain;
 use super::diagnosis::{HandshakeEvidence, diagnose};
 use super::{
-    AlertFact, ConnectionFacts, FactsConfig, Mechanism, Outcome, Renegotiation, Resumption, Side,
-    Timing, TransportFacts,
+    AlertFact, ConnectionFacts, Decrypted, FactsConfig, Mechanism, Outcome, Renegotiation,
+    Resumption, Side, Timing, TransportFacts,
 };
 use crate::flow::{Direction, FlowKey, Timestamp};
 use crate::tls::codes::AlertLevel;
@@ -52,6 +52,8 @@ pub fn build(
             resumption: Resumption::default(),
             renegotiation: Renegotiation::default(),
             anomalies: BTreeMap::new(),
+            encrypted_alpn: None,
+            decrypted: None,
             transport,
         },
         sides: Default::default(),
@@ -60,6 +62,7 @@ pub fn build(
         client_chain: Vec::new(),
         last_message: None,
         renegotiation_ccs: None,
+        decrypted: Decrypted::default(),
         hello_verify_request: false,
     };
     for ev in transcript.events {
@@ -76,7 +79,11 @@ pub fn build(
     for a in &transcript.anomalies {
         *b.f.anomalies.entry(a.kind.name()).or_default() += 1;
     }
-    b.f.resumption.early_data_accepted = transcript.early_data_accepted;
+    b.f.resumption.early_data_accepted |= transcript.early_data_accepted;
+    if let Some(accounting) = transcript.decryption {
+        b.decrypted.accounting = accounting;
+        b.f.decrypted = Some(Box::new(std::mem::take(&mut b.decrypted)));
+    }
     b.finish(cfg)
 }
 
@@ -101,6 +108,8 @@ struct Builder {
     last_message: Option<(Side, &'static str)>,
     /// ChangeCipherSpec seen per side since the current renegotiation began.
     renegotiation_ccs: Option<[bool; 2]>,
+    /// What only decrypted messages tell, kept when the transcript has decryption facts.
+    decrypted: Decrypted,
     /// A DTLS HelloVerifyRequest asked for the ClientHello again (not yet answered).
     hello_verify_request: bool,
 }
@@ -134,10 +143,34 @@ impl Builder {
                 Some("certificate_status")
             }
             TlsEvent::ClientKeyExchange => Some("client_key_exchange"),
-            TlsEvent::CertificateVerify => Some("certificate_verify"),
-            TlsEvent::NewSessionTicket { .. } => {
+            TlsEvent::CertificateVerify { scheme } => {
+                let slot = &mut self.decrypted.certificate_verify[side as usize];
+                *slot = slot.or(scheme);
+                Some("certificate_verify")
+            }
+            TlsEvent::NewSessionTicket {
+                lifetime,
+                max_early_data,
+                ..
+            } => {
                 self.f.resumption.tickets_issued += 1;
+                let d = &mut self.decrypted;
+                d.ticket_lifetime.get_or_insert(lifetime);
+                d.ticket_max_early_data = d.ticket_max_early_data.max(max_early_data);
                 Some("new_session_ticket")
+            }
+            TlsEvent::EncryptedExtensions { alpn, early_data } => {
+                self.f.encrypted_alpn = self.f.encrypted_alpn.take().or(alpn);
+                self.f.resumption.early_data_accepted |= early_data;
+                Some("encrypted_extensions")
+            }
+            TlsEvent::Finished => {
+                st.finished.get_or_insert(ts);
+                Some("finished")
+            }
+            TlsEvent::KeyUpdate { .. } => {
+                self.decrypted.key_updates[side as usize] += 1;
+                Some("key_update")
             }
             TlsEvent::OtherHandshake(HELLO_VERIFY_REQUEST) => {
                 self.hello_verify_request = true;
@@ -182,7 +215,11 @@ impl Builder {
         } else if f.hello_retry_request.is_some() && f.retry_client_hello.is_none() {
             f.retry_client_hello = Some(ch);
         } else if f.server_hello.is_some() {
-            f.renegotiation.client_initiated += 1;
+            // A decrypted ClientHello answering the server's HelloRequest belongs to the
+            // renegotiation the server started.
+            if self.renegotiation_ccs.is_none() {
+                f.renegotiation.client_initiated += 1;
+            }
             self.renegotiation_ccs = Some([false, false]);
         } else if std::mem::take(&mut self.hello_verify_request) {
             // DTLS's cookie round: the ClientHello again, with the cookie (the first one's

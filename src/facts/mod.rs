@@ -16,11 +16,13 @@ mod tcp;
 #[cfg(test)]
 mod tests;
 
+pub mod scope;
+
 pub use builder::build;
 pub use certificates::{Finding, name_matches};
 pub use dtls::DtlsTransport;
 pub use quic::{QuicTransport, transport_error_name};
-pub use tcp::{TcpFacts, WithoutTls};
+pub use tcp::{TcpFacts, WELL_KNOWN_TLS_PORTS, WithoutTls};
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -88,6 +90,12 @@ impl Outcome {
     /// Whether a session was established (fully or by resumption).
     pub fn is_success(self) -> bool {
         matches!(self, Outcome::Established | Outcome::Resumed)
+    }
+
+    /// Whether the handshake failed or went unanswered (`incomplete` is neither: the capture
+    /// ended first).
+    pub fn is_failure(self) -> bool {
+        matches!(self, Outcome::Failed | Outcome::NoResponse)
     }
 
     /// snake_case name used in every output.
@@ -369,6 +377,22 @@ impl TransportFacts {
     }
 }
 
+/// What key-log decryption revealed that has no field of its own elsewhere, with its
+/// accounting; only in records of an analysis with key logs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Decrypted {
+    /// What the record layer decrypted and what it could not.
+    pub accounting: crate::tls::decrypt::DecryptionFacts,
+    /// The signature scheme of each side's CertificateVerify (TLS 1.3), indexed by [`Side`].
+    pub certificate_verify: [Option<u16>; 2],
+    /// KeyUpdates each side sent, indexed by [`Side`].
+    pub key_updates: [u32; 2],
+    /// The first NewSessionTicket's lifetime, in seconds.
+    pub ticket_lifetime: Option<u32>,
+    /// The largest `max_early_data_size` a TLS 1.3 ticket allowed.
+    pub ticket_max_early_data: Option<u32>,
+}
+
 /// Everything tlsight knows about one connection that spoke TLS.
 #[derive(Clone, Debug)]
 pub struct ConnectionFacts {
@@ -418,6 +442,10 @@ pub struct ConnectionFacts {
     /// Protocol oddities by name ([`crate::tls::AnomalyKind::name`]): the handshake layer's and the
     /// transport driver's, in one alphabetical map.
     pub anomalies: BTreeMap<&'static str, u64>,
+    /// TLS 1.3: the ALPN protocol of the decrypted EncryptedExtensions.
+    pub encrypted_alpn: Option<String>,
+    /// What decryption revealed (analyses with key logs only).
+    pub decrypted: Option<Box<Decrypted>>,
     /// The transport's facts.
     pub transport: TransportFacts,
 }
@@ -474,6 +502,7 @@ impl ConnectionFacts {
         self.server_hello
             .as_deref()
             .and_then(|sh| sh.alpn.as_deref())
+            .or(self.encrypted_alpn.as_deref())
     }
 
     /// Whether the negotiated version is TLS 1.3 (or a draft of it).

@@ -29,16 +29,44 @@
 pub mod line;
 pub mod pcapng;
 mod reader;
+mod sources;
 pub mod store;
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use line::{LineError, SecretKind};
 pub use reader::{KeyLogFile, LineSplitter};
+pub use sources::KeyLogSources;
 pub use store::{BadLine, ConnectionSecrets, KeyLog, KeyLogStats};
 
 /// The 32-byte random of a ClientHello, which names a connection in a key log.
 pub type ClientRandom = [u8; 32];
+
+/// The key log of one analysis, shared by its workers (each connection takes its secrets at
+/// its ClientHello) and, live, by the thread that re-reads growing key log files.
+#[derive(Clone, Debug, Default)]
+pub struct SharedKeyLog(Arc<Mutex<KeyLog>>);
+
+impl SharedKeyLog {
+    /// Shares `keys`.
+    pub fn new(keys: KeyLog) -> Self {
+        SharedKeyLog(Arc::new(Mutex::new(keys)))
+    }
+
+    /// The key log, locked (a worker that panicked while holding it left it usable: secrets
+    /// are only added and taken whole).
+    pub fn lock(&self) -> MutexGuard<'_, KeyLog> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Removes and returns a connection's secrets (see [`KeyLog::take`]).
+    pub fn take(&self, client_random: &ClientRandom) -> Option<ConnectionSecrets> {
+        self.lock().take(client_random)
+    }
+}
 
 /// Why a key log source could not be read at all (bad lines inside one are counted instead).
 #[derive(Debug, thiserror::Error)]

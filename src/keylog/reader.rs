@@ -87,6 +87,11 @@ impl KeyLogFile {
         }
     }
 
+    /// The file read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Bytes consumed so far (complete lines and a held-back partial one).
     pub fn offset(&self) -> u64 {
         self.offset

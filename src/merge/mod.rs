@@ -100,6 +100,7 @@ pub fn read_report(bytes: &[u8], path: &str) -> Result<Report, MergeError> {
         aggregates,
         slo_p95_ms: report.slo_p95_ms,
         sensors: report.sensors,
+        interrupted: false,
     })
 }
 
@@ -146,6 +147,8 @@ impl Merge for InputStats {
             flows,
             timestamps_backwards,
             snaplen_truncated,
+            filtered_out,
+            filtered_out_bytes,
         } = other;
         self.packets += packets;
         self.bytes += bytes;
@@ -159,6 +162,8 @@ impl Merge for InputStats {
         self.flows += flows;
         self.timestamps_backwards += timestamps_backwards;
         self.snaplen_truncated += snaplen_truncated;
+        self.filtered_out += filtered_out;
+        self.filtered_out_bytes += filtered_out_bytes;
     }
 }
 

@@ -1,7 +1,7 @@
 //! A worker: owns the flow table of its shard, runs each connection's TLS observer on the
 //! reassembled streams, and turns closed connections into facts, aggregates and records.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use super::batch::Batch;
 use super::records::{RecordBatch, RecordMessage};
@@ -49,13 +49,16 @@ pub(super) struct ConnectionObserver {
     /// the observer's half kilobyte.
     pub(super) tls: Option<Box<RecordLayer>>,
     pub(super) ctx: Rc<RefCell<TlsContext>>,
+    /// The input (command-line file) of the segment that started the connection.
+    pub(super) input: u16,
     /// The worker's record-layer limits (handshake messages within the buffer budgets).
     pub(super) config: Rc<RecordConfig>,
 }
 
 impl StreamConsumer for ConnectionObserver {
     fn on_data(&mut self, dir: Direction, bytes: &[u8], ts: Timestamp) {
-        observer(&mut self.tls, &self.config).on_data(&mut self.ctx.borrow_mut(), dir, bytes, ts);
+        let mut ctx = self.ctx.borrow_mut();
+        observer(&mut self.tls, &self.config, &ctx).on_data(&mut ctx, dir, bytes, ts);
     }
 
     fn prefetch(&self) {
@@ -65,16 +68,23 @@ impl StreamConsumer for ConnectionObserver {
     }
 
     fn on_gap(&mut self, dir: Direction, len: u64, ts: Timestamp) {
-        observer(&mut self.tls, &self.config).on_gap(dir, len, ts);
+        observer(&mut self.tls, &self.config, &self.ctx.borrow()).on_gap(dir, len, ts);
     }
 }
 
-/// The observer of a connection, made on first use.
+/// The observer of a connection, made on first use (decrypting when the analysis has key logs).
 pub(super) fn observer<'a>(
     tls: &'a mut Option<Box<RecordLayer>>,
     config: &RecordConfig,
+    ctx: &TlsContext,
 ) -> &'a mut RecordLayer {
-    tls.get_or_insert_with(|| Box::new(RecordLayer::with_config(config.clone())))
+    tls.get_or_insert_with(|| {
+        let mut layer = Box::new(RecordLayer::with_config(config.clone()));
+        if let Some(keys) = &ctx.keys {
+            layer.decrypt_with(keys.clone());
+        }
+        layer
+    })
 }
 
 /// A worker: owns the flow table of its shard, and sends its records to the writer after
@@ -90,7 +100,10 @@ pub(super) fn run_worker(
     let windows = mode == Mode::Live;
     let mut table: TcpTable<ConnectionObserver> = TcpTable::new(cfg.limits);
     let mut udp = UdpTable::new(cfg.limits.table());
-    let ctx = Rc::new(RefCell::new(TlsContext::default()));
+    let ctx = Rc::new(RefCell::new(TlsContext {
+        keys: cfg.keys.clone(),
+        ..TlsContext::default()
+    }));
     let mut out = WorkerOutput {
         aggregates: fresh_aggregates(&cfg),
         ..WorkerOutput::default()
@@ -99,10 +112,13 @@ pub(super) fn run_worker(
         RecordBatch::reusing(channels.spare.try_recv().unwrap_or_default(), previous)
     };
     let mut records = RecordBatch::default();
+    // The input of the segment being processed: a connection it starts started there.
+    let input = Cell::new(0);
     let config = Rc::new(record_config(&cfg));
     let mut new_consumer = |_: &FlowKey| ConnectionObserver {
         tls: None,
         ctx: Rc::clone(&ctx),
+        input: input.get(),
         config: Rc::clone(&config),
     };
     let send = |records: &mut RecordBatch, progress, windows: Vec<WindowPart>| {
@@ -118,6 +134,8 @@ pub(super) fn run_worker(
         }
     };
     let mut window = 0;
+    // TLS connections already counted in the progress (live windows start afresh: none).
+    let mut published = 0;
     for mut batch in rx {
         // Windows end between batches: what came before belongs to the earlier ones.
         let mut parts = Vec::new();
@@ -137,6 +155,7 @@ pub(super) fn run_worker(
                 prefetch::line(batch.payload_of(ahead).as_ptr());
             }
             let seg = d.with_payload(batch.payload_of(d));
+            input.set(d.payload.input);
             table.process(&seg, &mut new_consumer, &mut closed);
         }
         table.expire_idle(batch.clock, &mut new_consumer, &mut closed);
@@ -153,6 +172,10 @@ pub(super) fn run_worker(
         }
         udp.expire_idle(batch.clock, tls, &mut udp_closed);
         let progress = batch.clock;
+        if let Some(p) = &cfg.progress {
+            p.connections_done(out.aggregates.all.connections.saturating_sub(published));
+            published = out.aggregates.all.connections;
+        }
         batch.clear();
         let _ = recycle.send(batch);
         send(&mut records, progress, parts);
@@ -223,7 +246,34 @@ pub(super) fn finish_connection(
     let Some(tls) = conn.consumer.tls.filter(|tls| tls.is_tls()) else {
         out.flows.tcp_connections_without_tls += 1;
         let (server, kind) = WithoutTls::classify(&conn.key, &conn.meta);
+        let client = if server == conn.key.lo {
+            conn.key.hi
+        } else {
+            conn.key.lo
+        };
+        // Without a server name, `--sni` leaves every such connection out.
+        if !cfg.scope.is_everything() && !cfg.scope.admits(&client, &server, None) {
+            return;
+        }
         out.aggregates.add_without_tls(server, kind);
+        if cfg.tcp_failure_records && cfg.want_records && kind.is_failure() {
+            let key = (
+                conn.closed_at,
+                conn.meta.first_ts,
+                client,
+                server,
+                conn.key.transport,
+            );
+            let input = conn.consumer.input;
+            let tcp = TcpFacts {
+                meta: conn.meta,
+                close: reason,
+            };
+            records.push_pre_tls(key, |bytes| {
+                let format = &cfg.record_format;
+                format.write_tcp_failure(kind, (client, server), &tcp, input, bytes);
+            });
+        }
         return;
     };
     let transcript = tls.finish();
@@ -231,9 +281,11 @@ pub(super) fn finish_connection(
         meta: conn.meta,
         close: reason,
     });
+    let input = conn.consumer.input;
     record_facts(
         &conn.key,
         conn.closed_at,
+        input,
         transport,
         transcript,
         cfg,
@@ -274,9 +326,16 @@ fn finish_udp_connection(
             last_ts,
         })),
     };
+    // Which input a UDP flow started in is not tracked yet: known only when there is one.
+    let input = if cfg.record_format.inputs.len() == 1 {
+        0
+    } else {
+        u16::MAX
+    };
     record_facts(
         &conn.key,
         conn.closed_at,
+        input,
         transport,
         transcript,
         cfg,
@@ -287,11 +346,14 @@ fn finish_udp_connection(
 }
 
 /// Builds a closed connection's facts from its transport's and its transcript, adds them to
-/// the aggregates (and the live window's sightings) and, if wanted, writes its record.
+/// the aggregates (and the live window's sightings) and, if wanted, writes its record (naming
+/// `input`, the index of the input file it started in); out of `--server`/`--sni`/`--client`,
+/// it is only counted.
 #[allow(clippy::too_many_arguments)]
 fn record_facts(
     key: &FlowKey,
     closed_at: Timestamp,
+    input: u16,
     transport: TransportFacts,
     transcript: crate::tls::Transcript,
     cfg: &Config,
@@ -300,6 +362,10 @@ fn record_facts(
     records: &mut RecordBatch,
 ) {
     let f = facts::build(key, transport, transcript, &cfg.facts);
+    if !cfg.scope.is_everything() && !cfg.scope.admits_facts(&f) {
+        out.flows.out_of_scope += 1;
+        return;
+    }
     out.aggregates.add(&f);
     if windows {
         out.sightings.add(&f);
@@ -307,7 +373,7 @@ fn record_facts(
     if cfg.want_records {
         let (first_ts, client, server, transport) = f.sort_key();
         let key = (closed_at, first_ts, client, server, transport);
-        records.push(key, |bytes| cfg.record_format.write(&f, bytes));
+        records.push(key, |bytes| cfg.record_format.write(&f, input, bytes));
     }
 }
 
@@ -332,6 +398,7 @@ mod tests {
         let mut new_consumer = |_: &FlowKey| ConnectionObserver {
             tls: None,
             ctx: Rc::clone(&ctx),
+            input: 0,
             config: Rc::clone(&config),
         };
         let segment = |flags: u8, seq: u32, payload: &'static [u8]| Segment {

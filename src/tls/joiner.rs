@@ -121,6 +121,11 @@ fn message_header(bytes: &[u8]) -> Option<(u8, usize)> {
 }
 
 impl Joiner {
+    /// Longest message body joined.
+    pub fn max_message(&self) -> usize {
+        self.max
+    }
+
     /// A joiner that skips messages with a body longer than `max` bytes.
     pub fn new(max: usize) -> Self {
         Joiner {
@@ -132,16 +137,19 @@ impl Joiner {
         }
     }
 
+    /// A fresh joiner with the same limits (and budget) as this one: the decrypted messages of a
+    /// connection are joined apart from its cleartext ones, within the same bounds.
+    pub fn sibling(&self) -> Joiner {
+        let mut joiner = Joiner::new(self.max);
+        joiner.budget = self.budget.clone();
+        joiner
+    }
+
     /// A joiner that also skips a message when `budget` cannot hold it.
     pub fn with_budget(max: usize, budget: JoinBudget) -> Self {
         let mut joiner = Joiner::new(max);
         joiner.budget = Some(budget);
         joiner
-    }
-
-    /// The longest message body it joins.
-    pub fn max(&self) -> usize {
-        self.max
     }
 
     /// Whether part of a message is pending (or being skipped).

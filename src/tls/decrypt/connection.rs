@@ -16,7 +16,7 @@
 //! client random, and dropped once both sides have their traffic keys and the Finished
 //! messages are checked.
 
-use crate::keylog::{ClientRandom, ConnectionSecrets, KeyLog, SecretKind};
+use crate::keylog::{ClientRandom, ConnectionSecrets, KeyLog, SecretKind, SharedKeyLog};
 use crate::tls::codes::ProtocolVersion;
 use crate::tls::handshake::hello::{parse_client_hello, parse_server_hello};
 use crate::tls::key_schedule::HashAlg;
@@ -69,6 +69,12 @@ pub trait SecretSource {
 impl SecretSource for KeyLog {
     fn take(&mut self, client_random: &ClientRandom) -> Option<ConnectionSecrets> {
         KeyLog::take(self, client_random)
+    }
+}
+
+impl SecretSource for SharedKeyLog {
+    fn take(&mut self, client_random: &ClientRandom) -> Option<ConnectionSecrets> {
+        SharedKeyLog::take(self, client_random)
     }
 }
 
@@ -234,6 +240,11 @@ impl ConnectionKeys {
         self.sides[from.index()].key_updates
     }
 
+    /// Whether a ServerHello settled the version and suite (the keys follow from them).
+    pub fn negotiated(&self) -> bool {
+        self.negotiated.is_some()
+    }
+
     /// Whether the key log had secrets for the current handshake's client random.
     pub fn has_secrets(&self) -> bool {
         self.secrets.is_some() || self.sides.iter().any(|s| matches!(s.current, Some(Ok(_))))
@@ -322,6 +333,12 @@ impl ConnectionKeys {
         match (from, msg_type) {
             (Sender::Client, CLIENT_HELLO) => self.client_hello(body, source),
             (Sender::Server, SERVER_HELLO) => {
+                if self.secrets.is_none()
+                    && let Some(random) = self.client_random
+                {
+                    // Live, a key log line is often written after the ClientHello was sent.
+                    self.secrets = source.take(&random);
+                }
                 self.server_hello(body);
                 return;
             }

@@ -2,7 +2,7 @@
 //! alerts that TLS 1.3 encrypts after the ServerHello, and that TLS ≤ 1.2 encrypts after
 //! ChangeCipherSpec (Finished, renegotiations, alerts).
 //!
-//! One idea per file: [`aead`] (the AEAD ciphers), [`tls13`] (TLS 1.3 record protection and
+//! One idea per file: [`accounting`] (what decryption did for a connection's record), [`aead`] (the AEAD ciphers), [`tls13`] (TLS 1.3 record protection and
 //! KeyUpdate), [`prf`] (the TLS 1.0–1.2 PRF), [`tls12`] (TLS ≤ 1.2 key blocks, AEAD and
 //! CBC-HMAC records), [`transcript`] (the running handshake hash), [`finished`] (Finished
 //! verify_data), and [`connection`] (one connection's keys in both directions, driven by the
@@ -12,6 +12,7 @@
 //! constant-time, as no peer can observe them), and a record that does not open is reported as
 //! such, never guessed at. Secrets and keys are never printed (`Debug` shows suites and counters).
 
+pub mod accounting;
 pub mod aead;
 pub mod cbc;
 pub mod connection;
@@ -24,6 +25,7 @@ pub mod transcript;
 #[cfg(test)]
 mod tests;
 
+pub use accounting::{DecryptionFacts, DecryptionLevel};
 pub use connection::{ConnectionKeys, Opened};
 
 use crate::tls::key_schedule::KeyScheduleError;

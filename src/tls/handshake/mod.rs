@@ -18,6 +18,7 @@ pub mod fingerprint;
 pub mod hello;
 mod input;
 mod messages;
+pub mod protected;
 pub mod sink;
 mod transcript;
 
@@ -83,6 +84,9 @@ impl Carrier {
 pub struct TlsContext {
     /// Parsed certificates by SHA-256.
     pub certs: CertCache,
+    /// The analysis's key logs, when it has any: record layers made with this context decrypt
+    /// what their secrets open.
+    pub keys: Option<crate::keylog::SharedKeyLog>,
 }
 
 /// One connection's handshake layer.
@@ -241,6 +245,16 @@ impl<P> Handshake<P> {
         }
     }
 
+    /// What decryption did for this connection (the record layer's count, with key logs).
+    pub fn set_decryption(&mut self, facts: crate::tls::decrypt::DecryptionFacts) {
+        self.t.decryption = Some(facts);
+    }
+
+    /// The side that sent the first ClientHello.
+    pub fn client(&self) -> Option<Direction> {
+        self.t.client
+    }
+
     /// TLS 1.3: the server accepted the client's 0-RTT data (inferred by the driver).
     pub fn set_early_data_accepted(&mut self, accepted: bool) {
         self.t.early_data_accepted = accepted;
@@ -311,28 +325,65 @@ impl<P: MessageParsers> Handshake<P> {
                     TlsEvent::ServerHello(Box::new(sh))
                 })
             }
-            HandshakeType::NEW_SESSION_TICKET => P::new_session_ticket(body)
-                .map(|(lifetime, ticket_len)| TlsEvent::NewSessionTicket {
-                    lifetime,
-                    ticket_len,
+            HandshakeType::NEW_SESSION_TICKET if self.tls13 => protected::parse_tls13_ticket(body)
+                .map(|t| TlsEvent::NewSessionTicket {
+                    lifetime: t.lifetime,
+                    ticket_len: t.ticket_len,
+                    max_early_data: t.max_early_data,
                 })
                 .ok_or(HelloError::Malformed {
                     message: "NewSessionTicket",
                     what: "body",
                 }),
-            HandshakeType::CERTIFICATE => P::certificate_list(body, self.tls13).map(|ders| {
-                TlsEvent::Certificate(
-                    ders.into_iter()
-                        .map(|der| P::certificate(ctx, der))
-                        .collect(),
-                )
-            }),
+            HandshakeType::NEW_SESSION_TICKET => P::new_session_ticket(body)
+                .map(|(lifetime, ticket_len)| TlsEvent::NewSessionTicket {
+                    lifetime,
+                    ticket_len,
+                    max_early_data: None,
+                })
+                .ok_or(HelloError::Malformed {
+                    message: "NewSessionTicket",
+                    what: "body",
+                }),
+            HandshakeType::CERTIFICATE => Self::certificates(ctx, body, self.tls13),
+            // RFC 8879: the Certificate message it stands for, compressed (TLS 1.3 only).
+            HandshakeType::COMPRESSED_CERTIFICATE => {
+                match crate::tls::compressed_cert::decompress_certificate(body) {
+                    Ok((_, certificate)) => Self::certificates(ctx, &certificate, true),
+                    Err(_) => Err(HelloError::Malformed {
+                        message: "CompressedCertificate",
+                        what: "compressed data",
+                    }),
+                }
+            }
+            HandshakeType::ENCRYPTED_EXTENSIONS => protected::parse_encrypted_extensions(body)
+                .map(|ee| TlsEvent::EncryptedExtensions {
+                    alpn: ee.alpn,
+                    early_data: ee.early_data,
+                })
+                .ok_or(HelloError::Malformed {
+                    message: "EncryptedExtensions",
+                    what: "extensions",
+                }),
+            HandshakeType::KEY_UPDATE if self.tls13 => protected::key_update_requested(body)
+                .map(|requested| TlsEvent::KeyUpdate { requested })
+                .ok_or(HelloError::Malformed {
+                    message: "KeyUpdate",
+                    what: "body",
+                }),
+            HandshakeType::FINISHED => Ok(TlsEvent::Finished),
+            HandshakeType::HELLO_REQUEST if self.is_server(dir) => Ok(TlsEvent::Renegotiation),
             HandshakeType::SERVER_KEY_EXCHANGE => Ok(TlsEvent::ServerKeyExchange {
                 curve: P::server_key_exchange_curve(body),
             }),
             HandshakeType::CERTIFICATE_REQUEST => Ok(TlsEvent::CertificateRequest),
             HandshakeType::SERVER_HELLO_DONE => Ok(TlsEvent::ServerHelloDone),
-            HandshakeType::CERTIFICATE_VERIFY => Ok(TlsEvent::CertificateVerify),
+            HandshakeType::CERTIFICATE_VERIFY => Ok(TlsEvent::CertificateVerify {
+                scheme: self
+                    .tls13
+                    .then(|| protected::certificate_verify_scheme(body))
+                    .flatten(),
+            }),
             HandshakeType::CLIENT_KEY_EXCHANGE => Ok(TlsEvent::ClientKeyExchange),
             HandshakeType::CERTIFICATE_STATUS => Ok(TlsEvent::CertificateStatus),
             other => Ok(TlsEvent::OtherHandshake(other.0)),
@@ -343,6 +394,21 @@ impl<P: MessageParsers> Handshake<P> {
             }
             Err(_) => self.anomaly(dir, AnomalyKind::HandshakeParseError),
         }
+    }
+
+    /// A Certificate message's chain, each certificate parsed once per worker.
+    fn certificates(
+        ctx: &mut TlsContext,
+        body: &[u8],
+        tls13_format: bool,
+    ) -> Result<TlsEvent, HelloError> {
+        P::certificate_list(body, tls13_format).map(|ders| {
+            TlsEvent::Certificate(
+                ders.into_iter()
+                    .map(|der| P::certificate(ctx, der))
+                    .collect(),
+            )
+        })
     }
 
     /// The first record of an SSLv2-framed direction: a CLIENT-HELLO or SERVER-HELLO message

@@ -42,6 +42,16 @@ impl Alert {
         inferred: false,
     };
 
+    /// An alert sent under encryption and decrypted with a key log: exact.
+    pub const fn decrypted(level: AlertLevel, description: AlertDescription) -> Self {
+        Alert {
+            level: Some(level),
+            description: Some(description),
+            encrypted: true,
+            inferred: false,
+        }
+    }
+
     /// An encrypted alert inferred from the traffic's shape (TLS 1.3).
     pub const INFERRED: Alert = Alert {
         level: None,
@@ -74,14 +84,34 @@ pub enum TlsEvent {
     CertificateStatus,
     /// ClientKeyExchange.
     ClientKeyExchange,
-    /// CertificateVerify.
-    CertificateVerify,
-    /// NewSessionTicket (cleartext, TLS ≤ 1.2).
+    /// CertificateVerify, with its signature scheme when read from a decrypted TLS 1.3
+    /// message.
+    CertificateVerify {
+        /// SignatureScheme.
+        scheme: Option<u16>,
+    },
+    /// EncryptedExtensions (TLS 1.3, decrypted).
+    EncryptedExtensions {
+        /// The ALPN protocol the server selected.
+        alpn: Option<String>,
+        /// The server accepted 0-RTT data.
+        early_data: bool,
+    },
+    /// A decrypted Finished.
+    Finished,
+    /// A decrypted TLS 1.3 KeyUpdate.
+    KeyUpdate {
+        /// The sender asked its peer to update too.
+        requested: bool,
+    },
+    /// NewSessionTicket (cleartext TLS ≤ 1.2, or decrypted TLS 1.3).
     NewSessionTicket {
-        /// Ticket lifetime hint in seconds.
+        /// Ticket lifetime (hint) in seconds.
         lifetime: u32,
         /// Ticket length.
         ticket_len: u16,
+        /// TLS 1.3: the ticket's `max_early_data_size`, when it allows 0-RTT.
+        max_early_data: Option<u32>,
     },
     /// A cleartext handshake message not listed above (type code).
     OtherHandshake(u8),
@@ -211,6 +241,8 @@ pub struct Transcript {
     /// ServerHello was EndOfEarlyData-sized with more records after it, i.e. the server
     /// accepted the early data (inferred from sizes; the acceptance itself is encrypted).
     pub early_data_accepted: bool,
+    /// What decryption did, when the analysis had key logs.
+    pub decryption: Option<crate::tls::decrypt::DecryptionFacts>,
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 
 use std::ops::RangeInclusive;
 
+use super::decrypt::{Decryption, Outcome};
 use super::deframer::{
     DEFAULT_MAX_PREAMBLE, Deframer, ENCRYPTED_ALERT_LEN, Framing, RecordBody, RecordHeader,
     RecordSink,
@@ -98,6 +99,18 @@ struct Records<P> {
     /// TLS ≤ 1.2: a renegotiation is under way (an encrypted handshake record followed both
     /// Finished); it ends when both sides have sent their ChangeCipherSpec and Finished.
     renegotiation: Option<[bool; 2]>,
+    /// With key logs: the connection's keys and what they decrypted.
+    decrypt: Option<Box<Decryption>>,
+}
+
+/// Why a handshake message of `len` bytes was skipped by a joiner joining at most `max`: too
+/// long for any connection, or longer than what the shared buffer budget had left.
+pub(super) fn too_large(len: usize, max: usize) -> AnomalyKind {
+    if len > max {
+        AnomalyKind::HandshakeMessageTooLarge
+    } else {
+        AnomalyKind::HandshakeBufferFull
+    }
 }
 
 impl<P: MessageParsers> Records<P> {
@@ -149,6 +162,12 @@ impl<P: MessageParsers> Records<P> {
     }
 
     fn wants_body(&self, dir: Direction, header: &RecordHeader) -> bool {
+        if let Some(d) = &self.decrypt
+            && header.framing == Framing::Tls
+            && d.wants_bodies()
+        {
+            return true;
+        }
         match header.framing {
             // Only the hello is read; what follows it is encrypted or of no interest.
             Framing::Sslv2 => self.sides[dir.index()].records == 0,
@@ -175,6 +194,16 @@ impl<P: MessageParsers> Records<P> {
                 self.hs.on_sslv2_hello(ctx, dir, msg, ts);
             }
             return;
+        }
+        if let Some(d) = self.decrypt.as_deref_mut() {
+            if header.content_type == ContentType::CHANGE_CIPHER_SPEC {
+                d.change_cipher_spec(&self.hs, dir);
+            } else if let Outcome::Decrypted { content_type } =
+                d.record(&mut self.hs, ctx, dir, &header, &body, ts)
+            {
+                self.decrypted(dir, content_type);
+                return;
+            }
         }
         match header.content_type {
             ContentType::CHANGE_CIPHER_SPEC => {
@@ -219,19 +248,17 @@ impl<P: MessageParsers> Records<P> {
             }
             ContentType::HANDSHAKE => match body {
                 RecordBody::Data(bytes) => {
-                    let joiner_max = joiner.max();
+                    let joiner_max = joiner.max_message();
                     joiner.push(bytes, |joined| match joined {
                         Joined::Message { msg_type, body } => {
                             self.hs
                                 .on_message(ctx, dir, HandshakeType(msg_type), body, ts);
+                            if let Some(d) = self.decrypt.as_deref_mut() {
+                                d.cleartext_message(&self.hs, dir, msg_type, body);
+                            }
                         }
                         Joined::TooLarge { len, .. } => {
-                            let kind = if len > joiner_max {
-                                AnomalyKind::HandshakeMessageTooLarge
-                            } else {
-                                AnomalyKind::HandshakeBufferFull
-                            };
-                            self.hs.anomaly(dir, kind);
+                            self.hs.anomaly(dir, too_large(len, joiner_max));
                         }
                     })
                 }
@@ -250,6 +277,18 @@ impl<P: MessageParsers> Records<P> {
             }
             ContentType::HEARTBEAT => self.hs.on_heartbeat(dir, header.len, ts),
             _ => {}
+        }
+    }
+
+    /// A record that was decrypted and delivered: the size-based bookkeeping of the encrypted
+    /// path learns that `dir` sent a protected record, and infers nothing from it.
+    fn decrypted(&mut self, dir: Direction, content_type: ContentType) {
+        let tls13 = self.hs.is_tls13();
+        let side = self.side(dir);
+        if tls13 {
+            side.protected = side.protected.saturating_add(1);
+        } else if content_type == ContentType::HANDSHAKE {
+            side.finished_due = false;
         }
     }
 
@@ -426,8 +465,16 @@ impl<P: MessageParsers> RecordLayer<P> {
                 server_reply: None,
                 early_data_sent: false,
                 renegotiation: None,
+                decrypt: None,
             },
         }
+    }
+
+    /// Decrypts what the secrets of `keys` open (an analysis with key logs); call before the
+    /// first bytes.
+    pub fn decrypt_with(&mut self, keys: crate::keylog::SharedKeyLog) {
+        let joiners = [self.joiners[0].sibling(), self.joiners[1].sibling()];
+        self.records.decrypt = Some(Box::new(Decryption::new(keys, joiners)));
     }
 
     /// In-order bytes from one side, carried by a packet captured at `ts`.
@@ -440,7 +487,7 @@ impl<P: MessageParsers> RecordLayer<P> {
             ctx,
         };
         self.deframers[i].feed(bytes, ts, &mut sink);
-        if self.records.cleartext_over() {
+        if self.records.cleartext_over() && self.records.decrypt.is_none() {
             self.deframers.iter_mut().for_each(Deframer::release);
             self.joiners.iter_mut().for_each(Joiner::release);
         }
@@ -450,6 +497,9 @@ impl<P: MessageParsers> RecordLayer<P> {
     pub fn on_gap(&mut self, dir: Direction, len: u64, ts: Timestamp) {
         let i = dir.index();
         self.records.hs.on_gap(dir);
+        if let Some(d) = self.records.decrypt.as_deref_mut() {
+            d.gap(&self.records.hs, dir);
+        }
         self.joiners[i].clear();
         self.deframers[i].gap(len, ts);
     }
@@ -488,7 +538,14 @@ impl<P: MessageParsers> RecordLayer<P> {
                 self.deframers[i].finish(&mut sink);
             }
         }
-        self.records.infer_alerts();
+        let decryption = self.records.decrypt.take().map(|d| d.facts());
+        if decryption.is_none_or(|d| d.decrypted_records == 0) {
+            // Sizes tell what keys did not.
+            self.records.infer_alerts();
+        }
+        if let Some(facts) = decryption {
+            self.records.hs.set_decryption(facts);
+        }
         self.records.hs.finish()
     }
 }

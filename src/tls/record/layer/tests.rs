@@ -244,7 +244,8 @@ fn tls12_full_handshake() {
                 S,
                 TlsEvent::NewSessionTicket {
                     lifetime: 7200,
-                    ticket_len: 100
+                    ticket_len: 100,
+                    max_early_data: None,
                 }
             ),
             (S, TlsEvent::ChangeCipherSpec),
