@@ -5,8 +5,8 @@
 # librdkafka-dev is 2.0.2, older than the 2.12 the crate needs), openssl (s_server/s_client
 # drive the live tests), promtool (package prometheus: checks the served metrics), Chromium
 # (renders the HTML report in tests/html), xmllint (package libxml2-utils: validates
-# `tlsight check --junit` output against its XSD) and tshark (the key-log decryption is compared
-# with tshark's). Safe to run again: it installs only what is missing.
+# `tlsight check --junit` output against its XSD), tshark (the key-log decryption is compared
+# with tshark's) and jq (the README's cookbook commands are run by tests/readme_cookbook.rs). Safe to run again: it installs only what is missing.
 set -euo pipefail
 
 missing=()
@@ -21,6 +21,7 @@ command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v xmllint >/dev/null 2>&1 || missing+=(libxml2-utils)
 command -v tshark >/dev/null 2>&1 || missing+=(tshark)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v jq >/dev/null 2>&1 || missing+=(jq)
 
 if [ ${#missing[@]} -gt 0 ]; then
     echo "tlsight: installing ${missing[*]}" >&2

@@ -2,12 +2,18 @@
 //! and everything else via libpcap) and live interfaces ([`interface`]), both behind
 //! [`PacketSource`].
 
+mod compressed;
+pub mod filter;
 pub mod interface;
 mod mmap;
+
+pub use compressed::Compression;
 
 pub use mmap::{MappedChunk, MappedFile, SharedFrame};
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use crate::decode::LinkType;
 use crate::flow::Timestamp;
@@ -40,7 +46,7 @@ pub enum CaptureError {
     /// The file's link type is not one the decoder understands: refused up front rather than
     /// counting every frame as undecodable.
     #[error(
-        "capture {path}: unsupported link type {link} (tlsight decodes Ethernet, Linux SLL/SLL2, raw IP and BSD loopback)"
+        "capture {path}: unsupported link type {link} (tlsight decodes Ethernet, PPP, Linux SLL/SLL2, raw IP and BSD loopback)"
     )]
     UnsupportedLinkType {
         /// The file.
@@ -106,34 +112,114 @@ pub trait PacketSource {
     fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError>;
 }
 
-/// A saved capture (pcap or pcapng; `-` is standard input). Regular classic-pcap files are
-/// memory-mapped and read without copying (`mmap`); everything else goes through libpcap.
-/// Timestamps are read at nanosecond precision whatever the file's, so no precision is lost.
+/// A saved capture (pcap or pcapng, possibly compressed; `-` is standard input). Regular
+/// classic-pcap files are memory-mapped and read without copying (`mmap`); compressed files
+/// and standard input are fed to libpcap through a pipe (`compressed`); everything else goes
+/// through libpcap. Timestamps are read at nanosecond precision whatever the file's, so no
+/// precision is lost.
 pub struct OfflineFile {
     backend: Backend,
     path: PathBuf,
     link: LinkType,
     packets_read: u64,
+    /// Set when its input arrives as it is written (standard input, a named pipe): the reader
+    /// then flushes on time, not only when batches are full.
+    streaming: bool,
 }
 
 /// Which reader serves an [`OfflineFile`].
 enum Backend {
     Mapped(mmap::MappedPcap),
-    Libpcap(pcap::Capture<pcap::Offline>),
+    Libpcap(LibpcapFile),
+}
+
+/// A capture libpcap reads, with the thread that feeds it (compressed files, standard input).
+struct LibpcapFile {
+    capture: pcap::Capture<pcap::Offline>,
+    feed: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+    /// The pipe libpcap reads, when its input is streamed (libpcap owns the descriptor).
+    pipe: Option<std::os::fd::RawFd>,
+    /// A frame read ahead by [`OfflineFile::peek_ts`], owned until `next_frame` hands it out.
+    ahead: Option<Result<OwnedFrame, CaptureError>>,
+    /// The bytes of the frame last handed out from `ahead`.
+    held: OwnedFrame,
+}
+
+/// A frame copied out of libpcap's buffer.
+#[derive(Default)]
+struct OwnedFrame {
+    ts: Timestamp,
+    data: Vec<u8>,
+    wire_len: u32,
 }
 
 impl OfflineFile {
     /// Opens `path` (`-` for standard input).
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
-        if let Ok(Some(mapped)) = mmap::MappedPcap::open(path) {
+        Self::open_until(path, &Arc::new(AtomicBool::new(false)))
+    }
+
+    /// Opens `path` (`-` for standard input); a thread feeding it from a pipe stops once `stop`
+    /// is set, so that reading a quiet pipe ends too.
+    pub fn open_until(path: &Path, stop: &Arc<AtomicBool>) -> Result<Self, CaptureError> {
+        let open_err = |e: std::io::Error| CaptureError::Open {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        };
+        if path == Path::new("-") {
+            let feed = compressed::feed_stdin(stop).map_err(open_err)?;
+            return Self::open_feed(path, feed, true);
+        }
+        let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
+        if let Some(feed) = compressed::feed_if_needed(path, stop).map_err(open_err)? {
+            return Self::open_feed(path, feed, !regular);
+        }
+        if let Some(mapped) = mmap::MappedPcap::open(path)? {
             return Ok(OfflineFile {
                 link: mapped.link_type(),
                 backend: Backend::Mapped(mapped),
                 path: path.to_path_buf(),
                 packets_read: 0,
+                streaming: false,
             });
         }
         Self::open_with_libpcap(path)
+    }
+
+    /// libpcap over the pipe a feeding thread writes into.
+    fn open_feed(
+        path: &Path,
+        feed: compressed::Feed,
+        streaming: bool,
+    ) -> Result<Self, CaptureError> {
+        let fd = std::os::fd::IntoRawFd::into_raw_fd(feed.read_end);
+        let pipe = streaming.then_some(fd);
+        // SAFETY: `fd` is the pipe's read end, owned by nothing else: libpcap takes it over.
+        let opened =
+            unsafe { pcap::Capture::from_raw_fd_with_precision(fd, pcap::Precision::Nano) };
+        let capture = match opened {
+            Ok(c) => c,
+            Err(e) => {
+                // The thread's reason (e.g. a corrupt compressed file) says more than libpcap's.
+                // A thread still writing (libpcap refused what it read) is left to end when the
+                // process does: libpcap keeps the pipe open.
+                for _ in 0..100 {
+                    if feed.thread.is_finished() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                let reason = match feed.thread.is_finished().then(|| feed.thread.join()) {
+                    Some(Ok(Err(io))) => io.to_string(),
+                    _ => format!("{e} (not a pcap or pcapng capture)"),
+                };
+                return Err(CaptureError::Open {
+                    path: path.to_path_buf(),
+                    reason,
+                });
+            }
+        };
+        Self::from_capture(path, capture, Some(feed.thread), pipe)
     }
 
     /// Opens `path` through libpcap whatever its format (the fallback, and the reference the
@@ -144,6 +230,15 @@ impl OfflineFile {
                 path: path.to_path_buf(),
                 reason: open_reason(path, &e),
             })?;
+        Self::from_capture(path, capture, None, None)
+    }
+
+    fn from_capture(
+        path: &Path,
+        capture: pcap::Capture<pcap::Offline>,
+        feed: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+        pipe: Option<std::os::fd::RawFd>,
+    ) -> Result<Self, CaptureError> {
         let link = LinkType(capture.get_datalink().0);
         if !link.is_supported() {
             return Err(CaptureError::UnsupportedLinkType {
@@ -152,16 +247,115 @@ impl OfflineFile {
             });
         }
         Ok(OfflineFile {
-            backend: Backend::Libpcap(capture),
+            backend: Backend::Libpcap(LibpcapFile {
+                capture,
+                feed,
+                pipe,
+                ahead: None,
+                held: OwnedFrame::default(),
+            }),
             path: path.to_path_buf(),
             link,
             packets_read: 0,
+            streaming: pipe.is_some(),
         })
     }
 
     /// Frames read so far.
     pub fn packets_read(&self) -> u64 {
         self.packets_read
+    }
+
+    /// Whether the input arrives as it is written (standard input, a named pipe).
+    pub fn is_streaming(&self) -> bool {
+        self.streaming
+    }
+
+    /// Whether the next frame can be read without waiting for more input: false when the pipe
+    /// of a streamed input is empty (libpcap may still hold a frame in its buffer, or block).
+    pub fn has_input_pending(&self) -> bool {
+        match &self.backend {
+            Backend::Mapped(_) => true,
+            Backend::Libpcap(LibpcapFile { pipe: None, .. }) => true,
+            Backend::Libpcap(LibpcapFile { pipe: Some(fd), .. }) => {
+                let fd = *fd;
+                let mut pending: libc::c_int = 0;
+                // SAFETY: FIONREAD writes one int; `fd` is libpcap's open descriptor.
+                let ok = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut pending) } == 0;
+                ok && pending > 0
+            }
+        }
+    }
+
+    /// The timestamp of the next frame without consuming it (`None` at the end): what merging
+    /// several inputs by time orders them by. A frame that cannot be read peeks as the
+    /// earliest time, so that its error comes out next.
+    pub fn peek_ts(&mut self) -> Option<Timestamp> {
+        match &mut self.backend {
+            Backend::Mapped(m) => m.peek_ts(),
+            Backend::Libpcap(f) => {
+                if f.ahead.is_none() {
+                    let packet = self.packets_read + 1;
+                    f.ahead = f.read(&self.path, packet).transpose();
+                }
+                match f.ahead.as_ref()? {
+                    Ok(frame) => Some(frame.ts),
+                    Err(_) => Some(Timestamp(i64::MIN)),
+                }
+            }
+        }
+    }
+}
+
+impl LibpcapFile {
+    /// The next frame, copied (for reading ahead).
+    fn read(&mut self, path: &Path, packet: u64) -> Result<Option<OwnedFrame>, CaptureError> {
+        Ok(self.next(path, packet)?.map(|f| OwnedFrame {
+            ts: f.ts,
+            data: f.data.to_vec(),
+            wire_len: f.wire_len,
+        }))
+    }
+
+    /// The next frame from libpcap (or from the frame read ahead).
+    fn next(&mut self, path: &Path, packet: u64) -> Result<Option<Frame<'_>>, CaptureError> {
+        if let Some(ahead) = self.ahead.take() {
+            self.held = ahead?;
+            return Ok(Some(Frame {
+                ts: self.held.ts,
+                data: &self.held.data,
+                wire_len: self.held.wire_len,
+                shared: None,
+            }));
+        }
+        match self.capture.next_packet() {
+            Ok(p) => Ok(Some(Frame {
+                ts: Timestamp::from_parts(p.header.ts.tv_sec, p.header.ts.tv_usec),
+                data: p.data,
+                wire_len: p.header.len,
+                shared: None,
+            })),
+            Err(e) => {
+                // A feeding thread that failed knows why the pipe ended early.
+                let fed = match self.feed.take().map(std::thread::JoinHandle::join) {
+                    Some(Ok(Err(io))) => Some(io.to_string()),
+                    _ => None,
+                };
+                match (e, fed) {
+                    (_, Some(reason)) => Err(CaptureError::Read {
+                        path: path.to_path_buf(),
+                        packet,
+                        reason,
+                    }),
+                    (pcap::Error::NoMorePackets, None) => Ok(None),
+                    (e, None) => Err(CaptureError::Read {
+                        path: path.to_path_buf(),
+                        packet,
+                        reason: e.to_string(),
+                    }),
+                }
+            }
+        }
     }
 }
 
@@ -190,22 +384,7 @@ impl PacketSource for OfflineFile {
         let packet = self.packets_read + 1;
         let frame = match &mut self.backend {
             Backend::Mapped(m) => m.next_frame(packet)?,
-            Backend::Libpcap(capture) => match capture.next_packet() {
-                Ok(p) => Some(Frame {
-                    ts: Timestamp::from_parts(p.header.ts.tv_sec, p.header.ts.tv_usec),
-                    data: p.data,
-                    wire_len: p.header.len,
-                    shared: None,
-                }),
-                Err(pcap::Error::NoMorePackets) => None,
-                Err(e) => {
-                    return Err(CaptureError::Read {
-                        path: self.path.clone(),
-                        packet,
-                        reason: e.to_string(),
-                    });
-                }
-            },
+            Backend::Libpcap(f) => f.next(&self.path, packet)?,
         };
         if frame.is_some() {
             self.packets_read = packet;

@@ -1,17 +1,54 @@
 //! Command-line arguments (clap) and their validation into a pipeline [`Config`].
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tlsight::aggregate::failures::DEFAULT_PER_CAUSE;
+use tlsight::capture::filter::FrameFilter;
 use tlsight::capture::interface::LiveOptions;
+use tlsight::facts::WELL_KNOWN_TLS_PORTS;
 use tlsight::output::format::{RecordFormat, Schema};
-use tlsight::pipeline::{Config, LiveConfig};
+use tlsight::output::{SummaryOptions, parse_utc};
+use tlsight::pipeline::{Config, LiveConfig, MAX_INPUTS};
 use tlsight::sink::KafkaConfig;
 use tlsight::watch::WatchConfig;
+
+/// The exit codes every subcommand that analyses shares (`--help` ends with them).
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    success
+  1    error: no input could be read, an output could not be written, capture failed
+  2    bad arguments
+  3    an input could not be read to its end (missing, not a capture, truncated): the
+       outputs cover everything read before the cut, and the message names file and packet
+";
+/// The exit code of `check` and `diff`, in the main `--help`.
+const EXIT_FINDINGS: &str =
+    "  4    check: a policy was violated; diff: a --fail-on change was found\n";
+/// The exit code of an interrupted `analyze`.
+const EXIT_INTERRUPTED: &str =
+    "  130  analyze stopped by Ctrl-C (SIGINT; 143 for SIGTERM): the outputs cover what was read
+       (a second Ctrl-C exits at once)";
+
+/// `tlsight analyze --help`: examples, then the exit codes.
+const ANALYZE_EXAMPLES: &str = "\
+Examples:
+  tlsight analyze capture.pcap
+      The summary: outcomes, failure causes with an example each, latency, servers,
+      clients, certificates.
+  tlsight analyze ring-*.pcap.gz --json report.json --ndjson connections.ndjson
+      Several files as one capture, merged by time (any order; gzip, zstd or xz).
+  tlsight analyze capture.pcapng -f 'tcp port 443' --sni '*.example.com' --top 20
+      A tcpdump filter, then only handshakes for one domain.
+  tcpdump -i eth0 -U -w - | tlsight analyze - --ndjson -
+      Records on standard output as connections end (the summary goes to stderr).
+  tlsight analyze capture.pcap --ndjson - -q | jq -r 'select(.outcome==\"failed\")
+      | [.server.ip, .sni, .failure.cause, .failure.explanation] | @tsv'
+      Why each failed handshake failed.
+";
 
 pub mod analysis;
 pub mod check;
@@ -19,7 +56,8 @@ pub mod diff;
 
 /// tlsight: passive TLS handshake analyzer.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
+#[command(version, about, long_about = None, max_term_width = 100,
+    after_help = format!("{EXIT_CODES}{EXIT_FINDINGS}{EXIT_INTERRUPTED}"))]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -29,15 +67,29 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Analyse saved captures (pcap or pcapng) as one capture, in order.
+    /// Analyse saved captures (pcap or pcapng, possibly gzip, zstd or xz compressed) as one
+    /// capture, their packets merged by time.
+    #[command(after_help = format!("{ANALYZE_EXAMPLES}\n{EXIT_CODES}{EXIT_INTERRUPTED}"))]
     Analyze(AnalyzeArgs),
     /// Capture from a network interface (e.g. a mirror port) until SIGINT/SIGTERM.
+    #[command(after_help = EXIT_CODES)]
     Live(LiveArgs),
     /// Check observed handshakes against a policy or a built-in profile (CI gate).
     Check(check::CheckArgs),
     /// Compare two captures, NDJSON record files or reports: what changed, per server,
     /// client fingerprint and certificate.
     Diff(diff::DiffArgs),
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `tlsight man | man -l -`, or that of a subcommand.
+    Man {
+        /// A subcommand's name (`analyze`, `live`, `check`, ...); none: the main page.
+        subcommand: Option<String>,
+    },
     /// Merge JSON reports (from many sensors or runs) into the report of all their traffic.
     Merge(MergeArgs),
 }
@@ -66,13 +118,20 @@ pub struct MergeArgs {
 /// Arguments of `tlsight analyze`.
 #[derive(Args, Debug)]
 pub struct AnalyzeArgs {
-    /// Capture files (pcap or pcapng); `-` reads standard input.
+    /// Capture files (pcap or pcapng, plain or gzip/zstd/xz compressed); `-` reads standard
+    /// input (records are then written as connections end).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// Analyse only the frames this BPF filter (tcpdump syntax, compiled by libpcap) matches.
+    #[arg(short = 'f', long, value_name = "FILTER")]
+    pub filter: Option<String>,
     /// Flag servers whose 95th-percentile ClientHello → handshake-done time is above this many
     /// milliseconds (in the report and the summary).
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", allow_hyphen_values = true)]
     pub slo_p95_ms: Option<f64>,
+    /// No progress line on standard error (shown on a terminal for runs over a second).
+    #[arg(long)]
+    pub no_progress: bool,
     /// Outputs and analysis knobs shared with `live`.
     #[command(flatten)]
     pub common: CommonArgs,
@@ -103,7 +162,7 @@ pub struct CommonArgs {
     pub html: Option<PathBuf>,
     /// Failed connections listed in the report per failure cause (the earliest of each); the
     /// rest are counted.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_PER_CAUSE)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_PER_CAUSE, value_parser = whole, allow_hyphen_values = true)]
     pub failed_per_cause: usize,
     /// NSS key log (`SSLKEYLOGFILE`) whose secrets decrypt the connections they belong to
     /// (repeatable; `live` re-reads it as it grows). Secrets in pcapng Decryption Secrets
@@ -113,6 +172,30 @@ pub struct CommonArgs {
     /// Analysis knobs (shared with `check` and `diff`).
     #[command(flatten)]
     pub analysis: analysis::AnalysisArgs,
+    /// Rows per table in the summary ("N more" says what was left out).
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = at_least_one, allow_hyphen_values = true)]
+    pub top: usize,
+    /// Every row of every table in the summary.
+    #[arg(long, conflicts_with = "top")]
+    pub all: bool,
+    /// Count certificates' days left from this time (2025-01-31, 2025-01-31T12:00:00Z or
+    /// seconds since the epoch) instead of the capture's end.
+    #[arg(long, value_name = "TIME", value_parser = parse_utc)]
+    pub now: Option<i64>,
+    /// Also fill `ja4s` in records: JA4S is under the FoxIO License (non-commercial use
+    /// without a separate license), unlike JA4, which is always written.
+    #[arg(long)]
+    pub ja4_plus: bool,
+    /// Also write a `"type":"tcp_failure"` record for each connection that failed before TLS
+    /// (refused, unanswered, closed before the ClientHello) on a TLS port (--tls-ports, or
+    /// one TLS was seen on). Off by default: a SYN flood would write millions.
+    #[arg(long)]
+    pub tcp_failures: bool,
+    /// Ports where --tcp-failures writes records even when no TLS is seen on them
+    /// (comma-separated; default: the well-known TLS ports, 443, 465, 636, 853, 993, 995,
+    /// 8443, ...).
+    #[arg(long, value_name = "PORTS", value_delimiter = ',', value_parser = port)]
+    pub tls_ports: Option<Vec<u16>>,
     /// Do not print the terminal summary.
     #[arg(long, short)]
     pub quiet: bool,
@@ -125,8 +208,8 @@ pub struct CommonArgs {
     /// or `ecs` (Elastic Common Schema, tlsight's own facts under `tlsight.*`).
     #[arg(long, value_enum, default_value_t = SchemaArg::Native)]
     pub schema: SchemaArg,
-    /// Seed of the Community ID (`network.community_id` of ECS records), when the other
-    /// tools of the deployment use one (Zeek's and Suricata's setting of the same name).
+    /// Seed of the Community ID (`community_id` of records, `network.community_id` in ECS),
+    /// when the other tools of the deployment use one (Zeek's and Suricata's setting of the same name).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub community_id_seed: u16,
     /// Send every record (connection, window, alert) to Kafka: bootstrap brokers
@@ -187,6 +270,14 @@ impl CommonArgs {
             .count()
     }
 
+    /// The summary's settings.
+    pub fn summary(&self) -> SummaryOptions {
+        SummaryOptions {
+            top: (!self.all).then_some(self.top),
+            now: self.now,
+        }
+    }
+
     /// The pipeline configuration these arguments ask for.
     pub fn config(&self) -> Result<Config, String> {
         if self.stdout_outputs() > 1 {
@@ -194,11 +285,37 @@ impl CommonArgs {
                 "only one of --ndjson, --json and --html can write to standard output".into(),
             );
         }
+        let outputs = [
+            ("--ndjson", &self.ndjson),
+            ("--json", &self.json),
+            ("--html", &self.html),
+        ];
+        for (i, (a, path_a)) in outputs.iter().enumerate() {
+            for (b, path_b) in &outputs[i + 1..] {
+                if let (Some(pa), Some(pb)) = (path_a, path_b)
+                    && pa.as_os_str() != "-"
+                    && same_file(pa, pb)
+                {
+                    return Err(format!(
+                        "{a} and {b} would both write to {}: give each its own file",
+                        pa.display()
+                    ));
+                }
+            }
+        }
+        if self.tcp_failures && self.ndjson.is_none() && self.kafka.is_none() {
+            return Err("--tcp-failures writes records: give --ndjson PATH (or --kafka)".into());
+        }
         if self.sensor.as_ref().is_some_and(|s| s.trim().is_empty()) {
             return Err("--sensor must not be empty".into());
         }
         self.kafka_config()?;
         Ok(Config {
+            tcp_failure_records: self.tcp_failures,
+            tls_ports: self
+                .tls_ports
+                .clone()
+                .unwrap_or_else(|| WELL_KNOWN_TLS_PORTS.to_vec()),
             want_records: self.ndjson.is_some() || self.kafka.is_some(),
             failed_per_cause: self.failed_per_cause,
             record_format: RecordFormat {
@@ -208,9 +325,76 @@ impl CommonArgs {
                 },
                 sensor: self.sensor.as_deref().map(Arc::from),
                 community_id_seed: self.community_id_seed,
+                inputs: Arc::from(Vec::new()),
+                ja4_plus: self.ja4_plus,
             },
             ..self.analysis.config()?
         })
+    }
+}
+
+/// Whether two output paths name the same file (spelled alike, or the same file already).
+fn same_file(a: &Path, b: &Path) -> bool {
+    if a == b {
+        return true;
+    }
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// A number, with a message that says what was wrong (clap's default for `-1` is to take it
+/// for an unknown flag).
+fn number<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, String> {
+    text.trim().parse().map_err(|_| {
+        if text.trim().starts_with('-') {
+            format!("'{text}' is negative: {what}")
+        } else {
+            format!("'{text}' is not a whole number: {what}")
+        }
+    })
+}
+
+/// A count of at least one.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    let what = "give a whole number of at least 1";
+    match number::<usize>(text, what)? {
+        0 => Err(format!("0 is too few: {what}")),
+        n => Ok(n),
+    }
+}
+
+/// A duration or count of at least one (`--idle-timeout 0` would close every connection at
+/// its first packet).
+fn at_least_one_u64(text: &str) -> Result<u64, String> {
+    let what = "give a whole number of at least 1";
+    match number::<u64>(text, what)? {
+        0 => Err(format!("0 is too few: {what}")),
+        n => Ok(n),
+    }
+}
+
+/// A TCP port (1 to 65535).
+fn port(text: &str) -> Result<u16, String> {
+    match number::<u16>(text, "give ports from 1 to 65535, separated by commas") {
+        Ok(0) => Err("port 0 is not a port: give ports from 1 to 65535".into()),
+        other => other,
+    }
+}
+
+/// A count that may be zero.
+fn whole(text: &str) -> Result<usize, String> {
+    number(text, "give a whole number, 0 or more")
+}
+
+/// A number of days, 0 or more.
+fn days(text: &str) -> Result<i64, String> {
+    let what = "give a whole number of days, 0 or more";
+    match number::<i64>(text, what) {
+        Ok(n) if n >= 0 => Ok(n),
+        Ok(_) => Err(format!("'{text}' is negative: {what}")),
+        Err(e) => Err(e),
     }
 }
 
@@ -220,13 +404,30 @@ impl AnalyzeArgs {
         if self.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
             return Err("standard input (-) can be given once only".into());
         }
+        if self.files.len() > MAX_INPUTS {
+            return Err(format!(
+                "{} input files: at most {MAX_INPUTS} can be analysed at once",
+                self.files.len()
+            ));
+        }
         if self
             .slo_p95_ms
             .is_some_and(|ms| !ms.is_finite() || ms < 0.0)
         {
             return Err("--slo-p95-ms must be a non-negative number of milliseconds".into());
         }
-        self.common.config()
+        if let Some(filter) = &self.filter {
+            FrameFilter::new(filter).map_err(|e| e.to_string())?;
+        }
+        let mut cfg = self.common.config()?;
+        cfg.filter = self.filter.clone();
+        cfg.record_format.inputs = self
+            .files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .into();
+        Ok(cfg)
     }
 }
 
@@ -259,7 +460,7 @@ pub struct LiveArgs {
     pub user: Option<String>,
     /// Alert when a server's handshake p95 (ClientHello → done) exceeds this many
     /// milliseconds for --alert-windows consecutive windows.
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", allow_hyphen_values = true)]
     pub slo_p95_ms: Option<f64>,
     /// Consecutive windows before a per-server alert starts, and before it clears.
     #[arg(long, value_name = "K", default_value_t = 3)]

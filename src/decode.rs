@@ -33,6 +33,9 @@ impl LinkType {
     pub const NULL: LinkType = LinkType(0);
     /// Ethernet II (with 802.1Q/802.1ad tags, PPPoE, MPLS inside).
     pub const ETHERNET: LinkType = LinkType(1);
+    /// PPP (`DLT_PPP`, RFC 1661): address and control bytes (RFC 1662 framing) when not
+    /// compressed away, then the protocol (QUIC interop-runner captures use it).
+    pub const PPP: LinkType = LinkType(9);
     /// Raw IP as `DLT_RAW` on most BSDs and macOS write it.
     pub const RAW_BSD: LinkType = LinkType(12);
     /// Raw IP as `DLT_RAW` on OpenBSD writes it.
@@ -57,6 +60,7 @@ impl LinkType {
             self,
             LinkType::NULL
                 | LinkType::ETHERNET
+                | LinkType::PPP
                 | LinkType::RAW_BSD
                 | LinkType::RAW_OPENBSD
                 | LinkType::RAW
@@ -166,6 +170,7 @@ layers! {
     ETHERNET = "ethernet",
     VLAN = "vlan",
     PPPOE = "pppoe",
+    PPP = "ppp",
     MPLS = "mpls",
     SLL = "sll",
     SLL2 = "sll2",
@@ -357,6 +362,14 @@ impl<'a> Cx<'a, '_> {
                 let (h, rest) = split::<20>(frame, layer::SLL2)?;
                 self.ethertype(be16(h[0], h[1]), rest)
             }
+            LinkType::PPP => {
+                // Address 0xff and control 0x03, unless address/control compression dropped them.
+                let frame = match frame {
+                    [0xff, 0x03, rest @ ..] => rest,
+                    _ => frame,
+                };
+                self.ppp(frame, End::Capture, layer::PPP)
+            }
             LinkType::RAW | LinkType::RAW_BSD | LinkType::RAW_OPENBSD => self.raw_ip(frame),
             LinkType::IPV4 => self.ipv4(frame, End::Capture),
             LinkType::IPV6 => self.ipv6(frame, End::Capture),
@@ -446,19 +459,27 @@ impl<'a> Cx<'a, '_> {
             return Err(malformed(layer::PPPOE, "session frame with nonzero code"));
         }
         let ppp = take(rest, usize::from(be16(h[4], h[5])), layer::PPPOE)?;
+        self.ppp(ppp, End::Framed, layer::PPPOE)
+    }
+
+    /// A PPP frame from its protocol field on (PPPoE's, or the PPP link type's after address
+    /// and control); `end` says whether the IP packet ends with the frame (`layer` names the
+    /// framing in errors).
+    fn ppp(
+        &mut self,
+        ppp: &'a [u8],
+        end: End,
+        layer: &'static str,
+    ) -> Result<Decoded<'a>, DecodeError> {
         // The protocol field may be compressed to one byte (odd values only).
         let (protocol, payload) = match ppp {
             [p, rest @ ..] if p & 1 == 1 => (u16::from(*p), rest),
             [hi, lo, rest @ ..] => (be16(*hi, *lo), rest),
-            _ => {
-                return Err(DecodeError::Truncated {
-                    layer: layer::PPPOE,
-                });
-            }
+            _ => return Err(DecodeError::Truncated { layer }),
         };
         match protocol {
-            0x0021 => self.ipv4(payload, End::Framed),
-            0x0057 => self.ipv6(payload, End::Framed),
+            0x0021 => self.ipv4(payload, end),
+            0x0057 => self.ipv6(payload, end),
             _ => OTHER,
         }
     }

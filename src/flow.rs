@@ -6,6 +6,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 pub mod community_id;
+pub mod connection_id;
 
 /// Capture time of a packet in nanoseconds since the Unix epoch.
 ///
@@ -76,6 +77,17 @@ pub struct Endpoint {
     pub ip: IpAddr,
     /// TCP or UDP port.
     pub port: u16,
+}
+
+impl Endpoint {
+    /// The endpoint of `ip` (a literal) and `port`, for tests.
+    #[cfg(test)]
+    pub(crate) fn test(ip: &str, port: u16) -> Self {
+        Endpoint {
+            ip: ip.parse().expect("test address"),
+            port,
+        }
+    }
 }
 
 impl fmt::Display for Endpoint {

@@ -27,5 +27,6 @@ pub mod sink;
 pub mod stream;
 pub mod tcp;
 pub mod tls;
+pub mod udp;
 pub mod watch;
 pub mod wire;

@@ -1,26 +1,31 @@
 //! The `tlsight` binary: parses arguments, runs the pipeline, writes outputs, and turns errors
-//! into messages and exit codes (0 ok, 1 error, 2 usage, 3 input damaged but report written).
+//! into messages and exit codes (0 ok, 1 error, 2 usage, 3 input damaged but report written,
+//! 130/143 analysis stopped by SIGINT/SIGTERM but outputs written).
 
 mod cli;
+mod progress;
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
+use tlsight::capture::Compression;
 use tlsight::capture::interface::LiveInterface;
 use tlsight::keylog::KeyLogSources;
 use tlsight::metrics::{self, MetricsState};
+use tlsight::output::SummaryOptions;
 use tlsight::output::window::WindowExtras;
-use tlsight::pipeline::{self, Analysis};
+use tlsight::pipeline::{self, Analysis, Progress};
 use tlsight::sink::{KafkaSink, RecordStream};
 use tlsight::watch::{ClosedWindow, Watch};
 use tlsight::{output, privileges};
 
+use crate::cli::analysis::{EXIT_INPUT_DAMAGED, EXIT_USAGE};
 use crate::cli::{AnalyzeArgs, Cli, Command, CommonArgs, LiveArgs, LiveSettings, MergeArgs};
 
 /// mimalloc instead of glibc's allocator: a connection still makes a few dozen short-lived
@@ -31,17 +36,16 @@ use crate::cli::{AnalyzeArgs, Cli, Command, CommonArgs, LiveArgs, LiveSettings, 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Exit code when arguments are wrong.
-const EXIT_USAGE: u8 = 2;
-/// Exit code when an input could not be read to its end but the report was written.
-const EXIT_INPUT_DAMAGED: u8 = 3;
+/// Exit code when `analyze` was stopped by SIGINT (128 + the signal, as shells report it);
+/// SIGTERM gives 143.
+const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(args) => match args.config() {
             Err(msg) => return usage(&msg),
-            Ok(cfg) => analyze(&args, &cfg),
+            Ok(cfg) => analyze(&args, cfg),
         },
         Command::Live(args) => match args.settings() {
             Err(msg) => return usage(&msg),
@@ -50,6 +54,12 @@ fn main() -> ExitCode {
         Command::Check(args) => cli::check::run(&args),
         Command::Diff(args) => cli::diff::run(&args),
         Command::Merge(args) => merge(&args),
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "tlsight", &mut io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { subcommand } => man(subcommand.as_deref()),
     };
     match result {
         Ok(code) => code,
@@ -72,6 +82,56 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain()
         .filter_map(|c| c.downcast_ref::<io::Error>())
         .any(|io| io.kind() == io::ErrorKind::BrokenPipe)
+}
+
+/// `tlsight man [SUBCOMMAND]`: the manual page, generated from the same definitions as
+/// `--help`.
+fn man(subcommand: Option<&str>) -> anyhow::Result<ExitCode> {
+    let cmd = Cli::command();
+    let page = match subcommand {
+        None => cmd,
+        Some(name) => match cmd.find_subcommand(name) {
+            Some(sub) => sub.clone().name(format!("tlsight-{name}")),
+            None => {
+                return Ok(usage(&format!(
+                    "no subcommand '{name}' (analyze, live, check, diff, merge, completions, man)"
+                )));
+            }
+        },
+    };
+    clap_mangen::Man::new(page).render(&mut io::stdout())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Which signal stopped the analysis: set by the handlers of SIGINT and SIGTERM.
+#[derive(Default)]
+struct Interrupt {
+    stop: Arc<AtomicBool>,
+    by_sigterm: Arc<AtomicBool>,
+}
+
+impl Interrupt {
+    /// Installs the handlers: the first signal sets the flags, a second one exits at once.
+    fn install() -> anyhow::Result<Self> {
+        let i = Interrupt::default();
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&i.stop))
+                .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&i.stop)))
+                .context("installing signal handlers")?;
+        }
+        signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&i.by_sigterm))
+            .context("installing signal handlers")?;
+        Ok(i)
+    }
+
+    /// The exit code of an analysis the signal stopped.
+    fn exit_code(&self) -> ExitCode {
+        if self.by_sigterm.load(Ordering::Relaxed) {
+            ExitCode::from(EXIT_INTERRUPTED + 13)
+        } else {
+            ExitCode::from(EXIT_INTERRUPTED)
+        }
+    }
 }
 
 /// Reads the key logs of a run (`--keylog` files, pcapng secrets blocks of `captures`) into
@@ -130,14 +190,18 @@ fn report_key_log_lines(stats: &tlsight::keylog::KeyLogStats) {
     }
 }
 
-fn analyze(args: &AnalyzeArgs, cfg: &pipeline::Config) -> anyhow::Result<ExitCode> {
-    let mut cfg = cfg.clone();
+fn analyze(args: &AnalyzeArgs, mut cfg: pipeline::Config) -> anyhow::Result<ExitCode> {
+    let interrupt = Interrupt::install()?;
     load_key_logs(&args.common, &args.files, &mut cfg, false)?;
-    let cfg = &cfg;
     // Records are written while the analysis runs, so their outputs are opened first.
     let mut records = record_stream(&args.common)?;
-    let mut analysis = pipeline::analyze_files(&args.files, cfg, &mut records)
-        .context("writing the NDJSON log")?;
+    let show_progress = !args.no_progress && !args.common.quiet && io::stderr().is_terminal();
+    let progress = show_progress.then(|| Arc::new(Progress::new(input_bytes(&args.files))));
+    cfg.progress = progress.clone();
+    let line = progress.map(progress::ProgressLine::start);
+    let result = pipeline::analyze_files_until(&args.files, &cfg, &mut records, &interrupt.stop);
+    drop(line);
+    let mut analysis = result.context("writing the NDJSON log")?;
     analysis.report.slo_p95_ms = args.slo_p95_ms;
     analysis
         .report
@@ -158,12 +222,24 @@ fn analyze(args: &AnalyzeArgs, cfg: &pipeline::Config) -> anyhow::Result<ExitCod
         anyhow::bail!("no input could be read");
     }
     write_report_and_summary(&Outputs::of(&args.common), &analysis)?;
-    Ok(if analysis.input_failed() {
+    Ok(if analysis.report.interrupted {
+        interrupt.exit_code()
+    } else if analysis.input_failed() {
         ExitCode::from(EXIT_INPUT_DAMAGED)
     } else if records_lost {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// Bytes of all inputs when every one is a regular, uncompressed file (what the progress
+/// line's ETA is measured against); `None` otherwise.
+fn input_bytes(files: &[std::path::PathBuf]) -> Option<u64> {
+    files.iter().try_fold(0u64, |total, path| {
+        let meta = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
+        let compression = Compression::of_file(path).ok()?;
+        compression.is_none().then_some(total + meta.len())
     })
 }
 
@@ -337,6 +413,7 @@ fn merge(args: &MergeArgs) -> anyhow::Result<ExitCode> {
             .into_iter()
             .flatten()
             .any(|p| p.as_os_str() == "-"),
+        summary: SummaryOptions::default(),
     };
     write_report_and_summary(&outputs, &analysis)?;
     Ok(ExitCode::SUCCESS)
@@ -353,6 +430,8 @@ struct Outputs<'a> {
     /// A machine-readable output goes to standard output, so the summary goes to standard
     /// error.
     stdout_taken: bool,
+    /// How the summary is cut and dated.
+    summary: SummaryOptions,
 }
 
 impl<'a> Outputs<'a> {
@@ -362,6 +441,7 @@ impl<'a> Outputs<'a> {
             html: args.html.as_deref(),
             quiet: args.quiet,
             stdout_taken: args.stdout_outputs() > 0,
+            summary: args.summary(),
         }
     }
 }
@@ -385,9 +465,9 @@ fn write_report_and_summary(outputs: &Outputs<'_>, analysis: &Analysis) -> anyho
         return Ok(());
     }
     if outputs.stdout_taken {
-        output::write_summary(&analysis.report, &mut io::stderr().lock())?;
+        output::write_summary(&analysis.report, &outputs.summary, &mut io::stderr().lock())?;
     } else {
-        output::write_summary(&analysis.report, &mut io::stdout().lock())?;
+        output::write_summary(&analysis.report, &outputs.summary, &mut io::stdout().lock())?;
     }
     Ok(())
 }

@@ -103,6 +103,18 @@ impl MetricsState {
         for (outcome, n) in &agg.all.outcomes {
             o.sample(name, &[("outcome", outcome.name())], *n as f64);
         }
+        let name = "tlsight_transport_connections_total";
+        o.header(
+            name,
+            "counter",
+            "TLS connections by transport (tcp, quic, dtls) and outcome.",
+        );
+        for (transport, b) in &agg.by_transport {
+            for (outcome, n) in &b.outcomes {
+                let labels = [("transport", *transport), ("outcome", outcome.name())];
+                o.sample(name, &labels, *n as f64);
+            }
+        }
         let name = "tlsight_failures_total";
         o.header(name, "counter", "Failed TLS connections by cause.");
         for (cause, n) in &agg.all.failure_causes {

@@ -212,7 +212,15 @@ fn pcapng_unknown_block_types_are_skipped() {
     let run = analyze_bytes("unknown-block.pcapng", &bytes);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let clean = analyze(&capture("tls12-ecdhe-rsa.pcapng"));
-    assert_eq!(run.records, clean.records);
+    // The same records, but for the input file each names.
+    let without_input = |records: &[serde_json::Value]| {
+        let mut records = records.to_vec();
+        for r in &mut records {
+            r.as_object_mut().map(|o| o.remove("input"));
+        }
+        records
+    };
+    assert_eq!(without_input(&run.records), without_input(&clean.records));
     assert_eq!(run.input(), clean.input());
 }
 

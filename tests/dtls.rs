@@ -21,7 +21,7 @@ use tlsight::flow::{Direction, FlowKey, Timestamp, Transport};
 use tlsight::tls::handshake::EventLog;
 use tlsight::tls::handshake::hello::{HelloFormat, parse_client_hello_as, parse_server_hello};
 use tlsight::tls::handshake::sink::Event;
-use tlsight::tls::{ClientHello, ServerHello};
+use tlsight::tls::{Alert, ClientHello, ServerHello};
 
 /// One UDP datagram of a capture.
 struct Datagram {
@@ -661,6 +661,61 @@ fn scenario_failures_with_cleartext_alerts() {
     assert!(!both_finished(&conn));
 }
 
+/// Version mismatch: a DTLS 1.0 client, a DTLS 1.2-only server, which answers the cookie round
+/// and then refuses with protocol_version in the clear.
+#[test]
+fn scenario_version_mismatch() {
+    let conn = single("openssl-dtls12-version-mismatch");
+    assert_eq!(
+        cleartext_alerts(&conn),
+        [(false, 2, 70)],
+        "protocol_version from the server"
+    );
+    assert_eq!(flow_of(&conn), [(true, 1), (false, 3), (true, 1)]);
+    assert_eq!(conn.facts.version, None, "no ServerHello");
+}
+
+/// The server's HelloVerifyRequests never reach the client (dropped after the capture point):
+/// the client resends its first ClientHello on its doubling timer, the server answers each
+/// copy, the cookie exchange never completes.
+#[test]
+fn scenario_cookie_exchange_never_completes() {
+    let conn = single("openssl-dtls12-cookie-unanswered");
+    assert_eq!(flow_of(&conn), [(true, 1), (false, 3)]);
+    let round = conn.facts.cookie_exchange.expect("a cookie request");
+    assert_eq!(round.request, CookieRequest::HelloVerifyRequest);
+    assert_eq!(round.second_client_hello, None, "never answered");
+    let r = &conn.facts.retransmissions;
+    let client = conn.client.index();
+    assert_eq!(r.flights[client], 3, "{r:?}");
+    assert_eq!(r.flights[1 - client], 3, "each copy answered: {r:?}");
+}
+
+/// The server's flight never reaches the client (every server datagram after the
+/// HelloVerifyRequest dropped after the capture point): both ends resend their flights on
+/// their timers, the handshake never completes, and each message comes out once.
+#[test]
+fn scenario_retransmission_storm() {
+    let conn = single("openssl-dtls12-retransmission-storm");
+    let round = conn.facts.cookie_exchange.expect("a cookie round");
+    assert!(round.second_client_hello.is_some(), "{round:?}");
+    assert_eq!(
+        flow_of(&conn),
+        [
+            (true, 1),
+            (false, 3),
+            (true, 1),
+            (false, 2),
+            (false, 11),
+            (false, 12),
+            (false, 14)
+        ]
+    );
+    assert!(!both_finished(&conn));
+    let r = &conn.facts.retransmissions;
+    assert!(r.flights.iter().all(|&n| n >= 3), "{r:?}");
+}
+
 /// A server that never answers: the client's ClientHello goes out again on its doubling timer.
 #[test]
 fn scenario_silent_server() {
@@ -857,25 +912,25 @@ fn scenario_dtls13_wolfssl() {
 }
 
 /// DTLS 1.3, the client rejects the server's certificate: its only protected record is an
-/// alert-sized epoch-2 record (2 alert bytes, the inner type, a 16-byte tag), which the
-/// handshake layer can infer an alert from as it does for TLS 1.3.
+/// alert-sized epoch-2 record (2 alert bytes, the inner type, a 16-byte tag), passed on as an
+/// inferred alert (as TLS 1.3's over TCP), not as its Finished.
 #[test]
 fn scenario_dtls13_client_rejects_certificate() {
     let conn = single("wolfssl-dtls13-unknown-ca");
-    let client_records: Vec<&Event> = conn
+    let from_client: Vec<&Event> = conn
         .log
         .events
         .iter()
         .filter(|e| match e {
-            Event::Protected { dir, .. } | Event::ApplicationData { dir, .. } => {
-                *dir == conn.client
-            }
+            Event::Protected { dir, .. }
+            | Event::ApplicationData { dir, .. }
+            | Event::Alert { dir, .. } => *dir == conn.client,
             _ => false,
         })
         .collect();
-    assert_eq!(client_records.len(), 1, "{client_records:?}");
+    assert_eq!(from_client.len(), 1, "{from_client:?}");
     assert!(
-        matches!(client_records[0], Event::Protected { len: 19, .. }),
-        "{client_records:?}"
+        matches!(from_client[0], Event::Alert { alert, .. } if *alert == Alert::INFERRED),
+        "{from_client:?}"
     );
 }

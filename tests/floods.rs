@@ -153,14 +153,14 @@ fn a_syn_flood_is_counted_per_server_and_never_recorded() {
     assert_eq!(summary["input"]["half_open_evicted"], 0);
     let totals = &summary["tcp_without_tls"];
     assert_eq!(totals["connections"], 3350);
-    assert_eq!(totals["no_answer"], 3000);
-    assert_eq!(totals["refused"], 200);
-    assert_eq!(totals["closed_before_data"], 100);
+    assert_eq!(totals["tcp_no_answer"], 3000);
+    assert_eq!(totals["tcp_refused"], 200);
+    assert_eq!(totals["closed_before_hello"], 100);
     assert_eq!(totals["not_tls"], 50);
-    assert_eq!(server(&report, "198.51.100.1:443")["no_answer"], 3000);
-    assert_eq!(server(&report, "198.51.100.1:8443")["refused"], 200);
+    assert_eq!(server(&report, "198.51.100.1:443")["tcp_no_answer"], 3000);
+    assert_eq!(server(&report, "198.51.100.1:8443")["tcp_refused"], 200);
     assert_eq!(
-        server(&report, "198.51.100.1:25")["closed_before_data"],
+        server(&report, "198.51.100.1:25")["closed_before_hello"],
         100
     );
     assert_eq!(server(&report, "198.51.100.1:80")["not_tls"], 50);
@@ -189,7 +189,7 @@ fn a_full_half_open_table_evicts_only_half_open_connections() {
     assert_eq!(report["summary"]["outcomes"]["established"], 1);
     assert_eq!(ndjson.iter().filter(|&&b| b == b'\n').count(), 1);
     // Evicted or not, each is counted once, by how it went.
-    assert_eq!(report["summary"]["tcp_without_tls"]["no_answer"], 3000);
+    assert_eq!(report["summary"]["tcp_without_tls"]["tcp_no_answer"], 3000);
 }
 
 #[test]
@@ -203,7 +203,111 @@ fn reports_merge_the_connections_without_tls_exactly() {
     let mut out = Vec::new();
     tlsight::output::write_report(&merged, &mut out).expect("write to a Vec");
     let merged: Value = serde_json::from_slice(&out).expect("JSON report");
-    assert_eq!(merged["summary"]["tcp_without_tls"]["refused"], 400);
-    assert_eq!(server(&merged, "198.51.100.1:443")["no_answer"], 6000);
+    assert_eq!(merged["summary"]["tcp_without_tls"]["tcp_refused"], 400);
+    assert_eq!(server(&merged, "198.51.100.1:443")["tcp_no_answer"], 6000);
     assert_eq!(merged["summary"]["input"]["half_open_evicted"], 0);
+}
+
+/// Issue #17: `--tcp-failures` writes a `tcp_failure` record for each connection that failed
+/// before TLS on a TLS port (listed, or one TLS was seen on), never for plain-text ones; the
+/// records do not depend on the worker count.
+#[test]
+fn tcp_failures_are_records_on_tls_ports_only_when_asked() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    // Five SYNs refused by the port the real handshake (127.0.0.1:20013) then uses.
+    let mut frames = attack();
+    for i in 0..5 {
+        frames.insert(
+            0,
+            frame(
+                [127, 0, 0, 1],
+                [127, 0, 0, 1],
+                (60_000 + i, 20013),
+                7,
+                SYN,
+                b"",
+            ),
+        );
+        frames.insert(
+            1,
+            frame(
+                [127, 0, 0, 1],
+                [127, 0, 0, 1],
+                (20013, 60_000 + i),
+                0,
+                RST | ACK,
+                b"",
+            ),
+        );
+    }
+    let path = capture(&dir, &frames);
+    let records_of = |workers, tls_ports: Vec<u16>| {
+        let cfg = Config {
+            workers,
+            want_records: true,
+            tcp_failure_records: true,
+            tls_ports,
+            ..Config::default()
+        };
+        let mut ndjson = Vec::new();
+        analyze_files(std::slice::from_ref(&path), &cfg, &mut ndjson).expect("analyze");
+        (
+            ndjson.clone(),
+            ndjson
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(|l| serde_json::from_slice::<Value>(l).expect("NDJSON"))
+                .collect::<Vec<Value>>(),
+        )
+    };
+    let count = |records: &[Value], cause: &str, server: &str| {
+        records
+            .iter()
+            .filter(|r| r["type"] == "tcp_failure" && r["cause"] == cause)
+            .filter(|r| {
+                format!(
+                    "{}:{}",
+                    r["server"]["ip"].as_str().unwrap_or(""),
+                    r["server"]["port"]
+                ) == server
+            })
+            .count()
+    };
+    let (bytes, records) = records_of(2, tlsight::facts::WELL_KNOWN_TLS_PORTS.to_vec());
+    assert_eq!(count(&records, "tcp_no_answer", "198.51.100.1:443"), 3000);
+    assert_eq!(count(&records, "tcp_refused", "198.51.100.1:8443"), 200);
+    assert_eq!(
+        count(&records, "tcp_refused", "127.0.0.1:20013"),
+        5,
+        "TLS seen there"
+    );
+    assert_eq!(
+        records.len(),
+        3000 + 200 + 5 + 1,
+        "not :25 nor :80, and the TLS record"
+    );
+    let refused = records
+        .iter()
+        .find(|r| r["cause"] == "tcp_refused")
+        .expect("a refused connection");
+    assert_eq!(refused["tcp"]["rst_from"], "server");
+    assert!(
+        refused["community_id"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("1:"))
+    );
+    assert!(
+        refused["explanation"]
+            .as_str()
+            .is_some_and(|e| e.contains("reset"))
+    );
+    let (_, only_seen) = records_of(1, Vec::new());
+    assert_eq!(only_seen.len(), 5 + 1, "only where TLS was seen");
+    assert_eq!(only_seen[0]["type"], "connection", "the TLS record first");
+    assert_eq!(only_seen[1]["server"]["port"], 20013);
+    let (one_worker, _) = records_of(1, tlsight::facts::WELL_KNOWN_TLS_PORTS.to_vec());
+    assert_eq!(
+        one_worker, bytes,
+        "records do not depend on the worker count"
+    );
 }

@@ -78,11 +78,14 @@ fn captures(names: &[&str]) -> Vec<PathBuf> {
     names.iter().map(|n| dir.join(n)).collect()
 }
 
-/// Every scenario capture except the one cut on purpose (its exit code is 3).
+/// Every scenario and real capture except the one cut on purpose (its exit code is 3). Read
+/// together they are merged by time, so the scenario captures that are copies of one another
+/// (the defect variants) count once: the real captures make up the number of records.
 fn whole_captures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("captures/")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut v: Vec<PathBuf> = [root.join("captures"), root.join("captures/real")]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(dir).expect("captures/"))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
         .filter(|p| !p.to_string_lossy().contains("truncated"))

@@ -19,10 +19,15 @@ fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/keylog")
 }
 
-/// Runs `tlsight analyze CAPTURE --keylog K... --ndjson -`; returns stdout and stderr.
+/// Runs `tlsight analyze CAPTURE --keylog K... --ndjson -` from the project's root, the
+/// capture named relative to it (records name their input file: goldens must not depend on
+/// where the checkout is); returns stdout and stderr.
 fn analyze(capture: &Path, keylogs: &[PathBuf]) -> (String, String) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tlsight"));
-    cmd.arg("analyze").arg(capture);
+    cmd.current_dir(root)
+        .arg("analyze")
+        .arg(capture.strip_prefix(root).unwrap_or(capture));
     for k in keylogs {
         cmd.arg("--keylog").arg(k);
     }

@@ -134,6 +134,8 @@ want openssl-dtls12-unknown-ca && ossl_pair openssl-dtls12-unknown-ca 21005 "-dt
 want openssl-dtls10 && ossl_pair openssl-dtls10 21006 "-dtls1 -cipher DEFAULT@SECLEVEL=0" \
     "-dtls1 ${CA[*]} -cipher DEFAULT@SECLEVEL=0"
 want openssl-dtls12-ipv6 && ossl_pair openssl-dtls12-ipv6 21007 "-dtls1_2" "-dtls1_2 ${CA[*]}" ::1
+want openssl-dtls12-version-mismatch && ossl_pair openssl-dtls12-version-mismatch 21002 \
+    "-dtls1_2" "-dtls1 ${CA[*]} -cipher DEFAULT@SECLEVEL=0"
 
 if want openssl-dtls12-resumption; then
     name=openssl-dtls12-resumption port=21008
@@ -166,20 +168,20 @@ while True:
     stop_capture
 fi
 
-# relay_pair NAME FRONT A B SERVER 'RELAY ARGS' 'SERVER ARGS': OpenSSL through relay.py, the
-# capture on the relay's A <-> B leg.
+# relay_pair NAME FRONT A B SERVER 'RELAY ARGS' 'SERVER ARGS' [CLIENT SECONDS]: OpenSSL through
+# relay.py, the capture on the relay's A <-> B leg.
 relay_pair() {
-    local name=$1 front=$2 a=$3 b=$4 srv=$5 rargs=$6 sargs=$7
+    local name=$1 front=$2 a=$3 b=$4 srv=$5 rargs=$6 sargs=$7 secs=${8:-7}
     log "$name"
     start_capture "$name" "udp port $a"
     # shellcheck disable=SC2086
-    ossl_server 12 -accept "127.0.0.1:$srv" "${SERVER[@]}" -naccept 1 -quiet $sargs
+    ossl_server $((secs + 5)) -accept "127.0.0.1:$srv" "${SERVER[@]}" -naccept 1 -quiet $sargs
     # shellcheck disable=SC2086
-    bg python3 "$OUT/relay.py" --front "$front" --a "$a" --b "$b" --server "$srv" --seconds 9 $rargs \
-        2>"$T/$name.relay.log"
+    bg python3 "$OUT/relay.py" --front "$front" --a "$a" --b "$b" --server "$srv" \
+        --seconds $((secs + 2)) $rargs 2>"$T/$name.relay.log"
     wait_udp "$srv"
     wait_udp "$front"
-    say 2 | timeout 7 openssl s_client -connect "127.0.0.1:$front" -servername server.test \
+    say 2 | timeout "$secs" openssl s_client -connect "127.0.0.1:$front" -servername server.test \
         -dtls1_2 "${CA[@]}" -keylogfile "$OUT/$name.keys" -quiet -no_ign_eof >"$T/$name.client.log" 2>&1 || true
     sleep 1
     stop_capture
@@ -189,6 +191,14 @@ relay_pair() {
 want openssl-dtls12-lost-flight && relay_pair openssl-dtls12-lost-flight 21010 21011 21012 21013 \
     "--drop-server 2" "-dtls1_2"
 want webrtc-stun-dtls12 && relay_pair webrtc-stun-dtls12 21020 21021 21022 21023 "--stun" "-dtls1_2"
+# Every server datagram dropped after the capture point: the HelloVerifyRequests never reach
+# the client, which resends its first ClientHello on its timer (the cookie exchange never
+# completes); then from the third on: the server's flight never arrives, and both ends resend
+# theirs until the client gives up (a retransmission storm).
+want openssl-dtls12-cookie-unanswered && relay_pair openssl-dtls12-cookie-unanswered \
+    21014 21015 21016 21017 "--drop-server-from 1" "-dtls1_2 -listen" 12
+want openssl-dtls12-retransmission-storm && relay_pair openssl-dtls12-retransmission-storm \
+    21024 21025 21026 21027 "--drop-server-from 2" "-dtls1_2 -listen" 12
 
 # ---------------------------------------------------------------- GnuTLS
 GNUTLS_SERVER=(--udp --x509certfile "$T/server.pem" --x509keyfile "$T/server.key")
@@ -274,6 +284,9 @@ dtls13() {
 want wolfssl-dtls13 && dtls13 wolfssl-dtls13 21040
 want wolfssl-dtls13-unknown-ca && dtls13 wolfssl-dtls13-unknown-ca 21041 alert
 
-# Empty key logs (a handshake that never got keys) are not kept.
-find "$OUT" -name '*.keys' -empty -delete
+# Key logs without a secret (a handshake that never got keys: empty, or OpenSSL's header line
+# alone) are not kept.
+for keys in "$OUT"/*.keys; do
+    grep -qv '^#' "$keys" || rm -f "$keys"
+done
 log "done: $(ls "$OUT"/*.pcap | wc -l) captures in $OUT"

@@ -9,6 +9,10 @@ binds. The halves can:
   --drop-server K   drop the K-th datagram the server sends (1-based), after it crossed the
                     captured leg (the capture shows it, the client never gets it): a flight
                     lost once, which both ends then retransmit.
+  --drop-server-from K
+                    drop the K-th datagram the server sends and every later one, after the
+                    captured leg: replies that never reach the client (an asymmetric path, a
+                    firewall, a path MTU too small for the server's flight).
   --stun            make the leg WebRTC-shaped: before any DTLS, each half sends a STUN binding
                     request (RFC 5389: magic cookie, SOFTWARE, FINGERPRINT) to the other, which
                     answers with a binding success (XOR-MAPPED-ADDRESS, FINGERPRINT); one more
@@ -86,6 +90,7 @@ def main():
     p.add_argument("--b", type=int, required=True)
     p.add_argument("--server", type=int, required=True)
     p.add_argument("--drop-server", type=int, default=0)
+    p.add_argument("--drop-server-from", type=int, default=0)
     p.add_argument("--stun", action="store_true")
     p.add_argument("--seconds", type=float, default=10)
     args = p.parse_args()
@@ -129,7 +134,9 @@ def main():
             elif s is a:
                 if not take_stun(a, data, peer, "A"):
                     server_datagrams += 1
-                    if server_datagrams == args.drop_server:
+                    if server_datagrams == args.drop_server or (
+                        0 < args.drop_server_from <= server_datagrams
+                    ):
                         print(f"dropped server datagram {server_datagrams} ({len(data)} bytes)",
                               file=sys.stderr)
                     elif client is not None:

@@ -38,6 +38,16 @@ impl Breakdown {
         v
     }
 
+    /// Connections whose handshake failed or got no answer (not those the capture cut
+    /// short: `incomplete` is not a failure).
+    pub fn failed(&self) -> u64 {
+        self.outcomes
+            .iter()
+            .filter(|(o, _)| o.is_failure())
+            .map(|(_, n)| n)
+            .sum()
+    }
+
     /// Connections that neither established nor resumed a session.
     pub fn unsuccessful(&self) -> u64 {
         self.outcomes

@@ -13,6 +13,9 @@ pub struct ClientProfile {
     pub connections: u64,
     /// Connections that neither established nor resumed a session.
     pub unsuccessful: u64,
+    /// Connections whose handshake failed or went unanswered (not `incomplete` ones).
+    #[serde(default)]
+    pub failed: u64,
     /// JA3 hashes seen with this JA4 (GREASE-free orderings differ per JA3), with counts.
     pub ja3: BoundedCounts<8>,
     /// Versions offered (supported_versions, else the legacy version), GREASE left out.
@@ -31,6 +34,7 @@ impl ClientProfile {
     pub(super) fn add(&mut self, f: &ConnectionFacts, ch: &ClientHello, server: &str) {
         self.connections += 1;
         self.unsuccessful += u64::from(!f.outcome.is_success());
+        self.failed += u64::from(f.outcome.is_failure());
         self.servers.add(server, 1);
         for p in &ch.alpn {
             self.alpn.add(p, 1);
@@ -98,6 +102,7 @@ impl Merge for ClientProfile {
     fn merge_in(&mut self, other: Self) {
         self.connections += other.connections;
         self.unsuccessful += other.unsuccessful;
+        self.failed += other.failed;
         self.ja3.merge_in(other.ja3);
         self.versions.extend(other.versions);
         self.ciphers.extend(other.ciphers);

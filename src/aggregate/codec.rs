@@ -49,6 +49,14 @@ pub fn static_keys<'de, D: Deserializer<'de>>(
     Ok(map.into_iter().map(|(k, n)| (intern(&k), n)).collect())
 }
 
+/// Reads a map keyed by names (transports) back, the names interned; absent reads as empty.
+pub fn static_keyed<'de, D: Deserializer<'de>, V: Deserialize<'de>>(
+    d: D,
+) -> Result<BTreeMap<&'static str, V>, D::Error> {
+    let map = BTreeMap::<String, V>::deserialize(d)?;
+    Ok(map.into_iter().map(|(k, v)| (intern(&k), v)).collect())
+}
+
 /// Reads a handshake message name with its sender (an alert's stage) back, the name interned.
 pub fn sided_name<'de, D: Deserializer<'de>>(
     d: D,

@@ -104,6 +104,10 @@ pub const MAX_CERTIFICATES: usize = 10_000;
 pub struct Aggregates {
     /// All TLS connections.
     pub all: Breakdown,
+    /// The connections of each transport (`"tcp"`, `"quic"`, `"dtls"`; absent from the merge
+    /// state of reports written before it was counted: read as none).
+    #[serde(default, deserialize_with = "codec::static_keyed")]
+    pub by_transport: BTreeMap<&'static str, Breakdown>,
     /// Negotiated versions.
     pub versions: BTreeMap<u16, u64>,
     /// Highest version offered by the client.
@@ -165,6 +169,7 @@ impl Aggregates {
     #[inline(never)]
     pub fn add(&mut self, f: &ConnectionFacts) {
         self.all.add(f);
+        update(&mut self.by_transport, f.transport.name(), |b| b.add(f));
         if let Some(v) = f.version() {
             count(&mut self.versions, v, 1);
         }
@@ -185,7 +190,7 @@ impl Aggregates {
             count(&mut self.resumed, m.name(), 1);
         }
         for (k, n) in &f.anomalies {
-            count(&mut self.anomalies, k.name(), *n);
+            count(&mut self.anomalies, k, *n);
         }
         let version_key = f.version().map(|v| version_rank(v).map_or(0, |_| v));
         update(&mut self.by_version, version_key, |t| t.add(f));
@@ -298,6 +303,7 @@ impl Aggregates {
 impl Merge for Aggregates {
     fn merge_in(&mut self, other: Self) {
         self.all.merge_in(other.all);
+        self.by_transport.merge_in(other.by_transport);
         self.versions.merge_in(other.versions);
         self.offered_versions.merge_in(other.offered_versions);
         self.ciphers.merge_in(other.ciphers);

@@ -133,6 +133,8 @@ pub(crate) fn set_times(
             t.meta.first_ts = first;
             t.meta.last_ts = last;
         }
+        crate::facts::TransportFacts::Quic(q) => (q.first_ts, q.last_ts) = (first, last),
+        crate::facts::TransportFacts::Dtls(d) => (d.first_ts, d.last_ts) = (first, last),
     }
 }
 

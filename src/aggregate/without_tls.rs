@@ -23,6 +23,11 @@ impl WithoutTlsCounts {
         self.by_kind.iter().sum()
     }
 
+    /// Connections that failed before TLS (see [`WithoutTls::FAILURES`]).
+    pub fn failures(&self) -> u64 {
+        WithoutTls::FAILURES.iter().map(|&k| self.of(k)).sum()
+    }
+
     /// Connections of `kind`.
     pub fn of(&self, kind: WithoutTls) -> u64 {
         self.by_kind[kind.index()]

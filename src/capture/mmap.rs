@@ -187,6 +187,31 @@ impl MappedPcap {
         self.link
     }
 
+    /// The timestamp of the next frame without reading it; `None` at the end of the file. A
+    /// record header cut short peeks as the earliest time, so that its error comes next.
+    pub(super) fn peek_ts(&self) -> Option<Timestamp> {
+        let rest = self.file.bytes().get(self.pos..).unwrap_or_default();
+        if rest.is_empty() {
+            return None;
+        }
+        if rest.len() < RECORD_HEADER {
+            return Some(Timestamp(i64::MIN));
+        }
+        let secs = read_u32(rest, 0, self.big_endian);
+        let frac = read_u32(rest, 4, self.big_endian);
+        Some(self.timestamp(secs, frac))
+    }
+
+    /// A record's timestamp from its seconds and fraction fields.
+    fn timestamp(&self, secs: u32, frac: u32) -> Timestamp {
+        let nanos = if self.nanos {
+            i64::from(frac)
+        } else {
+            i64::from(frac) * 1_000
+        };
+        Timestamp::from_parts(i64::from(secs), nanos)
+    }
+
     /// The next frame; `packet` is the 1-based number it will have, for error messages.
     pub(super) fn next_frame(&mut self, packet: u64) -> Result<Option<Frame<'_>>, CaptureError> {
         self.prefetch();
@@ -226,13 +251,8 @@ impl MappedPcap {
         let start = self.pos;
         self.pos += end;
         Self::hold_chunks(&mut self.chunks, &self.file, start..self.pos);
-        let nanos = if self.nanos {
-            i64::from(frac)
-        } else {
-            i64::from(frac) * 1_000
-        };
         Ok(Some(Frame {
-            ts: Timestamp::from_parts(i64::from(secs), nanos),
+            ts: self.timestamp(secs, frac),
             data,
             wire_len,
             shared: Some(SharedFrame {

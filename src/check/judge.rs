@@ -192,8 +192,10 @@ pub fn judge_connection(cond: &Condition, c: &Connection, reference: &Reference)
         _ => Judgement::NotApplicable,
     };
     match cond {
+        // Compared by rank, so that DTLS versions (0xfe..) meet a TLS minimum and the reverse.
         MinVersion(min) => negotiated(&|v, _| {
-            broken_if(version_rank(v).is_none_or(|r| r < *min), || {
+            let min = version_rank(*min).unwrap_or(*min);
+            broken_if(version_rank(v).is_none_or(|r| r < min), || {
                 Finding::new(version_label(v))
             })
         }),
@@ -254,7 +256,9 @@ pub fn judge_connection(cond: &Condition, c: &Connection, reference: &Reference)
             None => Judgement::NotApplicable,
             Some(o) => {
                 let highest = o.highest_version();
-                broken_if(highest.is_none_or(|h| h < *min), || {
+                let min = version_rank(*min).unwrap_or(*min);
+                let rank = highest.and_then(version_rank);
+                broken_if(rank.is_none_or(|h| h < min), || {
                     let v = highest.map_or_else(|| "none".to_string(), version_label);
                     Finding::new(format!("highest offered {v}")).client(c)
                 })

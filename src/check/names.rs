@@ -67,7 +67,8 @@ fn hex(text: &str) -> Option<u16> {
     u16::from_str_radix(digits, 16).ok()
 }
 
-/// A protocol version by name: `TLSv1.2`, `TLS1.2`, `TLSv1` (= 1.0), `SSLv3`, or hex.
+/// A protocol version by name: `TLSv1.2`, `TLS1.2`, `TLSv1` (= 1.0), `SSLv3`, `DTLSv1.2`, or
+/// hex.
 pub fn version_code(name: &str) -> Option<u16> {
     if let Some(code) = hex(name) {
         return Some(code);
@@ -80,6 +81,9 @@ pub fn version_code(name: &str) -> Option<u16> {
         "tlsv1.1" | "tls1.1" => 0x0302,
         "tlsv1.2" | "tls1.2" => 0x0303,
         "tlsv1.3" | "tls1.3" => 0x0304,
+        "dtlsv1" | "dtls1" | "dtlsv1.0" | "dtls1.0" => 0xfeff,
+        "dtlsv1.2" | "dtls1.2" => 0xfefd,
+        "dtlsv1.3" | "dtls1.3" => 0xfefc,
         _ => return None,
     };
     Some(code)
@@ -192,6 +196,8 @@ mod tests {
         );
         assert_eq!(version_code("tls1.3"), Some(0x0304));
         assert_eq!(version_code("SSLv3"), Some(0x0300));
+        assert_eq!(version_code("DTLSv1.2"), Some(0xfefd));
+        assert_eq!(version_code("dtls1.0"), Some(0xfeff));
         assert_eq!(version_code("0x7f17"), Some(0x7f17));
         assert_eq!(version_code("TLSv2"), None);
     }

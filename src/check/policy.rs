@@ -232,6 +232,10 @@ const FAILURE_CAUSES: &[&str] = &[
     "server_not_tls",
     "no_response",
     "capture_gap",
+    "connection_refused",
+    "cookie_exchange_incomplete",
+    "retransmission_storm",
+    "transport_error",
     "unknown",
 ];
 

@@ -12,9 +12,7 @@
 //!   others are counted, DTLS is followed, so a handshake after ICE checks on the same 5-tuple
 //!   is the normal case.
 //! - The first ClientHello, a HelloVerifyRequest (or DTLS 1.3 HelloRetryRequest) and the
-//!   second ClientHello are one connection; the round's cost is in [`CookieExchange`]. A
-//!   ClientHello with another random is another connection:
-//!   [`DatagramVerdict::NewConnection`] tells the caller to finish this one and start anew.
+//!   second ClientHello are one connection; the round's cost is in [`CookieExchange`].
 //! - Retransmissions: an endpoint resends a whole flight with new record sequence numbers.
 //!   Fragments that bring nothing new, and repeated ChangeCipherSpecs, are counted; a run of
 //!   them from one side, until it sends something new or repeats a fragment of the same run,
@@ -29,6 +27,12 @@
 //!   record whose real type is hidden: a side's first one is taken for its Finished, the rest
 //!   for application data. DTLS 1.3 protected records (unified header) are handshake-era in
 //!   epoch 2 and application data in epochs 3 and later (0-RTT in epoch 1).
+//! - DTLS 1.3 alerts after the ServerHello are encrypted: one is inferred from record sizes
+//!   where the client's Finished flight, or the server's answer to it, was due
+//!   ([`ProtectedRecords`]) and passed on as [`Alert::INFERRED`].
+//! - Another handshake on the same 5-tuple: a first ClientHello (`message_seq` 0) with another
+//!   random, or any once both sides have sent encrypted records, starts a new connection
+//!   ([`DatagramVerdict::NewConnection`]), as in Zeek.
 //! - Holes: a message that never arrives (lost by the capture) holds back the ones after it
 //!   until the other side sends something new or the connection ends; then the hole becomes a
 //!   gap and the waiting messages are delivered.
@@ -46,14 +50,15 @@ use crate::tls::codes::{
 };
 use crate::tls::handshake::HandshakeSink;
 use crate::tls::handshake::hello::{self, HelloFormat};
+use crate::tls::record::INFERRED_ALERT_LEN;
 
 /// What the caller does with a datagram after [`DtlsConnection::on_datagram`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DatagramVerdict {
     /// Taken by this connection.
     Taken,
-    /// It starts another handshake on the same flow (a ClientHello with another random): not
-    /// taken. Finish this connection and give the datagram to a new one.
+    /// It starts another handshake on the same flow (a first ClientHello with another random,
+    /// or after this handshake completed): not taken. Finish this connection and give the datagram to a new one.
     NewConnection,
 }
 
@@ -135,6 +140,8 @@ pub struct DtlsConnection {
     server_hello: bool,
     /// Time of the latest datagram, for the gaps declared at the end.
     last_ts: Timestamp,
+    /// DTLS 1.3 protected records (unified header), by what they may be.
+    protected: ProtectedRecords,
     facts: DtlsFacts,
 }
 
@@ -157,6 +164,7 @@ impl DtlsConnection {
             tls13: false,
             server_hello: false,
             last_ts: Timestamp::default(),
+            protected: ProtectedRecords::default(),
             facts: DtlsFacts::default(),
         }
     }
@@ -171,9 +179,21 @@ impl DtlsConnection {
         self.client.map(|(dir, _, _)| dir)
     }
 
-    /// Memory held for reassembly (both directions), for the flow table's budget.
+    /// Memory the connection holds: itself, what its joiners buffer (both directions), the
+    /// retransmitted flights being counted and the facts' lists. What a flow table charges for
+    /// it against its budget.
     pub fn charged(&self) -> usize {
-        self.sides.iter().map(|s| s.joiner.charged()).sum()
+        let sides: usize = self
+            .sides
+            .iter()
+            .map(|s| {
+                s.joiner.charged()
+                    + s.run
+                        .as_ref()
+                        .map_or(0, |run| run.capacity() * size_of::<Resent>())
+            })
+            .sum();
+        size_of::<Self>() + sides + self.facts.heap_bytes()
     }
 
     /// Takes one datagram of the flow, sent in `dir` and captured at `ts`.
@@ -221,6 +241,12 @@ impl DtlsConnection {
         for dir in [Direction::LoToHi, Direction::HiToLo] {
             self.skip_holes(dir, self.last_ts, sink, true);
         }
+        for dir in [Direction::LoToHi, Direction::HiToLo] {
+            // A side's last record, held for its size: an alert where a Finished was due.
+            if let Some(held) = self.protected.held[dir.index()].take() {
+                sink.on_alert(dir, Alert::INFERRED, held.ts);
+            }
+        }
         sink.finish();
         self.facts
     }
@@ -240,21 +266,34 @@ impl DtlsConnection {
         }
     }
 
-    /// Whether `datagram` holds the start of a ClientHello with another random than this
-    /// connection's first one.
+    /// Whether `datagram` holds the start of a first ClientHello (`message_seq` 0) of another
+    /// handshake: with another random than this connection's first one, or with any random
+    /// once this handshake has completed (as Zeek does). A ClientHello answering a cookie
+    /// request has `message_seq` 1 and keeps the random (RFC 6347 §4.2.1); one resent
+    /// before the handshake completed keeps both.
     fn starts_another_handshake(&self, datagram: &[u8], cid_len: Option<usize>) -> bool {
         let Some((_, random, _)) = &self.client else {
             return false;
         };
+        let completed = self.completed();
         record::records(datagram, cid_len)
             .map_while(Result::ok)
             .filter(|r| is_cleartext_handshake(&r.header))
             .flat_map(|r| fragment::fragments(r.body).map_while(Result::ok))
             .any(|f| {
                 f.msg_type == HandshakeType::CLIENT_HELLO.0
+                    && f.message_seq == 0
                     && f.offset == 0
-                    && f.bytes.get(2..34).is_some_and(|r| r != random)
+                    && (completed || f.bytes.get(2..34).is_some_and(|r| r != random))
             })
+    }
+
+    /// Whether both sides have sent encrypted records: the handshake is over (each side's
+    /// first encrypted handshake record is its Finished).
+    fn completed(&self) -> bool {
+        [Direction::LoToHi, Direction::HiToLo]
+            .into_iter()
+            .all(|dir| self.sides[dir.index()].epoch > 0 || self.protected.count[dir.index()] > 0)
     }
 
     /// Whether `dir` sends something new in `datagram`: a fragment of a message not yet
@@ -304,10 +343,19 @@ impl DtlsConnection {
                 if !cid.is_empty() {
                     self.facts.connection_ids.records += 1;
                 }
-                if epoch_bits == 2 {
-                    sink.on_protected(dir, rec.body.len(), ts);
-                } else {
-                    sink.on_application_data(dir, rec.body.len(), ts);
+                let record = ProtectedRecord {
+                    handshake: epoch_bits == 2,
+                    len: rec.body.len(),
+                    ts,
+                };
+                let client = self.client();
+                for pass in self
+                    .protected
+                    .on_record(dir, client, record)
+                    .into_iter()
+                    .flatten()
+                {
+                    pass.pass_on(dir, sink);
                 }
             }
             Header::Classic {
@@ -599,6 +647,85 @@ impl DtlsConnection {
             });
         }
     }
+}
+
+/// One DTLS 1.3 protected record, as passed on (or held back).
+#[derive(Clone, Copy, Debug)]
+struct ProtectedRecord {
+    /// Sent in epoch 2 (handshake keys); later epochs carry application data.
+    handshake: bool,
+    len: usize,
+    ts: Timestamp,
+}
+
+impl ProtectedRecord {
+    fn pass_on(self, dir: Direction, sink: &mut impl HandshakeSink) {
+        if self.handshake {
+            sink.on_protected(dir, self.len, self.ts);
+        } else {
+            sink.on_application_data(dir, self.len, self.ts);
+        }
+    }
+}
+
+/// DTLS 1.3 hides alerts as it hides the handshake, so, as for TLS 1.3 over TCP, an alert is
+/// inferred from record sizes ([`INFERRED_ALERT_LEN`]: two alert bytes, the inner content
+/// type, a 16-byte tag, a little padding): the client's first protected record (where its
+/// Finished flight was due), or the server's first record after it (its answer to the client's
+/// flight, typically a rejected certificate), when alert-sized and the sender's last record.
+/// Such a record is held back until the sender sends another (then it is passed on as it
+/// was) or the connection ends (then it is an alert). A Finished, an ACK or a ticket is never
+/// that small.
+#[derive(Debug, Default)]
+struct ProtectedRecords {
+    /// Protected records per direction.
+    count: [u64; 2],
+    /// Length of each direction's latest protected record.
+    last_len: [usize; 2],
+    /// The server's count when the client's first protected record came.
+    server_count_at_client_flight: Option<u64>,
+    /// A record per direction that may be an alert.
+    held: [Option<ProtectedRecord>; 2],
+}
+
+impl ProtectedRecords {
+    /// Notes a protected record from `dir` (the client being `client`); returns what to pass
+    /// on now, in order: the record held before (not its sender's last after all), then this
+    /// one unless it is held in turn.
+    fn on_record(
+        &mut self,
+        dir: Direction,
+        client: Option<Direction>,
+        record: ProtectedRecord,
+    ) -> [Option<ProtectedRecord>; 2] {
+        let i = dir.index();
+        let candidate = is_alert_sized(record.len)
+            && match client {
+                Some(c) if c == dir => self.count[i] == 0,
+                Some(c) => {
+                    self.server_count_at_client_flight == Some(self.count[i])
+                        && !is_alert_sized(self.last_len[c.index()])
+                }
+                None => false,
+            };
+        if client == Some(dir) && self.count[i] == 0 {
+            self.server_count_at_client_flight = Some(self.count[1 - i]);
+        }
+        self.count[i] += 1;
+        self.last_len[i] = record.len;
+        let before = self.held[i].take();
+        if candidate {
+            self.held[i] = Some(record);
+            [before, None]
+        } else {
+            [before, Some(record)]
+        }
+    }
+}
+
+/// Whether a protected record's length is that of an alert.
+fn is_alert_sized(len: usize) -> bool {
+    u16::try_from(len).is_ok_and(|len| INFERRED_ALERT_LEN.contains(&len))
 }
 
 /// Whether a record header is a cleartext (epoch 0) handshake record.

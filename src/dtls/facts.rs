@@ -35,6 +35,15 @@ pub struct DtlsFacts {
 }
 
 impl DtlsFacts {
+    /// Bytes its lists hold on the heap (record versions, listed flights, connection IDs).
+    pub fn heap_bytes(&self) -> usize {
+        let ids = &self.connection_ids;
+        self.record_versions.capacity() * size_of::<u16>()
+            + self.retransmissions.listed.capacity() * size_of::<RetransmittedFlight>()
+            + ids.client.as_ref().map_or(0, Vec::capacity)
+            + ids.server.as_ref().map_or(0, Vec::capacity)
+    }
+
     /// Notes a record-layer version.
     pub(crate) fn saw_record_version(&mut self, version: u16) {
         if !self.record_versions.contains(&version)

@@ -62,6 +62,7 @@ pub fn build(
         last_message: None,
         renegotiation_ccs: None,
         decrypted: Decrypted::default(),
+        hello_verify_request: false,
     };
     for ev in transcript.events {
         let side = if ev.from == client_dir {
@@ -75,7 +76,7 @@ pub fn build(
         }
     }
     for a in &transcript.anomalies {
-        *b.f.anomalies.entry(a.kind).or_default() += 1;
+        *b.f.anomalies.entry(a.kind.name()).or_default() += 1;
     }
     b.f.resumption.early_data_accepted |= transcript.early_data_accepted;
     if let Some(accounting) = transcript.decryption {
@@ -108,7 +109,12 @@ struct Builder {
     renegotiation_ccs: Option<[bool; 2]>,
     /// What only decrypted messages tell, kept when the transcript has decryption facts.
     decrypted: Decrypted,
+    /// A DTLS HelloVerifyRequest asked for the ClientHello again (not yet answered).
+    hello_verify_request: bool,
 }
+
+/// HelloVerifyRequest's handshake type (DTLS ≤ 1.2's cookie challenge; reserved in TLS).
+const HELLO_VERIFY_REQUEST: u8 = 3;
 
 impl Builder {
     /// Takes one event; returns the name of the handshake message it was, if it was one.
@@ -166,6 +172,10 @@ impl Builder {
                 self.decrypted.key_updates[side as usize] += 1;
                 Some("key_update")
             }
+            TlsEvent::OtherHandshake(HELLO_VERIFY_REQUEST) => {
+                self.hello_verify_request = true;
+                Some("hello_verify_request")
+            }
             TlsEvent::OtherHandshake(_) => Some("other_handshake"),
             TlsEvent::ChangeCipherSpec => {
                 st.ccs.get_or_insert(ts);
@@ -186,7 +196,11 @@ impl Builder {
                 None
             }
             TlsEvent::Heartbeat { .. } => {
-                *self.f.anomalies.entry(AnomalyKind::Heartbeat).or_default() += 1;
+                *self
+                    .f
+                    .anomalies
+                    .entry(AnomalyKind::Heartbeat.name())
+                    .or_default() += 1;
                 None
             }
         }
@@ -207,9 +221,12 @@ impl Builder {
                 f.renegotiation.client_initiated += 1;
             }
             self.renegotiation_ccs = Some([false, false]);
+        } else if std::mem::take(&mut self.hello_verify_request) {
+            // DTLS's cookie round: the ClientHello again, with the cookie (the first one's
+            // facts and time stand).
         } else {
             *f.anomalies
-                .entry(AnomalyKind::DuplicateClientHello)
+                .entry(AnomalyKind::DuplicateClientHello.name())
                 .or_default() += 1;
         }
         "client_hello"
@@ -297,9 +314,16 @@ impl Builder {
         }
         match &f.transport {
             TransportFacts::Tcp(tcp) => tcp.time(&mut f.timing),
+            TransportFacts::Quic(quic) => quic.time(f.client_dir, &mut f.timing),
+            TransportFacts::Dtls(_) => {}
         }
         let done_ts = self.handshake_done();
         let f = &mut self.f;
+        // QUIC: the client's Handshake flight is its Finished only if it went on to 1-RTT.
+        let done_ts = done_ts.filter(|_| match &f.transport {
+            TransportFacts::Quic(quic) => quic.handshake_confirmed(f.client_dir),
+            TransportFacts::Tcp(_) | TransportFacts::Dtls(_) => true,
+        });
         if let Some(ch_ts) = f.client_hello_ts {
             f.timing.client_hello_to_server_hello_us =
                 self.server_hello_ts.and_then(|t| t.elapsed_since(ch_ts));

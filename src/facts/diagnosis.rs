@@ -1,6 +1,6 @@
 //! Why a handshake did not complete: first the TLS evidence every transport shares (alerts, with
 //! their sender and the stage they came at), then the transport's own evidence (TCP: resets,
-//! closes, gaps; see [`super::tcp`]).
+//! closes, gaps; see [`super::tcp`]; QUIC: [`super::quic`]; DTLS: [`super::dtls`]).
 
 use super::{AlertFact, ConnectionFacts, Failure, FailureCause, Outcome, Side, TransportFacts};
 use crate::flow::Timestamp;
@@ -66,6 +66,8 @@ pub(super) fn diagnose(f: &ConnectionFacts, seen: HandshakeEvidence) -> (Outcome
     );
     match &f.transport {
         TransportFacts::Tcp(tcp) => tcp.diagnose(f, server_spoke, &after),
+        TransportFacts::Quic(quic) => quic.diagnose(f, server_spoke, &after),
+        TransportFacts::Dtls(dtls) => dtls.diagnose(f, server_spoke, &after),
     }
 }
 

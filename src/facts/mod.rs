@@ -4,19 +4,25 @@
 //!
 //! Layout: the fact types (here), the fold over the transcript ([`build`], `builder`), the
 //! diagnosis of a handshake that did not complete (`diagnosis`: TLS evidence shared by every
-//! transport, then the transport's own evidence: `tcp`), and certificate findings
+//! transport, then the transport's own evidence: `tcp`, `quic`, `dtls`), and certificate findings
 //! (`certificates`).
 
 mod builder;
 mod certificates;
 mod diagnosis;
+mod dtls;
+mod quic;
 mod tcp;
 #[cfg(test)]
 mod tests;
 
+pub mod scope;
+
 pub use builder::build;
 pub use certificates::{Finding, name_matches};
-pub use tcp::{TcpFacts, WithoutTls};
+pub use dtls::DtlsTransport;
+pub use quic::{QuicTransport, transport_error_name};
+pub use tcp::{TcpFacts, WELL_KNOWN_TLS_PORTS, WithoutTls};
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -24,7 +30,7 @@ use std::sync::Arc;
 
 use crate::flow::{Direction, Endpoint, Timestamp, Transport};
 use crate::tls::names::version_rank;
-use crate::tls::{Alert, AnomalyKind, Certificate, ClientHello, ServerHello};
+use crate::tls::{Alert, Certificate, ClientHello, ServerHello};
 
 /// Which end of the connection did something.
 #[derive(
@@ -86,6 +92,12 @@ impl Outcome {
         matches!(self, Outcome::Established | Outcome::Resumed)
     }
 
+    /// Whether the handshake failed or went unanswered (`incomplete` is neither: the capture
+    /// ended first).
+    pub fn is_failure(self) -> bool {
+        matches!(self, Outcome::Failed | Outcome::NoResponse)
+    }
+
     /// snake_case name used in every output.
     pub fn name(self) -> &'static str {
         match self {
@@ -130,6 +142,17 @@ pub enum FailureCause {
     NoResponse,
     /// Captured bytes are missing, so the handshake cannot be followed.
     CaptureGap,
+    /// QUIC: the server refused the connection (CONNECTION_REFUSED).
+    ConnectionRefused,
+    /// QUIC: a side closed the connection with a transport (or application) error that
+    /// carries no TLS alert; the explanation names the code.
+    TransportError,
+    /// DTLS: the server asked for a cookie (HelloVerifyRequest, or a HelloRetryRequest with
+    /// one) and the client never sent its ClientHello again with it.
+    CookieExchangeIncomplete,
+    /// DTLS: both ends kept resending their flights and the handshake never got further
+    /// (datagrams lost between them).
+    RetransmissionStorm,
     /// Nothing above fits; the explanation lists the evidence.
     Unknown,
 }
@@ -151,6 +174,10 @@ impl FailureCause {
             FailureCause::ServerNotTls => "server_not_tls",
             FailureCause::NoResponse => "no_response",
             FailureCause::CaptureGap => "capture_gap",
+            FailureCause::ConnectionRefused => "connection_refused",
+            FailureCause::TransportError => "transport_error",
+            FailureCause::CookieExchangeIncomplete => "cookie_exchange_incomplete",
+            FailureCause::RetransmissionStorm => "retransmission_storm",
             FailureCause::Unknown => "unknown",
         }
     }
@@ -199,8 +226,10 @@ pub struct Timing {
     pub tcp_syn_to_syn_ack_us: Option<i64>,
     /// ClientHello → ServerHello (the final one, after any HelloRetryRequest).
     pub client_hello_to_server_hello_us: Option<i64>,
-    /// ClientHello → handshake done (last Finished).
+    /// ClientHello → handshake done (last Finished; QUIC: the client's Handshake flight).
     pub client_hello_to_done_us: Option<i64>,
+    /// QUIC: the client's first datagram → the server's first datagram.
+    pub server_first_reply_us: Option<i64>,
 }
 
 /// A session resumption mechanism.
@@ -279,9 +308,18 @@ impl Default for FactsConfig {
 /// What the transport that carried a connection knows of it: the evidence the diagnosis uses
 /// besides the handshake, and the record's transport object. One variant per transport driver.
 #[derive(Clone, Debug)]
+// TCP's facts stay inline: boxing them would cost every TCP connection an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum TransportFacts {
     /// TCP: the connection's segments, closing and losses.
     Tcp(TcpFacts),
+    /// QUIC: versions, connection IDs, packets by space, Retry, Version Negotiation, the
+    /// CONNECTION_CLOSE read. Boxed (as is DTLS's), so that TCP's facts stay as small as
+    /// they were.
+    Quic(Box<QuicTransport>),
+    /// DTLS: version, cookie exchange, retransmitted flights, connection IDs, the datagrams
+    /// sharing the flow.
+    Dtls(Box<DtlsTransport>),
 }
 
 impl TransportFacts {
@@ -289,6 +327,16 @@ impl TransportFacts {
     pub fn transport(&self) -> Transport {
         match self {
             TransportFacts::Tcp(_) => Transport::Tcp,
+            TransportFacts::Quic(_) | TransportFacts::Dtls(_) => Transport::Udp,
+        }
+    }
+
+    /// `"tcp"`, `"quic"` or `"dtls"`: the record's `transport`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TransportFacts::Tcp(_) => "tcp",
+            TransportFacts::Quic(_) => "quic",
+            TransportFacts::Dtls(_) => "dtls",
         }
     }
 
@@ -296,6 +344,8 @@ impl TransportFacts {
     pub fn first_ts(&self) -> Timestamp {
         match self {
             TransportFacts::Tcp(t) => t.meta.first_ts,
+            TransportFacts::Quic(q) => q.first_ts,
+            TransportFacts::Dtls(d) => d.first_ts,
         }
     }
 
@@ -303,14 +353,18 @@ impl TransportFacts {
     pub fn last_ts(&self) -> Timestamp {
         match self {
             TransportFacts::Tcp(t) => t.meta.last_ts,
+            TransportFacts::Quic(q) => q.last_ts,
+            TransportFacts::Dtls(d) => d.last_ts,
         }
     }
 
-    /// The side that opened the connection at the transport level (TCP: the SYN's sender),
-    /// the client when no ClientHello tells.
+    /// The side that opened the connection at the transport level (TCP: the SYN's sender;
+    /// QUIC: the sender of the client Initial), the client when no ClientHello tells.
     fn opener(&self) -> Option<Direction> {
         match self {
             TransportFacts::Tcp(t) => t.meta.syn.map(|(dir, _)| dir),
+            TransportFacts::Quic(q) => q.client(),
+            TransportFacts::Dtls(_) => None,
         }
     }
 
@@ -318,6 +372,7 @@ impl TransportFacts {
     fn closed_by(&self, dir: Direction, ts: Timestamp) -> bool {
         match self {
             TransportFacts::Tcp(t) => t.meta.fin[dir.index()].is_some_and(|fin| fin <= ts),
+            TransportFacts::Quic(_) | TransportFacts::Dtls(_) => false,
         }
     }
 }
@@ -386,8 +441,9 @@ pub struct ConnectionFacts {
     /// TLS ≤ 1.2 renegotiations: who started them, how many completed, secure renegotiation
     /// support.
     pub renegotiation: Renegotiation,
-    /// Protocol oddities by kind.
-    pub anomalies: BTreeMap<AnomalyKind, u64>,
+    /// Protocol oddities by name ([`crate::tls::AnomalyKind::name`]): the handshake layer's and the
+    /// transport driver's, in one alphabetical map.
+    pub anomalies: BTreeMap<&'static str, u64>,
     /// What decryption revealed (analyses with key logs only).
     pub decrypted: Option<Box<Decrypted>>,
     /// The transport's facts.
@@ -420,6 +476,7 @@ impl ConnectionFacts {
     pub fn tcp(&self) -> Option<&TcpFacts> {
         match &self.transport {
             TransportFacts::Tcp(t) => Some(t),
+            _ => None,
         }
     }
 

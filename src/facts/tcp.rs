@@ -9,27 +9,41 @@ use crate::tcp::{CloseReason, TcpMeta};
 
 /// How a TCP connection on which no TLS was found went: what users of a mirror port want
 /// counted per server (scans, SYN floods, refused and unreachable services) without a record
-/// per connection.
+/// per connection. The first three are failures before TLS ("why do handshakes to X fail?"
+/// very often means one of them), written as records with `--tcp-failures`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum WithoutTls {
-    /// The SYN got neither a SYN-ACK nor a reset from the server (Zeek's `S0`).
+    /// `tcp_no_answer`: the SYN got neither a SYN-ACK nor a reset from the server (Zeek's
+    /// `S0`): the server is down, filtered or unreachable.
     NoAnswer,
-    /// The server answered the SYN with a reset (Zeek's `REJ`).
+    /// `tcp_refused`: the server answered the SYN with a reset (Zeek's `REJ`): nothing listens
+    /// on the port, or a firewall rejects.
     Refused,
-    /// Ended (or the capture ended) without a payload byte, after the server answered the SYN
-    /// or without a SYN seen.
-    ClosedBeforeData,
-    /// Payload bytes that are not TLS (or that could not be recognised as TLS).
+    /// `closed_before_hello`: the server answered the SYN, then the connection ended (closed,
+    /// went idle, or the capture ended) before either side sent a byte.
+    ClosedBeforeHello,
+    /// `not_tls`: payload bytes that are not TLS (or that could not be recognised as TLS).
     NotTls,
+    /// `no_syn`: neither a SYN nor a payload byte seen (the connection began before the
+    /// capture and was quiet in it, or only a stray reset or ACK was seen): no failure.
+    NoSyn,
 }
 
 impl WithoutTls {
     /// Every kind, in report order.
-    pub const ALL: [WithoutTls; 4] = [
+    pub const ALL: [WithoutTls; 5] = [
         WithoutTls::NoAnswer,
         WithoutTls::Refused,
-        WithoutTls::ClosedBeforeData,
+        WithoutTls::ClosedBeforeHello,
         WithoutTls::NotTls,
+        WithoutTls::NoSyn,
+    ];
+
+    /// The failures before TLS, in the order the summary shows them.
+    pub const FAILURES: [WithoutTls; 3] = [
+        WithoutTls::Refused,
+        WithoutTls::NoAnswer,
+        WithoutTls::ClosedBeforeHello,
     ];
 
     /// The connection's server (the SYN's destination; without a SYN, the endpoint with the
@@ -51,7 +65,8 @@ impl WithoutTls {
                         WithoutTls::NoAnswer
                     }
                 }
-                _ => WithoutTls::ClosedBeforeData,
+                Some(_) => WithoutTls::ClosedBeforeHello,
+                None => WithoutTls::NoSyn,
             }
         };
         (server, kind)
@@ -62,16 +77,48 @@ impl WithoutTls {
         self as usize
     }
 
-    /// The name in the report.
+    /// Whether the connection failed before TLS could start (see [`Self::FAILURES`]).
+    pub fn is_failure(self) -> bool {
+        Self::FAILURES.contains(&self)
+    }
+
+    /// The name in every output (the report's fields, the `cause` of `tcp_failure` records).
     pub fn name(self) -> &'static str {
         match self {
-            WithoutTls::NoAnswer => "no_answer",
-            WithoutTls::Refused => "refused",
-            WithoutTls::ClosedBeforeData => "closed_before_data",
+            WithoutTls::NoAnswer => "tcp_no_answer",
+            WithoutTls::Refused => "tcp_refused",
+            WithoutTls::ClosedBeforeHello => "closed_before_hello",
             WithoutTls::NotTls => "not_tls",
+            WithoutTls::NoSyn => "no_syn",
+        }
+    }
+
+    /// One readable sentence, for records and the summary.
+    pub fn explanation(self) -> &'static str {
+        match self {
+            WithoutTls::NoAnswer => {
+                "The SYN was never answered: the server is down, filtered or unreachable."
+            }
+            WithoutTls::Refused => {
+                "The server answered the SYN with a reset: nothing accepts connections on that port."
+            }
+            WithoutTls::ClosedBeforeHello => {
+                "The TCP handshake completed, then the connection ended before any byte was sent."
+            }
+            WithoutTls::NotTls => "Bytes were sent, but not TLS.",
+            WithoutTls::NoSyn => "Neither the connection's start nor a byte of it was captured.",
         }
     }
 }
+
+/// Ports TLS commonly runs on (IANA's TLS services and common practice: HTTPS, SMTPS, NNTPS,
+/// LDAPS, DNS over TLS, FTPS, telnets, IMAPS, IRCS, POP3S, Docker, LDAP GC, SIPS, XMPP,
+/// WinRM, Kubernetes): where `--tcp-failures` writes failures before TLS unless `--tls-ports`
+/// says otherwise, besides the ports TLS was seen on.
+pub const WELL_KNOWN_TLS_PORTS: [u16; 20] = [
+    443, 465, 563, 636, 853, 989, 990, 992, 993, 994, 995, 2376, 3269, 5061, 5223, 5986, 6443,
+    8443, 9443, 10250,
+];
 
 /// TCP's facts about a connection.
 #[derive(Clone, Debug)]

@@ -257,8 +257,9 @@ fn rfc6125_wildcards() {
     assert!(!name_matches(&cert(&["*.com"], ""), "example.com"));
 }
 
-/// Issue #20: connections without TLS are counted per server by how they went, the server
-/// being the SYN's destination (else the lower port).
+/// Issues #20 and #17: connections without TLS are counted per server by how they went, the
+/// server being the SYN's destination (else the lower port); three of the kinds are failures
+/// before TLS.
 #[test]
 fn connections_without_tls_are_classified_per_server() {
     let server = key().destination(C);
@@ -284,7 +285,7 @@ fn connections_without_tls_are_classified_per_server() {
         fin: [Some(ts(5)), Some(ts(6))],
         ..syn(base.clone())
     };
-    assert_eq!(classify(answered), (server, WithoutTls::ClosedBeforeData));
+    assert_eq!(classify(answered), (server, WithoutTls::ClosedBeforeHello));
     let http = TcpMeta {
         payload_bytes: [80, 0],
         ..syn(base.clone())
@@ -295,9 +296,15 @@ fn connections_without_tls_are_classified_per_server() {
         rst: Some((C, ts(0))),
         ..base
     };
+    assert_eq!(classify(stray_reset), (server, WithoutTls::NoSyn));
+    let failures: Vec<&str> = WithoutTls::ALL
+        .iter()
+        .filter(|k| k.is_failure())
+        .map(|k| k.name())
+        .collect();
     assert_eq!(
-        classify(stray_reset),
-        (server, WithoutTls::ClosedBeforeData)
+        failures,
+        ["tcp_no_answer", "tcp_refused", "closed_before_hello"]
     );
 }
 

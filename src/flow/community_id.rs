@@ -40,18 +40,21 @@ pub fn community_id_v1(proto: u8, a: Endpoint, b: Endpoint, seed: u16) -> String
     h.update([proto, 0]);
     h.update(lo.port.to_be_bytes());
     h.update(hi.port.to_be_bytes());
-    format!("1:{}", STANDARD.encode(h.finalize()))
+    // "1:" and 28 base64 characters, in one allocation.
+    let mut id = String::with_capacity(30);
+    id.push_str("1:");
+    STANDARD.encode_string(h.finalize(), &mut id);
+    id
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use crate::flow::Endpoint;
+
     fn ep(ip: &str, port: u16) -> Endpoint {
-        Endpoint {
-            ip: ip.parse().expect("test address"),
-            port,
-        }
+        Endpoint::test(ip, port)
     }
 
     /// The spec's published baseline (`baseline/baseline_deflt.json`, seed 0) for the

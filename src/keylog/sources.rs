@@ -30,7 +30,13 @@ impl KeyLogSources {
             files.push(file);
         }
         let mut secrets_blocks = 0;
-        for capture in captures.iter().filter(|p| p.as_os_str() != "-") {
+        // Standard input is read once, by the analysis; a capture that is not there, or whose
+        // blocks cannot be walked, is the reader's to report (named, with its exit code), not a
+        // key log error.
+        for capture in captures
+            .iter()
+            .filter(|p| p.as_os_str() != "-" && p.is_file())
+        {
             if let Ok(read) = keys.load_pcapng_secrets(capture) {
                 secrets_blocks += read.tls;
             }

@@ -100,6 +100,7 @@ pub fn read_report(bytes: &[u8], path: &str) -> Result<Report, MergeError> {
         aggregates,
         slo_p95_ms: report.slo_p95_ms,
         sensors: report.sensors,
+        interrupted: false,
     })
 }
 
@@ -137,6 +138,7 @@ impl Merge for InputStats {
             packets,
             bytes,
             tcp_segments,
+            udp_datagrams,
             not_tcp,
             ip_fragments,
             ip_datagrams_reassembled,
@@ -145,10 +147,13 @@ impl Merge for InputStats {
             flows,
             timestamps_backwards,
             snaplen_truncated,
+            filtered_out,
+            filtered_out_bytes,
         } = other;
         self.packets += packets;
         self.bytes += bytes;
         self.tcp_segments += tcp_segments;
+        self.udp_datagrams += udp_datagrams;
         self.not_tcp += not_tcp;
         self.ip_fragments += ip_fragments;
         self.ip_datagrams_reassembled += ip_datagrams_reassembled;
@@ -157,6 +162,8 @@ impl Merge for InputStats {
         self.flows += flows;
         self.timestamps_backwards += timestamps_backwards;
         self.snaplen_truncated += snaplen_truncated;
+        self.filtered_out += filtered_out;
+        self.filtered_out_bytes += filtered_out_bytes;
     }
 }
 

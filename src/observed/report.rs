@@ -70,22 +70,33 @@ pub struct NamedCount {
     pub count: u64,
 }
 
-/// Percentiles of one latency, microseconds.
+/// Percentiles of one latency, microseconds. The report writes them as null when there is no
+/// sample (`count` 0); they read as 0 then, and `count` says there was nothing to measure.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(default)]
 pub struct ReportLatency {
     /// Samples.
     pub count: u64,
     /// Median.
+    #[serde(deserialize_with = "zero_if_null")]
     pub p50: u64,
     /// 90th percentile.
+    #[serde(deserialize_with = "zero_if_null")]
     pub p90: u64,
     /// 95th percentile.
+    #[serde(deserialize_with = "zero_if_null")]
     pub p95: u64,
     /// 99th percentile.
+    #[serde(deserialize_with = "zero_if_null")]
     pub p99: u64,
     /// Largest.
+    #[serde(deserialize_with = "zero_if_null")]
     pub max: u64,
+}
+
+/// A percentile of the report: null (no sample) reads as 0.
+fn zero_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    Ok(Option::<u64>::deserialize(d)?.unwrap_or_default())
 }
 
 /// The latencies of a server.

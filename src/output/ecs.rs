@@ -13,9 +13,10 @@ use super::format::RecordFormat;
 use super::json::{self, Object, key};
 use super::record::write_chain;
 use super::time::Rfc3339;
-use crate::facts::{ConnectionFacts, Outcome};
-use crate::flow::Transport;
+use crate::facts::{ConnectionFacts, Outcome, WithoutTls};
 use crate::flow::community_id::{TCP, UDP, community_id_v1};
+use crate::flow::{Endpoint, Transport};
+use crate::tcp::TcpMeta;
 use crate::tls::Certificate;
 use crate::tls::names::{cipher_name, group_name, version_name};
 
@@ -38,20 +39,67 @@ pub fn write_connection(f: &ConnectionFacts, format: &RecordFormat, out: &mut Ve
         });
         o.object(key!("ecs"), |o| o.field(key!("version"), ECS_VERSION));
         o.object(key!("event"), |o| event(o, f));
-        o.object(key!("observer"), |o| {
-            if let Some(sensor) = sensor {
-                o.field(key!("name"), sensor);
-            }
-            o.field(key!("type"), "sensor");
-            o.field(key!("vendor"), "tlsight");
-            o.field(key!("product"), "tlsight");
-            o.field(key!("version"), env!("CARGO_PKG_VERSION"));
-        });
+        o.object(key!("observer"), |o| observer(o, sensor));
         o.object(key!("network"), |o| network(o, f, format.community_id_seed));
         o.object(key!("tls"), |o| tls(o, f));
-        o.object(key!("tlsight"), |o| tlsight(o, f));
+        o.object(key!("tlsight"), |o| tlsight(o, f, format.ja4_plus));
     });
     out.push(b'\n');
+}
+
+/// Appends the ECS record of a TCP connection that failed before TLS (`--tcp-failures`):
+/// a failed network connection (`event.dataset` `tlsight.tcp_failure`, `event.reason` the
+/// explanation) with `tlsight.cause` as in native records. `client` sent the SYN.
+pub fn write_tcp_failure(
+    cause: WithoutTls,
+    (client, server): (Endpoint, Endpoint),
+    tcp: &TcpMeta,
+    format: &RecordFormat,
+    out: &mut Vec<u8>,
+) {
+    json::object(out, |o| {
+        o.field(key!("@timestamp"), &Rfc3339::micros(tcp.first_ts));
+        o.object(key!("source"), |o| endpoint(o, client.ip, client.port));
+        o.object(key!("destination"), |o| endpoint(o, server.ip, server.port));
+        o.object(key!("ecs"), |o| o.field(key!("version"), ECS_VERSION));
+        o.object(key!("event"), |o| {
+            o.field(key!("kind"), "event");
+            o.field(key!("category"), &["network"][..]);
+            o.field(key!("type"), &["connection"][..]);
+            o.field(key!("outcome"), "failure");
+            o.field(key!("module"), "tlsight");
+            o.field(key!("dataset"), "tlsight.tcp_failure");
+            o.field(key!("reason"), cause.explanation());
+            o.field(key!("start"), &Rfc3339::micros(tcp.first_ts));
+            o.field(key!("end"), &Rfc3339::micros(tcp.last_ts));
+            let duration_ns = (tcp.last_ts.0 - tcp.first_ts.0).max(0);
+            o.field(key!("duration"), &duration_ns);
+        });
+        o.object(key!("observer"), |o| observer(o, format.sensor.as_deref()));
+        o.object(key!("network"), |o| {
+            o.field(key!("transport"), "tcp");
+            o.field(
+                key!("type"),
+                if client.ip.is_ipv4() { "ipv4" } else { "ipv6" },
+            );
+            o.field(key!("iana_number"), &TCP.to_string());
+            let id = community_id_v1(TCP, client, server, format.community_id_seed);
+            o.field(key!("community_id"), &id);
+        });
+        o.object(key!("tlsight"), |o| o.field(key!("cause"), cause.name()));
+    });
+    out.push(b'\n');
+}
+
+/// `observer.*`: this sensor (`--sensor` as its name) and tlsight's version.
+fn observer(o: &mut Object<'_>, sensor: Option<&str>) {
+    if let Some(sensor) = sensor {
+        o.field(key!("name"), sensor);
+    }
+    o.field(key!("type"), "sensor");
+    o.field(key!("vendor"), "tlsight");
+    o.field(key!("product"), "tlsight");
+    o.field(key!("version"), env!("CARGO_PKG_VERSION"));
 }
 
 fn endpoint(o: &mut Object<'_>, ip: IpAddr, port: u16) {
@@ -145,9 +193,12 @@ fn tls(o: &mut Object<'_>, f: &ConnectionFacts) {
     });
 }
 
-/// `"TLSv1.2"` → (`"tls"`, `"1.2"`); `"SSLv3"` → (`"ssl"`, `"3"`); drafts keep their suffix.
+/// `"TLSv1.2"` → (`"tls"`, `"1.2"`); `"SSLv3"` → (`"ssl"`, `"3"`); `"DTLSv1.2"` →
+/// (`"dtls"`, `"1.2"`); drafts keep their suffix.
 fn version_parts(name: &str) -> (&'static str, String) {
-    if let Some(n) = name.strip_prefix("TLSv") {
+    if let Some(n) = name.strip_prefix("DTLSv") {
+        ("dtls", n.to_owned())
+    } else if let Some(n) = name.strip_prefix("TLSv") {
         ("tls", n.to_owned())
     } else if let Some(n) = name.strip_prefix("SSLv") {
         ("ssl", n.to_owned())
@@ -195,8 +246,9 @@ fn certificate(o: &mut Object<'_>, c: &Certificate) {
     });
 }
 
-/// What ECS has no field for, in the native record's names.
-fn tlsight(o: &mut Object<'_>, f: &ConnectionFacts) {
+/// What ECS has no field for, in the native record's names (`ja4s` only with `--ja4-plus`:
+/// FoxIO License).
+fn tlsight(o: &mut Object<'_>, f: &ConnectionFacts, ja4_plus: bool) {
     o.field(key!("outcome"), f.outcome.name());
     o.field(key!("failure"), &f.failure);
     o.field(key!("alerts"), &f.alerts);
@@ -204,7 +256,7 @@ fn tlsight(o: &mut Object<'_>, f: &ConnectionFacts) {
     if let Some(ch) = f.client_hello.as_deref() {
         o.field(key!("ja4"), &ch.ja4);
     }
-    if let Some(sh) = f.server_hello.as_deref() {
+    if let Some(sh) = f.server_hello.as_deref().filter(|_| ja4_plus) {
         o.field(key!("ja4s"), &sh.ja4s);
     }
     o.field_with(key!("certificates"), |out| {

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use crate::facts::ConnectionFacts;
+use crate::facts::{ConnectionFacts, TcpFacts, WithoutTls};
+use crate::flow::Endpoint;
 
 /// The names connection records use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -26,14 +27,36 @@ pub struct RecordFormat {
     /// The Community ID seed (`--community-id-seed`; 0 unless a deployment agreed on
     /// another, as Zeek's and Suricata's settings of the same name).
     pub community_id_seed: u16,
+    /// The inputs as given on the command line: a record names the one its connection
+    /// started in (by its index).
+    pub inputs: Arc<[String]>,
+    /// `--ja4-plus`: fill `ja4s` (FoxIO License; JA4 itself is BSD and always written).
+    pub ja4_plus: bool,
 }
 
 impl RecordFormat {
-    /// Appends the record of one connection (with its newline) to `out`.
-    pub fn write(&self, f: &ConnectionFacts, out: &mut Vec<u8>) {
+    /// Appends the record of one connection (with its newline) to `out`; `input` is the
+    /// index of the input it started in.
+    pub fn write(&self, f: &ConnectionFacts, input: u16, out: &mut Vec<u8>) {
         match self.schema {
-            Schema::Native => super::write_connection(f, self.sensor.as_deref(), out),
+            Schema::Native => super::write_connection(f, input, self, out),
             Schema::Ecs => super::ecs::write_connection(f, self, out),
+        }
+    }
+
+    /// Appends the record of a TCP connection that failed before TLS (`--tcp-failures`;
+    /// `client` sent the SYN) with its newline; `input` as for [`Self::write`].
+    pub fn write_tcp_failure(
+        &self,
+        cause: WithoutTls,
+        ends: (Endpoint, Endpoint),
+        tcp: &TcpFacts,
+        input: u16,
+        out: &mut Vec<u8>,
+    ) {
+        match self.schema {
+            Schema::Native => super::record::write_tcp_failure(cause, ends, tcp, input, self, out),
+            Schema::Ecs => super::ecs::write_tcp_failure(cause, ends, &tcp.meta, self, out),
         }
     }
 }

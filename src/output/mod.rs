@@ -12,14 +12,17 @@ mod json;
 mod record;
 mod report;
 mod summary;
+mod table;
 mod time;
 mod timeline;
+mod transport;
 pub mod window;
 
 pub use record::{close_name, write_connection};
 pub use report::{FlowCounts, InputFile, InputStats, Report, write_report};
-pub use summary::write_summary;
-pub use time::{parse_rfc3339, rfc3339_micros, rfc3339_secs};
+pub use summary::{SummaryOptions, write_summary};
+pub use table::thousands;
+pub use time::{parse_rfc3339, parse_utc, rfc3339_micros, rfc3339_secs};
 
 /// Version of the output contract; bumped when a field is renamed or removed.
 pub const SCHEMA_VERSION: u32 = 1;

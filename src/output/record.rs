@@ -12,13 +12,16 @@ use super::json::{
     self, Fields, Json, Key, KeyPart, Object, Run, RunFields, SerdeFields, Written, key,
 };
 use super::time::Rfc3339;
+use super::transport::{write_dtls, write_quic};
 use crate::memo::BoundedMemo;
 
+use super::format::RecordFormat;
 use crate::facts::{
     AlertFact, ChainCert, ConnectionFacts, Decrypted, Failure, Finding, Renegotiation, Resumption,
-    Side, TcpFacts, Timing, TransportFacts,
+    Side, TcpFacts, Timing, TransportFacts, WithoutTls,
 };
-use crate::flow::Endpoint;
+use crate::flow::connection_id::connection_id;
+use crate::flow::{Direction, Endpoint, Transport, community_id};
 use crate::keylog::SecretKind;
 use crate::tcp::CloseReason;
 use crate::tls::codes::{AlertDescription, AlertLevel};
@@ -102,8 +105,8 @@ impl Run for ClientFingerprints<'_> {
 }
 
 /// A ServerHello (or HelloRetryRequest) with the ClientHello it answers, for
-/// `session_id_echo`.
-struct ServerHelloOut<'a>(&'a ServerHello, Option<&'a ClientHello>);
+/// `session_id_echo`, and whether `ja4s` is wanted (`--ja4-plus`).
+struct ServerHelloOut<'a>(&'a ServerHello, Option<&'a ClientHello>, bool);
 
 /// The fields of a ServerHello that its server's TLS stack sends the same way every time (for
 /// the client stacks it meets), written once per distinct stack (see [`Run`]).
@@ -128,7 +131,7 @@ impl Run for ServerStack<'_> {
 
 impl Json for ServerHelloOut<'_> {
     fn write_json(&self, out: &mut Vec<u8>) {
-        let ServerHelloOut(s, client) = *self;
+        let ServerHelloOut(s, client, ja4_plus) = *self;
         json::object(out, |o| {
             o.run(&ServerStack(s));
             o.field(key!("session_id_len"), &s.session_id.len());
@@ -136,25 +139,26 @@ impl Json for ServerHelloOut<'_> {
                 client.is_some_and(|c| !s.session_id.is_empty() && c.session_id == s.session_id);
             o.field(key!("session_id_echo"), &echo);
             o.field(key!("psk_selected"), &s.psk_selected);
-            o.run(&ServerTail(s));
+            o.run(&ServerTail(s, ja4_plus));
         });
     }
 }
 
 /// The last fields of a ServerHello, its fingerprints with two flags of the server stack
-/// (see [`Run`]; keyed by their text).
-struct ServerTail<'a>(&'a ServerHello);
+/// (see [`Run`]; keyed by their text). JA4S is null unless asked for: it is under the FoxIO
+/// License (free for non-commercial use only), unlike JA4 (BSD).
+struct ServerTail<'a>(&'a ServerHello, bool);
 
 impl Run for ServerTail<'_> {
     const NAME: &'static str = "server_fingerprints";
 
     fn fields<F: RunFields>(&self, f: &mut F) {
-        let s = self.0;
+        let ServerTail(s, ja4_plus) = *self;
         f.entry(key!("session_ticket"), &s.session_ticket);
         f.entry(key!("renegotiation_info"), &s.renegotiation_info);
         f.entry(key!("ja3s"), &s.ja3s);
         f.entry(key!("ja3s_string"), &s.ja3s_string);
-        f.entry(key!("ja4s"), &s.ja4s);
+        f.entry(key!("ja4s"), &ja4_plus.then(|| s.ja4s.clone()));
     }
 }
 
@@ -377,6 +381,7 @@ impl Json for Timing {
                 &self.client_hello_to_server_hello_us,
             );
             o.field(key!("client_hello_to_done"), &self.client_hello_to_done_us);
+            o.field(key!("server_first_reply"), &self.server_first_reply_us);
         });
     }
 }
@@ -483,11 +488,11 @@ fn write_decrypted(o: &mut Object<'_>, d: &Decrypted) {
     o.field(key!("ticket_max_early_data"), &d.ticket_max_early_data);
 }
 
-/// The `tcp` object of a record.
-fn write_tcp(o: &mut Object<'_>, f: &ConnectionFacts, tcp: &TcpFacts) {
+/// The `tcp` object of a record, whose client sent in `client_dir`.
+fn write_tcp(o: &mut Object<'_>, client_dir: Direction, tcp: &TcpFacts) {
     let close = tcp.close;
     let tcp = &tcp.meta;
-    let client_first = f.client_dir.index() == 0;
+    let client_first = client_dir.index() == 0;
     let per_side = |o: &mut Object<'_>, key, &[a, b]: &[u64; 2]| {
         let (client, server) = if client_first { (a, b) } else { (b, a) };
         o.object(key, |o| {
@@ -505,7 +510,7 @@ fn write_tcp(o: &mut Object<'_>, f: &ConnectionFacts, tcp: &TcpFacts) {
     o.field(key!("conflicting_overlaps"), &tcp.conflicting_overlaps);
     o.field(key!("buffer_cap_hits"), &tcp.buffer_cap_hits);
     let rst_from = tcp.rst.map(|(dir, _)| {
-        if dir == f.client_dir {
+        if dir == client_dir {
             "client"
         } else {
             "server"
@@ -515,17 +520,91 @@ fn write_tcp(o: &mut Object<'_>, f: &ConnectionFacts, tcp: &TcpFacts) {
     o.field(key!("close"), close_name(close));
 }
 
+/// Appends the record of a connection that failed before TLS (`--tcp-failures`), with its
+/// newline: `"type":"tcp_failure"`, the fields that identify a connection as in connection
+/// records, the cause and its explanation, and the `tcp` object. `client` sent the SYN.
+pub(super) fn write_tcp_failure(
+    cause: WithoutTls,
+    (client, server): (Endpoint, Endpoint),
+    tcp: &TcpFacts,
+    input: u16,
+    format: &RecordFormat,
+    out: &mut Vec<u8>,
+) {
+    let first = tcp.meta.first_ts;
+    let client_dir = tcp.meta.syn.map_or(Direction::LoToHi, |(dir, _)| dir);
+    json::object(out, |o| {
+        o.field(key!("type"), "tcp_failure");
+        if let Some(sensor) = format.sensor.as_deref() {
+            o.field(key!("sensor"), sensor);
+        }
+        o.field(key!("ts"), &Rfc3339::micros(first));
+        o.field(
+            key!("connection_id"),
+            &connection_id(first, Transport::Tcp, client, server),
+        );
+        o.field(
+            key!("community_id"),
+            &community_id::community_id_v1(
+                community_id::TCP,
+                client,
+                server,
+                format.community_id_seed,
+            ),
+        );
+        o.field(
+            key!("input"),
+            &format.inputs.get(usize::from(input)).map(String::as_str),
+        );
+        o.field(key!("client"), &client);
+        o.field(key!("server"), &server);
+        o.field(key!("cause"), cause.name());
+        o.field(key!("explanation"), cause.explanation());
+        o.object(key!("tcp"), |o| write_tcp(o, client_dir, tcp));
+    });
+    out.push(b'\n');
+}
+
+/// IANA protocol number of a transport, for the Community ID.
+pub(super) fn protocol_number(t: Transport) -> u8 {
+    match t {
+        Transport::Tcp => community_id::TCP,
+        Transport::Udp => community_id::UDP,
+    }
+}
+
 /// Appends one NDJSON connection record (with its newline) to `out`, naming the sensor that
-/// saw it when one is set (`--sensor`).
-pub fn write_connection(f: &ConnectionFacts, sensor: Option<&str>, out: &mut Vec<u8>) {
+/// saw it when one is set (`--sensor`) and the input the connection started in (`input`, an
+/// index in `format.inputs`).
+pub fn write_connection(f: &ConnectionFacts, input: u16, format: &RecordFormat, out: &mut Vec<u8>) {
+    let transport = f.transport.transport();
+    let sensor = format.sensor.as_deref();
     json::object(out, |o| {
         o.field(key!("type"), "connection");
         if let Some(sensor) = sensor {
             o.field(key!("sensor"), sensor);
         }
         o.field(key!("ts"), &Rfc3339::micros(f.first_ts()));
+        o.field(
+            key!("connection_id"),
+            &connection_id(f.first_ts(), transport, f.client, f.server),
+        );
+        o.field(
+            key!("community_id"),
+            &community_id::community_id_v1(
+                protocol_number(transport),
+                f.client,
+                f.server,
+                format.community_id_seed,
+            ),
+        );
+        o.field(
+            key!("input"),
+            &format.inputs.get(usize::from(input)).map(String::as_str),
+        );
         o.field(key!("client"), &f.client);
         o.field(key!("server"), &f.server);
+        o.field(key!("transport"), f.transport.name());
         o.run(&Negotiated(f));
         o.field(key!("sni"), &f.sni());
         o.field(key!("alpn"), &f.alpn());
@@ -535,12 +614,15 @@ pub fn write_connection(f: &ConnectionFacts, sensor: Option<&str>, out: &mut Vec
         o.field(key!("timing_us"), &f.timing);
         let ch = f.client_hello.as_deref();
         o.field(key!("client_hello"), &ch);
-        let sh = f.server_hello.as_deref().map(|s| ServerHelloOut(s, ch));
+        let sh = f
+            .server_hello
+            .as_deref()
+            .map(|s| ServerHelloOut(s, ch, format.ja4_plus));
         o.field(key!("server_hello"), &sh);
         let hrr = f
             .hello_retry_request
             .as_deref()
-            .map(|s| ServerHelloOut(s, ch));
+            .map(|s| ServerHelloOut(s, ch, format.ja4_plus));
         o.field(key!("hello_retry_request"), &hrr);
         o.field(key!("retry_client_hello"), &f.retry_client_hello.as_deref());
         o.field(
@@ -568,8 +650,19 @@ pub fn write_connection(f: &ConnectionFacts, sensor: Option<&str>, out: &mut Vec
         if let Some(d) = &f.decrypted {
             write_decrypted(o, d);
         }
+        // Every record has the three transport objects; all but its own are null.
+        let none = &None::<u8>;
         match &f.transport {
-            TransportFacts::Tcp(tcp) => o.object(key!("tcp"), |o| write_tcp(o, f, tcp)),
+            TransportFacts::Tcp(tcp) => o.object(key!("tcp"), |o| write_tcp(o, f.client_dir, tcp)),
+            _ => o.field(key!("tcp"), none),
+        }
+        match &f.transport {
+            TransportFacts::Quic(quic) => o.object(key!("quic"), |o| write_quic(o, f, quic)),
+            _ => o.field(key!("quic"), none),
+        }
+        match &f.transport {
+            TransportFacts::Dtls(dtls) => o.object(key!("dtls"), |o| write_dtls(o, f, dtls)),
+            _ => o.field(key!("dtls"), none),
         }
     });
     out.push(b'\n');

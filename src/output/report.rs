@@ -28,7 +28,10 @@ pub struct InputStats {
     pub bytes: u64,
     /// TCP segments decoded.
     pub tcp_segments: u64,
-    /// Well-formed packets that are not TCP.
+    /// UDP datagrams decoded (each goes to its flow's worker; see `udp_not_tls`).
+    #[serde(default)]
+    pub udp_datagrams: u64,
+    /// Well-formed packets that are neither TCP nor UDP.
     pub not_tcp: u64,
     /// IP fragments held for reassembly.
     pub ip_fragments: u64,
@@ -47,6 +50,12 @@ pub struct InputStats {
     pub timestamps_backwards: u64,
     /// Frames captured shorter than on the wire (cut by the snap length).
     pub snaplen_truncated: u64,
+    /// Frames the `-f` filter did not match (not counted in `packets` or `bytes`).
+    #[serde(default)]
+    pub filtered_out: u64,
+    /// Their bytes (for progress only).
+    #[serde(skip)]
+    pub filtered_out_bytes: u64,
 }
 
 /// What the workers count of the flows they track, summed over workers with `+=`.
@@ -66,6 +75,22 @@ pub struct FlowCounts {
     pub flow_buffer_cap_hits: u64,
     /// Gaps forced by the global buffer cap.
     pub total_buffer_cap_hits: u64,
+    /// UDP flows tracked: a datagram started QUIC or a DTLS handshake on them.
+    #[serde(default)]
+    pub udp_flows: u64,
+    /// UDP flows on which no hello was read (Google QUIC, undecryptable Initials).
+    #[serde(default)]
+    pub udp_flows_without_tls: u64,
+    /// UDP flows evicted because their flow table was full.
+    #[serde(default)]
+    pub udp_flows_evicted: u64,
+    /// Datagrams of untracked UDP flows that started neither QUIC nor DTLS: counted, never
+    /// kept (a flood of random UDP costs no memory).
+    #[serde(default)]
+    pub udp_not_tls: u64,
+    /// TLS connections left out by `--server`, `--sni` or `--client`.
+    #[serde(default)]
+    pub out_of_scope: u64,
 }
 
 impl std::ops::AddAssign for FlowCounts {
@@ -76,6 +101,11 @@ impl std::ops::AddAssign for FlowCounts {
         self.half_open_evicted += other.half_open_evicted;
         self.flow_buffer_cap_hits += other.flow_buffer_cap_hits;
         self.total_buffer_cap_hits += other.total_buffer_cap_hits;
+        self.udp_flows += other.udp_flows;
+        self.udp_flows_without_tls += other.udp_flows_without_tls;
+        self.udp_flows_evicted += other.udp_flows_evicted;
+        self.udp_not_tls += other.udp_not_tls;
+        self.out_of_scope += other.out_of_scope;
     }
 }
 
@@ -121,25 +151,27 @@ fn optional_time<S: serde::Serializer>(t: &Option<Timestamp>, s: S) -> Result<S:
     t.map(Rfc3339::micros).serialize(s)
 }
 
+/// Percentiles in microseconds; null without samples (a 0 would read as "instant").
 #[derive(Serialize)]
 pub(super) struct PercentilesOut {
     pub(super) count: u64,
-    pub(super) p50: u64,
-    pub(super) p90: u64,
-    pub(super) p95: u64,
-    pub(super) p99: u64,
-    pub(super) max: u64,
+    pub(super) p50: Option<u64>,
+    pub(super) p90: Option<u64>,
+    pub(super) p95: Option<u64>,
+    pub(super) p99: Option<u64>,
+    pub(super) max: Option<u64>,
 }
 
 impl From<Percentiles> for PercentilesOut {
     fn from(p: Percentiles) -> Self {
+        let some = |v| (p.count > 0).then_some(v);
         PercentilesOut {
             count: p.count,
-            p50: p.p50,
-            p90: p.p90,
-            p95: p.p95,
-            p99: p.p99,
-            max: p.max,
+            p50: some(p.p50),
+            p90: some(p.p90),
+            p95: some(p.p95),
+            p99: some(p.p99),
+            max: some(p.max),
         }
     }
 }
@@ -172,6 +204,32 @@ pub(super) struct ServerOut<'a> {
     pub(super) latency_us: TimingsOut,
     pub(super) above_slo: Option<bool>,
     pub(super) resumption: ResumptionStatsOut,
+}
+
+/// One transport's connections (`transports` in the report).
+#[derive(Serialize)]
+pub(super) struct TransportOut {
+    pub(super) transport: &'static str,
+    pub(super) connections: u64,
+    pub(super) outcomes: BTreeMap<&'static str, u64>,
+    pub(super) failure_causes: BTreeMap<&'static str, u64>,
+    pub(super) latency_us: TimingsOut,
+    pub(super) resumption: ResumptionStatsOut,
+}
+
+/// The per-transport entries, in name order.
+pub(super) fn transport_entries(agg: &Aggregates) -> Vec<TransportOut> {
+    agg.by_transport
+        .iter()
+        .map(|(&transport, b)| TransportOut {
+            transport,
+            connections: b.connections,
+            outcomes: named(&b.outcomes, |o| o.name()),
+            failure_causes: named(&b.failure_causes, |c| c.name()),
+            latency_us: TimingsOut::from(&b.timings),
+            resumption: ResumptionStatsOut::from(&b.resumption),
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -278,6 +336,7 @@ pub(super) struct ClientOut<'a> {
     pub(super) ja3: Vec<NameCountOut<'a>>,
     pub(super) connections: u64,
     pub(super) unsuccessful: u64,
+    pub(super) failed: u64,
     pub(super) highest_version: Option<String>,
     pub(super) versions: Vec<String>,
     pub(super) cipher_suites: &'a BTreeSet<u16>,
@@ -295,6 +354,7 @@ impl<'a> ClientOut<'a> {
             ja3: name_counts(&p.ja3.ranked()),
             connections: p.connections,
             unsuccessful: p.unsuccessful,
+            failed: p.failed,
             highest_version: p.highest_version().map(|v| version_name(v).into_owned()),
             versions: p
                 .versions
@@ -423,6 +483,7 @@ pub(super) struct ReportOut<'a> {
     pub(super) failed_connections: Vec<failed::FailedOut<'a>>,
     pub(super) failed_connections_not_listed: BTreeMap<&'static str, u64>,
     pub(super) tcp_without_tls_by_server: Vec<ServerWithoutTlsOut>,
+    pub(super) transports: Vec<TransportOut>,
     pub(super) merge_state: MergeStateOut,
 }
 
@@ -434,24 +495,27 @@ pub(super) struct MergeStateOut {
     pub(super) aggregates: Box<serde_json::value::RawValue>,
 }
 
-/// TCP connections without TLS by how they went (see [`WithoutTls`]).
+/// TCP connections without TLS by how they went (see [`WithoutTls`]): the failures before
+/// TLS (`tcp_refused`, `tcp_no_answer`, `closed_before_hello`), then `not_tls` and `no_syn`.
 #[derive(Serialize)]
 pub(super) struct WithoutTlsOut {
     pub(super) connections: u64,
-    pub(super) no_answer: u64,
-    pub(super) refused: u64,
-    pub(super) closed_before_data: u64,
+    pub(super) tcp_refused: u64,
+    pub(super) tcp_no_answer: u64,
+    pub(super) closed_before_hello: u64,
     pub(super) not_tls: u64,
+    pub(super) no_syn: u64,
 }
 
 impl From<&WithoutTlsCounts> for WithoutTlsOut {
     fn from(c: &WithoutTlsCounts) -> Self {
         WithoutTlsOut {
             connections: c.total(),
-            no_answer: c.of(WithoutTls::NoAnswer),
-            refused: c.of(WithoutTls::Refused),
-            closed_before_data: c.of(WithoutTls::ClosedBeforeData),
+            tcp_refused: c.of(WithoutTls::Refused),
+            tcp_no_answer: c.of(WithoutTls::NoAnswer),
+            closed_before_hello: c.of(WithoutTls::ClosedBeforeHello),
             not_tls: c.of(WithoutTls::NotTls),
+            no_syn: c.of(WithoutTls::NoSyn),
         }
     }
 }
@@ -489,6 +553,8 @@ pub struct Report {
     pub aggregates: Aggregates,
     /// `--slo-p95-ms`: servers whose p95 ClientHello → done time is above it are flagged.
     pub slo_p95_ms: Option<f64>,
+    /// Reading was stopped by a signal (Ctrl-C): the report covers what was read until then.
+    pub interrupted: bool,
     /// The sensors whose traffic it covers (`--sensor`; several after `tlsight merge`).
     pub sensors: BTreeSet<String>,
 }
@@ -525,11 +591,15 @@ pub(super) fn without_tls_total(agg: &Aggregates) -> WithoutTlsCounts {
     total
 }
 
-/// Servers with TCP connections without TLS, most connections first (then address), the
-/// pooled ones last as [`OTHER_SERVERS`].
+/// Servers with TCP connections without TLS, most failures before TLS first (then most
+/// connections, then address), the pooled ones last as [`OTHER_SERVERS`].
 pub(super) fn without_tls_by_server(agg: &Aggregates) -> Vec<ServerWithoutTlsOut> {
     let mut v: Vec<_> = agg.without_tls.entries.iter().collect();
-    v.sort_by(|a, b| b.1.total().cmp(&a.1.total()).then(a.0.cmp(b.0)));
+    v.sort_by(|a, b| {
+        (b.1.failures(), b.1.total())
+            .cmp(&(a.1.failures(), a.1.total()))
+            .then(a.0.cmp(b.0))
+    });
     let mut out: Vec<_> = v
         .into_iter()
         .map(|(server, counts)| ServerWithoutTlsOut {
@@ -795,6 +865,7 @@ pub fn write_report(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         failed_connections: failed::listed(&agg.failed),
         failed_connections_not_listed: failed::not_listed(&agg.failed),
         tcp_without_tls_by_server: without_tls_by_server(agg),
+        transports: transport_entries(agg),
         merge_state: MergeStateOut {
             format: crate::aggregate::codec::FORMAT,
             aggregates: serde_json::value::to_raw_value(agg).map_err(io::Error::other)?,
@@ -821,6 +892,7 @@ mod tests {
         *report.aggregates.servers.entry("slow.test") = slow;
         *report.aggregates.servers.entry("fast.test") = fast;
         report.aggregates.servers.entry("silent.test");
+        report.aggregates.all.connections = 102;
         assert_eq!(
             report.above_slo(&report.aggregates.servers.other),
             None,
@@ -835,7 +907,12 @@ mod tests {
         assert_eq!(above.len(), 1);
         assert_eq!(above[0].0, "slow.test");
         let mut text = Vec::new();
-        write_summary(&report, &mut text).expect("write to a Vec");
+        write_summary(
+            &report,
+            &crate::output::SummaryOptions::default(),
+            &mut text,
+        )
+        .expect("write to a Vec");
         let text = String::from_utf8(text).expect("UTF-8");
         assert!(
             text.contains("Servers above the p95 SLO of 50 ms: 1"),

@@ -184,6 +184,40 @@ pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Reads a UTC time as users give it (`--now`): `2025-01-31`, `2025-01-31T12:00:00Z` (or
+/// with a space, without the `Z`), or seconds since the epoch. Seconds since the epoch.
+pub fn parse_utc(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    if let Ok(secs) = t.parse::<i64>() {
+        return Ok(secs);
+    }
+    let bad = || format!("'{text}' is not a UTC time (e.g. 2025-01-31 or 2025-01-31T12:00:00Z)");
+    let (date, time) = match t.split_once(['T', ' ']) {
+        Some((d, tm)) => (d, tm.trim_end_matches('Z')),
+        None => (t, "00:00:00"),
+    };
+    let num = |s: &str| s.parse::<u32>().map_err(|_| bad());
+    let parts: Vec<&str> = date.split('-').collect();
+    let [y, m, d] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let (y, m, d) = (y.parse::<i64>().map_err(|_| bad())?, num(m)?, num(d)?);
+    let clock: Vec<&str> = time.split(':').collect();
+    let (hh, mm, ss) = match clock.as_slice() {
+        [h, m] => (num(h)?, num(m)?, 0),
+        [h, m, s] => (num(h)?, num(m)?, num(s)?),
+        _ => return Err(bad()),
+    };
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return Err(bad());
+    }
+    let days = days_from_civil(y, m, d);
+    if civil_from_days(days) != (y, m, d) {
+        return Err(bad());
+    }
+    Ok(days * 86_400 + i64::from(hh * 3600 + mm * 60 + ss))
+}
+
 /// Reads back a time written by [`rfc3339_micros`] (`YYYY-MM-DDTHH:MM:SS[.ffffff]Z`, years
 /// 0000–9999), for reports read back by `tlsight merge`; `None` for any other text.
 pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
@@ -224,6 +258,23 @@ pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_times_as_users_give_them() {
+        assert_eq!(parse_utc("1970-01-01"), Ok(0));
+        assert_eq!(parse_utc("2000-02-29T00:00:00Z"), Ok(951_782_400));
+        assert_eq!(parse_utc("2023-11-14 22:13:20"), Ok(1_700_000_000));
+        assert_eq!(parse_utc("2023-11-14T22:13"), Ok(1_699_999_980));
+        assert_eq!(parse_utc("1700000000"), Ok(1_700_000_000));
+        for bad in [
+            "2023-02-30",
+            "2023-13-01",
+            "yesterday",
+            "2023-11-14T25:00:00Z",
+        ] {
+            assert!(parse_utc(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn civil_dates_round_trip() {

@@ -38,7 +38,7 @@ pub(super) fn wall_clock() -> Timestamp {
     Timestamp::from_parts(d.as_secs() as i64, i64::from(d.subsec_nanos()))
 }
 
-/// The live capture thread: like [`read_inputs`], plus time-based flushes (a quiet link still
+/// The live capture thread: like [`super::inputs::read_inputs`], plus time-based flushes (a quiet link still
 /// reaches the workers), window ends, and the stop flag.
 pub(super) fn read_live(
     mut source: LiveInterface,
@@ -77,7 +77,7 @@ pub(super) fn read_live(
     };
     while !stop.load(Ordering::Relaxed) {
         let now = match source.poll() {
-            Ok(Some(frame)) => reader.frame(link, &frame),
+            Ok(Some(frame)) => reader.frame(link, &frame, 0),
             Ok(None) => reader.clock.tick(wall_clock()),
             Err(e) => {
                 file.error = Some(e.to_string());

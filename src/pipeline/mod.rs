@@ -15,20 +15,26 @@
 //! to the calling thread, which merges them into one [`ClosedWindow`].
 
 mod batch;
+mod inputs;
 mod live;
+mod progress;
 mod reader;
 mod records;
 mod worker;
 
+pub use inputs::MAX_INPUTS;
+pub use progress::{Progress, ProgressSnapshot};
+
 use batch::Batch;
+use inputs::{Inputs, read_inputs};
 use live::{ReaderWindow, WindowAssembler, read_live, write_live};
-use reader::read_inputs;
 use records::{RecordMerger, RecordMessage, write_records};
 use worker::{WorkerOutput, run_worker};
 
 use crate::aggregate::{Aggregates, Merge};
 use crate::capture::interface::LiveInterface;
 use crate::facts::FactsConfig;
+use crate::facts::scope::Scope;
 use crate::output::{InputStats, Report};
 use crate::tcp::Limits;
 use crate::watch::{ClosedWindow, Drops};
@@ -56,6 +62,16 @@ pub struct Config {
     pub failed_per_cause: usize,
     /// Their schema and sensor name.
     pub record_format: crate::output::format::RecordFormat,
+    /// `analyze -f`: a BPF expression (tcpdump syntax) frames must match.
+    pub filter: Option<String>,
+    /// Where the analysis publishes its progress, for a progress line.
+    pub progress: Option<Arc<Progress>>,
+    /// `--server`, `--sni`, `--client`: connections outside are left out of every output.
+    pub scope: Scope,
+    /// `--tcp-failures`: write a record for each connection that failed before TLS.
+    pub tcp_failure_records: bool,
+    /// `--tls-ports`: where `--tcp-failures` writes records besides the ports TLS was seen on.
+    pub tls_ports: Vec<u16>,
     /// Key logs (`--keylog`, pcapng secrets blocks): connections with secrets are decrypted.
     pub keys: Option<crate::keylog::SharedKeyLog>,
 }
@@ -81,6 +97,11 @@ impl Default for Config {
             want_records: true,
             failed_per_cause: crate::aggregate::failures::DEFAULT_PER_CAUSE,
             record_format: crate::output::format::RecordFormat::default(),
+            filter: None,
+            progress: None,
+            scope: Scope::default(),
+            tcp_failure_records: false,
+            tls_ports: crate::facts::WELL_KNOWN_TLS_PORTS.to_vec(),
             keys: None,
         }
     }
@@ -114,8 +135,8 @@ impl Analysis {
     }
 }
 
-/// Analyses `paths` as one capture, in order, writing connection records (NDJSON, when
-/// `cfg.want_records`) to `records` as they become final.
+/// Analyses `paths` as one capture, their frames merged by timestamp, writing connection
+/// records (NDJSON, when `cfg.want_records`) to `records` as they become final.
 ///
 /// An error writing `records` stops the analysis early and is returned; input errors are
 /// reported per file in the result instead.
@@ -124,15 +145,37 @@ pub fn analyze_files(
     cfg: &Config,
     records: &mut dyn Write,
 ) -> io::Result<Analysis> {
-    let workers = spawn_workers(cfg, Mode::Offline);
-    let stop = Arc::new(AtomicBool::new(false));
-    let reader_paths = paths.to_vec();
-    let reader_stop = Arc::clone(&stop);
-    let (senders, recycle) = (workers.senders, workers.recycle);
-    let reader = thread::spawn(move || read_inputs(&reader_paths, senders, recycle, &reader_stop));
+    analyze_files_until(paths, cfg, records, &Arc::new(AtomicBool::new(false)))
+}
 
-    let merger = RecordMerger::new(workers.handles.len(), workers.spare_buffers.clone());
-    let written = write_records(&workers.records, merger, records);
+/// [`analyze_files`] that stops reading once `stop` is set (a signal handler's flag): what
+/// was read is analysed and reported, connections still open are closed at the capture's end.
+pub fn analyze_files_until(
+    paths: &[PathBuf],
+    cfg: &Config,
+    records: &mut dyn Write,
+    stop: &Arc<AtomicBool>,
+) -> io::Result<Analysis> {
+    let workers = spawn_workers(cfg, Mode::Offline);
+    let inputs = Inputs {
+        paths: paths.to_vec(),
+        filter: cfg.filter.clone(),
+        stop: Arc::clone(stop),
+        progress: cfg.progress.clone(),
+    };
+    // Records of an input read as it is written go out as soon as they are final.
+    let streaming = paths
+        .iter()
+        .any(|p| p.as_os_str() == "-" || std::fs::metadata(p).is_ok_and(|m| !m.is_file()));
+    let (senders, recycle) = (workers.senders, workers.recycle);
+    let reader = thread::spawn(move || read_inputs(&inputs, senders, recycle));
+
+    let merger = RecordMerger::new(
+        workers.handles.len(),
+        workers.spare_buffers.clone(),
+        &cfg.tls_ports,
+    );
+    let written = write_records(&workers.records, merger, records, streaming);
     if written.is_err() {
         // Stop reading; the workers then finish and hang up. Drain without writing.
         stop.store(true, Ordering::Relaxed);
@@ -145,6 +188,7 @@ pub fn analyze_files(
             inputs,
             input,
             aggregates,
+            interrupted: stop.load(Ordering::Relaxed),
             ..Report::default()
         },
         records_written: written?,
@@ -261,7 +305,11 @@ pub fn run_live(
     let reader =
         thread::spawn(move || read_live(source, senders, recycle, live, &reader_stop, &window_tx));
     let mut assembler = WindowAssembler::new(workers.handles.len());
-    let merger = RecordMerger::new(workers.handles.len(), workers.spare_buffers.clone());
+    let merger = RecordMerger::new(
+        workers.handles.len(),
+        workers.spare_buffers.clone(),
+        &cfg.tls_ports,
+    );
     let written = write_live(
         &workers.records,
         merger,

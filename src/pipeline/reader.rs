@@ -4,20 +4,21 @@
 use super::Mode;
 use super::batch::{BATCH_SEGMENTS, Batch, PayloadAt};
 
-use crate::capture::{Frame, OfflineFile, PacketSource, SharedFrame};
+use crate::capture::{Frame, SharedFrame};
 use crate::decode::{Decoded, Decoder, LinkType};
 use crate::flow::{FlowKey, Timestamp, Transport};
-use crate::output::{InputFile, InputStats};
+use crate::output::InputStats;
 use crate::tcp::Segment;
+use crate::udp::Datagram;
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Every this many packets every worker gets a batch, even an empty one, so that a worker
 /// whose shard is quiet still advances its clock and lets held records be written.
 pub(super) const TICK_PACKETS: u64 = 1 << 16;
+
+/// Every this many packets the reader looks at the stop flag and publishes its progress.
+pub(super) const CHECK_PACKETS: u64 = 1 << 12;
 
 /// Capture time made monotonic: advances by every forward step of the timestamps, never goes
 /// back. Computed from the packet sequence alone, so it is the same whatever the sharding.
@@ -29,6 +30,8 @@ pub(super) struct CaptureClock {
     /// instead would drift ahead of the wall clock whenever a frame stamped before a reading
     /// is read after it.
     wall: bool,
+    /// The clock never goes below this (see [`Self::pass`]).
+    floor: Timestamp,
 }
 
 impl CaptureClock {
@@ -38,7 +41,18 @@ impl CaptureClock {
             last_ts: None,
             now: Timestamp::default(),
             wall: mode == Mode::Live,
+            floor: Timestamp(i64::MIN),
         }
+    }
+
+    /// A time every later packet's clock will be at least: one nanosecond past now, for a
+    /// streamed input that has gone quiet, so that records closed until now can be written
+    /// (a record is final once every worker's clock has passed its close time). The clock then
+    /// moves by one nanosecond more than the timestamps only if the next packet has the
+    /// same timestamp as the last.
+    pub(super) fn pass(&mut self) -> Timestamp {
+        self.floor = Timestamp(self.now.0.saturating_add(1));
+        self.floor
     }
 
     /// The clock after a packet stamped `ts`.
@@ -47,7 +61,8 @@ impl CaptureClock {
             None => ts,
             Some(_) if self.wall => self.now.max(ts),
             Some(last) => Timestamp(self.now.0.saturating_add((ts.0 - last.0).max(0))),
-        };
+        }
+        .max(self.floor);
         self.last_ts = Some(ts);
         self.now
     }
@@ -61,7 +76,7 @@ pub(super) struct Dealer {
     /// Live: a batch whose worker's channel is full is dropped (and counted) rather than
     /// waited for, so the capture never stalls behind slow workers.
     lossy: bool,
-    /// Segments dropped because a worker's channel was full (lossy mode only).
+    /// Segments and datagrams dropped because a worker's channel was full (lossy mode only).
     pub(super) dropped_segments: u64,
     /// The live window new batches belong to.
     pub(super) window: u64,
@@ -80,50 +95,75 @@ impl Dealer {
         }
     }
 
-    /// Queues a segment for the worker of its flow: a payload in a mapped file is referred to
-    /// (the batch holds its chunks), any other is copied into the batch.
+    /// Queues a segment of input `input` for the worker of its flow: a payload in a mapped
+    /// file is referred to (the batch holds its chunks), any other is copied into the batch.
     pub(super) fn push(
         &mut self,
         seg: Segment<&[u8]>,
         shared: Option<SharedFrame<'_>>,
+        input: u16,
         clock: Timestamp,
     ) {
-        let payload = seg.payload;
         let w = seg.key.shard(self.senders.len());
-        let mapped = shared.and_then(|s| Some((s, s.file.offset_of(payload)?)));
-        // A batch refers to one file: segments of the next file wait for the next batch.
-        if let Some((s, _)) = mapped
-            && let Some(batch) = self.batches.get(w)
-            && batch.file.as_ref().is_some_and(|f| !Arc::ptr_eq(f, s.file))
-        {
-            self.send(w, clock);
-        }
-        let Some(batch) = self.batches.get_mut(w) else {
+        let Some((batch, payload)) = self.place(w, seg.payload, shared, input, clock) else {
             return;
         };
-        let len = payload.len();
-        let payload = match mapped {
-            Some((s, start)) => {
-                if batch.file.is_none() {
-                    batch.file = Some(Arc::clone(s.file));
-                }
-                for chunk in s.chunks {
-                    if !batch.chunks.last().is_some_and(|c| Arc::ptr_eq(c, chunk)) {
-                        batch.chunks.push(Arc::clone(chunk));
-                    }
-                }
-                PayloadAt::Mapped { start, len }
-            }
-            None => {
-                let start = batch.payload.len();
-                batch.payload.extend_from_slice(payload);
-                PayloadAt::Copied { start, len }
-            }
-        };
         batch.segments.push(seg.with_payload(payload));
-        if batch.segments.len() >= BATCH_SEGMENTS {
+        if batch.len() >= BATCH_SEGMENTS {
             self.send(w, clock);
         }
+    }
+
+    /// Queues a UDP datagram for the worker of its flow, as [`Self::push`] does segments.
+    pub(super) fn push_datagram(
+        &mut self,
+        d: Datagram<&[u8]>,
+        shared: Option<SharedFrame<'_>>,
+        input: u16,
+        clock: Timestamp,
+    ) {
+        let w = d.key.shard(self.senders.len());
+        let Some((batch, payload)) = self.place(w, d.payload, shared, input, clock) else {
+            return;
+        };
+        batch.datagrams.push(d.with_payload(payload));
+        if batch.len() >= BATCH_SEGMENTS {
+            self.send(w, clock);
+        }
+    }
+
+    /// Where `payload` goes in worker `w`'s batch: referred to in the mapped file it lies in
+    /// (the batch holds the file and its chunks; no copy), else copied into the batch.
+    fn place(
+        &mut self,
+        w: usize,
+        payload: &[u8],
+        shared: Option<SharedFrame<'_>>,
+        input: u16,
+        clock: Timestamp,
+    ) -> Option<(&mut Batch, PayloadAt)> {
+        let mapped = shared.and_then(|s| Some((s, s.file.offset_of(payload)?)));
+        let at = match mapped {
+            Some((s, start)) => {
+                let len = payload.len();
+                match self
+                    .batches
+                    .get_mut(w)?
+                    .refer(s.file, s.chunks, start, len, input)
+                {
+                    Some(at) => at,
+                    None => {
+                        // The batch names as many files as it can: it goes, the next starts.
+                        self.send(w, clock);
+                        self.batches
+                            .get_mut(w)?
+                            .refer(s.file, s.chunks, start, len, input)?
+                    }
+                }
+            }
+            None => self.batches.get_mut(w)?.copy(payload, input),
+        };
+        Some((self.batches.get_mut(w)?, at))
     }
 
     /// Sends worker `w` its batch (even an empty one), stamped with the clock; live, drops it
@@ -146,7 +186,7 @@ impl Dealer {
         if may_drop && tx.is_full() {
             // The reader is the only sender, so a channel with room now still has room when
             // it sends; a full one means the worker is behind: drop, count, reuse the buffers.
-            self.dropped_segments += batch.segments.len() as u64;
+            self.dropped_segments += batch.len() as u64;
             batch.clear();
             return;
         }
@@ -195,8 +235,8 @@ impl FrameReader {
         }
     }
 
-    /// Takes one frame; returns the capture clock after it.
-    pub(super) fn frame(&mut self, link: LinkType, frame: &Frame<'_>) -> Timestamp {
+    /// Takes one frame of input `input`; returns the capture clock after it.
+    pub(super) fn frame(&mut self, link: LinkType, frame: &Frame<'_>, input: u16) -> Timestamp {
         self.stats.packets += 1;
         self.stats.bytes += frame.data.len() as u64;
         match self.last_frame_ts {
@@ -224,10 +264,21 @@ impl FrameReader {
                     ts: frame.ts,
                     clock: now,
                 };
-                self.dealer.push(seg, frame.shared, now);
+                self.dealer.push(seg, frame.shared, input, now);
             }
-            // Counted as before UDP had drivers: no transport analyses datagrams yet.
-            Ok(Decoded::Udp(_) | Decoded::Other) => self.stats.not_tcp += 1,
+            Ok(Decoded::Udp(d)) => {
+                self.stats.udp_datagrams += 1;
+                let (key, dir) = FlowKey::from_endpoints(Transport::Udp, d.src, d.dst);
+                let d = Datagram {
+                    key,
+                    dir,
+                    payload: d.payload,
+                    ts: frame.ts,
+                    clock: now,
+                };
+                self.dealer.push_datagram(d, frame.shared, input, now);
+            }
+            Ok(Decoded::Other) => self.stats.not_tcp += 1,
             Ok(Decoded::FragmentHeld) => self.stats.ip_fragments += 1,
             Err(e) => *self.decode_errors.entry(e.kind()).or_default() += 1,
         }
@@ -252,68 +303,6 @@ impl FrameReader {
         stats.decode_errors = self.decode_errors;
         stats
     }
-}
-
-/// The capture thread: reads every input, decodes, and deals segments out to the workers
-/// until the inputs end or `stop` is set.
-pub(super) fn read_inputs(
-    paths: &[PathBuf],
-    senders: Vec<Sender<Batch>>,
-    recycle: Receiver<Batch>,
-    stop: &AtomicBool,
-) -> (Vec<InputFile>, InputStats) {
-    let mut inputs = Vec::with_capacity(paths.len());
-    let mut reader = FrameReader::new(senders, recycle, Mode::Offline);
-    for path in paths {
-        let mut file = InputFile {
-            path: path.display().to_string(),
-            ..InputFile::default()
-        };
-        let mut source = match OfflineFile::open(path) {
-            Ok(s) => s,
-            Err(e) => {
-                file.error = Some(e.to_string());
-                inputs.push(file);
-                continue;
-            }
-        };
-        let link = source.link_type();
-        // Each file starts afresh, so that its first frame is noted as its span's start; the
-        // step from the previous file's last frame is checked after the loop.
-        let previous = reader.last_frame_ts.take();
-        loop {
-            let frame = match source.next_frame() {
-                Ok(Some(frame)) => frame,
-                Ok(None) => break,
-                Err(e) => {
-                    file.error = Some(e.to_string());
-                    break;
-                }
-            };
-            let now = reader.frame(link, &frame);
-            if reader.stats.packets.is_multiple_of(TICK_PACKETS) {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                reader.dealer.send_all(now);
-            }
-        }
-        file.packets = source.packets_read();
-        match reader.first_frame_ts.take() {
-            Some(first) => {
-                (file.start, file.end) = (Some(first), reader.last_frame_ts);
-                if previous.is_some_and(|last| first < last) {
-                    reader.stats.timestamps_backwards += 1;
-                }
-            }
-            None => reader.last_frame_ts = previous,
-        }
-        inputs.push(file);
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-    }
-    (inputs, reader.finish())
 }
 
 #[cfg(test)]
@@ -354,15 +343,17 @@ mod tests {
             if let Ok(Decoded::Tcp(seg)) = decoder.decode(link, frame.data, frame.ts) {
                 payloads.push(seg.payload.to_vec());
             }
-            reader.frame(link, &frame);
+            reader.frame(link, &frame, 0);
         }
         // The same payload again, from memory that is not the file: copied.
         let last = payloads.last().expect("segments").clone();
-        reader.dealer.push(test_segment(&last), None, Timestamp(0));
+        reader
+            .dealer
+            .push(test_segment(&last), None, 0, Timestamp(0));
         payloads.push(last);
         reader.finish();
         let batch = rx.try_recv().expect("one batch");
-        assert!(batch.file.is_some() && !batch.chunks.is_empty());
+        assert!(batch.files.len() == 1 && !batch.chunks.is_empty());
         let got: Vec<Vec<u8>> = batch
             .segments
             .iter()
@@ -372,7 +363,7 @@ mod tests {
         let copied = batch
             .segments
             .iter()
-            .filter(|d| matches!(d.payload, PayloadAt::Copied { .. }))
+            .filter(|d| d.payload.is_copied())
             .count();
         assert_eq!(copied, 1, "only the segment from outside the file");
         assert_eq!(batch.payload.len(), payloads[payloads.len() - 1].len());
@@ -386,7 +377,7 @@ mod tests {
         // Three full batches into a channel of one, nobody reading: one goes through, two are
         // dropped and counted, and the reader never blocks.
         for _ in 0..3 * BATCH_SEGMENTS {
-            dealer.push(test_segment(b"abc"), None, Timestamp(1));
+            dealer.push(test_segment(b"abc"), None, 0, Timestamp(1));
         }
         assert_eq!(dealer.dropped_segments, 2 * BATCH_SEGMENTS as u64);
         let got = rx.try_recv().expect("the first batch");
@@ -394,7 +385,7 @@ mod tests {
         assert_eq!(got.payload.len(), 3 * BATCH_SEGMENTS);
         // Room again: the next batch goes through, stamped with the window.
         dealer.window = 4;
-        dealer.push(test_segment(b"abc"), None, Timestamp(2));
+        dealer.push(test_segment(b"abc"), None, 0, Timestamp(2));
         dealer.send_all(Timestamp(2));
         let got = rx.try_recv().expect("the next batch");
         assert_eq!((got.segments.len(), got.window), (1, 4));
@@ -414,7 +405,7 @@ mod tests {
         };
         // One step back within a file, one at the boundary between two files, one cut frame.
         for (secs, wire_len) in [(100, 60), (99, 60), (99, 1500), (101, 60), (50, 60)] {
-            reader.frame(LinkType::ETHERNET, &frame(secs, wire_len));
+            reader.frame(LinkType::ETHERNET, &frame(secs, wire_len), 0);
         }
         let stats = reader.finish();
         assert_eq!(stats.packets, 5);
@@ -423,45 +414,16 @@ mod tests {
     }
 
     #[test]
-    fn files_read_out_of_order_count_their_step_back_and_keep_their_own_spans() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
-        // Recorded about an hour apart, read the later first, and the earlier one twice.
-        let (later, earlier) = (
-            dir.join("tls12-alpn-h2.pcap"),
-            dir.join("tls10-ecdhe-rsa.pcap"),
-        );
-        let paths = [
-            later,
-            earlier.clone(),
-            dir.join("no-such-file.pcap"),
-            earlier,
-        ];
-        let (tx, _rx) = unbounded::<Batch>();
-        let (_recycle_tx, recycle_rx) = unbounded::<Batch>();
-        let (inputs, stats) = read_inputs(&paths, vec![tx], recycle_rx, &AtomicBool::new(false));
-        assert_eq!(
-            stats.timestamps_backwards, 2,
-            "at the starts of the 2nd and 4th files"
-        );
-        let spans: Vec<_> = inputs.iter().map(|f| (f.start, f.end)).collect();
-        assert_eq!(spans[2], (None, None), "the missing file has none");
-        assert_eq!(spans[1], spans[3], "the same file, the same span");
-        for &(start, end) in [spans[0], spans[1]].iter() {
-            let (start, end) = (start.expect("start"), end.expect("end"));
-            assert!(start < end, "{start:?} {end:?}");
-        }
-        assert!(
-            spans[1].1 < spans[0].0,
-            "the second file ends before the first starts"
-        );
-    }
-
-    #[test]
     fn capture_clock_never_goes_back() {
         let mut clock = CaptureClock::new(Mode::Offline);
         assert_eq!(clock.tick(Timestamp(100)), Timestamp(100));
         assert_eq!(clock.tick(Timestamp(50)), Timestamp(100));
         assert_eq!(clock.tick(Timestamp(80)), Timestamp(130));
+        // A streamed input went quiet: later packets are past the flush, even one stamped
+        // the same as the last.
+        assert_eq!(clock.pass(), Timestamp(131));
+        assert_eq!(clock.tick(Timestamp(80)), Timestamp(131));
+        assert_eq!(clock.tick(Timestamp(90)), Timestamp(141));
     }
 
     #[test]

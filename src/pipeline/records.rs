@@ -7,7 +7,7 @@ use super::worker::WindowPart;
 use crate::flow::{Endpoint, Timestamp, Transport};
 use crossbeam_channel::{Receiver, Sender};
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::io::{self, Write};
 use std::ops::Range;
 use std::rc::Rc;
@@ -35,7 +35,9 @@ pub(super) struct RecordMessage {
 #[derive(Default)]
 pub(super) struct RecordBatch {
     pub(super) bytes: Vec<u8>,
-    pub(super) records: Vec<(RecordKey, Range<usize>)>,
+    /// Each record's key, place in `bytes`, and whether it is of a connection that failed
+    /// before TLS (written under the [`PreTlsGate`]).
+    pub(super) records: Vec<(RecordKey, Range<usize>, bool)>,
 }
 
 impl RecordBatch {
@@ -53,21 +55,35 @@ impl RecordBatch {
 
     /// Appends the record that `write` appends to the buffer.
     pub(super) fn push(&mut self, key: RecordKey, write: impl FnOnce(&mut Vec<u8>)) {
+        self.push_kind(key, false, write);
+    }
+
+    /// Appends the record of a connection that failed before TLS.
+    pub(super) fn push_pre_tls(&mut self, key: RecordKey, write: impl FnOnce(&mut Vec<u8>)) {
+        self.push_kind(key, true, write);
+    }
+
+    fn push_kind(&mut self, key: RecordKey, pre_tls: bool, write: impl FnOnce(&mut Vec<u8>)) {
         let start = self.bytes.len();
         write(&mut self.bytes);
-        self.records.push((key, start..self.bytes.len()));
+        self.records.push((key, start..self.bytes.len(), pre_tls));
     }
 }
 
-/// Writes the workers' record messages as one stream in [`RecordKey`] order. Returns how
-/// many records were written.
+/// Writes the workers' record messages as one stream in [`RecordKey`] order, flushing `out`
+/// whenever it has caught up when `streaming`. Returns how many records were written.
 pub(super) fn write_records(
     messages: &Receiver<RecordMessage>,
     mut merger: RecordMerger,
     out: &mut dyn Write,
+    streaming: bool,
 ) -> io::Result<u64> {
     for msg in messages.iter() {
         merger.accept(msg, out)?;
+        // Streamed input: what is final goes out now, not when the output's buffer fills.
+        if streaming && messages.is_empty() {
+            out.flush()?;
+        }
     }
     // Every worker has hung up: whatever is left is final.
     merger.finish(out)
@@ -82,15 +98,18 @@ pub(super) struct RecordMerger {
     pub(super) written: u64,
     /// Where a message's buffer goes back once all its records are written.
     pub(super) spare_buffers: Sender<Vec<u8>>,
+    /// Which records of failures before TLS go out, and when.
+    pub(super) gate: PreTlsGate,
 }
 
 impl RecordMerger {
-    pub(super) fn new(workers: usize, spare_buffers: Sender<Vec<u8>>) -> Self {
+    pub(super) fn new(workers: usize, spare_buffers: Sender<Vec<u8>>, tls_ports: &[u16]) -> Self {
         RecordMerger {
             progress: vec![Timestamp(i64::MIN); workers],
             held: BinaryHeap::new(),
             written: 0,
             spare_buffers,
+            gate: PreTlsGate::new(tls_ports),
         }
     }
 
@@ -100,14 +119,19 @@ impl RecordMerger {
             *p = msg.progress;
         }
         let buffer = Rc::new(msg.records.bytes);
-        self.held
-            .extend(msg.records.records.into_iter().map(|(key, range)| {
-                Reverse(HeldRecord {
-                    key,
-                    buffer: Rc::clone(&buffer),
-                    range,
-                })
-            }));
+        self.held.extend(
+            msg.records
+                .records
+                .into_iter()
+                .map(|(key, range, pre_tls)| {
+                    Reverse(HeldRecord {
+                        key,
+                        buffer: Rc::clone(&buffer),
+                        range,
+                        pre_tls,
+                    })
+                }),
+        );
         self.recycle(buffer);
         let watermark = self
             .progress
@@ -140,8 +164,21 @@ impl RecordMerger {
 
     pub(super) fn write_first(&mut self, out: &mut dyn Write) -> io::Result<()> {
         if let Some(Reverse(record)) = self.held.pop() {
-            out.write_all(record.line())?;
-            self.written += 1;
+            let port = record.key.3.port;
+            if !record.pre_tls {
+                out.write_all(record.line())?;
+                self.written += 1;
+                // Failures before TLS on this port wait no longer.
+                for line in self.gate.saw_tls_on(port) {
+                    out.write_all(&line)?;
+                    self.written += 1;
+                }
+            } else if self.gate.admits(port) {
+                out.write_all(record.line())?;
+                self.written += 1;
+            } else {
+                self.gate.hold(port, record.line());
+            }
             self.recycle(record.buffer);
         }
         Ok(())
@@ -161,6 +198,56 @@ pub(super) struct HeldRecord {
     pub(super) key: RecordKey,
     pub(super) buffer: Rc<Vec<u8>>,
     pub(super) range: Range<usize>,
+    pub(super) pre_tls: bool,
+}
+
+/// Most records of failures before TLS held at once while their port has not shown TLS;
+/// beyond, they are not written (a scan of closed ports does not fill memory).
+const MAX_HELD_PRE_TLS: usize = 100_000;
+
+/// Which records of connections that failed before TLS are written (`--tcp-failures`):
+/// those on `--tls-ports` at once, in order; those on another port once a TLS record to that
+/// port has been written (held until then, then written after it); the rest never. Decided
+/// in the writer's order, so it does not depend on the worker count.
+pub(super) struct PreTlsGate {
+    listed: BTreeSet<u16>,
+    seen: BTreeSet<u16>,
+    held: BTreeMap<u16, Vec<Vec<u8>>>,
+    held_count: usize,
+}
+
+impl PreTlsGate {
+    fn new(tls_ports: &[u16]) -> Self {
+        PreTlsGate {
+            listed: tls_ports.iter().copied().collect(),
+            seen: BTreeSet::new(),
+            held: BTreeMap::new(),
+            held_count: 0,
+        }
+    }
+
+    /// Whether a failure on `port` is written now.
+    fn admits(&self, port: u16) -> bool {
+        self.listed.contains(&port) || self.seen.contains(&port)
+    }
+
+    /// Keeps a failure's record until TLS shows on its port (within the bound).
+    fn hold(&mut self, port: u16, line: &[u8]) {
+        if self.held_count < MAX_HELD_PRE_TLS {
+            self.held.entry(port).or_default().push(line.to_vec());
+            self.held_count += 1;
+        }
+    }
+
+    /// Notes a TLS record on `port`; returns the failures held for it.
+    fn saw_tls_on(&mut self, port: u16) -> Vec<Vec<u8>> {
+        if !self.seen.insert(port) {
+            return Vec::new();
+        }
+        let lines = self.held.remove(&port).unwrap_or_default();
+        self.held_count -= lines.len();
+        lines
+    }
 }
 
 impl HeldRecord {
@@ -228,7 +315,7 @@ pub(crate) mod tests {
     #[test]
     fn records_are_written_in_close_order_once_every_worker_has_passed_them() {
         let (spare_tx, spare_rx) = unbounded();
-        let mut merger = RecordMerger::new(2, spare_tx);
+        let mut merger = RecordMerger::new(2, spare_tx, &[]);
         let mut out = Vec::new();
         merger
             .accept(

@@ -1,7 +1,7 @@
 //! A worker: owns the flow table of its shard, runs each connection's TLS observer on the
 //! reassembled streams, and turns closed connections into facts, aggregates and records.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use super::batch::Batch;
 use super::records::{RecordBatch, RecordMessage};
@@ -9,13 +9,14 @@ use super::{Config, Mode, RecordChannels};
 
 use crate::aggregate::Aggregates;
 use crate::aggregate::failures::FailedConnections;
-use crate::facts::{self, TcpFacts, TransportFacts, WithoutTls};
+use crate::facts::{self, DtlsTransport, QuicTransport, TcpFacts, TransportFacts, WithoutTls};
 use crate::flow::{Direction, FlowKey, Timestamp};
 use crate::output::FlowCounts;
 use crate::prefetch;
 use crate::tcp::{CloseReason, Connection, StreamConsumer, TcpTable};
 use crate::tls::joiner::{JoinBudget, MAX_HANDSHAKE_MESSAGE};
 use crate::tls::{RecordConfig, RecordLayer, TlsContext};
+use crate::udp::{UdpConnection, UdpTable, UdpTransportFacts};
 use crate::watch::Sightings;
 use crossbeam_channel::{Receiver, Sender};
 use std::rc::Rc;
@@ -48,6 +49,8 @@ pub(super) struct ConnectionObserver {
     /// the observer's half kilobyte.
     pub(super) tls: Option<Box<RecordLayer>>,
     pub(super) ctx: Rc<RefCell<TlsContext>>,
+    /// The input (command-line file) of the segment that started the connection.
+    pub(super) input: u16,
     /// The worker's record-layer limits (handshake messages within the buffer budgets).
     pub(super) config: Rc<RecordConfig>,
 }
@@ -96,6 +99,7 @@ pub(super) fn run_worker(
 ) -> WorkerOutput {
     let windows = mode == Mode::Live;
     let mut table: TcpTable<ConnectionObserver> = TcpTable::new(cfg.limits);
+    let mut udp = UdpTable::new(cfg.limits.table());
     let ctx = Rc::new(RefCell::new(TlsContext {
         keys: cfg.keys.clone(),
         ..TlsContext::default()
@@ -108,10 +112,13 @@ pub(super) fn run_worker(
         RecordBatch::reusing(channels.spare.try_recv().unwrap_or_default(), previous)
     };
     let mut records = RecordBatch::default();
+    // The input of the segment being processed: a connection it starts started there.
+    let input = Cell::new(0);
     let config = Rc::new(record_config(&cfg));
     let mut new_consumer = |_: &FlowKey| ConnectionObserver {
         tls: None,
         ctx: Rc::clone(&ctx),
+        input: input.get(),
         config: Rc::clone(&config),
     };
     let send = |records: &mut RecordBatch, progress, windows: Vec<WindowPart>| {
@@ -127,6 +134,8 @@ pub(super) fn run_worker(
         }
     };
     let mut window = 0;
+    // TLS connections already counted in the progress (live windows start afresh: none).
+    let mut published = 0;
     for mut batch in rx {
         // Windows end between batches: what came before belongs to the earlier ones.
         let mut parts = Vec::new();
@@ -146,16 +155,36 @@ pub(super) fn run_worker(
                 prefetch::line(batch.payload_of(ahead).as_ptr());
             }
             let seg = d.with_payload(batch.payload_of(d));
+            input.set(d.payload.input);
             table.process(&seg, &mut new_consumer, &mut closed);
         }
         table.expire_idle(batch.clock, &mut new_consumer, &mut closed);
+        let tls = &mut *ctx.borrow_mut();
+        let mut udp_closed = |conn: UdpConnection, reason: CloseReason, tls: &mut TlsContext| {
+            finish_udp_connection(conn, reason, tls, &cfg, windows, &mut out, &mut records);
+        };
+        for d in &batch.datagrams {
+            udp.process(
+                &d.with_payload(batch.datagram_payload(d)),
+                tls,
+                &mut udp_closed,
+            );
+        }
+        udp.expire_idle(batch.clock, tls, &mut udp_closed);
         let progress = batch.clock;
+        if let Some(p) = &cfg.progress {
+            p.connections_done(out.aggregates.all.connections.saturating_sub(published));
+            published = out.aggregates.all.connections;
+        }
         batch.clear();
         let _ = recycle.send(batch);
         send(&mut records, progress, parts);
     }
     table.drain(&mut new_consumer, &mut |conn, reason| {
         finish_connection(conn, reason, &cfg, windows, &mut out, &mut records);
+    });
+    udp.drain(&mut ctx.borrow_mut(), &mut |conn, reason, tls| {
+        finish_udp_connection(conn, reason, tls, &cfg, windows, &mut out, &mut records);
     });
     let last = if windows {
         vec![take_window(window, &mut out, &cfg)]
@@ -168,6 +197,10 @@ pub(super) fn run_worker(
     out.flows.half_open_evicted = stats.half_open.flows_evicted;
     out.flows.flow_buffer_cap_hits = stats.flow_buffer_cap_hits;
     out.flows.total_buffer_cap_hits = stats.total_buffer_cap_hits;
+    let stats = udp.stats();
+    out.flows.udp_flows = stats.flows;
+    out.flows.udp_flows_evicted = stats.table.flows_evicted;
+    out.flows.udp_not_tls = stats.not_tls;
     out
 }
 
@@ -213,7 +246,34 @@ pub(super) fn finish_connection(
     let Some(tls) = conn.consumer.tls.filter(|tls| tls.is_tls()) else {
         out.flows.tcp_connections_without_tls += 1;
         let (server, kind) = WithoutTls::classify(&conn.key, &conn.meta);
+        let client = if server == conn.key.lo {
+            conn.key.hi
+        } else {
+            conn.key.lo
+        };
+        // Without a server name, `--sni` leaves every such connection out.
+        if !cfg.scope.is_everything() && !cfg.scope.admits(&client, &server, None) {
+            return;
+        }
         out.aggregates.add_without_tls(server, kind);
+        if cfg.tcp_failure_records && cfg.want_records && kind.is_failure() {
+            let key = (
+                conn.closed_at,
+                conn.meta.first_ts,
+                client,
+                server,
+                conn.key.transport,
+            );
+            let input = conn.consumer.input;
+            let tcp = TcpFacts {
+                meta: conn.meta,
+                close: reason,
+            };
+            records.push_pre_tls(key, |bytes| {
+                let format = &cfg.record_format;
+                format.write_tcp_failure(kind, (client, server), &tcp, input, bytes);
+            });
+        }
         return;
     };
     let transcript = tls.finish();
@@ -221,15 +281,99 @@ pub(super) fn finish_connection(
         meta: conn.meta,
         close: reason,
     });
-    let f = facts::build(&conn.key, transport, transcript, &cfg.facts);
+    let input = conn.consumer.input;
+    record_facts(
+        &conn.key,
+        conn.closed_at,
+        input,
+        transport,
+        transcript,
+        cfg,
+        windows,
+        out,
+        records,
+    );
+}
+
+/// Turns a closed UDP flow (QUIC or DTLS) into facts, aggregates and a record, as
+/// [`finish_connection`] does a TCP connection.
+fn finish_udp_connection(
+    conn: UdpConnection,
+    reason: CloseReason,
+    tls: &mut TlsContext,
+    cfg: &Config,
+    windows: bool,
+    out: &mut WorkerOutput,
+    records: &mut RecordBatch,
+) {
+    let (first_ts, last_ts) = (conn.flow.first_ts, conn.flow.last_ts);
+    let (driver_facts, transcript) = conn.flow.finish(tls);
+    let Some(transcript) = transcript else {
+        out.flows.udp_flows_without_tls += 1;
+        return;
+    };
+    let transport = match driver_facts {
+        UdpTransportFacts::Quic(quic) => TransportFacts::Quic(Box::new(QuicTransport {
+            quic: *quic,
+            close: reason,
+            first_ts,
+            last_ts,
+        })),
+        UdpTransportFacts::Dtls(dtls) => TransportFacts::Dtls(Box::new(DtlsTransport {
+            dtls: *dtls,
+            close: reason,
+            first_ts,
+            last_ts,
+        })),
+    };
+    // Which input a UDP flow started in is not tracked yet: known only when there is one.
+    let input = if cfg.record_format.inputs.len() == 1 {
+        0
+    } else {
+        u16::MAX
+    };
+    record_facts(
+        &conn.key,
+        conn.closed_at,
+        input,
+        transport,
+        transcript,
+        cfg,
+        windows,
+        out,
+        records,
+    );
+}
+
+/// Builds a closed connection's facts from its transport's and its transcript, adds them to
+/// the aggregates (and the live window's sightings) and, if wanted, writes its record (naming
+/// `input`, the index of the input file it started in); out of `--server`/`--sni`/`--client`,
+/// it is only counted.
+#[allow(clippy::too_many_arguments)]
+fn record_facts(
+    key: &FlowKey,
+    closed_at: Timestamp,
+    input: u16,
+    transport: TransportFacts,
+    transcript: crate::tls::Transcript,
+    cfg: &Config,
+    windows: bool,
+    out: &mut WorkerOutput,
+    records: &mut RecordBatch,
+) {
+    let f = facts::build(key, transport, transcript, &cfg.facts);
+    if !cfg.scope.is_everything() && !cfg.scope.admits_facts(&f) {
+        out.flows.out_of_scope += 1;
+        return;
+    }
     out.aggregates.add(&f);
     if windows {
         out.sightings.add(&f);
     }
     if cfg.want_records {
         let (first_ts, client, server, transport) = f.sort_key();
-        let key = (conn.closed_at, first_ts, client, server, transport);
-        records.push(key, |bytes| cfg.record_format.write(&f, bytes));
+        let key = (closed_at, first_ts, client, server, transport);
+        records.push(key, |bytes| cfg.record_format.write(&f, input, bytes));
     }
 }
 
@@ -254,6 +398,7 @@ mod tests {
         let mut new_consumer = |_: &FlowKey| ConnectionObserver {
             tls: None,
             ctx: Rc::clone(&ctx),
+            input: 0,
             config: Rc::clone(&config),
         };
         let segment = |flags: u8, seq: u32, payload: &'static [u8]| Segment {

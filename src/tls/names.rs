@@ -13,6 +13,9 @@ pub fn version_name(version: u16) -> Cow<'static, str> {
         0x0302 => "TLSv1.1".into(),
         0x0303 => "TLSv1.2".into(),
         0x0304 => "TLSv1.3".into(),
+        0xfeff => "DTLSv1.0".into(),
+        0xfefd => "DTLSv1.2".into(),
+        0xfefc => "DTLSv1.3".into(),
         0x7f00..=0x7fff => format!("TLSv1.3-draft{}", version & 0xff).into(),
         0x7e00..=0x7eff => format!("TLSv1.3-exp{}", version & 0xff).into(),
         0xfb00..=0xfbff => format!("TLSv1.3-fb{}", version & 0xff).into(),
@@ -21,10 +24,14 @@ pub fn version_name(version: u16) -> Cow<'static, str> {
 }
 
 /// The version a draft or experiment stands for, so that censuses can rank versions: drafts and
-/// experiments of TLS 1.3 rank as 0x0304, GREASE and unknown values as `None`.
+/// experiments of TLS 1.3 rank as 0x0304, DTLS versions as the TLS version each is based on
+/// (DTLS 1.0 on TLS 1.1, 1.2 on 1.2, 1.3 on 1.3), GREASE and unknown values as `None`.
 pub fn version_rank(version: u16) -> Option<u16> {
     match version {
         0x0002 | 0x0300..=0x0304 => Some(version),
+        0xfeff => Some(0x0302),
+        0xfefd => Some(0x0303),
+        0xfefc => Some(0x0304),
         0x7e00..=0x7fff | 0xfb00..=0xfbff => Some(0x0304),
         _ => None,
     }
@@ -116,6 +123,8 @@ mod tests {
         assert_eq!(version_name(0x1234), "0x1234");
         assert_eq!(version_rank(0x7f1c), Some(0x0304));
         assert_eq!(version_rank(0x0a0a), None);
+        assert_eq!(version_rank(0xfefd), Some(0x0303));
+        assert_eq!(version_name(0xfefc), "DTLSv1.3");
     }
 
     #[test]

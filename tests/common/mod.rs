@@ -37,10 +37,19 @@ impl Deref for Run {
 
 /// Runs the offline pipeline on `paths` with `workers` workers.
 pub fn analyze(paths: &[PathBuf], workers: usize) -> Run {
-    let cfg = Config {
+    let mut cfg = Config {
         workers,
         ..Config::default()
     };
+    // Records name their input by file name, so goldens do not depend on the checkout.
+    let names: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            p.file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        })
+        .collect();
+    cfg.record_format.inputs = names.into();
     let mut ndjson = Vec::new();
     let analysis = analyze_files(paths, &cfg, &mut ndjson).expect("write to a Vec");
     Run { analysis, ndjson }

@@ -583,3 +583,188 @@ fn record_window_tells_repeats_from_new_records() {
     assert!(w.check_and_set(37));
     assert!(!w.check_and_set(10), "beyond the window: taken as new");
 }
+
+/// A DTLS 1.2 handshake without a cookie round, up to both Finished.
+fn completed_dtls12(run: &mut Run, ch: &[u8]) {
+    run.send(C, &handshake_record(0, 0, 1, 0, ch), ms(0));
+    let mut flight = handshake_record(0, 0, 2, 0, &ServerHelloSpec::default().body());
+    flight.extend(handshake_record(0, 1, 14, 1, b""));
+    run.send(S, &flight, ms(10));
+    let mut cflight = handshake_record(0, 1, 16, 1, &[0x41; 66]);
+    cflight.extend(record(20, DTLS1_2, 0, 2, &[1]));
+    cflight.extend(record(22, DTLS1_2, 1, 0, &[0xee; 40]));
+    run.send(C, &cflight, ms(20));
+    let mut sflight = record(20, DTLS1_2, 0, 2, &[1]);
+    sflight.extend(record(22, DTLS1_2, 1, 0, &[0xdd; 40]));
+    run.send(S, &sflight, ms(30));
+}
+
+#[test]
+fn a_first_client_hello_after_a_completed_handshake_is_another_connection() {
+    let mut run = Run::new();
+    let ch = ClientHelloSpec::default().body();
+    completed_dtls12(&mut run, &ch);
+    // The same random (a client that reuses it, or a replay): the handshake is over, so a
+    // ClientHello with message_seq 0 starts another one.
+    let again = handshake_record(0, 0, 1, 0, &ch);
+    assert_eq!(run.send(C, &again, ms(40)), DatagramVerdict::NewConnection);
+    let (_, log) = run.finish();
+    assert_eq!(message_types(&log), [(C, 1), (S, 2), (S, 14), (C, 16)]);
+}
+
+#[test]
+fn a_client_hello_answering_a_cookie_request_stays_in_the_connection() {
+    let mut run = Run::new();
+    run.send(
+        C,
+        &handshake_record(0, 0, 1, 0, &ClientHelloSpec::default().body()),
+        ms(0),
+    );
+    run.send(
+        S,
+        &handshake_record(0, 0, 3, 0, &hello_verify_request_body(DTLS1_0, &[9; 20])),
+        ms(1),
+    );
+    // message_seq 1: the answer to the request, even from a client that changed its random.
+    let answer = ClientHelloSpec {
+        random: 0x66,
+        cookie: vec![9; 20],
+        ..ClientHelloSpec::default()
+    }
+    .body();
+    assert_eq!(
+        run.send(C, &handshake_record(0, 1, 1, 1, &answer), ms(2)),
+        DatagramVerdict::Taken
+    );
+    // The first ClientHello resent (message_seq 0, same random) is a retransmission.
+    assert_eq!(
+        run.send(
+            C,
+            &handshake_record(0, 2, 1, 0, &ClientHelloSpec::default().body()),
+            ms(3)
+        ),
+        DatagramVerdict::Taken
+    );
+    let (facts, log) = run.finish();
+    assert_eq!(message_types(&log), [(C, 1), (S, 3), (C, 1)]);
+    assert_eq!(facts.retransmissions.flights, [1, 0]);
+    assert!(
+        facts
+            .cookie_exchange
+            .is_some_and(|r| r.second_client_hello == Some(ms(2)))
+    );
+}
+
+/// A DTLS 1.3 connection up to the server's protected flight (epoch 2).
+fn dtls13_up_to_server_flight() -> Run {
+    let mut run = Run::new();
+    let ch = ClientHelloSpec {
+        supported_versions: vec![DTLS1_3],
+        ..ClientHelloSpec::default()
+    };
+    run.send(C, &handshake_record(0, 0, 1, 0, &ch.body()), ms(0));
+    let sh = ServerHelloSpec {
+        selected: Some(DTLS1_3),
+        ..ServerHelloSpec::default()
+    };
+    let mut flight = handshake_record(0, 0, 2, 0, &sh.body());
+    flight.extend(unified(2, 0, 900));
+    run.send(S, &flight, ms(10));
+    run
+}
+
+/// A unified-header record (16-bit sequence number, length present) of `len` bytes.
+fn unified(epoch: u8, seq: u8, len: u16) -> Vec<u8> {
+    let mut r = vec![0x2c | (epoch & 3), 0, seq];
+    r.extend(len.to_be_bytes());
+    r.extend(std::iter::repeat_n(0x77, usize::from(len)));
+    r
+}
+
+/// Protected records and alerts passed on: `(sender, kind, len)`, kind `P` (handshake-era),
+/// `A` (application data), `!` (inferred alert).
+fn protected_events(log: &EventLog) -> Vec<(Direction, char, usize)> {
+    log.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Protected { dir, len, .. } => Some((*dir, 'P', *len)),
+            Event::ApplicationData { dir, len, .. } => Some((*dir, 'A', *len)),
+            Event::Alert { dir, alert, .. } if *alert == Alert::INFERRED => Some((*dir, '!', 0)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn dtls13_alert_sized_last_client_record_is_an_inferred_alert() {
+    let mut run = dtls13_up_to_server_flight();
+    run.send(C, &unified(2, 0, 19), ms(20));
+    // The server, hearing no Finished, resends its flight.
+    run.send(S, &unified(2, 1, 900), ms(1010));
+    let (_, log) = run.finish();
+    assert_eq!(
+        protected_events(&log),
+        [(S, 'P', 900), (S, 'P', 900), (C, '!', 0)]
+    );
+    assert!(log.events.contains(&Event::Alert {
+        dir: C,
+        alert: Alert::INFERRED,
+        ts: ms(20)
+    }));
+}
+
+#[test]
+fn dtls13_server_rejecting_the_client_flight_and_a_normal_close() {
+    // The server answers the client's flight with one alert-sized record and stops.
+    let mut run = dtls13_up_to_server_flight();
+    run.send(C, &unified(2, 0, 700), ms(20));
+    run.send(S, &unified(3, 0, 19), ms(21));
+    let (_, log) = run.finish();
+    assert_eq!(
+        protected_events(&log),
+        [(S, 'P', 900), (C, 'P', 700), (S, '!', 0)]
+    );
+
+    // A completed connection closed by both sides: no alert inferred, and a small record
+    // followed by another is passed on in order.
+    let mut run = dtls13_up_to_server_flight();
+    run.send(C, &unified(2, 0, 61), ms(20));
+    run.send(S, &unified(3, 0, 35), ms(21));
+    run.send(C, &unified(3, 0, 30), ms(22));
+    run.send(C, &unified(3, 1, 19), ms(23));
+    run.send(S, &unified(3, 1, 19), ms(24));
+    let (_, log) = run.finish();
+    assert_eq!(
+        protected_events(&log),
+        [
+            (S, 'P', 900),
+            (C, 'P', 61),
+            (S, 'A', 35),
+            (C, 'A', 30),
+            (C, 'A', 19),
+            (S, 'A', 19)
+        ]
+    );
+
+    // An alert-sized first client record that is not its last: passed on, in order.
+    let mut run = dtls13_up_to_server_flight();
+    run.send(C, &unified(2, 0, 20), ms(20));
+    run.send(C, &unified(3, 0, 40), ms(21));
+    let (_, log) = run.finish();
+    assert_eq!(
+        protected_events(&log),
+        [(S, 'P', 900), (C, 'P', 20), (C, 'A', 40)]
+    );
+}
+
+#[test]
+fn charged_counts_what_the_connection_holds() {
+    let mut run = Run::new();
+    let empty = run.conn.charged();
+    assert!(empty >= size_of::<DtlsConnection>());
+    // Half a message held by the joiner.
+    let ch = ClientHelloSpec::default().body();
+    let [a, _] = fragmented_client_hello(&ch, 0, 0);
+    run.send(C, &a, ms(0));
+    assert!(run.conn.charged() >= empty + ch.len() / 2);
+}

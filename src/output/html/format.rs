@@ -29,17 +29,7 @@ impl fmt::Display for Esc<'_> {
 }
 
 /// `1234567` → `1,234,567`.
-pub(super) fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub(super) use crate::output::table::thousands as count;
 
 /// `part` of `whole` as a percentage with one decimal (`12.5 %`); `<0.1 %` for a non-zero
 /// share that would round to zero, `–` when `whole` is zero.

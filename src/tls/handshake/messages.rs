@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
-use super::hello::{self, ClientHello, HelloError, ServerHello};
+use super::hello::{self, ClientHello, HelloError, HelloFormat, ServerHello};
 use super::{Certificate, TlsContext};
 
 /// The message-body parsers the handshake layer uses. A trait (implemented by [`WireParsers`])
 /// so that the layer and the drivers above it can be tested with stand-ins.
 pub trait MessageParsers {
-    /// A ClientHello body.
-    fn client_hello(body: &[u8]) -> Result<ClientHello, HelloError>;
+    /// A ClientHello body laid out as `format` says (DTLS adds a cookie).
+    fn client_hello(body: &[u8], format: HelloFormat) -> Result<ClientHello, HelloError>;
     /// An SSLv2 CLIENT-HELLO message (from its type byte).
     fn sslv2_client_hello(msg: &[u8]) -> Result<ClientHello, HelloError>;
     /// A ServerHello (type 2) or draft HelloRetryRequest (type 6) body.
@@ -30,8 +30,8 @@ pub trait MessageParsers {
 pub struct WireParsers;
 
 impl MessageParsers for WireParsers {
-    fn client_hello(body: &[u8]) -> Result<ClientHello, HelloError> {
-        hello::parse_client_hello(body)
+    fn client_hello(body: &[u8], format: HelloFormat) -> Result<ClientHello, HelloError> {
+        hello::parse_client_hello_as(body, format)
     }
     fn sslv2_client_hello(msg: &[u8]) -> Result<ClientHello, HelloError> {
         hello::parse_sslv2_client_hello(msg)

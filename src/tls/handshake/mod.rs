@@ -16,6 +16,7 @@
 pub mod certificate;
 pub mod fingerprint;
 pub mod hello;
+mod input;
 mod messages;
 pub mod protected;
 pub mod sink;
@@ -23,6 +24,7 @@ mod transcript;
 
 pub use certificate::{CertCache, Certificate};
 pub use hello::{ClientHello, HelloError, ServerHello};
+pub use input::HandshakeInput;
 pub use messages::{MessageParsers, WireParsers};
 pub use sink::{EventLog, HandshakeSink};
 pub use transcript::{Alert, Anomaly, AnomalyKind, TimedEvent, TlsEvent, Transcript};
@@ -66,6 +68,14 @@ impl Carrier {
             Carrier::Dtls => 'd',
         }
     }
+
+    /// How its ClientHello bodies are laid out (DTLS's carry a cookie).
+    pub fn hello_format(self) -> hello::HelloFormat {
+        match self {
+            Carrier::Tcp | Carrier::Quic => hello::HelloFormat::Tls,
+            Carrier::Dtls => hello::HelloFormat::Dtls,
+        }
+    }
 }
 
 /// State shared by the handshake layers of one worker: the certificate cache, so that each
@@ -101,6 +111,8 @@ pub struct Handshake<P = WireParsers> {
     client_hello_sent: [bool; 2],
     /// Each side's first application data was reported.
     app_data_seen: [bool; 2],
+    /// Each side's first protected handshake flight was reported (UDP drivers).
+    protected_flight_seen: [bool; 2],
     /// [`MAX_EVENTS`] was reached.
     events_capped: bool,
     parsers: PhantomData<P>,
@@ -125,6 +137,7 @@ impl<P> Handshake<P> {
             hello_seen: false,
             client_hello_sent: [false; 2],
             app_data_seen: [false; 2],
+            protected_flight_seen: [false; 2],
             events_capped: false,
             parsers: PhantomData,
         }
@@ -188,6 +201,15 @@ impl<P> Handshake<P> {
     /// the event's index, for a driver that may later find it was an alert.
     pub fn on_encrypted_handshake(&mut self, dir: Direction, ts: Timestamp) -> Option<usize> {
         self.push(dir, ts, TlsEvent::EncryptedHandshake)
+    }
+
+    /// A protected handshake-era unit from `dir` as the UDP drivers report them (a QUIC
+    /// Handshake packet, a DTLS Finished or epoch-2 record): a side's first is its encrypted
+    /// handshake flight ([`Self::on_encrypted_handshake`]), the rest add nothing.
+    pub fn on_protected_flight(&mut self, dir: Direction, ts: Timestamp) {
+        if !std::mem::replace(&mut self.protected_flight_seen[dir.index()], true) {
+            self.on_encrypted_handshake(dir, ts);
+        }
     }
 
     /// TLS ≤ 1.2: an encrypted handshake record after both Finished, the start of a
@@ -290,7 +312,7 @@ impl<P: MessageParsers> Handshake<P> {
         let event = match msg_type {
             HandshakeType::CLIENT_HELLO => {
                 self.client_hello_seen(dir);
-                P::client_hello(body).map(|mut ch| {
+                P::client_hello(body, self.carrier.hello_format()).map(|mut ch| {
                     fingerprint::fill_client(&mut ch, self.carrier);
                     TlsEvent::ClientHello(Box::new(ch))
                 })

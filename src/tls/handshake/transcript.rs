@@ -185,6 +185,10 @@ pub enum AnomalyKind {
     TooManyEvents,
     /// An SSLv2 message that is neither a CLIENT-HELLO nor a SERVER-HELLO where a hello was due.
     UnexpectedSslv2Message,
+    /// An oddity a transport driver (QUIC, DTLS) names in its own vocabulary (see
+    /// [`super::HandshakeSink::anomaly`]). Facts count anomalies by name, so these sort with
+    /// the others.
+    Transport(&'static str),
 }
 
 impl AnomalyKind {
@@ -203,10 +207,11 @@ impl AnomalyKind {
             AnomalyKind::Resynchronised => "resynchronised",
             AnomalyKind::TooManyEvents => "too_many_events",
             AnomalyKind::UnexpectedSslv2Message => "unexpected_sslv2_message",
+            AnomalyKind::Transport(name) => name,
         }
     }
 
-    /// Every kind, in declaration (= name) order.
+    /// Every kind the handshake and record layers name, in declaration (= name) order.
     pub const ALL: [AnomalyKind; 12] = [
         AnomalyKind::BadAlert,
         AnomalyKind::BadRecordHeader,

@@ -277,3 +277,17 @@ fn ja3s_and_ja4s() {
     };
     assert_eq!(ja4s(&bare, Carrier::Tcp), "ts30000_000a_000000000000");
 }
+
+/// FoxIO's published JA4S example (technical_details/JA4S.md): a TLS 1.2 ServerHello choosing
+/// c030 with extensions 0005, 0017, ff01, 0000 and no ALPN.
+#[test]
+fn ja4s_of_foxio_example() {
+    let sh = ServerHello {
+        legacy_version: 0x0303,
+        version: 0x0303,
+        cipher: 0xc030,
+        extensions: vec![0x0005, 0x0017, 0xff01, 0x0000],
+        ..ServerHello::default()
+    };
+    assert_eq!(ja4s(&sh, Carrier::Tcp), "t120400_c030_4e8089b08790");
+}

@@ -1,6 +1,7 @@
 //! Tests of `layer`.
 
 use super::*;
+use crate::tls::handshake::hello::HelloFormat;
 use crate::tls::handshake::{
     Carrier, Certificate, ClientHello, HelloError, MAX_ANOMALIES, MAX_EVENTS, ServerHello,
     TlsEvent, fingerprint,
@@ -24,7 +25,7 @@ fn be16(body: &[u8]) -> Result<u16, HelloError> {
 }
 
 impl MessageParsers for Fake {
-    fn client_hello(body: &[u8]) -> Result<ClientHello, HelloError> {
+    fn client_hello(body: &[u8], _: HelloFormat) -> Result<ClientHello, HelloError> {
         Ok(ClientHello {
             legacy_version: be16(body)?,
             ..ClientHello::default()

@@ -1,0 +1,125 @@
+//! One UDP flow that speaks TLS: the transport driver chosen by the flow's first datagram
+//! ([`UdpDriver`]: QUIC or DTLS) and the shared handshake layer it feeds. The per-transport
+//! dispatch lives here and nowhere else: a new UDP transport adds a variant.
+
+use crate::dtls::{DatagramVerdict, DtlsConnection, DtlsFacts, demux};
+use crate::flow::{Direction, Timestamp};
+use crate::quic::connection::starts_quic;
+use crate::quic::{QuicConfig, QuicConnection, QuicContext, QuicFacts};
+use crate::tls::handshake::{Carrier, Handshake, HandshakeInput, HandshakeSink};
+use crate::tls::{TlsContext, Transcript};
+
+/// The transport driver of a UDP flow, chosen by its first datagram.
+#[derive(Debug)]
+pub enum UdpDriver {
+    /// QUIC ([`crate::quic`]). Handshake-space keys (key logs) would plug in inside the
+    /// driver: its Handshake packets already reach [`HandshakeSink::on_protected`].
+    Quic(Box<QuicConnection>),
+    /// DTLS ([`crate::dtls`]).
+    Dtls(Box<DtlsConnection>),
+}
+
+/// What a UDP flow's transport knows of it when it closes (boxed: a few hundred bytes each).
+#[derive(Clone, Debug)]
+pub enum UdpTransportFacts {
+    /// QUIC's facts.
+    Quic(Box<QuicFacts>),
+    /// DTLS's facts.
+    Dtls(Box<DtlsFacts>),
+}
+
+/// A UDP flow carrying a TLS handshake: its driver and its handshake layer.
+#[derive(Debug)]
+pub struct UdpFlow {
+    driver: UdpDriver,
+    hs: Handshake,
+    /// Capture time of the first and last datagram.
+    pub first_ts: Timestamp,
+    /// See `first_ts`.
+    pub last_ts: Timestamp,
+}
+
+/// What a flow did with a datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Taken {
+    /// The flow read it.
+    Yes,
+    /// It starts another handshake on the same 5-tuple (DTLS: a ClientHello with another
+    /// random): the flow is over, and the datagram starts a new one.
+    StartsAnother,
+}
+
+impl UdpFlow {
+    /// A flow for `datagram` if it starts QUIC or a DTLS handshake (by content, on any port);
+    /// `None` for anything else, which then costs no state.
+    pub fn start(datagram: &[u8], quic: QuicConfig, ts: Timestamp) -> Option<UdpFlow> {
+        let (driver, carrier) = if starts_quic(datagram) {
+            (
+                UdpDriver::Quic(Box::new(QuicConnection::new(quic))),
+                Carrier::Quic,
+            )
+        } else if demux::starts_handshake(datagram) {
+            (UdpDriver::Dtls(Box::default()), Carrier::Dtls)
+        } else {
+            return None;
+        };
+        Some(UdpFlow {
+            driver,
+            hs: Handshake::new(carrier),
+            first_ts: ts,
+            last_ts: ts,
+        })
+    }
+
+    /// Reads one datagram sent in `dir`; `tls` and `quic` are the worker's shared state
+    /// (certificate cache, QUIC's decryption buffer).
+    pub fn on_datagram(
+        &mut self,
+        tls: &mut TlsContext,
+        quic: &mut QuicContext,
+        dir: Direction,
+        datagram: &[u8],
+        ts: Timestamp,
+    ) -> Taken {
+        let mut input = HandshakeInput {
+            hs: &mut self.hs,
+            ctx: tls,
+        };
+        let taken = match &mut self.driver {
+            UdpDriver::Quic(q) => {
+                q.on_datagram(quic, dir, datagram, ts, &mut input);
+                Taken::Yes
+            }
+            UdpDriver::Dtls(d) => match d.on_datagram(dir, datagram, ts, &mut input) {
+                DatagramVerdict::Taken => Taken::Yes,
+                DatagramVerdict::NewConnection => Taken::StartsAnother,
+            },
+        };
+        if taken == Taken::Yes {
+            self.last_ts = self.last_ts.max(ts);
+        }
+        taken
+    }
+
+    /// Ends the flow: the driver flushes what it holds into the handshake layer; returns the
+    /// transport's facts and the handshake transcript, `None` when no hello was read and no
+    /// Version Negotiation either (the flow did not speak TLS that tlsight could read).
+    pub fn finish(self, tls: &mut TlsContext) -> (UdpTransportFacts, Option<Transcript>) {
+        let UdpFlow { driver, mut hs, .. } = self;
+        let mut input = HandshakeInput {
+            hs: &mut hs,
+            ctx: tls,
+        };
+        let facts = match driver {
+            UdpDriver::Quic(q) => UdpTransportFacts::Quic(Box::new(q.finish(&mut input))),
+            UdpDriver::Dtls(d) => UdpTransportFacts::Dtls(Box::new(d.finish(&mut input))),
+        };
+        input.finish();
+        // A Version Negotiation answering an unreadable client Initial is a handshake that
+        // failed before any hello could be read: it gets a record too.
+        let negotiated =
+            matches!(&facts, UdpTransportFacts::Quic(q) if q.version_negotiation.is_some());
+        let transcript = (hs.is_tls() || negotiated).then(|| hs.finish());
+        (facts, transcript)
+    }
+}
