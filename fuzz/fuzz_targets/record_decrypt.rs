@@ -8,9 +8,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tlsight::flow::{Direction, Timestamp};
 use tlsight::keylog::{KeyLog, SharedKeyLog};
 use tlsight::tls::{RecordLayer, TlsContext};
+
+#[path = "shared/streams.rs"]
+mod streams;
 
 /// The committed key logs, in name order (as `seeds.py` numbers them).
 const KEY_LOGS: [&str; 13] = [
@@ -30,7 +32,7 @@ const KEY_LOGS: [&str; 13] = [
 ];
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&pick, mut rest)) = data.split_first() else {
+    let Some((&pick, rest)) = data.split_first() else {
         return;
     };
     // A fresh key log each run: connections take their secrets out of it.
@@ -43,29 +45,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut observer = RecordLayer::new();
     observer.decrypt_with(keys);
-    let mut ts = 0i64;
-    while let Some((&ctl, tail)) = rest.split_first() {
-        let Some((len, tail)) = tail.split_first_chunk::<2>() else {
-            break;
-        };
-        let len = usize::from(u16::from_le_bytes(*len));
-        let dir = if ctl & 1 == 0 {
-            Direction::LoToHi
-        } else {
-            Direction::HiToLo
-        };
-        ts += 1_000;
-        if ctl & 2 != 0 {
-            observer.on_gap(dir, len as u64, Timestamp(ts));
-            rest = tail;
-        } else {
-            let (bytes, tail) = tail.split_at(len.min(tail.len()));
-            observer.on_data(&mut ctx, dir, bytes, Timestamp(ts));
-            rest = tail;
-        }
-    }
-    let transcript = observer.finish();
-    assert!(transcript.events.len() <= tlsight::tls::handshake::MAX_EVENTS + 1);
+    let transcript = streams::feed(observer, &mut ctx, rest);
     let d = transcript.decryption.expect("decryption facts");
     assert!(d.decrypted_records + d.failed_records <= d.protected_records);
 });
