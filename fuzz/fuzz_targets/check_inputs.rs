@@ -26,8 +26,17 @@ fuzz_target!(|data: &[u8]| {
         connections: Some(connections),
         ..Observation::default()
     };
-    let changes = diff::diff(&observation, &observation, &Thresholds::default(), &ChangeKind::ALL);
-    assert!(changes.changes.is_empty(), "records differ from themselves: {:?}", changes.changes);
+    let changes = diff::diff(
+        &observation,
+        &observation,
+        &Thresholds::default(),
+        &ChangeKind::ALL,
+    );
+    assert!(
+        changes.changes.is_empty(),
+        "records differ from themselves: {:?}",
+        changes.changes
+    );
     let Ok(text) = std::str::from_utf8(policy) else {
         return;
     };

@@ -11,9 +11,9 @@ use libfuzzer_sys::fuzz_target;
 use tlsight::dtls::fragment::JoinerLimits;
 use tlsight::dtls::hello_verify::parse_hello_verify_request;
 use tlsight::dtls::{DatagramVerdict, DtlsConnection};
-use tlsight::tls::handshake::HandshakeSink;
 use tlsight::flow::{Direction, Timestamp};
 use tlsight::tls::Alert;
+use tlsight::tls::handshake::HandshakeSink;
 use tlsight::tls::handshake::hello::{self, HelloFormat};
 
 /// Parses what the driver passes on, and counts the calls.

@@ -20,7 +20,15 @@ fuzz_target!(|data: &[u8]| {
     let mut sink = Vec::new();
     if let Ok(analysis) = analyze_files(&paths, &Config::default(), &mut sink) {
         output::write_report(&analysis.report, &mut sink).ok();
-        output::write_summary(&analysis.report, &mut sink).ok();
+        output::write_summary(
+            &analysis.report,
+            &output::SummaryOptions {
+                top: None,
+                now: None,
+            },
+            &mut sink,
+        )
+        .ok();
         output::html::write_html(&analysis.report, &mut sink).ok();
     }
     let _ = std::fs::remove_file(&path);

@@ -19,8 +19,8 @@ use tlsight::quic::frame::frames;
 use tlsight::quic::keys::InitialKeys;
 use tlsight::quic::packet::{packets, protect};
 use tlsight::quic::{QuicConfig, QuicConnection, QuicContext, QuicVersion};
-use tlsight::tls::handshake::HandshakeSink;
 use tlsight::tls::Alert;
+use tlsight::tls::handshake::HandshakeSink;
 
 const DCID: [u8; 8] = [0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08];
 const VERSIONS: [QuicVersion; 4] = [

@@ -37,7 +37,10 @@ fuzz_target!(|data: &[u8]| {
     };
     // A fresh key log each run: connections take their secrets out of it.
     let mut keys = KeyLog::default();
-    keys.add_text("fuzz", KEY_LOGS[usize::from(pick) % KEY_LOGS.len()].as_bytes());
+    keys.add_text(
+        "fuzz",
+        KEY_LOGS[usize::from(pick) % KEY_LOGS.len()].as_bytes(),
+    );
     let keys = SharedKeyLog::new(keys);
     let mut ctx = TlsContext {
         keys: Some(keys.clone()),
