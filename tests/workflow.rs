@@ -91,6 +91,34 @@ fn inputs_in_any_order_give_the_same_answer() {
 }
 
 #[test]
+fn quic_and_dtls_records_name_their_input_too() {
+    let inputs = [
+        capture("tls12-ecdhe-rsa.pcap"),
+        capture("quic/aioquic-alpn-mismatch.pcap"),
+        capture("dtls/gnutls-dtls10.pcap"),
+    ];
+    let mut args = vec!["analyze", "-q", "--ndjson", "-"];
+    args.extend(inputs.iter().map(|p| arg(p)));
+    let out = run(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let recs = records(&stdout(&out));
+    for (transport, input) in [
+        ("tcp", &inputs[0]),
+        ("quic", &inputs[1]),
+        ("dtls", &inputs[2]),
+    ] {
+        let of_transport: Vec<_> = recs
+            .iter()
+            .filter(|r| r["transport"] == transport)
+            .collect();
+        assert!(!of_transport.is_empty(), "a {transport} connection");
+        for r in of_transport {
+            assert_eq!(r["input"], arg(input), "{transport}: {r}");
+        }
+    }
+}
+
+#[test]
 fn compressed_captures_are_read_by_content_whatever_their_name() {
     let plain_path = capture("tls12-ecdhe-rsa.pcapng");
     let plain = std::fs::read(&plain_path).expect("read");

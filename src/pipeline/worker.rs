@@ -166,6 +166,7 @@ pub(super) fn run_worker(
         for d in &batch.datagrams {
             udp.process(
                 &d.with_payload(batch.datagram_payload(d)),
+                d.payload.input,
                 tls,
                 &mut udp_closed,
             );
@@ -306,7 +307,7 @@ fn finish_udp_connection(
     out: &mut WorkerOutput,
     records: &mut RecordBatch,
 ) {
-    let (first_ts, last_ts) = (conn.flow.first_ts, conn.flow.last_ts);
+    let (first_ts, last_ts, input) = (conn.flow.first_ts, conn.flow.last_ts, conn.flow.input);
     let (driver_facts, transcript) = conn.flow.finish(tls);
     let Some(transcript) = transcript else {
         out.flows.udp_flows_without_tls += 1;
@@ -325,12 +326,6 @@ fn finish_udp_connection(
             first_ts,
             last_ts,
         })),
-    };
-    // Which input a UDP flow started in is not tracked yet: known only when there is one.
-    let input = if cfg.record_format.inputs.len() == 1 {
-        0
-    } else {
-        u16::MAX
     };
     record_facts(
         &conn.key,

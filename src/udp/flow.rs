@@ -37,6 +37,8 @@ pub struct UdpFlow {
     pub first_ts: Timestamp,
     /// See `first_ts`.
     pub last_ts: Timestamp,
+    /// The input (command-line file) of the datagram that started the flow.
+    pub input: u16,
 }
 
 /// What a flow did with a datagram.
@@ -52,7 +54,7 @@ pub enum Taken {
 impl UdpFlow {
     /// A flow for `datagram` if it starts QUIC or a DTLS handshake (by content, on any port);
     /// `None` for anything else, which then costs no state.
-    pub fn start(datagram: &[u8], quic: QuicConfig, ts: Timestamp) -> Option<UdpFlow> {
+    pub fn start(datagram: &[u8], quic: QuicConfig, ts: Timestamp, input: u16) -> Option<UdpFlow> {
         let (driver, carrier) = if starts_quic(datagram) {
             (
                 UdpDriver::Quic(Box::new(QuicConnection::new(quic))),
@@ -68,6 +70,7 @@ impl UdpFlow {
             hs: Handshake::new(carrier),
             first_ts: ts,
             last_ts: ts,
+            input,
         })
     }
 

@@ -93,11 +93,13 @@ impl UdpTable {
         }
     }
 
-    /// Feeds one datagram; flows that end (idle, evicted, replaced by a new handshake on their
-    /// 5-tuple) are handed to `closed` with `tls`, the worker's certificate cache.
+    /// Feeds one datagram, read from input `input`; flows that end (idle, evicted, replaced by
+    /// a new handshake on their 5-tuple) are handed to `closed` with `tls`, the worker's
+    /// certificate cache.
     pub fn process(
         &mut self,
         d: &Datagram<&[u8]>,
+        input: u16,
         tls: &mut TlsContext,
         closed: &mut impl FnMut(UdpConnection, CloseReason, &mut TlsContext),
     ) {
@@ -117,7 +119,7 @@ impl UdpTable {
             self.flows
                 .close(d.key, CloseReason::PortReused, d.clock, &mut hand_over);
         }
-        let Some(flow) = UdpFlow::start(d.payload, self.quic, d.ts) else {
+        let Some(flow) = UdpFlow::start(d.payload, self.quic, d.ts, input) else {
             self.stats.not_tls += 1;
             return;
         };

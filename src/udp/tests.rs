@@ -83,7 +83,7 @@ fn random_udp_creates_no_flow() {
             payload.push(x as u8);
         }
         let d = datagram(1024 + i, true, &payload, i64::from(i));
-        table.process(&d, &mut tls, &mut closer(&mut log));
+        table.process(&d, 0, &mut tls, &mut closer(&mut log));
     }
     assert!(table.is_empty());
     assert_eq!(table.stats().not_tls, 5000);
@@ -104,7 +104,7 @@ fn dtls_after_stun_on_the_same_ports() {
         (STUN, false),
     ] {
         let d = datagram(40000, to_server, payload, 1);
-        table.process(&d, &mut tls, &mut closer(&mut log));
+        table.process(&d, 0, &mut tls, &mut closer(&mut log));
     }
     // The STUN checks before the ClientHello made no flow; the one after it is the flow's.
     assert_eq!((table.len(), table.stats().not_tls), (1, 2));
@@ -124,7 +124,7 @@ fn a_new_client_hello_on_the_same_ports_is_a_new_connection() {
     for (random, t) in [(0x11, 1), (0x22, 2)] {
         let hello = client_hello(random);
         let d = datagram(40000, true, &hello, t);
-        table.process(&d, &mut tls, &mut closer(&mut log));
+        table.process(&d, 0, &mut tls, &mut closer(&mut log));
     }
     table.drain(&mut tls, &mut closer(&mut log));
     let reasons: Vec<_> = log.iter().map(|(r, _, n)| (*r, *n)).collect();
@@ -143,7 +143,7 @@ fn full_table_evicts_and_counts() {
     let hello = client_hello(0x11);
     for port in 40000..40003 {
         let d = datagram(port, true, &hello, i64::from(port));
-        table.process(&d, &mut tls, &mut closer(&mut log));
+        table.process(&d, 0, &mut tls, &mut closer(&mut log));
     }
     assert_eq!(table.len(), 2);
     assert_eq!(table.stats().table.flows_evicted, 1);
@@ -159,6 +159,7 @@ fn idle_flows_close_at_their_deadline() {
     let hello = client_hello(0x11);
     table.process(
         &datagram(40000, true, &hello, 0),
+        0,
         &mut tls,
         &mut closer(&mut log),
     );
