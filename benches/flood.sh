@@ -44,8 +44,9 @@ notes = f"{ok}/{open(legit_file).read().strip()}"
 without = r["summary"].get("tcp_without_tls")
 if without and without["connections"]:
     notes += "; without TLS: " + ", ".join(f"{k} {v}" for k, v in without.items() if v)
-if i.get("not_tcp"):
-    notes += f"; not TCP {i['not_tcp']} (UDP flows not tracked yet)"
+if i.get("udp_datagrams"):
+    notes += (f"; UDP datagrams {i['udp_datagrams']}, not QUIC/DTLS {i.get('udp_not_tls', 0)}, "
+              f"UDP flows {i.get('udp_flows', 0)}")
 if code != "0":
     notes += f" exit {code}"
 attack = [c for c in records if c["client"]["ip"] == "10.200.0.1"]
