@@ -7,7 +7,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::report::{CountOut, ServerOut, TimingsOut, census, named, servers_out};
+use super::report::{
+    CountOut, ServerOut, TimingsOut, TransportOut, census, named, servers_out, transport_entries,
+};
 use super::{rfc3339_micros, rfc3339_secs};
 use crate::facts::Finding;
 use crate::sink::SinkCounts;
@@ -69,6 +71,7 @@ struct WindowOut<'a> {
     versions: Vec<CountOut>,
     resumed: &'a BTreeMap<&'static str, u64>,
     latency_us: TimingsOut,
+    transports: Vec<TransportOut>,
     servers: Vec<ServerOut<'a>>,
     new_certificate_findings: Vec<CertSightingOut<'a>>,
     alerts_started: usize,
@@ -115,6 +118,7 @@ pub fn write_window(
         versions: census(&agg.versions, |v| version_name(v).into_owned()),
         resumed: &agg.resumed,
         latency_us: TimingsOut::from(&agg.all.timings),
+        transports: transport_entries(agg),
         servers: servers_out(agg),
         new_certificate_findings: new_certs
             .iter()
@@ -317,6 +321,39 @@ mod tests {
             "2023-11-14T22:15:00Z"
         );
         assert_eq!(out.last(), Some(&b'\n'));
+    }
+
+    #[test]
+    fn window_record_splits_connections_by_transport() {
+        let mut aggregates = Aggregates::default();
+        for (transport, connections) in [("quic", 2), ("tcp", 5)] {
+            let breakdown = crate::aggregate::Breakdown {
+                connections,
+                ..Default::default()
+            };
+            aggregates.by_transport.insert(transport, breakdown);
+        }
+        let w = ClosedWindow {
+            start: Timestamp::from_parts(1_700_000_000, 0),
+            end: Timestamp::from_parts(1_700_000_010, 0),
+            packets: 0,
+            aggregates,
+            sightings: Sightings::default(),
+            drops: Drops::default(),
+            drops_total: Drops::default(),
+        };
+        let mut out = Vec::new();
+        write_window(
+            &w,
+            &WindowNews::default(),
+            &WindowExtras::default(),
+            &mut out,
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
+        assert_eq!(v["transports"][0]["transport"], "quic");
+        assert_eq!(v["transports"][0]["connections"], 2);
+        assert_eq!(v["transports"][1]["transport"], "tcp");
+        assert_eq!(v["transports"][1]["connections"], 5);
     }
 
     #[test]
