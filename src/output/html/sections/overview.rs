@@ -123,7 +123,8 @@ fn counters(report: &Report) -> String {
         ("packets read".into(), i.packets),
         ("bytes read".into(), i.bytes),
         ("TCP segments".into(), i.tcp_segments),
-        ("packets not TCP".into(), i.not_tcp),
+        ("UDP datagrams".into(), i.udp_datagrams),
+        ("packets neither TCP nor UDP".into(), i.not_tcp),
         ("IP fragments".into(), i.ip_fragments),
         (
             "IP datagrams reassembled".into(),
@@ -135,10 +136,16 @@ fn counters(report: &Report) -> String {
             "TCP connections without TLS".into(),
             i.flows.tcp_connections_without_tls,
         ),
+        ("UDP flows (QUIC or DTLS)".into(), i.flows.udp_flows),
+        (
+            "UDP datagrams neither QUIC nor DTLS".into(),
+            i.flows.udp_not_tls,
+        ),
         (
             "connections evicted (flow table full)".into(),
             i.flows.flows_evicted,
         ),
+        ("UDP flows evicted".into(), i.flows.udp_flows_evicted),
         (
             "per-connection buffer cap hits".into(),
             i.flows.flow_buffer_cap_hits,
