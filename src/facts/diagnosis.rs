@@ -14,6 +14,18 @@ pub(super) struct HandshakeEvidence {
     pub server_ccs: bool,
 }
 
+/// A handshake the server never answered (`no_response`), with `explanation`.
+pub(super) fn no_response(explanation: String) -> (Outcome, Option<Failure>) {
+    (
+        Outcome::NoResponse,
+        Some(Failure {
+            cause: FailureCause::NoResponse,
+            explanation,
+            inferred: false,
+        }),
+    )
+}
+
 /// A failed outcome with its cause.
 pub(super) fn failed(
     cause: FailureCause,

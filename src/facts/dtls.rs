@@ -4,7 +4,7 @@
 //! (the alerts DTLS sends in the clear, with their sender, are read by the shared diagnosis
 //! first; DTLS 1.3's are inferred by the driver from record sizes).
 
-use super::diagnosis::{client_hello_wait_ms, failed};
+use super::diagnosis::{client_hello_wait_ms, failed, no_response};
 use super::{ConnectionFacts, Failure, FailureCause, Outcome};
 use crate::dtls::DtlsFacts;
 use crate::dtls::facts::CookieRequest;
@@ -51,18 +51,11 @@ impl DtlsTransport {
             if !shown {
                 return (Outcome::Incomplete, None);
             }
-            return (
-                Outcome::NoResponse,
-                Some(Failure {
-                    cause: FailureCause::NoResponse,
-                    explanation: format!(
-                        "The server never answered the ClientHello, sent {} over {} ms.",
-                        times(r.flights[client] + 1),
-                        client_hello_wait_ms(f, self.last_ts)
-                    ),
-                    inferred: false,
-                }),
-            );
+            return no_response(format!(
+                "The server never answered the ClientHello, sent {} over {} ms.",
+                times(r.flights[client] + 1),
+                client_hello_wait_ms(f, self.last_ts)
+            ));
         }
         if let Some(round) = &self.dtls.cookie_exchange
             && round.second_client_hello.is_none()

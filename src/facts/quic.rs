@@ -7,7 +7,7 @@
 //! TLS alert it carries, so the shared diagnosis (`diagnosis`) judges it as it judges alerts
 //! over TCP.
 
-use super::diagnosis::{client_hello_wait_ms, failed};
+use super::diagnosis::{client_hello_wait_ms, failed, no_response};
 use super::{ConnectionFacts, Failure, FailureCause, Outcome, Timing};
 use crate::flow::{Direction, Timestamp};
 use crate::quic::QuicFacts;
@@ -127,17 +127,10 @@ impl QuicTransport {
             if self.close == CloseReason::CaptureEnd && client_initials < 2 {
                 return (Outcome::Incomplete, None);
             }
-            return (
-                Outcome::NoResponse,
-                Some(Failure {
-                    cause: FailureCause::NoResponse,
-                    explanation: format!(
-                        "The server never answered: the client sent {client_initials} Initial packets over {} ms.",
-                        client_hello_wait_ms(f, self.last_ts)
-                    ),
-                    inferred: false,
-                }),
-            );
+            return no_response(format!(
+                "The server never answered: the client sent {client_initials} Initial packets over {} ms.",
+                client_hello_wait_ms(f, self.last_ts)
+            ));
         }
         if q.crypto_gaps.iter().any(|&g| g > 0) {
             return failed(

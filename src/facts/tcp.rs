@@ -2,7 +2,7 @@
 //! the flow table, its timings, and the evidence of a handshake that did not complete (resets,
 //! closes, silence, capture gaps).
 
-use super::diagnosis::{client_hello_wait_ms, failed};
+use super::diagnosis::{client_hello_wait_ms, failed, no_response};
 use super::{ConnectionFacts, Failure, FailureCause, Outcome, Timing};
 use crate::flow::{Endpoint, FlowKey};
 use crate::tcp::{CloseReason, TcpMeta};
@@ -157,14 +157,9 @@ impl TcpFacts {
                     false,
                 )
             } else if !server_spoke && meta.payload_bytes[server_dir.index()] == 0 {
-                (
-                    Outcome::NoResponse,
-                    Some(Failure {
-                        cause: FailureCause::NoResponse,
-                        explanation: "The server never answered the ClientHello; the client reset the connection."
-                            .to_string(),
-                        inferred: false,
-                    }),
+                no_response(
+                    "The server never answered the ClientHello; the client reset the connection."
+                        .to_string(),
                 )
             } else {
                 failed(
@@ -200,20 +195,13 @@ impl TcpFacts {
             if self.close == CloseReason::CaptureEnd {
                 return (Outcome::Incomplete, None);
             }
-            return (
-                Outcome::NoResponse,
-                Some(Failure {
-                    cause: FailureCause::NoResponse,
-                    explanation: match client_fin {
-                        Some(fin) => format!(
-                            "The server never answered the ClientHello; the client gave up after {} ms.",
-                            client_hello_wait_ms(f, fin)
-                        ),
-                        None => "The server never answered the ClientHello.".to_string(),
-                    },
-                    inferred: false,
-                }),
-            );
+            return no_response(match client_fin {
+                Some(fin) => format!(
+                    "The server never answered the ClientHello; the client gave up after {} ms.",
+                    client_hello_wait_ms(f, fin)
+                ),
+                None => "The server never answered the ClientHello.".to_string(),
+            });
         }
         if meta.gaps.iter().any(|&g| g > 0) {
             return failed(
