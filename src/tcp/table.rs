@@ -347,8 +347,9 @@ impl<S: StreamConsumer> TcpTable<S> {
             if let Some(flow) = self.flows.peek(key) {
                 flow.consumer.prefetch();
             }
-        } else {
-            self.flows.prefetch(key);
+        } else if !self.flows.prefetch(key) {
+            // Not a connection that carried bytes: perhaps one still opening.
+            self.half_open.prefetch(key);
         }
     }
 
