@@ -15,7 +15,10 @@
 //!   same DCID, at most two versions per attempt.
 //! - Handshake, 0-RTT and 1-RTT packets cannot be opened without secrets: Handshake packets go
 //!   to [`HandshakeSink::on_protected`] (the client's first one is its Finished flight), and
-//!   all are counted per side.
+//!   all are counted per side. With a key log ([`QuicConnection::with_key_log`]), Handshake
+//!   packets are opened and their CRYPTO frames joined into messages as the Initial ones are,
+//!   and 1-RTT packets until HANDSHAKE_DONE ([`super::decrypt`]); a packet that does not open
+//!   falls back to the path without keys.
 //! - **Stateless resets** look like short-header packets with 16 random bytes at the end, and
 //!   the token that proves one is only sent under encryption, so a passive observer cannot
 //!   confirm one. What is sound: a short-header datagram of at least 21 bytes (RFC 9000
@@ -30,7 +33,8 @@
 //! key derivation per packet and no memory.
 
 use super::crypto_stream::{CryptoEvent, CryptoLimits, CryptoStream};
-use super::frame::{Frame, frames, not_allowed_in_initial};
+use super::decrypt::{KeyLogDecryption, KeySpace, QuicDecrypted};
+use super::frame::{ConnectionClose, Frame, application_frames, frames, not_allowed_in_initial};
 use super::keys::{InitialKeys, RetryCheck, check_retry};
 use super::packet::{
     ConnectionId, LongPacket, Packet, RetryPacket, VersionNegotiation, packets, unprotect,
@@ -39,6 +43,7 @@ use super::protection::OpenError;
 use super::version::{QuicVersion, VersionKind};
 use super::{PacketType, Space};
 use crate::flow::{Direction, Timestamp};
+use crate::keylog::SharedKeyLog;
 use crate::tls::Alert;
 use crate::tls::codes::{AlertDescription, AlertLevel};
 use crate::tls::handshake::HandshakeSink;
@@ -161,7 +166,8 @@ pub struct VersionNegotiationFacts {
 pub struct CloseFacts {
     /// Who sent it.
     pub from: Direction,
-    /// The packet number space it was read in (Initial: the only readable one).
+    /// The packet number space it was read in (Initial; Handshake and application with key
+    /// logs).
     pub space: Space,
     /// Frame type 0x1d (application error) rather than 0x1c.
     pub application: bool,
@@ -225,6 +231,8 @@ pub struct QuicFacts {
     pub stateless_reset: Option<Direction>,
     /// Milestones.
     pub times: QuicTimes,
+    /// What key-log decryption read (connections of an analysis with key logs only).
+    pub decrypted: Option<Box<QuicDecrypted>>,
 }
 
 /// The keys of the current connection attempt.
@@ -263,6 +271,8 @@ pub struct QuicConnection {
     renegotiating: bool,
     last_ts: Timestamp,
     facts: QuicFacts,
+    /// Handshake and 1-RTT decryption, with a key log.
+    decrypt: Option<Box<KeyLogDecryption>>,
 }
 
 impl QuicConnection {
@@ -272,6 +282,12 @@ impl QuicConnection {
             config,
             ..QuicConnection::default()
         }
+    }
+
+    /// The same connection, opening Handshake and 1-RTT packets with secrets from `keys`.
+    pub fn with_key_log(mut self, keys: SharedKeyLog) -> QuicConnection {
+        self.decrypt = Some(Box::new(KeyLogDecryption::new(keys)));
+        self
     }
 
     /// The facts so far.
@@ -315,7 +331,7 @@ impl QuicConnection {
                 }
                 Packet::VersionNegotiation(vn) => self.on_version_negotiation(dir, &vn, ts),
                 Packet::Unreadable { version, .. } => self.version_seen(version),
-                Packet::Short { bytes } => self.on_short(dir, bytes),
+                Packet::Short { bytes } => self.on_short(ctx, dir, bytes, ts, sink),
             }
         }
         if in_datagram > 1 {
@@ -339,6 +355,7 @@ impl QuicConnection {
             }
         }
         sink.finish();
+        self.facts.decrypted = self.decrypt.map(|d| Box::new(d.finish()));
         self.facts
     }
 
@@ -369,7 +386,7 @@ impl QuicConnection {
                 if self.facts.client == Some(dir.reverse()) && self.facts.server_scid.is_none() {
                     self.facts.server_scid = ConnectionId::new(p.scid);
                 }
-                sink.on_protected(dir, p.bytes.len(), ts);
+                self.on_handshake(ctx, dir, p, ts, sink);
             }
             PacketType::ZeroRtt => {
                 self.facts.early_data |= self.facts.client != Some(dir.reverse());
@@ -445,67 +462,70 @@ impl QuicConnection {
         }
         let limits = self.config.crypto;
         let stream = self.streams[side].get_or_insert_with(|| Box::new(CryptoStream::new(limits)));
-        for frame in frames(opened.payload) {
-            match frame {
-                Ok(Frame::Crypto { offset, data }) => {
-                    let mut gaps = 0;
-                    let inserted = stream.insert(offset, data, ts, |e| match e {
-                        CryptoEvent::Message { msg_type, body, ts } => {
-                            sink.on_message(dir, msg_type, body, ts)
-                        }
-                        CryptoEvent::TooLarge { .. } => {
-                            sink.anomaly(dir, "handshake_message_too_large")
-                        }
-                        CryptoEvent::Gap { ts, .. } => {
-                            gaps += 1;
-                            sink.on_gap(dir, ts);
-                        }
-                    });
-                    self.facts.crypto_gaps[side] += gaps;
-                    if inserted.conflict {
-                        sink.anomaly(dir, "quic_crypto_conflicting_overlap");
-                    }
-                    if inserted.beyond_cap > 0 {
-                        if self.facts.crypto_beyond_cap[side] == 0 {
-                            sink.anomaly(dir, "quic_crypto_beyond_cap");
-                        }
-                        self.facts.crypto_beyond_cap[side] += inserted.beyond_cap;
-                    }
+        let decrypt = &mut self.decrypt;
+        crypto_space_frames(
+            &mut self.facts,
+            stream,
+            Space::Initial,
+            dir,
+            opened.payload,
+            ts,
+            sink,
+            |msg_type, body| {
+                if let Some(d) = decrypt {
+                    d.initial_message(is_client, msg_type, body);
                 }
-                Ok(Frame::ConnectionClose(close)) => {
-                    if close.application {
-                        sink.anomaly(dir, not_allowed_in_initial(0x1d));
-                    }
-                    let tls_alert = close.tls_alert();
-                    if let Some(alert) = tls_alert {
-                        // CRYPTO_ERROR carries the alert description; such alerts are fatal.
-                        sink.on_alert(
-                            dir,
-                            Alert::cleartext(AlertLevel::FATAL, AlertDescription(alert)),
-                            ts,
-                        );
-                    }
-                    if self.facts.connection_close.is_none() {
-                        let reason = close.reason.get(..MAX_REASON).unwrap_or(close.reason);
-                        self.facts.connection_close = Some(CloseFacts {
-                            from: dir,
-                            space: Space::Initial,
-                            application: close.application,
-                            error_code: close.error_code,
-                            frame_type: close.frame_type,
-                            reason: String::from_utf8_lossy(reason).into_owned(),
-                            tls_alert,
-                            ts,
-                        });
-                    }
-                }
-                Ok(Frame::NotAllowed { frame_type }) => {
-                    sink.anomaly(dir, not_allowed_in_initial(frame_type))
-                }
-                Ok(Frame::Padding { .. } | Frame::Ping | Frame::Ack(_)) => {}
-                Err(_) => sink.anomaly(dir, "quic_malformed_frame"),
-            }
+            },
+        );
+    }
+
+    /// A Handshake packet: opened with the key log's secrets when there are some, its frames
+    /// read as the Initial ones; otherwise (or when it does not open) reported as protected.
+    fn on_handshake(
+        &mut self,
+        ctx: &mut QuicContext,
+        dir: Direction,
+        p: &LongPacket<'_>,
+        ts: Timestamp,
+        sink: &mut impl HandshakeSink,
+    ) {
+        let (Some(d), Some(client)) = (self.decrypt.as_deref_mut(), self.facts.client) else {
+            sink.on_protected(dir, p.bytes.len(), ts);
+            return;
+        };
+        if !d.reads(KeySpace::Handshake) {
+            // Confirmed: endpoints have dropped the Handshake keys; late ones say nothing.
+            return;
         }
+        let Some(opened) = d.open(
+            KeySpace::Handshake,
+            dir,
+            client,
+            Some(p.version),
+            p.bytes,
+            p.pn_offset,
+            &mut ctx.scratch,
+        ) else {
+            sink.on_protected(dir, p.bytes.len(), ts);
+            return;
+        };
+        if opened.reserved_bits != 0 {
+            sink.anomaly(dir, "quic_reserved_bits_set");
+        }
+        let limits = self.config.crypto;
+        let KeyLogDecryption { streams, found, .. } = d;
+        let stream =
+            streams[dir.index()].get_or_insert_with(|| Box::new(CryptoStream::new(limits)));
+        crypto_space_frames(
+            &mut self.facts,
+            stream,
+            Space::Handshake,
+            dir,
+            opened.payload,
+            ts,
+            sink,
+            |msg_type, body| found.handshake_message(dir == client, msg_type, body),
+        );
     }
 
     /// The client's Initial starts an attempt: keys from its DCID.
@@ -572,7 +592,46 @@ impl QuicConnection {
         self.renegotiating = true;
     }
 
-    fn on_short(&mut self, dir: Direction, bytes: &[u8]) {
+    fn on_short(
+        &mut self,
+        ctx: &mut QuicContext,
+        dir: Direction,
+        bytes: &[u8],
+        ts: Timestamp,
+        sink: &mut impl HandshakeSink,
+    ) {
+        if let (Some(d), Some(client)) = (self.decrypt.as_deref_mut(), self.facts.client)
+            && d.reads(KeySpace::OneRtt)
+        {
+            // The DCID is the receiver's: the server's SCID, or the client's.
+            let receiver = if dir == client {
+                self.facts.server_scid
+            } else {
+                self.facts.client_scid
+            };
+            let pn_offset = 1 + receiver.map_or(0, |c| c.as_bytes().len());
+            if let Some(opened) = d.open(
+                KeySpace::OneRtt,
+                dir,
+                client,
+                None,
+                bytes,
+                pn_offset,
+                &mut ctx.scratch,
+            ) {
+                for frame in application_frames(opened.payload) {
+                    match frame {
+                        Ok(Frame::HandshakeDone) if dir != client => d.handshake_done(ts),
+                        Ok(Frame::NewToken { .. }) if dir != client => d.new_token(),
+                        Ok(Frame::ConnectionClose(close)) => {
+                            record_close(&mut self.facts, sink, dir, Space::Application, &close, ts)
+                        }
+                        Ok(_) => {}
+                        Err(_) => sink.anomaly(dir, "quic_malformed_frame"),
+                    }
+                }
+            }
+        }
         let [this, other] = [dir.index(), dir.reverse().index()];
         if self.facts.stateless_reset.is_none()
             && bytes.len() >= 21
@@ -581,6 +640,108 @@ impl QuicConnection {
         {
             self.facts.stateless_reset = Some(dir);
         }
+    }
+}
+
+/// Reads the frames of an opened Initial or Handshake packet of `space`: CRYPTO frames into
+/// `stream`, whose messages go to `sink` (each shown to `seen` first), CONNECTION_CLOSE into
+/// the facts and, with a CRYPTO_ERROR, to `sink` as the alert it carries.
+#[allow(clippy::too_many_arguments)]
+fn crypto_space_frames(
+    facts: &mut QuicFacts,
+    stream: &mut CryptoStream,
+    space: Space,
+    dir: Direction,
+    payload: &[u8],
+    ts: Timestamp,
+    sink: &mut impl HandshakeSink,
+    mut seen: impl FnMut(u8, &[u8]),
+) {
+    let side = dir.index();
+    let not_allowed = |frame_type| match space {
+        Space::Initial => not_allowed_in_initial(frame_type),
+        _ => "quic_handshake_frame_not_allowed",
+    };
+    for frame in frames(payload) {
+        match frame {
+            Ok(Frame::Crypto { offset, data }) => {
+                let mut gaps = 0;
+                let inserted = stream.insert(offset, data, ts, |e| match e {
+                    CryptoEvent::Message { msg_type, body, ts } => {
+                        seen(msg_type, body);
+                        sink.on_message(dir, msg_type, body, ts)
+                    }
+                    CryptoEvent::TooLarge { .. } => {
+                        sink.anomaly(dir, "handshake_message_too_large")
+                    }
+                    CryptoEvent::Gap { ts, .. } => {
+                        gaps += 1;
+                        sink.on_gap(dir, ts);
+                    }
+                });
+                facts.crypto_gaps[side] += gaps;
+                if inserted.conflict {
+                    sink.anomaly(dir, "quic_crypto_conflicting_overlap");
+                }
+                if inserted.beyond_cap > 0 {
+                    if facts.crypto_beyond_cap[side] == 0 {
+                        sink.anomaly(dir, "quic_crypto_beyond_cap");
+                    }
+                    facts.crypto_beyond_cap[side] += inserted.beyond_cap;
+                }
+            }
+            Ok(Frame::ConnectionClose(close)) => {
+                if close.application {
+                    sink.anomaly(dir, not_allowed(0x1d));
+                }
+                record_close(facts, sink, dir, space, &close, ts);
+            }
+            Ok(Frame::NotAllowed { frame_type }) => sink.anomaly(dir, not_allowed(frame_type)),
+            Ok(
+                Frame::Padding { .. }
+                | Frame::Ping
+                | Frame::Ack(_)
+                | Frame::HandshakeDone
+                | Frame::NewToken { .. }
+                | Frame::Skipped { .. },
+            ) => {}
+            Err(_) => sink.anomaly(dir, "quic_malformed_frame"),
+        }
+    }
+}
+
+/// A CONNECTION_CLOSE read in `space`: a CRYPTO_ERROR goes to `sink` as its TLS alert (exact:
+/// cleartext in Initial packets, decrypted in the others), and the first close is kept.
+fn record_close(
+    facts: &mut QuicFacts,
+    sink: &mut impl HandshakeSink,
+    dir: Direction,
+    space: Space,
+    close: &ConnectionClose<'_>,
+    ts: Timestamp,
+) {
+    let tls_alert = close.tls_alert();
+    if let Some(alert) = tls_alert {
+        // CRYPTO_ERROR carries the alert description; such alerts are fatal.
+        let (level, description) = (AlertLevel::FATAL, AlertDescription(alert));
+        let alert = match space {
+            Space::Initial => Alert::cleartext(level, description),
+            _ => Alert::decrypted(level, description),
+        };
+        sink.on_alert(dir, alert, ts);
+    }
+    if facts.connection_close.is_none() {
+        let reason = close.reason.get(..MAX_REASON).unwrap_or(close.reason);
+        facts.connection_close = Some(CloseFacts {
+            from: dir,
+            space,
+            application: close.application,
+            error_code: close.error_code,
+            frame_type: close.frame_type,
+            reason: String::from_utf8_lossy(reason).into_owned(),
+            tls_alert,
+            ts,
+        });
     }
 }
 

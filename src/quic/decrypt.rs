@@ -1,0 +1,398 @@
+//! Handshake and 1-RTT packets opened with key-log secrets (issue 15): what lets tlsight read
+//! the server's certificates, EncryptedExtensions (ALPN, transport parameters),
+//! CertificateVerify and Finished, a CONNECTION_CLOSE sent in Handshake packets (a client
+//! rejecting the certificate) and, from 1-RTT packets, HANDSHAKE_DONE, NEW_TOKEN and a
+//! CONNECTION_CLOSE.
+//!
+//! A connection of an analysis with key logs takes its secrets by the ClientHello's client
+//! random (read in the Initial CRYPTO stream), learns the suite from the ServerHello, and
+//! derives each space's packet keys from the TLS 1.3 traffic secrets with the version's labels
+//! (`quic key`/`quic iv`/`quic hp`, v2's `quicv2 …`: RFC 9001 §5.1, RFC 9369 §3.3.2) on first
+//! use. Handshake-space keys come from the `*_HANDSHAKE_TRAFFIC_SECRET`s, 1-RTT keys (key phase
+//! 0) from the `*_TRAFFIC_SECRET_0`s.
+//!
+//! Cost is bounded: 1-RTT packets are opened only until the server's HANDSHAKE_DONE has been
+//! read (the handshake is confirmed; RFC 9001 §4.1.2), then not at all, and neither are
+//! Handshake packets (endpoints drop those keys then). 0-RTT packets carry only application
+//! data and are not opened. The frames of an opened 1-RTT packet are walked without reading
+//! STREAM or DATAGRAM contents; no application data is kept or written anywhere.
+//!
+//! Accounting is the record layer's [`DecryptionFacts`]: every Handshake packet, and every
+//! 1-RTT packet until opening stops, is a protected unit; it was decrypted, it had keys and did
+//! not open (`failed_records`), or its secret was missing (`missing`). Packets met before the
+//! ServerHello named the suite are counted as protected and not decrypted.
+
+use super::crypto_stream::CryptoStream;
+use super::packet::{Opened, unprotect};
+use super::protection::{OpenError, PacketKeys, Suite};
+use super::transport_parameters::{Parameter, parse_transport_parameters};
+use super::version::QuicVersion;
+use crate::flow::{Direction, Timestamp};
+use crate::keylog::{ClientRandom, ConnectionSecrets, SecretKind, SharedKeyLog};
+use crate::tls::codes::{ExtensionType, HandshakeType};
+use crate::tls::decrypt::DecryptionFacts;
+use crate::tls::decrypt::connection::hello_random;
+use crate::tls::handshake::hello::parse_server_hello;
+use crate::tls::handshake::protected::encrypted_extension;
+
+/// The packet number spaces whose keys come from a key log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeySpace {
+    /// Handshake packets.
+    Handshake,
+    /// 1-RTT packets (key phase 0).
+    OneRtt,
+}
+
+impl KeySpace {
+    fn index(self) -> usize {
+        match self {
+            KeySpace::Handshake => 0,
+            KeySpace::OneRtt => 1,
+        }
+    }
+
+    /// The secret that protects what the client (`from_client`) or the server sends here.
+    pub fn secret(self, from_client: bool) -> SecretKind {
+        match (self, from_client) {
+            (KeySpace::Handshake, true) => SecretKind::ClientHandshakeTraffic,
+            (KeySpace::Handshake, false) => SecretKind::ServerHandshakeTraffic,
+            (KeySpace::OneRtt, true) => SecretKind::ClientTraffic0,
+            (KeySpace::OneRtt, false) => SecretKind::ServerTraffic0,
+        }
+    }
+}
+
+/// What only decrypted packets tell of a QUIC connection, for its record (`quic` object).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QuicDecrypted {
+    /// What was decrypted and what could not be.
+    pub accounting: DecryptionFacts,
+    /// When the server's HANDSHAKE_DONE was read: the handshake is confirmed.
+    pub handshake_done: Option<Timestamp>,
+    /// NEW_TOKEN frames read (tokens the server gave for future connections).
+    pub new_tokens: u64,
+    /// The server's transport parameters, from its EncryptedExtensions (wire order).
+    pub transport_parameters: Option<Vec<Parameter>>,
+}
+
+impl QuicDecrypted {
+    /// A handshake message of the Handshake CRYPTO streams: the server's EncryptedExtensions
+    /// carries its transport parameters.
+    pub fn handshake_message(&mut self, from_client: bool, msg_type: u8, body: &[u8]) {
+        if !from_client && HandshakeType(msg_type) == HandshakeType::ENCRYPTED_EXTENSIONS {
+            self.transport_parameters =
+                encrypted_extension(body, ExtensionType::QUIC_TRANSPORT_PARAMETERS)
+                    .and_then(parse_transport_parameters);
+        }
+    }
+}
+
+/// One direction's keys of one space, derived on first use.
+#[derive(Clone, Copy, Debug, Default)]
+struct DirectionKeys {
+    /// The keys, or the secret the key log lacked.
+    keys: Option<Result<PacketKeys, Unopenable>>,
+    /// Largest packet number opened.
+    largest: Option<u64>,
+}
+
+/// Why a direction's packets of a space cannot be opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Unopenable {
+    /// The key log has no such secret.
+    Missing(SecretKind),
+    /// The secret does not fit the suite (wrong length) or the version is unreadable.
+    Unusable,
+}
+
+/// One QUIC connection's decryption with key-log secrets (boxed in the connection; only
+/// connections of an analysis with key logs have one). `Debug` shows no secret or key.
+pub struct KeyLogDecryption {
+    source: SharedKeyLog,
+    client_random: Option<ClientRandom>,
+    secrets: Option<ConnectionSecrets>,
+    suite: Option<Suite>,
+    /// The version the Handshake packets were read in (1-RTT packets carry none).
+    version: Option<QuicVersion>,
+    /// Keys by space ([`KeySpace::index`]) and direction ([`Direction::index`]).
+    keys: [[DirectionKeys; 2]; 2],
+    /// The Handshake-space CRYPTO stream of each direction.
+    pub(super) streams: [Option<Box<CryptoStream>>; 2],
+    /// What was read.
+    pub(super) found: QuicDecrypted,
+}
+
+impl std::fmt::Debug for KeyLogDecryption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyLogDecryption")
+            .field("secrets", &self.secrets)
+            .field("suite", &self.suite)
+            .field("found", &self.found)
+            .finish()
+    }
+}
+
+impl KeyLogDecryption {
+    /// Decryption for a new connection, with secrets from `source`.
+    pub fn new(source: SharedKeyLog) -> Self {
+        KeyLogDecryption {
+            source,
+            client_random: None,
+            secrets: None,
+            suite: None,
+            version: None,
+            keys: Default::default(),
+            streams: [None, None],
+            found: QuicDecrypted::default(),
+        }
+    }
+
+    /// A handshake message of the Initial CRYPTO streams: the ClientHello names the secrets,
+    /// the ServerHello the suite.
+    pub fn initial_message(&mut self, from_client: bool, msg_type: u8, body: &[u8]) {
+        match HandshakeType(msg_type) {
+            HandshakeType::CLIENT_HELLO if from_client && self.client_random.is_none() => {
+                self.client_random = hello_random(body);
+                self.take_secrets();
+            }
+            HandshakeType::SERVER_HELLO if !from_client => {
+                let Ok(hello) = parse_server_hello(body, msg_type) else {
+                    return;
+                };
+                if !hello.hrr {
+                    self.suite = Suite::from_cipher_suite(hello.cipher);
+                    // Live, a key log line is often written after the ClientHello was sent.
+                    self.take_secrets();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn take_secrets(&mut self) {
+        if self.secrets.is_none()
+            && let Some(random) = &self.client_random
+        {
+            self.secrets = self.source.take(random);
+        }
+    }
+
+    /// Whether packets of `space` are still worth opening: until HANDSHAKE_DONE was read.
+    pub fn reads(&self, _space: KeySpace) -> bool {
+        self.found.handshake_done.is_none()
+    }
+
+    /// The server's HANDSHAKE_DONE was read at `ts`: opening stops, the secrets and keys go.
+    pub fn handshake_done(&mut self, ts: Timestamp) {
+        self.found.handshake_done.get_or_insert(ts);
+        self.secrets = None;
+        self.keys = Default::default();
+        self.streams = [None, None];
+    }
+
+    /// A NEW_TOKEN frame was read.
+    pub fn new_token(&mut self) {
+        self.found.new_tokens += 1;
+    }
+
+    /// Opens one packet of `space` sent in `dir` (whole packet in `bytes`, packet number at
+    /// `pn_offset`) into `scratch`; `client` is the client's direction, `version` the packet's
+    /// (`None` for a short header). Counts it; `None` when it did not open.
+    #[allow(clippy::too_many_arguments)]
+    pub fn open<'b>(
+        &mut self,
+        space: KeySpace,
+        dir: Direction,
+        client: Direction,
+        version: Option<QuicVersion>,
+        bytes: &[u8],
+        pn_offset: usize,
+        scratch: &'b mut Vec<u8>,
+    ) -> Option<Opened<'b>> {
+        let accounting = &mut self.found.accounting;
+        accounting.protected_records += 1;
+        let suite = self.suite?;
+        if space == KeySpace::Handshake && self.version.is_none() {
+            self.version = version;
+        }
+        let version = version.or(self.version)?;
+        let kind = space.secret(dir == client);
+        let entry = &mut self.keys[space.index()][dir.index()];
+        let keys = *entry.keys.get_or_insert_with(|| {
+            let secret = self
+                .secrets
+                .as_ref()
+                .and_then(|s| s.get(kind))
+                .ok_or(Unopenable::Missing(kind))?;
+            let labels = &version.params().ok_or(Unopenable::Unusable)?.labels;
+            if secret.len() != suite.hash().output_len() {
+                return Err(Unopenable::Unusable);
+            }
+            PacketKeys::from_secret(suite, labels, secret).map_err(|_| Unopenable::Unusable)
+        });
+        let keys = match keys {
+            Ok(keys) => keys,
+            Err(Unopenable::Missing(kind)) => {
+                accounting.missing.get_or_insert(kind);
+                return None;
+            }
+            Err(Unopenable::Unusable) => {
+                accounting.failed_records += 1;
+                return None;
+            }
+        };
+        match unprotect(bytes, pn_offset, &keys, entry.largest, scratch) {
+            Ok(opened) => {
+                accounting.decrypted_records += 1;
+                entry.largest = Some(
+                    entry
+                        .largest
+                        .map_or(opened.packet_number, |l| l.max(opened.packet_number)),
+                );
+                Some(opened)
+            }
+            Err(OpenError::Authentication | OpenError::TooShort) => {
+                accounting.failed_records += 1;
+                None
+            }
+        }
+    }
+
+    /// What decryption found, once the connection is over (its secrets go with it).
+    pub fn finish(self) -> QuicDecrypted {
+        self.found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keylog::KeyLog;
+    use crate::quic::packet::protect;
+
+    /// Handshake-space keys from a known secret: RFC 9001 A.1's client Initial secret used as
+    /// a client handshake traffic secret gives A.1's key, IV and header-protection key (the
+    /// derivation is the same for every space), and a Handshake packet sealed with them opens.
+    #[test]
+    fn handshake_packet_opens_with_keys_from_the_key_log() {
+        let random = [0xab; 32];
+        let secret = "c00cf151ca5be075ed0ebfb5c80323c42d6b7db67881289af4008f1f6c357aea";
+        let mut log = KeyLog::default();
+        let line = format!(
+            "CLIENT_HANDSHAKE_TRAFFIC_SECRET {} {secret}\n",
+            hex::encode(random)
+        );
+        log.add_text("k", line.as_bytes());
+        let mut d = KeyLogDecryption::new(SharedKeyLog::new(log));
+        let mut hello = vec![3, 3];
+        hello.extend(random);
+        d.initial_message(true, 1, &hello);
+        // ServerHello: version, random, session ID, TLS_AES_128_GCM_SHA256, no compression,
+        // no extensions.
+        let mut sh = vec![3, 3];
+        sh.extend([1; 32]);
+        sh.extend([0, 0x13, 0x01, 0, 0, 0]);
+        d.initial_message(false, 2, &sh);
+        assert_eq!(d.suite, Some(Suite::Aes128Gcm));
+
+        let v1 = QuicVersion::V1;
+        let labels = &v1.params().expect("v1").labels;
+        let keys =
+            PacketKeys::from_secret(Suite::Aes128Gcm, labels, &hex::decode(secret).expect("hex"))
+                .expect("keys");
+        assert_eq!(
+            hex::encode(keys.aead_key()),
+            "1f369613dd76d5467730efcbe3b1a22d"
+        );
+        assert_eq!(hex::encode(keys.iv), "fa044b2f42a3fd3b46fb255c");
+        assert_eq!(
+            hex::encode(keys.hp_key()),
+            "9f50449e04a0e810283a1e9933adedd2"
+        );
+        // A Handshake packet (type bits 0b10), DCID 01, SCID 02, Length 2 + 20 + 16, a
+        // 2-byte packet number 7, a PING and padding.
+        let header = [0xe1, 0, 0, 0, 1, 1, 1, 1, 2, 0x40, 38, 0, 7];
+        let mut frames = vec![0x01];
+        frames.resize(20, 0);
+        let packet = protect(&header, 7, &frames, &keys);
+        let (c, s) = (Direction::LoToHi, Direction::HiToLo);
+        let mut scratch = Vec::new();
+        let opened = d
+            .open(
+                KeySpace::Handshake,
+                c,
+                c,
+                Some(v1),
+                &packet,
+                11,
+                &mut scratch,
+            )
+            .expect("opens");
+        assert_eq!(opened.packet_number, 7);
+        assert_eq!(opened.payload, &frames[..]);
+        // The server's secret is missing: named, not failed.
+        assert!(
+            d.open(
+                KeySpace::Handshake,
+                s,
+                c,
+                Some(v1),
+                &packet,
+                11,
+                &mut scratch
+            )
+            .is_none()
+        );
+        let mut damaged = packet.clone();
+        *damaged.last_mut().expect("tag") ^= 1;
+        assert!(
+            d.open(
+                KeySpace::Handshake,
+                c,
+                c,
+                Some(v1),
+                &damaged,
+                11,
+                &mut scratch
+            )
+            .is_none()
+        );
+        let a = d.finish().accounting;
+        assert_eq!(
+            (a.protected_records, a.decrypted_records, a.failed_records),
+            (3, 1, 1)
+        );
+        assert_eq!(a.missing, Some(SecretKind::ServerHandshakeTraffic));
+    }
+
+    /// RFC 9001 A.5: the ChaCha20-Poly1305 1-RTT packet from the server, opened through the
+    /// key-log path (header protection by ChaCha20, short header, packet number 654360564).
+    #[test]
+    fn chacha20_short_header_vector_opens() {
+        let random = [0x5a; 32];
+        let secret = "9ac312a7f877468ebe69422748ad00a15443f18203a07d6060f688f30f21632b";
+        let mut log = KeyLog::default();
+        let line = format!("SERVER_TRAFFIC_SECRET_0 {} {secret}\n", hex::encode(random));
+        log.add_text("k", line.as_bytes());
+        let mut d = KeyLogDecryption::new(SharedKeyLog::new(log));
+        let mut hello = vec![3, 3];
+        hello.extend(random);
+        d.initial_message(true, 1, &hello);
+        let mut sh = vec![3, 3];
+        sh.extend([1; 32]);
+        sh.extend([0, 0x13, 0x03, 0, 0, 0]);
+        d.initial_message(false, 2, &sh);
+        d.version = Some(QuicVersion::V1);
+        let packet = hex::decode("4cfe4189655e5cd55c41f69080575d7999c25a5bfb").expect("hex");
+        let (c, s) = (Direction::LoToHi, Direction::HiToLo);
+        let mut scratch = Vec::new();
+        // The expected packet number 654360563 is the last one before it.
+        d.keys[KeySpace::OneRtt.index()][s.index()].largest = Some(654_360_563);
+        let opened = d
+            .open(KeySpace::OneRtt, s, c, None, &packet, 1, &mut scratch)
+            .expect("opens");
+        assert_eq!(opened.packet_number, 654_360_564);
+        assert_eq!(opened.payload, &[0x01]);
+    }
+}
