@@ -33,7 +33,7 @@
 //! key derivation per packet and no memory.
 
 use super::crypto_stream::{CryptoEvent, CryptoLimits, CryptoStream};
-use super::decrypt::{KeyLogDecryption, KeySpace, QuicDecrypted};
+use super::decrypt::{KeyLogDecryption, KeySpace, QuicDecrypted, Seen};
 use super::frame::{ConnectionClose, Frame, application_frames, frames, not_allowed_in_initial};
 use super::keys::{InitialKeys, RetryCheck, check_retry};
 use super::packet::{
@@ -354,6 +354,27 @@ impl QuicConnection {
                 self.facts.crypto_gaps[dir.index()] += gaps;
             }
         }
+        if let (Some(d), Some(client)) = (self.decrypt.as_deref_mut(), self.facts.client) {
+            // The last 1-RTT packet of each side, kept since opening stopped: a
+            // CONNECTION_CLOSE after the handshake is there.
+            let mut scratch = Vec::new();
+            for (dir, bytes, ts) in d.take_last_packets() {
+                let pn_offset = short_pn_offset(&self.facts, dir);
+                if let Some(opened) = d.open_last(dir, client, &bytes, pn_offset, &mut scratch) {
+                    let payload = opened.payload;
+                    space_frames(
+                        &mut self.facts,
+                        None,
+                        Space::Application,
+                        dir,
+                        payload,
+                        ts,
+                        sink,
+                        |_| {},
+                    );
+                }
+            }
+        }
         sink.finish();
         self.facts.decrypted = self.decrypt.map(|d| Box::new(d.finish()));
         self.facts
@@ -463,17 +484,17 @@ impl QuicConnection {
         let limits = self.config.crypto;
         let stream = self.streams[side].get_or_insert_with(|| Box::new(CryptoStream::new(limits)));
         let decrypt = &mut self.decrypt;
-        crypto_space_frames(
+        space_frames(
             &mut self.facts,
-            stream,
+            Some(stream),
             Space::Initial,
             dir,
             opened.payload,
             ts,
             sink,
-            |msg_type, body| {
+            |seen| {
                 if let Some(d) = decrypt {
-                    d.initial_message(is_client, msg_type, body);
+                    d.initial_crypto(is_client, seen);
                 }
             },
         );
@@ -513,18 +534,20 @@ impl QuicConnection {
             sink.anomaly(dir, "quic_reserved_bits_set");
         }
         let limits = self.config.crypto;
-        let KeyLogDecryption { streams, found, .. } = d;
-        let stream =
-            streams[dir.index()].get_or_insert_with(|| Box::new(CryptoStream::new(limits)));
-        crypto_space_frames(
+        let (stream, found) = d.stream(KeySpace::Handshake, dir, limits);
+        space_frames(
             &mut self.facts,
-            stream,
+            Some(stream),
             Space::Handshake,
             dir,
             opened.payload,
             ts,
             sink,
-            |msg_type, body| found.handshake_message(dir == client, msg_type, body),
+            |seen| {
+                if let Seen::Message { msg_type, body } = seen {
+                    found.handshake_message(dir == client, msg_type, body);
+                }
+            },
         );
     }
 
@@ -600,36 +623,34 @@ impl QuicConnection {
         ts: Timestamp,
         sink: &mut impl HandshakeSink,
     ) {
-        if let (Some(d), Some(client)) = (self.decrypt.as_deref_mut(), self.facts.client)
-            && d.reads(KeySpace::OneRtt)
-        {
-            // The DCID is the receiver's: the server's SCID, or the client's.
-            let receiver = if dir == client {
-                self.facts.server_scid
-            } else {
-                self.facts.client_scid
-            };
-            let pn_offset = 1 + receiver.map_or(0, |c| c.as_bytes().len());
-            if let Some(opened) = d.open(
-                KeySpace::OneRtt,
-                dir,
-                client,
-                None,
-                bytes,
-                pn_offset,
-                &mut ctx.scratch,
-            ) {
-                for frame in application_frames(opened.payload) {
-                    match frame {
-                        Ok(Frame::HandshakeDone) if dir != client => d.handshake_done(ts),
-                        Ok(Frame::NewToken { .. }) if dir != client => d.new_token(),
-                        Ok(Frame::ConnectionClose(close)) => {
-                            record_close(&mut self.facts, sink, dir, Space::Application, &close, ts)
-                        }
-                        Ok(_) => {}
-                        Err(_) => sink.anomaly(dir, "quic_malformed_frame"),
-                    }
+        if let (Some(d), Some(client)) = (self.decrypt.as_deref_mut(), self.facts.client) {
+            if d.reads(KeySpace::OneRtt) {
+                let pn_offset = short_pn_offset(&self.facts, dir);
+                if let Some(opened) = d.open(
+                    KeySpace::OneRtt,
+                    dir,
+                    client,
+                    None,
+                    bytes,
+                    pn_offset,
+                    &mut ctx.scratch,
+                ) {
+                    let limits = self.config.crypto;
+                    let (stream, found) = d.stream(KeySpace::OneRtt, dir, limits);
+                    space_frames(
+                        &mut self.facts,
+                        Some(stream),
+                        Space::Application,
+                        dir,
+                        opened.payload,
+                        ts,
+                        sink,
+                        |seen| found.one_rtt(dir == client, seen, ts),
+                    );
+                    d.settle();
                 }
+            } else {
+                d.keep_last(dir, bytes, ts);
             }
         }
         let [this, other] = [dir.index(), dir.reverse().index()];
@@ -643,32 +664,42 @@ impl QuicConnection {
     }
 }
 
-/// Reads the frames of an opened Initial or Handshake packet of `space`: CRYPTO frames into
-/// `stream`, whose messages go to `sink` (each shown to `seen` first), CONNECTION_CLOSE into
-/// the facts and, with a CRYPTO_ERROR, to `sink` as the alert it carries.
+/// Reads the frames of an opened packet of `space`: CRYPTO frames into `stream` (ignored
+/// without one), whose messages go to `sink` (frames and messages shown to `seen` first),
+/// CONNECTION_CLOSE into the facts and, with a CRYPTO_ERROR, to `sink` as the alert it
+/// carries; HANDSHAKE_DONE and NEW_TOKEN (1-RTT) to `seen`.
 #[allow(clippy::too_many_arguments)]
-fn crypto_space_frames(
+fn space_frames(
     facts: &mut QuicFacts,
-    stream: &mut CryptoStream,
+    mut stream: Option<&mut CryptoStream>,
     space: Space,
     dir: Direction,
     payload: &[u8],
     ts: Timestamp,
     sink: &mut impl HandshakeSink,
-    mut seen: impl FnMut(u8, &[u8]),
+    mut seen: impl FnMut(Seen<'_>),
 ) {
     let side = dir.index();
     let not_allowed = |frame_type| match space {
         Space::Initial => not_allowed_in_initial(frame_type),
-        _ => "quic_handshake_frame_not_allowed",
+        Space::Handshake => "quic_handshake_frame_not_allowed",
+        Space::Application => "quic_unknown_frame",
     };
-    for frame in frames(payload) {
+    let walk = match space {
+        Space::Application => application_frames(payload),
+        Space::Initial | Space::Handshake => frames(payload),
+    };
+    for frame in walk {
         match frame {
             Ok(Frame::Crypto { offset, data }) => {
+                seen(Seen::Frame { offset, data });
+                let Some(stream) = stream.as_deref_mut() else {
+                    continue;
+                };
                 let mut gaps = 0;
                 let inserted = stream.insert(offset, data, ts, |e| match e {
                     CryptoEvent::Message { msg_type, body, ts } => {
-                        seen(msg_type, body);
+                        seen(Seen::Message { msg_type, body });
                         sink.on_message(dir, msg_type, body, ts)
                     }
                     CryptoEvent::TooLarge { .. } => {
@@ -691,23 +722,29 @@ fn crypto_space_frames(
                 }
             }
             Ok(Frame::ConnectionClose(close)) => {
-                if close.application {
+                if close.application && space != Space::Application {
                     sink.anomaly(dir, not_allowed(0x1d));
                 }
                 record_close(facts, sink, dir, space, &close, ts);
             }
             Ok(Frame::NotAllowed { frame_type }) => sink.anomaly(dir, not_allowed(frame_type)),
-            Ok(
-                Frame::Padding { .. }
-                | Frame::Ping
-                | Frame::Ack(_)
-                | Frame::HandshakeDone
-                | Frame::NewToken { .. }
-                | Frame::Skipped { .. },
-            ) => {}
+            Ok(Frame::HandshakeDone) => seen(Seen::HandshakeDone),
+            Ok(Frame::NewToken { .. }) => seen(Seen::NewToken),
+            Ok(Frame::Padding { .. } | Frame::Ping | Frame::Ack(_) | Frame::Skipped { .. }) => {}
             Err(_) => sink.anomaly(dir, "quic_malformed_frame"),
         }
     }
+}
+
+/// Where a short header's packet number starts: after the first byte and the DCID, which is
+/// the receiver's connection ID (the server's SCID, or the client's).
+fn short_pn_offset(facts: &QuicFacts, dir: Direction) -> usize {
+    let receiver = if facts.client == Some(dir) {
+        facts.server_scid
+    } else {
+        facts.client_scid
+    };
+    1 + receiver.map_or(0, |c| c.as_bytes().len())
 }
 
 /// A CONNECTION_CLOSE read in `space`: a CRYPTO_ERROR goes to `sink` as its TLS alert (exact:

@@ -12,17 +12,20 @@
 //! 0) from the `*_TRAFFIC_SECRET_0`s.
 //!
 //! Cost is bounded: 1-RTT packets are opened only until the server's HANDSHAKE_DONE has been
-//! read (the handshake is confirmed; RFC 9001 §4.1.2), then not at all, and neither are
-//! Handshake packets (endpoints drop those keys then). 0-RTT packets carry only application
-//! data and are not opened. The frames of an opened 1-RTT packet are walked without reading
-//! STREAM or DATAGRAM contents; no application data is kept or written anywhere.
+//! read (the handshake is confirmed; RFC 9001 §4.1.2; the NewSessionTickets and NEW_TOKENs
+//! sent with it are read too), then not at all, and neither are Handshake packets (endpoints
+//! drop those keys then). After that each side's last 1-RTT packet is kept (one copy, in a
+//! buffer reused) and opened when the connection ends, for a CONNECTION_CLOSE after the
+//! handshake. 0-RTT packets carry only application data and are not opened. The frames of an
+//! opened 1-RTT packet are walked without reading STREAM or DATAGRAM contents; no application
+//! data is written anywhere.
 //!
 //! Accounting is the record layer's [`DecryptionFacts`]: every Handshake packet, and every
 //! 1-RTT packet until opening stops, is a protected unit; it was decrypted, it had keys and did
 //! not open (`failed_records`), or its secret was missing (`missing`). Packets met before the
 //! ServerHello named the suite are counted as protected and not decrypted.
 
-use super::crypto_stream::CryptoStream;
+use super::crypto_stream::{CryptoLimits, CryptoStream};
 use super::packet::{Opened, unprotect};
 use super::protection::{OpenError, PacketKeys, Suite};
 use super::transport_parameters::{Parameter, parse_transport_parameters};
@@ -63,6 +66,30 @@ impl KeySpace {
     }
 }
 
+/// What the frames of a packet showed the decryption: a CRYPTO frame as it came, a joined
+/// message, HANDSHAKE_DONE, NEW_TOKEN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seen<'a> {
+    /// A CRYPTO frame's bytes at their stream offset.
+    Frame {
+        /// Stream offset of the first byte.
+        offset: u64,
+        /// The bytes.
+        data: &'a [u8],
+    },
+    /// A complete handshake message.
+    Message {
+        /// Handshake type.
+        msg_type: u8,
+        /// Body, after the 4-byte header.
+        body: &'a [u8],
+    },
+    /// A HANDSHAKE_DONE frame.
+    HandshakeDone,
+    /// A NEW_TOKEN frame.
+    NewToken,
+}
+
 /// What only decrypted packets tell of a QUIC connection, for its record (`quic` object).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QuicDecrypted {
@@ -86,6 +113,18 @@ impl QuicDecrypted {
                     .and_then(parse_transport_parameters);
         }
     }
+
+    /// What a 1-RTT packet's frames showed: the server's HANDSHAKE_DONE (captured at `ts`) and
+    /// NEW_TOKENs (a client sending either breaks the protocol; they are not counted).
+    pub fn one_rtt(&mut self, from_client: bool, seen: Seen<'_>, ts: Timestamp) {
+        match seen {
+            Seen::HandshakeDone if !from_client => {
+                self.handshake_done.get_or_insert(ts);
+            }
+            Seen::NewToken if !from_client => self.new_tokens += 1,
+            _ => {}
+        }
+    }
 }
 
 /// One direction's keys of one space, derived on first use.
@@ -95,6 +134,8 @@ struct DirectionKeys {
     keys: Option<Result<PacketKeys, Unopenable>>,
     /// Largest packet number opened.
     largest: Option<u64>,
+    /// Packets not opened since (1-RTT, once opening stopped).
+    skipped: u64,
 }
 
 /// Why a direction's packets of a space cannot be opened.
@@ -117,10 +158,12 @@ pub struct KeyLogDecryption {
     version: Option<QuicVersion>,
     /// Keys by space ([`KeySpace::index`]) and direction ([`Direction::index`]).
     keys: [[DirectionKeys; 2]; 2],
-    /// The Handshake-space CRYPTO stream of each direction.
-    pub(super) streams: [Option<Box<CryptoStream>>; 2],
+    /// The CRYPTO streams by space and direction (1-RTT's carries NewSessionTickets).
+    streams: [[Option<Box<CryptoStream>>; 2]; 2],
+    /// Each direction's last 1-RTT packet since opening stopped, with its capture time.
+    last: [Option<(Vec<u8>, Timestamp)>; 2],
     /// What was read.
-    pub(super) found: QuicDecrypted,
+    found: QuicDecrypted,
 }
 
 impl std::fmt::Debug for KeyLogDecryption {
@@ -143,20 +186,33 @@ impl KeyLogDecryption {
             suite: None,
             version: None,
             keys: Default::default(),
-            streams: [None, None],
+            streams: Default::default(),
+            last: [None, None],
             found: QuicDecrypted::default(),
         }
     }
 
-    /// A handshake message of the Initial CRYPTO streams: the ClientHello names the secrets,
-    /// the ServerHello the suite.
-    pub fn initial_message(&mut self, from_client: bool, msg_type: u8, body: &[u8]) {
-        match HandshakeType(msg_type) {
-            HandshakeType::CLIENT_HELLO if from_client && self.client_random.is_none() => {
-                self.client_random = hello_random(body);
-                self.take_secrets();
+    /// What the Initial CRYPTO streams carry: the ClientHello's random names the secrets, the
+    /// ServerHello the suite.
+    ///
+    /// The random is read from the client's CRYPTO frame at offset 0, not from the whole
+    /// ClientHello: it is there even when a later piece of a ClientHello split over several
+    /// Initials was lost, and a client that answers a Retry with a new ClientHello (aioquic
+    /// does; the stream's first copy is the one joined) names its new secrets there. A random
+    /// is replaced only while the key log has nothing for the one held.
+    pub fn initial_crypto(&mut self, from_client: bool, seen: Seen<'_>) {
+        match seen {
+            Seen::Frame { offset: 0, data } if from_client && self.secrets.is_none() => {
+                if data.first() == Some(&1)
+                    && let Some(random) = data.get(4..).and_then(hello_random)
+                {
+                    self.client_random = Some(random);
+                    self.take_secrets();
+                }
             }
-            HandshakeType::SERVER_HELLO if !from_client => {
+            Seen::Message { msg_type, body }
+                if !from_client && HandshakeType(msg_type) == HandshakeType::SERVER_HELLO =>
+            {
                 let Ok(hello) = parse_server_hello(body, msg_type) else {
                     return;
                 };
@@ -183,17 +239,81 @@ impl KeyLogDecryption {
         self.found.handshake_done.is_none()
     }
 
-    /// The server's HANDSHAKE_DONE was read at `ts`: opening stops, the secrets and keys go.
-    pub fn handshake_done(&mut self, ts: Timestamp) {
-        self.found.handshake_done.get_or_insert(ts);
-        self.secrets = None;
-        self.keys = Default::default();
-        self.streams = [None, None];
+    /// The CRYPTO stream of `space` in `dir` (made on first use with `limits`), and what
+    /// decryption found, to read a packet's frames into.
+    pub fn stream(
+        &mut self,
+        space: KeySpace,
+        dir: Direction,
+        limits: CryptoLimits,
+    ) -> (&mut CryptoStream, &mut QuicDecrypted) {
+        let stream = self.streams[space.index()][dir.index()]
+            .get_or_insert_with(|| Box::new(CryptoStream::new(limits)));
+        (stream, &mut self.found)
     }
 
-    /// A NEW_TOKEN frame was read.
-    pub fn new_token(&mut self) {
-        self.found.new_tokens += 1;
+    /// A packet was read: once HANDSHAKE_DONE was, the secrets, the Handshake keys and the
+    /// streams go (the 1-RTT keys stay, for the last packets).
+    pub fn settle(&mut self) {
+        if self.found.handshake_done.is_some() {
+            self.secrets = None;
+            self.keys[KeySpace::Handshake.index()] = Default::default();
+            self.streams = Default::default();
+        }
+    }
+
+    /// A 1-RTT packet from `dir` after opening stopped: kept as the side's last one (a copy,
+    /// in a buffer reused), for [`Self::take_last_packets`].
+    pub fn keep_last(&mut self, dir: Direction, bytes: &[u8], ts: Timestamp) {
+        self.keys[KeySpace::OneRtt.index()][dir.index()].skipped += 1;
+        let (buffer, at) = self.last[dir.index()].get_or_insert_with(|| (Vec::new(), ts));
+        buffer.clear();
+        buffer.extend_from_slice(bytes);
+        *at = ts;
+    }
+
+    /// Each side's last 1-RTT packet kept since opening stopped, oldest first.
+    pub fn take_last_packets(&mut self) -> Vec<(Direction, Vec<u8>, Timestamp)> {
+        let mut last: Vec<_> = [Direction::LoToHi, Direction::HiToLo]
+            .into_iter()
+            .filter_map(|dir| {
+                let (bytes, ts) = self.last[dir.index()].take()?;
+                Some((dir, bytes, ts))
+            })
+            .collect();
+        last.sort_by_key(|(_, _, ts)| *ts);
+        last
+    }
+
+    /// Opens a side's last 1-RTT packet (from [`Self::take_last_packets`]): its packet number
+    /// is taken to follow the last one opened by the packets skipped since. Counted only when
+    /// it opens (a key update since, or capture loss, may well explain a failure).
+    pub fn open_last<'b>(
+        &mut self,
+        dir: Direction,
+        client: Direction,
+        bytes: &[u8],
+        pn_offset: usize,
+        scratch: &'b mut Vec<u8>,
+    ) -> Option<Opened<'b>> {
+        let before = self.found.accounting;
+        let entry = &mut self.keys[KeySpace::OneRtt.index()][dir.index()];
+        entry.largest = entry
+            .largest
+            .map(|l| l.saturating_add(entry.skipped.saturating_sub(1)));
+        let opened = self.open(
+            KeySpace::OneRtt,
+            dir,
+            client,
+            None,
+            bytes,
+            pn_offset,
+            scratch,
+        );
+        if opened.is_none() {
+            self.found.accounting = before;
+        }
+        opened
     }
 
     /// Opens one packet of `space` sent in `dir` (whole packet in `bytes`, packet number at
@@ -285,15 +405,27 @@ mod tests {
         );
         log.add_text("k", line.as_bytes());
         let mut d = KeyLogDecryption::new(SharedKeyLog::new(log));
-        let mut hello = vec![3, 3];
+        let mut hello = vec![1, 0, 0, 40, 3, 3];
         hello.extend(random);
-        d.initial_message(true, 1, &hello);
+        d.initial_crypto(
+            true,
+            Seen::Frame {
+                offset: 0,
+                data: &hello,
+            },
+        );
         // ServerHello: version, random, session ID, TLS_AES_128_GCM_SHA256, no compression,
         // no extensions.
         let mut sh = vec![3, 3];
         sh.extend([1; 32]);
         sh.extend([0, 0x13, 0x01, 0, 0, 0]);
-        d.initial_message(false, 2, &sh);
+        d.initial_crypto(
+            false,
+            Seen::Message {
+                msg_type: 2,
+                body: &sh,
+            },
+        );
         assert_eq!(d.suite, Some(Suite::Aes128Gcm));
 
         let v1 = QuicVersion::V1;
@@ -376,13 +508,25 @@ mod tests {
         let line = format!("SERVER_TRAFFIC_SECRET_0 {} {secret}\n", hex::encode(random));
         log.add_text("k", line.as_bytes());
         let mut d = KeyLogDecryption::new(SharedKeyLog::new(log));
-        let mut hello = vec![3, 3];
+        let mut hello = vec![1, 0, 0, 40, 3, 3];
         hello.extend(random);
-        d.initial_message(true, 1, &hello);
+        d.initial_crypto(
+            true,
+            Seen::Frame {
+                offset: 0,
+                data: &hello,
+            },
+        );
         let mut sh = vec![3, 3];
         sh.extend([1; 32]);
         sh.extend([0, 0x13, 0x03, 0, 0, 0]);
-        d.initial_message(false, 2, &sh);
+        d.initial_crypto(
+            false,
+            Seen::Message {
+                msg_type: 2,
+                body: &sh,
+            },
+        );
         d.version = Some(QuicVersion::V1);
         let packet = hex::decode("4cfe4189655e5cd55c41f69080575d7999c25a5bfb").expect("hex");
         let (c, s) = (Direction::LoToHi, Direction::HiToLo);

@@ -230,6 +230,9 @@ fn application_frame(frame_type: u64, input: &[u8]) -> IResult<&[u8], Frame<'_>>
         }
         // PATH_CHALLENGE, PATH_RESPONSE: 8 bytes of data.
         0x1a | 0x1b => Ok((take(8usize)(input)?.0, skipped)),
+        // IMMEDIATE_ACK and ACK_FREQUENCY (the ACK frequency extension, which quinn uses).
+        0x1f => Ok((input, skipped)),
+        0xaf => varints(input, 4),
         // DATAGRAM without and with a length.
         0x30 => Ok((&[][..], skipped)),
         0x31 => Ok((length_prefixed(input)?.0, skipped)),
@@ -314,7 +317,9 @@ pub fn frame_name(frame_type: u64) -> &'static str {
         0x1b => "path_response",
         0x1c | 0x1d => "connection_close",
         0x1e => "handshake_done",
+        0x1f => "immediate_ack",
         0x30 | 0x31 => "datagram",
+        0xaf => "ack_frequency",
         _ => "unknown",
     }
 }
@@ -339,6 +344,8 @@ pub fn not_allowed_in_initial(frame_type: u64) -> &'static str {
         "connection_close" => "quic_initial_frame_application_close",
         "handshake_done" => "quic_initial_frame_handshake_done",
         "datagram" => "quic_initial_frame_datagram",
+        "immediate_ack" => "quic_initial_frame_immediate_ack",
+        "ack_frequency" => "quic_initial_frame_ack_frequency",
         _ => "quic_initial_frame_unknown",
     }
 }
