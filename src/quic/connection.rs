@@ -534,7 +534,7 @@ impl QuicConnection {
             sink.anomaly(dir, "quic_reserved_bits_set");
         }
         let limits = self.config.crypto;
-        let (stream, found) = d.stream(KeySpace::Handshake, dir, limits);
+        let (stream, mut reader) = d.stream(KeySpace::Handshake, dir, limits);
         space_frames(
             &mut self.facts,
             Some(stream),
@@ -543,11 +543,7 @@ impl QuicConnection {
             opened.payload,
             ts,
             sink,
-            |seen| {
-                if let Seen::Message { msg_type, body } = seen {
-                    found.handshake_message(dir == client, msg_type, body);
-                }
-            },
+            |seen| reader.seen(dir == client, seen, ts),
         );
     }
 
@@ -560,6 +556,9 @@ impl QuicConnection {
             // A new attempt after Version Negotiation: a new CRYPTO stream and packet numbers.
             self.renegotiating = false;
             self.streams = [None, None];
+            if let Some(d) = self.decrypt.as_deref_mut() {
+                d.restart();
+            }
             self.largest_pn = [None, None];
             self.facts.version = Some(p.version);
         }
@@ -636,7 +635,7 @@ impl QuicConnection {
                     &mut ctx.scratch,
                 ) {
                     let limits = self.config.crypto;
-                    let (stream, found) = d.stream(KeySpace::OneRtt, dir, limits);
+                    let (stream, mut reader) = d.stream(KeySpace::OneRtt, dir, limits);
                     space_frames(
                         &mut self.facts,
                         Some(stream),
@@ -645,7 +644,7 @@ impl QuicConnection {
                         opened.payload,
                         ts,
                         sink,
-                        |seen| found.one_rtt(dir == client, seen, ts),
+                        |seen| reader.seen(dir == client, seen, ts),
                     );
                     d.settle();
                 }

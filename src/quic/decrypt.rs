@@ -35,8 +35,11 @@ use crate::keylog::{ClientRandom, ConnectionSecrets, SecretKind, SharedKeyLog};
 use crate::tls::codes::{ExtensionType, HandshakeType};
 use crate::tls::decrypt::DecryptionFacts;
 use crate::tls::decrypt::connection::hello_random;
+use crate::tls::decrypt::finished::tls13_verify_data;
+use crate::tls::decrypt::transcript::{Transcript, TranscriptHash};
 use crate::tls::handshake::hello::parse_server_hello;
 use crate::tls::handshake::protected::encrypted_extension;
+use crate::tls::key_schedule::HashAlg;
 
 /// The packet number spaces whose keys come from a key log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,27 +106,73 @@ pub struct QuicDecrypted {
     pub transport_parameters: Option<Vec<Parameter>>,
 }
 
-impl QuicDecrypted {
-    /// A handshake message of the Handshake CRYPTO streams: the server's EncryptedExtensions
-    /// carries its transport parameters.
-    pub fn handshake_message(&mut self, from_client: bool, msg_type: u8, body: &[u8]) {
-        if !from_client && HandshakeType(msg_type) == HandshakeType::ENCRYPTED_EXTENSIONS {
-            self.transport_parameters =
-                encrypted_extension(body, ExtensionType::QUIC_TRANSPORT_PARAMETERS)
-                    .and_then(parse_transport_parameters);
+/// The transcript the Finished messages are checked against (RFC 8446 §4.4.4): the Initial
+/// and Handshake messages in order, hashed from the ServerHello on.
+#[derive(Debug, Default)]
+struct FinishedCheck {
+    transcript: Transcript,
+    /// The suite's hash, from the ServerHello.
+    hash: Option<HashAlg>,
+    /// The random of the ClientHello the transcript holds: the Finished messages are checked
+    /// only when it is the one the secrets came by (a client answering a Retry with a new
+    /// ClientHello has its first one joined).
+    random: Option<ClientRandom>,
+}
+
+/// What a packet's frames are read into besides its CRYPTO stream: the findings, and the
+/// transcript with the secrets that check the Finished messages.
+pub struct MessageReader<'a> {
+    space: KeySpace,
+    found: &'a mut QuicDecrypted,
+    check: &'a mut FinishedCheck,
+    secrets: Option<&'a ConnectionSecrets>,
+    client_random: Option<ClientRandom>,
+}
+
+impl MessageReader<'_> {
+    /// What the frames showed, from the client (`from_client`) or the server, in a packet
+    /// captured at `ts`: Handshake messages (the server's EncryptedExtensions carries its
+    /// transport parameters; each Finished is checked), the server's HANDSHAKE_DONE and
+    /// NEW_TOKENs (a client sending either breaks the protocol; they are not counted).
+    pub fn seen(&mut self, from_client: bool, seen: Seen<'_>, ts: Timestamp) {
+        match seen {
+            Seen::Message { msg_type, body } if self.space == KeySpace::Handshake => {
+                self.handshake_message(from_client, msg_type, body);
+            }
+            Seen::HandshakeDone if !from_client => {
+                self.found.handshake_done.get_or_insert(ts);
+            }
+            Seen::NewToken if !from_client => self.found.new_tokens += 1,
+            _ => {}
         }
     }
 
-    /// What a 1-RTT packet's frames showed: the server's HANDSHAKE_DONE (captured at `ts`) and
-    /// NEW_TOKENs (a client sending either breaks the protocol; they are not counted).
-    pub fn one_rtt(&mut self, from_client: bool, seen: Seen<'_>, ts: Timestamp) {
-        match seen {
-            Seen::HandshakeDone if !from_client => {
-                self.handshake_done.get_or_insert(ts);
+    fn handshake_message(&mut self, from_client: bool, msg_type: u8, body: &[u8]) {
+        match HandshakeType(msg_type) {
+            HandshakeType::ENCRYPTED_EXTENSIONS if !from_client => {
+                self.found.transport_parameters =
+                    encrypted_extension(body, ExtensionType::QUIC_TRANSPORT_PARAMETERS)
+                        .and_then(parse_transport_parameters);
             }
-            Seen::NewToken if !from_client => self.new_tokens += 1,
+            HandshakeType::FINISHED => {
+                let side = usize::from(!from_client);
+                self.found.accounting.finished_verified[side] = self.verify(from_client, body);
+            }
             _ => {}
         }
+        self.check.transcript.add(msg_type, body);
+    }
+
+    /// Whether a Finished matches the transcript before it; `None` when it cannot be checked.
+    fn verify(&self, from_client: bool, body: &[u8]) -> Option<bool> {
+        if self.check.random.is_none() || self.check.random != self.client_random {
+            return None;
+        }
+        let secret = self.secrets?.get(KeySpace::Handshake.secret(from_client))?;
+        let hash = self.check.hash?;
+        let transcript = self.check.transcript.current()?;
+        let expected = tls13_verify_data(hash, secret, &transcript).ok()?;
+        Some(expected == body)
     }
 }
 
@@ -162,6 +211,8 @@ pub struct KeyLogDecryption {
     streams: [[Option<Box<CryptoStream>>; 2]; 2],
     /// Each direction's last 1-RTT packet since opening stopped, with its capture time.
     last: [Option<(Vec<u8>, Timestamp)>; 2],
+    /// The Finished messages' check.
+    check: FinishedCheck,
     /// What was read.
     found: QuicDecrypted,
 }
@@ -188,12 +239,13 @@ impl KeyLogDecryption {
             keys: Default::default(),
             streams: Default::default(),
             last: [None, None],
+            check: FinishedCheck::default(),
             found: QuicDecrypted::default(),
         }
     }
 
     /// What the Initial CRYPTO streams carry: the ClientHello's random names the secrets, the
-    /// ServerHello the suite.
+    /// ServerHello the suite; both start the transcript.
     ///
     /// The random is read from the client's CRYPTO frame at offset 0, not from the whole
     /// ClientHello: it is there even when a later piece of a ClientHello split over several
@@ -211,19 +263,43 @@ impl KeyLogDecryption {
                 }
             }
             Seen::Message { msg_type, body }
+                if from_client && HandshakeType(msg_type) == HandshakeType::CLIENT_HELLO =>
+            {
+                self.check
+                    .random
+                    .get_or_insert_with(|| hello_random(body).unwrap_or_default());
+                self.check.transcript.add(msg_type, body);
+            }
+            Seen::Message { msg_type, body }
                 if !from_client && HandshakeType(msg_type) == HandshakeType::SERVER_HELLO =>
             {
                 let Ok(hello) = parse_server_hello(body, msg_type) else {
                     return;
                 };
-                if !hello.hrr {
-                    self.suite = Suite::from_cipher_suite(hello.cipher);
+                let suite = Suite::from_cipher_suite(hello.cipher);
+                let hash = suite.map(Suite::hash);
+                let transcript_hash = match hash {
+                    Some(HashAlg::Sha384) => TranscriptHash::Sha384,
+                    _ => TranscriptHash::Sha256,
+                };
+                if hello.hrr {
+                    self.check.transcript.hello_retry(transcript_hash);
+                } else {
+                    self.check.transcript.start(transcript_hash);
+                    self.check.hash = hash;
+                    self.suite = suite;
                     // Live, a key log line is often written after the ClientHello was sent.
                     self.take_secrets();
                 }
+                self.check.transcript.add(msg_type, body);
             }
             _ => {}
         }
+    }
+
+    /// The client starts again after Version Negotiation: a new ClientHello, a new transcript.
+    pub fn restart(&mut self) {
+        self.check = FinishedCheck::default();
     }
 
     fn take_secrets(&mut self) {
@@ -239,17 +315,24 @@ impl KeyLogDecryption {
         self.found.handshake_done.is_none()
     }
 
-    /// The CRYPTO stream of `space` in `dir` (made on first use with `limits`), and what
-    /// decryption found, to read a packet's frames into.
+    /// The CRYPTO stream of `space` in `dir` (made on first use with `limits`), and the
+    /// reader of what else the packet's frames show.
     pub fn stream(
         &mut self,
         space: KeySpace,
         dir: Direction,
         limits: CryptoLimits,
-    ) -> (&mut CryptoStream, &mut QuicDecrypted) {
+    ) -> (&mut CryptoStream, MessageReader<'_>) {
         let stream = self.streams[space.index()][dir.index()]
             .get_or_insert_with(|| Box::new(CryptoStream::new(limits)));
-        (stream, &mut self.found)
+        let reader = MessageReader {
+            space,
+            found: &mut self.found,
+            check: &mut self.check,
+            secrets: self.secrets.as_ref(),
+            client_random: self.client_random,
+        };
+        (stream, reader)
     }
 
     /// A packet was read: once HANDSHAKE_DONE was, the secrets, the Handshake keys and the
@@ -259,6 +342,7 @@ impl KeyLogDecryption {
             self.secrets = None;
             self.keys[KeySpace::Handshake.index()] = Default::default();
             self.streams = Default::default();
+            self.check = FinishedCheck::default();
         }
     }
 
