@@ -436,6 +436,55 @@ mod tests {
         assert_eq!(not_allowed_in_initial(0x4242), "quic_initial_frame_unknown");
     }
 
+    /// 1-RTT frames: HANDSHAKE_DONE and NEW_TOKEN read, the others stepped over by their
+    /// layout (a STREAM frame without a length runs to the end), an unknown type stops.
+    #[test]
+    fn application_frames_are_read_or_stepped_over() {
+        let mut payload = vec![0x1e, 0x07, 3, 1, 2, 3];
+        // STREAM with OFF and LEN: id 4, offset 9, 2 bytes; MAX_DATA; NEW_CONNECTION_ID with a
+        // 2-byte ID and its reset token; PATH_CHALLENGE; IMMEDIATE_ACK; ACK_FREQUENCY.
+        payload.extend([0x0e, 4, 9, 2, b'h', b'i', 0x10, 0x40, 0x10]);
+        payload.extend([0x18, 1, 0, 2, 0xaa, 0xbb]);
+        payload.extend([0x55; 16]);
+        payload.extend([0x1a, 1, 2, 3, 4, 5, 6, 7, 8, 0x1f, 0x40, 0xaf, 1, 2, 3, 4]);
+        // CONNECTION_CLOSE 0x1d, then a STREAM frame without a length: the rest is its data.
+        payload.extend([0x1d, 0, 0, 0x08, 0, 0x1e, 0x1e]);
+        let got: Vec<_> = application_frames(&payload).collect();
+        let skipped = |frame_type| Ok(Frame::Skipped { frame_type });
+        assert_eq!(
+            got,
+            [
+                Ok(Frame::HandshakeDone),
+                Ok(Frame::NewToken { token_len: 3 }),
+                skipped(0x0e),
+                skipped(0x10),
+                skipped(0x18),
+                skipped(0x1a),
+                skipped(0x1f),
+                skipped(0xaf),
+                Ok(Frame::ConnectionClose(ConnectionClose {
+                    application: true,
+                    error_code: 0,
+                    frame_type: None,
+                    reason: b"",
+                })),
+                skipped(0x08),
+            ]
+        );
+        // Initial rules stop at HANDSHAKE_DONE; an unknown 1-RTT type stops the walk too.
+        assert_eq!(
+            all(&[0x1e, 0x01]),
+            [Ok(Frame::NotAllowed { frame_type: 0x1e })]
+        );
+        let unknown: Vec<_> = application_frames(&[0x01, 0x21, 0x01]).collect();
+        assert_eq!(
+            unknown,
+            [Ok(Frame::Ping), Ok(Frame::NotAllowed { frame_type: 0x21 })]
+        );
+        let truncated: Vec<_> = application_frames(&[0x18, 1, 0, 2, 0xaa]).collect();
+        assert_eq!(truncated, [Err(FrameError::Truncated)]);
+    }
+
     #[test]
     fn truncated_and_oversized_frames() {
         assert_eq!(all(&[0x06, 0, 5, 1, 2]), [Err(FrameError::Truncated)]);
