@@ -14,49 +14,27 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::keylog_cli::{
+    analyze_with_keylogs, check_golden, connection_records as records, shown,
+};
 use common::tshark_tls::{Over, Shown, tshark_available, tshark_shows_over};
 use serde_json::{Value, json};
-use similar::TextDiff;
-use tlsight::tls::decrypt::connection::Sender::{Client, Server};
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn dir() -> PathBuf {
-    root().join("captures/quic")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/quic")
 }
 
-/// Runs `tlsight analyze CAPTURE [--keylog K] --ndjson -` from the project's root (records
-/// name their input: goldens must not depend on the checkout's place); returns stdout.
+/// The records of `capture` analysed with `keylog`, or with none; a key log problem on
+/// standard error fails the test.
 fn analyze(capture: &Path, keylog: Option<&Path>) -> String {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tlsight"));
-    cmd.current_dir(root())
-        .arg("analyze")
-        .arg(capture.strip_prefix(root()).unwrap_or(capture));
-    if let Some(k) = keylog {
-        cmd.arg("--keylog").arg(k.strip_prefix(root()).unwrap_or(k));
-    }
-    let out = cmd
-        .args(["--ndjson", "-", "--quiet", "--workers", "2"])
-        .output()
-        .expect("run tlsight");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{}: {stderr}", capture.display());
+    let keylogs: Vec<PathBuf> = keylog.into_iter().map(Path::to_path_buf).collect();
+    let (ndjson, stderr) = analyze_with_keylogs(capture, &keylogs);
     assert!(
         !stderr.contains("key log"),
         "{}: {stderr}",
         capture.display()
     );
-    String::from_utf8(out.stdout).expect("UTF-8")
-}
-
-fn records(ndjson: &str) -> Vec<Value> {
     ndjson
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).expect("JSON line"))
-        .filter(|r| r["type"] == "connection")
-        .collect()
 }
 
 /// The connection records of `NAME.pcap` analysed with `NAME.keys`.
@@ -144,34 +122,14 @@ fn confirmed_with_chain(c: &Value, name: &str) {
 
 #[test]
 fn outputs_match_goldens() {
-    let bless = std::env::var_os("TLSIGHT_BLESS").is_some();
-    let expected = dir().join("expected");
     let mut failures = Vec::new();
     for name in names() {
         let ndjson = analyze(
             &dir().join(format!("{name}.pcap")),
             Some(&dir().join(format!("{name}.keys"))),
         );
-        let golden = expected.join(format!("{name}.ndjson"));
-        if bless {
-            std::fs::create_dir_all(&expected).expect("create expected/");
-            std::fs::write(&golden, &ndjson).expect("bless");
-            continue;
-        }
-        let want = std::fs::read_to_string(&golden).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (bless with TLSIGHT_BLESS=1 cargo test --test quic_keylog)",
-                golden.display()
-            )
-        });
-        if want != ndjson {
-            let diff = TextDiff::from_lines(&want, &ndjson)
-                .unified_diff()
-                .context_radius(2)
-                .header("expected", "actual")
-                .to_string();
-            failures.push(format!("--- {} differs:\n{diff}", golden.display()));
-        }
+        let golden = dir().join("expected").join(format!("{name}.ndjson"));
+        check_golden(&golden, &ndjson, "quic_keylog", &mut failures);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
@@ -398,27 +356,7 @@ fn analyze_agrees_with_tshark() {
             eprintln!("{name}: not compared: {why}");
             continue;
         }
-        let ours: Vec<Shown> = connections(&name)
-            .iter()
-            .map(|c| Shown {
-                server_certs: sha256s(c, "certificates"),
-                client_certs: sha256s(c, "client_certificates"),
-                alpn: c["alpn"].as_str().map(str::to_string),
-                alerts: c["alerts"]
-                    .as_array()
-                    .expect("alerts")
-                    .iter()
-                    .map(|a| {
-                        let from = if a["from"] == "client" {
-                            Client
-                        } else {
-                            Server
-                        };
-                        (from, 2, alert_code(a["description"].as_str().unwrap_or("")))
-                    })
-                    .collect(),
-            })
-            .collect();
+        let ours: Vec<Shown> = connections(&name).iter().map(shown).collect();
         assert_eq!(ours, theirs, "{name}");
     }
 }
@@ -437,19 +375,3 @@ const TSHARK_DOES_NOT_DECRYPT: [(&str, &str); 2] = [
          random, the one its key log names); tshark keeps the first one's",
     ),
 ];
-
-fn sha256s(c: &Value, key: &str) -> Vec<String> {
-    c[key]
-        .as_array()
-        .expect("chain")
-        .iter()
-        .map(|cert| cert["sha256"].as_str().expect("sha256").to_string())
-        .collect()
-}
-
-/// An alert description's code, from its name in records.
-fn alert_code(name: &str) -> u8 {
-    (0..=255u8)
-        .find(|&c| tlsight::tls::codes::AlertDescription(c).name() == name)
-        .unwrap_or_else(|| panic!("unknown alert name {name}"))
-}

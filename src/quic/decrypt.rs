@@ -475,41 +475,43 @@ mod tests {
     use crate::keylog::KeyLog;
     use crate::quic::packet::protect;
 
+    /// Decryption with a key log holding one `label` secret for a fixed client random, after
+    /// the ClientHello's first CRYPTO bytes and a ServerHello choosing `cipher`.
+    fn decryption(label: &str, secret: &str, cipher: u16) -> KeyLogDecryption {
+        let random = [0xab; 32];
+        let mut log = KeyLog::default();
+        log.add_text(
+            "k",
+            format!("{label} {} {secret}\n", hex::encode(random)).as_bytes(),
+        );
+        let mut d = KeyLogDecryption::new(SharedKeyLog::new(log));
+        let mut hello = vec![1, 0, 0, 40, 3, 3];
+        hello.extend(random);
+        let data = &hello;
+        d.initial_crypto(true, Seen::Frame { offset: 0, data });
+        // ServerHello: version, random, session ID, the suite, no compression, no extensions.
+        let mut body = vec![3, 3];
+        body.extend([1; 32]);
+        body.push(0);
+        body.extend(cipher.to_be_bytes());
+        body.extend([0, 0, 0]);
+        d.initial_crypto(
+            false,
+            Seen::Message {
+                msg_type: 2,
+                body: &body,
+            },
+        );
+        d
+    }
+
     /// Handshake-space keys from a known secret: RFC 9001 A.1's client Initial secret used as
     /// a client handshake traffic secret gives A.1's key, IV and header-protection key (the
     /// derivation is the same for every space), and a Handshake packet sealed with them opens.
     #[test]
     fn handshake_packet_opens_with_keys_from_the_key_log() {
-        let random = [0xab; 32];
         let secret = "c00cf151ca5be075ed0ebfb5c80323c42d6b7db67881289af4008f1f6c357aea";
-        let mut log = KeyLog::default();
-        let line = format!(
-            "CLIENT_HANDSHAKE_TRAFFIC_SECRET {} {secret}\n",
-            hex::encode(random)
-        );
-        log.add_text("k", line.as_bytes());
-        let mut d = KeyLogDecryption::new(SharedKeyLog::new(log));
-        let mut hello = vec![1, 0, 0, 40, 3, 3];
-        hello.extend(random);
-        d.initial_crypto(
-            true,
-            Seen::Frame {
-                offset: 0,
-                data: &hello,
-            },
-        );
-        // ServerHello: version, random, session ID, TLS_AES_128_GCM_SHA256, no compression,
-        // no extensions.
-        let mut sh = vec![3, 3];
-        sh.extend([1; 32]);
-        sh.extend([0, 0x13, 0x01, 0, 0, 0]);
-        d.initial_crypto(
-            false,
-            Seen::Message {
-                msg_type: 2,
-                body: &sh,
-            },
-        );
+        let mut d = decryption("CLIENT_HANDSHAKE_TRAFFIC_SECRET", secret, 0x1301);
         assert_eq!(d.suite, Some(Suite::Aes128Gcm));
 
         let v1 = QuicVersion::V1;
@@ -586,31 +588,8 @@ mod tests {
     /// key-log path (header protection by ChaCha20, short header, packet number 654360564).
     #[test]
     fn chacha20_short_header_vector_opens() {
-        let random = [0x5a; 32];
         let secret = "9ac312a7f877468ebe69422748ad00a15443f18203a07d6060f688f30f21632b";
-        let mut log = KeyLog::default();
-        let line = format!("SERVER_TRAFFIC_SECRET_0 {} {secret}\n", hex::encode(random));
-        log.add_text("k", line.as_bytes());
-        let mut d = KeyLogDecryption::new(SharedKeyLog::new(log));
-        let mut hello = vec![1, 0, 0, 40, 3, 3];
-        hello.extend(random);
-        d.initial_crypto(
-            true,
-            Seen::Frame {
-                offset: 0,
-                data: &hello,
-            },
-        );
-        let mut sh = vec![3, 3];
-        sh.extend([1; 32]);
-        sh.extend([0, 0x13, 0x03, 0, 0, 0]);
-        d.initial_crypto(
-            false,
-            Seen::Message {
-                msg_type: 2,
-                body: &sh,
-            },
-        );
+        let mut d = decryption("SERVER_TRAFFIC_SECRET_0", secret, 0x1303);
         d.version = Some(QuicVersion::V1);
         let packet = hex::decode("4cfe4189655e5cd55c41f69080575d7999c25a5bfb").expect("hex");
         let (c, s) = (Direction::LoToHi, Direction::HiToLo);
