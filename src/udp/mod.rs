@@ -120,7 +120,8 @@ impl UdpTable {
             self.flows
                 .close(d.key, CloseReason::PortReused, d.clock, &mut hand_over);
         }
-        let Some(flow) = UdpFlow::start(d.payload, self.quic, d.ts, input) else {
+        let Some(flow) = UdpFlow::start(d.payload, self.quic, tls.keys.as_ref(), d.ts, input)
+        else {
             self.stats.not_tls += 1;
             return;
         };
