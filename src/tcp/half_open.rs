@@ -29,7 +29,6 @@ use rustc_hash::FxHasher;
 use super::seq::SeqNum;
 use super::{Segment, TcpMeta};
 use crate::flow::{Direction, Endpoint, FlowKey, Timestamp, Transport};
-use crate::prefetch;
 use crate::stream::{CloseReason, TableLimits, TableStats};
 
 /// A time offset that was not seen (SYN-ACK, handshake ACK).
@@ -370,23 +369,6 @@ impl<K: PackedKey> Slots<K> {
             .copied()
     }
 
-    /// Starts loading the slot of `key`'s connection, for a segment coming soon (a hint). The
-    /// slot taken is the first whose hash tag matches, without comparing keys (comparing would
-    /// wait for the slot, the load this is meant to start early): nearly always the
-    /// connection's own, and only a wasted load when not.
-    fn prefetch(&self, key: &K) {
-        let chunks = &self.chunks;
-        let _ = self.index.find(key.hash(), |&i| {
-            if let Some(slot) = chunks
-                .get(i as usize / CHUNK)
-                .and_then(|c| c.get(i as usize % CHUNK))
-            {
-                prefetch::object::<Slot<K>>(slot);
-            }
-            true
-        });
-    }
-
     /// The connection at the head of the queue: its slot, last activity, and whether it was
     /// active since it was queued.
     fn head(&self) -> Option<(u32, Timestamp, bool)> {
@@ -541,16 +523,6 @@ impl HalfOpenTable {
         }
         self.stats.peak_flows = self.stats.peak_flows.max(self.len() as u64);
         Offered::Held
-    }
-
-    /// Starts loading the slot of `key`'s connection, if one is held (a hint, for a segment
-    /// coming soon).
-    pub(super) fn prefetch(&self, key: &FlowKey) {
-        if let Some(key) = V4Key::pack(key) {
-            self.v4.prefetch(&key);
-        } else if let Some(key) = V6Key::pack(key) {
-            self.v6.prefetch(&key);
-        }
     }
 
     /// Closes every connection idle since before `now - idle_timeout`, at its idle deadline

@@ -364,9 +364,8 @@ impl<S: StreamConsumer> TcpTable<S> {
             if let Some(flow) = self.flows.peek(key) {
                 flow.consumer.prefetch();
             }
-        } else if !self.flows.prefetch(key) {
-            // Not a connection that carried bytes: perhaps one still opening.
-            self.half_open.prefetch(key);
+        } else {
+            self.flows.prefetch(key);
         }
     }
 
