@@ -114,7 +114,7 @@ pub(super) fn run_worker(
 ) -> WorkerOutput {
     let windows = mode == Mode::Live;
     let mut table: TcpTable<ConnectionObserver> = TcpTable::new(cfg.limits);
-    let mut udp = UdpTable::new(cfg.limits.table());
+
     let ctx = Rc::new(RefCell::new(TlsContext {
         keys: cfg.keys.clone(),
         ..TlsContext::default()
@@ -130,6 +130,7 @@ pub(super) fn run_worker(
     // The input of the segment being processed: a connection it starts started there.
     let input = Cell::new(0);
     let config = Rc::new(record_config(&cfg));
+    let mut udp = UdpTable::new(cfg.limits.table()).with_budget(config.join_budget.clone());
     let mut new_consumer = |_: &FlowKey| ConnectionObserver {
         tls: None,
         ctx: Rc::clone(&ctx),
