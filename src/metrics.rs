@@ -126,11 +126,21 @@ impl MetricsState {
             o.sample(name, &[("version", &version_name(*v))], *n as f64);
         }
         let name = "tlsight_server_connections_total";
-        o.header(name, "counter", "TLS connections per server and outcome.");
-        for (server, b) in &agg.servers {
-            for (outcome, n) in &b.outcomes {
-                let labels = [("server", server.as_str()), ("outcome", outcome.name())];
-                o.sample(name, &labels, *n as f64);
+        o.header(
+            name,
+            "counter",
+            "TLS connections per server, transport and outcome.",
+        );
+        for (server, entry) in &agg.servers {
+            for (transport, share) in &entry.transports {
+                for (outcome, n) in &share.outcomes {
+                    let labels = [
+                        ("server", server.as_str()),
+                        ("transport", *transport),
+                        ("outcome", outcome.name()),
+                    ];
+                    o.sample(name, &labels, *n as f64);
+                }
             }
         }
         let name = "tlsight_handshake_duration_seconds";
@@ -300,10 +310,11 @@ fn answer(mut stream: TcpStream, state: &SharedMetrics) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregate::Breakdown;
+    use crate::aggregate::{Breakdown, ServerEntry, TransportShare};
     use crate::facts::Outcome;
     use crate::flow::Timestamp;
     use crate::watch::{Sightings, WatchConfig};
+    use std::collections::BTreeMap;
 
     fn state() -> MetricsState {
         let mut b = Breakdown {
@@ -319,7 +330,14 @@ mod tests {
             ..Aggregates::default()
         };
         agg.versions.insert(0x0304, 3);
-        agg.servers.insert("we\"ird\\name".into(), b);
+        let share = TransportShare {
+            connections: 3,
+            outcomes: b.outcomes.clone(),
+            ..TransportShare::default()
+        };
+        let transports = BTreeMap::from([("quic", share)]);
+        let entry = ServerEntry { all: b, transports };
+        agg.servers.insert("we\"ird\\name".into(), entry);
         let w = ClosedWindow {
             start: Timestamp(0),
             end: Timestamp(1),
@@ -346,6 +364,9 @@ mod tests {
             format!("tlsight_handshake_duration_seconds_bucket{{{server},le=\"0.025\"}} 2"),
             format!("tlsight_handshake_duration_seconds_bucket{{{server},le=\"+Inf\"}} 3"),
             format!("tlsight_handshake_duration_seconds_count{{{server}}} 3"),
+            format!(
+                "tlsight_server_connections_total{{{server},transport=\"quic\",outcome=\"established\"}} 3"
+            ),
             "# TYPE tlsight_handshake_duration_seconds histogram".to_string(),
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
@@ -377,7 +398,11 @@ mod tests {
         let mut other = MetricsState::for_sensor(Some("dc2-lb".into()));
         let mut b = Breakdown::default();
         b.timings.client_hello_to_done.record(7_777_777);
-        other.aggregates.servers.insert("x".into(), b);
+        let entry = ServerEntry {
+            all: b,
+            ..ServerEntry::default()
+        };
+        other.aggregates.servers.insert("x".into(), entry);
         let bounds = bucket_bounds(&text);
         assert_eq!(bounds.len(), BUCKETS_S.len() + 1);
         assert_eq!(bucket_bounds(&other.render()), bounds);

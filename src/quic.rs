@@ -5,7 +5,7 @@
 //! the version's public salt and the Destination Connection ID of the client's first Initial
 //! (RFC 9001 §5.2), so the ClientHello, the ServerHello and a CONNECTION_CLOSE sent in Initial
 //! packets are readable; Handshake, 0-RTT and 1-RTT packets are not (without key logs), and are
-//! counted and timed.
+//! counted and timed, or, with key logs, opened (see [`decrypt`]).
 //!
 //! Layers, each in its own file:
 //! - [`version`]: what each version code means; salts, labels, type bits, Retry keys.
@@ -13,16 +13,21 @@
 //! - [`protection`]: header protection and AEAD, keys held as bytes.
 //! - [`keys`]: Initial keys from the client's DCID; the Retry integrity check.
 //! - [`packet`]: the packets of a datagram, header first (no keys), then unprotection.
-//! - [`frame`]: the frames of an Initial packet.
+//! - [`frame`]: the frames of a packet.
 //! - [`crypto_stream`]: CRYPTO frames back in order, joined into handshake messages.
+//! - [`decrypt`]: Handshake and 1-RTT packets opened with key-log secrets.
+//! - [`transport_parameters`]: the server's transport parameters (from a decrypted
+//!   EncryptedExtensions).
 //! - [`connection`]: the per-flow state machine feeding a [`HandshakeSink`], and [`QuicFacts`].
 
 pub mod connection;
 pub mod crypto_stream;
+pub mod decrypt;
 pub mod frame;
 pub mod keys;
 pub mod packet;
 pub mod protection;
+pub mod transport_parameters;
 pub mod varint;
 pub mod version;
 

@@ -10,34 +10,14 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::keylog_cli::{
+    analyze_with_keylogs as analyze, check_golden, connection_records as records, sha256s, shown,
+};
 use common::tshark_tls::{Shown, tshark_available, tshark_shows};
 use serde_json::Value;
-use similar::TextDiff;
-use tlsight::tls::decrypt::connection::Sender::{Client, Server};
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/keylog")
-}
-
-/// Runs `tlsight analyze CAPTURE --keylog K... --ndjson -` from the project's root, the
-/// capture named relative to it (records name their input file: goldens must not depend on
-/// where the checkout is); returns stdout and stderr.
-fn analyze(capture: &Path, keylogs: &[PathBuf]) -> (String, String) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tlsight"));
-    cmd.current_dir(root)
-        .arg("analyze")
-        .arg(capture.strip_prefix(root).unwrap_or(capture));
-    for k in keylogs {
-        cmd.arg("--keylog").arg(k);
-    }
-    let out = cmd
-        .args(["--ndjson", "-", "--quiet", "--workers", "2"])
-        .output()
-        .expect("run tlsight");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{}: {stderr}", capture.display());
-    (String::from_utf8(out.stdout).expect("UTF-8"), stderr)
 }
 
 /// The connection records of `NAME.pcap` analysed with `NAME.keylog`.
@@ -47,14 +27,6 @@ fn connections(name: &str) -> Vec<Value> {
         &[dir().join(format!("{name}.keylog"))],
     );
     records(&ndjson)
-}
-
-fn records(ndjson: &str) -> Vec<Value> {
-    ndjson
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).expect("JSON line"))
-        .filter(|r| r["type"] == "connection")
-        .collect()
 }
 
 /// Every capture name with a key log beside it.
@@ -84,15 +56,6 @@ fn alerts(c: &Value) -> Vec<(String, String, bool)> {
         .collect()
 }
 
-fn sha256s(c: &Value, key: &str) -> Vec<String> {
-    c[key]
-        .as_array()
-        .expect("chain")
-        .iter()
-        .map(|cert| cert["sha256"].as_str().expect("sha256").to_string())
-        .collect()
-}
-
 fn messages(c: &Value) -> Vec<&str> {
     c["messages"]
         .as_array()
@@ -110,8 +73,6 @@ fn fully_decrypted(c: &Value, name: &str) {
 
 #[test]
 fn outputs_match_goldens() {
-    let bless = std::env::var_os("TLSIGHT_BLESS").is_some();
-    let expected = dir().join("expected");
     let mut failures = Vec::new();
     for name in names() {
         let (ndjson, stderr) = analyze(
@@ -119,26 +80,8 @@ fn outputs_match_goldens() {
             &[dir().join(format!("{name}.keylog"))],
         );
         assert!(!stderr.contains("key log"), "{name}: {stderr}");
-        let golden = expected.join(format!("{name}.ndjson"));
-        if bless {
-            std::fs::create_dir_all(&expected).expect("create expected/");
-            std::fs::write(&golden, &ndjson).expect("bless");
-            continue;
-        }
-        let want = std::fs::read_to_string(&golden).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (bless with TLSIGHT_BLESS=1 cargo test --test keylog_analyze)",
-                golden.display()
-            )
-        });
-        if want != ndjson {
-            let diff = TextDiff::from_lines(&want, &ndjson)
-                .unified_diff()
-                .context_radius(2)
-                .header("expected", "actual")
-                .to_string();
-            failures.push(format!("--- {} differs:\n{diff}", golden.display()));
-        }
+        let golden = dir().join("expected").join(format!("{name}.ndjson"));
+        check_golden(&golden, &ndjson, "keylog_analyze", &mut failures);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
@@ -385,36 +328,7 @@ fn analyze_agrees_with_tshark() {
             first_chain(&mut shown.server_certs);
             first_chain(&mut shown.client_certs);
         }
-        let ours: Vec<Shown> = connections(&name)
-            .iter()
-            .map(|c| Shown {
-                server_certs: sha256s(c, "certificates"),
-                client_certs: sha256s(c, "client_certificates"),
-                alpn: c["alpn"].as_str().map(str::to_string),
-                alerts: c["alerts"]
-                    .as_array()
-                    .expect("alerts")
-                    .iter()
-                    .map(|a| {
-                        let from = if a["from"] == "client" {
-                            Client
-                        } else {
-                            Server
-                        };
-                        let level = match a["level"].as_str() {
-                            Some("warning") => 1,
-                            Some("fatal") => 2,
-                            _ => 0,
-                        };
-                        (
-                            from,
-                            level,
-                            alert_code(a["description"].as_str().unwrap_or("")),
-                        )
-                    })
-                    .collect(),
-            })
-            .collect();
+        let ours: Vec<Shown> = connections(&name).iter().map(shown).collect();
         assert_eq!(ours, theirs, "{name}");
     }
 }
@@ -423,13 +337,6 @@ fn analyze_agrees_with_tshark() {
 fn first_chain(certs: &mut Vec<String>) {
     let mut seen = std::collections::BTreeSet::new();
     certs.retain(|c| seen.insert(c.clone()));
-}
-
-/// An alert description's code, from its name in records.
-fn alert_code(name: &str) -> u8 {
-    (0..=255u8)
-        .find(|&c| tlsight::tls::codes::AlertDescription(c).name() == name)
-        .unwrap_or_else(|| panic!("unknown alert name {name}"))
 }
 
 /// The report counts connections by decryption level and names the missing secrets; a key log

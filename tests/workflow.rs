@@ -118,6 +118,66 @@ fn quic_and_dtls_records_name_their_input_too() {
     }
 }
 
+/// `servers[].transports` of a JSON report: transport → (connections, outcomes).
+fn server_transports(report: &serde_json::Value, server: &str) -> Vec<(String, u64, String)> {
+    let entry = report["servers"]
+        .as_array()
+        .expect("servers")
+        .iter()
+        .find(|s| s["server"] == server)
+        .unwrap_or_else(|| panic!("no server {server} in {report}"));
+    entry["transports"]
+        .as_array()
+        .expect("transports")
+        .iter()
+        .map(|t| {
+            let connections = t["connections"].as_u64().expect("connections");
+            (
+                t["transport"].to_string(),
+                connections,
+                t["outcomes"].to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Key fact: `server.test` is reached over TCP (established) and QUIC (refused for want of a
+/// common ALPN protocol); its report row says each transport's share, and `tlsight merge` of
+/// one report per transport says the same.
+#[test]
+fn a_server_reached_over_tcp_and_quic_shows_each_transport() {
+    let tcp = capture("tls12-ecdhe-rsa.pcap");
+    let quic = capture("quic/aioquic-alpn-mismatch.pcap");
+    let expected = vec![
+        ("\"quic\"".to_string(), 1, r#"{"failed":1}"#.to_string()),
+        ("\"tcp\"".to_string(), 1, r#"{"established":1}"#.to_string()),
+    ];
+    let out = run(&["analyze", "-q", "--json", "-", arg(&tcp), arg(&quic)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON report");
+    assert_eq!(server_transports(&report, "server.test"), expected);
+    let out = run(&["analyze", "--ndjson", "/dev/null", arg(&tcp), arg(&quic)]);
+    let summary = stdout(&out);
+    let row = summary
+        .lines()
+        .find(|l| l.trim_start().starts_with("server.test"))
+        .unwrap_or_else(|| panic!("no server.test row in\n{summary}"));
+    assert!(row.contains("quic 1, tcp 1"), "{row}");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut parts = Vec::new();
+    for (name, input) in [("tcp.json", &tcp), ("quic.json", &quic)] {
+        let path = dir.path().join(name);
+        let out = run(&["analyze", "-q", "--json", arg(&path), arg(input)]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        parts.push(path);
+    }
+    let out = run(&["merge", arg(&parts[0]), arg(&parts[1]), "--json", "-"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let merged: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("merged report");
+    assert_eq!(server_transports(&merged, "server.test"), expected);
+}
+
 #[test]
 fn compressed_captures_are_read_by_content_whatever_their_name() {
     let plain_path = capture("tls12-ecdhe-rsa.pcapng");

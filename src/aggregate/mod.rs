@@ -21,6 +21,7 @@ mod decryption;
 pub mod failures;
 mod latency;
 mod resumption;
+mod server;
 #[cfg(test)]
 pub(crate) mod tests;
 pub mod timeline;
@@ -34,6 +35,7 @@ pub use clients::{ClientProfile, PolicyChange};
 pub use decryption::DecryptionStats;
 pub use latency::{Latency, Percentiles, Timings};
 pub use resumption::{RenegotiationStats, ResumptionStats};
+pub use server::{ServerEntry, TransportShare};
 pub use without_tls::WithoutTlsCounts;
 
 use crate::facts::{ConnectionFacts, Outcome, WithoutTls};
@@ -118,8 +120,8 @@ pub struct Aggregates {
     /// counting an alert allocates nothing.
     #[serde(with = "codec::alerts")]
     pub alerts: BTreeMap<(&'static str, Cow<'static, str>), u64>,
-    /// Per server (SNI, else ip:port).
-    pub servers: Capped<Breakdown, MAX_SERVERS>,
+    /// Per server (SNI, else ip:port), with each transport's share.
+    pub servers: Capped<ServerEntry, MAX_SERVERS>,
     /// Resumption accepted, by mechanism name.
     #[serde(deserialize_with = "codec::static_keys")]
     pub resumed: BTreeMap<&'static str, u64>,
@@ -211,6 +213,12 @@ impl Aggregates {
         self.timeline.add(f);
         self.failed.add(f);
         self.decryption.add(f);
+    }
+
+    /// Whether a handshake came over anything but TCP: only then do the summary and the HTML
+    /// page split by transport (a TCP-only analysis reads as it did before QUIC and DTLS).
+    pub fn beyond_tcp(&self) -> bool {
+        self.by_transport.keys().any(|&t| t != "tcp")
     }
 
     /// Adds one TCP connection on which no TLS was found.

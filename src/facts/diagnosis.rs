@@ -127,6 +127,15 @@ const SERVER_CERTIFICATE_REJECTIONS: [AlertDescription; 8] = [
     AlertDescription::ACCESS_DENIED,
 ];
 
+/// The protocol version whose encryption hid an inferred alert and what it answered: DTLS 1.3
+/// on DTLS, TLS 1.3 otherwise.
+fn encrypting_version(f: &ConnectionFacts) -> &'static str {
+    match f.transport {
+        TransportFacts::Dtls(_) => "DTLS 1.3",
+        _ => "TLS 1.3",
+    }
+}
+
 /// Cause and explanation of a failure ended by alert `a`.
 fn alert_cause(f: &ConnectionFacts, a: &AlertFact) -> (FailureCause, String) {
     let who = a.from.name();
@@ -135,17 +144,21 @@ fn alert_cause(f: &ConnectionFacts, a: &AlertFact) -> (FailureCause, String) {
             return match a.from {
                 Side::Client => (
                     FailureCause::ClientRejectedCertificate,
-                    "The client sent an alert-sized encrypted record where its Finished was due \
-                     and closed: most likely it rejected the server certificate (TLS 1.3 hides \
-                     both)."
-                        .to_string(),
+                    format!(
+                        "The client sent an alert-sized encrypted record where its Finished was \
+                         due and closed: most likely it rejected the server certificate ({} hides \
+                         both).",
+                        encrypting_version(f)
+                    ),
                 ),
                 Side::Server => (
                     FailureCause::ServerRejectedClientCertificate,
-                    "The server answered the client's Finished with one alert-sized encrypted \
-                     record and closed: most likely it required a client certificate and did not \
-                     get one it accepts (TLS 1.3 hides both)."
-                        .to_string(),
+                    format!(
+                        "The server answered the client's Finished with one alert-sized encrypted \
+                         record and closed: most likely it required a client certificate and did \
+                         not get one it accepts ({} hides both).",
+                        encrypting_version(f)
+                    ),
                 ),
             };
         }

@@ -71,11 +71,16 @@ impl QuicTransport {
     }
 
     /// Whether a handshake whose client sent its Finished flight (its first Handshake
-    /// packet) is confirmed: no CONNECTION_CLOSE was read, and the client went on to send
-    /// 1-RTT packets. A client that rejects the server's flight closes inside a Handshake
-    /// packet (encrypted) and sends no 1-RTT packet.
+    /// packet) is confirmed: with key logs, the server's HANDSHAKE_DONE was read (RFC 9001
+    /// §4.1.2); otherwise no CONNECTION_CLOSE was read and the client went on to send 1-RTT
+    /// packets. A client that rejects the server's flight closes inside a Handshake packet
+    /// (encrypted) and sends no 1-RTT packet.
     pub(super) fn handshake_confirmed(&self, client: Direction) -> bool {
-        self.quic.connection_close.is_none() && self.quic.packets[client.index()].one_rtt > 0
+        let q = &self.quic;
+        q.decrypted
+            .as_ref()
+            .is_some_and(|d| d.handshake_done.is_some())
+            || (q.connection_close.is_none() && q.packets[client.index()].one_rtt > 0)
     }
 
     /// Outcome and cause from QUIC's evidence, for a handshake that no alert ended; `after`

@@ -14,7 +14,7 @@ use crate::flow::Timestamp;
 
 use crate::aggregate::{
     Aggregates, Breakdown, CertEntry, ClientProfile, DecryptionStats, Latency, Merge,
-    OTHER_SERVERS, Percentiles, ResumptionStats, Timings, WithoutTlsCounts,
+    OTHER_SERVERS, Percentiles, ResumptionStats, ServerEntry, Timings, WithoutTlsCounts,
 };
 use crate::facts::{Finding, Mechanism, WithoutTls};
 use crate::tls::names::{cipher_name, group_is_post_quantum, group_name, version_name};
@@ -204,6 +204,17 @@ pub(super) struct ServerOut<'a> {
     pub(super) latency_us: TimingsOut,
     pub(super) above_slo: Option<bool>,
     pub(super) resumption: ResumptionStatsOut,
+    pub(super) transports: Vec<ServerTransportOut>,
+}
+
+/// One transport's share of a server's connections (`servers[].transports`): a server reached
+/// over both TCP and QUIC shows each one's connections, outcomes and failure causes.
+#[derive(Serialize)]
+pub(super) struct ServerTransportOut {
+    pub(super) transport: &'static str,
+    pub(super) connections: u64,
+    pub(super) outcomes: BTreeMap<&'static str, u64>,
+    pub(super) failure_causes: BTreeMap<&'static str, u64>,
 }
 
 /// One transport's connections (`transports` in the report).
@@ -572,9 +583,9 @@ impl Report {
     pub(super) fn servers_above_slo(&self) -> Vec<(&str, &Breakdown, u64)> {
         let mut v: Vec<_> = server_list(&self.aggregates)
             .filter(|(_, b)| self.above_slo(b) == Some(true))
-            .map(|(label, b)| {
-                let p95 = b.timings.client_hello_to_done.percentiles().p95;
-                (label, b, p95)
+            .map(|(label, s)| {
+                let p95 = s.timings.client_hello_to_done.percentiles().p95;
+                (label, &s.all, p95)
             })
             .collect();
         v.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)));
@@ -720,7 +731,7 @@ pub(super) fn named<K: Copy + Ord>(
 }
 
 /// Every server entry, the pooled ones as [`OTHER_SERVERS`], in name order.
-pub(super) fn server_list(agg: &Aggregates) -> impl Iterator<Item = (&str, &Breakdown)> {
+pub(super) fn server_list(agg: &Aggregates) -> impl Iterator<Item = (&str, &ServerEntry)> {
     let other = &agg.servers.other;
     agg.servers
         .entries
@@ -730,7 +741,7 @@ pub(super) fn server_list(agg: &Aggregates) -> impl Iterator<Item = (&str, &Brea
 }
 
 /// Servers by connection count (descending), then name.
-pub(super) fn servers_sorted(agg: &Aggregates) -> Vec<(&str, &Breakdown)> {
+pub(super) fn servers_sorted(agg: &Aggregates) -> Vec<(&str, &ServerEntry)> {
     let mut v: Vec<_> = server_list(agg).collect();
     v.sort_by(|a, b| b.1.connections.cmp(&a.1.connections).then(a.0.cmp(b.0)));
     v
@@ -757,6 +768,16 @@ pub(super) fn server_entries(
             latency_us: TimingsOut::from(&s.timings),
             above_slo: above_slo(s),
             resumption: ResumptionStatsOut::from(&s.resumption),
+            transports: s
+                .transports
+                .iter()
+                .map(|(&transport, share)| ServerTransportOut {
+                    transport,
+                    connections: share.connections,
+                    outcomes: named(&share.outcomes, |o| o.name()),
+                    failure_causes: named(&share.failure_causes, |c| c.name()),
+                })
+                .collect(),
         })
         .collect()
 }
@@ -889,8 +910,8 @@ mod tests {
         }
         let mut fast = Breakdown::default();
         fast.timings.client_hello_to_done.record(500);
-        *report.aggregates.servers.entry("slow.test") = slow;
-        *report.aggregates.servers.entry("fast.test") = fast;
+        report.aggregates.servers.entry("slow.test").all = slow;
+        report.aggregates.servers.entry("fast.test").all = fast;
         report.aggregates.servers.entry("silent.test");
         report.aggregates.all.connections = 102;
         assert_eq!(

@@ -9,7 +9,9 @@ use super::report::{
     Report, causes_by_server, census, certificates_sorted, clients_sorted, group_census,
     servers_sorted, what_breaks, without_tls_by_server, without_tls_total,
 };
-use super::table::{Column, LINE_WIDTH, Table, cut_at_word, more, plural, thousands, wrap};
+use super::table::{
+    Column, LINE_WIDTH, Table, cut_at_word, more, plural, thousands, transports_text, wrap,
+};
 use super::time::rfc3339_secs;
 
 use crate::aggregate::{Aggregates, CertEntry, Percentiles};
@@ -232,7 +234,7 @@ fn write_outcomes(report: &Report, s: &mut String) {
     t.write(s);
     // The split by transport, once a handshake came over anything but TCP.
     let agg = &report.aggregates;
-    if agg.by_transport.keys().any(|&t| t != "tcp") {
+    if agg.beyond_tcp() {
         let _ = writeln!(s, "\nTransports");
         let mut t = Table::new(&[
             ("transport", Column::Name),
@@ -415,8 +417,12 @@ fn write_servers(report: &Report, options: &SummaryOptions, s: &mut String) {
         s,
         "\nServers (by connections; failed: failed or unanswered; ClientHello→done in ms)"
     );
-    let mut t = Table::new(&[
-        ("server", Column::Name),
+    let split = agg.beyond_tcp();
+    let mut columns = vec![("server", Column::Name)];
+    if split {
+        columns.push(("over", Column::Name));
+    }
+    columns.extend([
         ("conns", Column::Number),
         ("failed", Column::Number),
         ("p50", Column::Number),
@@ -424,6 +430,7 @@ fn write_servers(report: &Report, options: &SummaryOptions, s: &mut String) {
         ("resumed", Column::Number),
         ("SLO", Column::Name),
     ]);
+    let mut t = Table::new(&columns);
     let (shown, left) = options.cut(&servers);
     for (label, st) in servers.iter().take(shown) {
         let p = st.timings.client_hello_to_done.percentiles();
@@ -432,8 +439,11 @@ fn write_servers(report: &Report, options: &SummaryOptions, s: &mut String) {
             Some(false) => "ok",
             None => "",
         };
-        t.row(vec![
-            (*label).to_string(),
+        let mut row = vec![(*label).to_string()];
+        if split {
+            row.push(transports_text(st));
+        }
+        row.extend([
             thousands(st.connections),
             thousands(st.failed()),
             ms(p.p50, p.count),
@@ -441,6 +451,7 @@ fn write_servers(report: &Report, options: &SummaryOptions, s: &mut String) {
             percent(st.resumption.hit_rate()),
             slo.into(),
         ]);
+        t.row(row);
     }
     t.write(s);
     more(s, left, "server");

@@ -2,6 +2,7 @@
 //! that fit [`LINE_WIDTH`] columns (one column gives way, its cells shortened with `…` where
 //! the least is lost), and "N more" when rows were left out.
 
+use crate::aggregate::ServerEntry;
 use std::fmt::Write as _;
 
 /// Columns a summary line may take.
@@ -184,6 +185,20 @@ pub fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// A server's transports for people: `"tcp"` when it was reached over one, `"tcp 10, quic 4"`
+/// (connections each) when over several, so a server reached over both stands out.
+pub fn transports_text(server: &ServerEntry) -> String {
+    match server.transports.len() {
+        1 => server.transports.keys().map(|t| t.to_string()).collect(),
+        _ => server
+            .transports
+            .iter()
+            .map(|(t, share)| format!("{t} {}", thousands(share.connections)))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }
 
 /// `"1 connection"`, `"2 connections"`: the count with the noun in the right number.

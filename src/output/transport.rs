@@ -2,13 +2,17 @@
 //! (TCP's `tcp` object is written beside the rest of the record, in `record`). Per-side
 //! values are written as `{"client":…,"server":…}`.
 
+use std::collections::BTreeMap;
+
 use super::json::{self, Json, Object, key};
 use super::record::close_name;
 use crate::dtls::facts::{CookieRequest, RetransmittedFlight};
 use crate::facts::{ConnectionFacts, DtlsTransport, QuicTransport, transport_error_name};
 use crate::flow::Direction;
 use crate::quic::connection::{PacketCounts, Undecryptable};
+use crate::quic::decrypt::QuicDecrypted;
 use crate::quic::keys::RetryCheck;
+use crate::quic::transport_parameters::ParameterValue;
 use crate::tls::codes::AlertDescription;
 
 /// `(client's, server's)` of a per-direction array.
@@ -150,7 +154,42 @@ pub(super) fn write_quic(o: &mut Object<'_>, f: &ConnectionFacts, t: &QuicTransp
         key!("stateless_reset"),
         &q.stateless_reset.map(|d| side_name(f, d)),
     );
+    if let Some(d) = &q.decrypted {
+        write_quic_decrypted(o, d);
+    }
     o.field(key!("close"), close_name(t.close));
+}
+
+/// What only key-log decryption reads of a QUIC connection (records of an analysis with key
+/// logs only): HANDSHAKE_DONE, NEW_TOKENs, the server's transport parameters by RFC name
+/// (IDs without one listed in `other_ids`).
+fn write_quic_decrypted(o: &mut Object<'_>, d: &QuicDecrypted) {
+    o.field(key!("handshake_done"), &d.handshake_done.is_some());
+    o.field(key!("new_tokens"), &d.new_tokens);
+    match &d.transport_parameters {
+        None => o.field(key!("transport_parameters"), &None::<u8>),
+        Some(params) => o.object(key!("transport_parameters"), |o| {
+            let named: BTreeMap<&str, ParameterValue> = params
+                .iter()
+                .filter_map(|p| Some((p.name()?, p.value)))
+                .collect();
+            o.field(key!("server"), &named);
+            o.field_with(key!("other_ids"), |out| {
+                let other = params.iter().filter(|p| p.name().is_none());
+                json::array(out, other, |out, p| p.id.write_json(out));
+            });
+        }),
+    }
+}
+
+impl Json for ParameterValue {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            ParameterValue::Integer(n) => n.write_json(out),
+            ParameterValue::ConnectionId(cid) => cid.to_hex().write_json(out),
+            ParameterValue::Present => true.write_json(out),
+        }
+    }
 }
 
 /// The `dtls` object of a record.

@@ -15,7 +15,10 @@
 //!   same DCID, at most two versions per attempt.
 //! - Handshake, 0-RTT and 1-RTT packets cannot be opened without secrets: Handshake packets go
 //!   to [`HandshakeSink::on_protected`] (the client's first one is its Finished flight), and
-//!   all are counted per side.
+//!   all are counted per side. With a key log ([`QuicConnection::with_key_log`]), Handshake
+//!   packets are opened and their CRYPTO frames joined into messages as the Initial ones are,
+//!   and 1-RTT packets until HANDSHAKE_DONE ([`super::decrypt`]); a packet that does not open
+//!   falls back to the path without keys.
 //! - **Stateless resets** look like short-header packets with 16 random bytes at the end, and
 //!   the token that proves one is only sent under encryption, so a passive observer cannot
 //!   confirm one. What is sound: a short-header datagram of at least 21 bytes (RFC 9000
@@ -30,7 +33,8 @@
 //! key derivation per packet and no memory.
 
 use super::crypto_stream::{CryptoEvent, CryptoLimits, CryptoStream};
-use super::frame::{Frame, frames, not_allowed_in_initial};
+use super::decrypt::{KeyLogDecryption, KeySpace, QuicDecrypted, Seen};
+use super::frame::{ConnectionClose, Frame, application_frames, frames, not_allowed_in_initial};
 use super::keys::{InitialKeys, RetryCheck, check_retry};
 use super::packet::{
     ConnectionId, LongPacket, Packet, RetryPacket, VersionNegotiation, packets, unprotect,
@@ -39,6 +43,7 @@ use super::protection::OpenError;
 use super::version::{QuicVersion, VersionKind};
 use super::{PacketType, Space};
 use crate::flow::{Direction, Timestamp};
+use crate::keylog::SharedKeyLog;
 use crate::tls::Alert;
 use crate::tls::codes::{AlertDescription, AlertLevel};
 use crate::tls::handshake::HandshakeSink;
@@ -161,7 +166,8 @@ pub struct VersionNegotiationFacts {
 pub struct CloseFacts {
     /// Who sent it.
     pub from: Direction,
-    /// The packet number space it was read in (Initial: the only readable one).
+    /// The packet number space it was read in (Initial; Handshake and application with key
+    /// logs).
     pub space: Space,
     /// Frame type 0x1d (application error) rather than 0x1c.
     pub application: bool,
@@ -225,6 +231,8 @@ pub struct QuicFacts {
     pub stateless_reset: Option<Direction>,
     /// Milestones.
     pub times: QuicTimes,
+    /// What key-log decryption read (connections of an analysis with key logs only).
+    pub decrypted: Option<Box<QuicDecrypted>>,
 }
 
 /// The keys of the current connection attempt.
@@ -263,6 +271,8 @@ pub struct QuicConnection {
     renegotiating: bool,
     last_ts: Timestamp,
     facts: QuicFacts,
+    /// Handshake and 1-RTT decryption, with a key log.
+    decrypt: Option<Box<KeyLogDecryption>>,
 }
 
 impl QuicConnection {
@@ -272,6 +282,12 @@ impl QuicConnection {
             config,
             ..QuicConnection::default()
         }
+    }
+
+    /// The same connection, opening Handshake and 1-RTT packets with secrets from `keys`.
+    pub fn with_key_log(mut self, keys: SharedKeyLog) -> QuicConnection {
+        self.decrypt = Some(Box::new(KeyLogDecryption::new(keys)));
+        self
     }
 
     /// The facts so far.
@@ -315,7 +331,7 @@ impl QuicConnection {
                 }
                 Packet::VersionNegotiation(vn) => self.on_version_negotiation(dir, &vn, ts),
                 Packet::Unreadable { version, .. } => self.version_seen(version),
-                Packet::Short { bytes } => self.on_short(dir, bytes),
+                Packet::Short { bytes } => self.on_short(ctx, dir, bytes, ts, sink),
             }
         }
         if in_datagram > 1 {
@@ -338,7 +354,29 @@ impl QuicConnection {
                 self.facts.crypto_gaps[dir.index()] += gaps;
             }
         }
+        if let (Some(d), Some(client)) = (self.decrypt.as_deref_mut(), self.facts.client) {
+            // The last 1-RTT packet of each side, kept since opening stopped: a
+            // CONNECTION_CLOSE after the handshake is there.
+            let mut scratch = Vec::new();
+            for (dir, bytes, ts) in d.take_last_packets() {
+                let pn_offset = short_pn_offset(&self.facts, dir);
+                if let Some(opened) = d.open_last(dir, client, &bytes, pn_offset, &mut scratch) {
+                    let payload = opened.payload;
+                    space_frames(
+                        &mut self.facts,
+                        None,
+                        Space::Application,
+                        dir,
+                        payload,
+                        ts,
+                        sink,
+                        |_| {},
+                    );
+                }
+            }
+        }
         sink.finish();
+        self.facts.decrypted = self.decrypt.map(|d| Box::new(d.finish()));
         self.facts
     }
 
@@ -369,7 +407,7 @@ impl QuicConnection {
                 if self.facts.client == Some(dir.reverse()) && self.facts.server_scid.is_none() {
                     self.facts.server_scid = ConnectionId::new(p.scid);
                 }
-                sink.on_protected(dir, p.bytes.len(), ts);
+                self.on_handshake(ctx, dir, p, ts, sink);
             }
             PacketType::ZeroRtt => {
                 self.facts.early_data |= self.facts.client != Some(dir.reverse());
@@ -445,67 +483,68 @@ impl QuicConnection {
         }
         let limits = self.config.crypto;
         let stream = self.streams[side].get_or_insert_with(|| Box::new(CryptoStream::new(limits)));
-        for frame in frames(opened.payload) {
-            match frame {
-                Ok(Frame::Crypto { offset, data }) => {
-                    let mut gaps = 0;
-                    let inserted = stream.insert(offset, data, ts, |e| match e {
-                        CryptoEvent::Message { msg_type, body, ts } => {
-                            sink.on_message(dir, msg_type, body, ts)
-                        }
-                        CryptoEvent::TooLarge { .. } => {
-                            sink.anomaly(dir, "handshake_message_too_large")
-                        }
-                        CryptoEvent::Gap { ts, .. } => {
-                            gaps += 1;
-                            sink.on_gap(dir, ts);
-                        }
-                    });
-                    self.facts.crypto_gaps[side] += gaps;
-                    if inserted.conflict {
-                        sink.anomaly(dir, "quic_crypto_conflicting_overlap");
-                    }
-                    if inserted.beyond_cap > 0 {
-                        if self.facts.crypto_beyond_cap[side] == 0 {
-                            sink.anomaly(dir, "quic_crypto_beyond_cap");
-                        }
-                        self.facts.crypto_beyond_cap[side] += inserted.beyond_cap;
-                    }
+        let decrypt = &mut self.decrypt;
+        space_frames(
+            &mut self.facts,
+            Some(stream),
+            Space::Initial,
+            dir,
+            opened.payload,
+            ts,
+            sink,
+            |seen| {
+                if let Some(d) = decrypt {
+                    d.initial_crypto(is_client, seen);
                 }
-                Ok(Frame::ConnectionClose(close)) => {
-                    if close.application {
-                        sink.anomaly(dir, not_allowed_in_initial(0x1d));
-                    }
-                    let tls_alert = close.tls_alert();
-                    if let Some(alert) = tls_alert {
-                        // CRYPTO_ERROR carries the alert description; such alerts are fatal.
-                        sink.on_alert(
-                            dir,
-                            Alert::cleartext(AlertLevel::FATAL, AlertDescription(alert)),
-                            ts,
-                        );
-                    }
-                    if self.facts.connection_close.is_none() {
-                        let reason = close.reason.get(..MAX_REASON).unwrap_or(close.reason);
-                        self.facts.connection_close = Some(CloseFacts {
-                            from: dir,
-                            space: Space::Initial,
-                            application: close.application,
-                            error_code: close.error_code,
-                            frame_type: close.frame_type,
-                            reason: String::from_utf8_lossy(reason).into_owned(),
-                            tls_alert,
-                            ts,
-                        });
-                    }
-                }
-                Ok(Frame::NotAllowed { frame_type }) => {
-                    sink.anomaly(dir, not_allowed_in_initial(frame_type))
-                }
-                Ok(Frame::Padding { .. } | Frame::Ping | Frame::Ack(_)) => {}
-                Err(_) => sink.anomaly(dir, "quic_malformed_frame"),
-            }
+            },
+        );
+    }
+
+    /// A Handshake packet: opened with the key log's secrets when there are some, its frames
+    /// read as the Initial ones; otherwise (or when it does not open) reported as protected.
+    fn on_handshake(
+        &mut self,
+        ctx: &mut QuicContext,
+        dir: Direction,
+        p: &LongPacket<'_>,
+        ts: Timestamp,
+        sink: &mut impl HandshakeSink,
+    ) {
+        let (Some(d), Some(client)) = (self.decrypt.as_deref_mut(), self.facts.client) else {
+            sink.on_protected(dir, p.bytes.len(), ts);
+            return;
+        };
+        if !d.reads(KeySpace::Handshake) {
+            // Confirmed: endpoints have dropped the Handshake keys; late ones say nothing.
+            return;
         }
+        let Some(opened) = d.open(
+            KeySpace::Handshake,
+            dir,
+            client,
+            Some(p.version),
+            p.bytes,
+            p.pn_offset,
+            &mut ctx.scratch,
+        ) else {
+            sink.on_protected(dir, p.bytes.len(), ts);
+            return;
+        };
+        if opened.reserved_bits != 0 {
+            sink.anomaly(dir, "quic_reserved_bits_set");
+        }
+        let limits = self.config.crypto;
+        let (stream, mut reader) = d.stream(KeySpace::Handshake, dir, limits);
+        space_frames(
+            &mut self.facts,
+            Some(stream),
+            Space::Handshake,
+            dir,
+            opened.payload,
+            ts,
+            sink,
+            |seen| reader.seen(dir == client, seen, ts),
+        );
     }
 
     /// The client's Initial starts an attempt: keys from its DCID.
@@ -517,6 +556,9 @@ impl QuicConnection {
             // A new attempt after Version Negotiation: a new CRYPTO stream and packet numbers.
             self.renegotiating = false;
             self.streams = [None, None];
+            if let Some(d) = self.decrypt.as_deref_mut() {
+                d.restart();
+            }
             self.largest_pn = [None, None];
             self.facts.version = Some(p.version);
         }
@@ -572,7 +614,44 @@ impl QuicConnection {
         self.renegotiating = true;
     }
 
-    fn on_short(&mut self, dir: Direction, bytes: &[u8]) {
+    fn on_short(
+        &mut self,
+        ctx: &mut QuicContext,
+        dir: Direction,
+        bytes: &[u8],
+        ts: Timestamp,
+        sink: &mut impl HandshakeSink,
+    ) {
+        if let (Some(d), Some(client)) = (self.decrypt.as_deref_mut(), self.facts.client) {
+            if d.reads(KeySpace::OneRtt) {
+                let pn_offset = short_pn_offset(&self.facts, dir);
+                if let Some(opened) = d.open(
+                    KeySpace::OneRtt,
+                    dir,
+                    client,
+                    None,
+                    bytes,
+                    pn_offset,
+                    &mut ctx.scratch,
+                ) {
+                    let limits = self.config.crypto;
+                    let (stream, mut reader) = d.stream(KeySpace::OneRtt, dir, limits);
+                    space_frames(
+                        &mut self.facts,
+                        Some(stream),
+                        Space::Application,
+                        dir,
+                        opened.payload,
+                        ts,
+                        sink,
+                        |seen| reader.seen(dir == client, seen, ts),
+                    );
+                    d.settle();
+                }
+            } else {
+                d.keep_last(dir, bytes, ts);
+            }
+        }
         let [this, other] = [dir.index(), dir.reverse().index()];
         if self.facts.stateless_reset.is_none()
             && bytes.len() >= 21
@@ -581,6 +660,124 @@ impl QuicConnection {
         {
             self.facts.stateless_reset = Some(dir);
         }
+    }
+}
+
+/// Reads the frames of an opened packet of `space`: CRYPTO frames into `stream` (ignored
+/// without one), whose messages go to `sink` (frames and messages shown to `seen` first),
+/// CONNECTION_CLOSE into the facts and, with a CRYPTO_ERROR, to `sink` as the alert it
+/// carries; HANDSHAKE_DONE and NEW_TOKEN (1-RTT) to `seen`.
+#[allow(clippy::too_many_arguments)]
+fn space_frames(
+    facts: &mut QuicFacts,
+    mut stream: Option<&mut CryptoStream>,
+    space: Space,
+    dir: Direction,
+    payload: &[u8],
+    ts: Timestamp,
+    sink: &mut impl HandshakeSink,
+    mut seen: impl FnMut(Seen<'_>),
+) {
+    let side = dir.index();
+    let not_allowed = |frame_type| match space {
+        Space::Initial => not_allowed_in_initial(frame_type),
+        Space::Handshake => "quic_handshake_frame_not_allowed",
+        Space::Application => "quic_unknown_frame",
+    };
+    let walk = match space {
+        Space::Application => application_frames(payload),
+        Space::Initial | Space::Handshake => frames(payload),
+    };
+    for frame in walk {
+        match frame {
+            Ok(Frame::Crypto { offset, data }) => {
+                seen(Seen::Frame { offset, data });
+                let Some(stream) = stream.as_deref_mut() else {
+                    continue;
+                };
+                let mut gaps = 0;
+                let inserted = stream.insert(offset, data, ts, |e| match e {
+                    CryptoEvent::Message { msg_type, body, ts } => {
+                        seen(Seen::Message { msg_type, body });
+                        sink.on_message(dir, msg_type, body, ts)
+                    }
+                    CryptoEvent::TooLarge { .. } => {
+                        sink.anomaly(dir, "handshake_message_too_large")
+                    }
+                    CryptoEvent::Gap { ts, .. } => {
+                        gaps += 1;
+                        sink.on_gap(dir, ts);
+                    }
+                });
+                facts.crypto_gaps[side] += gaps;
+                if inserted.conflict {
+                    sink.anomaly(dir, "quic_crypto_conflicting_overlap");
+                }
+                if inserted.beyond_cap > 0 {
+                    if facts.crypto_beyond_cap[side] == 0 {
+                        sink.anomaly(dir, "quic_crypto_beyond_cap");
+                    }
+                    facts.crypto_beyond_cap[side] += inserted.beyond_cap;
+                }
+            }
+            Ok(Frame::ConnectionClose(close)) => {
+                if close.application && space != Space::Application {
+                    sink.anomaly(dir, not_allowed(0x1d));
+                }
+                record_close(facts, sink, dir, space, &close, ts);
+            }
+            Ok(Frame::NotAllowed { frame_type }) => sink.anomaly(dir, not_allowed(frame_type)),
+            Ok(Frame::HandshakeDone) => seen(Seen::HandshakeDone),
+            Ok(Frame::NewToken { .. }) => seen(Seen::NewToken),
+            Ok(Frame::Padding { .. } | Frame::Ping | Frame::Ack(_) | Frame::Skipped { .. }) => {}
+            Err(_) => sink.anomaly(dir, "quic_malformed_frame"),
+        }
+    }
+}
+
+/// Where a short header's packet number starts: after the first byte and the DCID, which is
+/// the receiver's connection ID (the server's SCID, or the client's).
+fn short_pn_offset(facts: &QuicFacts, dir: Direction) -> usize {
+    let receiver = if facts.client == Some(dir) {
+        facts.server_scid
+    } else {
+        facts.client_scid
+    };
+    1 + receiver.map_or(0, |c| c.as_bytes().len())
+}
+
+/// A CONNECTION_CLOSE read in `space`: a CRYPTO_ERROR goes to `sink` as its TLS alert (exact:
+/// cleartext in Initial packets, decrypted in the others), and the first close is kept.
+fn record_close(
+    facts: &mut QuicFacts,
+    sink: &mut impl HandshakeSink,
+    dir: Direction,
+    space: Space,
+    close: &ConnectionClose<'_>,
+    ts: Timestamp,
+) {
+    let tls_alert = close.tls_alert();
+    if let Some(alert) = tls_alert {
+        // CRYPTO_ERROR carries the alert description; such alerts are fatal.
+        let (level, description) = (AlertLevel::FATAL, AlertDescription(alert));
+        let alert = match space {
+            Space::Initial => Alert::cleartext(level, description),
+            _ => Alert::decrypted(level, description),
+        };
+        sink.on_alert(dir, alert, ts);
+    }
+    if facts.connection_close.is_none() {
+        let reason = close.reason.get(..MAX_REASON).unwrap_or(close.reason);
+        facts.connection_close = Some(CloseFacts {
+            from: dir,
+            space,
+            application: close.application,
+            error_code: close.error_code,
+            frame_type: close.frame_type,
+            reason: String::from_utf8_lossy(reason).into_owned(),
+            tls_alert,
+            ts,
+        });
     }
 }
 

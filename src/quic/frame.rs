@@ -1,7 +1,13 @@
-//! The frames of Initial (and Handshake) packets (RFC 9000 §12.4, §19): PADDING, PING, ACK,
-//! CRYPTO and CONNECTION_CLOSE are all these packets may carry. Any other frame there is a
-//! protocol violation; its layout is not read (an unknown type has none to read), so the walk
-//! stops at it and reports it by name.
+//! The frames of QUIC packets (RFC 9000 §12.4, §19).
+//!
+//! Initial and Handshake packets ([`frames`]) may carry PADDING, PING, ACK, CRYPTO and
+//! CONNECTION_CLOSE only. Any other frame there is a protocol violation; its layout is not read
+//! (an unknown type has none to read), so the walk stops at it and reports it by name.
+//!
+//! 1-RTT packets, opened with key-log secrets ([`application_frames`]), may carry every frame
+//! type: the walk reads HANDSHAKE_DONE, NEW_TOKEN (its length), CRYPTO and CONNECTION_CLOSE,
+//! and steps over the others by their layout without reading their contents (a STREAM frame's
+//! data is skipped, never looked at). An unknown type stops the walk.
 
 use nom::IResult;
 use nom::bytes::complete::take;
@@ -69,7 +75,20 @@ pub enum Frame<'a> {
     },
     /// CONNECTION_CLOSE (types 0x1c and 0x1d).
     ConnectionClose(ConnectionClose<'a>),
-    /// A frame type Initial and Handshake packets may not carry; the walk stops here.
+    /// HANDSHAKE_DONE (1-RTT, from the server): the handshake is confirmed.
+    HandshakeDone,
+    /// NEW_TOKEN (1-RTT, from the server): a token for a future connection's Initial.
+    NewToken {
+        /// The token's length.
+        token_len: usize,
+    },
+    /// A 1-RTT frame stepped over without reading its contents (STREAM, MAX_DATA, ...).
+    Skipped {
+        /// The frame type.
+        frame_type: u64,
+    },
+    /// A frame type Initial and Handshake packets may not carry, or (1-RTT) one whose layout
+    /// is unknown; the walk stops here.
     NotAllowed {
         /// The frame type.
         frame_type: u64,
@@ -91,11 +110,24 @@ pub enum FrameError {
 #[derive(Clone, Debug)]
 pub struct Frames<'a> {
     rest: &'a [u8],
+    /// 1-RTT rules: every frame type is allowed.
+    application: bool,
 }
 
-/// Walks the frames of `payload`.
+/// Walks the frames of an Initial or Handshake packet's `payload`.
 pub fn frames(payload: &[u8]) -> Frames<'_> {
-    Frames { rest: payload }
+    Frames {
+        rest: payload,
+        application: false,
+    }
+}
+
+/// Walks the frames of a 1-RTT packet's `payload`.
+pub fn application_frames(payload: &[u8]) -> Frames<'_> {
+    Frames {
+        rest: payload,
+        application: true,
+    }
 }
 
 impl<'a> Iterator for Frames<'a> {
@@ -105,7 +137,7 @@ impl<'a> Iterator for Frames<'a> {
         if self.rest.is_empty() {
             return None;
         }
-        match parse_frame(self.rest) {
+        match parse_frame(self.rest, self.application) {
             Ok((rest, frame)) => {
                 self.rest = if matches!(frame, Frame::NotAllowed { .. }) {
                     &[]
@@ -122,7 +154,7 @@ impl<'a> Iterator for Frames<'a> {
     }
 }
 
-fn parse_frame(input: &[u8]) -> Result<(&[u8], Frame<'_>), FrameError> {
+fn parse_frame(input: &[u8], application: bool) -> Result<(&[u8], Frame<'_>), FrameError> {
     let (rest, frame_type) = varint(input).map_err(|_| FrameError::Truncated)?;
     let parsed: IResult<&[u8], Frame<'_>> = match frame_type {
         0x00 => {
@@ -137,6 +169,7 @@ fn parse_frame(input: &[u8]) -> Result<(&[u8], Frame<'_>), FrameError> {
         0x02 | 0x03 => ack(rest, frame_type == 0x03),
         0x06 => crypto(rest),
         0x1c | 0x1d => connection_close(rest, frame_type == 0x1d),
+        _ if application => application_frame(frame_type, rest),
         _ => Ok((rest, Frame::NotAllowed { frame_type })),
     };
     let (rest, frame) = parsed.map_err(|_| FrameError::Truncated)?;
@@ -146,6 +179,65 @@ fn parse_frame(input: &[u8]) -> Result<(&[u8], Frame<'_>), FrameError> {
         return Err(FrameError::OffsetTooLarge);
     }
     Ok((rest, frame))
+}
+
+/// A frame only 1-RTT packets carry: HANDSHAKE_DONE and NEW_TOKEN read, the others stepped
+/// over by their layout (RFC 9000 §19, RFC 9221's DATAGRAM).
+fn application_frame(frame_type: u64, input: &[u8]) -> IResult<&[u8], Frame<'_>> {
+    let skipped = Frame::Skipped { frame_type };
+    let varints = |mut rest, n: usize| {
+        for _ in 0..n {
+            (rest, _) = varint(rest)?;
+        }
+        Ok((rest, skipped))
+    };
+    match frame_type {
+        0x1e => Ok((input, Frame::HandshakeDone)),
+        0x07 => {
+            let (rest, token) = length_prefixed(input)?;
+            Ok((
+                rest,
+                Frame::NewToken {
+                    token_len: token.len(),
+                },
+            ))
+        }
+        // RESET_STREAM; STOP_SENDING, MAX_STREAM_DATA, STREAM_DATA_BLOCKED; MAX_DATA,
+        // MAX_STREAMS, DATA_BLOCKED, STREAMS_BLOCKED, RETIRE_CONNECTION_ID.
+        0x04 => varints(input, 3),
+        0x05 | 0x11 | 0x15 => varints(input, 2),
+        0x10 | 0x12 | 0x13 | 0x14 | 0x16 | 0x17 | 0x19 => varints(input, 1),
+        // STREAM: stream ID, offset (OFF bit), data with a length (LEN bit) or to the end.
+        0x08..=0x0f => {
+            let (mut rest, _) = varint(input)?;
+            if frame_type & 0x04 != 0 {
+                (rest, _) = varint(rest)?;
+            }
+            if frame_type & 0x02 != 0 {
+                (rest, _) = length_prefixed(rest)?;
+                Ok((rest, skipped))
+            } else {
+                Ok((&[][..], skipped))
+            }
+        }
+        // NEW_CONNECTION_ID: sequence, retire-prior-to, the ID, a 16-byte reset token.
+        0x18 => {
+            let (rest, _) = varint(input)?;
+            let (rest, _) = varint(rest)?;
+            let (rest, _) = crate::wire::vec8(rest)?;
+            let (rest, _) = take(16usize)(rest)?;
+            Ok((rest, skipped))
+        }
+        // PATH_CHALLENGE, PATH_RESPONSE: 8 bytes of data.
+        0x1a | 0x1b => Ok((take(8usize)(input)?.0, skipped)),
+        // IMMEDIATE_ACK and ACK_FREQUENCY (the ACK frequency extension, which quinn uses).
+        0x1f => Ok((input, skipped)),
+        0xaf => varints(input, 4),
+        // DATAGRAM without and with a length.
+        0x30 => Ok((&[][..], skipped)),
+        0x31 => Ok((length_prefixed(input)?.0, skipped)),
+        _ => Ok((input, Frame::NotAllowed { frame_type })),
+    }
 }
 
 fn crypto(input: &[u8]) -> IResult<&[u8], Frame<'_>> {
@@ -225,7 +317,9 @@ pub fn frame_name(frame_type: u64) -> &'static str {
         0x1b => "path_response",
         0x1c | 0x1d => "connection_close",
         0x1e => "handshake_done",
+        0x1f => "immediate_ack",
         0x30 | 0x31 => "datagram",
+        0xaf => "ack_frequency",
         _ => "unknown",
     }
 }
@@ -250,6 +344,8 @@ pub fn not_allowed_in_initial(frame_type: u64) -> &'static str {
         "connection_close" => "quic_initial_frame_application_close",
         "handshake_done" => "quic_initial_frame_handshake_done",
         "datagram" => "quic_initial_frame_datagram",
+        "immediate_ack" => "quic_initial_frame_immediate_ack",
+        "ack_frequency" => "quic_initial_frame_ack_frequency",
         _ => "quic_initial_frame_unknown",
     }
 }
@@ -338,6 +434,55 @@ mod tests {
             "quic_initial_frame_application_close"
         );
         assert_eq!(not_allowed_in_initial(0x4242), "quic_initial_frame_unknown");
+    }
+
+    /// 1-RTT frames: HANDSHAKE_DONE and NEW_TOKEN read, the others stepped over by their
+    /// layout (a STREAM frame without a length runs to the end), an unknown type stops.
+    #[test]
+    fn application_frames_are_read_or_stepped_over() {
+        let mut payload = vec![0x1e, 0x07, 3, 1, 2, 3];
+        // STREAM with OFF and LEN: id 4, offset 9, 2 bytes; MAX_DATA; NEW_CONNECTION_ID with a
+        // 2-byte ID and its reset token; PATH_CHALLENGE; IMMEDIATE_ACK; ACK_FREQUENCY.
+        payload.extend([0x0e, 4, 9, 2, b'h', b'i', 0x10, 0x40, 0x10]);
+        payload.extend([0x18, 1, 0, 2, 0xaa, 0xbb]);
+        payload.extend([0x55; 16]);
+        payload.extend([0x1a, 1, 2, 3, 4, 5, 6, 7, 8, 0x1f, 0x40, 0xaf, 1, 2, 3, 4]);
+        // CONNECTION_CLOSE 0x1d, then a STREAM frame without a length: the rest is its data.
+        payload.extend([0x1d, 0, 0, 0x08, 0, 0x1e, 0x1e]);
+        let got: Vec<_> = application_frames(&payload).collect();
+        let skipped = |frame_type| Ok(Frame::Skipped { frame_type });
+        assert_eq!(
+            got,
+            [
+                Ok(Frame::HandshakeDone),
+                Ok(Frame::NewToken { token_len: 3 }),
+                skipped(0x0e),
+                skipped(0x10),
+                skipped(0x18),
+                skipped(0x1a),
+                skipped(0x1f),
+                skipped(0xaf),
+                Ok(Frame::ConnectionClose(ConnectionClose {
+                    application: true,
+                    error_code: 0,
+                    frame_type: None,
+                    reason: b"",
+                })),
+                skipped(0x08),
+            ]
+        );
+        // Initial rules stop at HANDSHAKE_DONE; an unknown 1-RTT type stops the walk too.
+        assert_eq!(
+            all(&[0x1e, 0x01]),
+            [Ok(Frame::NotAllowed { frame_type: 0x1e })]
+        );
+        let unknown: Vec<_> = application_frames(&[0x01, 0x21, 0x01]).collect();
+        assert_eq!(
+            unknown,
+            [Ok(Frame::Ping), Ok(Frame::NotAllowed { frame_type: 0x21 })]
+        );
+        let truncated: Vec<_> = application_frames(&[0x18, 1, 0, 2, 0xaa]).collect();
+        assert_eq!(truncated, [Err(FrameError::Truncated)]);
     }
 
     #[test]

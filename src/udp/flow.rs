@@ -4,6 +4,7 @@
 
 use crate::dtls::{DatagramVerdict, DtlsConnection, DtlsFacts, demux};
 use crate::flow::{Direction, Timestamp};
+use crate::keylog::SharedKeyLog;
 use crate::quic::connection::starts_quic;
 use crate::quic::{QuicConfig, QuicConnection, QuicContext, QuicFacts};
 use crate::tls::handshake::{Carrier, Handshake, HandshakeInput, HandshakeSink};
@@ -12,8 +13,7 @@ use crate::tls::{TlsContext, Transcript};
 /// The transport driver of a UDP flow, chosen by its first datagram.
 #[derive(Debug)]
 pub enum UdpDriver {
-    /// QUIC ([`crate::quic`]). Handshake-space keys (key logs) would plug in inside the
-    /// driver: its Handshake packets already reach [`HandshakeSink::on_protected`].
+    /// QUIC ([`crate::quic`]); with key logs it opens Handshake and 1-RTT packets itself.
     Quic(Box<QuicConnection>),
     /// DTLS ([`crate::dtls`]).
     Dtls(Box<DtlsConnection>),
@@ -53,13 +53,20 @@ pub enum Taken {
 
 impl UdpFlow {
     /// A flow for `datagram` if it starts QUIC or a DTLS handshake (by content, on any port);
-    /// `None` for anything else, which then costs no state.
-    pub fn start(datagram: &[u8], quic: QuicConfig, ts: Timestamp, input: u16) -> Option<UdpFlow> {
+    /// `None` for anything else, which then costs no state. `keys`: the analysis's key logs.
+    pub fn start(
+        datagram: &[u8],
+        quic: QuicConfig,
+        keys: Option<&SharedKeyLog>,
+        ts: Timestamp,
+        input: u16,
+    ) -> Option<UdpFlow> {
         let (driver, carrier) = if starts_quic(datagram) {
-            (
-                UdpDriver::Quic(Box::new(QuicConnection::new(quic))),
-                Carrier::Quic,
-            )
+            let mut connection = QuicConnection::new(quic);
+            if let Some(keys) = keys {
+                connection = connection.with_key_log(keys.clone());
+            }
+            (UdpDriver::Quic(Box::new(connection)), Carrier::Quic)
         } else if demux::starts_handshake(datagram) {
             (UdpDriver::Dtls(Box::default()), Carrier::Dtls)
         } else {
@@ -118,6 +125,11 @@ impl UdpFlow {
             UdpDriver::Dtls(d) => UdpTransportFacts::Dtls(Box::new(d.finish(&mut input))),
         };
         input.finish();
+        if let UdpTransportFacts::Quic(q) = &facts
+            && let Some(decrypted) = &q.decrypted
+        {
+            hs.set_decryption(decrypted.accounting);
+        }
         // A Version Negotiation answering an unreadable client Initial is a handshake that
         // failed before any hello could be read: it gets a record too.
         let negotiated =

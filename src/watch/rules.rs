@@ -353,7 +353,7 @@ fn step_servers(
         streaks.entry(server.clone()).or_default();
     }
     streaks.retain(|server, streak| {
-        let reading = agg.servers.get(server).map_or(Reading::NoData, &read);
+        let reading = agg.servers.get(server).map_or(Reading::NoData, |s| read(s));
         if let Some(started) = streak.step(reading, k) {
             let mut a = Notice::new(kind, started, server);
             a.threshold = Some(threshold);
@@ -370,7 +370,7 @@ fn step_servers(
 mod tests {
     use super::*;
 
-    use crate::aggregate::Latency;
+    use crate::aggregate::{Latency, ServerEntry};
     use crate::facts::Finding;
 
     /// A window where `server` had `n` connections, `failed` of them failed, handshakes of
@@ -390,7 +390,11 @@ mod tests {
         }
         b.timings.client_hello_to_done = lat;
         let mut agg = Aggregates::default();
-        agg.servers.insert(server.to_string(), b);
+        let entry = ServerEntry {
+            all: b,
+            ..ServerEntry::default()
+        };
+        agg.servers.insert(server.to_string(), entry);
         agg
     }
 

@@ -83,5 +83,6 @@ pub fn report_json(analysis: &Analysis) -> Vec<u8> {
     out
 }
 
+pub mod keylog_cli;
 pub mod replay;
 pub mod tshark_tls;

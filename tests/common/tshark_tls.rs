@@ -1,5 +1,6 @@
 //! What tshark shows of each TLS connection of a capture decrypted with a key log
-//! (`-o tls.keylog_file:`): certificates by sender (SHA-256), the server's ALPN, alerts. The
+//! (`-o tls.keylog_file:`): certificates by sender (SHA-256), the server's ALPN, alerts (over
+//! QUIC: the TLS alerts of CONNECTION_CLOSE frames with a CRYPTO_ERROR, which are fatal). The
 //! key-log tests compare tlsight's view with it.
 
 use std::collections::BTreeMap;
@@ -22,7 +23,36 @@ pub struct Shown {
     pub alerts: Vec<(Sender, u8, u8)>,
 }
 
+/// What carries the TLS handshakes tshark is asked about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Over {
+    /// TLS records over TCP.
+    Tcp,
+    /// QUIC CRYPTO frames.
+    Quic,
+}
+
 pub fn tshark_shows(pcap: &Path, keylog: &Path) -> Vec<Shown> {
+    tshark_shows_over(pcap, keylog, Over::Tcp)
+}
+
+pub fn tshark_shows_over(pcap: &Path, keylog: &Path, over: Over) -> Vec<Shown> {
+    let (filter, stream, port, alert_level, alert_desc) = match over {
+        Over::Tcp => (
+            "tls",
+            "tcp.stream",
+            "tcp.srcport",
+            "tls.alert_message.level",
+            "tls.alert_message.desc",
+        ),
+        Over::Quic => (
+            "quic",
+            "quic.connection.number",
+            "udp.srcport",
+            "quic.frame_type",
+            "quic.cc.error_code",
+        ),
+    };
     let out = Command::new("tshark")
         .arg("-r")
         .arg(pcap)
@@ -30,7 +60,7 @@ pub fn tshark_shows(pcap: &Path, keylog: &Path) -> Vec<Shown> {
         .arg(format!("tls.keylog_file:{}", keylog.display()))
         .args([
             "-Y",
-            "tls",
+            filter,
             "-T",
             "fields",
             "-E",
@@ -38,26 +68,9 @@ pub fn tshark_shows(pcap: &Path, keylog: &Path) -> Vec<Shown> {
             "-E",
             "aggregator=|",
         ])
-        .args([
-            "-e",
-            "tcp.stream",
-            "-e",
-            "tcp.srcport",
-            "-e",
-            "tls.handshake.type",
-        ])
-        .args([
-            "-e",
-            "tls.handshake.extensions_alpn_str",
-            "-e",
-            "tls.alert_message.level",
-        ])
-        .args([
-            "-e",
-            "tls.alert_message.desc",
-            "-e",
-            "tls.handshake.certificate",
-        ])
+        .args(["-e", stream, "-e", port, "-e", "tls.handshake.type"])
+        .args(["-e", "tls.handshake.extensions_alpn_str", "-e", alert_level])
+        .args(["-e", alert_desc, "-e", "tls.handshake.certificate"])
         .output()
         .expect("run tshark");
     assert!(
@@ -69,7 +82,9 @@ pub fn tshark_shows(pcap: &Path, keylog: &Path) -> Vec<Shown> {
     let mut shown: BTreeMap<u32, Shown> = BTreeMap::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let f: Vec<&str> = line.split('\t').collect();
-        let stream: u32 = f[0].parse().expect("stream");
+        let Ok(stream) = f[0].parse::<u32>() else {
+            continue; // a QUIC packet tshark did not tie to a connection
+        };
         let types: Vec<&str> = f[2].split('|').filter(|t| !t.is_empty()).collect();
         if types.contains(&"1") {
             client_port
@@ -87,9 +102,22 @@ pub fn tshark_shows(pcap: &Path, keylog: &Path) -> Vec<Shown> {
         }
         let levels: Vec<&str> = f[4].split('|').filter(|t| !t.is_empty()).collect();
         let descs: Vec<&str> = f[5].split('|').filter(|t| !t.is_empty()).collect();
-        for (l, d) in levels.iter().zip(&descs) {
-            s.alerts
-                .push((from, l.parse().expect("level"), d.parse().expect("desc")));
+        match over {
+            Over::Tcp => {
+                for (l, d) in levels.iter().zip(&descs) {
+                    s.alerts
+                        .push((from, l.parse().expect("level"), d.parse().expect("desc")));
+                }
+            }
+            Over::Quic => {
+                // CONNECTION_CLOSE (0x1c) with CRYPTO_ERROR (0x0100 + alert): a fatal alert.
+                if levels.contains(&"28") {
+                    let codes = descs.iter().filter_map(|d| d.parse::<u16>().ok());
+                    for code in codes.filter(|c| (0x100..=0x1ff).contains(c)) {
+                        s.alerts.push((from, 2, (code - 0x100) as u8));
+                    }
+                }
+            }
         }
         for der in f[6].split('|').filter(|c| !c.is_empty()) {
             use sha2::{Digest, Sha256};

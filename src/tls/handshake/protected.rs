@@ -89,6 +89,20 @@ pub fn parse_encrypted_extensions(body: &[u8]) -> Option<EncryptedExtensions> {
     Some(ee)
 }
 
+/// The body of extension `typ` in an EncryptedExtensions body (QUIC's transport parameters:
+/// the QUIC driver reads them itself), `None` when absent or malformed.
+pub fn encrypted_extension(body: &[u8], typ: ExtensionType) -> Option<&[u8]> {
+    let (_, mut block) = vec16::<WireError>(body).ok()?;
+    while !block.is_empty() {
+        let (rest, (t, data)) = extension(block).ok()?;
+        if ExtensionType(t) == typ {
+            return Some(data);
+        }
+        block = rest;
+    }
+    None
+}
+
 /// A TLS 1.3 NewSessionTicket (RFC 8446 §4.6.1).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Tls13Ticket {

@@ -155,6 +155,7 @@ fn by_server(report: &Report, slo: Option<u64>) -> String {
     let timed: Vec<(&str, &Breakdown)> = servers_sorted(&report.aggregates)
         .into_iter()
         .filter(|(_, b)| b.timings.client_hello_to_done.percentiles().count > 0)
+        .map(|(label, s)| (label, &s.all))
         .collect();
     if timed.is_empty() {
         return String::new();

@@ -14,6 +14,7 @@ use crate::aggregate::{Aggregates, Breakdown};
 use crate::facts::FailureCause;
 use crate::output::Report;
 use crate::output::report::servers_sorted;
+use crate::output::table::transports_text;
 
 /// Servers listed in the per-server table.
 const SERVERS_SHOWN: usize = 50;
@@ -198,6 +199,7 @@ fn mini_share(b: &Breakdown) -> String {
 /// One row per server, most connections first.
 fn per_server(agg: &Aggregates) -> String {
     let servers = servers_sorted(agg);
+    let split = agg.beyond_tcp();
     let rows: Vec<Vec<String>> = servers
         .iter()
         .take(SERVERS_SHOWN)
@@ -208,27 +210,35 @@ fn per_server(agg: &Aggregates) -> String {
                 .take(3)
                 .map(|(c, n)| format!("{} ({})", c.name(), count(*n)))
                 .collect();
-            vec![
-                text(name),
+            let mut row = vec![text(name)];
+            if split {
+                row.push(text(&transports_text(b)));
+            }
+            row.extend([
                 count(b.connections),
                 mini_share(b),
                 count(b.unsuccessful()),
                 percent(b.unsuccessful(), b.connections),
                 text(&causes.join(", ")),
-            ]
+            ]);
+            row
         })
         .collect();
+    let mut columns = vec![("server", Align::Text)];
+    if split {
+        columns.push(("over", Align::Text));
+    }
+    columns.extend([
+        ("connections", Align::Number),
+        ("outcomes", Align::Text),
+        ("unsuccessful", Align::Number),
+        ("share", Align::Number),
+        ("top failure causes", Align::Text),
+    ]);
     let mut html = String::from("<h3>Per server</h3>");
     html.push_str(&table(
         "Servers by connections (SNI, else address): outcomes and most frequent failure causes",
-        &[
-            ("server", Align::Text),
-            ("connections", Align::Number),
-            ("outcomes", Align::Text),
-            ("unsuccessful", Align::Number),
-            ("share", Align::Number),
-            ("top failure causes", Align::Text),
-        ],
+        &columns,
         &rows,
     ));
     html.push_str(&more(
