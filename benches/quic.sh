@@ -95,8 +95,9 @@ echo "== tlsight analyze FILE --ndjson /dev/null (workers = $(nproc) cores), $ru
 for name in "${corpora[@]}"; do
     cat "$dir/$name.pcap" >/dev/null # page cache
     : >"$dir/t.$name"
-    : >"$dir/t.floor.$name"
 done
+: >"$dir/t.floor.handshakes-only"
+: >"$dir/t.floor.quic-only"
 : >"$dir/t.idle1"
 for _ in $(seq "$runs"); do
     for name in "${corpora[@]}"; do
