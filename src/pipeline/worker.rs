@@ -26,6 +26,11 @@ use std::rc::Rc;
 /// ahead, the payload's first bytes with the latter.
 pub(super) const PREFETCH_SEGMENTS: usize = 8;
 
+/// For a FIN or RST (a segment that may close its connection), how many segments ahead the
+/// worker starts loading what closing it reads, one pointer further per segment (see
+/// [`StreamConsumer::prefetch_close`]): a segment's work is long enough for a memory load.
+const PREFETCH_CLOSE_STEPS: usize = 3;
+
 /// Connections closed at the end of the capture between two record messages: each message then
 /// holds about a megabyte or a few of records (a record is one to a few KiB).
 const END_OF_CAPTURE_BATCH: usize = 1024;
@@ -68,6 +73,12 @@ impl StreamConsumer for ConnectionObserver {
     fn prefetch(&self) {
         if let Some(tls) = &self.tls {
             prefetch::object::<RecordLayer>(tls);
+        }
+    }
+
+    fn prefetch_close(&self, step: usize) {
+        if let Some(tls) = &self.tls {
+            tls.prefetch_transcript(step);
         }
     }
 
@@ -157,6 +168,15 @@ pub(super) fn run_worker(
             if let Some(ahead) = batch.segments.get(i + PREFETCH_SEGMENTS / 2) {
                 table.prefetch(&ahead.key, true);
                 prefetch::line(batch.payload_of(ahead).as_ptr());
+            }
+            for step in 0..PREFETCH_CLOSE_STEPS {
+                let Some(ahead) = batch.segments.get(i + PREFETCH_CLOSE_STEPS - step) else {
+                    continue;
+                };
+                let flags = ahead.header.flags;
+                if flags.fin() || flags.rst() {
+                    table.prefetch_close(&ahead.key, ahead.dir, flags.rst(), step);
+                }
             }
             let seg = d.with_payload(batch.payload_of(d));
             input.set(d.payload.input);
