@@ -47,6 +47,7 @@ use crate::keylog::SharedKeyLog;
 use crate::tls::Alert;
 use crate::tls::codes::{AlertDescription, AlertLevel};
 use crate::tls::handshake::HandshakeSink;
+use crate::tls::joiner::JoinBudget;
 
 /// Caps of the driver.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -56,10 +57,23 @@ pub struct QuicConfig {
 }
 
 /// State shared by the QUIC connections of one worker: the buffer packets are decrypted in
-/// (one per worker rather than one per flow).
+/// (one per worker rather than one per flow), and the worker's budget for bytes waiting to be
+/// joined into handshake messages (CRYPTO bytes beyond a hole, partial messages), shared with
+/// its other flows and TCP's, so that a flood of flows each holding CRYPTO bytes is bounded.
 #[derive(Debug, Default)]
 pub struct QuicContext {
     scratch: Vec<u8>,
+    budget: Option<JoinBudget>,
+}
+
+impl QuicContext {
+    /// A context whose connections charge what their CRYPTO streams hold to `budget`.
+    pub fn with_budget(budget: Option<JoinBudget>) -> QuicContext {
+        QuicContext {
+            scratch: Vec::new(),
+            budget,
+        }
+    }
 }
 
 /// Most entries kept in a list of the facts (versions seen, versions offered).
@@ -482,7 +496,8 @@ impl QuicConnection {
             sink.anomaly(dir, "quic_reserved_bits_set");
         }
         let limits = self.config.crypto;
-        let stream = self.streams[side].get_or_insert_with(|| Box::new(CryptoStream::new(limits)));
+        let stream = self.streams[side]
+            .get_or_insert_with(|| Box::new(CryptoStream::new(limits, ctx.budget.clone())));
         let decrypt = &mut self.decrypt;
         space_frames(
             &mut self.facts,
@@ -534,7 +549,7 @@ impl QuicConnection {
             sink.anomaly(dir, "quic_reserved_bits_set");
         }
         let limits = self.config.crypto;
-        let (stream, mut reader) = d.stream(KeySpace::Handshake, dir, limits);
+        let (stream, mut reader) = d.stream(KeySpace::Handshake, dir, limits, &ctx.budget);
         space_frames(
             &mut self.facts,
             Some(stream),
@@ -635,7 +650,7 @@ impl QuicConnection {
                     &mut ctx.scratch,
                 ) {
                     let limits = self.config.crypto;
-                    let (stream, mut reader) = d.stream(KeySpace::OneRtt, dir, limits);
+                    let (stream, mut reader) = d.stream(KeySpace::OneRtt, dir, limits, &ctx.budget);
                     space_frames(
                         &mut self.facts,
                         Some(stream),
@@ -712,6 +727,9 @@ fn space_frames(
                 facts.crypto_gaps[side] += gaps;
                 if inserted.conflict {
                     sink.anomaly(dir, "quic_crypto_conflicting_overlap");
+                }
+                if inserted.budget_exhausted {
+                    sink.anomaly(dir, "quic_crypto_budget_exhausted");
                 }
                 if inserted.beyond_cap > 0 {
                     if facts.crypto_beyond_cap[side] == 0 {

@@ -10,8 +10,9 @@
 //!
 //! Bounds: bytes at offsets beyond [`CryptoLimits::max_offset`] are dropped and counted;
 //! out-of-order bytes are charged as the TCP buffers are (bytes plus a fixed overhead per
-//! chunk), and when the charge passes [`CryptoLimits::max_buffered`] the first hole becomes a
-//! gap. After a gap, message boundaries are unknown (there is no record framing to
+//! chunk), and when the charge passes [`CryptoLimits::max_buffered`], or the worker's budget
+//! shared by all its flows ([`JoinBudget`], `--max-buffer-mib`) cannot hold it, the first hole
+//! becomes a gap. After a gap, message boundaries are unknown (there is no record framing to
 //! resynchronise on), so the rest of the stream is neither joined nor held: one gap is
 //! reported per stream.
 //!
@@ -20,7 +21,7 @@
 
 use crate::flow::Timestamp;
 use crate::stream::assembler::Assembler;
-use crate::tls::joiner::{DEFAULT_MAX_HANDSHAKE_MESSAGE, Joined, Joiner};
+use crate::tls::joiner::{DEFAULT_MAX_HANDSHAKE_MESSAGE, JoinBudget, Joined, Joiner};
 
 /// Caps of one CRYPTO stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +85,8 @@ pub struct CryptoInsert {
     pub conflict: bool,
     /// Bytes dropped for lying beyond [`CryptoLimits::max_offset`].
     pub beyond_cap: u64,
+    /// The worker's budget could not hold these bytes beyond a hole: the hole became a gap.
+    pub budget_exhausted: bool,
 }
 
 /// One direction's CRYPTO stream in one packet number space.
@@ -97,18 +100,55 @@ pub struct CryptoStream {
     joiner: Joiner,
     /// A gap was declared: message boundaries are lost, nothing more is joined.
     desynchronised: bool,
+    /// The worker's budget for bytes waiting to be joined, if any; `taken`: what `ahead`
+    /// holds of it.
+    budget: Option<JoinBudget>,
+    taken: usize,
+}
+
+impl Drop for CryptoStream {
+    fn drop(&mut self) {
+        if let Some(budget) = &self.budget {
+            budget.give(self.taken);
+        }
+    }
 }
 
 impl CryptoStream {
-    /// An empty stream with these caps.
-    pub fn new(limits: CryptoLimits) -> CryptoStream {
+    /// An empty stream with these caps, charging what it holds (bytes beyond a hole, a
+    /// partial message) to `budget` too: the worker's, shared with its other flows.
+    pub fn new(limits: CryptoLimits, budget: Option<JoinBudget>) -> CryptoStream {
+        let joiner = match &budget {
+            Some(budget) => Joiner::with_budget(limits.max_message, budget.clone()),
+            None => Joiner::new(limits.max_message),
+        };
         CryptoStream {
             limits,
             delivered: 0,
             ahead: Assembler::default(),
-            joiner: Joiner::new(limits.max_message),
+            joiner,
             desynchronised: false,
+            budget,
+            taken: 0,
         }
+    }
+
+    /// Brings what `ahead` holds of the budget in line with its charge; false when the
+    /// budget cannot hold an increase (nothing is taken then).
+    fn settle(&mut self) -> bool {
+        let Some(budget) = &self.budget else {
+            return true;
+        };
+        let charged = self.ahead.charged();
+        if charged > self.taken {
+            if !budget.take(charged - self.taken) {
+                return false;
+            }
+        } else {
+            budget.give(self.taken - charged);
+        }
+        self.taken = charged;
+        true
     }
 
     /// Offset up to which the stream was delivered (or given up as a gap).
@@ -146,15 +186,19 @@ impl CryptoStream {
         if start == self.delivered {
             self.deliver(data, ts, &mut f);
             self.drain(ts, &mut out, &mut f);
+            self.settle();
         } else {
             let inserted = self.ahead.insert(start, data, ts);
             out.duplicate_bytes += (data.len() - inserted.new_bytes) as u64;
             out.conflict = inserted.conflict;
-            if self.ahead.charged() > self.limits.max_buffered {
+            let over_cap = self.ahead.charged() > self.limits.max_buffered;
+            if over_cap || !self.settle() {
+                out.budget_exhausted = !over_cap;
                 self.skip_first_hole(ts, &mut f);
                 self.drain(ts, &mut out, &mut f);
                 // Nothing after a gap is joined: the buffered bytes are of no use.
                 self.ahead = Assembler::default();
+                self.settle();
             }
         }
         out
@@ -167,6 +211,7 @@ impl CryptoStream {
             self.skip_first_hole(ts, &mut f);
             let mut out = CryptoInsert::default();
             self.drain(ts, &mut out, &mut f);
+            self.settle();
         }
     }
 
@@ -259,12 +304,36 @@ mod tests {
     const T2: Timestamp = Timestamp(2);
     const T3: Timestamp = Timestamp(3);
 
+    /// Flows share the worker's budget: bytes beyond a hole that one stream holds, another
+    /// cannot take (its hole becomes a gap, as at its own cap), and a dropped stream (its flow
+    /// closed) gives back what it held.
+    #[test]
+    fn streams_share_the_workers_budget_and_give_back_what_they_held() {
+        let budget = JoinBudget::new(3000);
+        let stream = || CryptoStream::new(CryptoLimits::default(), Some(budget.clone()));
+        let (mut a, mut b) = (stream(), stream());
+        let ch = message(1, &[7; 2500]);
+        let mut seen = Vec::new();
+        let out = a.insert(1000, &ch[1000..], T1, record(&mut seen));
+        assert!(!out.budget_exhausted);
+        let held = budget.held();
+        assert!(held > 1500, "{held}");
+        let out = b.insert(1000, &ch[1000..], T1, record(&mut seen));
+        assert!(out.budget_exhausted);
+        assert_eq!(seen, [Seen::Gap(1000, T1)]);
+        assert_eq!(budget.held(), held, "the refused stream holds nothing");
+        drop(a);
+        assert_eq!(budget.held(), 0);
+        drop(b);
+        assert_eq!(budget.held(), 0);
+    }
+
     /// A ClientHello split over three Initial packets arriving 3, 1, 2: the message completes
     /// with the last one and carries its time.
     #[test]
     fn client_hello_in_three_packets_out_of_order() {
         let ch = message(1, &[7; 2500]);
-        let mut s = CryptoStream::new(CryptoLimits::default());
+        let mut s = CryptoStream::new(CryptoLimits::default(), None);
         let mut seen = Vec::new();
         s.insert(2000, &ch[2000..], T1, record(&mut seen));
         s.insert(0, &ch[..1000], T2, record(&mut seen));
@@ -279,7 +348,7 @@ mod tests {
     #[test]
     fn retransmission_with_other_boundaries_counts_duplicates() {
         let ch = message(1, b"hello");
-        let mut s = CryptoStream::new(CryptoLimits::default());
+        let mut s = CryptoStream::new(CryptoLimits::default(), None);
         let mut seen = Vec::new();
         s.insert(0, &ch[..4], T1, record(&mut seen));
         s.insert(6, &ch[6..], T1, record(&mut seen));
@@ -294,7 +363,7 @@ mod tests {
 
     #[test]
     fn differing_copy_is_a_conflict_first_copy_wins() {
-        let mut s = CryptoStream::new(CryptoLimits::default());
+        let mut s = CryptoStream::new(CryptoLimits::default(), None);
         let mut seen = Vec::new();
         s.insert(4, b"AB", T1, record(&mut seen));
         let ins = s.insert(4, b"XY", T1, record(&mut seen));
@@ -309,7 +378,7 @@ mod tests {
             max_offset: 10,
             ..CryptoLimits::default()
         };
-        let mut s = CryptoStream::new(limits);
+        let mut s = CryptoStream::new(limits, None);
         let mut seen = Vec::new();
         let ins = s.insert(8, &[0; 5], T1, record(&mut seen));
         assert_eq!(ins.beyond_cap, 3);
@@ -326,7 +395,7 @@ mod tests {
             max_buffered: 1000,
             ..CryptoLimits::default()
         };
-        let mut s = CryptoStream::new(limits);
+        let mut s = CryptoStream::new(limits, None);
         let mut seen = Vec::new();
         for i in 0..10u64 {
             s.insert(100 + 2 * i, &[1], T1, record(&mut seen));
@@ -340,14 +409,14 @@ mod tests {
 
     #[test]
     fn finish_reports_the_hole() {
-        let mut s = CryptoStream::new(CryptoLimits::default());
+        let mut s = CryptoStream::new(CryptoLimits::default(), None);
         let mut seen = Vec::new();
         s.insert(0, &[1, 0, 0], T1, record(&mut seen));
         s.insert(10, &[9; 4], T1, record(&mut seen));
         s.finish(T3, record(&mut seen));
         assert_eq!(seen, [Seen::Gap(7, T3)]);
         assert_eq!(s.delivered(), 14);
-        let mut complete = CryptoStream::new(CryptoLimits::default());
+        let mut complete = CryptoStream::new(CryptoLimits::default(), None);
         complete.finish(T3, record(&mut seen));
         assert_eq!(seen.len(), 1);
     }
@@ -358,7 +427,7 @@ mod tests {
             max_message: 8,
             ..CryptoLimits::default()
         };
-        let mut s = CryptoStream::new(limits);
+        let mut s = CryptoStream::new(limits, None);
         let mut seen = Vec::new();
         let mut bytes = message(11, &[0; 20]);
         bytes.extend_from_slice(&message(20, b"fin"));
@@ -402,7 +471,7 @@ mod tests {
                 pieces.into_iter().enumerate().map(|(i, p)| (order[i % order.len()], p)).collect();
             keyed.sort_by_key(|(k, _)| *k);
 
-            let mut s = CryptoStream::new(CryptoLimits::default());
+            let mut s = CryptoStream::new(CryptoLimits::default(), None);
             let mut got = Vec::new();
             for (_, (start, end)) in keyed {
                 s.insert(start as u64, &stream[start..end], T1, |e| match e {

@@ -39,6 +39,7 @@ use crate::tls::decrypt::finished::tls13_verify_data;
 use crate::tls::decrypt::transcript::{Transcript, TranscriptHash};
 use crate::tls::handshake::hello::parse_server_hello;
 use crate::tls::handshake::protected::encrypted_extension;
+use crate::tls::joiner::JoinBudget;
 use crate::tls::key_schedule::HashAlg;
 
 /// The packet number spaces whose keys come from a key log.
@@ -315,16 +316,17 @@ impl KeyLogDecryption {
         self.found.handshake_done.is_none()
     }
 
-    /// The CRYPTO stream of `space` in `dir` (made on first use with `limits`), and the
-    /// reader of what else the packet's frames show.
+    /// The CRYPTO stream of `space` in `dir` (made on first use with `limits`, charging the
+    /// worker's `budget`), and the reader of what else the packet's frames show.
     pub fn stream(
         &mut self,
         space: KeySpace,
         dir: Direction,
         limits: CryptoLimits,
+        budget: &Option<JoinBudget>,
     ) -> (&mut CryptoStream, MessageReader<'_>) {
         let stream = self.streams[space.index()][dir.index()]
-            .get_or_insert_with(|| Box::new(CryptoStream::new(limits)));
+            .get_or_insert_with(|| Box::new(CryptoStream::new(limits, budget.clone())));
         let reader = MessageReader {
             space,
             found: &mut self.found,

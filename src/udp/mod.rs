@@ -99,10 +99,11 @@ impl UdpTable {
         }
     }
 
-    /// The same table, the bytes its flows hold while joining handshake messages (DTLS
-    /// fragments) also charged to `budget`: `--max-buffer-mib` bounds them across flows, as
-    /// it does TCP's.
+    /// The same table, the bytes its flows hold while joining handshake messages (QUIC CRYPTO
+    /// bytes beyond a hole and partial messages, DTLS fragments) also charged to `budget`:
+    /// `--max-buffer-mib` bounds them across flows, as it does TCP's.
     pub fn with_budget(mut self, budget: Option<JoinBudget>) -> Self {
+        self.quic_ctx = QuicContext::with_budget(budget.clone());
         self.budget = budget;
         self
     }
