@@ -221,7 +221,7 @@ pub struct QuicFacts {
     pub early_data: bool,
     /// Packets per side.
     pub packets: [PacketCounts; 2],
-    /// Gaps in each side's Initial CRYPTO stream.
+    /// Gaps in each side's CRYPTO streams (Initial; with key logs, Handshake and 1-RTT too).
     pub crypto_gaps: [u64; 2],
     /// CRYPTO bytes dropped for lying beyond the cap, per side.
     pub crypto_beyond_cap: [u64; 2],
