@@ -514,7 +514,7 @@ impl QuicConnection {
             sink.on_protected(dir, p.bytes.len(), ts);
             return;
         };
-        if !d.reads(KeySpace::Handshake) {
+        if !d.reads() {
             // Confirmed: endpoints have dropped the Handshake keys; late ones say nothing.
             return;
         }
@@ -623,7 +623,7 @@ impl QuicConnection {
         sink: &mut impl HandshakeSink,
     ) {
         if let (Some(d), Some(client)) = (self.decrypt.as_deref_mut(), self.facts.client) {
-            if d.reads(KeySpace::OneRtt) {
+            if d.reads() {
                 let pn_offset = short_pn_offset(&self.facts, dir);
                 if let Some(opened) = d.open(
                     KeySpace::OneRtt,
