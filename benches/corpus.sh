@@ -17,11 +17,32 @@ corpus_args() {
     esac
 }
 
+# QUIC corpora (benches/quic_corpus.py, fresh connection IDs and re-protected Initials per
+# replayed connection): as many connections as the TCP corpus they are named after, over the
+# same time span; quic-mix is handshakes-only with 100,000 QUIC connections merged in.
+quic_corpus_args() {
+    case "$1" in
+        quic-only) make_corpus handshakes-only; args=(--flows 100000 --span-of "$dir/handshakes-only.pcap") ;;
+        quic-10k) make_corpus handshakes-10k; args=(--flows 10000 --span-of "$dir/handshakes-10k.pcap") ;;
+        quic-1k) make_corpus handshakes-1k; args=(--flows 1000 --span-of "$dir/handshakes-1k.pcap") ;;
+        quic-mix) make_corpus handshakes-only; args=(--flows 100000 --tcp "$dir/handshakes-only.pcap") ;;
+        *) echo "unknown corpus $1" >&2; exit 2 ;;
+    esac
+}
+
 make_corpus() {
     local out="$dir/$1.pcap"
     [ -s "$out" ] && return
     echo "making $out" >&2
     args=()
-    corpus_args "$1"
-    python3 "$shared/make_corpus.py" "${args[@]}" --out "$out" >&2
+    case "$1" in
+        quic-*)
+            quic_corpus_args "$1"
+            python3 "$(dirname "${BASH_SOURCE[0]}")/quic_corpus.py" "${args[@]}" --out "$out" >&2
+            ;;
+        *)
+            corpus_args "$1"
+            python3 "$shared/make_corpus.py" "${args[@]}" --out "$out" >&2
+            ;;
+    esac
 }

@@ -8,6 +8,10 @@
                                        closed ports)
     flood.py udp-flood  OUT.pcap [N]   N random UDP datagrams, random sources and ports
                                        (default 1,000,000)
+    flood.py quic-initials OUT.pcap [N] N QUIC client Initials (a real aioquic ClientHello), each
+                                       from its own address with fresh connection IDs and
+                                       re-protected (decryptable), never answered (default
+                                       1,000,000; needs `cryptography`, as quic_corpus.py)
     flood.py ooo-flood  OUT.pcap [N]   N connections each sending only out-of-order segments,
                                        never filling their holes (default 100,000)
     flood.py ooo-tiny   OUT.pcap [N]   N connections (default 1,000) each sending 1,000 one-byte
@@ -167,6 +171,24 @@ def udp_flood(n):
         yield udp_frame(src, dst, sport, dport, payload)
 
 
+def quic_initials(n):
+    """Client Initials of the seed aioquic-v1-h3 (its first datagram: a full ClientHello), each
+    with a fresh DCID and SCID and sealed again under the new DCID's keys, so every one is a
+    readable QUIC ClientHello a server never answers; sources in 10.0.0.0/8, one per Initial."""
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+    import quic_corpus as q
+    import random
+    tpl = q.load_template(CAPTURES / "quic" / "aioquic-v1-h3.pcap")
+    first = next(p for _, c, p in tpl.datagrams if c)
+    one = q.Template(tpl.name, tpl.fam, tpl.server_port,
+                     [(0, True, first), *[(0, False, p) for _, c, p in tpl.datagrams if not c][:1]])
+    rng = random.Random(2152)
+    for i in range(n):
+        datagram = q.replay(one, rng)[0][2]
+        src = bytes([10, (i >> 16) & 0xFF, (i >> 8) & 0xFF, i & 0xFF])
+        yield udp_frame(src, SERVER, 1024 + i % 60000, 443, datagram)
+
+
 def ooo_flood(n, segments=8, size=200):
     """Round robin over n connections: SYN first, then segments each leaving a hole before it."""
     def client(c):
@@ -250,6 +272,8 @@ def main():
         legit = with_legit(w, scan_refused(million), 2 * million, 5, FLOOD_LEGIT_COPIES)
     elif kind == "udp-flood":
         legit = with_legit(w, udp_flood(million), million, 10, FLOOD_LEGIT_COPIES)
+    elif kind == "quic-initials":
+        legit = with_legit(w, quic_initials(million), million, 10, FLOOD_LEGIT_COPIES)
     elif kind == "ooo-flood":
         n = n or 100_000
         legit = with_legit(w, ooo_flood(n), n * 9, 10)

@@ -265,6 +265,8 @@ def main():
     ap.add_argument("--flows", type=int, default=10000, help="QUIC connections to write")
     ap.add_argument("--tcp", help="a standard TCP corpus (pcap, Ethernet) to mix in")
     ap.add_argument("--span", type=float, default=10.0, help="seconds, when no --tcp is given")
+    ap.add_argument("--span-of", help="a pcap whose time span (first to last frame) replaces --span "
+                    "(a QUIC-only corpus as long as a TCP one, without mixing it in)")
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
@@ -274,6 +276,12 @@ def main():
     tcp = list(read_pcap(a.tcp)) if a.tcp else []
     if tcp:
         start, span = tcp[0][0], tcp[-1][0] - tcp[0][0]
+    elif a.span_of:
+        first = last = None
+        for ts, _, _ in read_pcap(a.span_of):
+            first = ts if first is None else first
+            last = ts
+        start, span = first, last - first
     else:
         start, span = 1_700_000_000_000_000, int(a.span * 1e6)
     quic = []

@@ -39,14 +39,8 @@ cargo build --release --quiet --manifest-path "$shared/floor/Cargo.toml" --targe
 tlsight="$target/release/tlsight"
 floor="$target/floor/release/flowfloor"
 
-# Appends "wall_s user_s sys_s maxrss_kib" of one command to file $1.
-measure() {
-    local out="$1"; shift
-    /usr/bin/time -o "$dir/t.one" -f "%e %U %S %M" "$@" >/dev/null 2>&1 || true
-    cat "$dir/t.one" >>"$out"
-}
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-col() { awk "{print $1}" "$2" | median; }
+# shellcheck source=benches/measure.sh
+source "$here/benches/measure.sh"
 
 header() {
     printf '%-18s %-11s %7s %7s %8s %7s %8s %11s %11s %12s %7s\n' \

@@ -32,6 +32,9 @@ impl Timestamp {
     /// Later than any capture time: the end of the capture, for ordering.
     pub const MAX: Timestamp = Timestamp(i64::MAX);
 
+    /// Earlier than any capture time, for ordering.
+    pub const MIN: Timestamp = Timestamp(i64::MIN);
+
     /// Builds a timestamp from seconds and a sub-second part in nanoseconds.
     pub fn from_parts(secs: i64, nanos: i64) -> Self {
         Timestamp(secs.saturating_mul(1_000_000_000).saturating_add(nanos))

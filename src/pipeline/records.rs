@@ -19,11 +19,40 @@ use std::rc::Rc;
 /// connection.
 pub type RecordKey = (Timestamp, Timestamp, Endpoint, Endpoint, Transport);
 
+/// How far a worker has got: every record it sends later has a key whose close time and
+/// first packet time, in that order, are at least these. While it reads, only the close time
+/// moves ([`Progress::closing_from`]); at the end of the capture, every connection still open
+/// closes at [`Timestamp::MAX`] and the worker hands them over by first packet time
+/// ([`Progress::at_end_from`]), so that their records go out as they come instead of being
+/// held until the last one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Progress(Timestamp, Timestamp);
+
+impl Progress {
+    /// Later records close at `clock` or later.
+    pub fn closing_from(clock: Timestamp) -> Progress {
+        Progress(clock, Timestamp::MIN)
+    }
+
+    /// Later records close at the end of the capture and start at `first_ts` or later.
+    pub fn at_end_from(first_ts: Timestamp) -> Progress {
+        Progress(Timestamp::MAX, first_ts)
+    }
+
+    /// No record follows.
+    pub const FINISHED: Progress = Progress(Timestamp::MAX, Timestamp::MAX);
+
+    /// Whether a record with `key` sorts before every record still to come.
+    fn passed(self, key: &RecordKey) -> bool {
+        self == Progress::FINISHED || (key.0, key.1) < (self.0, self.1)
+    }
+}
+
 /// Records a worker finished since its last message, and how far it has got.
 pub(super) struct RecordMessage {
     pub(super) worker: usize,
-    /// Every record this worker sends later has a key whose close time is at least this.
-    pub(super) progress: Timestamp,
+    /// Every record this worker sends later sorts at or after this.
+    pub(super) progress: Progress,
     pub(super) records: RecordBatch,
     /// Live windows this worker has finished since its last message, oldest first.
     pub(super) windows: Vec<WindowPart>,
@@ -93,7 +122,7 @@ pub(super) fn write_records(
 /// passed its close time, so no record still to come can sort before it. What is held is
 /// bounded by the records closed within the workers' lag, not by the capture.
 pub(super) struct RecordMerger {
-    pub(super) progress: Vec<Timestamp>,
+    pub(super) progress: Vec<Progress>,
     pub(super) held: BinaryHeap<Reverse<HeldRecord>>,
     pub(super) written: u64,
     /// Where a message's buffer goes back once all its records are written.
@@ -105,7 +134,7 @@ pub(super) struct RecordMerger {
 impl RecordMerger {
     pub(super) fn new(workers: usize, spare_buffers: Sender<Vec<u8>>, tls_ports: &[u16]) -> Self {
         RecordMerger {
-            progress: vec![Timestamp(i64::MIN); workers],
+            progress: vec![Progress::closing_from(Timestamp::MIN); workers],
             held: BinaryHeap::new(),
             written: 0,
             spare_buffers,
@@ -138,15 +167,10 @@ impl RecordMerger {
             .iter()
             .copied()
             .min()
-            .unwrap_or(Timestamp::MAX);
-        while let Some(Reverse(HeldRecord {
-            key: (closed_at, ..),
-            ..
-        })) = self.held.peek()
-        {
-            // A close time equal to a worker's progress may still come from it; at
-            // `Timestamp::MAX` every worker has finished.
-            if *closed_at >= watermark && watermark != Timestamp::MAX {
+            .unwrap_or(Progress::FINISHED);
+        while let Some(Reverse(HeldRecord { key, .. })) = self.held.peek() {
+            // A record equal to a worker's progress may still come from it.
+            if !watermark.passed(key) {
                 break;
             }
             self.write_first(out)?;
@@ -299,17 +323,25 @@ pub(crate) mod tests {
         (key, format!("{closed_at}/{port}\n").into_bytes())
     }
 
-    fn message(worker: usize, progress: i64, records: Vec<(RecordKey, Vec<u8>)>) -> RecordMessage {
+    fn message(
+        worker: usize,
+        progress: Progress,
+        records: Vec<(RecordKey, Vec<u8>)>,
+    ) -> RecordMessage {
         let mut batch = RecordBatch::default();
         for (key, line) in records {
             batch.push(key, |bytes| bytes.extend_from_slice(&line));
         }
         RecordMessage {
             worker,
-            progress: Timestamp(progress),
+            progress,
             records: batch,
             windows: Vec::new(),
         }
+    }
+
+    fn closing(clock: i64) -> Progress {
+        Progress::closing_from(Timestamp(clock))
     }
 
     #[test]
@@ -319,26 +351,32 @@ pub(crate) mod tests {
         let mut out = Vec::new();
         merger
             .accept(
-                message(0, 10, vec![record(7, 1, 1), record(9, 2, 2)]),
+                message(0, closing(10), vec![record(7, 1, 1), record(9, 2, 2)]),
                 &mut out,
             )
             .unwrap();
         assert!(out.is_empty(), "worker 1 has not reported yet");
         merger
-            .accept(message(1, 8, vec![record(4, 3, 3)]), &mut out)
+            .accept(message(1, closing(8), vec![record(4, 3, 3)]), &mut out)
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out), "4/3\n7/1\n");
         // A close time equal to the slowest worker's progress is held: another may follow.
         merger
-            .accept(message(1, 9, vec![record(8, 4, 4)]), &mut out)
+            .accept(message(1, closing(9), vec![record(8, 4, 4)]), &mut out)
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out), "4/3\n7/1\n8/4\n");
         merger
-            .accept(message(1, i64::MAX, vec![record(9, 0, 5)]), &mut out)
+            .accept(
+                message(1, Progress::FINISHED, vec![record(9, 0, 5)]),
+                &mut out,
+            )
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out), "4/3\n7/1\n8/4\n9/5\n9/2\n");
         merger
-            .accept(message(0, i64::MAX, vec![record(i64::MAX, 0, 6)]), &mut out)
+            .accept(
+                message(0, Progress::FINISHED, vec![record(i64::MAX, 0, 6)]),
+                &mut out,
+            )
             .unwrap();
         assert_eq!(merger.finish(&mut out).unwrap(), 6);
         assert!(String::from_utf8_lossy(&out).ends_with("9/2\n9223372036854775807/6\n"));
@@ -347,5 +385,55 @@ pub(crate) mod tests {
             5,
             "every message's buffer handed back once written"
         );
+    }
+
+    #[test]
+    fn connections_open_at_the_end_go_out_as_every_worker_passes_their_start() {
+        let (spare_tx, _spare_rx) = unbounded();
+        let mut merger = RecordMerger::new(2, spare_tx, &[]);
+        let mut out = Vec::new();
+        let end = |first: i64| Progress::at_end_from(Timestamp(first));
+        merger
+            .accept(message(0, closing(50), vec![record(40, 1, 1)]), &mut out)
+            .unwrap();
+        merger
+            .accept(
+                message(1, end(20), vec![record(i64::MAX, 10, 2), record(45, 3, 3)]),
+                &mut out,
+            )
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out), "40/1\n45/3\n");
+        // Worker 0 reaches the end too: what both have passed goes out, not all at once.
+        merger
+            .accept(
+                message(
+                    0,
+                    end(30),
+                    vec![record(i64::MAX, 5, 4), record(i64::MAX, 25, 5)],
+                ),
+                &mut out,
+            )
+            .unwrap();
+        let max = i64::MAX;
+        let written = format!("40/1\n45/3\n{max}/4\n{max}/2\n");
+        assert_eq!(String::from_utf8_lossy(&out), written);
+        // A first packet time equal to a worker's progress may still come from it.
+        merger
+            .accept(message(1, end(25), vec![]), &mut out)
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out), written);
+        // Worker 1 is done: worker 0's progress alone holds back what starts at 30 or later.
+        merger
+            .accept(
+                message(1, Progress::FINISHED, vec![record(i64::MAX, 35, 6)]),
+                &mut out,
+            )
+            .unwrap();
+        let written = format!("{written}{max}/5\n");
+        assert_eq!(String::from_utf8_lossy(&out), written);
+        merger
+            .accept(message(0, Progress::FINISHED, vec![]), &mut out)
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out), format!("{written}{max}/6\n"));
     }
 }

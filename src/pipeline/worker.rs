@@ -4,7 +4,7 @@
 use std::cell::{Cell, RefCell};
 
 use super::batch::Batch;
-use super::records::{RecordBatch, RecordMessage};
+use super::records::{Progress, RecordBatch, RecordMessage};
 use super::{Config, Mode, RecordChannels};
 
 use crate::aggregate::Aggregates;
@@ -25,6 +25,10 @@ use std::rc::Rc;
 /// (see [`TcpTable::prefetch`]): its flow-table entry first, its consumer's state half as far
 /// ahead, the payload's first bytes with the latter.
 pub(super) const PREFETCH_SEGMENTS: usize = 8;
+
+/// Connections closed at the end of the capture between two record messages: each message then
+/// holds about a megabyte or a few of records (a record is one to a few KiB).
+const END_OF_CAPTURE_BATCH: usize = 1024;
 
 /// One worker's share of one live window.
 pub(super) struct WindowPart {
@@ -179,20 +183,47 @@ pub(super) fn run_worker(
         }
         batch.clear();
         let _ = recycle.send(batch);
-        send(&mut records, progress, parts);
+        send(&mut records, Progress::closing_from(progress), parts);
     }
-    table.drain(&mut new_consumer, &mut |conn, reason| {
+    // End of capture: the half-open connections close first (their records, if any, wait in
+    // the writer), then every other one by first packet time, TCP's and UDP's merged, their
+    // records sent every `END_OF_CAPTURE_BATCH` connections so that the writer can write them
+    // as the workers go: holding them all would cost a record per open connection.
+    let mut tcp_left = table.take_remaining(&mut new_consumer, &mut |conn, reason| {
         finish_connection(conn, reason, &cfg, windows, &mut out, &mut records);
     });
-    udp.drain(&mut ctx.borrow_mut(), &mut |conn, reason, tls| {
-        finish_udp_connection(conn, reason, tls, &cfg, windows, &mut out, &mut records);
-    });
+    let mut udp_left = udp.take_remaining();
+    let mut closed_since_sent = 0;
+    loop {
+        let udp_first = match (tcp_left.next_first_ts(), udp_left.next_first_ts()) {
+            (None, None) => break,
+            (Some(tcp), Some(udp)) => udp < tcp,
+            (tcp, _) => tcp.is_none(),
+        };
+        if udp_first {
+            udp_left.close_next(&mut ctx.borrow_mut(), &mut |conn, reason, tls| {
+                finish_udp_connection(conn, reason, tls, &cfg, windows, &mut out, &mut records);
+            });
+        } else {
+            tcp_left.close_next(&mut |conn, reason| {
+                finish_connection(conn, reason, &cfg, windows, &mut out, &mut records);
+            });
+        }
+        closed_since_sent += 1;
+        if closed_since_sent == END_OF_CAPTURE_BATCH {
+            closed_since_sent = 0;
+            let next = tcp_left.next_first_ts().into_iter();
+            if let Some(next) = next.chain(udp_left.next_first_ts()).min() {
+                send(&mut records, Progress::at_end_from(next), Vec::new());
+            }
+        }
+    }
     let last = if windows {
         vec![take_window(window, &mut out, &cfg)]
     } else {
         Vec::new()
     };
-    send(&mut records, Timestamp::MAX, last);
+    send(&mut records, Progress::FINISHED, last);
     let stats = table.stats();
     out.flows.flows_evicted = stats.table.flows_evicted;
     out.flows.half_open_evicted = stats.half_open.flows_evicted;

@@ -214,6 +214,12 @@ impl CryptoStream {
             Joined::Message { msg_type, body } => f(CryptoEvent::Message { msg_type, body, ts }),
             Joined::TooLarge { msg_type, len } => f(CryptoEvent::TooLarge { msg_type, len }),
         });
+        if !self.joiner.is_partial() {
+            // An Initial stream carries one or two messages, and its flow is held until the
+            // idle timeout (QUIC shows no close): a buffer kept for the next message would
+            // stay allocated for nothing.
+            self.joiner.release();
+        }
     }
 }
 

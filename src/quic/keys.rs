@@ -1,14 +1,17 @@
 //! Initial keys (RFC 9001 §5.2) and the Retry integrity check (§5.8): everything a passive
 //! observer can derive from public constants and the client's first Destination Connection ID.
 //!
-//! Nothing is cached across connections: every connection picks a fresh DCID, so a cache
-//! would only hold keys nobody asks for again (and would make a benchmark lie).
+//! No key is cached across connections: every connection picks a fresh DCID, so a cache
+//! would only hold keys nobody asks for again (and would make a benchmark lie). What is the
+//! same for every connection of a version is kept: its salt's HMAC, keyed once per thread.
+
+use std::cell::RefCell;
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
 
 use super::protection::{PacketKeys, Suite, TAG_LEN};
 use super::version::{RetryIntegrity, VersionParams};
-use crate::tls::key_schedule::{HashAlg, KeyScheduleError, hkdf_expand_label, hkdf_extract};
+use crate::tls::key_schedule::{HashAlg, KeyScheduleError, Prk, Salt};
 
 /// The Initial keys of both directions of one connection attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,10 +26,10 @@ impl InitialKeys {
     /// Derives both directions' keys from the version's salt and the DCID of the client's first
     /// Initial packet (or the SCID of a Retry, which the client then uses).
     pub fn derive(params: &VersionParams, dcid: &[u8]) -> Result<InitialKeys, KeyScheduleError> {
-        let initial = hkdf_extract(HashAlg::Sha256, &params.salt, dcid);
+        let initial = initial_secret(&params.salt, dcid);
         let side = |label: &[u8]| {
             let mut secret = [0u8; 32];
-            hkdf_expand_label(HashAlg::Sha256, &initial, label, &[], &mut secret)?;
+            initial.expand_label(label, &[], &mut secret)?;
             PacketKeys::from_secret(Suite::Aes128Gcm, &params.labels, &secret)
         };
         Ok(InitialKeys {
@@ -34,6 +37,26 @@ impl InitialKeys {
             server: side(b"server in")?,
         })
     }
+}
+
+thread_local! {
+    /// The keyed HMAC of each salt used on this thread (one per readable version's salt: a
+    /// handful, never more than the table in `version.rs` holds).
+    static SALTS: RefCell<Vec<([u8; 20], Salt)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The Initial secret of a DCID under a version's salt (RFC 9001 §5.2), from the salt's HMAC
+/// keyed once per thread.
+fn initial_secret(salt: &[u8; 20], dcid: &[u8]) -> Prk {
+    SALTS.with_borrow_mut(|salts| {
+        if let Some((_, keyed)) = salts.iter().find(|(s, _)| s == salt) {
+            return keyed.extract(dcid);
+        }
+        let keyed = Salt::new(HashAlg::Sha256, salt);
+        let initial = keyed.extract(dcid);
+        salts.push((*salt, keyed));
+        initial
+    })
 }
 
 /// What the integrity check of a Retry packet found.

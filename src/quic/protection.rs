@@ -22,7 +22,7 @@ use aes::cipher::{BlockCipherEncrypt, KeyInit, KeyIvInit, StreamCipher, StreamCi
 use aes_gcm::aead::AeadInOut;
 
 use super::version::Labels;
-use crate::tls::key_schedule::{HashAlg, KeyScheduleError, hkdf_expand_label};
+use crate::tls::key_schedule::{HashAlg, KeyScheduleError, Prk};
 
 /// Length of the AEAD tag of every QUIC packet.
 pub const TAG_LEN: usize = 16;
@@ -100,7 +100,7 @@ impl PacketKeys {
         labels: &Labels,
         secret: &[u8],
     ) -> Result<PacketKeys, KeyScheduleError> {
-        let hash = suite.hash();
+        let prk = Prk::new(suite.hash(), secret)?;
         let n = suite.key_len();
         let mut keys = PacketKeys {
             suite,
@@ -108,9 +108,9 @@ impl PacketKeys {
             iv: [0; 12],
             hp: [0; 32],
         };
-        hkdf_expand_label(hash, secret, labels.key, &[], &mut keys.key[..n])?;
-        hkdf_expand_label(hash, secret, labels.iv, &[], &mut keys.iv)?;
-        hkdf_expand_label(hash, secret, labels.hp, &[], &mut keys.hp[..n])?;
+        prk.expand_label(labels.key, &[], &mut keys.key[..n])?;
+        prk.expand_label(labels.iv, &[], &mut keys.iv)?;
+        prk.expand_label(labels.hp, &[], &mut keys.hp[..n])?;
         Ok(keys)
     }
 

@@ -55,8 +55,6 @@ pub struct TableStats {
 pub struct Entry<F> {
     /// The transport driver's state of this flow.
     pub flow: F,
-    /// Capture time of the flow's first packet, for the order of the final drain.
-    first_ts: Timestamp,
     /// Capture clock of the last packet (see [`crate::flow::Timestamp`] and the readers'
     /// monotonic clock).
     last_clock: Timestamp,
@@ -68,6 +66,28 @@ impl<F> Entry<F> {
     /// Notes a packet at capture clock `clock`: the flow stays alive an idle timeout from here.
     pub fn touch(&mut self, clock: Timestamp) {
         self.last_clock = self.last_clock.max(clock);
+    }
+}
+
+/// The flows still open at the end of a capture, in the order of their records' first packet
+/// time ([`FlowTable::take_remaining`]); each is freed as it is taken.
+#[derive(Debug)]
+pub struct Remaining<F> {
+    flows: std::vec::IntoIter<(Timestamp, FlowKey, Box<Entry<F>>)>,
+}
+
+impl<F> Remaining<F> {
+    /// The first packet time of the next flow, if any is left.
+    pub fn next_first_ts(&self) -> Option<Timestamp> {
+        self.flows.as_slice().first().map(|(ts, _, _)| *ts)
+    }
+}
+
+impl<F> Iterator for Remaining<F> {
+    type Item = (FlowKey, F);
+
+    fn next(&mut self) -> Option<(FlowKey, F)> {
+        self.flows.next().map(|(_, key, entry)| (key, entry.flow))
     }
 }
 
@@ -157,13 +177,12 @@ impl<F> FlowTable<F> {
         }
     }
 
-    /// Starts tracking `flow` under `key` (not tracked yet), first packet at `ts` and capture
-    /// clock `clock`, evicting the least recently active flows if the table is full.
+    /// Starts tracking `flow` under `key` (not tracked yet) at capture clock `clock`, evicting
+    /// the least recently active flows if the table is full.
     pub fn insert(
         &mut self,
         key: FlowKey,
         flow: F,
-        ts: Timestamp,
         clock: Timestamp,
         closed: &mut impl FnMut(FlowKey, F, CloseReason, Timestamp),
     ) -> &mut Entry<F> {
@@ -172,7 +191,6 @@ impl<F> FlowTable<F> {
         self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64 + 1);
         let entry = Box::new(Entry {
             flow,
-            first_ts: ts,
             last_clock: clock,
             queued_clock: clock,
         });
@@ -234,14 +252,24 @@ impl<F> FlowTable<F> {
         }
     }
 
-    /// Closes every remaining flow (end of capture, close time [`Timestamp::MAX`]). Flows are
-    /// handed over by first packet time, then key, so output does not depend on hash order.
-    pub fn drain(&mut self, closed: &mut impl FnMut(FlowKey, F, CloseReason, Timestamp)) {
-        let mut all: Vec<(FlowKey, Box<Entry<F>>)> = self.flows.drain().collect();
-        all.sort_unstable_by_key(|(key, e)| (e.first_ts, *key));
+    /// Removes every remaining flow (end of capture) in hash order, each still in its box.
+    fn take_all(&mut self) -> Vec<(FlowKey, Box<Entry<F>>)> {
         self.activity.clear();
-        for (key, entry) in all {
-            closed(key, entry.flow, CloseReason::CaptureEnd, Timestamp::MAX);
+        self.flows.drain().collect()
+    }
+
+    /// Removes every remaining flow (end of capture), to be closed one at a time by `first_ts`
+    /// (the first packet time the flow's record will carry), then key: the order the records
+    /// are written in, so that the worker can hand them over as it goes instead of all at once.
+    pub fn take_remaining(&mut self, first_ts: impl Fn(&F) -> Timestamp) -> Remaining<F> {
+        let mut all: Vec<_> = self
+            .take_all()
+            .into_iter()
+            .map(|(key, entry)| (first_ts(&entry.flow), key, entry))
+            .collect();
+        all.sort_unstable_by_key(|(ts, key, _)| (*ts, *key));
+        Remaining {
+            flows: all.into_iter(),
         }
     }
 
@@ -342,8 +370,8 @@ mod tests {
     fn idle_flows_close_at_their_deadline_however_late_the_sweep() {
         let mut t = table(10);
         let mut log = Closed::new();
-        t.insert(key(1), 1, Timestamp(0), Timestamp(0), &mut closer(&mut log));
-        t.insert(key(2), 2, Timestamp(0), Timestamp(0), &mut closer(&mut log));
+        t.insert(key(1), 1, Timestamp(0), &mut closer(&mut log));
+        t.insert(key(2), 2, Timestamp(0), &mut closer(&mut log));
         t.current(&key(2), Timestamp(5 * SEC))
             .expect("active")
             .touch(Timestamp(5 * SEC));
@@ -363,7 +391,7 @@ mod tests {
     fn a_packet_after_the_timeout_finds_no_current_flow_and_closes_the_old_one() {
         let mut t = table(10);
         let mut log = Closed::new();
-        t.insert(key(1), 1, Timestamp(0), Timestamp(0), &mut closer(&mut log));
+        t.insert(key(1), 1, Timestamp(0), &mut closer(&mut log));
         assert!(t.current(&key(1), Timestamp(10 * SEC)).is_some());
         assert!(t.current(&key(1), Timestamp(11 * SEC)).is_none());
         assert!(!t.close_if_idle(&key(1), Timestamp(11 * SEC), &mut closer(&mut log)));
@@ -374,34 +402,19 @@ mod tests {
     fn a_full_table_evicts_the_least_recently_active_flow() {
         let mut t = table(2);
         let mut log = Closed::new();
-        t.insert(key(1), 1, Timestamp(0), Timestamp(0), &mut closer(&mut log));
-        t.insert(
-            key(2),
-            2,
-            Timestamp(SEC),
-            Timestamp(SEC),
-            &mut closer(&mut log),
-        );
+        t.insert(key(1), 1, Timestamp(0), &mut closer(&mut log));
+        t.insert(key(2), 2, Timestamp(SEC), &mut closer(&mut log));
         t.current(&key(1), Timestamp(2 * SEC))
             .expect("active")
             .touch(Timestamp(2 * SEC));
-        t.insert(
-            key(3),
-            3,
-            Timestamp(3 * SEC),
-            Timestamp(3 * SEC),
-            &mut closer(&mut log),
-        );
+        t.insert(key(3), 3, Timestamp(3 * SEC), &mut closer(&mut log));
         assert_eq!(log, [(2, CloseReason::Evicted, 3)]);
         assert_eq!(t.stats().flows_evicted, 1);
         assert_eq!(t.stats().peak_flows, 2);
-        t.drain(&mut closer(&mut log));
-        assert_eq!(
-            log[1..],
-            [
-                (1, CloseReason::CaptureEnd, i64::MAX / SEC),
-                (3, CloseReason::CaptureEnd, i64::MAX / SEC)
-            ]
-        );
+        // The rest by the caller's first packet time (here the reverse of the flows' own).
+        let remaining = t.take_remaining(|flow| Timestamp(-i64::from(*flow)));
+        assert_eq!(remaining.next_first_ts(), Some(Timestamp(-3)));
+        assert_eq!(remaining.map(|(_, flow)| flow).collect::<Vec<_>>(), [3, 1]);
+        assert!(t.is_empty());
     }
 }

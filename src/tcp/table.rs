@@ -8,7 +8,29 @@ use super::half_open::{HalfOpenTable, Offered, Opening};
 use super::seq::SeqNum;
 use super::{CloseReason, Connection, Limits, Segment, StreamConsumer, TcpMeta, TcpStats};
 use crate::flow::{Direction, FlowKey, Timestamp};
+use crate::stream::table::Remaining;
 use crate::stream::{Entry, FlowTable, Lookup, TableLimits};
+
+/// TCP connections still open at the end of the capture, by first packet time then key
+/// ([`TcpTable::take_remaining`]).
+pub struct RemainingConnections<S>(Remaining<TcpFlow<S>>);
+
+impl<S: StreamConsumer> RemainingConnections<S> {
+    /// The first packet time of the next connection, if any is left.
+    pub fn next_first_ts(&self) -> Option<Timestamp> {
+        self.0.next_first_ts()
+    }
+
+    /// Closes the next connection (close time [`Timestamp::MAX`], buffered data after gaps
+    /// flushed) and hands it to `closed`; false when none is left.
+    pub fn close_next(&mut self, closed: &mut impl FnMut(Connection<S>, CloseReason)) -> bool {
+        let Some((key, flow)) = self.0.next() else {
+            return false;
+        };
+        flow.close(key, CloseReason::CaptureEnd, Timestamp::MAX, closed);
+        true
+    }
+}
 
 /// A TCP connection while it is tracked.
 #[derive(Debug)]
@@ -289,18 +311,13 @@ impl<S: StreamConsumer> TcpTable<S> {
             flow.close(key, CloseReason::Rst, seg.clock, closed);
             return None;
         }
-        let first_ts = flow.meta.first_ts;
         let buffered = &mut self.buffered;
-        let entry = self.flows.insert(
-            key,
-            flow,
-            first_ts,
-            seg.clock,
-            &mut |key, flow, reason, at| {
+        let entry = self
+            .flows
+            .insert(key, flow, seg.clock, &mut |key, flow, reason, at| {
                 *buffered -= flow.buffered();
                 flow.close(key, reason, at, closed);
-            },
-        );
+            });
         Self::feed(
             entry,
             seg,
@@ -372,21 +389,32 @@ impl<S: StreamConsumer> TcpTable<S> {
             });
     }
 
-    /// Closes every remaining connection (end of capture), flushing buffered data after gaps.
-    /// Connections are handed over by first packet time, then key, then the half-open ones
-    /// by last activity, so output does not depend on hash order.
+    /// Closes every remaining connection (end of capture), flushing buffered data after gaps:
+    /// the half-open ones by last activity, then the others by first packet time, then key,
+    /// so output does not depend on hash order.
     pub fn drain(
         &mut self,
         new_consumer: &mut impl FnMut(&FlowKey) -> S,
         closed: &mut impl FnMut(Connection<S>, CloseReason),
     ) {
+        let mut remaining = self.take_remaining(new_consumer, closed);
+        while remaining.close_next(closed) {}
+    }
+
+    /// End of capture, in the order records are written: closes the half-open connections now
+    /// (by last activity, as [`TcpTable::drain`]; they carry no TLS, so they write records
+    /// only with `--tcp-failure-records`) and returns the others, to be closed one at a time
+    /// by first packet time (the worker hands their records over as it goes).
+    pub fn take_remaining(
+        &mut self,
+        new_consumer: &mut impl FnMut(&FlowKey) -> S,
+        closed: &mut impl FnMut(Connection<S>, CloseReason),
+    ) -> RemainingConnections<S> {
         self.buffered = 0;
-        self.flows.drain(&mut |key, flow, reason, at| {
-            flow.close(key, reason, at, closed);
-        });
         self.half_open.drain(&mut |key, opening, reason, at| {
             TcpFlow::from_opening(new_consumer(&key), &opening).close(key, reason, at, closed);
         });
+        RemainingConnections(self.flows.take_remaining(|flow| flow.meta.first_ts))
     }
 
     /// Counters of the table.

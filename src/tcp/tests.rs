@@ -537,7 +537,7 @@ fn half_open_connections_evict_only_one_another() {
         .iter()
         .map(|(k, m, _)| (k.lo.port, m.packets))
         .collect();
-    assert_eq!(left, [(PORT, [3, 1]), (4, [2, 0]), (6, [1, 0])]);
+    assert_eq!(left, [(4, [2, 0]), (6, [1, 0]), (PORT, [3, 1])]);
 }
 
 /// A connection held half-open and then promoted by its first byte reports what a
@@ -643,12 +643,12 @@ fn a_new_syn_on_used_ports_starts_a_new_connection() {
 }
 
 #[test]
-fn drain_hands_connections_over_by_first_packet_then_key() {
+fn drain_hands_half_open_connections_over_first_then_the_others_by_first_packet() {
     let mut h = Harness::new(Limits::default());
     for (i, port) in [7u16, 3, 9, 1, 5].into_iter().enumerate() {
         h.send(port, true, 100, 0, ACK, b"x", 10 - (i as i64 % 2));
     }
-    // Half-open connections come last, by last activity.
+    // Half-open connections come first, by last activity.
     h.send(8, true, 100, 0, SYN, b"", 11);
     h.send(2, true, 100, 0, SYN, b"", 12);
     h.send(8, true, 100, 0, SYN, b"", 13);
@@ -660,7 +660,7 @@ fn drain_hands_connections_over_by_first_packet_then_key() {
         .collect();
     assert_eq!(
         order,
-        [(9, 1), (9, 3), (10, 5), (10, 7), (10, 9), (12, 2), (11, 8)]
+        [(12, 2), (11, 8), (9, 1), (9, 3), (10, 5), (10, 7), (10, 9)]
     );
 }
 

@@ -5,7 +5,7 @@
 //! Only what the derivations need is here; the AEADs that use the keys live with their
 //! transports.
 
-use hkdf::Hkdf;
+use hkdf::{Hkdf, HkdfExtract};
 use sha2::{Sha256, Sha384};
 
 /// The hash a TLS 1.3 cipher suite's key schedule runs on.
@@ -45,18 +45,113 @@ pub enum KeyScheduleError {
     OutOfRange,
 }
 
-/// HKDF-Extract(salt, ikm): the pseudorandom key that starts a schedule (QUIC: the Initial
-/// secret from the version's salt and the client's first Destination Connection ID).
-pub fn hkdf_extract(hash: HashAlg, salt: &[u8], ikm: &[u8]) -> Vec<u8> {
-    match hash {
-        HashAlg::Sha256 => Hkdf::<Sha256>::extract(Some(salt), ikm).0.to_vec(),
-        HashAlg::Sha384 => Hkdf::<Sha384>::extract(Some(salt), ikm).0.to_vec(),
+/// A pseudorandom key ready for HKDF-Expand-Label: the HMAC keyed with it once (two
+/// compressions of the hash), then cloned for each output block. Expanding several labels from
+/// one secret (QUIC's `key`, `iv` and `hp`; both sides' Initial secrets) through one `Prk`
+/// re-keys once instead of once per label.
+#[derive(Clone, Debug)]
+pub enum Prk {
+    /// A SHA-256 key.
+    Sha256(Hkdf<Sha256>),
+    /// A SHA-384 key.
+    Sha384(Hkdf<Sha384>),
+}
+
+impl Prk {
+    /// The key of a secret (a traffic secret from a key log, or a derived one).
+    pub fn new(hash: HashAlg, secret: &[u8]) -> Result<Prk, KeyScheduleError> {
+        let need = hash.output_len();
+        let short = KeyScheduleError::ShortSecret {
+            got: secret.len(),
+            need,
+        };
+        match hash {
+            HashAlg::Sha256 => Hkdf::<Sha256>::from_prk(secret).map(Prk::Sha256),
+            HashAlg::Sha384 => Hkdf::<Sha384>::from_prk(secret).map(Prk::Sha384),
+        }
+        .map_err(|_| short)
+    }
+
+    /// HKDF-Extract(salt, ikm), the key that starts a schedule, ready to expand (see
+    /// [`Salt::extract`], cheaper when one salt serves many inputs).
+    pub fn extract(hash: HashAlg, salt: &[u8], ikm: &[u8]) -> Prk {
+        Salt::new(hash, salt).extract(ikm)
+    }
+
+    /// HKDF-Expand-Label(this key, label, context, len) of RFC 8446 §7.1: `label` without the
+    /// `"tls13 "` prefix, which is added here (QUIC v1 labels such as `"quic key"` and QUIC
+    /// v2's `"quicv2 key"` are passed the same way). The label is fed to the HMAC in pieces,
+    /// never copied into an allocation.
+    pub fn expand_label(
+        &self,
+        label: &[u8],
+        context: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), KeyScheduleError> {
+        const PREFIX: &[u8] = b"tls13 ";
+        let (Ok(out_len), Ok(label_len), Ok(context_len)) = (
+            u16::try_from(out.len()),
+            u8::try_from(PREFIX.len() + label.len()),
+            u8::try_from(context.len()),
+        ) else {
+            return Err(KeyScheduleError::OutOfRange);
+        };
+        let [len_hi, len_lo] = out_len.to_be_bytes();
+        let info: [&[u8]; 5] = [
+            &[len_hi, len_lo, label_len],
+            PREFIX,
+            label,
+            &[context_len],
+            context,
+        ];
+        match self {
+            Prk::Sha256(h) => h.expand_multi_info(&info, out),
+            Prk::Sha384(h) => h.expand_multi_info(&info, out),
+        }
+        .map_err(|_| KeyScheduleError::OutOfRange)
     }
 }
 
-/// HKDF-Expand-Label(secret, label, context, len) of RFC 8446 §7.1: `label` without the
-/// `"tls13 "` prefix, which is added here (QUIC v1 labels such as `"quic key"` and QUIC v2's
-/// `"quicv2 key"` are passed the same way).
+/// An HKDF-Extract salt with its HMAC keyed once. QUIC extracts every connection's Initial
+/// secret under its version's published salt (RFC 9001 §5.2): keeping the salt keyed saves
+/// two of the hash's compressions per connection.
+#[derive(Clone, Debug)]
+pub enum Salt {
+    /// A SHA-256 salt.
+    Sha256(HkdfExtract<Sha256>),
+    /// A SHA-384 salt.
+    Sha384(HkdfExtract<Sha384>),
+}
+
+impl Salt {
+    /// The salt, keyed.
+    pub fn new(hash: HashAlg, salt: &[u8]) -> Salt {
+        match hash {
+            HashAlg::Sha256 => Salt::Sha256(HkdfExtract::new(Some(salt))),
+            HashAlg::Sha384 => Salt::Sha384(HkdfExtract::new(Some(salt))),
+        }
+    }
+
+    /// HKDF-Extract(this salt, ikm) (QUIC: the Initial secret from the client's first
+    /// Destination Connection ID), ready to expand.
+    pub fn extract(&self, ikm: &[u8]) -> Prk {
+        match self {
+            Salt::Sha256(salt) => {
+                let mut extract = salt.clone();
+                extract.input_ikm(ikm);
+                Prk::Sha256(extract.finalize().1)
+            }
+            Salt::Sha384(salt) => {
+                let mut extract = salt.clone();
+                extract.input_ikm(ikm);
+                Prk::Sha384(extract.finalize().1)
+            }
+        }
+    }
+}
+
+/// HKDF-Expand-Label(secret, label, context, len) of RFC 8446 §7.1 for a single label (see
+/// [`Prk::expand_label`]; several labels from one secret are cheaper through one [`Prk`]).
 pub fn hkdf_expand_label(
     hash: HashAlg,
     secret: &[u8],
@@ -64,38 +159,7 @@ pub fn hkdf_expand_label(
     context: &[u8],
     out: &mut [u8],
 ) -> Result<(), KeyScheduleError> {
-    const PREFIX: &[u8] = b"tls13 ";
-    let full_label_len = PREFIX.len() + label.len();
-    let (Ok(out_len), Ok(label_len), Ok(context_len)) = (
-        u16::try_from(out.len()),
-        u8::try_from(full_label_len),
-        u8::try_from(context.len()),
-    ) else {
-        return Err(KeyScheduleError::OutOfRange);
-    };
-    let mut info = Vec::with_capacity(4 + full_label_len + context.len());
-    info.extend_from_slice(&out_len.to_be_bytes());
-    info.push(label_len);
-    info.extend_from_slice(PREFIX);
-    info.extend_from_slice(label);
-    info.push(context_len);
-    info.extend_from_slice(context);
-    let need = hash.output_len();
-    if secret.len() < need {
-        return Err(KeyScheduleError::ShortSecret {
-            got: secret.len(),
-            need,
-        });
-    }
-    let expanded = match hash {
-        HashAlg::Sha256 => Hkdf::<Sha256>::from_prk(secret)
-            .map_err(|_| KeyScheduleError::OutOfRange)?
-            .expand(&info, out),
-        HashAlg::Sha384 => Hkdf::<Sha384>::from_prk(secret)
-            .map_err(|_| KeyScheduleError::OutOfRange)?
-            .expand(&info, out),
-    };
-    expanded.map_err(|_| KeyScheduleError::OutOfRange)
+    Prk::new(hash, secret)?.expand_label(label, context, out)
 }
 
 #[cfg(test)]
@@ -110,14 +174,25 @@ mod tests {
     #[test]
     fn rfc9001_initial_secrets() {
         let salt = unhex("38762cf7f55934b34d179ae6a4c80cadccbb7f0a");
-        let initial = hkdf_extract(HashAlg::Sha256, &salt, &unhex("8394c8f03e515708"));
-        assert_eq!(
-            initial,
-            unhex("7db5df06e7a69e432496adedb00851923595221596ae2ae9fb8115c1e9ed0a44")
-        );
+        let initial = Prk::extract(HashAlg::Sha256, &salt, &unhex("8394c8f03e515708"));
+        // The initial secret itself (7db5df06...) is only ever expanded: the same expansion
+        // from its bytes must agree with the one from the extracted key.
+        let initial_bytes =
+            unhex("7db5df06e7a69e432496adedb00851923595221596ae2ae9fb8115c1e9ed0a44");
         let mut client = [0u8; 32];
-        hkdf_expand_label(HashAlg::Sha256, &initial, b"client in", &[], &mut client)
+        initial
+            .expand_label(b"client in", &[], &mut client)
             .expect("expand");
+        let mut again = [0u8; 32];
+        hkdf_expand_label(
+            HashAlg::Sha256,
+            &initial_bytes,
+            b"client in",
+            &[],
+            &mut again,
+        )
+        .expect("expand");
+        assert_eq!(client, again);
         assert_eq!(
             client.to_vec(),
             unhex("c00cf151ca5be075ed0ebfb5c80323c42d6b7db67881289af4008f1f6c357aea")

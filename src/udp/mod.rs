@@ -19,6 +19,7 @@ pub use flow::{Taken, UdpDriver, UdpFlow, UdpTransportFacts};
 
 use crate::flow::{Direction, FlowKey, Timestamp};
 use crate::quic::{QuicConfig, QuicContext};
+use crate::stream::table::Remaining;
 use crate::stream::{CloseReason, FlowTable, TableLimits, TableStats};
 use crate::tls::TlsContext;
 
@@ -127,7 +128,7 @@ impl UdpTable {
         self.stats.flows += 1;
         let entry = self
             .flows
-            .insert(d.key, flow, d.ts, d.clock, &mut handing_over(closed, tls));
+            .insert(d.key, flow, d.clock, &mut handing_over(closed, tls));
         entry
             .flow
             .on_datagram(tls, &mut self.quic_ctx, d.dir, d.payload, d.ts);
@@ -149,7 +150,14 @@ impl UdpTable {
         tls: &mut TlsContext,
         closed: &mut impl FnMut(UdpConnection, CloseReason, &mut TlsContext),
     ) {
-        self.flows.drain(&mut handing_over(closed, tls));
+        let mut remaining = self.take_remaining();
+        while remaining.close_next(tls, closed) {}
+    }
+
+    /// Removes every remaining flow (end of capture), to be closed one at a time by first
+    /// datagram time, the order their records are written in.
+    pub fn take_remaining(&mut self) -> RemainingFlows {
+        RemainingFlows(self.flows.take_remaining(|flow| flow.first_ts))
     }
 
     /// Flows tracked now.
@@ -168,6 +176,31 @@ impl UdpTable {
             table: self.flows.stats().clone(),
             ..self.stats.clone()
         }
+    }
+}
+
+/// UDP flows still open at the end of the capture, by first datagram time then key
+/// ([`UdpTable::take_remaining`]).
+pub struct RemainingFlows(Remaining<UdpFlow>);
+
+impl RemainingFlows {
+    /// The first datagram time of the next flow, if any is left.
+    pub fn next_first_ts(&self) -> Option<Timestamp> {
+        self.0.next_first_ts()
+    }
+
+    /// Closes the next flow (close time [`Timestamp::MAX`]) and hands it to `closed` with
+    /// `tls`; false when none is left.
+    pub fn close_next(
+        &mut self,
+        tls: &mut TlsContext,
+        closed: &mut impl FnMut(UdpConnection, CloseReason, &mut TlsContext),
+    ) -> bool {
+        let Some((key, flow)) = self.0.next() else {
+            return false;
+        };
+        handing_over(closed, tls)(key, flow, CloseReason::CaptureEnd, Timestamp::MAX);
+        true
     }
 }
 
