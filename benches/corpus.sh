@@ -24,7 +24,6 @@ quic_corpus_args() {
     case "$1" in
         quic-only) make_corpus handshakes-only; args=(--flows 100000 --span-of "$dir/handshakes-only.pcap") ;;
         quic-10k) make_corpus handshakes-10k; args=(--flows 10000 --span-of "$dir/handshakes-10k.pcap") ;;
-        quic-1k) make_corpus handshakes-1k; args=(--flows 1000 --span-of "$dir/handshakes-1k.pcap") ;;
         quic-mix) make_corpus handshakes-only; args=(--flows 100000 --tcp "$dir/handshakes-only.pcap") ;;
         *) echo "unknown corpus $1" >&2; exit 2 ;;
     esac

@@ -39,6 +39,9 @@ SALT = {
 LABEL = {V1: b"quic ", V2: b"quicv2 "}
 # Long-header type bits of an Initial packet.
 INITIAL_BITS = {V1: 0, V2: 1}
+# UDP ports that tlsight (like tshark) decodes as tunnels (GTP-U, VXLAN, Geneve): a client on
+# one of them would have its server's replies decapsulated rather than read as QUIC.
+TUNNEL_PORTS = {2152, 4789, 6081}
 DEFAULT_SEEDS = ["aioquic-v1-h3", "aioquic-v2-h3", "aioquic-ipv6-port-8443",
                  "aioquic-client-hello-3-initials", "quinn-v1-h3"]
 
@@ -295,6 +298,8 @@ def main():
             cip = bytes.fromhex("fd00000000000000000000000000") + struct.pack("!H", i & 0xFFFF)
             sip = bytes.fromhex("20010db80000000000000000000000") + bytes([1 + i % 64])
         cport = 1024 + rng.randrange(64000)
+        if cport in TUNNEL_PORTS:
+            cport += 1  # the server's replies would be decapsulated, as tshark does too
         for dt, from_client, payload in replay(tpl, rng):
             src, dst, sp, dp = (cip, sip, cport, 443) if from_client else (sip, cip, 443, cport)
             quic.append((t0 + dt, frame(tpl.fam, src, dst, sp, dp, payload)))

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 pub mod community_id;
 pub mod connection_id;
+pub mod id_text;
 
 /// Capture time of a packet in nanoseconds since the Unix epoch.
 ///

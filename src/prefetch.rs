@@ -26,6 +26,18 @@ pub fn object<T>(value: &T) {
     }
 }
 
+/// At most this many cache lines of a slice are asked for by [`slice`] (1 KiB).
+pub const MAX_SLICE_LINES: usize = 16;
+
+/// Starts loading the cache lines of `values`' elements (the first [`MAX_SLICE_LINES`]).
+pub fn slice<T>(values: &[T]) {
+    let start = values.as_ptr().cast::<u8>();
+    let len = size_of_val(values).min(MAX_SLICE_LINES * CACHE_LINE);
+    for offset in (0..len).step_by(CACHE_LINE) {
+        line(start.wrapping_add(offset));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -37,5 +49,7 @@ mod tests {
         line(usize::MAX as *const u8);
         object(&[0u8; 1000]);
         object(&());
+        slice(&[0u64; 1000]);
+        slice::<u8>(&[]);
     }
 }

@@ -50,6 +50,7 @@ use crate::tls::codes::{
 };
 use crate::tls::handshake::HandshakeSink;
 use crate::tls::handshake::hello::{self, HelloFormat};
+use crate::tls::joiner::JoinBudget;
 use crate::tls::record::INFERRED_ALERT_LEN;
 
 /// What the caller does with a datagram after [`DtlsConnection::on_datagram`].
@@ -167,6 +168,15 @@ impl DtlsConnection {
             protected: ProtectedRecords::default(),
             facts: DtlsFacts::default(),
         }
+    }
+
+    /// The same connection, the bytes its joiners hold also charged to `budget` (the
+    /// worker's, shared with its other flows and TCP's partial messages).
+    pub fn with_budget(mut self, budget: Option<JoinBudget>) -> Self {
+        for side in &mut self.sides {
+            side.joiner = std::mem::take(&mut side.joiner).with_budget(budget.clone());
+        }
+        self
     }
 
     /// The facts so far.

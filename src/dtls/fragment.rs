@@ -34,7 +34,7 @@ use nom::number::complete::{be_u8, be_u16, be_u24};
 
 use crate::flow::Timestamp;
 use crate::stream::assembler::{Assembler, CHUNK_OVERHEAD};
-use crate::tls::joiner::DEFAULT_MAX_HANDSHAKE_MESSAGE;
+use crate::tls::joiner::{DEFAULT_MAX_HANDSHAKE_MESSAGE, JoinBudget};
 
 /// Length of a DTLS handshake fragment header.
 pub const HEADER_LEN: usize = 12;
@@ -266,7 +266,7 @@ struct Done {
 }
 
 /// Reassembles one direction's handshake messages; see the module doc.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MessageJoiner {
     limits: JoinerLimits,
     /// The next `message_seq` to deliver.
@@ -275,6 +275,24 @@ pub struct MessageJoiner {
     /// The last [`JoinerLimits::max_pending`] messages delivered or skipped.
     done: BTreeMap<u16, Done>,
     charged: usize,
+    /// The worker's budget for bytes waiting to be joined, shared with every other flow's,
+    /// if any; `taken` is what this joiner holds of it (its `charged`, once settled).
+    budget: Option<JoinBudget>,
+    taken: usize,
+}
+
+impl Default for MessageJoiner {
+    fn default() -> Self {
+        MessageJoiner::new(JoinerLimits::default())
+    }
+}
+
+impl Drop for MessageJoiner {
+    fn drop(&mut self) {
+        if let Some(budget) = &self.budget {
+            budget.give(self.taken);
+        }
+    }
 }
 
 impl MessageJoiner {
@@ -282,8 +300,47 @@ impl MessageJoiner {
     pub fn new(limits: JoinerLimits) -> Self {
         MessageJoiner {
             limits,
-            ..MessageJoiner::default()
+            next_seq: 0,
+            pending: BTreeMap::new(),
+            done: BTreeMap::new(),
+            charged: 0,
+            budget: None,
+            taken: 0,
         }
+    }
+
+    /// The same joiner, its held bytes also charged to `budget` (the worker's, shared with
+    /// its other flows): a fragment the budget cannot hold is dropped as one beyond
+    /// [`JoinerLimits::max_buffered`] is.
+    pub fn with_budget(mut self, budget: Option<JoinBudget>) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// Brings what this joiner holds of the budget in line with `charged`; false when the
+    /// budget cannot hold an increase (nothing is taken then).
+    fn settle(&mut self) -> bool {
+        let Some(budget) = &self.budget else {
+            return true;
+        };
+        if self.charged > self.taken {
+            if !budget.take(self.charged - self.taken) {
+                return false;
+            }
+        } else {
+            budget.give(self.taken - self.charged);
+        }
+        self.taken = self.charged;
+        true
+    }
+
+    /// Drops the pending message `seq` (it becomes a hole, then a gap) and gives back its
+    /// charge.
+    fn drop_pending(&mut self, seq: u16) {
+        if let Some(p) = self.pending.remove(&seq) {
+            self.charged -= p.charged();
+        }
+        self.settle();
     }
 
     /// The next `message_seq` due.
@@ -334,11 +391,10 @@ impl MessageJoiner {
             let outcome = p.add(frag, ts);
             self.charged = self.charged + p.charged() - before;
             // A fragment across several held pieces adds a chunk per hole it fills: if that
-            // broke the budget, the message is dropped (it becomes a hole, then a gap).
-            if self.charged > self.limits.max_buffered {
-                if let Some(p) = self.pending.remove(&seq) {
-                    self.charged -= p.charged();
-                }
+            // broke the flow's cap or the worker's budget, the message is dropped (it becomes
+            // a hole, then a gap).
+            if self.charged > self.limits.max_buffered || !self.settle() {
+                self.drop_pending(seq);
                 return FragmentOutcome::BufferFull;
             }
             return outcome;
@@ -376,6 +432,10 @@ impl MessageJoiner {
         };
         self.charged += p.charged();
         self.pending.insert(seq, p);
+        if !self.settle() {
+            self.drop_pending(seq);
+            return FragmentOutcome::BufferFull;
+        }
         outcome
     }
 
@@ -387,6 +447,7 @@ impl MessageJoiner {
         }
         let p = entry.remove();
         self.charged -= p.charged();
+        self.settle();
         self.remember(self.next_seq, &p, p.too_large);
         let msg = JoinedMessage {
             msg_type: p.msg_type,
@@ -428,6 +489,7 @@ impl MessageJoiner {
             self.charged -= p.charged();
             self.remember(seq, &p, true);
         }
+        self.settle();
         self.next_seq = self.next_seq.max(target);
         skipped
     }

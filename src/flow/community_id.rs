@@ -10,6 +10,10 @@ use base64::engine::general_purpose::STANDARD;
 use sha1::{Digest, Sha1};
 
 use super::Endpoint;
+use super::id_text::IdText;
+
+/// A Community ID's text: `"1:"` and 28 base64 characters.
+pub type CommunityId = IdText<30>;
 
 /// IANA protocol number of TCP.
 pub const TCP: u8 = 6;
@@ -23,28 +27,36 @@ pub const UDP: u8 = 17;
 /// The hash input is the seed (2 bytes), both addresses, the protocol, a zero byte and both
 /// ports (network byte order), with the lower (address, port) first. Endpoints of different
 /// address families cannot share a flow; the IPv4 one is then taken as the lower.
-pub fn community_id_v1(proto: u8, a: Endpoint, b: Endpoint, seed: u16) -> String {
+pub fn community_id_v1(proto: u8, a: Endpoint, b: Endpoint, seed: u16) -> CommunityId {
     let (lo, hi) = if (a.ip, a.port) <= (b.ip, b.port) {
         (a, b)
     } else {
         (b, a)
     };
-    let mut h = Sha1::new();
-    h.update(seed.to_be_bytes());
+    // The hash input gathered on the stack and hashed in one call (at most 40 bytes).
+    let mut input = [0u8; 40];
+    let mut len = 0;
+    let mut put = |bytes: &[u8]| {
+        input[len..len + bytes.len()].copy_from_slice(bytes);
+        len += bytes.len();
+    };
+    put(&seed.to_be_bytes());
     for ip in [lo.ip, hi.ip] {
         match ip {
-            IpAddr::V4(v4) => h.update(v4.octets()),
-            IpAddr::V6(v6) => h.update(v6.octets()),
+            IpAddr::V4(v4) => put(&v4.octets()),
+            IpAddr::V6(v6) => put(&v6.octets()),
         }
     }
-    h.update([proto, 0]);
-    h.update(lo.port.to_be_bytes());
-    h.update(hi.port.to_be_bytes());
-    // "1:" and 28 base64 characters, in one allocation.
-    let mut id = String::with_capacity(30);
-    id.push_str("1:");
-    STANDARD.encode_string(h.finalize(), &mut id);
-    id
+    put(&[proto, 0]);
+    put(&lo.port.to_be_bytes());
+    put(&hi.port.to_be_bytes());
+    let digest = Sha1::digest(&input[..len]);
+    // "1:" and the 28 base64 characters of the 20-byte digest.
+    let mut id = [0u8; 30];
+    id[..2].copy_from_slice(b"1:");
+    // 20 bytes always encode to 28 characters: the slice is exactly long enough.
+    let _ = STANDARD.encode_slice(digest, &mut id[2..]);
+    IdText::new(id)
 }
 
 #[cfg(test)]

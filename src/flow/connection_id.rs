@@ -6,7 +6,11 @@
 
 use std::net::IpAddr;
 
+use super::id_text::IdText;
 use super::{Endpoint, Timestamp, Transport};
+
+/// A connection id's text: `"C"` and 16 hex digits.
+pub type ConnectionId = IdText<17>;
 
 /// FNV-1a (64-bit) offset basis and prime: a simple, published hash that needs no key, so
 /// anyone can recompute an identifier from a record's fields.
@@ -21,7 +25,7 @@ pub fn connection_id(
     transport: Transport,
     client: Endpoint,
     server: Endpoint,
-) -> String {
+) -> ConnectionId {
     let mut h = FNV_OFFSET;
     let mut eat = |bytes: &[u8]| {
         for &b in bytes {
@@ -42,14 +46,11 @@ pub fn connection_id(
     }
     // Hex digits by hand: `write!` with `{:016x}` cost ~300 instructions a record.
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut id = String::with_capacity(17);
-    id.push('C');
-    id.extend(
-        (0..16)
-            .rev()
-            .map(|i| char::from(HEX[(h >> (i * 4)) as usize & 0xf])),
-    );
-    id
+    let mut id = [b'C'; 17];
+    for (i, digit) in id[1..].iter_mut().enumerate() {
+        *digit = HEX[(h >> ((15 - i) * 4)) as usize & 0xf];
+    }
+    IdText::new(id)
 }
 
 #[cfg(test)]

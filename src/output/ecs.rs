@@ -84,7 +84,7 @@ pub fn write_tcp_failure(
             );
             o.field(key!("iana_number"), &TCP.to_string());
             let id = community_id_v1(TCP, client, server, format.community_id_seed);
-            o.field(key!("community_id"), &id);
+            o.field(key!("community_id"), id.as_str());
         });
         o.object(key!("tlsight"), |o| o.field(key!("cause"), cause.name()));
     });
@@ -144,7 +144,7 @@ fn network(o: &mut Object<'_>, f: &ConnectionFacts, seed: u16) {
     o.field(key!("iana_number"), &number.to_string());
     o.field(key!("protocol"), "tls");
     let id = community_id_v1(number, f.client, f.server, seed);
-    o.field(key!("community_id"), &id);
+    o.field(key!("community_id"), id.as_str());
 }
 
 /// `tls.*`: ECS's own names, values as Zeek and Suricata fill them (`version` "1.2" with

@@ -541,16 +541,17 @@ pub(super) fn write_tcp_failure(
         o.field(key!("ts"), &Rfc3339::micros(first));
         o.field(
             key!("connection_id"),
-            &connection_id(first, Transport::Tcp, client, server),
+            connection_id(first, Transport::Tcp, client, server).as_str(),
         );
         o.field(
             key!("community_id"),
-            &community_id::community_id_v1(
+            community_id::community_id_v1(
                 community_id::TCP,
                 client,
                 server,
                 format.community_id_seed,
-            ),
+            )
+            .as_str(),
         );
         o.field(
             key!("input"),
@@ -587,16 +588,17 @@ pub fn write_connection(f: &ConnectionFacts, input: u16, format: &RecordFormat, 
         o.field(key!("ts"), &Rfc3339::micros(f.first_ts()));
         o.field(
             key!("connection_id"),
-            &connection_id(f.first_ts(), transport, f.client, f.server),
+            connection_id(f.first_ts(), transport, f.client, f.server).as_str(),
         );
         o.field(
             key!("community_id"),
-            &community_id::community_id_v1(
+            community_id::community_id_v1(
                 protocol_number(transport),
                 f.client,
                 f.server,
                 format.community_id_seed,
-            ),
+            )
+            .as_str(),
         );
         o.field(
             key!("input"),

@@ -26,6 +26,11 @@ use std::rc::Rc;
 /// ahead, the payload's first bytes with the latter.
 pub(super) const PREFETCH_SEGMENTS: usize = 8;
 
+/// For a FIN or RST (a segment that may close its connection), how many segments ahead the
+/// worker starts loading what closing it reads, one pointer further per segment (see
+/// [`StreamConsumer::prefetch_close`]): a segment's work is long enough for a memory load.
+const PREFETCH_CLOSE_STEPS: usize = 3;
+
 /// Connections closed at the end of the capture between two record messages: each message then
 /// holds about a megabyte or a few of records (a record is one to a few KiB).
 const END_OF_CAPTURE_BATCH: usize = 1024;
@@ -71,6 +76,12 @@ impl StreamConsumer for ConnectionObserver {
         }
     }
 
+    fn prefetch_close(&self, step: usize) {
+        if let Some(tls) = &self.tls {
+            tls.prefetch_transcript(step);
+        }
+    }
+
     fn on_gap(&mut self, dir: Direction, len: u64, ts: Timestamp) {
         observer(&mut self.tls, &self.config, &self.ctx.borrow()).on_gap(dir, len, ts);
     }
@@ -103,7 +114,7 @@ pub(super) fn run_worker(
 ) -> WorkerOutput {
     let windows = mode == Mode::Live;
     let mut table: TcpTable<ConnectionObserver> = TcpTable::new(cfg.limits);
-    let mut udp = UdpTable::new(cfg.limits.table());
+
     let ctx = Rc::new(RefCell::new(TlsContext {
         keys: cfg.keys.clone(),
         ..TlsContext::default()
@@ -119,6 +130,7 @@ pub(super) fn run_worker(
     // The input of the segment being processed: a connection it starts started there.
     let input = Cell::new(0);
     let config = Rc::new(record_config(&cfg));
+    let mut udp = UdpTable::new(cfg.limits.table()).with_budget(config.join_budget.clone());
     let mut new_consumer = |_: &FlowKey| ConnectionObserver {
         tls: None,
         ctx: Rc::clone(&ctx),
@@ -157,6 +169,15 @@ pub(super) fn run_worker(
             if let Some(ahead) = batch.segments.get(i + PREFETCH_SEGMENTS / 2) {
                 table.prefetch(&ahead.key, true);
                 prefetch::line(batch.payload_of(ahead).as_ptr());
+            }
+            for step in 0..PREFETCH_CLOSE_STEPS {
+                let Some(ahead) = batch.segments.get(i + PREFETCH_CLOSE_STEPS - step) else {
+                    continue;
+                };
+                let flags = ahead.header.flags;
+                if flags.fin() || flags.rst() {
+                    table.prefetch_close(&ahead.key, ahead.dir, flags.rst(), step);
+                }
             }
             let seg = d.with_payload(batch.payload_of(d));
             input.set(d.payload.input);

@@ -22,4 +22,9 @@ pub trait StreamConsumer {
     /// Asks the CPU to start loading what `on_data` will touch that does not live inline in
     /// the consumer (a hint; none by default).
     fn prefetch(&self) {}
+    /// Asks the CPU to start loading what closing the connection will read, for a segment
+    /// that may close it (a FIN or RST a few segments ahead): step 0 what the consumer's own
+    /// state points to, each later step one pointer further, once the lines the step before
+    /// asked for have had time to arrive (a hint; none by default).
+    fn prefetch_close(&self, _step: usize) {}
 }

@@ -369,6 +369,18 @@ impl<S: StreamConsumer> TcpTable<S> {
         }
     }
 
+    /// For a segment of direction `dir` that may close `key`'s connection (a FIN or RST
+    /// coming soon, `rst` telling which): if it will close it (an RST, or a FIN after the
+    /// peer's), asks its consumer to start loading what closing it reads, `step` pointers
+    /// deep (see [`StreamConsumer::prefetch_close`]).
+    pub fn prefetch_close(&self, key: &FlowKey, dir: Direction, rst: bool, step: usize) {
+        if let Some(flow) = self.flows.peek(key)
+            && (rst || flow.meta.fin[dir.reverse().index()].is_some())
+        {
+            flow.consumer.prefetch_close(step);
+        }
+    }
+
     /// Closes every connection idle since before `now - idle_timeout`; `now` is a capture
     /// clock value (see [`Segment::clock`]). Connections that never carried a byte get their
     /// consumer from `new_consumer` only now.

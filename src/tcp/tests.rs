@@ -25,6 +25,8 @@ enum Event {
     Gap(Direction, u64),
     /// The table asked the consumer to prefetch its state.
     Prefetch,
+    /// The table asked the consumer to prefetch what its close reads, this many steps deep.
+    PrefetchClose(usize),
 }
 
 /// A stream reduced to alternating runs, independent of how it was cut into calls.
@@ -49,6 +51,9 @@ impl StreamConsumer for Recorder {
     }
     fn prefetch(&self) {
         self.0.borrow_mut().push(Event::Prefetch);
+    }
+    fn prefetch_close(&self, step: usize) {
+        self.0.borrow_mut().push(Event::PrefetchClose(step));
     }
 }
 
@@ -152,7 +157,7 @@ impl Harness {
                 (Event::Data(_, b, _), _) => runs.push(Run::Data(b.clone())),
                 (Event::Gap(_, n), Some(Run::Gap(prev))) => *prev += n,
                 (Event::Gap(_, n), _) => runs.push(Run::Gap(*n)),
-                (Event::Prefetch, _) => {}
+                (Event::Prefetch | Event::PrefetchClose(_), _) => {}
             }
         }
         runs
@@ -202,6 +207,42 @@ fn handshake_data_and_fins_close_the_connection() {
     assert_eq!(h.runs(false), [data(b"world!")]);
     h.drain();
     assert_eq!(h.closed.len(), 1, "one connection");
+}
+
+#[test]
+fn close_prefetch_reaches_the_consumer_only_for_a_segment_that_closes() {
+    let mut h = Harness::new(Limits::default());
+    let asked = |h: &Harness| -> Vec<usize> {
+        let log = h.log.borrow();
+        log.iter()
+            .filter_map(|e| match e {
+                Event::PrefetchClose(step) => Some(*step),
+                _ => None,
+            })
+            .collect()
+    };
+    let (key, client) = key_for(PORT);
+    let server = client.reverse();
+    handshake(&mut h);
+    h.table.prefetch_close(&key, client, false, 0);
+    assert!(
+        asked(&h).is_empty(),
+        "a half-open connection has no consumer"
+    );
+    h.send(PORT, true, C_ISN + 1, S_ISN + 1, ACK, b"hello", 4);
+    h.table.prefetch_close(&key, client, false, 0);
+    assert!(asked(&h).is_empty(), "a first FIN does not close");
+    h.table.prefetch_close(&key, client, true, 0);
+    assert_eq!(asked(&h), [0], "an RST closes");
+    h.send(PORT, false, S_ISN + 1, C_ISN + 6, FIN_ACK, b"", 5);
+    h.table.prefetch_close(&key, client, false, 1);
+    h.table.prefetch_close(&key, server, false, 2);
+    assert_eq!(asked(&h), [0, 1], "a FIN after the peer's closes");
+    h.table
+        .prefetch_close(&key_for(PORT + 1).0, client, true, 0);
+    assert_eq!(asked(&h), [0, 1], "an untracked key");
+    h.drain();
+    assert_eq!(h.closed.len(), 1, "a hint never creates a connection");
 }
 
 #[test]

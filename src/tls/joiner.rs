@@ -54,7 +54,7 @@ impl JoinBudget {
     }
 
     /// Takes `n` bytes if they fit.
-    fn take(&self, n: usize) -> bool {
+    pub(crate) fn take(&self, n: usize) -> bool {
         let held = self.0.held.get();
         let fits = n <= self.0.limit.saturating_sub(held);
         if fits {
@@ -63,7 +63,8 @@ impl JoinBudget {
         fits
     }
 
-    fn give(&self, n: usize) {
+    /// Gives back `n` bytes taken before.
+    pub(crate) fn give(&self, n: usize) {
         self.0.held.set(self.0.held.get().saturating_sub(n));
     }
 }

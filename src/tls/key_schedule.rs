@@ -2,6 +2,11 @@
 //! user of TLS 1.3-style secrets: QUIC Initial keys (RFC 9001 §5, derived from public salts),
 //! and, with key logs, TLS 1.3 and QUIC handshake and traffic keys.
 //!
+//! HKDF keeps its HMAC keyed: a [`Prk`] expands any number of labels from one secret with one
+//! keying, and a [`Salt`] extracts from many inputs under one salt (QUIC's per-version salts)
+//! with one. A QUIC connection's Initial keys then take 24 SHA-256 compressions instead of 38
+//! (`benches/README.md`, "QUIC in the pipeline").
+//!
 //! Only what the derivations need is here; the AEADs that use the keys live with their
 //! transports.
 

@@ -8,6 +8,7 @@ use crate::keylog::SharedKeyLog;
 use crate::quic::connection::starts_quic;
 use crate::quic::{QuicConfig, QuicConnection, QuicContext, QuicFacts};
 use crate::tls::handshake::{Carrier, Handshake, HandshakeInput, HandshakeSink};
+use crate::tls::joiner::JoinBudget;
 use crate::tls::{TlsContext, Transcript};
 
 /// The transport driver of a UDP flow, chosen by its first datagram.
@@ -53,11 +54,13 @@ pub enum Taken {
 
 impl UdpFlow {
     /// A flow for `datagram` if it starts QUIC or a DTLS handshake (by content, on any port);
-    /// `None` for anything else, which then costs no state. `keys`: the analysis's key logs.
+    /// `None` for anything else, which then costs no state. `keys`: the analysis's key logs;
+    /// `budget`: the worker's budget for bytes waiting to be joined into handshake messages.
     pub fn start(
         datagram: &[u8],
         quic: QuicConfig,
         keys: Option<&SharedKeyLog>,
+        budget: Option<&JoinBudget>,
         ts: Timestamp,
         input: u16,
     ) -> Option<UdpFlow> {
@@ -68,7 +71,8 @@ impl UdpFlow {
             }
             (UdpDriver::Quic(Box::new(connection)), Carrier::Quic)
         } else if demux::starts_handshake(datagram) {
-            (UdpDriver::Dtls(Box::default()), Carrier::Dtls)
+            let connection = DtlsConnection::default().with_budget(budget.cloned());
+            (UdpDriver::Dtls(Box::new(connection)), Carrier::Dtls)
         } else {
             return None;
         };

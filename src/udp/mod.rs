@@ -22,6 +22,7 @@ use crate::quic::{QuicConfig, QuicContext};
 use crate::stream::table::Remaining;
 use crate::stream::{CloseReason, FlowTable, TableLimits, TableStats};
 use crate::tls::TlsContext;
+use crate::tls::joiner::JoinBudget;
 
 /// One UDP datagram as the flow table sees it. `P` is its payload: the bytes, or where a
 /// batch on its way to a worker keeps them.
@@ -80,6 +81,9 @@ pub struct UdpTable {
     flows: FlowTable<UdpFlow>,
     quic: QuicConfig,
     quic_ctx: QuicContext,
+    /// The worker's budget for bytes waiting to be joined into handshake messages (shared
+    /// with TCP's partial messages), if any.
+    budget: Option<JoinBudget>,
     stats: UdpStats,
 }
 
@@ -90,8 +94,17 @@ impl UdpTable {
             flows: FlowTable::new(limits),
             quic: QuicConfig::default(),
             quic_ctx: QuicContext::default(),
+            budget: None,
             stats: UdpStats::default(),
         }
+    }
+
+    /// The same table, the bytes its flows hold while joining handshake messages (DTLS
+    /// fragments) also charged to `budget`: `--max-buffer-mib` bounds them across flows, as
+    /// it does TCP's.
+    pub fn with_budget(mut self, budget: Option<JoinBudget>) -> Self {
+        self.budget = budget;
+        self
     }
 
     /// Feeds one datagram, read from input `input`; flows that end (idle, evicted, replaced by
@@ -120,8 +133,9 @@ impl UdpTable {
             self.flows
                 .close(d.key, CloseReason::PortReused, d.clock, &mut hand_over);
         }
-        let Some(flow) = UdpFlow::start(d.payload, self.quic, tls.keys.as_ref(), d.ts, input)
-        else {
+        let keys = tls.keys.as_ref();
+        let budget = self.budget.as_ref();
+        let Some(flow) = UdpFlow::start(d.payload, self.quic, keys, budget, d.ts, input) else {
             self.stats.not_tls += 1;
             return;
         };

@@ -319,3 +319,37 @@ proptest! {
         }
     }
 }
+
+/// Flows share the worker's budget: what one holds, another cannot take, and a joiner gives
+/// back what it held when its message completes or when it is dropped (its flow closed).
+#[test]
+fn joiners_share_the_workers_budget_and_give_back_what_they_held() {
+    let budget = JoinBudget::new(600);
+    let joiner = || MessageJoiner::default().with_budget(Some(budget.clone()));
+    let (mut a, mut b) = (joiner(), joiner());
+    let body = [9u8; 300];
+    // Each message is missing its first byte: 299 bytes plus a chunk's and a message's
+    // overhead are held.
+    assert_eq!(
+        a.insert(&frag(1, 0, &body, 1, 299), T),
+        FragmentOutcome::New
+    );
+    assert_eq!(budget.held(), a.charged());
+    assert_eq!(
+        b.insert(&frag(1, 0, &body, 1, 299), T),
+        FragmentOutcome::BufferFull,
+        "the worker's budget is spent though this flow holds nothing"
+    );
+    assert_eq!(b.charged(), 0);
+    // The message completes: its charge goes back, and the other flow's fits.
+    assert_eq!(a.insert(&frag(1, 0, &body, 0, 1), T), FragmentOutcome::New);
+    assert_eq!(drain(&mut a).len(), 1);
+    assert_eq!(budget.held(), 0);
+    assert_eq!(
+        b.insert(&frag(1, 0, &body, 1, 299), T),
+        FragmentOutcome::New
+    );
+    assert!(budget.held() > 0);
+    drop(b);
+    assert_eq!(budget.held(), 0, "a closed flow gives back what it held");
+}

@@ -17,6 +17,7 @@ use nom::Err;
 use nom::sequence::{pair, tuple};
 
 use super::fingerprint::ja4_alpn;
+use crate::prefetch;
 use crate::tls::codes::ExtensionType;
 use crate::wire::{
     WireError, WireResult, be_u8, be_u16, be_u32, malformed, take, u16_list, vec8, vec16, vec24,
@@ -129,6 +130,40 @@ pub struct ServerHello {
     pub ja3s: Arc<str>,
     /// JA4S fingerprint.
     pub ja4s: Arc<str>,
+}
+
+impl ClientHello {
+    /// Starts loading the lists the facts and the record read (see
+    /// [`super::Transcript::prefetch`]): their first line, which holds all of a usual list.
+    pub fn prefetch_lists(&self) {
+        for list in [
+            self.cipher_suites.as_ptr().cast::<u8>(),
+            self.extensions.as_ptr().cast(),
+            self.supported_versions.as_ptr().cast(),
+            self.groups.as_ptr().cast(),
+            self.ec_point_formats.as_ptr(),
+            self.key_share_groups.as_ptr().cast(),
+            self.sig_algs.as_ptr().cast(),
+            self.alpn.as_ptr().cast(),
+            self.compression.as_ptr(),
+            self.session_id.as_ptr(),
+            self.psk_modes.as_ptr(),
+        ] {
+            prefetch::line(list);
+        }
+        if let Some(sni) = &self.sni {
+            prefetch::line(sni.as_ptr());
+        }
+    }
+}
+
+impl ServerHello {
+    /// Starts loading the lists the facts and the record read (see
+    /// [`super::Transcript::prefetch`]).
+    pub fn prefetch_lists(&self) {
+        prefetch::line(self.extensions.as_ptr().cast());
+        prefetch::line(self.session_id.as_ptr());
+    }
 }
 
 /// Why a handshake message body could not be read.

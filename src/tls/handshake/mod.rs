@@ -265,6 +265,11 @@ impl<P> Handshake<P> {
         self.t
     }
 
+    /// The transcript so far (to prefetch what [`Self::finish`]'s caller will read).
+    pub fn transcript(&self) -> &Transcript {
+        &self.t
+    }
+
     /// Appends an event; returns its index, or `None` once the cap is reached.
     fn push(&mut self, from: Direction, ts: Timestamp, event: TlsEvent) -> Option<usize> {
         if self.t.events.len() >= MAX_EVENTS {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::{Certificate, ClientHello, ServerHello};
 use crate::flow::{Direction, Timestamp};
+use crate::prefetch;
 use crate::tls::codes::{AlertDescription, AlertLevel};
 
 /// A TLS alert as seen on the wire.
@@ -243,6 +244,34 @@ pub struct Transcript {
     pub early_data_accepted: bool,
     /// What decryption did, when the analysis had key logs.
     pub decryption: Option<Box<crate::tls::decrypt::DecryptionFacts>>,
+}
+
+/// How many of a transcript's first events [`Transcript::prefetch`] follows: the hellos come
+/// first.
+const PREFETCH_EVENTS: usize = 16;
+
+impl Transcript {
+    /// Asks the CPU to start loading what building a connection's facts and record reads, for
+    /// a segment that may close the connection. By then the connection's state has long left
+    /// the cache (thousands of other connections were active since its hellos), and the facts
+    /// walk the events, the hellos they point to and the hellos' lists: step 0 loads the
+    /// events, step 1 the hellos, step 2 their lists, each step once the one before has had a
+    /// segment's time to arrive.
+    pub fn prefetch(&self, step: usize) {
+        if step == 0 {
+            prefetch::slice(&self.events);
+            return;
+        }
+        for e in self.events.iter().take(PREFETCH_EVENTS) {
+            match (&e.event, step) {
+                (TlsEvent::ClientHello(h), 1) => prefetch::object::<ClientHello>(h),
+                (TlsEvent::ServerHello(h), 1) => prefetch::object::<ServerHello>(h),
+                (TlsEvent::ClientHello(h), _) => h.prefetch_lists(),
+                (TlsEvent::ServerHello(h), _) => h.prefetch_lists(),
+                _ => {}
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -546,6 +546,12 @@ impl<P: MessageParsers> RecordLayer<P> {
         (records, preamble)
     }
 
+    /// Asks the CPU to start loading what the facts built from [`Self::finish`] read (see
+    /// [`Transcript::prefetch`]).
+    pub fn prefetch_transcript(&self, step: usize) {
+        self.records.hs.transcript().prefetch(step);
+    }
+
     /// The transcript.
     pub fn finish(mut self) -> Transcript {
         if self.deframers.iter().any(Deframer::has_pending_record) {
