@@ -221,6 +221,18 @@ def quic_seeds():
         write("quic_packets", struct.pack("<BH", meta_client, len(ch_frame)) + ch_frame
               + struct.pack("<BH", meta_server, len(sh_payload)) + sh_payload
               + struct.pack("<BH", meta_server | 0x10, len(close)) + close)
+    # The key-log path (the first byte's top bit; bit 6: ChaCha20-Poly1305): the server's
+    # Handshake packet with a Finished, the client's with a PING, the server's 1-RTT packet with
+    # HANDSHAKE_DONE, NEW_TOKEN and a CRYPTO_ERROR close, another with an application close.
+    finished = b"\x14\x00\x00\x20" + bytes(32)
+    handshake = b"\x06\x00" + bytes([len(finished)]) + finished
+    one_rtt = b"\x1e\x07\x02\x09\x09\x1c\x41\x2a\x00\x00"
+    for suite in (0x80, 0xc0):
+        write("quic_packets", bytes([suite])
+              + struct.pack("<BH", 0x83, len(handshake)) + handshake
+              + struct.pack("<BH", 0x82, 1) + b"\x01"
+              + struct.pack("<BH", 0x87, len(one_rtt)) + one_rtt
+              + struct.pack("<BH", 0x97, 3) + b"\x1d\x00\x00")
     # The ClientHello message itself (after the CRYPTO frame's 4-byte header).
     ch = ch_frame[4:]
     n = (len(ch) + 3) // 4

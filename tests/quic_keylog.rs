@@ -242,7 +242,7 @@ fn retry_connections_are_decrypted() {
 }
 
 /// Resumption with 0-RTT: the first connection's ticket, the second resumed (PSK), its 0-RTT
-/// packets seen, its Handshake flight decrypted (no certificate: resumed).
+/// packets seen and accepted, its Handshake flight decrypted (no certificate: resumed).
 #[test]
 fn resumption_with_0rtt() {
     let conns = connections("aioquic-resumption-0rtt");
@@ -252,6 +252,10 @@ fn resumption_with_0rtt() {
     fully_decrypted(resumed, "resumed");
     assert_eq!(resumed["outcome"], "resumed");
     assert_eq!(resumed["quic"]["early_data"], true);
+    // The server's EncryptedExtensions accepted the 0-RTT data (exact, not inferred), under a
+    // ticket that allowed it (QUIC's early-data limit is 0xffffffff: RFC 9001 §4.6.1).
+    assert_eq!(resumed["resumption"]["early_data_accepted"], true);
+    assert_eq!(conns[0]["ticket_max_early_data"], 0xffff_ffffu32);
     assert_eq!(resumed["quic"]["handshake_done"], true);
     assert_eq!(resumed["certificates"], json!([]));
     assert_eq!(resumed["alpn"], "h3");

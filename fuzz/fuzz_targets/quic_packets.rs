@@ -24,7 +24,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use tlsight::flow::{Direction, Timestamp};
 use tlsight::quic::connection::{MAX_LISTED, MAX_REASON};
-use tlsight::quic::frame::frames;
+use tlsight::quic::frame::{application_frames, frames};
 use tlsight::keylog::{KeyLog, SharedKeyLog};
 use tlsight::quic::decrypt::KeySpace;
 use tlsight::quic::keys::InitialKeys;
@@ -266,7 +266,7 @@ fuzz_target!(|data: &[u8]| {
         for packet in packets(&datagram) {
             let _ = packet.map(|p| p.len());
         }
-        for frame in frames(bytes) {
+        for frame in frames(bytes).chain(application_frames(bytes)) {
             let _ = frame;
         }
         conn.on_datagram(&mut ctx, dir, &datagram, Timestamp(ts), &mut sink);

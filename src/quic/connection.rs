@@ -235,7 +235,7 @@ pub struct QuicFacts {
     pub early_data: bool,
     /// Packets per side.
     pub packets: [PacketCounts; 2],
-    /// Gaps in each side's Initial CRYPTO stream.
+    /// Gaps in each side's CRYPTO streams (Initial; with key logs, Handshake and 1-RTT too).
     pub crypto_gaps: [u64; 2],
     /// CRYPTO bytes dropped for lying beyond the cap, per side.
     pub crypto_beyond_cap: [u64; 2],
@@ -529,7 +529,7 @@ impl QuicConnection {
             sink.on_protected(dir, p.bytes.len(), ts);
             return;
         };
-        if !d.reads(KeySpace::Handshake) {
+        if !d.reads() {
             // Confirmed: endpoints have dropped the Handshake keys; late ones say nothing.
             return;
         }
@@ -638,7 +638,7 @@ impl QuicConnection {
         sink: &mut impl HandshakeSink,
     ) {
         if let (Some(d), Some(client)) = (self.decrypt.as_deref_mut(), self.facts.client) {
-            if d.reads(KeySpace::OneRtt) {
+            if d.reads() {
                 let pn_offset = short_pn_offset(&self.facts, dir);
                 if let Some(opened) = d.open(
                     KeySpace::OneRtt,

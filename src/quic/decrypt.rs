@@ -23,7 +23,9 @@
 //! Accounting is the record layer's [`DecryptionFacts`]: every Handshake packet, and every
 //! 1-RTT packet until opening stops, is a protected unit; it was decrypted, it had keys and did
 //! not open (`failed_records`), or its secret was missing (`missing`). Packets met before the
-//! ServerHello named the suite are counted as protected and not decrypted.
+//! ServerHello named the suite are counted as protected and not decrypted. Both Finished
+//! messages are checked against the transcript of the Initial and Handshake messages
+//! (`finished_verified`), as the TCP record layer checks them.
 
 use super::crypto_stream::{CryptoLimits, CryptoStream};
 use super::packet::{Opened, unprotect};
@@ -311,8 +313,9 @@ impl KeyLogDecryption {
         }
     }
 
-    /// Whether packets of `space` are still worth opening: until HANDSHAKE_DONE was read.
-    pub fn reads(&self, _space: KeySpace) -> bool {
+    /// Whether Handshake and 1-RTT packets are still worth opening: until HANDSHAKE_DONE was
+    /// read.
+    pub fn reads(&self) -> bool {
         self.found.handshake_done.is_none()
     }
 

@@ -18,7 +18,7 @@
 //! figures of tlsight's own path: `cargo bench --bench hot -- quic`.
 
 use aes::cipher::consts::U16;
-use aes::cipher::{BlockCipherEncrypt, KeyInit, KeyIvInit, StreamCipher, StreamCipherSeek};
+use aes::cipher::{BlockCipherEncrypt, KeyInit, KeyIvInit, StreamCipherCore};
 use aes_gcm::aead::AeadInOut;
 
 use super::version::Labels;
@@ -136,11 +136,18 @@ impl PacketKeys {
             ),
             Suite::Aes256Gcm => mask_aes(&aes::Aes256::new(&self.hp.into()), sample, &mut mask),
             Suite::ChaCha20Poly1305 => {
+                // The cipher's core, not its stream wrapper: the wrapper refuses (panics on)
+                // the 32-bit counter's last block, 0xffffffff, which a sample may name.
                 let counter = u32::from_le_bytes(prefix(sample));
                 let nonce: [u8; 12] = prefix(&sample[4..]);
-                let mut cipher = chacha20::ChaCha20::new(&self.hp.into(), &nonce.into());
-                cipher.seek(u64::from(counter) * 64);
-                cipher.apply_keystream(&mut mask);
+                let mut core = chacha20::ChaChaCore::<chacha20::R20, chacha20::variants::Ietf>::new(
+                    &self.hp.into(),
+                    &nonce.into(),
+                );
+                core.set_block_pos(counter);
+                let mut block = Default::default();
+                core.write_keystream_block(&mut block);
+                mask.copy_from_slice(&block[..5]);
             }
         }
         mask
@@ -233,6 +240,7 @@ fn mask_aes(
 mod tests {
     use super::*;
     use crate::quic::version::QuicVersion;
+    use aes::cipher::{StreamCipher, StreamCipherSeek};
 
     fn unhex(s: &str) -> Vec<u8> {
         hex::decode(s).expect("test hex")
@@ -281,6 +289,26 @@ mod tests {
                 .expect("opens");
             assert_eq!(&payload[..len], &[0x01]);
         }
+    }
+
+    /// A ChaCha20 sample naming the counter's last block (0xffffffff) gives a mask, as any
+    /// other does (a fuzzer found the stream wrapper panicking there), and the mask of block
+    /// 0xfffffffe is the stream cipher's.
+    #[test]
+    fn chacha20_mask_at_the_last_counter_block() {
+        let keys =
+            PacketKeys::from_secret(Suite::ChaCha20Poly1305, &labels(QuicVersion::V1), &[7; 32])
+                .expect("derive");
+        let mut last = [0x11u8; SAMPLE_LEN];
+        last[..4].copy_from_slice(&[0xff; 4]);
+        let mut before = last;
+        before[0] = 0xfe;
+        let mut expected = [0u8; 5];
+        let mut cipher = chacha20::ChaCha20::new(&keys.hp.into(), &[0x11; 12].into());
+        cipher.seek(0xffff_fffeu64 * 64);
+        cipher.apply_keystream(&mut expected);
+        assert_eq!(keys.header_mask(&before), expected);
+        assert_ne!(keys.header_mask(&last), keys.header_mask(&before));
     }
 
     #[test]
