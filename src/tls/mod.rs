@@ -10,8 +10,9 @@
 //!   prefix, alerts, the transcript;
 //! - [`codes`] and [`names`]: codepoints as open newtypes, and their readable names;
 //! - [`key_schedule`]: HKDF-Expand-Label for QUIC Initial keys and key-log decryption;
-//! - [`decrypt`]: record decryption with key-log secrets (not yet driven by the record layer),
-//!   and [`compressed_cert`]: RFC 8879 CompressedCertificate bodies.
+//! - [`decrypt`]: record decryption with key-log secrets (driven by TCP's record layer on
+//!   connections with keys; QUIC's packet protection with key logs is `quic::decrypt`), and
+//!   [`compressed_cert`]: RFC 8879 CompressedCertificate bodies.
 //!
 //! Odd traffic is data, not failure: protocol oddities become [`Anomaly`] values in the
 //! transcript, never errors.
