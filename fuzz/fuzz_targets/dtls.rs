@@ -1,7 +1,9 @@
 //! The DTLS driver over arbitrary datagram sequences: demultiplexing, the record layer (classic,
 //! tls12_cid and unified headers), handshake fragment reassembly, the cookie round and
 //! retransmission counting; every message it completes goes through the hello parsers in their
-//! DTLS format. Small joiner limits, so that the caps are reached.
+//! DTLS format. Small joiner limits, so that the caps are reached, and a worker budget shared by
+//! every connection of the input, smaller than two joiners' caps, so that it runs out too; once
+//! every connection is finished, the budget holds nothing.
 //!
 //! Input: chunks `ctl | len (u16 LE) | bytes`, one datagram each; bit 0 of `ctl` is the
 //! direction, the other bits the milliseconds since the previous datagram.
@@ -13,6 +15,7 @@ use tlsight::dtls::hello_verify::parse_hello_verify_request;
 use tlsight::dtls::{DatagramVerdict, DtlsConnection};
 use tlsight::flow::{Direction, Timestamp};
 use tlsight::tls::Alert;
+use tlsight::tls::joiner::JoinBudget;
 use tlsight::tls::handshake::HandshakeSink;
 use tlsight::tls::handshake::hello::{self, HelloFormat};
 
@@ -64,8 +67,13 @@ const LIMITS: JoinerLimits = JoinerLimits {
     max_buffered: 16 * 1024,
 };
 
+/// The worker's budget for the bytes every connection's joiners hold.
+const BUDGET: usize = 20 * 1024;
+
 fuzz_target!(|data: &[u8]| {
-    let mut conn = DtlsConnection::new(LIMITS);
+    let budget = JoinBudget::new(BUDGET);
+    let connection = || DtlsConnection::new(LIMITS).with_budget(Some(budget.clone()));
+    let mut conn = connection();
     let mut sink = ParsingSink::default();
     let mut rest = data;
     let mut ts = 0i64;
@@ -85,7 +93,7 @@ fuzz_target!(|data: &[u8]| {
         if conn.on_datagram(dir, datagram, Timestamp(ts), &mut sink)
             == DatagramVerdict::NewConnection
         {
-            let done = std::mem::replace(&mut conn, DtlsConnection::new(LIMITS));
+            let done = std::mem::replace(&mut conn, connection());
             done.finish(&mut sink);
             sink = ParsingSink::default();
             let again = conn.on_datagram(dir, datagram, Timestamp(ts), &mut sink);
@@ -99,9 +107,11 @@ fuzz_target!(|data: &[u8]| {
         // being counted, listed retransmissions, record versions, connection IDs).
         let bound = 2 * LIMITS.max_buffered + size_of::<DtlsConnection>() + 4096;
         assert!(conn.charged() <= bound, "{} > {bound}", conn.charged());
+        assert!(budget.held() <= BUDGET);
     }
     let facts = conn.finish(&mut sink);
     assert!(sink.finished);
     assert!(facts.retransmissions.listed.len() <= tlsight::dtls::facts::MAX_LISTED_RETRANSMISSIONS);
     assert!(facts.record_versions.len() <= 4);
+    assert_eq!(budget.held(), 0, "finished connections give back all they held");
 });

@@ -31,6 +31,7 @@ use tlsight::quic::keys::InitialKeys;
 use tlsight::quic::packet::{packets, protect};
 use tlsight::quic::protection::{PacketKeys, Suite};
 use tlsight::quic::{QuicConfig, QuicConnection, QuicContext, QuicVersion};
+use tlsight::tls::joiner::JoinBudget;
 use tlsight::tls::Alert;
 use tlsight::tls::handshake::HandshakeSink;
 
@@ -208,7 +209,9 @@ fn short_packet(client: bool, pn: u8, frames: &[u8], key: &PacketKeys) -> Vec<u8
 
 fuzz_target!(|data: &[u8]| {
     let mut conn = QuicConnection::new(QuicConfig::default());
-    let mut ctx = QuicContext::default();
+    // The worker's budget, shared by the connection's CRYPTO streams (all spaces).
+    let budget = JoinBudget::new(64 * 1024);
+    let mut ctx = QuicContext::with_budget(Some(budget.clone()));
     let mut sink = Sink::default();
     let mut rest = data;
     let mut ts = 0i64;
@@ -271,7 +274,9 @@ fuzz_target!(|data: &[u8]| {
         }
         conn.on_datagram(&mut ctx, dir, &datagram, Timestamp(ts), &mut sink);
     }
+    assert!(budget.held() <= 64 * 1024);
     let facts = conn.finish(&mut sink);
+    assert_eq!(budget.held(), 0, "a finished connection gives back all it held");
     assert!(facts.versions_seen.len() <= MAX_LISTED);
     if let Some(vn) = &facts.version_negotiation {
         assert!(vn.offered.len() <= MAX_LISTED);

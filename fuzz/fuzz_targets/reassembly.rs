@@ -130,6 +130,7 @@ const LIMITS: Limits = Limits {
     max_total_buffer: 12 * 1024,
     max_flows: 3,
     max_half_open: 2,
+    max_unanswered: 0,
 };
 
 /// Room for the four connections an input can name: nothing is evicted, so the half-open

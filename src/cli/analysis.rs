@@ -40,6 +40,11 @@ pub struct AnalysisArgs {
     /// evicted beyond); 0 tracks every connection in full from its first packet.
     #[arg(long, value_name = "N", default_value_t = 1_000_000, value_parser = whole, allow_hyphen_values = true)]
     pub max_half_open: usize,
+    /// Most UDP flows (QUIC, DTLS) whose server has not answered yet held at once, apart from
+    /// --max-flows (the oldest is closed and written beyond: a flood of client Initials stays
+    /// bounded); 0: no cap but --max-flows.
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = whole, allow_hyphen_values = true)]
+    pub max_unanswered: usize,
     /// Out-of-order bytes buffered per connection direction, in KiB.
     #[arg(long, value_name = "KIB", default_value_t = 1024, value_parser = at_least_one, allow_hyphen_values = true)]
     pub max_flow_buffer_kib: usize,
@@ -76,6 +81,7 @@ impl AnalysisArgs {
                 max_total_buffer: self.max_buffer_mib.saturating_mul(1 << 20),
                 max_flows: self.max_flows,
                 max_half_open: self.max_half_open,
+                max_unanswered: self.max_unanswered,
             },
             facts: FactsConfig {
                 cert_warn_days: self.cert_warn_days,

@@ -84,6 +84,10 @@ pub struct FlowCounts {
     /// UDP flows evicted because their flow table was full.
     #[serde(default)]
     pub udp_flows_evicted: u64,
+    /// UDP flows closed because more than `--max-unanswered` waited for their server's first
+    /// datagram (the oldest of them; their records say `close` `evicted`).
+    #[serde(default)]
+    pub udp_unanswered_evicted: u64,
     /// Datagrams of untracked UDP flows that started neither QUIC nor DTLS: counted, never
     /// kept (a flood of random UDP costs no memory).
     #[serde(default)]
@@ -104,6 +108,7 @@ impl std::ops::AddAssign for FlowCounts {
         self.udp_flows += other.udp_flows;
         self.udp_flows_without_tls += other.udp_flows_without_tls;
         self.udp_flows_evicted += other.udp_flows_evicted;
+        self.udp_unanswered_evicted += other.udp_unanswered_evicted;
         self.udp_not_tls += other.udp_not_tls;
         self.out_of_scope += other.out_of_scope;
     }

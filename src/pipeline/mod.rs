@@ -344,6 +344,7 @@ fn worker_config(cfg: &Config, workers: usize) -> Config {
     let mut c = cfg.clone();
     c.limits.max_flows = (cfg.limits.max_flows / workers).max(1);
     c.limits.max_half_open = cfg.limits.max_half_open.div_ceil(workers);
+    c.limits.max_unanswered = cfg.limits.max_unanswered.div_ceil(workers);
     c.limits.max_total_buffer = (cfg.limits.max_total_buffer / workers).max(1);
     c
 }

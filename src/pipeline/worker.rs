@@ -130,7 +130,9 @@ pub(super) fn run_worker(
     // The input of the segment being processed: a connection it starts started there.
     let input = Cell::new(0);
     let config = Rc::new(record_config(&cfg));
-    let mut udp = UdpTable::new(cfg.limits.table()).with_budget(config.join_budget.clone());
+    let mut udp = UdpTable::new(cfg.limits.table())
+        .with_budget(config.join_budget.clone())
+        .with_max_unanswered(cfg.limits.max_unanswered);
     let mut new_consumer = |_: &FlowKey| ConnectionObserver {
         tls: None,
         ctx: Rc::clone(&ctx),
@@ -253,6 +255,7 @@ pub(super) fn run_worker(
     let stats = udp.stats();
     out.flows.udp_flows = stats.flows;
     out.flows.udp_flows_evicted = stats.table.flows_evicted;
+    out.flows.udp_unanswered_evicted = stats.unanswered_evicted;
     out.flows.udp_not_tls = stats.not_tls;
     out
 }

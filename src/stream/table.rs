@@ -144,6 +144,11 @@ impl<F> FlowTable<F> {
         }
     }
 
+    /// The flow of `key` if it is tracked, idle or not, without touching it.
+    pub fn get(&self, key: &FlowKey) -> Option<&F> {
+        self.flows.get(key).map(|e| &e.flow)
+    }
+
     /// What the table holds for `key` at `clock`, in one probe of the map: the current flow,
     /// or whether an idle one (to close with [`Self::close_if_idle`]) or none is tracked.
     pub fn lookup(&mut self, key: &FlowKey, clock: Timestamp) -> Lookup<'_, F> {

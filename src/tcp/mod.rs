@@ -92,6 +92,9 @@ pub struct Limits {
     /// them is evicted. 0: no half-open table (every connection is tracked in full from its
     /// first packet).
     pub max_half_open: usize,
+    /// UDP flows (QUIC, DTLS) whose other side has not sent a datagram yet, held at once apart
+    /// from `max_flows`; beyond, the oldest of them is evicted. 0: no such cap.
+    pub max_unanswered: usize,
 }
 
 impl Limits {
@@ -112,6 +115,7 @@ impl Default for Limits {
             max_total_buffer: 256 << 20,
             max_flows: 1_000_000,
             max_half_open: 1_000_000,
+            max_unanswered: 100_000,
         }
     }
 }

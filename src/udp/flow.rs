@@ -40,6 +40,8 @@ pub struct UdpFlow {
     pub last_ts: Timestamp,
     /// The input (command-line file) of the datagram that started the flow.
     pub input: u16,
+    /// Directions that sent a datagram, one bit per [`Direction::index`].
+    directions: u8,
 }
 
 /// What a flow did with a datagram.
@@ -82,6 +84,7 @@ impl UdpFlow {
             first_ts: ts,
             last_ts: ts,
             input,
+            directions: 0,
         })
     }
 
@@ -111,8 +114,15 @@ impl UdpFlow {
         };
         if taken == Taken::Yes {
             self.last_ts = self.last_ts.max(ts);
+            self.directions |= 1 << dir.index();
         }
         taken
+    }
+
+    /// Whether both sides have sent a datagram: until then the flow is one a flood of
+    /// client Initials or ClientHellos makes, held apart (see [`crate::udp::unanswered`]).
+    pub fn answered(&self) -> bool {
+        self.directions == 0b11
     }
 
     /// Ends the flow: the driver flushes what it holds into the handshake layer; returns the

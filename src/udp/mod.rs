@@ -14,6 +14,7 @@
 //! transport per worker); evictions are counted.
 
 pub mod flow;
+pub mod unanswered;
 
 pub use flow::{Taken, UdpDriver, UdpFlow, UdpTransportFacts};
 
@@ -23,6 +24,7 @@ use crate::stream::table::Remaining;
 use crate::stream::{CloseReason, FlowTable, TableLimits, TableStats};
 use crate::tls::TlsContext;
 use crate::tls::joiner::JoinBudget;
+use unanswered::{Queued, Unanswered};
 
 /// One UDP datagram as the flow table sees it. `P` is its payload: the bytes, or where a
 /// batch on its way to a worker keeps them.
@@ -73,6 +75,9 @@ pub struct UdpStats {
     pub flows: u64,
     /// Datagrams of untracked 5-tuples that started neither QUIC nor DTLS: counted, not kept.
     pub not_tls: u64,
+    /// Flows closed because more than `--max-unanswered` waited for their other side's first
+    /// datagram (the oldest of them).
+    pub unanswered_evicted: u64,
 }
 
 /// The UDP flows of one worker.
@@ -84,6 +89,8 @@ pub struct UdpTable {
     /// The worker's budget for bytes waiting to be joined into handshake messages (shared
     /// with TCP's partial messages), if any.
     budget: Option<JoinBudget>,
+    /// Flows whose other side has not sent a datagram yet, capped apart.
+    unanswered: Unanswered,
     stats: UdpStats,
 }
 
@@ -95,8 +102,16 @@ impl UdpTable {
             quic: QuicConfig::default(),
             quic_ctx: QuicContext::default(),
             budget: None,
+            unanswered: Unanswered::default(),
             stats: UdpStats::default(),
         }
+    }
+
+    /// The same table, holding at most `max` flows whose other side has not answered yet
+    /// (0: no cap below the table's own); beyond, the oldest of them is closed as evicted.
+    pub fn with_max_unanswered(mut self, max: usize) -> Self {
+        self.unanswered = Unanswered::new(max);
+        self
     }
 
     /// The same table, the bytes its flows hold while joining handshake messages (QUIC CRYPTO
@@ -119,18 +134,22 @@ impl UdpTable {
         closed: &mut impl FnMut(UdpConnection, CloseReason, &mut TlsContext),
     ) {
         if self.flows.current(&d.key, d.clock).is_none() {
-            self.flows
-                .close_if_idle(&d.key, d.clock, &mut handing_over(closed, tls));
+            let mut hand_over = handing_over(closed, tls, &mut self.unanswered);
+            self.flows.close_if_idle(&d.key, d.clock, &mut hand_over);
         }
         if let Some(entry) = self.flows.current(&d.key, d.clock) {
             entry.touch(d.clock);
+            let answered = entry.flow.answered();
             let taken = entry
                 .flow
                 .on_datagram(tls, &mut self.quic_ctx, d.dir, d.payload, d.ts);
+            if !answered && entry.flow.answered() {
+                self.unanswered.remove();
+            }
             if taken == Taken::Yes {
                 return;
             }
-            let mut hand_over = handing_over(closed, tls);
+            let mut hand_over = handing_over(closed, tls, &mut self.unanswered);
             self.flows
                 .close(d.key, CloseReason::PortReused, d.clock, &mut hand_over);
         }
@@ -141,12 +160,46 @@ impl UdpTable {
             return;
         };
         self.stats.flows += 1;
-        let entry = self
-            .flows
-            .insert(d.key, flow, d.clock, &mut handing_over(closed, tls));
+        let entry = {
+            let mut hand_over = handing_over(closed, tls, &mut self.unanswered);
+            self.flows.insert(d.key, flow, d.clock, &mut hand_over)
+        };
         entry
             .flow
             .on_datagram(tls, &mut self.quic_ctx, d.dir, d.payload, d.ts);
+        if !entry.flow.answered() {
+            let first_ts = entry.flow.first_ts;
+            self.unanswered.push(d.key, first_ts);
+            self.evict_unanswered(d.clock, tls, closed);
+        }
+    }
+
+    /// Closes the oldest flows without an answer while more than the cap wait: one idle past
+    /// the timeout as [`FlowTable::close_if_idle`] would, the others as evicted.
+    fn evict_unanswered(
+        &mut self,
+        clock: Timestamp,
+        tls: &mut TlsContext,
+        closed: &mut impl FnMut(UdpConnection, CloseReason, &mut TlsContext),
+    ) {
+        loop {
+            let flows = &self.flows;
+            let next = self
+                .unanswered
+                .over_cap(|key, first_ts| match flows.get(key) {
+                    Some(flow) if !flow.answered() && flow.first_ts == first_ts => Queued::Waiting,
+                    _ => Queued::Stale,
+                });
+            let Some(key) = next else {
+                return;
+            };
+            let mut hand_over = handing_over(closed, tls, &mut self.unanswered);
+            if self.flows.close_if_idle(&key, clock, &mut hand_over) {
+                self.flows
+                    .close(key, CloseReason::Evicted, clock, &mut hand_over);
+                self.stats.unanswered_evicted += 1;
+            }
+        }
     }
 
     /// Closes every flow idle at capture clock `now`.
@@ -156,7 +209,8 @@ impl UdpTable {
         tls: &mut TlsContext,
         closed: &mut impl FnMut(UdpConnection, CloseReason, &mut TlsContext),
     ) {
-        self.flows.expire_idle(now, &mut handing_over(closed, tls));
+        let mut hand_over = handing_over(closed, tls, &mut self.unanswered);
+        self.flows.expire_idle(now, &mut hand_over);
     }
 
     /// Closes every remaining flow (end of capture).
@@ -172,6 +226,7 @@ impl UdpTable {
     /// Removes every remaining flow (end of capture), to be closed one at a time by first
     /// datagram time, the order their records are written in.
     pub fn take_remaining(&mut self) -> RemainingFlows {
+        self.unanswered.clear();
         RemainingFlows(self.flows.take_remaining(|flow| flow.first_ts))
     }
 
@@ -214,18 +269,30 @@ impl RemainingFlows {
         let Some((key, flow)) = self.0.next() else {
             return false;
         };
-        handing_over(closed, tls)(key, flow, CloseReason::CaptureEnd, Timestamp::MAX);
+        // The table's count of flows without an answer was cleared when they were taken.
+        let mut uncounted = Unanswered::default();
+        handing_over(closed, tls, &mut uncounted)(
+            key,
+            flow,
+            CloseReason::CaptureEnd,
+            Timestamp::MAX,
+        );
         true
     }
 }
 
 /// The flow table's close callback made from a [`UdpTable`] caller's, which gets the
-/// worker's [`TlsContext`] back to finish the flow's handshake with.
+/// worker's [`TlsContext`] back to finish the flow's handshake with; a flow without an answer
+/// leaves the count of such flows.
 fn handing_over<'a>(
     closed: &'a mut impl FnMut(UdpConnection, CloseReason, &mut TlsContext),
     tls: &'a mut TlsContext,
+    unanswered: &'a mut Unanswered,
 ) -> impl FnMut(FlowKey, UdpFlow, CloseReason, Timestamp) + 'a {
     move |key, flow, reason, closed_at| {
+        if !flow.answered() {
+            unanswered.remove();
+        }
         closed(
             UdpConnection {
                 key,

@@ -169,3 +169,36 @@ fn idle_flows_close_at_their_deadline() {
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].0, CloseReason::IdleTimeout);
 }
+
+/// Flows whose server has not answered are capped apart from the table: beyond the cap the
+/// oldest of them is evicted (and counted), never a flow that got an answer, however old.
+#[test]
+fn unanswered_flows_beyond_their_cap_evict_the_oldest_of_them() {
+    let mut table = UdpTable::new(limits(100)).with_max_unanswered(2);
+    let mut tls = TlsContext::default();
+    let mut log = Closed::new();
+    let hello = client_hello(0x11);
+    let mut send = |table: &mut UdpTable, port: u16, to_server: bool, payload: &[u8], t: i64| {
+        let d = datagram(port, to_server, payload, t);
+        table.process(&d, 0, &mut tls, &mut closer(&mut log));
+    };
+    send(&mut table, 40000, true, &hello, 1);
+    send(&mut table, 40000, false, STUN, 2);
+    send(&mut table, 40001, true, &hello, 3);
+    send(&mut table, 40002, true, &hello, 4);
+    assert_eq!(table.unanswered.len(), 2);
+    send(&mut table, 40003, true, &hello, 5);
+    assert_eq!(table.stats().unanswered_evicted, 1);
+    assert_eq!(table.unanswered.len(), 2);
+    assert_eq!(table.len(), 3);
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].0, CloseReason::Evicted);
+    // The answered flow (40000) is still there; the one evicted was 40001, the oldest waiting.
+    let key = |port| datagram(port, true, b"", 0).key;
+    assert!(table.flows.get(&key(40000)).is_some());
+    assert!(table.flows.get(&key(40001)).is_none());
+    // Flows that leave otherwise (idle) leave the count too.
+    table.expire_idle(Timestamp(120 * SEC), &mut tls, &mut closer(&mut log));
+    assert!(table.unanswered.is_empty());
+    assert!(table.is_empty());
+}

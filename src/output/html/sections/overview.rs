@@ -147,6 +147,10 @@ fn counters(report: &Report) -> String {
         ),
         ("UDP flows evicted".into(), i.flows.udp_flows_evicted),
         (
+            "UDP flows evicted unanswered".into(),
+            i.flows.udp_unanswered_evicted,
+        ),
+        (
             "per-connection buffer cap hits".into(),
             i.flows.flow_buffer_cap_hits,
         ),
