@@ -1,7 +1,8 @@
 //! Connections that never carry TLS (issue #20): a SYN flood, refused probes, connections
 //! closed before a byte and plain-text ones are counted per server in the report, never
 //! written as records, while a real handshake among them is reported as usual; a full
-//! half-open table evicts only half-open connections, and counts them.
+//! half-open table evicts only half-open connections, and counts them; UDP flows whose server
+//! never answered are capped apart the same way.
 
 mod common;
 
@@ -309,5 +310,64 @@ fn tcp_failures_are_records_on_tls_ports_only_when_asked() {
     assert_eq!(
         one_worker, bytes,
         "records do not depend on the worker count"
+    );
+}
+
+/// Key fact: UDP flows whose server never answered are capped apart (`--max-unanswered`): a
+/// DTLS ClientHello left unanswered is evicted (its record written, `close` "evicted") when a
+/// QUIC client Initial, also unanswered, comes while the cap of one is full; the report and
+/// the summary count it.
+#[test]
+fn unanswered_udp_flows_beyond_their_cap_are_evicted_and_counted() {
+    let captures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("captures");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let report_path = dir.path().join("report.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tlsight"))
+        .arg("analyze")
+        .arg(captures.join("quic/aioquic-silent-server.pcap"))
+        .arg(captures.join("dtls/openssl-dtls12-silent-server.pcap"))
+        // One worker, and flows idle long enough that the DTLS one (days older) is still held.
+        .args([
+            "--workers",
+            "1",
+            "--max-unanswered",
+            "1",
+            "--idle-timeout",
+            "1000000000",
+        ])
+        .args(["--ndjson", "-", "--json"])
+        .arg(&report_path)
+        .output()
+        .expect("run tlsight");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let records: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("record"))
+        .collect();
+    let closes: Vec<(String, String)> = records
+        .iter()
+        .map(|r| {
+            let t = r["transport"].as_str().expect("transport").to_string();
+            (t.clone(), r[t.as_str()]["close"].to_string())
+        })
+        .collect();
+    assert_eq!(
+        closes,
+        [
+            ("dtls".to_string(), "\"evicted\"".to_string()),
+            ("quic".to_string(), "\"capture_end\"".to_string())
+        ]
+    );
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(&report_path).expect("report")).expect("JSON");
+    assert_eq!(report["summary"]["input"]["udp_unanswered_evicted"], 1);
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        summary.contains("1 QUIC/DTLS flow evicted before their server answered"),
+        "{summary}"
     );
 }

@@ -191,6 +191,14 @@ fn write_header(report: &Report, s: &mut String) {
             thousands(inp.flows.udp_flows_without_tls)
         );
     }
+    let unanswered = inp.flows.udp_unanswered_evicted;
+    if unanswered > 0 {
+        let _ = writeln!(
+            s,
+            "  {} evicted before their server answered (--max-unanswered reached)",
+            plural(unanswered, "QUIC/DTLS flow")
+        );
+    }
 }
 
 /// The earliest first and latest last packet of the inputs.
