@@ -42,8 +42,11 @@ impl Unanswered {
         }
     }
 
-    /// A new flow without an answer.
+    /// A new flow without an answer (nothing is kept without a cap).
     pub fn push(&mut self, key: FlowKey, first_ts: Timestamp) {
+        if self.max == 0 {
+            return;
+        }
         self.queue.push_back((key, first_ts));
         self.count += 1;
     }
