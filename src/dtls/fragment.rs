@@ -34,7 +34,7 @@ use nom::number::complete::{be_u8, be_u16, be_u24};
 
 use crate::flow::Timestamp;
 use crate::stream::assembler::{Assembler, CHUNK_OVERHEAD};
-use crate::tls::joiner::{DEFAULT_MAX_HANDSHAKE_MESSAGE, JoinBudget};
+use crate::tls::joiner::{Charge, DEFAULT_MAX_HANDSHAKE_MESSAGE, JoinBudget};
 
 /// Length of a DTLS handshake fragment header.
 pub const HEADER_LEN: usize = 12;
@@ -266,7 +266,7 @@ struct Done {
 }
 
 /// Reassembles one direction's handshake messages; see the module doc.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct MessageJoiner {
     limits: JoinerLimits,
     /// The next `message_seq` to deliver.
@@ -275,24 +275,9 @@ pub struct MessageJoiner {
     /// The last [`JoinerLimits::max_pending`] messages delivered or skipped.
     done: BTreeMap<u16, Done>,
     charged: usize,
-    /// The worker's budget for bytes waiting to be joined, shared with every other flow's,
-    /// if any; `taken` is what this joiner holds of it (its `charged`, once settled).
-    budget: Option<JoinBudget>,
-    taken: usize,
-}
-
-impl Default for MessageJoiner {
-    fn default() -> Self {
-        MessageJoiner::new(JoinerLimits::default())
-    }
-}
-
-impl Drop for MessageJoiner {
-    fn drop(&mut self) {
-        if let Some(budget) = &self.budget {
-            budget.give(self.taken);
-        }
-    }
+    /// `charged`, once settled, taken from the worker's budget shared with every other
+    /// flow's (if any).
+    charge: Charge,
 }
 
 impl MessageJoiner {
@@ -300,12 +285,7 @@ impl MessageJoiner {
     pub fn new(limits: JoinerLimits) -> Self {
         MessageJoiner {
             limits,
-            next_seq: 0,
-            pending: BTreeMap::new(),
-            done: BTreeMap::new(),
-            charged: 0,
-            budget: None,
-            taken: 0,
+            ..MessageJoiner::default()
         }
     }
 
@@ -313,25 +293,14 @@ impl MessageJoiner {
     /// its other flows): a fragment the budget cannot hold is dropped as one beyond
     /// [`JoinerLimits::max_buffered`] is.
     pub fn with_budget(mut self, budget: Option<JoinBudget>) -> Self {
-        self.budget = budget;
+        self.charge = Charge::new(budget);
         self
     }
 
-    /// Brings what this joiner holds of the budget in line with `charged`; false when the
+    /// Brings what the budget holds for this joiner in line with `charged`; false when the
     /// budget cannot hold an increase (nothing is taken then).
     fn settle(&mut self) -> bool {
-        let Some(budget) = &self.budget else {
-            return true;
-        };
-        if self.charged > self.taken {
-            if !budget.take(self.charged - self.taken) {
-                return false;
-            }
-        } else {
-            budget.give(self.taken - self.charged);
-        }
-        self.taken = self.charged;
-        true
+        self.charge.set(self.charged)
     }
 
     /// Drops the pending message `seq` (it becomes a hole, then a gap) and gives back its

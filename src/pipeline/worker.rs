@@ -114,7 +114,6 @@ pub(super) fn run_worker(
 ) -> WorkerOutput {
     let windows = mode == Mode::Live;
     let mut table: TcpTable<ConnectionObserver> = TcpTable::new(cfg.limits);
-
     let ctx = Rc::new(RefCell::new(TlsContext {
         keys: cfg.keys.clone(),
         ..TlsContext::default()

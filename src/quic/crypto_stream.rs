@@ -21,7 +21,7 @@
 
 use crate::flow::Timestamp;
 use crate::stream::assembler::Assembler;
-use crate::tls::joiner::{DEFAULT_MAX_HANDSHAKE_MESSAGE, JoinBudget, Joined, Joiner};
+use crate::tls::joiner::{Charge, DEFAULT_MAX_HANDSHAKE_MESSAGE, JoinBudget, Joined, Joiner};
 
 /// Caps of one CRYPTO stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,18 +100,8 @@ pub struct CryptoStream {
     joiner: Joiner,
     /// A gap was declared: message boundaries are lost, nothing more is joined.
     desynchronised: bool,
-    /// The worker's budget for bytes waiting to be joined, if any; `taken`: what `ahead`
-    /// holds of it.
-    budget: Option<JoinBudget>,
-    taken: usize,
-}
-
-impl Drop for CryptoStream {
-    fn drop(&mut self) {
-        if let Some(budget) = &self.budget {
-            budget.give(self.taken);
-        }
-    }
+    /// What `ahead` holds, taken from the worker's budget (if any).
+    charge: Charge,
 }
 
 impl CryptoStream {
@@ -128,27 +118,14 @@ impl CryptoStream {
             ahead: Assembler::default(),
             joiner,
             desynchronised: false,
-            budget,
-            taken: 0,
+            charge: Charge::new(budget),
         }
     }
 
-    /// Brings what `ahead` holds of the budget in line with its charge; false when the
+    /// Brings what the budget holds for `ahead` in line with its charge; false when the
     /// budget cannot hold an increase (nothing is taken then).
     fn settle(&mut self) -> bool {
-        let Some(budget) = &self.budget else {
-            return true;
-        };
-        let charged = self.ahead.charged();
-        if charged > self.taken {
-            if !budget.take(charged - self.taken) {
-                return false;
-            }
-        } else {
-            budget.give(self.taken - charged);
-        }
-        self.taken = charged;
-        true
+        self.charge.set(self.ahead.charged())
     }
 
     /// Offset up to which the stream was delivered (or given up as a gap).

@@ -27,9 +27,9 @@ pub const MAX_HANDSHAKE_MESSAGE: usize = (1 << 24) - 1;
 /// that what a joiner keeps between messages stays small and uncharged.
 const KEEP_CAPACITY: usize = 16 * 1024;
 
-/// Bytes that the partial handshake messages of many joiners (a worker's connections) may
-/// hold at once. Clones share one count; a joiner charges a message's full length when it
-/// starts holding it, and gives it back when the message is done or dropped.
+/// Bytes that a worker's connections may hold at once while joining handshake messages: TCP's
+/// partial messages, QUIC's CRYPTO bytes beyond a hole, DTLS's fragments. Clones share one
+/// count; each holder keeps what it took in a [`Charge`].
 #[derive(Clone, Debug)]
 pub struct JoinBudget(Rc<BudgetState>);
 
@@ -54,7 +54,7 @@ impl JoinBudget {
     }
 
     /// Takes `n` bytes if they fit.
-    pub(crate) fn take(&self, n: usize) -> bool {
+    fn take(&self, n: usize) -> bool {
         let held = self.0.held.get();
         let fits = n <= self.0.limit.saturating_sub(held);
         if fits {
@@ -64,8 +64,54 @@ impl JoinBudget {
     }
 
     /// Gives back `n` bytes taken before.
-    pub(crate) fn give(&self, n: usize) {
+    fn give(&self, n: usize) {
         self.0.held.set(self.0.held.get().saturating_sub(n));
+    }
+}
+
+/// What one holder (a joiner, a CRYPTO stream, a DTLS message joiner) has taken from a shared
+/// [`JoinBudget`], if it has one: kept equal to what it holds by [`Charge::set`], and given back
+/// when the holder is dropped (its connection closed or evicted), so no holder can leak budget.
+#[derive(Debug, Default)]
+pub struct Charge {
+    budget: Option<JoinBudget>,
+    taken: usize,
+}
+
+impl Charge {
+    /// Nothing taken yet from `budget` (none: every [`Charge::set`] succeeds).
+    pub fn new(budget: Option<JoinBudget>) -> Self {
+        Charge { budget, taken: 0 }
+    }
+
+    /// The budget charged, if any.
+    pub fn budget(&self) -> Option<&JoinBudget> {
+        self.budget.as_ref()
+    }
+
+    /// Takes (or gives back) the difference between `held` and what was taken; false, with
+    /// nothing taken, when the budget cannot hold an increase.
+    pub fn set(&mut self, held: usize) -> bool {
+        let Some(budget) = &self.budget else {
+            return true;
+        };
+        if held > self.taken {
+            if !budget.take(held - self.taken) {
+                return false;
+            }
+        } else {
+            budget.give(self.taken - held);
+        }
+        self.taken = held;
+        true
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        if let Some(budget) = &self.budget {
+            budget.give(self.taken);
+        }
     }
 }
 
@@ -97,21 +143,13 @@ pub struct Joiner {
     /// Bytes of an oversized message still to skip.
     skip: usize,
     max: usize,
-    /// Shared with other joiners, if any.
-    budget: Option<JoinBudget>,
-    /// What the partial message took from the budget.
-    charged: usize,
+    /// What the partial message took from the budget shared with other joiners, if any.
+    charge: Charge,
 }
 
 impl Default for Joiner {
     fn default() -> Self {
         Joiner::new(DEFAULT_MAX_HANDSHAKE_MESSAGE)
-    }
-}
-
-impl Drop for Joiner {
-    fn drop(&mut self) {
-        self.done_with_message();
     }
 }
 
@@ -133,8 +171,7 @@ impl Joiner {
             buf: Vec::new(),
             skip: 0,
             max,
-            budget: None,
-            charged: 0,
+            charge: Charge::default(),
         }
     }
 
@@ -142,14 +179,14 @@ impl Joiner {
     /// connection are joined apart from its cleartext ones, within the same bounds.
     pub fn sibling(&self) -> Joiner {
         let mut joiner = Joiner::new(self.max);
-        joiner.budget = self.budget.clone();
+        joiner.charge = Charge::new(self.charge.budget().cloned());
         joiner
     }
 
     /// A joiner that also skips a message when `budget` cannot hold it.
     pub fn with_budget(max: usize, budget: JoinBudget) -> Self {
         let mut joiner = Joiner::new(max);
-        joiner.budget = Some(budget);
+        joiner.charge = Charge::new(Some(budget));
         joiner
     }
 
@@ -177,20 +214,15 @@ impl Joiner {
         } else {
             self.buf.clear();
         }
-        if let Some(budget) = &self.budget {
-            budget.give(std::mem::take(&mut self.charged));
-        }
+        self.charge.set(0);
     }
 
     /// Makes room for a whole message of `len` body bytes before holding its first bytes,
     /// taking it from the budget; false if the budget cannot hold it.
     fn hold(&mut self, len: usize) -> bool {
         let whole = 4 + len;
-        if let Some(budget) = &self.budget {
-            if self.charged == 0 && !budget.take(whole) {
-                return false;
-            }
-            self.charged = whole;
+        if !self.charge.set(whole) {
+            return false;
         }
         self.buf.reserve_exact(whole.saturating_sub(self.buf.len()));
         true

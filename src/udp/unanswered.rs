@@ -57,17 +57,20 @@ impl Unanswered {
     }
 
     /// Flows without an answer now.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.count
     }
 
     /// Whether no flow waits for an answer.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
 
     /// The oldest flow to evict while over the cap: `state` says what the table holds under a
-    /// queued key and first datagram time. `None` when within the cap (or none is left).
+    /// queued key and first datagram time. `None` when within the cap (or none is left); then
+    /// stale entries are dropped if they have piled up.
     pub fn over_cap(
         &mut self,
         mut state: impl FnMut(&FlowKey, Timestamp) -> Queued,
