@@ -106,6 +106,37 @@ fn cause(r: &Value) -> (&str, Option<&str>, bool) {
     )
 }
 
+/// Key fact: without key logs, a QUIC connection's record is written as soon as its handshake
+/// is confirmed (nothing its later 1-RTT packets carry is readable), so its flow is not held
+/// with its handshake until the idle timeout: the record says `handshake_confirmed`, counts the
+/// datagrams up to the confirming one, and the report counts the rest, so none is lost.
+#[test]
+fn a_confirmed_quic_handshake_is_recorded_at_confirmation() {
+    let path = project("captures/quic/aioquic-v1-h3.pcap");
+    let run = common::analyze(std::slice::from_ref(&path), 2);
+    let records = common::records(&run);
+    let [r] = &records[..] else {
+        panic!("{records:#?}");
+    };
+    assert_eq!(cause(r), ("established", None, false));
+    assert_eq!(r["quic"]["close"], "handshake_confirmed");
+    let packets = &r["quic"]["packets"];
+    // The confirming datagram is the client's first with a 1-RTT packet.
+    assert_eq!(packets["client"]["1rtt"], 1);
+    let in_record: u64 = ["client", "server"]
+        .iter()
+        .map(|side| packets[side]["datagrams"].as_u64().expect("datagrams"))
+        .sum();
+    let report = &run.report;
+    let flows = &report.input.flows;
+    assert_eq!(flows.udp_recorded_at_confirmation, 1);
+    assert!(flows.udp_datagrams_after_record > 0);
+    assert_eq!(
+        in_record + flows.udp_datagrams_after_record,
+        report.input.udp_datagrams
+    );
+}
+
 /// Key facts of the QUIC scenarios, one plain sentence each.
 #[test]
 fn quic_scenarios_key_facts() {

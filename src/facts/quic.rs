@@ -80,7 +80,7 @@ impl QuicTransport {
         q.decrypted
             .as_ref()
             .is_some_and(|d| d.handshake_done.is_some())
-            || (q.connection_close.is_none() && q.packets[client.index()].one_rtt > 0)
+            || q.client_went_on(client)
     }
 
     /// Outcome and cause from QUIC's evidence, for a handshake that no alert ended; `after`

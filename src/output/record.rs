@@ -426,6 +426,7 @@ pub fn close_name(c: CloseReason) -> &'static str {
         CloseReason::Evicted => "evicted",
         CloseReason::CaptureEnd => "capture_end",
         CloseReason::PortReused => "port_reused",
+        CloseReason::HandshakeConfirmed => "handshake_confirmed",
     }
 }
 

@@ -92,6 +92,13 @@ pub struct FlowCounts {
     /// kept (a flood of random UDP costs no memory).
     #[serde(default)]
     pub udp_not_tls: u64,
+    /// QUIC flows whose record was written when their handshake was confirmed (without key
+    /// logs), not when they ended; they are held, without their handshake, until idle.
+    #[serde(default)]
+    pub udp_recorded_at_confirmation: u64,
+    /// Datagrams those flows carried after their record was written: counted, not read.
+    #[serde(default)]
+    pub udp_datagrams_after_record: u64,
     /// TLS connections left out by `--server`, `--sni` or `--client`.
     #[serde(default)]
     pub out_of_scope: u64,
@@ -110,6 +117,8 @@ impl std::ops::AddAssign for FlowCounts {
         self.udp_flows_evicted += other.udp_flows_evicted;
         self.udp_unanswered_evicted += other.udp_unanswered_evicted;
         self.udp_not_tls += other.udp_not_tls;
+        self.udp_recorded_at_confirmation += other.udp_recorded_at_confirmation;
+        self.udp_datagrams_after_record += other.udp_datagrams_after_record;
         self.out_of_scope += other.out_of_scope;
     }
 }

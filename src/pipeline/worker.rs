@@ -256,6 +256,8 @@ pub(super) fn run_worker(
     out.flows.udp_flows_evicted = stats.table.flows_evicted;
     out.flows.udp_unanswered_evicted = stats.unanswered_evicted;
     out.flows.udp_not_tls = stats.not_tls;
+    out.flows.udp_recorded_at_confirmation = stats.recorded_at_confirmation;
+    out.flows.udp_datagrams_after_record = stats.datagrams_after_record;
     out
 }
 
@@ -361,8 +363,8 @@ fn finish_udp_connection(
     out: &mut WorkerOutput,
     records: &mut RecordBatch,
 ) {
-    let (first_ts, last_ts, input) = (conn.flow.first_ts, conn.flow.last_ts, conn.flow.input);
-    let (driver_facts, transcript) = conn.flow.finish(tls);
+    let (first_ts, last_ts, input) = (conn.first_ts, conn.last_ts, conn.input);
+    let (driver_facts, transcript) = conn.open.finish(tls);
     let Some(transcript) = transcript else {
         out.flows.udp_flows_without_tls += 1;
         return;

@@ -249,6 +249,15 @@ pub struct QuicFacts {
     pub decrypted: Option<Box<QuicDecrypted>>,
 }
 
+impl QuicFacts {
+    /// Whether `client` went on to send 1-RTT packets with no CONNECTION_CLOSE read: the
+    /// handshake is confirmed as far as packets without keys show (a client that rejects the
+    /// server's flight closes inside a Handshake packet and sends no 1-RTT packet).
+    pub fn client_went_on(&self, client: Direction) -> bool {
+        self.connection_close.is_none() && self.packets[client.index()].one_rtt > 0
+    }
+}
+
 /// The keys of the current connection attempt.
 #[derive(Clone, Debug)]
 struct Attempt {
@@ -307,6 +316,17 @@ impl QuicConnection {
     /// The facts so far.
     pub fn facts(&self) -> &QuicFacts {
         &self.facts
+    }
+
+    /// Whether, without key logs, the handshake is confirmed as far as an observer can tell:
+    /// the client sent its Finished flight (a Handshake packet) and then 1-RTT packets, and no
+    /// CONNECTION_CLOSE was read ([`QuicFacts::client_went_on`]). Nothing later is readable.
+    pub fn confirmed_without_keys(&self) -> bool {
+        self.decrypt.is_none()
+            && self.facts.client.is_some_and(|client| {
+                self.facts.packets[client.index()].handshake > 0
+                    && self.facts.client_went_on(client)
+            })
     }
 
     /// Reads one UDP datagram sent in direction `dir`.

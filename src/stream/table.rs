@@ -27,6 +27,9 @@ pub enum CloseReason {
     Evicted,
     /// The capture ended with the flow open.
     CaptureEnd,
+    /// QUIC without key logs: the handshake was confirmed, and the record written then (the
+    /// flow's later packets are encrypted; it is held, without its handshake, until idle).
+    HandshakeConfirmed,
     /// TCP: a new SYN reused the connection's ports (the old connection had finished, or the
     /// SYN's sequence number does not belong to it).
     PortReused,
@@ -263,14 +266,15 @@ impl<F> FlowTable<F> {
         self.flows.drain().collect()
     }
 
-    /// Removes every remaining flow (end of capture), to be closed one at a time by `first_ts`
-    /// (the first packet time the flow's record will carry), then key: the order the records
-    /// are written in, so that the worker can hand them over as it goes instead of all at once.
-    pub fn take_remaining(&mut self, first_ts: impl Fn(&F) -> Timestamp) -> Remaining<F> {
+    /// Removes every remaining flow (end of capture), to be closed one at a time by
+    /// `record_ts` (the first packet time the flow's record will carry), then key: the order
+    /// the records are written in, so that the worker can hand them over as it goes instead
+    /// of all at once. A flow with no record to write (`record_ts` `None`) is dropped now.
+    pub fn take_remaining(&mut self, record_ts: impl Fn(&F) -> Option<Timestamp>) -> Remaining<F> {
         let mut all: Vec<_> = self
             .take_all()
             .into_iter()
-            .map(|(key, entry)| (first_ts(&entry.flow), key, entry))
+            .filter_map(|(key, entry)| Some((record_ts(&entry.flow)?, key, entry)))
             .collect();
         all.sort_unstable_by_key(|(ts, key, _)| (*ts, *key));
         Remaining {
@@ -417,7 +421,7 @@ mod tests {
         assert_eq!(t.stats().flows_evicted, 1);
         assert_eq!(t.stats().peak_flows, 2);
         // The rest by the caller's first packet time (here the reverse of the flows' own).
-        let remaining = t.take_remaining(|flow| Timestamp(-i64::from(*flow)));
+        let remaining = t.take_remaining(|flow| Some(Timestamp(-i64::from(*flow))));
         assert_eq!(remaining.next_first_ts(), Some(Timestamp(-3)));
         assert_eq!(remaining.map(|(_, flow)| flow).collect::<Vec<_>>(), [3, 1]);
         assert!(t.is_empty());

@@ -426,7 +426,7 @@ impl<S: StreamConsumer> TcpTable<S> {
         self.half_open.drain(&mut |key, opening, reason, at| {
             TcpFlow::from_opening(new_consumer(&key), &opening).close(key, reason, at, closed);
         });
-        RemainingConnections(self.flows.take_remaining(|flow| flow.meta.first_ts))
+        RemainingConnections(self.flows.take_remaining(|flow| Some(flow.meta.first_ts)))
     }
 
     /// Counters of the table.

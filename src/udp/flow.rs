@@ -1,9 +1,17 @@
 //! One UDP flow that speaks TLS: the transport driver chosen by the flow's first datagram
 //! ([`UdpDriver`]: QUIC or DTLS) and the shared handshake layer it feeds. The per-transport
 //! dispatch lives here and nowhere else: a new UDP transport adds a variant.
+//!
+//! A QUIC connection shows a passive observer no close without key logs (its
+//! CONNECTION_CLOSE travels in 1-RTT packets), so its flow would be held with its whole
+//! handshake until the idle timeout. Once its handshake is confirmed
+//! ([`OpenFlow::handshake_settled`]) nothing its later packets carry can change the record,
+//! so the record is written then and the flow keeps only its times ([`UdpFlow::take_settled`]):
+//! a few dozen bytes that absorb its 1-RTT datagrams until it goes idle.
 
+use super::UdpConnection;
 use crate::dtls::{DatagramVerdict, DtlsConnection, DtlsFacts, demux};
-use crate::flow::{Direction, Timestamp};
+use crate::flow::{Direction, FlowKey, Timestamp};
 use crate::keylog::SharedKeyLog;
 use crate::quic::connection::starts_quic;
 use crate::quic::{QuicConfig, QuicConnection, QuicContext, QuicFacts};
@@ -12,12 +20,15 @@ use crate::tls::joiner::JoinBudget;
 use crate::tls::{TlsContext, Transcript};
 
 /// The transport driver of a UDP flow, chosen by its first datagram.
+// Held inline in the flow's one `Box<OpenFlow>`: boxing the variants would cost a second
+// allocation per flow to save the ~200 bytes a DTLS flow leaves unused.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum UdpDriver {
     /// QUIC ([`crate::quic`]); with key logs it opens Handshake and 1-RTT packets itself.
-    Quic(Box<QuicConnection>),
+    Quic(QuicConnection),
     /// DTLS ([`crate::dtls`]).
-    Dtls(Box<DtlsConnection>),
+    Dtls(DtlsConnection),
 }
 
 /// What a UDP flow's transport knows of it when it closes (boxed: a few hundred bytes each).
@@ -29,11 +40,12 @@ pub enum UdpTransportFacts {
     Dtls(Box<DtlsFacts>),
 }
 
-/// A UDP flow carrying a TLS handshake: its driver and its handshake layer.
+/// A UDP flow carrying a TLS handshake, as the flow table holds it.
 #[derive(Debug)]
 pub struct UdpFlow {
-    driver: UdpDriver,
-    hs: Handshake,
+    /// The driver and handshake layer, boxed together (about a kilobyte, with the parsed
+    /// hellos behind it); `None` once the record was written early ([`Self::take_settled`]).
+    open: Option<Box<OpenFlow>>,
     /// Capture time of the first and last datagram.
     pub first_ts: Timestamp,
     /// See `first_ts`.
@@ -42,6 +54,14 @@ pub struct UdpFlow {
     pub input: u16,
     /// Directions that sent a datagram, one bit per [`Direction::index`].
     directions: u8,
+}
+
+/// What a UDP flow reads its datagrams with until its record is written: the transport
+/// driver and the shared handshake layer it feeds.
+#[derive(Debug)]
+pub struct OpenFlow {
+    driver: UdpDriver,
+    hs: Handshake,
 }
 
 /// What a flow did with a datagram.
@@ -71,16 +91,18 @@ impl UdpFlow {
             if let Some(keys) = keys {
                 connection = connection.with_key_log(keys.clone());
             }
-            (UdpDriver::Quic(Box::new(connection)), Carrier::Quic)
+            (UdpDriver::Quic(connection), Carrier::Quic)
         } else if demux::starts_handshake(datagram) {
             let connection = DtlsConnection::default().with_budget(budget.cloned());
-            (UdpDriver::Dtls(Box::new(connection)), Carrier::Dtls)
+            (UdpDriver::Dtls(connection), Carrier::Dtls)
         } else {
             return None;
         };
         Some(UdpFlow {
-            driver,
-            hs: Handshake::new(carrier),
+            open: Some(Box::new(OpenFlow {
+                driver,
+                hs: Handshake::new(carrier),
+            })),
             first_ts: ts,
             last_ts: ts,
             input,
@@ -89,8 +111,66 @@ impl UdpFlow {
     }
 
     /// Reads one datagram sent in `dir`; `tls` and `quic` are the worker's shared state
-    /// (certificate cache, QUIC's decryption buffer).
+    /// (certificate cache, QUIC's decryption buffer). A flow whose record was written takes
+    /// every datagram without reading it.
     pub fn on_datagram(
+        &mut self,
+        tls: &mut TlsContext,
+        quic: &mut QuicContext,
+        dir: Direction,
+        datagram: &[u8],
+        ts: Timestamp,
+    ) -> Taken {
+        let taken = match self.open.as_deref_mut() {
+            Some(open) => open.on_datagram(tls, quic, dir, datagram, ts),
+            None => Taken::Yes,
+        };
+        if taken == Taken::Yes {
+            self.last_ts = self.last_ts.max(ts);
+            self.directions |= 1 << dir.index();
+        }
+        taken
+    }
+
+    /// Whether the flow's record was written early ([`Self::take_settled`]): it is held only
+    /// to take its later datagrams until it goes idle.
+    pub fn is_recorded(&self) -> bool {
+        self.open.is_none()
+    }
+
+    /// Takes the driver and handshake out of a flow whose handshake is settled
+    /// ([`OpenFlow::handshake_settled`]), to be finished and written now; the flow stays in
+    /// its table without them.
+    pub fn take_settled(&mut self) -> Option<Box<OpenFlow>> {
+        if self.open.as_ref()?.handshake_settled() {
+            self.open.take()
+        } else {
+            None
+        }
+    }
+
+    /// The flow as it leaves its table, with `key` and its close time: `None` for one whose
+    /// record was already written.
+    pub fn into_connection(self, key: FlowKey, closed_at: Timestamp) -> Option<UdpConnection> {
+        Some(UdpConnection {
+            key,
+            open: self.open?,
+            first_ts: self.first_ts,
+            last_ts: self.last_ts,
+            input: self.input,
+            closed_at,
+        })
+    }
+
+    /// Whether both sides have sent a datagram: until then the flow is one a flood of
+    /// client Initials or ClientHellos makes, held apart (see [`crate::udp::unanswered`]).
+    pub fn answered(&self) -> bool {
+        self.directions == 0b11
+    }
+}
+
+impl OpenFlow {
+    fn on_datagram(
         &mut self,
         tls: &mut TlsContext,
         quic: &mut QuicContext,
@@ -102,7 +182,7 @@ impl UdpFlow {
             hs: &mut self.hs,
             ctx: tls,
         };
-        let taken = match &mut self.driver {
+        match &mut self.driver {
             UdpDriver::Quic(q) => {
                 q.on_datagram(quic, dir, datagram, ts, &mut input);
                 Taken::Yes
@@ -111,25 +191,26 @@ impl UdpFlow {
                 DatagramVerdict::Taken => Taken::Yes,
                 DatagramVerdict::NewConnection => Taken::StartsAnother,
             },
-        };
-        if taken == Taken::Yes {
-            self.last_ts = self.last_ts.max(ts);
-            self.directions |= 1 << dir.index();
         }
-        taken
     }
 
-    /// Whether both sides have sent a datagram: until then the flow is one a flood of
-    /// client Initials or ClientHellos makes, held apart (see [`crate::udp::unanswered`]).
-    pub fn answered(&self) -> bool {
-        self.directions == 0b11
+    /// Whether nothing the flow's later datagrams carry can change its record but packet
+    /// counts: a QUIC connection without key logs whose ServerHello was read and whose
+    /// handshake is confirmed ([`QuicConnection::confirmed_without_keys`]): later packets
+    /// are 1-RTT, unreadable without keys. DTLS flows are held to the end (their alerts and
+    /// retransmissions after the handshake are read).
+    fn handshake_settled(&self) -> bool {
+        match &self.driver {
+            UdpDriver::Quic(q) => self.hs.server().is_some() && q.confirmed_without_keys(),
+            UdpDriver::Dtls(_) => false,
+        }
     }
 
     /// Ends the flow: the driver flushes what it holds into the handshake layer; returns the
     /// transport's facts and the handshake transcript, `None` when no hello was read and no
     /// Version Negotiation either (the flow did not speak TLS that tlsight could read).
     pub fn finish(self, tls: &mut TlsContext) -> (UdpTransportFacts, Option<Transcript>) {
-        let UdpFlow { driver, mut hs, .. } = self;
+        let OpenFlow { driver, mut hs } = self;
         let mut input = HandshakeInput {
             hs: &mut hs,
             ctx: tls,

@@ -11,12 +11,15 @@
 //! the 5-tuple goes to the flow's driver ([`flow::UdpDriver`]).
 //!
 //! Budget: the table shares the TCP table's `--max-flows` and idle timeout (one budget per
-//! transport per worker); evictions are counted.
+//! transport per worker); evictions are counted. A QUIC flow whose handshake is confirmed
+//! without key logs has its record written at once and stays in the table as a few dozen
+//! bytes until it goes idle ([`UdpFlow::take_settled`]), so QUIC's memory, like TCP's, is
+//! that of the handshakes in progress.
 
 pub mod flow;
 pub mod unanswered;
 
-pub use flow::{Taken, UdpDriver, UdpFlow, UdpTransportFacts};
+pub use flow::{OpenFlow, Taken, UdpDriver, UdpFlow, UdpTransportFacts};
 
 use crate::flow::{Direction, FlowKey, Timestamp};
 use crate::quic::{QuicConfig, QuicContext};
@@ -55,14 +58,20 @@ impl<P> Datagram<P> {
     }
 }
 
-/// A UDP flow that left the table.
+/// A UDP flow whose record is due: it left the table, or its handshake settled.
 #[derive(Debug)]
 pub struct UdpConnection {
     /// The flow's key.
     pub key: FlowKey,
     /// Its driver and handshake.
-    pub flow: UdpFlow,
-    /// Capture-clock time it ended (see [`crate::tcp::Connection::closed_at`]).
+    pub open: Box<OpenFlow>,
+    /// Capture time of its first and last datagram.
+    pub first_ts: Timestamp,
+    /// See `first_ts`.
+    pub last_ts: Timestamp,
+    /// The input (command-line file) of the datagram that started the flow.
+    pub input: u16,
+    /// Capture-clock time it ended (see [`crate::tcp::Connection::closed_at`]), or settled.
     pub closed_at: Timestamp,
 }
 
@@ -78,6 +87,11 @@ pub struct UdpStats {
     /// Flows closed because more than `--max-unanswered` waited for their other side's first
     /// datagram (the oldest of them).
     pub unanswered_evicted: u64,
+    /// QUIC flows whose record was written when their handshake was confirmed, before they
+    /// ended ([`UdpFlow::take_settled`]).
+    pub recorded_at_confirmation: u64,
+    /// Datagrams those flows carried after their record was written: counted, not read.
+    pub datagrams_after_record: u64,
 }
 
 /// The UDP flows of one worker.
@@ -140,6 +154,9 @@ impl UdpTable {
         if let Some(entry) = self.flows.current(&d.key, d.clock) {
             entry.touch(d.clock);
             let answered = entry.flow.answered();
+            if entry.flow.is_recorded() {
+                self.stats.datagrams_after_record += 1;
+            }
             let taken = entry
                 .flow
                 .on_datagram(tls, &mut self.quic_ctx, d.dir, d.payload, d.ts);
@@ -147,6 +164,19 @@ impl UdpTable {
                 self.unanswered.remove();
             }
             if taken == Taken::Yes {
+                if let Some(open) = entry.flow.take_settled() {
+                    self.stats.recorded_at_confirmation += 1;
+                    let flow = &entry.flow;
+                    let conn = UdpConnection {
+                        key: d.key,
+                        open,
+                        first_ts: flow.first_ts,
+                        last_ts: flow.last_ts,
+                        input: flow.input,
+                        closed_at: d.clock,
+                    };
+                    closed(conn, CloseReason::HandshakeConfirmed, tls);
+                }
                 return;
             }
             let mut hand_over = handing_over(closed, tls, &mut self.unanswered);
@@ -227,7 +257,10 @@ impl UdpTable {
     /// datagram time, the order their records are written in.
     pub fn take_remaining(&mut self) -> RemainingFlows {
         self.unanswered.clear();
-        RemainingFlows(self.flows.take_remaining(|flow| flow.first_ts))
+        RemainingFlows(
+            self.flows
+                .take_remaining(|flow| (!flow.is_recorded()).then_some(flow.first_ts)),
+        )
     }
 
     /// Flows tracked now.
@@ -283,7 +316,7 @@ impl RemainingFlows {
 
 /// The flow table's close callback made from a [`UdpTable`] caller's, which gets the
 /// worker's [`TlsContext`] back to finish the flow's handshake with; a flow without an answer
-/// leaves the count of such flows.
+/// leaves the count of such flows, and one whose record was written early leaves silently.
 fn handing_over<'a>(
     closed: &'a mut impl FnMut(UdpConnection, CloseReason, &mut TlsContext),
     tls: &'a mut TlsContext,
@@ -293,15 +326,9 @@ fn handing_over<'a>(
         if !flow.answered() {
             unanswered.remove();
         }
-        closed(
-            UdpConnection {
-                key,
-                flow,
-                closed_at,
-            },
-            reason,
-            tls,
-        );
+        if let Some(conn) = flow.into_connection(key, closed_at) {
+            closed(conn, reason, tls);
+        }
     }
 }
 

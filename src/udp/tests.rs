@@ -56,7 +56,7 @@ type Closed = Vec<(CloseReason, UdpTransportFacts, usize)>;
 
 fn closer(log: &mut Closed) -> impl FnMut(UdpConnection, CloseReason, &mut TlsContext) + '_ {
     |conn, reason, tls| {
-        let (facts, transcript) = conn.flow.finish(tls);
+        let (facts, transcript) = conn.open.finish(tls);
         let hellos = transcript.map_or(0, |t| {
             t.events
                 .iter()

@@ -142,6 +142,14 @@ fn counters(report: &Report) -> String {
             i.flows.udp_not_tls,
         ),
         (
+            "QUIC records written at confirmation".into(),
+            i.flows.udp_recorded_at_confirmation,
+        ),
+        (
+            "UDP datagrams after their record".into(),
+            i.flows.udp_datagrams_after_record,
+        ),
+        (
             "connections evicted (flow table full)".into(),
             i.flows.flows_evicted,
         ),
