@@ -270,6 +270,9 @@ def main():
     ap.add_argument("--span", type=float, default=10.0, help="seconds, when no --tcp is given")
     ap.add_argument("--span-of", help="a pcap whose time span (first to last frame) replaces --span "
                     "(a QUIC-only corpus as long as a TCP one, without mixing it in)")
+    ap.add_argument("--one-socket", action="store_true",
+                    help="every connection between the same client address and port and the same server "
+                    "(one UDP socket for all, as a quinn endpoint keeps), one after another")
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
@@ -291,13 +294,18 @@ def main():
     for i in range(a.flows):
         tpl = templates[i % len(templates)]
         t0 = start + rng.randrange(max(1, span))
+        if a.one_socket:
+            t0 = start + i * span // a.flows
+        cport = 1024 + rng.randrange(64000)
+        if a.one_socket:
+            i = 0
+            cport = 50000
         if tpl.fam == 4:
             cip = bytes([10, 64 | (i >> 16) & 63, (i >> 8) & 255, i & 255])
             sip = bytes([198, 51, 100, 1 + i % 64])
         else:
             cip = bytes.fromhex("fd00000000000000000000000000") + struct.pack("!H", i & 0xFFFF)
             sip = bytes.fromhex("20010db80000000000000000000000") + bytes([1 + i % 64])
-        cport = 1024 + rng.randrange(64000)
         if cport in TUNNEL_PORTS:
             cport += 1  # the server's replies would be decapsulated, as tshark does too
         for dt, from_client, payload in replay(tpl, rng):

@@ -137,6 +137,39 @@ fn a_confirmed_quic_handshake_is_recorded_at_confirmation() {
     );
 }
 
+/// Key fact: two connections after one another from one client socket to one server (the
+/// same 5-tuple, as a quinn endpoint makes) are two records: the second's first Initial
+/// carries another client Source Connection ID, which no late packet of the first can, so it
+/// starts a new flow whether the first was recorded at confirmation (no keys) or is still read
+/// (key logs).
+#[test]
+fn two_quic_connections_on_one_socket_are_two_records() {
+    let path = project("captures/quic/aioquic-two-connections-one-socket.pcap");
+    let records = records(&path).1;
+    let summary: Vec<(&str, &str)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["outcome"].as_str().expect("outcome"),
+                r["quic"]["close"].as_str().expect("close"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("established", "handshake_confirmed"),
+            ("established", "handshake_confirmed")
+        ]
+    );
+    assert_ne!(
+        records[0]["quic"]["client_scid"],
+        records[1]["quic"]["client_scid"]
+    );
+    assert_eq!(records[0]["client"], records[1]["client"]);
+    assert_eq!(records[0]["server"], records[1]["server"]);
+}
+
 /// Key facts of the QUIC scenarios, one plain sentence each.
 #[test]
 fn quic_scenarios_key_facts() {

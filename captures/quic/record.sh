@@ -107,7 +107,8 @@ ALL=(aioquic-v1-h3 aioquic-v2-h3 aioquic-retry aioquic-version-negotiation
      aioquic-version-negotiation-failed aioquic-resumption-0rtt aioquic-client-hello-3-initials
      aioquic-alpn-mismatch aioquic-no-shared-cipher aioquic-server-refuses
      aioquic-client-rejects-certificate aioquic-silent-server aioquic-ipv6-port-8443
-     aioquic-lost-client-initial quinn-v1-h3 quinn-retry quinn-client-rejects-certificate)
+     aioquic-lost-client-initial aioquic-two-connections-one-socket quinn-v1-h3 quinn-retry
+     quinn-client-rejects-certificate)
 want=("$@")
 ((${#want[@]})) || want=("${ALL[@]}")
 
@@ -134,6 +135,14 @@ for s in "${want[@]}"; do
             editcap -F pcap -d "$OUT/aioquic-client-hello-3-initials.pcap" "$OUT/$s.pcap" 1
             cp "$OUT/aioquic-client-hello-3-initials.keys" "$OUT/$s.keys" 2>/dev/null || true
             log "$s: frame 1 of aioquic-client-hello-3-initials.pcap deleted" ;;
+        aioquic-two-connections-one-socket)
+            # Made after the fact: aioquic-v1-h3 replayed twice, 5 s apart, from one client
+            # address and port to one server (as one quinn endpoint's socket carries several
+            # connections), each replay with fresh connection IDs and its Initials re-sealed.
+            [[ -f $OUT/aioquic-v1-h3.pcap ]] || aioquic aioquic-v1-h3 v1-h3 127.0.0.1 443
+            python3 "$OUT/../../benches/quic_corpus.py" --seed-dir "$OUT" \
+                --seeds aioquic-v1-h3 --flows 2 --span 10 --one-socket --seed 7 --out "$OUT/$s.pcap"
+            log "$s: aioquic-v1-h3.pcap replayed twice on one socket" ;;
         quinn-v1-h3) quinn "$s" v1-h3 127.0.0.1 443 ;;
         quinn-retry) quinn "$s" retry 127.0.0.1 443 ;;
         quinn-client-rejects-certificate) quinn "$s" client-rejects-certificate 127.0.0.1 443 server-big ;;

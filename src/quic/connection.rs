@@ -318,6 +318,17 @@ impl QuicConnection {
         &self.facts
     }
 
+    /// Whether `datagram`, sent in `dir`, opens another connection on this one's 5-tuple
+    /// ([`opens_another`]), once the server has answered this one (before, a client's new
+    /// Initial may still belong to it: after a Version Negotiation, say).
+    pub fn starts_another(&self, dir: Direction, datagram: &[u8]) -> bool {
+        let f = &self.facts;
+        f.client == Some(dir)
+            && f.server_scid.is_some()
+            && f.client_scid
+                .is_some_and(|scid| opens_another(datagram, &scid))
+    }
+
     /// Whether, without key logs, the handshake is confirmed as far as an observer can tell:
     /// the client sent its Finished flight (a Handshake packet) and then 1-RTT packets, and no
     /// CONNECTION_CLOSE was read ([`QuicFacts::client_went_on`]). Nothing later is readable.
@@ -817,6 +828,16 @@ fn record_close(
             ts,
         });
     }
+}
+
+/// Whether `datagram`, from a connection's client, starts with an Initial whose Source
+/// Connection ID is not `client_scid`: another connection on the same 5-tuple. A client picks
+/// a new ID for each connection, and one UDP socket may carry several connections to the
+/// same server (a quinn endpoint does); a late Initial of the same connection keeps its ID.
+pub fn opens_another(datagram: &[u8], client_scid: &ConnectionId) -> bool {
+    datagram.first().is_some_and(|b| b & 0x80 != 0)
+        && matches!(packets(datagram).next(),
+            Some(Ok(Packet::Long(p))) if p.ty == PacketType::Initial && p.scid != client_scid.as_bytes())
 }
 
 /// Whether a datagram starts a QUIC flow, judged by content (any port): an Initial packet

@@ -13,7 +13,8 @@ use super::UdpConnection;
 use crate::dtls::{DatagramVerdict, DtlsConnection, DtlsFacts, demux};
 use crate::flow::{Direction, FlowKey, Timestamp};
 use crate::keylog::SharedKeyLog;
-use crate::quic::connection::starts_quic;
+use crate::quic::connection::{opens_another, starts_quic};
+use crate::quic::packet::ConnectionId;
 use crate::quic::{QuicConfig, QuicConnection, QuicContext, QuicFacts};
 use crate::tls::handshake::{Carrier, Handshake, HandshakeInput, HandshakeSink};
 use crate::tls::joiner::JoinBudget;
@@ -43,9 +44,7 @@ pub enum UdpTransportFacts {
 /// A UDP flow carrying a TLS handshake, as the flow table holds it.
 #[derive(Debug)]
 pub struct UdpFlow {
-    /// The driver and handshake layer, boxed together (about a kilobyte, with the parsed
-    /// hellos behind it); `None` once the record was written early ([`Self::take_settled`]).
-    open: Option<Box<OpenFlow>>,
+    state: FlowState,
     /// Capture time of the first and last datagram.
     pub first_ts: Timestamp,
     /// See `first_ts`.
@@ -54,6 +53,24 @@ pub struct UdpFlow {
     pub input: u16,
     /// Directions that sent a datagram, one bit per [`Direction::index`].
     directions: u8,
+}
+
+/// Whether a flow's record is still to be written.
+#[derive(Debug)]
+enum FlowState {
+    /// The driver and handshake layer, boxed together (about a kilobyte, with the parsed
+    /// hellos behind it).
+    Open(Box<OpenFlow>),
+    /// The record was written early ([`UdpFlow::take_settled`]); what is kept tells another
+    /// connection's first Initial on the same 5-tuple from this one's late datagrams.
+    Recorded(QuicClient),
+}
+
+/// A QUIC connection's client, as a flow whose record was written remembers it.
+#[derive(Clone, Copy, Debug)]
+struct QuicClient {
+    dir: Direction,
+    scid: Option<ConnectionId>,
 }
 
 /// What a UDP flow reads its datagrams with until its record is written: the transport
@@ -99,7 +116,7 @@ impl UdpFlow {
             return None;
         };
         Some(UdpFlow {
-            open: Some(Box::new(OpenFlow {
+            state: FlowState::Open(Box::new(OpenFlow {
                 driver,
                 hs: Handshake::new(carrier),
             })),
@@ -121,9 +138,15 @@ impl UdpFlow {
         datagram: &[u8],
         ts: Timestamp,
     ) -> Taken {
-        let taken = match self.open.as_deref_mut() {
-            Some(open) => open.on_datagram(tls, quic, dir, datagram, ts),
-            None => Taken::Yes,
+        let taken = match &mut self.state {
+            FlowState::Open(open) => open.on_datagram(tls, quic, dir, datagram, ts),
+            FlowState::Recorded(client) => {
+                if client.dir == dir && client.scid.is_some_and(|c| opens_another(datagram, &c)) {
+                    Taken::StartsAnother
+                } else {
+                    Taken::Yes
+                }
+            }
         };
         if taken == Taken::Yes {
             self.last_ts = self.last_ts.max(ts);
@@ -135,17 +158,20 @@ impl UdpFlow {
     /// Whether the flow's record was written early ([`Self::take_settled`]): it is held only
     /// to take its later datagrams until it goes idle.
     pub fn is_recorded(&self) -> bool {
-        self.open.is_none()
+        matches!(self.state, FlowState::Recorded(_))
     }
 
     /// Takes the driver and handshake out of a flow whose handshake is settled
     /// ([`OpenFlow::handshake_settled`]), to be finished and written now; the flow stays in
     /// its table without them.
     pub fn take_settled(&mut self) -> Option<Box<OpenFlow>> {
-        if self.open.as_ref()?.handshake_settled() {
-            self.open.take()
-        } else {
-            None
+        let FlowState::Open(open) = &self.state else {
+            return None;
+        };
+        let client = open.settled_client()?;
+        match std::mem::replace(&mut self.state, FlowState::Recorded(client)) {
+            FlowState::Open(open) => Some(open),
+            FlowState::Recorded(_) => None,
         }
     }
 
@@ -154,7 +180,10 @@ impl UdpFlow {
     pub fn into_connection(self, key: FlowKey, closed_at: Timestamp) -> Option<UdpConnection> {
         Some(UdpConnection {
             key,
-            open: self.open?,
+            open: match self.state {
+                FlowState::Open(open) => open,
+                FlowState::Recorded(_) => return None,
+            },
             first_ts: self.first_ts,
             last_ts: self.last_ts,
             input: self.input,
@@ -183,6 +212,7 @@ impl OpenFlow {
             ctx: tls,
         };
         match &mut self.driver {
+            UdpDriver::Quic(q) if q.starts_another(dir, datagram) => Taken::StartsAnother,
             UdpDriver::Quic(q) => {
                 q.on_datagram(quic, dir, datagram, ts, &mut input);
                 Taken::Yes
@@ -194,15 +224,22 @@ impl OpenFlow {
         }
     }
 
-    /// Whether nothing the flow's later datagrams carry can change its record but packet
-    /// counts: a QUIC connection without key logs whose ServerHello was read and whose
-    /// handshake is confirmed ([`QuicConnection::confirmed_without_keys`]): later packets
-    /// are 1-RTT, unreadable without keys. DTLS flows are held to the end (their alerts and
-    /// retransmissions after the handshake are read).
-    fn handshake_settled(&self) -> bool {
+    /// The client of a flow nothing whose later datagrams carry can change its record but
+    /// packet counts, `None` for any other: a QUIC connection without key logs whose
+    /// ServerHello was read and whose handshake is confirmed
+    /// ([`QuicConnection::confirmed_without_keys`]): later packets are 1-RTT, unreadable
+    /// without keys. DTLS flows are held to the end (their alerts and retransmissions after
+    /// the handshake are read).
+    fn settled_client(&self) -> Option<QuicClient> {
         match &self.driver {
-            UdpDriver::Quic(q) => self.hs.server().is_some() && q.confirmed_without_keys(),
-            UdpDriver::Dtls(_) => false,
+            UdpDriver::Quic(q) if self.hs.server().is_some() && q.confirmed_without_keys() => {
+                let facts = q.facts();
+                Some(QuicClient {
+                    dir: facts.client?,
+                    scid: facts.client_scid,
+                })
+            }
+            UdpDriver::Quic(_) | UdpDriver::Dtls(_) => None,
         }
     }
 

@@ -700,3 +700,28 @@ fn quic_is_found_by_content() {
     assert!(starts_quic(&reserved));
     assert!(!starts_quic(b"GET / HTTP/1.1"));
 }
+
+/// A client Initial with another Source Connection ID is another connection on the 5-tuple;
+/// one with the connection's own (a late retransmission), a short-header packet or bytes that
+/// are no packet are not.
+#[test]
+fn only_an_initial_with_another_client_id_opens_another_connection() {
+    let k = keys(QuicVersion::V1, DCID);
+    let own = ConnectionId::new(CLIENT_CID).expect("cid");
+    let other = ConnectionId::new(&[0xc2, 0xc2]).expect("cid");
+    let initial = client_hello_initial(&k);
+    assert!(!opens_another(&initial, &own));
+    assert!(opens_another(&initial, &other));
+    let handshake = long_packet(
+        QuicVersion::V1,
+        PacketType::Handshake,
+        DCID,
+        &[0xc2, 0xc2],
+        0,
+        &[0x01],
+        &k.client,
+    );
+    assert!(!opens_another(&handshake, &own));
+    assert!(!opens_another(&[0x41, 0x83, 0x94, 0, 0, 0], &own));
+    assert!(!opens_another(&[], &own));
+}
