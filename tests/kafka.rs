@@ -31,7 +31,7 @@ const PARTITIONS: i32 = 3;
 /// process if that bind fails. It fails when another test is spawning a `tlsight` process at
 /// that moment: the child, forked but not yet exec'd, still holds every descriptor, the
 /// listening socket too, so the port is still listened on. Under load that window is wide
-/// enough to hit (seen in 3 of 6 runs while a fuzzer ran).
+/// enough to hit (2 of 6 runs aborted so while a fuzzer ran).
 fn one_at_a_time() -> MutexGuard<'static, ()> {
     static SERIAL: Mutex<()> = Mutex::new(());
     SERIAL
