@@ -4,8 +4,10 @@
 //! openssl; skipped with a printed reason otherwise. Only loopback traffic; every child is
 //! killed on drop.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -170,8 +172,13 @@ fn handshake(port: u16, extra: &[&str]) -> bool {
 /// Starts `tlsight live -i lo` on `port` with `args`, writing NDJSON to `ndjson`, and waits
 /// until it is capturing.
 fn start_tlsight(port: u16, ndjson: &Path, args: &[&str]) -> Guard {
+    start_tlsight_on(&format!("tcp port {port}"), ndjson, args)
+}
+
+/// [`start_tlsight`] with a capture filter of any kind.
+fn start_tlsight_on(filter: &str, ndjson: &Path, args: &[&str]) -> Guard {
     let mut child = tlsight()
-        .args(["live", "-i", "lo", "-f", &format!("tcp port {port}")])
+        .args(["live", "-i", "lo", "-f", filter])
         .arg("--ndjson")
         .arg(ndjson)
         .args(args)
@@ -507,6 +514,52 @@ fn idle_connections_are_reported_while_running_after_dropping_root() {
     assert_eq!(record["outcome"], "established", "{record}");
     drop(client.0.stdin.take());
     stop(tl, libc::SIGTERM);
+}
+
+/// Key fact: a QUIC handshake seen live is written as soon as it is confirmed, while its flow
+/// is still within the idle timeout (300 s by default): nothing its later packets carry is
+/// readable without key logs. The datagrams of `captures/quic/aioquic-v1-h3.pcap` are sent
+/// again over loopback, each side from its own socket, in order.
+#[test]
+fn a_quic_handshake_is_reported_live_as_soon_as_it_is_confirmed() {
+    require_live!();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ndjson = dir.path().join("quic.ndjson");
+    let client = UdpSocket::bind("127.0.0.1:0").expect("bind client");
+    let server = UdpSocket::bind("127.0.0.1:0").expect("bind server");
+    let server_addr = server.local_addr().expect("server address");
+    let client_addr = client.local_addr().expect("client address");
+    let tl = start_tlsight_on(
+        &format!("udp port {}", server_addr.port()),
+        &ndjson,
+        &["--interval", "1s"],
+    );
+    let capture = Path::new(env!("CARGO_MANIFEST_DIR")).join("captures/quic/aioquic-v1-h3.pcap");
+    let datagrams = common::udp::datagrams(&capture);
+    let client_port = datagrams.first().expect("a datagram").src.port;
+    for d in &datagrams {
+        let sent = if d.src.port == client_port {
+            client.send_to(&d.payload, server_addr)
+        } else {
+            server.send_to(&d.payload, client_addr)
+        };
+        sent.expect("send over loopback");
+        thread::sleep(Duration::from_millis(5));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let record = loop {
+        let records = read_records(&ndjson);
+        if let Some(c) = of_type(&records, "connection").first() {
+            break (*c).clone();
+        }
+        assert!(Instant::now() < deadline, "no record while tlsight runs");
+        thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(record["transport"], "quic", "{record}");
+    assert_eq!(record["outcome"], "established", "{record}");
+    assert_eq!(record["quic"]["close"], "handshake_confirmed", "{record}");
+    assert_eq!(record["sni"], "server.test", "{record}");
+    stop(tl, libc::SIGINT);
 }
 
 #[test]
