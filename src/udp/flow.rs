@@ -199,6 +199,8 @@ impl UdpFlow {
 }
 
 impl OpenFlow {
+    /// Reads one datagram sent in `dir` through the driver into the handshake layer, unless
+    /// it opens another connection on the flow's 5-tuple.
     fn on_datagram(
         &mut self,
         tls: &mut TlsContext,
