@@ -26,7 +26,7 @@ pub fn object<T>(value: &T) {
     }
 }
 
-/// At most this many cache lines of a slice are asked for by [`slice`] (1 KiB).
+/// At most this many cache lines of a slice are asked for by [`slice()`] (1 KiB).
 pub const MAX_SLICE_LINES: usize = 16;
 
 /// Starts loading the cache lines of `values`' elements (the first [`MAX_SLICE_LINES`]).

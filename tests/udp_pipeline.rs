@@ -145,7 +145,8 @@ fn a_confirmed_quic_handshake_is_recorded_at_confirmation() {
 #[test]
 fn two_quic_connections_on_one_socket_are_two_records() {
     let path = project("captures/quic/aioquic-two-connections-one-socket.pcap");
-    let records = records(&path).1;
+    let run = common::analyze(std::slice::from_ref(&path), 2);
+    let records = common::records(&run);
     let summary: Vec<(&str, &str)> = records
         .iter()
         .map(|r| {
@@ -168,6 +169,17 @@ fn two_quic_connections_on_one_socket_are_two_records() {
     );
     assert_eq!(records[0]["client"], records[1]["client"]);
     assert_eq!(records[0]["server"], records[1]["server"]);
+    // Every datagram is in one record or counted after its record, none in both.
+    let in_records: u64 = records
+        .iter()
+        .flat_map(|r| ["client", "server"].map(|side| &r["quic"]["packets"][side]["datagrams"]))
+        .map(|n| n.as_u64().expect("datagrams"))
+        .sum();
+    let input = &run.report.input;
+    assert_eq!(
+        in_records + input.flows.udp_datagrams_after_record,
+        input.udp_datagrams
+    );
 }
 
 /// Key facts of the QUIC scenarios, one plain sentence each.

@@ -5,9 +5,10 @@
 //! A QUIC connection shows a passive observer no close without key logs (its
 //! CONNECTION_CLOSE travels in 1-RTT packets), so its flow would be held with its whole
 //! handshake until the idle timeout. Once its handshake is confirmed
-//! ([`OpenFlow::handshake_settled`]) nothing its later packets carry can change the record,
-//! so the record is written then and the flow keeps only its times ([`UdpFlow::take_settled`]):
-//! a few dozen bytes that absorb its 1-RTT datagrams until it goes idle.
+//! (`OpenFlow::settled_client`) nothing its later packets carry can change the record, so
+//! the record is written then and the flow keeps only its times and its client's direction
+//! and connection ID ([`UdpFlow::take_settled`]): a few dozen bytes that take its 1-RTT
+//! datagrams until it goes idle, and tell another connection's first Initial on the 5-tuple.
 
 use super::UdpConnection;
 use crate::dtls::{DatagramVerdict, DtlsConnection, DtlsFacts, demux};
@@ -161,18 +162,16 @@ impl UdpFlow {
         matches!(self.state, FlowState::Recorded(_))
     }
 
-    /// Takes the driver and handshake out of a flow whose handshake is settled
-    /// ([`OpenFlow::handshake_settled`]), to be finished and written now; the flow stays in
-    /// its table without them.
-    pub fn take_settled(&mut self) -> Option<Box<OpenFlow>> {
+    /// The connection of a flow whose handshake is settled (`OpenFlow::settled_client`),
+    /// its record due now (`settled_at`, the capture clock); the flow stays in its table
+    /// without its driver and handshake. `None` for any other flow.
+    pub fn take_settled(&mut self, key: FlowKey, settled_at: Timestamp) -> Option<UdpConnection> {
         let FlowState::Open(open) = &self.state else {
             return None;
         };
         let client = open.settled_client()?;
-        match std::mem::replace(&mut self.state, FlowState::Recorded(client)) {
-            FlowState::Open(open) => Some(open),
-            FlowState::Recorded(_) => None,
-        }
+        let state = std::mem::replace(&mut self.state, FlowState::Recorded(client));
+        UdpFlow { state, ..*self }.into_connection(key, settled_at)
     }
 
     /// The flow as it leaves its table, with `key` and its close time: `None` for one whose

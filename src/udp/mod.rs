@@ -154,9 +154,7 @@ impl UdpTable {
         if let Some(entry) = self.flows.current(&d.key, d.clock) {
             entry.touch(d.clock);
             let answered = entry.flow.answered();
-            if entry.flow.is_recorded() {
-                self.stats.datagrams_after_record += 1;
-            }
+            let recorded = entry.flow.is_recorded();
             let taken = entry
                 .flow
                 .on_datagram(tls, &mut self.quic_ctx, d.dir, d.payload, d.ts);
@@ -164,17 +162,10 @@ impl UdpTable {
                 self.unanswered.remove();
             }
             if taken == Taken::Yes {
-                if let Some(open) = entry.flow.take_settled() {
+                if recorded {
+                    self.stats.datagrams_after_record += 1;
+                } else if let Some(conn) = entry.flow.take_settled(d.key, d.clock) {
                     self.stats.recorded_at_confirmation += 1;
-                    let flow = &entry.flow;
-                    let conn = UdpConnection {
-                        key: d.key,
-                        open,
-                        first_ts: flow.first_ts,
-                        last_ts: flow.last_ts,
-                        input: flow.input,
-                        closed_at: d.clock,
-                    };
                     closed(conn, CloseReason::HandshakeConfirmed, tls);
                 }
                 return;
