@@ -22,8 +22,7 @@ use crossbeam_channel::{Receiver, Sender};
 use std::rc::Rc;
 
 /// How many segments ahead a worker asks for a connection's state to be loaded into cache
-/// (see [`TcpTable::prefetch`]): its flow-table entry first, its consumer's state half as far
-/// ahead, the payload's first bytes with the latter.
+/// (see [`TcpTable::prefetch`]); the payload's first bytes are asked for half as far ahead.
 pub(super) const PREFETCH_SEGMENTS: usize = 8;
 
 /// For a FIN or RST (a segment that may close its connection), how many segments ahead the
@@ -53,10 +52,11 @@ pub(super) struct WorkerOutput {
 
 /// Runs one connection's TLS observer on its reassembled streams.
 pub(super) struct ConnectionObserver {
-    /// Made when the first stream bytes (or gap) arrive: a connection that never carries data
-    /// (a SYN flood's half-open connections) then costs the flow table a pointer instead of
-    /// the observer's half kilobyte.
-    pub(super) tls: Option<Box<RecordLayer>>,
+    /// Made when the first stream bytes (or gap) arrive. Inline: a connection reaches the
+    /// full flow table with its first byte (the half-open table holds it until then), so
+    /// nearly every tracked connection has one, and the one prefetch of the table entry then
+    /// brings it in too (boxed, it took a second look-up and a dependent load per segment).
+    pub(super) tls: Option<RecordLayer>,
     pub(super) ctx: Rc<RefCell<TlsContext>>,
     /// The input (command-line file) of the segment that started the connection.
     pub(super) input: u16,
@@ -68,12 +68,6 @@ impl StreamConsumer for ConnectionObserver {
     fn on_data(&mut self, dir: Direction, bytes: &[u8], ts: Timestamp) {
         let mut ctx = self.ctx.borrow_mut();
         observer(&mut self.tls, &self.config, &ctx).on_data(&mut ctx, dir, bytes, ts);
-    }
-
-    fn prefetch(&self) {
-        if let Some(tls) = &self.tls {
-            prefetch::object::<RecordLayer>(tls);
-        }
     }
 
     fn prefetch_close(&self, step: usize) {
@@ -89,12 +83,12 @@ impl StreamConsumer for ConnectionObserver {
 
 /// The observer of a connection, made on first use (decrypting when the analysis has key logs).
 pub(super) fn observer<'a>(
-    tls: &'a mut Option<Box<RecordLayer>>,
+    tls: &'a mut Option<RecordLayer>,
     config: &RecordConfig,
     ctx: &TlsContext,
 ) -> &'a mut RecordLayer {
     tls.get_or_insert_with(|| {
-        let mut layer = Box::new(RecordLayer::with_config(config.clone()));
+        let mut layer = RecordLayer::with_config(config.clone());
         if let Some(keys) = &ctx.keys {
             layer.decrypt_with(keys.clone());
         }
@@ -165,10 +159,9 @@ pub(super) fn run_worker(
         };
         for (i, d) in batch.segments.iter().enumerate() {
             if let Some(ahead) = batch.segments.get(i + PREFETCH_SEGMENTS) {
-                table.prefetch(&ahead.key, false);
+                table.prefetch(&ahead.key);
             }
             if let Some(ahead) = batch.segments.get(i + PREFETCH_SEGMENTS / 2) {
-                table.prefetch(&ahead.key, true);
                 prefetch::line(batch.payload_of(ahead).as_ptr());
             }
             for step in 0..PREFETCH_CLOSE_STEPS {

@@ -19,9 +19,6 @@ pub trait StreamConsumer {
     /// `len` bytes of direction `dir` are missing (capture loss or a cap): the next `on_data`
     /// continues after them.
     fn on_gap(&mut self, dir: Direction, len: u64, ts: Timestamp);
-    /// Asks the CPU to start loading what `on_data` will touch that does not live inline in
-    /// the consumer (a hint; none by default).
-    fn prefetch(&self) {}
     /// Asks the CPU to start loading what closing the connection will read, for a segment
     /// that may close it (a FIN or RST a few segments ahead): step 0 what the consumer's own
     /// state points to, each later step one pointer further, once the lines the step before

@@ -355,18 +355,11 @@ impl<S: StreamConsumer> TcpTable<S> {
         reason
     }
 
-    /// Asks the CPU to start loading the state of `key`'s connection, for a segment coming
-    /// soon: first its entry (`consumer` false), then, once the entry is likely in cache, what
-    /// its consumer keeps elsewhere (`consumer` true). Connection state is scattered over the
-    /// heap, and every segment otherwise waits for memory a few times in a row.
-    pub fn prefetch(&self, key: &FlowKey, consumer: bool) {
-        if consumer {
-            if let Some(flow) = self.flows.peek(key) {
-                flow.consumer.prefetch();
-            }
-        } else {
-            self.flows.prefetch(key);
-        }
+    /// Asks the CPU to start loading the state of `key`'s connection (its entry, which holds
+    /// the consumer inline), for a segment coming soon: connection state is scattered over the
+    /// heap, and every segment would otherwise wait for memory.
+    pub fn prefetch(&self, key: &FlowKey) {
+        self.flows.prefetch(key);
     }
 
     /// For a segment of direction `dir` that may close `key`'s connection (a FIN or RST

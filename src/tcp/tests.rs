@@ -23,8 +23,6 @@ const FIN_ACK: u8 = FIN | ACK;
 enum Event {
     Data(Direction, Vec<u8>, Timestamp),
     Gap(Direction, u64),
-    /// The table asked the consumer to prefetch its state.
-    Prefetch,
     /// The table asked the consumer to prefetch what its close reads, this many steps deep.
     PrefetchClose(usize),
 }
@@ -48,9 +46,6 @@ impl StreamConsumer for Recorder {
     }
     fn on_gap(&mut self, dir: Direction, len: u64, _ts: Timestamp) {
         self.0.borrow_mut().push(Event::Gap(dir, len));
-    }
-    fn prefetch(&self) {
-        self.0.borrow_mut().push(Event::Prefetch);
     }
     fn prefetch_close(&self, step: usize) {
         self.0.borrow_mut().push(Event::PrefetchClose(step));
@@ -157,7 +152,7 @@ impl Harness {
                 (Event::Data(_, b, _), _) => runs.push(Run::Data(b.clone())),
                 (Event::Gap(_, n), Some(Run::Gap(prev))) => *prev += n,
                 (Event::Gap(_, n), _) => runs.push(Run::Gap(*n)),
-                (Event::Prefetch | Event::PrefetchClose(_), _) => {}
+                (Event::PrefetchClose(_), _) => {}
             }
         }
         runs
@@ -246,26 +241,19 @@ fn close_prefetch_reaches_the_consumer_only_for_a_segment_that_closes() {
 }
 
 #[test]
-fn prefetch_reaches_the_consumer_of_a_tracked_connection_only() {
+fn prefetch_is_a_hint_that_changes_nothing() {
     let mut h = Harness::new(Limits::default());
-    let prefetches = |h: &Harness| {
-        let log = h.log.borrow();
-        log.iter().filter(|e| matches!(e, Event::Prefetch)).count()
-    };
-    h.table.prefetch(&key_for(PORT).0, true);
+    h.table.prefetch(&key_for(PORT).0);
     handshake(&mut h);
-    h.table.prefetch(&key_for(PORT).0, true);
-    assert_eq!(
-        prefetches(&h),
-        0,
-        "a half-open connection has no consumer yet"
-    );
+    h.table.prefetch(&key_for(PORT).0);
     h.send(PORT, true, C_ISN + 1, S_ISN + 1, ACK, b"hello", 4);
-    h.table.prefetch(&key_for(PORT).0, false);
-    h.table.prefetch(&key_for(PORT + 1).0, true);
-    assert_eq!(prefetches(&h), 0, "untracked key, or the entry only");
-    h.table.prefetch(&key_for(PORT).0, true);
-    assert_eq!(prefetches(&h), 1);
+    h.table.prefetch(&key_for(PORT).0);
+    h.table.prefetch(&key_for(PORT + 1).0);
+    assert_eq!(
+        h.log.borrow().len(),
+        1,
+        "the data only, no event from a hint"
+    );
     h.drain();
     assert_eq!(h.closed.len(), 1, "a hint never creates a connection");
 }
