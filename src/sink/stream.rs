@@ -3,7 +3,7 @@
 //! lines and hands each one to the sink as it goes by, so the sink sees exactly the bytes of
 //! the file (one record per message) and the workers are never held up by it.
 
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 
 use super::kafka::{KafkaSink, SinkCounts};
 
@@ -40,13 +40,11 @@ impl<W: Write> RecordStream<W> {
     }
 }
 
-impl<W: Write> Write for RecordStream<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if let Some(out) = self.ndjson.as_mut() {
-            out.write_all(buf)?;
-        }
+impl<W: Write> RecordStream<W> {
+    /// Hands the sink the lines `buf` ends (and keeps a partial last line for later).
+    fn send_lines(&mut self, buf: &[u8]) {
         let Some(kafka) = self.kafka.as_mut() else {
-            return Ok(buf.len());
+            return;
         };
         let mut rest = buf;
         while let Some(end) = rest.iter().position(|&b| b == b'\n') {
@@ -61,7 +59,35 @@ impl<W: Write> Write for RecordStream<W> {
             rest = after.get(1..).unwrap_or_default();
         }
         self.partial.extend_from_slice(rest);
+    }
+}
+
+impl<W: Write> Write for RecordStream<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(out) = self.ndjson.as_mut() {
+            out.write_all(buf)?;
+        }
+        self.send_lines(buf);
         Ok(buf.len())
+    }
+
+    /// Passes the slices on to the file as they are (a large write goes past its buffer,
+    /// uncopied); the sink gets exactly the bytes the file took.
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let written = match self.ndjson.as_mut() {
+            Some(out) => out.write_vectored(bufs)?,
+            None => bufs.iter().map(|b| b.len()).sum(),
+        };
+        let mut left = written;
+        for buf in bufs {
+            let taken = buf.get(..left.min(buf.len())).unwrap_or_default();
+            self.send_lines(taken);
+            left -= taken.len();
+            if left == 0 {
+                break;
+            }
+        }
+        Ok(written)
     }
 
     fn flush(&mut self) -> io::Result<()> {
