@@ -172,7 +172,9 @@ impl Hash for FlowKey {
 
 impl FlowKey {
     /// The key of the `transport` connection a packet from `src` to `dst` belongs to, and the
-    /// packet's direction on it.
+    /// packet's direction on it. Inlined: returned through memory, the key was read back with
+    /// other widths than it was written with (a store-forwarding stall on every packet).
+    #[inline]
     pub fn from_endpoints(
         transport: Transport,
         src: Endpoint,

@@ -90,7 +90,10 @@ impl Batch {
 
     /// Refers to `len` bytes at `start` of the mapped `file` (whose frame lies in `chunks`),
     /// from input `input`. `None` when the batch already refers to as many files as an index
-    /// can name (the caller sends it and starts a new one).
+    /// can name (the caller sends it and starts a new one). Inlined for the reason
+    /// [`FlowKey::from_endpoints`](crate::flow::FlowKey::from_endpoints) is (its result was
+    /// written field by field and read back as wider words).
+    #[inline(always)]
     pub(super) fn refer(
         &mut self,
         file: &Arc<MappedFile>,
