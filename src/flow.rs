@@ -151,15 +151,15 @@ impl Hash for FlowKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
         let ports =
             u64::from(self.lo.port) << 16 | u64::from(self.hi.port) | (self.transport as u64) << 32;
-        match (self.lo.ip, self.hi.ip) {
+        match (&self.lo.ip, &self.hi.ip) {
             (IpAddr::V4(lo), IpAddr::V4(hi)) => {
-                state.write_u64(u64::from(u32::from(lo)) << 32 | u64::from(u32::from(hi)));
+                state.write_u64(u64::from(u32::from(*lo)) << 32 | u64::from(u32::from(*hi)));
                 state.write_u64(ports);
             }
             (lo, hi) => {
-                let wide = |ip: IpAddr| match ip {
+                let wide = |ip: &IpAddr| match ip {
                     IpAddr::V4(ip) => u128::from(ip.to_ipv6_mapped()),
-                    IpAddr::V6(ip) => u128::from(ip),
+                    IpAddr::V6(ip) => u128::from(*ip),
                 };
                 state.write_u128(wide(lo));
                 state.write_u128(wide(hi));
