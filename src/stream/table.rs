@@ -220,11 +220,14 @@ impl<F> FlowTable<F> {
         }
     }
 
-    /// Asks the CPU to start loading the entry of `key`, for a packet coming soon (a hint).
-    pub fn prefetch(&self, key: &FlowKey) {
-        if let Some(entry) = self.flows.get(key) {
+    /// Asks the CPU to start loading the entry of `key`, for a packet coming soon (a hint);
+    /// returns whether `key` is tracked.
+    pub fn prefetch(&self, key: &FlowKey) -> bool {
+        let entry = self.flows.get(key);
+        if let Some(entry) = entry {
             prefetch::object::<Entry<F>>(entry);
         }
+        entry.is_some()
     }
 
     /// The flow of `key`, if tracked (for hints: it may be idle).

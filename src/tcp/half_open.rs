@@ -29,6 +29,7 @@ use rustc_hash::FxHasher;
 use super::seq::SeqNum;
 use super::{Segment, TcpMeta};
 use crate::flow::{Direction, Endpoint, FlowKey, Timestamp, Transport};
+use crate::prefetch;
 use crate::stream::{CloseReason, TableLimits, TableStats};
 
 /// A time offset that was not seen (SYN-ACK, handshake ACK).
@@ -360,6 +361,13 @@ impl<K: PackedKey> Slots<K> {
         &mut self.chunks[i as usize / CHUNK][i as usize % CHUNK]
     }
 
+    /// Asks the CPU to start loading the slot of `key`, if held (a hint).
+    fn prefetch(&self, key: &K) {
+        if let Some(i) = self.find(key) {
+            prefetch::object(self.slot(i));
+        }
+    }
+
     fn find(&self, key: &K) -> Option<u32> {
         let chunks = &self.chunks;
         self.index
@@ -523,6 +531,16 @@ impl HalfOpenTable {
         }
         self.stats.peak_flows = self.stats.peak_flows.max(self.len() as u64);
         Offered::Held
+    }
+
+    /// Asks the CPU to start loading the slot of `key`'s connection, if it is held here (a
+    /// hint, for a segment coming soon).
+    pub(super) fn prefetch(&self, key: &FlowKey) {
+        if let Some(key) = V4Key::pack(key) {
+            self.v4.prefetch(&key);
+        } else if let Some(key) = V6Key::pack(key) {
+            self.v6.prefetch(&key);
+        }
     }
 
     /// Closes every connection idle since before `now - idle_timeout`, at its idle deadline

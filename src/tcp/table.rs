@@ -356,10 +356,12 @@ impl<S: StreamConsumer> TcpTable<S> {
     }
 
     /// Asks the CPU to start loading the state of `key`'s connection (its entry, which holds
-    /// the consumer inline), for a segment coming soon: connection state is scattered over the
-    /// heap, and every segment would otherwise wait for memory.
+    /// the consumer inline, or its half-open slot), for a segment coming soon: connection
+    /// state is scattered over the heap, and every segment would otherwise wait for memory.
     pub fn prefetch(&self, key: &FlowKey) {
-        self.flows.prefetch(key);
+        if !self.flows.prefetch(key) {
+            self.half_open.prefetch(key);
+        }
     }
 
     /// For a segment of direction `dir` that may close `key`'s connection (a FIN or RST
