@@ -380,6 +380,10 @@ impl PacketSource for OfflineFile {
         self.link
     }
 
+    // Inlined into the reader's loop (with the mapped reader's): a frame returned through
+    // memory was read back with other widths than it was written with (a store-forwarding
+    // stall on every packet).
+    #[inline(always)]
     fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
         let packet = self.packets_read + 1;
         let frame = match &mut self.backend {

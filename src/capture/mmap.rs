@@ -213,6 +213,8 @@ impl MappedPcap {
     }
 
     /// The next frame; `packet` is the 1-based number it will have, for error messages.
+    /// Inlined for the reason [`OfflineFile`](crate::capture::OfflineFile)'s `next_frame` is.
+    #[inline(always)]
     pub(super) fn next_frame(&mut self, packet: u64) -> Result<Option<Frame<'_>>, CaptureError> {
         self.prefetch();
         let rest = self.file.bytes().get(self.pos..).unwrap_or_default();
