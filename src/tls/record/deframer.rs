@@ -405,7 +405,7 @@ impl Deframer {
         probation: bool,
         ts: Timestamp,
         sink: &mut impl RecordSink,
-    ) {
+    ) -> bool {
         let want = sink.wants_body(&header);
         self.state = State::Body {
             header,
@@ -417,6 +417,7 @@ impl Deframer {
         if header.len == 0 {
             self.body_done(ts, sink);
         }
+        want
     }
 
     /// Length of the header being collected: 5 for TLS; for SSLv2, 2 or 3 depending on the
@@ -435,17 +436,34 @@ impl Deframer {
         if self.window_len == 0 && self.records > 0 {
             self.framing = sink.framing();
         }
-        while self.window_len < self.header_len() {
-            let Some((&b, rest)) = input.split_first() else {
-                return;
-            };
-            *input = rest;
-            self.push_window(b);
-        }
-        self.window_len = 0;
+        // A whole TLS header in the input (the usual case) is read where it is: collected byte
+        // by byte into the window and read back as words at once, it cost a store-forwarding
+        // stall per record.
+        let whole = match (self.framing, self.window_len) {
+            (Framing::Tls, 0) => input.split_first_chunk::<5>(),
+            _ => None,
+        };
+        let bytes = match whole {
+            Some((&bytes, rest)) => {
+                *input = rest;
+                bytes
+            }
+            None => {
+                while self.window_len < self.header_len() {
+                    let Some((&b, rest)) = input.split_first() else {
+                        return;
+                    };
+                    *input = rest;
+                    self.push_window(b);
+                }
+                self.window_len = 0;
+                let [a, b, c, d, e, ..] = self.window;
+                [a, b, c, d, e]
+            }
+        };
         match self.framing {
             Framing::Sslv2 => {
-                let [b0, b1, ..] = self.window;
+                let [b0, b1, ..] = bytes;
                 let len = if b0 & 0x80 != 0 {
                     u16::from_be_bytes([b0 & 0x7f, b1])
                 } else {
@@ -460,15 +478,30 @@ impl Deframer {
                 self.start_body(header, false, ts, sink);
             }
             Framing::Tls => {
-                let [a, b, c, d, e, ..] = self.window;
-                let header = RecordHeader::tls([a, b, c, d, e]);
+                let header = RecordHeader::tls(bytes);
                 let accepted = match &self.held {
                     Some(held) => header.confirms(&held.header),
                     None => header.is_plausible(),
                 };
                 if accepted {
                     self.confirm_held(sink);
-                    self.start_body(header, false, ts, sink);
+                    let want = self.start_body(header, false, ts, sink);
+                    // The whole body in the input too (the usual case): delivered (or skipped)
+                    // now, with the header in hand. Read back from the state just written, it
+                    // cost a store-forwarding stall per record.
+                    if header.len > 0
+                        && self.buf.is_empty()
+                        && let Some((body, rest)) = input.split_at_checked(usize::from(header.len))
+                    {
+                        *input = rest;
+                        self.state = State::Header;
+                        let body = if want {
+                            RecordBody::Data(body)
+                        } else {
+                            RecordBody::Skipped
+                        };
+                        self.deliver(header, body, ts, sink);
+                    }
                     return;
                 }
                 if self.held.take().is_none() {
@@ -477,7 +510,8 @@ impl Deframer {
                 // A false resynchronisation candidate is dropped like garbage; its body is gone,
                 // so scanning resumes after this header's first byte.
                 self.buf.clear();
-                self.window.copy_within(1..5, 0);
+                let [_, rest @ ..] = bytes;
+                self.window[..4].copy_from_slice(&rest);
                 self.window_len = 4;
                 self.state = State::Resync;
             }
