@@ -270,7 +270,10 @@ impl<P> Handshake<P> {
         &self.t
     }
 
-    /// Appends an event; returns its index, or `None` once the cap is reached.
+    /// Appends an event; returns its index, or `None` once the cap is reached. Inlined: the
+    /// event, passed through memory, was read back with other widths than the caller wrote
+    /// it with (a store-forwarding stall per event).
+    #[inline(always)]
     fn push(&mut self, from: Direction, ts: Timestamp, event: TlsEvent) -> Option<usize> {
         if self.t.events.len() >= MAX_EVENTS {
             if !self.events_capped {
