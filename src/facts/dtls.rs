@@ -120,6 +120,7 @@ mod tests {
     use crate::facts::{FactsConfig, TransportFacts, build};
     use crate::flow::{Direction, Endpoint, FlowKey, Transport};
     use crate::tls::{ClientHello, TimedEvent, TlsEvent, Transcript};
+    use smallvec::smallvec;
     use std::net::{IpAddr, Ipv4Addr};
 
     const C: Direction = Direction::LoToHi;
@@ -139,7 +140,7 @@ mod tests {
         let key = FlowKey::from_endpoints(Transport::Udp, ep(1, 50000), ep(2, 4433)).0;
         let hello = TlsEvent::ClientHello(Box::new(ClientHello {
             legacy_version: 0xfefd,
-            cipher_suites: vec![0xc02f],
+            cipher_suites: smallvec![0xc02f],
             ..Default::default()
         }));
         let transcript = Transcript {

@@ -8,6 +8,7 @@ use crate::tcp::{CloseReason, TcpMeta};
 use crate::tls::TimedEvent;
 use crate::tls::codes::{AlertDescription, AlertLevel};
 use crate::tls::{TlsEvent, Transcript};
+use smallvec::smallvec;
 use std::net::{IpAddr, Ipv4Addr};
 
 fn key() -> FlowKey {
@@ -40,7 +41,7 @@ const S: Direction = Direction::HiToLo;
 fn hello() -> TlsEvent {
     TlsEvent::ClientHello(Box::new(ClientHello {
         legacy_version: 0x0303,
-        cipher_suites: vec![0xc02f, 0x009c],
+        cipher_suites: smallvec![0xc02f, 0x009c],
         sni: Some("www.example.test".into()),
         ..Default::default()
     }))
@@ -332,10 +333,10 @@ fn tls13_experiment_psk_is_a_resumption() {
         let sh = crate::tls::handshake::hello::parse_server_hello(&body, 2).expect("ServerHello");
         let ch = ClientHello {
             legacy_version: 0x0303,
-            supported_versions: vec![version, 0x0303],
+            supported_versions: smallvec![version, 0x0303],
             session_id_len: 32,
             psk_identities: Some(1),
-            cipher_suites: vec![0x1301],
+            cipher_suites: smallvec![0x1301],
             ..Default::default()
         };
         let f = run(
