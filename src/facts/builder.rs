@@ -336,8 +336,8 @@ impl Builder {
             .server_hello_ts
             .or(f.client_hello_ts)
             .unwrap_or_else(|| f.first_ts());
-        let sni = f.sni().map(str::to_owned);
-        f.certificates = judge_chain(self.server_chain, sni.as_deref(), judge_at, cfg);
+        let certificates = judge_chain(self.server_chain, f.sni(), judge_at, cfg);
+        f.certificates = certificates;
         f.client_certificates = judge_chain(self.client_chain, None, judge_at, cfg);
         match done_ts {
             Some(_) if f.resumption.accepted.is_some() => f.outcome = Outcome::Resumed,
