@@ -12,6 +12,7 @@ use super::{
 };
 use crate::flow::{Direction, FlowKey, Timestamp};
 use crate::tls::codes::AlertLevel;
+use crate::tls::handshake::recycle_event_list;
 use crate::tls::names::version_rank;
 use crate::tls::{Alert, AnomalyKind, Certificate, ClientHello, ServerHello, TlsEvent, Transcript};
 
@@ -64,7 +65,8 @@ pub fn build(
         decrypted: Decrypted::default(),
         hello_verify_request: false,
     };
-    for ev in transcript.events {
+    let mut events = transcript.events;
+    for ev in events.drain(..) {
         let side = if ev.from == client_dir {
             Side::Client
         } else {
@@ -75,6 +77,7 @@ pub fn build(
             b.last_message = Some((side, message));
         }
     }
+    recycle_event_list(events);
     for a in &transcript.anomalies {
         *b.f.anomalies.entry(a.kind.name()).or_default() += 1;
     }

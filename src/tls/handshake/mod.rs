@@ -27,7 +27,9 @@ pub use hello::{ClientHello, HelloError, ServerHello};
 pub use input::HandshakeInput;
 pub use messages::{MessageParsers, WireParsers};
 pub use sink::{EventLog, HandshakeSink};
-pub use transcript::{Alert, Anomaly, AnomalyKind, TimedEvent, TlsEvent, Transcript};
+pub use transcript::{
+    Alert, Anomaly, AnomalyKind, TimedEvent, TlsEvent, Transcript, recycle_event_list,
+};
 
 use std::marker::PhantomData;
 
@@ -41,10 +43,6 @@ pub const MAX_EVENTS: usize = 1024;
 
 /// Anomalies kept per connection; beyond, they are dropped (the first ones tell the story).
 pub const MAX_ANOMALIES: usize = 256;
-
-/// Events room is made for at a connection's first event (a full TLS 1.2 handshake with
-/// alerts and a ticket is about fourteen).
-const EVENTS_RESERVED: usize = 16;
 
 /// What carries a connection's handshake messages. Fingerprints name it: JA4's first
 /// character is `t`, `q` or `d`.
@@ -279,9 +277,10 @@ impl<P> Handshake<P> {
             }
             return None;
         }
-        if self.t.events.is_empty() {
-            // A full handshake is a dozen events or so: one allocation, not four.
-            self.t.events.reserve(EVENTS_RESERVED);
+        if self.t.events.capacity() == 0 {
+            // A full handshake is a dozen events or so: a list with room for them, not four
+            // growths.
+            self.t.events = transcript::event_list();
         }
         self.t.events.push(TimedEvent { ts, from, event });
         Some(self.t.events.len() - 1)
