@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use super::certificates::judge_chain;
 use super::diagnosis::{HandshakeEvidence, diagnose};
 use super::{
@@ -47,9 +49,8 @@ pub fn build(
             certificates: Vec::new(),
             client_certificates: Vec::new(),
             client_certificate_empty: false,
-            alerts: Vec::new(),
-            // Nearly every event is a handshake message: one allocation instead of a few.
-            messages: Vec::with_capacity(transcript.events.len()),
+            alerts: SmallVec::new(),
+            messages: SmallVec::new(),
             resumption: Resumption::default(),
             renegotiation: Renegotiation::default(),
             anomalies: BTreeMap::new(),

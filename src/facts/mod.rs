@@ -28,6 +28,8 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use crate::flow::{Direction, Endpoint, Timestamp, Transport};
 use crate::tls::names::version_rank;
 use crate::tls::{Alert, Certificate, ClientHello, ServerHello};
@@ -432,10 +434,10 @@ pub struct ConnectionFacts {
     pub client_certificates: Vec<ChainCert>,
     /// The client answered a CertificateRequest with an empty Certificate.
     pub client_certificate_empty: bool,
-    /// Alerts in order.
-    pub alerts: Vec<AlertFact>,
-    /// Handshake messages in order with their sender.
-    pub messages: Vec<(Side, &'static str)>,
+    /// Alerts in order (inline up to two: most connections end with one alert per side).
+    pub alerts: SmallVec<[AlertFact; 2]>,
+    /// Handshake messages in order with their sender (inline up to a full handshake's).
+    pub messages: SmallVec<[(Side, &'static str); 16]>,
     /// Resumption offered/accepted.
     pub resumption: Resumption,
     /// TLS ≤ 1.2 renegotiations: who started them, how many completed, secure renegotiation

@@ -644,7 +644,7 @@ pub fn write_connection(f: &ConnectionFacts, input: u16, format: &RecordFormat, 
             key!("client_certificate_empty"),
             &f.client_certificate_empty,
         );
-        o.field(key!("alerts"), &f.alerts);
+        o.field(key!("alerts"), &f.alerts[..]);
         o.run(&MessagesRun(&f.messages));
         o.field(key!("resumption"), &f.resumption);
         o.field(key!("renegotiations"), &f.renegotiations());
