@@ -194,6 +194,25 @@ fn malformed_extension_body_keeps_type_list() {
     assert_eq!(&*h.ja3, "a607f3a5c94c2ee592af1456f36c8367");
 }
 
+/// A host name that is not UTF-8 is kept, its bad bytes replaced (as `from_utf8_lossy` does);
+/// a valid one is kept as sent.
+#[test]
+fn server_name_that_is_not_utf8_is_kept_lossily() {
+    use crate::dtls::test_wire::ClientHelloSpec;
+    let spec = ClientHelloSpec {
+        sni: b"bad\xffname.test".to_vec(),
+        ..ClientHelloSpec::default()
+    };
+    let h = parse_client_hello_as(&spec.body(), HelloFormat::Dtls).unwrap();
+    assert_eq!(h.sni.as_deref(), Some("bad\u{fffd}name.test"));
+    let spec = ClientHelloSpec {
+        sni: "b\u{fc}cher.test".as_bytes().to_vec(),
+        ..ClientHelloSpec::default()
+    };
+    let h = parse_client_hello_as(&spec.body(), HelloFormat::Dtls).unwrap();
+    assert_eq!(h.sni.as_deref(), Some("b\u{fc}cher.test"));
+}
+
 /// DTLS: the cookie after the session id is read and its length kept; the connection_id
 /// extension is decoded in both hellos; a TLS hello has no cookie.
 #[test]
