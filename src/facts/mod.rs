@@ -215,8 +215,9 @@ pub struct AlertFact {
 pub struct ChainCert {
     /// Parsed certificate (shared across connections).
     pub cert: Arc<Certificate>,
-    /// Findings, e.g. expired, SNI mismatch.
-    pub findings: Vec<Finding>,
+    /// Findings, e.g. expired, SNI mismatch: inline (sixteen one-byte findings fit in the
+    /// room of a `Vec`'s pointer and length, so no certificate allocates for them).
+    pub findings: SmallVec<[Finding; 16]>,
 }
 
 /// Durations of the connection's phases, in microseconds of capture time.

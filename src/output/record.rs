@@ -700,11 +700,11 @@ mod tests {
         let chain = [
             ChainCert {
                 cert: Arc::clone(&a),
-                findings: vec![Finding::Expired, Finding::SelfSigned],
+                findings: smallvec::smallvec![Finding::Expired, Finding::SelfSigned],
             },
             ChainCert {
                 cert: Arc::clone(&b),
-                findings: Vec::new(),
+                findings: smallvec::SmallVec::new(),
             },
         ];
         let reference: Vec<CertOut<'_>> = chain
