@@ -1,9 +1,10 @@
-//! Spare buffers: emptied `Vec`s of finished connections, kept by a worker thread for its next
-//! connections. A connection's event list and a record body that spans segments each cost one
-//! allocation of several hundred bytes to a few KiB, and mimalloc served most of those through
-//! its slow path (~400-500 instructions, against a few here). Each user keeps its own
-//! [`Spares`] in a `thread_local!`, so no lock is taken; the count and each buffer's capacity
-//! are capped, so what is kept stays small whatever the traffic.
+//! Spare buffers and boxes: emptied `Vec`s and boxes of finished connections, kept by a worker
+//! thread for its next connections. A connection's event list, its hellos' boxes and a record
+//! body that spans segments each cost one allocation of a few hundred bytes to a few KiB, and
+//! mimalloc served most of those through its slow path (~200-500 instructions, against a few
+//! here). Each user keeps its own [`Spares`] or [`SpareBoxes`] in a `thread_local!`, so no
+//! lock is taken; the count and each buffer's capacity are capped, so what is kept stays small
+//! whatever the traffic.
 
 /// Up to `COUNT` emptied buffers of at most `MAX_CAPACITY` elements' room each.
 #[derive(Debug)]
@@ -41,6 +42,44 @@ impl<T, const COUNT: usize, const MAX_CAPACITY: usize> Default for Spares<T, COU
     }
 }
 
+/// Up to `COUNT` boxes whose values are done with, to be overwritten by the next value of
+/// their type (the old value is dropped then: the same work as at its own drop, later).
+#[derive(Debug)]
+pub struct SpareBoxes<T, const COUNT: usize> {
+    kept: Vec<Box<T>>,
+}
+
+impl<T, const COUNT: usize> SpareBoxes<T, COUNT> {
+    /// None kept yet (const, for `thread_local!`).
+    pub const fn new() -> Self {
+        SpareBoxes { kept: Vec::new() }
+    }
+
+    /// `value` in a kept box, else in a new one.
+    pub fn boxed(&mut self, value: T) -> Box<T> {
+        match self.kept.pop() {
+            Some(mut b) => {
+                *b = value;
+                b
+            }
+            None => Box::new(value),
+        }
+    }
+
+    /// Keeps `b` for [`Self::boxed`], unless `COUNT` are kept already (it is then dropped).
+    pub fn keep(&mut self, b: Box<T>) {
+        if self.kept.len() < COUNT {
+            self.kept.push(b);
+        }
+    }
+}
+
+impl<T, const COUNT: usize> Default for SpareBoxes<T, COUNT> {
+    fn default() -> Self {
+        SpareBoxes::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +111,26 @@ mod tests {
         assert!(spares.take(64).is_some());
         assert!(spares.take(64).is_some());
         assert!(spares.take(64).is_none(), "only two were kept");
+    }
+
+    #[test]
+    fn a_kept_box_holds_the_next_value() {
+        let mut spares: SpareBoxes<String, 1> = SpareBoxes::new();
+        let first = spares.boxed("first".to_string());
+        let at = std::ptr::from_ref::<String>(&first);
+        spares.keep(first);
+        spares.keep(Box::new("beyond the count".to_string()));
+        let second = spares.boxed("second".to_string());
+        assert_eq!(*second, "second");
+        assert_eq!(
+            std::ptr::from_ref::<String>(&second),
+            at,
+            "the kept box is reused"
+        );
+        assert_eq!(
+            *spares.boxed("third".to_string()),
+            "third",
+            "a new box when none is kept"
+        );
     }
 }

@@ -198,7 +198,11 @@ mod tests {
             cause(&f),
             (Outcome::NoResponse, Some(FailureCause::NoResponse))
         );
-        let explanation = f.failure.map(|x| x.explanation).unwrap_or_default();
+        let explanation = f
+            .failure
+            .as_ref()
+            .map(|x| x.explanation.clone())
+            .unwrap_or_default();
         assert!(
             explanation.contains("sent 3 times over 3000 ms"),
             "{explanation}"
@@ -236,7 +240,11 @@ mod tests {
                 Some(FailureCause::CookieExchangeIncomplete)
             )
         );
-        let explanation = f.failure.map(|x| x.explanation).unwrap_or_default();
+        let explanation = f
+            .failure
+            .as_ref()
+            .map(|x| x.explanation.clone())
+            .unwrap_or_default();
         assert!(
             explanation.contains("HelloVerifyRequest, sent 4 times")
                 && explanation.contains("resent its first ClientHello 3 times"),
@@ -260,7 +268,11 @@ mod tests {
             cause(&f),
             (Outcome::Failed, Some(FailureCause::RetransmissionStorm))
         );
-        let explanation = f.failure.map(|x| x.explanation).unwrap_or_default();
+        let explanation = f
+            .failure
+            .as_ref()
+            .map(|x| x.explanation.clone())
+            .unwrap_or_default();
         assert!(
             explanation.contains("client resent its flight twice and the server twice"),
             "{explanation}"

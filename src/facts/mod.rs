@@ -453,6 +453,25 @@ pub struct ConnectionFacts {
     pub transport: TransportFacts,
 }
 
+/// The hellos' boxes go back to the thread's spares for the next connections' hellos (see
+/// [`ClientHello::boxed`]).
+impl Drop for ConnectionFacts {
+    fn drop(&mut self) {
+        if let Some(hello) = self.client_hello.take() {
+            ClientHello::recycle(hello);
+        }
+        if let Some(hello) = self.retry_client_hello.take() {
+            ClientHello::recycle(hello);
+        }
+        if let Some(hello) = self.server_hello.take() {
+            ServerHello::recycle(hello);
+        }
+        if let Some(hello) = self.hello_retry_request.take() {
+            ServerHello::recycle(hello);
+        }
+    }
+}
+
 impl ConnectionFacts {
     /// First packet of the connection.
     pub fn first_ts(&self) -> Timestamp {

@@ -113,7 +113,7 @@ fn server_handshake_failure_before_server_hello_is_no_shared_cipher() {
         CloseReason::Fin,
     );
     assert_eq!(f.outcome, Outcome::Failed);
-    let failure = f.failure.expect("failure");
+    let failure = f.failure.clone().expect("failure");
     assert_eq!(failure.cause, FailureCause::NoSharedCipher);
     assert!(
         failure
@@ -167,7 +167,7 @@ fn server_reset_names_the_last_message() {
         ..Default::default()
     };
     let f = run(vec![ev(1, C, hello())], tcp, CloseReason::Rst);
-    let failure = f.failure.expect("failure");
+    let failure = f.failure.clone().expect("failure");
     assert_eq!(failure.cause, FailureCause::ServerReset);
     assert!(
         failure
@@ -190,7 +190,7 @@ fn tls13_inferred_client_alert_is_certificate_rejection() {
         CloseReason::Fin,
     );
     assert_eq!(f.outcome, Outcome::Failed);
-    let failure = f.failure.expect("failure");
+    let failure = f.failure.clone().expect("failure");
     assert_eq!(failure.cause, FailureCause::ClientRejectedCertificate);
     assert!(failure.inferred);
 }
@@ -215,7 +215,7 @@ fn tls13_server_reply_to_finished(tcp: TcpMeta) -> ConnectionFacts {
 fn tls13_inferred_server_alert_after_client_finished_is_client_certificate_rejection() {
     let f = tls13_server_reply_to_finished(TcpMeta::default());
     assert_eq!(f.outcome, Outcome::Failed);
-    let failure = f.failure.expect("failure");
+    let failure = f.failure.clone().expect("failure");
     assert_eq!(failure.cause, FailureCause::ServerRejectedClientCertificate);
     assert!(failure.inferred);
     assert!(

@@ -318,7 +318,7 @@ impl<P: MessageParsers> Handshake<P> {
                 self.client_hello_seen(dir);
                 P::client_hello(body, self.carrier.hello_format()).map(|mut ch| {
                     fingerprint::fill_client(&mut ch, self.carrier);
-                    TlsEvent::ClientHello(Box::new(ch))
+                    TlsEvent::ClientHello(ch.boxed())
                 })
             }
             HandshakeType::SERVER_HELLO | HandshakeType::HELLO_RETRY_REQUEST => {
@@ -326,7 +326,7 @@ impl<P: MessageParsers> Handshake<P> {
                 P::server_hello(body, msg_type.0).map(|mut sh| {
                     fingerprint::fill_server(&mut sh, self.carrier);
                     self.server_hello_seen(dir, &sh);
-                    TlsEvent::ServerHello(Box::new(sh))
+                    TlsEvent::ServerHello(sh.boxed())
                 })
             }
             HandshakeType::NEW_SESSION_TICKET if !self.tls13 => P::new_session_ticket(body)
@@ -394,7 +394,7 @@ impl<P: MessageParsers> Handshake<P> {
                 match P::sslv2_client_hello(msg) {
                     Ok(mut ch) => {
                         fingerprint::fill_client(&mut ch, self.carrier);
-                        self.push(dir, ts, TlsEvent::ClientHello(Box::new(ch)));
+                        self.push(dir, ts, TlsEvent::ClientHello(ch.boxed()));
                     }
                     Err(_) => self.anomaly(dir, AnomalyKind::HandshakeParseError),
                 }
@@ -404,7 +404,7 @@ impl<P: MessageParsers> Handshake<P> {
                 Some((sh, cert)) => {
                     self.server_hello_seen(dir, &sh);
                     self.sslv2 = true;
-                    self.push(dir, ts, TlsEvent::ServerHello(Box::new(sh)));
+                    self.push(dir, ts, TlsEvent::ServerHello(sh.boxed()));
                     if !cert.is_empty() {
                         let cert = P::certificate(ctx, cert);
                         self.push(dir, ts, TlsEvent::Certificate(vec![cert]));
