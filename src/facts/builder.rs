@@ -87,7 +87,10 @@ pub fn build(
         b.decrypted.accounting = *accounting;
         b.f.decrypted = Some(Box::new(std::mem::take(&mut b.decrypted)));
     }
-    b.finish(cfg)
+    // Finished in place and moved out once: the facts are a kilobyte, and every move of
+    // them or of the builder is a copy of it.
+    b.finish(cfg);
+    b.f
 }
 
 /// What happened per side, gathered in one pass over the events.
@@ -308,7 +311,7 @@ impl Builder {
 
     /// Everything that needs all the events: resumption, secure renegotiation, timings,
     /// certificate findings, the outcome.
-    fn finish(mut self, cfg: &FactsConfig) -> ConnectionFacts {
+    fn finish(&mut self, cfg: &FactsConfig) {
         self.resumption_offered();
         let f = &mut self.f;
         if let (Some(sh), Some(ch)) = (f.server_hello.as_deref(), f.client_hello.as_deref())
@@ -340,9 +343,15 @@ impl Builder {
             .server_hello_ts
             .or(f.client_hello_ts)
             .unwrap_or_else(|| f.first_ts());
-        let certificates = judge_chain(self.server_chain, f.sni(), judge_at, cfg);
+        let certificates = judge_chain(
+            std::mem::take(&mut self.server_chain),
+            f.sni(),
+            judge_at,
+            cfg,
+        );
         f.certificates = certificates;
-        f.client_certificates = judge_chain(self.client_chain, None, judge_at, cfg);
+        f.client_certificates =
+            judge_chain(std::mem::take(&mut self.client_chain), None, judge_at, cfg);
         match done_ts {
             Some(_) if f.resumption.accepted.is_some() => f.outcome = Outcome::Resumed,
             Some(_) => f.outcome = Outcome::Established,
@@ -353,7 +362,6 @@ impl Builder {
                 (f.outcome, f.failure) = diagnose(f, seen);
             }
         }
-        self.f
     }
 
     /// The resumption mechanisms the first ClientHello offered.
