@@ -24,6 +24,7 @@ pub mod prefetch;
 pub mod privileges;
 pub mod quic;
 pub mod sink;
+pub mod spare;
 pub mod stream;
 pub mod tcp;
 pub mod tls;

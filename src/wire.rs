@@ -42,6 +42,7 @@
 use nom::error::{ErrorKind, ParseError};
 use nom::multi::length_data;
 use nom::{Err, IResult};
+use smallvec::SmallVec;
 
 pub use nom::bytes::complete::take;
 pub use nom::number::complete::{be_u8, be_u16, be_u24, be_u32};
@@ -111,15 +112,26 @@ pub fn vec24<'a, E: ParseError<&'a [u8]>>(i: &'a [u8]) -> IResult<&'a [u8], &'a 
     length_data(be_u24)(i)
 }
 
-/// The whole input as big-endian u16 values (a codepoint list); an odd byte count is
-/// malformed (`what`).
-pub fn u16_list(i: &[u8], what: &'static str) -> Result<Vec<u16>, WireError> {
+/// The whole input as big-endian u16 values (a codepoint list), inline when there are at most
+/// `N`; an odd byte count is malformed (`what`). Decoded in plain loops the compiler
+/// vectorises: this runs for several lists of every hello.
+pub fn u16_list<const N: usize>(
+    i: &[u8],
+    what: &'static str,
+) -> Result<SmallVec<[u16; N]>, WireError> {
     if !i.len().is_multiple_of(2) {
         return Err(WireError::Malformed(what));
     }
-    Ok(i.chunks_exact(2)
-        .map(|c| u16::from_be_bytes([c[0], c[1]]))
-        .collect())
+    let decode = |c: &[u8]| u16::from_be_bytes([c[0], c[1]]);
+    let len = i.len() / 2;
+    if len > N {
+        return Ok(SmallVec::from_vec(i.chunks_exact(2).map(decode).collect()));
+    }
+    let mut inline = [0u16; N];
+    for (slot, c) in inline.iter_mut().zip(i.chunks_exact(2)) {
+        *slot = decode(c);
+    }
+    Ok(SmallVec::from_buf_and_len(inline, len))
 }
 
 /// A QUIC variable-length integer (RFC 9000 §16): the two high bits of the first byte give
@@ -214,14 +226,19 @@ mod tests {
     #[test]
     fn codepoint_lists() {
         assert_eq!(
-            u16_list(&[0x13, 0x01, 0, 0xff], "x"),
-            Ok(vec![0x1301, 0xff])
+            u16_list::<4>(&[0x13, 0x01, 0, 0xff], "x").as_deref(),
+            Ok(&[0x1301, 0xff][..])
         );
         assert_eq!(
-            u16_list(&[1, 2, 3], "odd"),
+            u16_list::<4>(&[1, 2, 3], "odd"),
             Err(WireError::Malformed("odd"))
         );
-        assert_eq!(u16_list(&[], "x"), Ok(vec![]));
+        assert_eq!(u16_list::<4>(&[], "x").as_deref(), Ok(&[][..]));
+        // Beyond the inline capacity, on the heap, the same values.
+        assert_eq!(
+            u16_list::<1>(&[0x13, 0x01, 0, 0xff], "x").as_deref(),
+            Ok(&[0x1301, 0xff][..])
+        );
     }
 
     #[test]

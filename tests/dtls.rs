@@ -275,17 +275,17 @@ fn compare(name: &str, conn: &Connection, want: &Value, t: &mut Tally) {
     );
     t.check(
         &at("ch supported_versions"),
-        ch.supported_versions.clone(),
+        ch.supported_versions.to_vec(),
         hex_list(&w["supported_versions"]),
     );
     t.check(
         &at("ch cipher_suites"),
-        ch.cipher_suites.clone(),
+        ch.cipher_suites.to_vec(),
         hex_list(&w["cipher_suites"]),
     );
     t.check(
         &at("ch extensions"),
-        ch.extensions.clone(),
+        ch.extensions.to_vec(),
         int_list(&w["extensions"]),
     );
     t.check(
@@ -312,12 +312,12 @@ fn compare(name: &str, conn: &Connection, want: &Value, t: &mut Tally) {
     );
     t.check(
         &at("ch supported_groups"),
-        ch.groups.clone(),
+        ch.groups.to_vec(),
         hex_list(&w["supported_groups"]),
     );
     t.check(
         &at("ch signature_algorithms"),
-        ch.sig_algs.clone(),
+        ch.sig_algs.to_vec(),
         hex_list(&w["signature_algorithms"]),
     );
 
@@ -350,7 +350,7 @@ fn compare(name: &str, conn: &Connection, want: &Value, t: &mut Tally) {
             if let Some(exts) = w.get("extensions") {
                 t.check(
                     &at("later ch extensions"),
-                    ours.extensions.clone(),
+                    ours.extensions.to_vec(),
                     int_list(exts),
                 );
             }
@@ -377,7 +377,7 @@ fn compare(name: &str, conn: &Connection, want: &Value, t: &mut Tally) {
             t.check(&at(&format!("{key} cipher")), sh.cipher, hex(&w["cipher"]));
             t.check(
                 &at(&format!("{key} extensions")),
-                sh.extensions.clone(),
+                sh.extensions.to_vec(),
                 int_list(&w["extensions"]),
             );
         }

@@ -129,7 +129,7 @@ fn check_udp_captures(tally: &mut Tally) {
             fact(
                 "client_hello.extensions",
                 &w["extensions"],
-                json!(ch.extensions),
+                json!(&ch.extensions[..]),
             );
             fact("client_hello.sni", &w["sni"], json!(ch.sni));
             fact("client_hello.alpn", &w["alpn"], json!(ch.alpn));
@@ -172,7 +172,7 @@ fn check_udp_captures(tally: &mut Tally) {
                     fact(
                         "server_hello.extensions",
                         &w["extensions"],
-                        json!(sh.extensions),
+                        json!(&sh.extensions[..]),
                     );
                 }
                 sh => fact("server_hello", &json!(!w.is_null()), json!(sh.is_some())),

@@ -212,7 +212,7 @@ fn aioquic_alpn_mismatch() {
 fn aioquic_no_shared_cipher() {
     let f = one("aioquic-no-shared-cipher.pcap");
     let (ch, _) = f.client_hello().expect("ClientHello");
-    assert_eq!(ch.cipher_suites, [0x1303]);
+    assert_eq!(ch.cipher_suites[..], [0x1303]);
     let close = f.facts.connection_close.as_ref().expect("close");
     assert_eq!(
         (close.from, close.error_code, close.tls_alert),

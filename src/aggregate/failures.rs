@@ -87,7 +87,7 @@ impl FailedConnection {
             alerts: f.alerts.iter().take(ALERTS_KEPT).cloned().collect(),
             last_messages: f.messages.iter().skip(skip).copied().collect(),
             certificate_subject: leaf.map(|c| c.cert.subject.clone()),
-            certificate_findings: leaf.map(|c| c.findings.clone()).unwrap_or_default(),
+            certificate_findings: leaf.map(|c| c.findings.to_vec()).unwrap_or_default(),
             close: tcp.map(|t| t.close),
             reset_by: tcp.and_then(|t| t.meta.rst).map(|(dir, _)| {
                 if dir == f.client_dir {

@@ -200,7 +200,7 @@ fn offered_groups_count_each_connection_whatever_the_list_length() {
     for groups in [&short, &long, &short] {
         let mut f = empty_facts();
         f.client_hello = Some(Box::new(ClientHello {
-            groups: groups.clone(),
+            groups: groups.as_slice().into(),
             ..Default::default()
         }));
         agg.add(&f);

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use super::certificates::judge_chain;
 use super::diagnosis::{HandshakeEvidence, diagnose};
 use super::{
@@ -12,6 +14,7 @@ use super::{
 };
 use crate::flow::{Direction, FlowKey, Timestamp};
 use crate::tls::codes::AlertLevel;
+use crate::tls::handshake::recycle_event_list;
 use crate::tls::names::version_rank;
 use crate::tls::{Alert, AnomalyKind, Certificate, ClientHello, ServerHello, TlsEvent, Transcript};
 
@@ -46,9 +49,8 @@ pub fn build(
             certificates: Vec::new(),
             client_certificates: Vec::new(),
             client_certificate_empty: false,
-            alerts: Vec::new(),
-            // Nearly every event is a handshake message: one allocation instead of a few.
-            messages: Vec::with_capacity(transcript.events.len()),
+            alerts: SmallVec::new(),
+            messages: SmallVec::new(),
             resumption: Resumption::default(),
             renegotiation: Renegotiation::default(),
             anomalies: BTreeMap::new(),
@@ -64,7 +66,8 @@ pub fn build(
         decrypted: Decrypted::default(),
         hello_verify_request: false,
     };
-    for ev in transcript.events {
+    let mut events = transcript.events;
+    for ev in events.drain(..) {
         let side = if ev.from == client_dir {
             Side::Client
         } else {
@@ -75,6 +78,7 @@ pub fn build(
             b.last_message = Some((side, message));
         }
     }
+    recycle_event_list(events);
     for a in &transcript.anomalies {
         *b.f.anomalies.entry(a.kind.name()).or_default() += 1;
     }
@@ -83,7 +87,10 @@ pub fn build(
         b.decrypted.accounting = *accounting;
         b.f.decrypted = Some(Box::new(std::mem::take(&mut b.decrypted)));
     }
-    b.finish(cfg)
+    // Finished in place and moved out once: the facts are a kilobyte, and every move of
+    // them or of the builder is a copy of it.
+    b.finish(cfg);
+    b.f
 }
 
 /// What happened per side, gathered in one pass over the events.
@@ -304,7 +311,7 @@ impl Builder {
 
     /// Everything that needs all the events: resumption, secure renegotiation, timings,
     /// certificate findings, the outcome.
-    fn finish(mut self, cfg: &FactsConfig) -> ConnectionFacts {
+    fn finish(&mut self, cfg: &FactsConfig) {
         self.resumption_offered();
         let f = &mut self.f;
         if let (Some(sh), Some(ch)) = (f.server_hello.as_deref(), f.client_hello.as_deref())
@@ -336,9 +343,15 @@ impl Builder {
             .server_hello_ts
             .or(f.client_hello_ts)
             .unwrap_or_else(|| f.first_ts());
-        let sni = f.sni().map(str::to_owned);
-        f.certificates = judge_chain(self.server_chain, sni.as_deref(), judge_at, cfg);
-        f.client_certificates = judge_chain(self.client_chain, None, judge_at, cfg);
+        let certificates = judge_chain(
+            std::mem::take(&mut self.server_chain),
+            f.sni(),
+            judge_at,
+            cfg,
+        );
+        f.certificates = certificates;
+        f.client_certificates =
+            judge_chain(std::mem::take(&mut self.client_chain), None, judge_at, cfg);
         match done_ts {
             Some(_) if f.resumption.accepted.is_some() => f.outcome = Outcome::Resumed,
             Some(_) => f.outcome = Outcome::Established,
@@ -349,7 +362,6 @@ impl Builder {
                 (f.outcome, f.failure) = diagnose(f, seen);
             }
         }
-        self.f
     }
 
     /// The resumption mechanisms the first ClientHello offered.

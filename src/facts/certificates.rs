@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use super::{ChainCert, FactsConfig};
 use crate::flow::Timestamp;
 use crate::tls::Certificate;
@@ -99,7 +101,7 @@ pub(super) fn judge_chain(
     let n = chain.len();
     let mut out: Vec<ChainCert> = Vec::with_capacity(n);
     for (i, cert) in chain.iter().enumerate() {
-        let mut findings = Vec::new();
+        let mut findings = SmallVec::new();
         if cert.parse_error.is_some() {
             findings.push(Finding::Unparsable);
             out.push(ChainCert {
@@ -227,8 +229,8 @@ mod tests {
             &FactsConfig::default(),
         );
         assert_eq!(
-            judged[0].findings,
-            vec![
+            judged[0].findings[..],
+            [
                 Finding::ExpiringSoon,
                 Finding::SniMismatch,
                 Finding::ChainIncomplete,

@@ -85,18 +85,18 @@ pub(super) fn diagnose(f: &ConnectionFacts, seen: HandshakeEvidence) -> (Outcome
 
 /// `the client's ClientHello`: a handshake message named as the RFCs do, with its sender.
 pub(super) fn message_phrase(side: Side, message: &str) -> String {
-    let wire_name: String = message
-        .split('_')
-        .flat_map(|word| {
-            let mut chars = word.chars();
-            chars
-                .next()
-                .map(|c| c.to_ascii_uppercase())
-                .into_iter()
-                .chain(chars)
-        })
-        .collect();
-    format!("the {}'s {wire_name}", side.name())
+    let mut phrase = String::with_capacity(16 + message.len());
+    phrase.push_str("the ");
+    phrase.push_str(side.name());
+    phrase.push_str("'s ");
+    for word in message.split('_') {
+        let mut chars = word.chars();
+        if let Some(first) = chars.next() {
+            phrase.push(first.to_ascii_uppercase());
+            phrase.push_str(chars.as_str());
+        }
+    }
+    phrase
 }
 
 /// Milliseconds from the ClientHello (else the first packet) to `until`.
@@ -136,7 +136,9 @@ fn encrypting_version(f: &ConnectionFacts) -> &'static str {
     }
 }
 
-/// Cause and explanation of a failure ended by alert `a`.
+/// Cause and explanation of a failure ended by alert `a`. The explanation is joined with
+/// `concat` rather than `format!`: it is written for every failed connection, and the
+/// formatting machinery cost several times the joining.
 fn alert_cause(f: &ConnectionFacts, a: &AlertFact) -> (FailureCause, String) {
     let who = a.from.name();
     let Some(desc) = a.alert.description else {
@@ -144,27 +146,35 @@ fn alert_cause(f: &ConnectionFacts, a: &AlertFact) -> (FailureCause, String) {
             return match a.from {
                 Side::Client => (
                     FailureCause::ClientRejectedCertificate,
-                    format!(
+                    [
                         "The client sent an alert-sized encrypted record where its Finished was \
-                         due and closed: most likely it rejected the server certificate ({} hides \
-                         both).",
-                        encrypting_version(f)
-                    ),
+                         due and closed: most likely it rejected the server certificate (",
+                        encrypting_version(f),
+                        " hides both).",
+                    ]
+                    .concat(),
                 ),
                 Side::Server => (
                     FailureCause::ServerRejectedClientCertificate,
-                    format!(
+                    [
                         "The server answered the client's Finished with one alert-sized encrypted \
                          record and closed: most likely it required a client certificate and did \
-                         not get one it accepts ({} hides both).",
-                        encrypting_version(f)
-                    ),
+                         not get one it accepts (",
+                        encrypting_version(f),
+                        " hides both).",
+                    ]
+                    .concat(),
                 ),
             };
         }
         return (
             FailureCause::Unknown,
-            format!("The {who} sent an encrypted alert before the handshake finished."),
+            [
+                "The ",
+                who,
+                " sent an encrypted alert before the handshake finished.",
+            ]
+            .concat(),
         );
     };
     let name = desc.name();
@@ -174,13 +184,14 @@ fn alert_cause(f: &ConnectionFacts, a: &AlertFact) -> (FailureCause, String) {
     };
     let stage = a
         .after
-        .map(|(side, m)| format!(" after {}", message_phrase(side, m)))
+        .map(|(side, m)| [" after ", &message_phrase(side, m)].concat())
         .unwrap_or_default();
-    let base = format!("The {who} sent a {level} {name} alert{stage}");
+    let base = ["The ", who, " sent a ", level, " ", &name, " alert", &stage].concat();
+    let base = base.as_str();
     if f.hello_retry_request.is_some() && f.server_hello.is_none() {
         return (
             FailureCause::HelloRetryFailed,
-            format!("{base} following a HelloRetryRequest."),
+            [base, " following a HelloRetryRequest."].concat(),
         );
     }
     let offered = f.client_hello.as_deref();
@@ -190,42 +201,59 @@ fn alert_cause(f: &ConnectionFacts, a: &AlertFact) -> (FailureCause, String) {
             AlertDescription::HANDSHAKE_FAILURE | AlertDescription::INSUFFICIENT_SECURITY,
         ) if f.server_hello.is_none() => (
             FailureCause::NoSharedCipher,
-            format!(
-                "{base}: it shares no cipher suite or parameters with the client, which offered {} suites.",
-                offered.map_or(0, |ch| ch.cipher_suites.len())
-            ),
+            [
+                base,
+                ": it shares no cipher suite or parameters with the client, which offered ",
+                itoa::Buffer::new().format(offered.map_or(0, |ch| ch.cipher_suites.len())),
+                " suites.",
+            ]
+            .concat(),
         ),
         (_, AlertDescription::PROTOCOL_VERSION | AlertDescription::INAPPROPRIATE_FALLBACK) => {
             let highest = f
                 .highest_offered_version()
                 .map_or_else(|| "nothing".into(), version_name);
             let demand = match (a.from, f.version()) {
-                (Side::Client, Some(chosen)) => format!(
-                    "the server chose {}, which the client refuses",
-                    version_name(chosen)
-                ),
+                (Side::Client, Some(chosen)) => [
+                    "the server chose ",
+                    &version_name(chosen),
+                    ", which the client refuses",
+                ]
+                .concat(),
                 _ => "the server accepts none of the client's versions".to_string(),
             };
             (
                 FailureCause::VersionMismatch,
-                format!(
-                    "{base}: no common protocol version ({demand}; client offered up to {highest})."
-                ),
+                [
+                    base,
+                    ": no common protocol version (",
+                    &demand,
+                    "; client offered up to ",
+                    &highest,
+                    ").",
+                ]
+                .concat(),
             )
         }
         (_, AlertDescription::UNRECOGNIZED_NAME) => (
             FailureCause::UnrecognizedName,
-            format!(
-                "{base}: the server does not serve {}.",
-                f.sni().unwrap_or("the requested name (no SNI sent)")
-            ),
+            [
+                base,
+                ": the server does not serve ",
+                f.sni().unwrap_or("the requested name (no SNI sent)"),
+                ".",
+            ]
+            .concat(),
         ),
         (_, AlertDescription::NO_APPLICATION_PROTOCOL) => (
             FailureCause::NoApplicationProtocol,
-            format!(
-                "{base}: no common application protocol (client offered {}).",
-                offered.map_or(String::new(), |ch| ch.alpn.join(", "))
-            ),
+            [
+                base,
+                ": no common application protocol (client offered ",
+                &offered.map_or(String::new(), |ch| ch.alpn.join(", ")),
+                ").",
+            ]
+            .concat(),
         ),
         (Side::Client, d) if CLIENT_CERTIFICATE_REJECTIONS.contains(&d) => {
             let findings: Vec<&str> = f
@@ -236,11 +264,11 @@ fn alert_cause(f: &ConnectionFacts, a: &AlertFact) -> (FailureCause, String) {
             let why = if findings.is_empty() {
                 String::new()
             } else {
-                format!(" (certificate findings: {})", findings.join(", "))
+                [" (certificate findings: ", &findings.join(", "), ")"].concat()
             };
             (
                 FailureCause::ClientRejectedCertificate,
-                format!("{base}: it rejected the server certificate{why}."),
+                [base, ": it rejected the server certificate", &why, "."].concat(),
             )
         }
         (Side::Server, d)
@@ -249,28 +277,34 @@ fn alert_cause(f: &ConnectionFacts, a: &AlertFact) -> (FailureCause, String) {
         {
             (
                 FailureCause::ServerRejectedClientCertificate,
-                format!(
-                    "{base}: it {} the client certificate.",
+                [
+                    base,
+                    ": it ",
                     if f.client_certificate_empty || desc == AlertDescription::CERTIFICATE_REQUIRED
                     {
                         "required and did not get"
                     } else {
                         "rejected"
-                    }
-                ),
+                    },
+                    " the client certificate.",
+                ]
+                .concat(),
             )
         }
         (Side::Server, AlertDescription::HANDSHAKE_FAILURE) if f.certificate_requested => (
             FailureCause::ServerRejectedClientCertificate,
-            format!(
-                "{base}: it requested a client certificate and {}.",
+            [
+                base,
+                ": it requested a client certificate and ",
                 if f.client_certificate_empty {
                     "the client sent none"
                 } else {
                     "refused the one sent"
-                }
-            ),
+                },
+                ".",
+            ]
+            .concat(),
         ),
-        _ => (FailureCause::Unknown, format!("{base}.")),
+        _ => (FailureCause::Unknown, [base, "."].concat()),
     }
 }

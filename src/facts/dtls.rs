@@ -120,6 +120,7 @@ mod tests {
     use crate::facts::{FactsConfig, TransportFacts, build};
     use crate::flow::{Direction, Endpoint, FlowKey, Transport};
     use crate::tls::{ClientHello, TimedEvent, TlsEvent, Transcript};
+    use smallvec::smallvec;
     use std::net::{IpAddr, Ipv4Addr};
 
     const C: Direction = Direction::LoToHi;
@@ -139,7 +140,7 @@ mod tests {
         let key = FlowKey::from_endpoints(Transport::Udp, ep(1, 50000), ep(2, 4433)).0;
         let hello = TlsEvent::ClientHello(Box::new(ClientHello {
             legacy_version: 0xfefd,
-            cipher_suites: vec![0xc02f],
+            cipher_suites: smallvec![0xc02f],
             ..Default::default()
         }));
         let transcript = Transcript {
@@ -197,7 +198,11 @@ mod tests {
             cause(&f),
             (Outcome::NoResponse, Some(FailureCause::NoResponse))
         );
-        let explanation = f.failure.map(|x| x.explanation).unwrap_or_default();
+        let explanation = f
+            .failure
+            .as_ref()
+            .map(|x| x.explanation.clone())
+            .unwrap_or_default();
         assert!(
             explanation.contains("sent 3 times over 3000 ms"),
             "{explanation}"
@@ -235,7 +240,11 @@ mod tests {
                 Some(FailureCause::CookieExchangeIncomplete)
             )
         );
-        let explanation = f.failure.map(|x| x.explanation).unwrap_or_default();
+        let explanation = f
+            .failure
+            .as_ref()
+            .map(|x| x.explanation.clone())
+            .unwrap_or_default();
         assert!(
             explanation.contains("HelloVerifyRequest, sent 4 times")
                 && explanation.contains("resent its first ClientHello 3 times"),
@@ -259,7 +268,11 @@ mod tests {
             cause(&f),
             (Outcome::Failed, Some(FailureCause::RetransmissionStorm))
         );
-        let explanation = f.failure.map(|x| x.explanation).unwrap_or_default();
+        let explanation = f
+            .failure
+            .as_ref()
+            .map(|x| x.explanation.clone())
+            .unwrap_or_default();
         assert!(
             explanation.contains("client resent its flight twice and the server twice"),
             "{explanation}"

@@ -28,6 +28,8 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use crate::flow::{Direction, Endpoint, Timestamp, Transport};
 use crate::tls::names::version_rank;
 use crate::tls::{Alert, Certificate, ClientHello, ServerHello};
@@ -213,8 +215,9 @@ pub struct AlertFact {
 pub struct ChainCert {
     /// Parsed certificate (shared across connections).
     pub cert: Arc<Certificate>,
-    /// Findings, e.g. expired, SNI mismatch.
-    pub findings: Vec<Finding>,
+    /// Findings, e.g. expired, SNI mismatch: inline (sixteen one-byte findings fit in the
+    /// room of a `Vec`'s pointer and length, so no certificate allocates for them).
+    pub findings: SmallVec<[Finding; 16]>,
 }
 
 /// Durations of the connection's phases, in microseconds of capture time.
@@ -432,10 +435,10 @@ pub struct ConnectionFacts {
     pub client_certificates: Vec<ChainCert>,
     /// The client answered a CertificateRequest with an empty Certificate.
     pub client_certificate_empty: bool,
-    /// Alerts in order.
-    pub alerts: Vec<AlertFact>,
-    /// Handshake messages in order with their sender.
-    pub messages: Vec<(Side, &'static str)>,
+    /// Alerts in order (inline up to two: most connections end with one alert per side).
+    pub alerts: SmallVec<[AlertFact; 2]>,
+    /// Handshake messages in order with their sender (inline up to a full handshake's).
+    pub messages: SmallVec<[(Side, &'static str); 16]>,
     /// Resumption offered/accepted.
     pub resumption: Resumption,
     /// TLS ≤ 1.2 renegotiations: who started them, how many completed, secure renegotiation
@@ -448,6 +451,25 @@ pub struct ConnectionFacts {
     pub decrypted: Option<Box<Decrypted>>,
     /// The transport's facts.
     pub transport: TransportFacts,
+}
+
+/// The hellos' boxes go back to the thread's spares for the next connections' hellos (see
+/// [`ClientHello::boxed`]).
+impl Drop for ConnectionFacts {
+    fn drop(&mut self) {
+        if let Some(hello) = self.client_hello.take() {
+            ClientHello::recycle(hello);
+        }
+        if let Some(hello) = self.retry_client_hello.take() {
+            ClientHello::recycle(hello);
+        }
+        if let Some(hello) = self.server_hello.take() {
+            ServerHello::recycle(hello);
+        }
+        if let Some(hello) = self.hello_retry_request.take() {
+            ServerHello::recycle(hello);
+        }
+    }
 }
 
 impl ConnectionFacts {

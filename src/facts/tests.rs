@@ -8,6 +8,7 @@ use crate::tcp::{CloseReason, TcpMeta};
 use crate::tls::TimedEvent;
 use crate::tls::codes::{AlertDescription, AlertLevel};
 use crate::tls::{TlsEvent, Transcript};
+use smallvec::smallvec;
 use std::net::{IpAddr, Ipv4Addr};
 
 fn key() -> FlowKey {
@@ -40,7 +41,7 @@ const S: Direction = Direction::HiToLo;
 fn hello() -> TlsEvent {
     TlsEvent::ClientHello(Box::new(ClientHello {
         legacy_version: 0x0303,
-        cipher_suites: vec![0xc02f, 0x009c],
+        cipher_suites: smallvec![0xc02f, 0x009c],
         sni: Some("www.example.test".into()),
         ..Default::default()
     }))
@@ -112,7 +113,7 @@ fn server_handshake_failure_before_server_hello_is_no_shared_cipher() {
         CloseReason::Fin,
     );
     assert_eq!(f.outcome, Outcome::Failed);
-    let failure = f.failure.expect("failure");
+    let failure = f.failure.clone().expect("failure");
     assert_eq!(failure.cause, FailureCause::NoSharedCipher);
     assert!(
         failure
@@ -166,7 +167,7 @@ fn server_reset_names_the_last_message() {
         ..Default::default()
     };
     let f = run(vec![ev(1, C, hello())], tcp, CloseReason::Rst);
-    let failure = f.failure.expect("failure");
+    let failure = f.failure.clone().expect("failure");
     assert_eq!(failure.cause, FailureCause::ServerReset);
     assert!(
         failure
@@ -189,7 +190,7 @@ fn tls13_inferred_client_alert_is_certificate_rejection() {
         CloseReason::Fin,
     );
     assert_eq!(f.outcome, Outcome::Failed);
-    let failure = f.failure.expect("failure");
+    let failure = f.failure.clone().expect("failure");
     assert_eq!(failure.cause, FailureCause::ClientRejectedCertificate);
     assert!(failure.inferred);
 }
@@ -214,7 +215,7 @@ fn tls13_server_reply_to_finished(tcp: TcpMeta) -> ConnectionFacts {
 fn tls13_inferred_server_alert_after_client_finished_is_client_certificate_rejection() {
     let f = tls13_server_reply_to_finished(TcpMeta::default());
     assert_eq!(f.outcome, Outcome::Failed);
-    let failure = f.failure.expect("failure");
+    let failure = f.failure.clone().expect("failure");
     assert_eq!(failure.cause, FailureCause::ServerRejectedClientCertificate);
     assert!(failure.inferred);
     assert!(
@@ -332,10 +333,10 @@ fn tls13_experiment_psk_is_a_resumption() {
         let sh = crate::tls::handshake::hello::parse_server_hello(&body, 2).expect("ServerHello");
         let ch = ClientHello {
             legacy_version: 0x0303,
-            supported_versions: vec![version, 0x0303],
+            supported_versions: smallvec![version, 0x0303],
             session_id_len: 32,
             psk_identities: Some(1),
-            cipher_suites: vec![0x1301],
+            cipher_suites: smallvec![0x1301],
             ..Default::default()
         };
         let f = run(

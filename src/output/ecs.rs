@@ -251,7 +251,7 @@ fn certificate(o: &mut Object<'_>, c: &Certificate) {
 fn tlsight(o: &mut Object<'_>, f: &ConnectionFacts, ja4_plus: bool) {
     o.field(key!("outcome"), f.outcome.name());
     o.field(key!("failure"), &f.failure);
-    o.field(key!("alerts"), &f.alerts);
+    o.field(key!("alerts"), &f.alerts[..]);
     o.field(key!("timing_us"), &f.timing);
     if let Some(ch) = f.client_hello.as_deref() {
         o.field(key!("ja4"), &ch.ja4);

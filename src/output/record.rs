@@ -58,14 +58,14 @@ impl Run for ClientStack<'_> {
         let c = self.0;
         f.entry(key!("version"), &c.legacy_version);
         f.entry(key!("sslv2_format"), &c.sslv2_format);
-        f.entry(key!("supported_versions"), &c.supported_versions);
-        f.entry(key!("cipher_suites"), &c.cipher_suites);
-        f.entry(key!("compression"), &c.compression);
-        f.entry(key!("extensions"), &c.extensions);
-        f.entry(key!("groups"), &c.groups);
-        f.entry(key!("ec_point_formats"), &c.ec_point_formats);
-        f.entry(key!("key_share_groups"), &c.key_share_groups);
-        f.entry(key!("sig_algs"), &c.sig_algs);
+        f.entry(key!("supported_versions"), &c.supported_versions[..]);
+        f.entry(key!("cipher_suites"), &c.cipher_suites[..]);
+        f.entry(key!("compression"), &c.compression[..]);
+        f.entry(key!("extensions"), &c.extensions[..]);
+        f.entry(key!("groups"), &c.groups[..]);
+        f.entry(key!("ec_point_formats"), &c.ec_point_formats[..]);
+        f.entry(key!("key_share_groups"), &c.key_share_groups[..]);
+        f.entry(key!("sig_algs"), &c.sig_algs[..]);
     }
 }
 
@@ -78,7 +78,7 @@ impl Json for ClientHello {
             o.field(key!("alpn"), &self.alpn);
             o.field(key!("sni"), &self.sni);
             o.field(key!("session_id_len"), &self.session_id_len);
-            o.field(key!("psk_modes"), &self.psk_modes);
+            o.field(key!("psk_modes"), &self.psk_modes[..]);
             o.field(key!("psk_identities"), &self.psk_identities);
             o.field(key!("early_data"), &self.early_data);
             o.field(key!("session_ticket_len"), &self.session_ticket_len);
@@ -122,7 +122,7 @@ impl Run for ServerStack<'_> {
         f.entry(key!("sslv2_format"), &s.sslv2_format);
         f.entry(key!("cipher"), &s.cipher);
         f.entry(key!("compression"), &s.compression);
-        f.entry(key!("extensions"), &s.extensions);
+        f.entry(key!("extensions"), &s.extensions[..]);
         f.entry(key!("group"), &s.selected_group);
         f.entry(key!("alpn"), &s.alpn);
         f.entry(key!("hrr"), &s.hrr);
@@ -644,7 +644,7 @@ pub fn write_connection(f: &ConnectionFacts, input: u16, format: &RecordFormat, 
             key!("client_certificate_empty"),
             &f.client_certificate_empty,
         );
-        o.field(key!("alerts"), &f.alerts);
+        o.field(key!("alerts"), &f.alerts[..]);
         o.run(&MessagesRun(&f.messages));
         o.field(key!("resumption"), &f.resumption);
         o.field(key!("renegotiations"), &f.renegotiations());
@@ -700,11 +700,11 @@ mod tests {
         let chain = [
             ChainCert {
                 cert: Arc::clone(&a),
-                findings: vec![Finding::Expired, Finding::SelfSigned],
+                findings: smallvec::smallvec![Finding::Expired, Finding::SelfSigned],
             },
             ChainCert {
                 cert: Arc::clone(&b),
-                findings: Vec::new(),
+                findings: smallvec::SmallVec::new(),
             },
         ];
         let reference: Vec<CertOut<'_>> = chain

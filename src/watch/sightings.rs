@@ -75,7 +75,7 @@ impl Sightings {
                     server: server.clone(),
                     subject: c.cert.subject.clone(),
                     not_after: c.cert.not_after,
-                    findings: c.findings.clone(),
+                    findings: c.findings.to_vec(),
                 };
                 bounded_insert(
                     &mut self.certs,

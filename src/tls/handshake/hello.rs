@@ -11,17 +11,28 @@
 //! CLIENT-HELLO parser, and it does not know the draft-era TLS 1.3 ServerHello layouts (no
 //! session id, no compression, type-6 HelloRetryRequest).
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use nom::Err;
 use nom::sequence::{pair, tuple};
+use smallvec::SmallVec;
 
 use super::fingerprint::ja4_alpn;
 use crate::prefetch;
+use crate::spare::SpareBoxes;
 use crate::tls::codes::ExtensionType;
 use crate::wire::{
     WireError, WireResult, be_u8, be_u16, be_u32, malformed, take, u16_list, vec8, vec16, vec24,
 };
+
+/// A list read from a hello: inline up to `N` entries, on the heap beyond. Hellos are parsed
+/// for every connection and live in its transcript while it is open, so each list's capacity
+/// fits what real stacks send (Chrome and Firefox: 16-18 suites, 16-18 extensions, 8-11
+/// signature algorithms; OpenSSL 3: 31 suites, 20 signature algorithms, 10 groups): a usual
+/// hello then allocates nothing for its lists, and one list the size of its capacity takes
+/// less room inline than a `Vec` and its heap block. Derefs to a slice.
+pub type List<T, const N: usize> = SmallVec<[T; N]>;
 
 /// Facts of a ClientHello (TLS, or SSLv2-compatible), codepoints exactly as on the wire.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -33,29 +44,29 @@ pub struct ClientHello {
     /// Length of the legacy session id.
     pub session_id_len: u8,
     /// The legacy session id (to tell whether the server echoed it).
-    pub session_id: Vec<u8>,
+    pub session_id: List<u8, 32>,
     /// DTLS only: length of the cookie after the session id (non-zero in the ClientHello that
     /// answers a HelloVerifyRequest); `None` for TLS.
     pub cookie_len: Option<u8>,
     /// Cipher suites in wire order, GREASE included (for an SSLv2 hello, the kinds whose first
     /// byte is zero, i.e. the TLS suites).
-    pub cipher_suites: Vec<u16>,
+    pub cipher_suites: List<u16, 32>,
     /// SSLv2-only cipher kinds (3-byte codes with a nonzero first byte), for SSLv2 hellos.
-    pub sslv2_ciphers: Vec<u32>,
+    pub sslv2_ciphers: List<u32, 4>,
     /// Compression methods.
-    pub compression: Vec<u8>,
+    pub compression: List<u8, 16>,
     /// Extension types in wire order, GREASE included.
-    pub extensions: Vec<u16>,
+    pub extensions: List<u16, 24>,
     /// supported_versions (43), wire order, GREASE included.
-    pub supported_versions: Vec<u16>,
+    pub supported_versions: List<u16, 8>,
     /// supported_groups (10), wire order, GREASE included.
-    pub groups: Vec<u16>,
+    pub groups: List<u16, 12>,
     /// ec_point_formats (11).
-    pub ec_point_formats: Vec<u8>,
+    pub ec_point_formats: List<u8, 16>,
     /// Groups of the key_share (51) entries, wire order.
-    pub key_share_groups: Vec<u16>,
+    pub key_share_groups: List<u16, 8>,
     /// signature_algorithms (13), wire order.
-    pub sig_algs: Vec<u16>,
+    pub sig_algs: List<u16, 24>,
     /// ALPN protocols (16), wire order.
     pub alpn: Vec<String>,
     /// JA4's two characters for the first ALPN protocol, from its raw bytes (see
@@ -64,7 +75,7 @@ pub struct ClientHello {
     /// server_name (0) host name.
     pub sni: Option<String>,
     /// psk_key_exchange_modes (45).
-    pub psk_modes: Vec<u8>,
+    pub psk_modes: List<u8, 16>,
     /// Number of identities in pre_shared_key (41), when present.
     pub psk_identities: Option<u16>,
     /// early_data (42) present.
@@ -79,7 +90,7 @@ pub struct ClientHello {
     pub connection_id: Option<Vec<u8>>,
     /// Extension types whose body did not decode (kept in `extensions` all the same), so
     /// that odd clients are counted rather than dropped.
-    pub malformed_extensions: Vec<u16>,
+    pub malformed_extensions: List<u16, 8>,
     /// JA3 string (`version,ciphers,extensions,groups,point_formats`, GREASE removed).
     pub ja3_string: Arc<str>,
     /// MD5 of the JA3 string, lowercase hex.
@@ -100,13 +111,13 @@ pub struct ServerHello {
     /// Negotiated version: supported_versions (43) when present, else `legacy_version`.
     pub version: u16,
     /// The server's session id.
-    pub session_id: Vec<u8>,
+    pub session_id: List<u8, 32>,
     /// Chosen cipher suite.
     pub cipher: u16,
     /// Chosen compression method.
     pub compression: u8,
     /// Extension types in wire order.
-    pub extensions: Vec<u16>,
+    pub extensions: List<u16, 16>,
     /// Group of the key_share (51) entry (TLS 1.3), or the HRR's requested group.
     pub selected_group: Option<u16>,
     /// Negotiated ALPN protocol.
@@ -123,7 +134,7 @@ pub struct ServerHello {
     /// records (DTLS 1.3 servers send theirs in the encrypted EncryptedExtensions).
     pub connection_id: Option<Vec<u8>>,
     /// Extension types whose body did not decode (kept in `extensions` all the same).
-    pub malformed_extensions: Vec<u16>,
+    pub malformed_extensions: List<u16, 8>,
     /// JA3S string.
     pub ja3s_string: Arc<str>,
     /// MD5 of the JA3S string, lowercase hex.
@@ -132,25 +143,45 @@ pub struct ServerHello {
     pub ja4s: Arc<str>,
 }
 
+/// Hellos kept per thread for reuse (see [`crate::spare`]).
+const SPARE_HELLOS: usize = 64;
+
+thread_local! {
+    /// Boxes of hellos whose connection's facts are done with, for the next hellos of this
+    /// thread: each box was an allocation of a few hundred bytes per hello, served by
+    /// mimalloc's slow path most times (~220 instructions).
+    static SPARE_CLIENT_HELLOS: RefCell<SpareBoxes<ClientHello, SPARE_HELLOS>> =
+        const { RefCell::new(SpareBoxes::new()) };
+    static SPARE_SERVER_HELLOS: RefCell<SpareBoxes<ServerHello, SPARE_HELLOS>> =
+        const { RefCell::new(SpareBoxes::new()) };
+}
+
 impl ClientHello {
+    /// The hello boxed (for its event), in a spare box of this thread when there is one.
+    pub fn boxed(self) -> Box<ClientHello> {
+        SPARE_CLIENT_HELLOS.with_borrow_mut(|spare| spare.boxed(self))
+    }
+
+    /// Gives a boxed hello back once it is done with, for [`Self::boxed`].
+    pub fn recycle(hello: Box<ClientHello>) {
+        SPARE_CLIENT_HELLOS.with_borrow_mut(|spare| spare.keep(hello));
+    }
+
     /// Starts loading the lists the facts and the record read (see
-    /// [`super::Transcript::prefetch`]): their first line, which holds all of a usual list.
+    /// [`super::Transcript::prefetch`]) that are not inside the hello itself: the ones longer
+    /// than their inline capacity, the ALPN protocols and the server name.
     pub fn prefetch_lists(&self) {
-        for list in [
-            self.cipher_suites.as_ptr().cast::<u8>(),
-            self.extensions.as_ptr().cast(),
-            self.supported_versions.as_ptr().cast(),
-            self.groups.as_ptr().cast(),
-            self.ec_point_formats.as_ptr(),
-            self.key_share_groups.as_ptr().cast(),
-            self.sig_algs.as_ptr().cast(),
-            self.alpn.as_ptr().cast(),
-            self.compression.as_ptr(),
-            self.session_id.as_ptr(),
-            self.psk_modes.as_ptr(),
-        ] {
-            prefetch::line(list);
-        }
+        prefetch_spilled(&self.cipher_suites);
+        prefetch_spilled(&self.extensions);
+        prefetch_spilled(&self.supported_versions);
+        prefetch_spilled(&self.groups);
+        prefetch_spilled(&self.ec_point_formats);
+        prefetch_spilled(&self.key_share_groups);
+        prefetch_spilled(&self.sig_algs);
+        prefetch_spilled(&self.compression);
+        prefetch_spilled(&self.session_id);
+        prefetch_spilled(&self.psk_modes);
+        prefetch::line(self.alpn.as_ptr().cast());
         if let Some(sni) = &self.sni {
             prefetch::line(sni.as_ptr());
         }
@@ -158,11 +189,28 @@ impl ClientHello {
 }
 
 impl ServerHello {
+    /// The hello boxed (for its event), in a spare box of this thread when there is one.
+    pub fn boxed(self) -> Box<ServerHello> {
+        SPARE_SERVER_HELLOS.with_borrow_mut(|spare| spare.boxed(self))
+    }
+
+    /// Gives a boxed hello back once it is done with, for [`Self::boxed`].
+    pub fn recycle(hello: Box<ServerHello>) {
+        SPARE_SERVER_HELLOS.with_borrow_mut(|spare| spare.keep(hello));
+    }
+
     /// Starts loading the lists the facts and the record read (see
-    /// [`super::Transcript::prefetch`]).
+    /// [`super::Transcript::prefetch`]) that are not inside the hello itself.
     pub fn prefetch_lists(&self) {
-        prefetch::line(self.extensions.as_ptr().cast());
-        prefetch::line(self.session_id.as_ptr());
+        prefetch_spilled(&self.extensions);
+        prefetch_spilled(&self.session_id);
+    }
+}
+
+/// Starts loading the first line of a list on the heap; an inline one is loaded with its hello.
+fn prefetch_spilled<A: smallvec::Array>(list: &SmallVec<A>) {
+    if list.spilled() {
+        prefetch::line(list.as_ptr().cast());
     }
 }
 
@@ -204,7 +252,10 @@ fn hello_error(message: &'static str) -> impl Fn(Err<WireError>) -> HelloError {
 }
 
 /// A 2-byte-length vector of u16 codepoints; an odd byte count is malformed (`what`).
-fn vec16_of_u16<'a>(i: &'a [u8], what: &'static str) -> WireResult<'a, Vec<u16>> {
+fn vec16_of_u16<'a, const N: usize>(
+    i: &'a [u8],
+    what: &'static str,
+) -> WireResult<'a, List<u16, N>> {
     let (i, list) = vec16(i)?;
     let list = u16_list(list, what).map_err(Err::Error)?;
     Ok((i, list))
@@ -269,11 +320,9 @@ fn client_hello(i: &[u8], format: HelloFormat) -> WireResult<'_, ClientHello> {
         legacy_version,
         cookie_len,
         session_id_len: session_id.len() as u8,
-        session_id: session_id.to_vec(),
+        session_id: List::from_slice(session_id),
         cipher_suites,
-        compression: compression.to_vec(),
-        // One allocation: an extension takes at least 4 bytes of the block.
-        extensions: Vec::with_capacity(block.len() / 4),
+        compression: List::from_slice(compression),
         ..ClientHello::default()
     };
     while !block.is_empty() {
@@ -312,7 +361,7 @@ fn decode_client_extension(
         ExtensionType::SUPPORTED_GROUPS => {
             hello.groups = vec16_of_u16(body, "odd supported_groups")?.1
         }
-        ExtensionType::EC_POINT_FORMATS => hello.ec_point_formats = vec8(body)?.1.to_vec(),
+        ExtensionType::EC_POINT_FORMATS => hello.ec_point_formats = List::from_slice(vec8(body)?.1),
         ExtensionType::SIGNATURE_ALGORITHMS => {
             hello.sig_algs = vec16_of_u16(body, "odd signature_algorithms")?.1
         }
@@ -353,7 +402,7 @@ fn decode_client_extension(
             hello.supported_versions =
                 u16_list(list, "odd supported_versions").map_err(Err::Error)?
         }
-        ExtensionType::PSK_KEY_EXCHANGE_MODES => hello.psk_modes = vec8(body)?.1.to_vec(),
+        ExtensionType::PSK_KEY_EXCHANGE_MODES => hello.psk_modes = List::from_slice(vec8(body)?.1),
         ExtensionType::RENEGOTIATION_INFO => hello.renegotiation_info = true,
         ExtensionType::ENCRYPTED_CLIENT_HELLO => hello.ech = true,
         ExtensionType::CONNECTION_ID => hello.connection_id = Some(vec8(body)?.1.to_vec()),
@@ -478,7 +527,7 @@ fn server_hello(i: &[u8], handshake_type: u8) -> WireResult<'_, ServerHello> {
         } else {
             let session_id;
             (i, session_id) = vec8(i)?;
-            hello.session_id = session_id.to_vec();
+            hello.session_id = List::from_slice(session_id);
             (i, (hello.cipher, hello.compression)) = pair(be_u16, be_u8)(i)?;
         }
     }

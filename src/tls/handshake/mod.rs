@@ -27,7 +27,9 @@ pub use hello::{ClientHello, HelloError, ServerHello};
 pub use input::HandshakeInput;
 pub use messages::{MessageParsers, WireParsers};
 pub use sink::{EventLog, HandshakeSink};
-pub use transcript::{Alert, Anomaly, AnomalyKind, TimedEvent, TlsEvent, Transcript};
+pub use transcript::{
+    Alert, Anomaly, AnomalyKind, TimedEvent, TlsEvent, Transcript, recycle_event_list,
+};
 
 use std::marker::PhantomData;
 
@@ -41,10 +43,6 @@ pub const MAX_EVENTS: usize = 1024;
 
 /// Anomalies kept per connection; beyond, they are dropped (the first ones tell the story).
 pub const MAX_ANOMALIES: usize = 256;
-
-/// Events room is made for at a connection's first event (a full TLS 1.2 handshake with
-/// alerts and a ticket is about fourteen).
-const EVENTS_RESERVED: usize = 16;
 
 /// What carries a connection's handshake messages. Fingerprints name it: JA4's first
 /// character is `t`, `q` or `d`.
@@ -282,9 +280,10 @@ impl<P> Handshake<P> {
             }
             return None;
         }
-        if self.t.events.is_empty() {
-            // A full handshake is a dozen events or so: one allocation, not four.
-            self.t.events.reserve(EVENTS_RESERVED);
+        if self.t.events.capacity() == 0 {
+            // A full handshake is a dozen events or so: a list with room for them, not four
+            // growths.
+            self.t.events = transcript::event_list();
         }
         self.t.events.push(TimedEvent { ts, from, event });
         Some(self.t.events.len() - 1)
@@ -322,7 +321,7 @@ impl<P: MessageParsers> Handshake<P> {
                 self.client_hello_seen(dir);
                 P::client_hello(body, self.carrier.hello_format()).map(|mut ch| {
                     fingerprint::fill_client(&mut ch, self.carrier);
-                    TlsEvent::ClientHello(Box::new(ch))
+                    TlsEvent::ClientHello(ch.boxed())
                 })
             }
             HandshakeType::SERVER_HELLO | HandshakeType::HELLO_RETRY_REQUEST => {
@@ -330,7 +329,7 @@ impl<P: MessageParsers> Handshake<P> {
                 P::server_hello(body, msg_type.0).map(|mut sh| {
                     fingerprint::fill_server(&mut sh, self.carrier);
                     self.server_hello_seen(dir, &sh);
-                    TlsEvent::ServerHello(Box::new(sh))
+                    TlsEvent::ServerHello(sh.boxed())
                 })
             }
             HandshakeType::NEW_SESSION_TICKET if !self.tls13 => P::new_session_ticket(body)
@@ -398,7 +397,7 @@ impl<P: MessageParsers> Handshake<P> {
                 match P::sslv2_client_hello(msg) {
                     Ok(mut ch) => {
                         fingerprint::fill_client(&mut ch, self.carrier);
-                        self.push(dir, ts, TlsEvent::ClientHello(Box::new(ch)));
+                        self.push(dir, ts, TlsEvent::ClientHello(ch.boxed()));
                     }
                     Err(_) => self.anomaly(dir, AnomalyKind::HandshakeParseError),
                 }
@@ -408,7 +407,7 @@ impl<P: MessageParsers> Handshake<P> {
                 Some((sh, cert)) => {
                     self.server_hello_seen(dir, &sh);
                     self.sslv2 = true;
-                    self.push(dir, ts, TlsEvent::ServerHello(Box::new(sh)));
+                    self.push(dir, ts, TlsEvent::ServerHello(sh.boxed()));
                     if !cert.is_empty() {
                         let cert = P::certificate(ctx, cert);
                         self.push(dir, ts, TlsEvent::Certificate(vec![cert]));

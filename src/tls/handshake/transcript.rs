@@ -3,11 +3,13 @@
 //! Every transport's driver produces the same transcript, so facts, aggregates and outputs never
 //! know which transport carried the handshake.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use super::{Certificate, ClientHello, ServerHello};
 use crate::flow::{Direction, Timestamp};
 use crate::prefetch;
+use crate::spare::Spares;
 use crate::tls::codes::{AlertDescription, AlertLevel};
 
 /// A TLS alert as seen on the wire.
@@ -244,6 +246,30 @@ pub struct Transcript {
     pub early_data_accepted: bool,
     /// What decryption did, when the analysis had key logs.
     pub decryption: Option<Box<crate::tls::decrypt::DecryptionFacts>>,
+}
+
+/// Room for events in a fresh list (a full TLS 1.2 handshake with alerts and a ticket is about
+/// fourteen events).
+const EVENTS_RESERVED: usize = 16;
+
+thread_local! {
+    /// Event lists of transcripts already turned into facts, for the next connections of this
+    /// thread (see [`crate::spare`]).
+    static SPARE_EVENT_LISTS: RefCell<Spares<TimedEvent, 64, EVENTS_RESERVED>> =
+        const { RefCell::new(Spares::new()) };
+}
+
+/// An empty event list with room for a handshake: a spare one of this thread, else a new one.
+pub(super) fn event_list() -> Vec<TimedEvent> {
+    SPARE_EVENT_LISTS
+        .with_borrow_mut(|spare| spare.take(EVENTS_RESERVED))
+        .unwrap_or_else(|| Vec::with_capacity(EVENTS_RESERVED))
+}
+
+/// Gives a transcript's event list back once its events are taken, for [`event_list`] (one
+/// that grew past a handshake's room is freed).
+pub fn recycle_event_list(events: Vec<TimedEvent>) {
+    SPARE_EVENT_LISTS.with_borrow_mut(|spare| spare.keep(events));
 }
 
 /// How many of a transcript's first events [`Transcript::prefetch`] follows: the hellos come

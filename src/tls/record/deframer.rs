@@ -8,10 +8,12 @@
 //! Bounded: a record body buffer never exceeds [`MAX_RECORD_LEN`] (or the SSLv2 maximum of
 //! 32767 bytes), and hostile length fields never cause an allocation beyond it.
 
+use std::cell::RefCell;
 use std::ops::RangeInclusive;
 
 use super::detect::{DETECT_WINDOW, Detect, detect};
 use crate::flow::Timestamp;
+use crate::spare::Spares;
 use crate::tls::codes::ContentType;
 use crate::tls::handshake::AnomalyKind;
 
@@ -164,6 +166,26 @@ enum HeldBody {
     Lost,
 }
 
+thread_local! {
+    /// Body buffers of deframers that are gone, for the next records of this thread that span
+    /// segments (see [`crate::spare`]): a certificate chain's record nearly always does.
+    static SPARE_BODY_BUFFERS: RefCell<Spares<u8, 32, { 16 * 1024 }>> =
+        const { RefCell::new(Spares::new()) };
+}
+
+/// An empty buffer with room for a record body of `len` bytes: a spare one of this thread,
+/// else a new one of that size.
+fn body_buffer(len: usize) -> Vec<u8> {
+    SPARE_BODY_BUFFERS
+        .with_borrow_mut(|spare| spare.take(len))
+        .unwrap_or_else(|| Vec::with_capacity(len))
+}
+
+/// Gives a body buffer back for [`body_buffer`].
+fn keep_body_buffer(buf: Vec<u8>) {
+    SPARE_BODY_BUFFERS.with_borrow_mut(|spare| spare.keep(buf));
+}
+
 /// Splits one direction's byte stream into records.
 #[derive(Debug)]
 pub struct Deframer {
@@ -184,6 +206,13 @@ pub struct Deframer {
 impl Default for Deframer {
     fn default() -> Self {
         Deframer::new(DEFAULT_MAX_PREAMBLE)
+    }
+}
+
+/// A deframer's body buffer outlives it as a spare of its thread.
+impl Drop for Deframer {
+    fn drop(&mut self) {
+        keep_body_buffer(std::mem::take(&mut self.buf));
     }
 }
 
@@ -210,10 +239,11 @@ impl Deframer {
         self.preamble
     }
 
-    /// Frees the body buffer, once no more cleartext records are expected.
+    /// Lets the body buffer go (to this thread's spares), once no more cleartext records are
+    /// expected.
     pub fn release(&mut self) {
         if self.buf.is_empty() && self.buf.capacity() > 0 {
-            self.buf = Vec::new();
+            keep_body_buffer(std::mem::take(&mut self.buf));
         }
     }
 
@@ -245,6 +275,9 @@ impl Deframer {
                         continue;
                     }
                     if copy {
+                        if self.buf.capacity() == 0 {
+                            self.buf = body_buffer(now.len() + usize::from(remaining));
+                        }
                         self.buf.extend_from_slice(now);
                     }
                     self.state = State::Body {

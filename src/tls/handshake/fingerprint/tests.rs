@@ -1,6 +1,7 @@
 //! Reference values are the worked examples of the FoxIO JA4 specification and the
 //! Salesforce JA3 definition; end-to-end values on real hellos are tested in `hello`.
 use super::*;
+use smallvec::smallvec;
 
 fn sha256_12(s: &str) -> String {
     let mut out = String::new();
@@ -22,12 +23,12 @@ fn alpn(protocol: &[u8]) -> String {
 fn memoised_fingerprints_equal_fresh_ones_for_every_input_field() {
     let base = ClientHello {
         legacy_version: 0x0303,
-        cipher_suites: vec![0x1301, 0xc02f, 0x0a0a],
-        extensions: vec![0x0000, 0x0010, 0x000d, 0x002b],
-        groups: vec![0x001d],
-        ec_point_formats: vec![0],
-        supported_versions: vec![0x0304, 0x0303],
-        sig_algs: vec![0x0403],
+        cipher_suites: smallvec![0x1301, 0xc02f, 0x0a0a],
+        extensions: smallvec![0x0000, 0x0010, 0x000d, 0x002b],
+        groups: smallvec![0x001d],
+        ec_point_formats: smallvec![0],
+        supported_versions: smallvec![0x0304, 0x0303],
+        sig_algs: smallvec![0x0403],
         alpn: vec!["h2".into(), "http/1.1".into()],
         ja4_alpn: Some(*b"h2"),
         ..ClientHello::default()
@@ -60,7 +61,7 @@ fn memoised_fingerprints_equal_fresh_ones_for_every_input_field() {
         legacy_version: 0x0303,
         version: 0x0304,
         cipher: 0x1301,
-        extensions: vec![0x002b, 0x0033],
+        extensions: smallvec![0x002b, 0x0033],
         alpn: Some("h2".into()),
         ja4_alpn: Some(*b"h2"),
         ..ServerHello::default()
@@ -148,22 +149,22 @@ fn ja4_spec_hashes() {
 fn spec_hello() -> ClientHello {
     ClientHello {
         legacy_version: 0x0303,
-        supported_versions: vec![0x2a2a, 0x0304, 0x0303],
-        cipher_suites: vec![
+        supported_versions: smallvec![0x2a2a, 0x0304, 0x0303],
+        cipher_suites: smallvec![
             0x3a3a, 0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9, 0xcca8, 0xc013,
             0xc014, 0x009c, 0x009d, 0x002f, 0x0035,
         ],
-        extensions: vec![
+        extensions: smallvec![
             0x4a4a, 0x001b, 0x0000, 0x0033, 0x0010, 0x4469, 0x0017, 0x002d, 0x000d, 0x0005, 0x0023,
             0x0012, 0x002b, 0xff01, 0x000b, 0x000a, 0x0015,
         ],
-        sig_algs: vec![
+        sig_algs: smallvec![
             0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601,
         ],
         alpn: vec!["h2".into(), "http/1.1".into()],
         ja4_alpn: Some(*b"h2"),
-        groups: vec![0x5a5a, 29, 23, 24],
-        ec_point_formats: vec![0],
+        groups: smallvec![0x5a5a, 29, 23, 24],
+        ec_point_formats: smallvec![0],
         ..ClientHello::default()
     }
 }
@@ -193,7 +194,7 @@ fn ja4_edge_cases() {
         "t10i000000_000000000000_000000000000"
     );
     h.legacy_version = 0x0300;
-    h.extensions = vec![0x0000, 0x0010];
+    h.extensions = smallvec![0x0000, 0x0010];
     h.ja4_alpn = ja4_alpn(b"\x01x");
     assert_eq!(
         ja4(&h, Carrier::Tcp),
@@ -258,7 +259,7 @@ fn ja3s_and_ja4s() {
         legacy_version: 0x0303,
         version: 0x0304,
         cipher: 0x1301,
-        extensions: vec![51, 43],
+        extensions: smallvec![51, 43],
         ..ServerHello::default()
     };
     let (s, md5) = ja3s(&sh);
@@ -286,7 +287,7 @@ fn ja4s_of_foxio_example() {
         legacy_version: 0x0303,
         version: 0x0303,
         cipher: 0xc030,
-        extensions: vec![0x0005, 0x0017, 0xff01, 0x0000],
+        extensions: smallvec![0x0005, 0x0017, 0xff01, 0x0000],
         ..ServerHello::default()
     };
     assert_eq!(ja4s(&sh, Carrier::Tcp), "t120400_c030_4e8089b08790");

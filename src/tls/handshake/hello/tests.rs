@@ -55,16 +55,16 @@ fn tls13_client_hello_with_grease() {
     assert_eq!(h.cipher_suites.len(), 16);
     assert_eq!(h.cipher_suites[0], 0xbaba, "GREASE kept in wire order");
     assert_eq!(
-        h.extensions,
+        h.extensions[..],
         [
             2570, 0, 23, 65281, 10, 11, 35, 16, 5, 13, 18, 51, 45, 43, 27, 17513, 35466, 21
         ]
     );
-    assert_eq!(h.supported_versions, [0x3a3a, 0x0304, 0x0303]);
+    assert_eq!(h.supported_versions[..], [0x3a3a, 0x0304, 0x0303]);
     assert_eq!(h.sni.as_deref(), Some("cloudflare-quic.com"));
     assert_eq!(h.alpn, ["h2", "http/1.1"]);
     assert_eq!(h.session_ticket_len, Some(0));
-    assert_eq!(h.psk_modes, [1]);
+    assert_eq!(h.psk_modes[..], [1]);
     assert_eq!(h.key_share_groups.len(), 2);
     assert!(crate::tls::names::is_grease(h.key_share_groups[0]));
     assert!(h.renegotiation_info);
@@ -79,13 +79,13 @@ fn tls12_client_hello() {
     let h = parse_client_hello(CH_TLS12).unwrap();
     assert_eq!(h.cipher_suites.len(), 20);
     assert_eq!(
-        h.extensions,
+        h.extensions[..],
         [0, 65281, 10, 11, 35, 13172, 16, 30032, 5, 13, 18]
     );
     assert_eq!(h.sni.as_deref(), Some("google.de"));
     assert_eq!(h.alpn, ["spdy/3", "spdy/3.1", "http/1.1"]);
-    assert_eq!(h.groups, [23, 24, 25]);
-    assert_eq!(h.ec_point_formats, [0]);
+    assert_eq!(h.groups[..], [23, 24, 25]);
+    assert_eq!(h.ec_point_formats[..], [0]);
     assert!(h.supported_versions.is_empty());
     assert_eq!(&*h.ja3, "a607f3a5c94c2ee592af1456f36c8367");
     assert!(h.ja3_string.starts_with("771,"));
@@ -108,7 +108,7 @@ fn agrees_with_tls_parser() {
         };
         let ours = parse_client_hello(body).unwrap();
         let suites: Vec<u16> = theirs.ciphers.iter().map(|c| c.0).collect();
-        assert_eq!(ours.cipher_suites, suites);
+        assert_eq!(ours.cipher_suites[..], suites);
         let (_, exts) =
             tls_parser::parse_tls_client_hello_extensions(theirs.ext.unwrap_or(&[])).unwrap();
         let types: Vec<u16> = exts.iter().map(|e| TlsExtensionType::from(e).0).collect();
@@ -131,7 +131,7 @@ fn agrees_with_tls_parser() {
 fn draft_client_hello_reads_draft_key_share() {
     let h = parse_client_hello(CH_DRAFT).unwrap();
     assert_eq!(
-        h.supported_versions,
+        h.supported_versions[..],
         [0x0a0a, 0x7f0e, 0x0303, 0x0302, 0x0301]
     );
     assert_eq!(h.sni, None);
@@ -143,7 +143,7 @@ fn draft_client_hello_reads_draft_key_share() {
 fn tls10_client_hello() {
     let h = parse_client_hello(CH_TLS10).unwrap();
     assert_eq!(h.legacy_version, 0x0301);
-    assert_eq!(h.extensions, [0, 35]);
+    assert_eq!(h.extensions[..], [0, 35]);
     assert_eq!(h.sni.as_deref(), Some("fkp.samsungcloudsolution.com"));
     assert_eq!(&*h.ja3, "f271b89dfd3fc1647182ed19a5c37285");
 }
@@ -186,12 +186,31 @@ fn malformed_extension_body_keeps_type_list() {
     }
     let h = parse_client_hello(&body).unwrap();
     assert_eq!(
-        h.extensions,
+        h.extensions[..],
         [0, 65281, 10, 11, 35, 13172, 16, 30032, 5, 13, 18]
     );
-    assert_eq!(h.malformed_extensions, [16]);
+    assert_eq!(h.malformed_extensions[..], [16]);
     assert!(h.alpn.is_empty());
     assert_eq!(&*h.ja3, "a607f3a5c94c2ee592af1456f36c8367");
+}
+
+/// A host name that is not UTF-8 is kept, its bad bytes replaced (as `from_utf8_lossy` does);
+/// a valid one is kept as sent.
+#[test]
+fn server_name_that_is_not_utf8_is_kept_lossily() {
+    use crate::dtls::test_wire::ClientHelloSpec;
+    let spec = ClientHelloSpec {
+        sni: b"bad\xffname.test".to_vec(),
+        ..ClientHelloSpec::default()
+    };
+    let h = parse_client_hello_as(&spec.body(), HelloFormat::Dtls).unwrap();
+    assert_eq!(h.sni.as_deref(), Some("bad\u{fffd}name.test"));
+    let spec = ClientHelloSpec {
+        sni: "b\u{fc}cher.test".as_bytes().to_vec(),
+        ..ClientHelloSpec::default()
+    };
+    let h = parse_client_hello_as(&spec.body(), HelloFormat::Dtls).unwrap();
+    assert_eq!(h.sni.as_deref(), Some("b\u{fc}cher.test"));
 }
 
 /// DTLS: the cookie after the session id is read and its length kept; the connection_id
@@ -207,9 +226,9 @@ fn dtls_client_hello_with_cookie_and_connection_id() {
     let h = parse_client_hello_as(&spec.body(), HelloFormat::Dtls).unwrap();
     assert_eq!(h.legacy_version, 0xfefd);
     assert_eq!(h.cookie_len, Some(20));
-    assert_eq!(h.cipher_suites, [0xc02f, 0xc030]);
+    assert_eq!(h.cipher_suites[..], [0xc02f, 0xc030]);
     assert_eq!(h.sni.as_deref(), Some("example.com"));
-    assert_eq!(h.extensions, [0, 10, 54]);
+    assert_eq!(h.extensions[..], [0, 10, 54]);
     assert_eq!(h.connection_id.as_deref(), Some(&[1, 2, 3][..]));
     assert_eq!(parse_client_hello(CH_TLS12).unwrap().cookie_len, None);
     let sh = ServerHelloSpec {
@@ -226,7 +245,7 @@ fn sslv2_client_hello() {
     assert!(h.sslv2_format);
     assert_eq!(h.legacy_version, 0x0301);
     assert_eq!(
-        h.sslv2_ciphers,
+        h.sslv2_ciphers[..],
         [0x010080, 0x030080, 0x0700c0, 0x060040, 0x020080, 0x040080]
     );
     assert_eq!(h.cipher_suites.len(), 20);
@@ -259,7 +278,7 @@ fn tls13_server_hello() {
         (h.legacy_version, h.version, h.cipher),
         (0x0303, 0x0304, 0x1301)
     );
-    assert_eq!(h.extensions, [51, 43]);
+    assert_eq!(h.extensions[..], [51, 43]);
     assert_eq!(h.session_id.len(), 32);
     assert_eq!(h.selected_group, Some(29));
     assert_eq!(&*h.ja3s, "eb1d94daa7e0344597e756a1fb6e7054");
@@ -271,7 +290,7 @@ fn tls13_server_hello() {
 fn tls12_server_hello() {
     let h = parse_server_hello(fixture!("sh_tls12_chrome34.bin"), 2).unwrap();
     assert_eq!((h.version, h.cipher), (0x0303, 0xc02f));
-    assert_eq!(h.extensions, [0, 65281, 11, 35, 30032, 16]);
+    assert_eq!(h.extensions[..], [0, 65281, 11, 35, 30032, 16]);
     assert_eq!(h.alpn.as_deref(), Some("spdy/3.1"));
     assert!(h.session_ticket && h.renegotiation_info);
     assert_eq!(h.selected_group, None);
@@ -287,7 +306,7 @@ fn hello_retry_request_then_server_hello() {
     assert!(hrr.selected_group.is_some());
     let sh = parse_server_hello(fixture!("sh_after_hrr.bin"), 2).unwrap();
     assert!(!sh.hrr);
-    assert_eq!(sh.extensions, [43, 51]);
+    assert_eq!(sh.extensions[..], [43, 51]);
     assert_eq!(sh.selected_group, hrr.selected_group);
     assert_eq!(&*sh.ja3s, "15af977ce25de452b96affa2addb1036");
 }
@@ -295,7 +314,7 @@ fn hello_retry_request_then_server_hello() {
 #[test]
 fn psk_server_hello() {
     let h = parse_server_hello(fixture!("sh_tls13_psk.bin"), 2).unwrap();
-    assert_eq!(h.extensions, [43, 51, 41]);
+    assert_eq!(h.extensions[..], [43, 51, 41]);
     assert_eq!(h.psk_selected, Some(0));
     assert_eq!(&*h.ja3s, "b4f2541b0a0b815edb08e1c3ffe8aad8");
 }
@@ -376,7 +395,7 @@ fn draft_server_hellos() {
             (h.legacy_version, h.version, h.cipher),
             (case.legacy_version, case.version, case.cipher)
         );
-        assert_eq!(h.extensions, case.extensions);
+        assert_eq!(h.extensions[..], *case.extensions);
         assert_eq!(h.hrr, case.hrr);
         assert!(h.selected_group.is_some());
         if let Some(ja3s) = case.ja3s {
