@@ -18,7 +18,7 @@
 //! - [`decrypt`]: Handshake and 1-RTT packets opened with key-log secrets.
 //! - [`transport_parameters`]: the server's transport parameters (from a decrypted
 //!   EncryptedExtensions).
-//! - [`connection`]: the per-flow state machine feeding a [`HandshakeSink`], and [`QuicFacts`].
+//! - [`connection`]: the per-flow state machine feeding a [`HandshakeSink`](crate::tls::handshake::HandshakeSink), and [`QuicFacts`].
 
 pub mod connection;
 pub mod crypto_stream;

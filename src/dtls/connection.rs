@@ -29,7 +29,7 @@
 //!   epoch 2 and application data in epochs 3 and later (0-RTT in epoch 1).
 //! - DTLS 1.3 alerts after the ServerHello are encrypted: one is inferred from record sizes
 //!   where the client's Finished flight, or the server's answer to it, was due
-//!   ([`ProtectedRecords`]) and passed on as [`Alert::INFERRED`].
+//!   (`ProtectedRecords`) and passed on as [`Alert::INFERRED`].
 //! - Another handshake on the same 5-tuple: a first ClientHello (`message_seq` 0) with another
 //!   random, or any once both sides have sent encrypted records, starts a new connection
 //!   ([`DatagramVerdict::NewConnection`]), as in Zeek.

@@ -4,7 +4,7 @@
 //!
 //! * **Classic** (DTLS 1.0 and 1.2, and DTLS 1.3's plaintext records for the hellos): 13 bytes,
 //!   `type, version, epoch (16), sequence_number (48), length`. Read with `tls-parser`'s
-//!   [`parse_dtls_record_header`].
+//!   [`parse_dtls_record_header`](tls_parser::parse_dtls_record_header).
 //! * **tls12_cid** (content type 25, RFC 9146): the classic header with the receiver's
 //!   connection ID between the sequence number and the length. `tls-parser` does not know it
 //!   (it would read the connection ID as the length), so it is read here with `nom`.

@@ -7,7 +7,7 @@
 //! It is rendered from a [`Report`] alone (its aggregates: counts, HDR histograms, the
 //! timeline, the listed failed connections), never from pipeline internals, so that any report
 //! — one analysis, or reports merged — gives the same page. Charts are SVG drawn here; nothing
-//! is loaded at view time (see [`page`] for the Content-Security-Policy). The bytes depend only
+//! is loaded at view time (see `page.rs` for the Content-Security-Policy). The bytes depend only
 //! on the report: no clock, no randomness, floats written with fixed precision.
 
 mod bars;

@@ -7,7 +7,7 @@ use crate::flow::{Direction, Timestamp};
 use crate::tls::Alert;
 
 /// What a transport driver reports of one connection's handshake, in the order it learns it:
-/// the shared handshake layer's input ([`HandshakeInput`] feeds a [`super::Handshake`]), or a
+/// the shared handshake layer's input ([`HandshakeInput`](super::HandshakeInput) feeds a [`super::Handshake`]), or a
 /// recording sink in tests ([`EventLog`]).
 pub trait HandshakeSink {
     /// A whole handshake message (`body` after its header), completed by a packet captured at

@@ -266,7 +266,7 @@ pub(super) fn event_list() -> Vec<TimedEvent> {
         .unwrap_or_else(|| Vec::with_capacity(EVENTS_RESERVED))
 }
 
-/// Gives a transcript's event list back once its events are taken, for [`event_list`] (one
+/// Gives a transcript's event list back once its events are taken, for the next transcript (one
 /// that grew past a handshake's room is freed).
 pub fn recycle_event_list(events: Vec<TimedEvent>) {
     SPARE_EVENT_LISTS.with_borrow_mut(|spare| spare.keep(events));
