@@ -55,7 +55,8 @@ fuzz_target!(|data: &[u8]| {
             let _: WireResult<'_, &[u8]> = wire::vec_varint(body);
             let _: WireResult<'_, &[u8]> = wire::vec24(body);
             let _ = wire::u16_at(body, body.len().saturating_sub(2));
-            let _ = wire::u16_list(body, "odd");
+            // Four inline: short lists stay inline, longer ones spill to the heap.
+            let _ = wire::u16_list::<4>(body, "odd");
         }
     }
 });
