@@ -18,6 +18,9 @@
 #             entry, and the page's size
 # SHARED_DIR: the shared folder (default: ../shared beside the repository).
 # CARGO_TARGET_DIR is honoured for both builds.
+# PGO (default 1): tlsight is the profile-guided release build (scripts/pgo-build.sh, trained
+# on the bundled captures, never on these corpora); the main table also has a `no-pgo` row, the
+# plain `cargo build --release` binary, alternated with the rest. PGO=0: the plain build only.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 shared="${SHARED_DIR:-$here/../shared}/bench"
@@ -36,7 +39,9 @@ bash "$here/scripts/ensure-deps.sh"
 cargo build --release --quiet --manifest-path "$here/Cargo.toml" --target-dir "$target"
 cargo build --release --quiet --manifest-path "$shared/floor/Cargo.toml" --target-dir "$target/floor" \
     2>"$dir/floor-build.log" || { cat "$dir/floor-build.log" >&2; exit 1; }
-tlsight="$target/release/tlsight"
+plain="$target/release/tlsight"
+tlsight="$plain"
+[ "${PGO:-1}" = 0 ] || tlsight="$(bash "$here/scripts/pgo-build.sh")"
 floor="$target/floor/release/flowfloor"
 
 # shellcheck source=benches/measure.sh
@@ -47,8 +52,14 @@ header() {
         corpus tool wall_s cpu_s rss_MiB MB/s kpkt/s handshakes/s connections with_SH x_floor
 }
 
-# Measures one corpus: the floor and each tlsight configuration ("label:extra args"),
-# alternated, RUNS times; prints one row per tool. Leaves the tlsight median wall in $last_wall.
+# Measures one corpus: the floor and each tlsight configuration ("label:extra args"; the label
+# `no-pgo` runs the plain build), alternated, RUNS times; prints one row per tool. Leaves the
+# median wall of the last configuration in $last_wall.
+# The binary a configuration runs.
+binary() {
+    case "$1" in no-pgo:*) echo "$plain" ;; *) echo "$tlsight" ;; esac
+}
+
 bench() {
     local name="$1"; shift
     local f="$dir/$name.pcap" i label
@@ -60,7 +71,7 @@ bench() {
     for _ in $(seq "$runs"); do
         for i in "${!configs[@]}"; do
             # shellcheck disable=SC2086
-            measure "$dir/t.cfg$i" "$tlsight" analyze --quiet $(echo "${configs[$i]}" | cut -d: -f2-) "$f" --ndjson /dev/null
+            measure "$dir/t.cfg$i" "$(binary "${configs[$i]}")" analyze --quiet $(echo "${configs[$i]}" | cut -d: -f2-) "$f" --ndjson /dev/null
         done
         measure "$dir/t.floor" "$floor" "$f"
     done
@@ -93,6 +104,7 @@ has() { case " $extras " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 echo "== main: tlsight analyze FILE --ndjson /dev/null (default workers = $(nproc) cores), $runs runs, medians"
 header
 configs=("tlsight:")
+[ "$tlsight" = "$plain" ] || configs=("no-pgo:" "tlsight:")
 for name in $corpora; do bench "$name"; done
 
 if has workers; then
