@@ -249,7 +249,24 @@ impl Decoder {
     }
 
     /// Decodes one frame of link type `link` captured at `ts`.
+    #[inline(always)]
     pub fn decode<'a>(
+        &'a mut self,
+        link: LinkType,
+        frame: &'a [u8],
+        ts: Timestamp,
+    ) -> Result<Decoded<'a>, DecodeError> {
+        if link == LinkType::ETHERNET
+            && let Some(decoded) = ethernet_ipv4_tcp(frame)
+        {
+            return decoded;
+        }
+        self.decode_any(link, frame, ts)
+    }
+
+    /// [`Self::decode`] of any frame, out of line.
+    #[inline(never)]
+    fn decode_any<'a>(
         &'a mut self,
         link: LinkType,
         frame: &'a [u8],
@@ -507,46 +524,24 @@ impl<'a> Cx<'a, '_> {
 
     fn ipv4(&mut self, data: &'a [u8], end: End) -> Result<Decoded<'a>, DecodeError> {
         self.enter()?;
-        let (h, _) = split::<20>(data, layer::IPV4)?;
-        if h[0] >> 4 != 4 {
-            return Err(malformed(layer::IPV4, "version is not 4"));
-        }
-        let header_len = usize::from(h[0] & 0x0f) * 4;
-        if header_len < 20 {
-            return Err(malformed(layer::IPV4, "header length below 20 bytes"));
-        }
-        let packet = match usize::from(be16(h[2], h[3])) {
-            // Segmentation offload: the kernel hands the capture a packet whose length it
-            // has not filled in yet; the captured length is all there is.
-            0 => data,
-            total if total < header_len => {
-                return Err(malformed(layer::IPV4, "total length below header length"));
-            }
-            total => end.take(data, total, layer::IPV4)?,
-        };
-        let payload = skip(packet, header_len, layer::IPV4)?;
-        let src = IpAddr::V4(Ipv4Addr::new(h[12], h[13], h[14], h[15]));
-        let dst = IpAddr::V4(Ipv4Addr::new(h[16], h[17], h[18], h[19]));
-        let proto = h[9];
-        let frag = be16(h[6], h[7]);
-        let more = frag & 0x2000 != 0;
-        let offset = u32::from(frag & 0x1fff) * 8;
-        if more || offset != 0 {
+        let ip = Ipv4Packet::parse(data, end)?;
+        let (src, dst) = (IpAddr::V4(ip.src), IpAddr::V4(ip.dst));
+        if ip.more_fragments || ip.fragment_offset != 0 {
             let key = FragKey {
                 src,
                 dst,
-                id: u32::from(be16(h[4], h[5])),
-                proto,
+                id: u32::from(ip.id),
+                proto: ip.proto,
             };
             let frag = Fragment {
-                offset,
-                more,
-                next: proto,
-                data: payload,
+                offset: ip.fragment_offset,
+                more: ip.more_fragments,
+                next: ip.proto,
+                data: ip.payload,
             };
             return self.fragment(key, frag);
         }
-        self.ip_payload(proto, src, dst, payload)
+        self.ip_payload(ip.proto, src, dst, ip.payload)
     }
 
     fn ipv6(&mut self, data: &'a [u8], end: End) -> Result<Decoded<'a>, DecodeError> {
@@ -809,6 +804,70 @@ impl<'a> Cx<'a, '_> {
     }
 }
 
+/// An IPv4 header's fields and the packet's payload.
+struct Ipv4Packet<'d> {
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    proto: u8,
+    id: u16,
+    more_fragments: bool,
+    /// In bytes.
+    fragment_offset: u32,
+    payload: &'d [u8],
+}
+
+impl<'d> Ipv4Packet<'d> {
+    /// Reads the header at the start of `data`; `end` says what a total length beyond `data`
+    /// means.
+    #[inline(always)]
+    fn parse(data: &'d [u8], end: End) -> Result<Self, DecodeError> {
+        let (h, _) = split::<20>(data, layer::IPV4)?;
+        if h[0] >> 4 != 4 {
+            return Err(malformed(layer::IPV4, "version is not 4"));
+        }
+        let header_len = usize::from(h[0] & 0x0f) * 4;
+        if header_len < 20 {
+            return Err(malformed(layer::IPV4, "header length below 20 bytes"));
+        }
+        let packet = match usize::from(be16(h[2], h[3])) {
+            // Segmentation offload: the kernel hands the capture a packet whose length it
+            // has not filled in yet; the captured length is all there is.
+            0 => data,
+            total if total < header_len => {
+                return Err(malformed(layer::IPV4, "total length below header length"));
+            }
+            total => end.take(data, total, layer::IPV4)?,
+        };
+        let frag = be16(h[6], h[7]);
+        Ok(Ipv4Packet {
+            src: Ipv4Addr::new(h[12], h[13], h[14], h[15]),
+            dst: Ipv4Addr::new(h[16], h[17], h[18], h[19]),
+            proto: h[9],
+            id: be16(h[4], h[5]),
+            more_fragments: frag & 0x2000 != 0,
+            fragment_offset: u32::from(frag & 0x1fff) * 8,
+            payload: skip(packet, header_len, layer::IPV4)?,
+        })
+    }
+}
+
+/// The common frame, Ethernet, IPv4 (not a fragment) and TCP, decoded in line in the reader's
+/// loop; `None` for anything else, malformed ones included, which the general decoder takes
+/// (and names the fault of). Its answers are the general decoder's: the same header parsers.
+#[inline(always)]
+fn ethernet_ipv4_tcp(frame: &[u8]) -> Option<Result<Decoded<'_>, DecodeError>> {
+    let (h, rest) = frame.split_first_chunk::<14>()?;
+    if be16(h[12], h[13]) != ETHERTYPE_IPV4 {
+        return None;
+    }
+    let ip = Ipv4Packet::parse(rest, End::Capture).ok()?;
+    if ip.more_fragments || ip.fragment_offset != 0 || ip.proto != 6 {
+        return None;
+    }
+    Some(tcp(IpAddr::V4(ip.src), IpAddr::V4(ip.dst), ip.payload))
+}
+
+#[inline(always)]
 fn tcp<'a>(src: IpAddr, dst: IpAddr, data: &'a [u8]) -> Result<Decoded<'a>, DecodeError> {
     let (h, _) = split::<20>(data, layer::TCP)?;
     let header_len = usize::from(h[12] >> 4) * 4;
