@@ -5,6 +5,7 @@
 //! implements [`StreamConsumer`].
 
 pub mod assembler;
+mod flow_map;
 pub mod table;
 
 pub use table::{CloseReason, Entry, FlowTable, Lookup, TableLimits, TableStats};

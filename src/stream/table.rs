@@ -8,10 +8,8 @@
 
 use std::collections::VecDeque;
 
-use rustc_hash::FxHashMap;
-
+use super::flow_map::FlowMap;
 use crate::flow::{FlowKey, Timestamp};
-use crate::prefetch;
 
 /// Entries of closed flows the activity queue may hold beyond one per tracked flow before it
 /// is compacted (see [`FlowTable::queue`]): a pass per this many closes at least.
@@ -62,6 +60,8 @@ pub struct TableStats {
 pub struct Entry<F> {
     /// The transport driver's state of this flow.
     pub flow: F,
+    /// The flow's key (here, not in the map's slots: see [`FlowMap`]).
+    pub(super) key: FlowKey,
     /// Capture clock of the last packet (see [`crate::flow::Timestamp`] and the readers'
     /// monotonic clock).
     last_clock: Timestamp,
@@ -70,6 +70,16 @@ pub struct Entry<F> {
 }
 
 impl<F> Entry<F> {
+    /// The entry of a flow first seen at `clock`.
+    pub(super) fn new(key: FlowKey, flow: F, clock: Timestamp) -> Self {
+        Entry {
+            flow,
+            key,
+            last_clock: clock,
+            queued_clock: clock,
+        }
+    }
+
     /// Notes a packet at capture clock `clock`: the flow stays alive an idle timeout from here.
     pub fn touch(&mut self, clock: Timestamp) {
         self.last_clock = self.last_clock.max(clock);
@@ -111,18 +121,17 @@ pub enum Lookup<'a, F> {
 
 /// All flows of one worker for one transport.
 ///
-/// Lookups use FxHash (fast, and seedless, so runs are reproducible); nothing observable depends
-/// on the map's iteration order: expiry and eviction follow the activity queue, and the final
-/// drain sorts by first packet time then key.
+/// Nothing observable depends on the map's iteration order: expiry and eviction follow the
+/// activity queue, and the final drain sorts by first packet time then key.
 #[derive(Debug)]
 pub struct FlowTable<F> {
     limits: TableLimits,
     /// Boxed: a flow's state (with its consumer) is up to a kilobyte. Inline entries made every
     /// probe of the map a cache miss and every resize a large move, and the map keeps up to half
-    /// of its slots empty after growing: an empty slot of boxes costs 8 bytes, not a kilobyte
-    /// (measured with a million half-open connections: see benches/flood.sh). The box costs one
-    /// allocation per flow, none per packet.
-    flows: FxHashMap<FlowKey, Box<Entry<F>>>,
+    /// of its slots empty after growing: an empty slot (a hash and a box) costs 16 bytes, not a
+    /// kilobyte (measured with a million half-open connections: see benches/flood.sh). The box
+    /// costs one allocation per flow, none per packet.
+    flows: FlowMap<F>,
     /// `(queued_clock, key)` entries in order: one per tracked flow, and those of flows closed
     /// since (see [`Self::queue`]). Updated lazily: packets only move `last_clock`; an entry
     /// found stale when it reaches the head is re-queued at the flow's real last activity, and
@@ -139,7 +148,7 @@ impl<F> FlowTable<F> {
     pub fn new(limits: TableLimits) -> Self {
         FlowTable {
             limits,
-            flows: FxHashMap::default(),
+            flows: FlowMap::default(),
             activity: VecDeque::new(),
             stats: TableStats::default(),
         }
@@ -204,12 +213,7 @@ impl<F> FlowTable<F> {
         self.make_room(clock, closed);
         self.queue(clock, key);
         self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64 + 1);
-        let entry = Box::new(Entry {
-            flow,
-            last_clock: clock,
-            queued_clock: clock,
-        });
-        self.flows.entry(key).insert_entry(entry).into_mut()
+        self.flows.insert(Box::new(Entry::new(key, flow, clock)))
     }
 
     /// Stops tracking the flow of `key` (if tracked) and hands it to `closed` with `reason` and
@@ -228,13 +232,9 @@ impl<F> FlowTable<F> {
     }
 
     /// Asks the CPU to start loading the entry of `key`, for a packet coming soon (a hint);
-    /// returns whether `key` is tracked.
+    /// returns whether `key` is tracked (by its hash: see [`FlowMap::prefetch`]).
     pub fn prefetch(&self, key: &FlowKey) -> bool {
-        let entry = self.flows.get(key);
-        if let Some(entry) = entry {
-            prefetch::object::<Entry<F>>(entry);
-        }
-        entry.is_some()
+        self.flows.prefetch(key)
     }
 
     /// The flow of `key`, if tracked (for hints: it may be idle).
@@ -273,7 +273,7 @@ impl<F> FlowTable<F> {
     /// Removes every remaining flow (end of capture) in hash order, each still in its box.
     fn take_all(&mut self) -> Vec<(FlowKey, Box<Entry<F>>)> {
         self.activity.clear();
-        self.flows.drain().collect()
+        self.flows.drain().map(|entry| (entry.key, entry)).collect()
     }
 
     /// Removes every remaining flow (end of capture), to be closed one at a time by
