@@ -1178,3 +1178,29 @@ proptest::proptest! {
         proptest::prop_assert!(d.fragments_in_progress() <= 2);
     }
 }
+
+proptest::proptest! {
+    /// The in-line decoder of Ethernet/IPv4/TCP frames answers exactly as the general one on
+    /// the frames it takes (corrupted ones included: options, lengths, fragments, data
+    /// offsets), and leaves the others to it.
+    #[test]
+    fn the_inline_decoder_agrees_with_the_general_one(
+        options in 0usize..3,
+        flips in proptest::collection::vec((0usize..80, proptest::num::u8::ANY), 0..6),
+        cut in 1usize..120,
+    ) {
+        let mut frame = eth(0x0800, &ipv4(6, &tcp_with_options(options, b"hello")));
+        for (at, byte) in flips {
+            let len = frame.len();
+            frame[at % len] = byte;
+        }
+        frame.truncate(cut);
+        let mut general = Decoder::new();
+        let want = format!("{:?}", general.decode_any(LinkType::ETHERNET, &frame, ts(0)));
+        if let Some(inline) = super::ethernet_ipv4_tcp(&frame) {
+            proptest::prop_assert_eq!(format!("{inline:?}"), want.clone());
+        }
+        let mut decoder = Decoder::new();
+        proptest::prop_assert_eq!(format!("{:?}", decoder.decode(LinkType::ETHERNET, &frame, ts(0))), want);
+    }
+}
